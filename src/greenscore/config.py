@@ -1,0 +1,201 @@
+"""The one settings tree.
+
+Read, lowest priority first, from built-in defaults, an optional YAML file (``--config`` or
+``GREENSCORE_CONFIG``) and ``GREENSCORE_*`` environment variables; nested fields use a
+double underscore (``GREENSCORE_SCORING__PDO=40``). ``greenscore config show`` prints the
+effective tree. Each capability owns one section; add fields there, not at the top level.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from greenscore.errors import ConfigError
+
+CONFIG_ENV = "GREENSCORE_CONFIG"
+
+
+class EnergySettings(BaseModel):
+    """Where the machine runs, for CodeCarbon's offline carbon intensity."""
+
+    country_iso_code: str = "GBR"
+    region: str | None = None
+    measure_power_secs: float = 1.0
+
+
+class TrackingSettings(BaseModel):
+    """MLflow tracking; the URI defaults to a SQLite file in the home folder."""
+
+    uri: str | None = None
+    experiment: str = "greenscore"
+    enabled: bool = True
+
+
+class ScoringSettings(BaseModel):
+    """Points scaling and decision cut-offs on the probability of default."""
+
+    base_score: float = 600.0
+    base_odds: float = 50.0
+    pdo: float = 20.0
+    approve_below: float = Field(0.10, description="PD below this is approved")
+    decline_above: float = Field(0.30, description="PD above this is declined; between is review")
+    reason_codes: int = 4
+
+
+class TrainingSettings(BaseModel):
+    """Defaults for ``greenscore train``."""
+
+    cv_folds: int = 5
+    tune_trials: int = 0
+    n_jobs: int = 2
+
+
+class PrivacySettings(BaseModel):
+    """Encryption at rest, retention and differential-privacy budgets."""
+
+    encryption_enabled: bool = False
+    master_key_env: str = "GREENSCORE_MASTER_KEY"
+    master_key_file: Path | None = None
+    retention_days: int = 730
+    dp_epsilon_budget: float = 1.0
+
+
+class SecuritySettings(BaseModel):
+    """Credentials for the API and the CLI's admin actions."""
+
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str = "greenscore"
+    jwt_issuer: str = "greenscore"
+    jwt_ttl_seconds: int = 900
+    api_key_ttl_days: int = 365
+    totp_issuer: str = "GreenScore"
+
+
+class ServingSettings(BaseModel):
+    """The scoring service."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    max_batch: int = 1000
+    max_body_bytes: int = 1_000_000
+    rate_limit_per_minute: int = 6000
+    redis_url: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    route_grey_band_to_review: bool = False
+    refuse_out_of_range: bool = False
+    cache_size: int = 1024
+
+
+class Settings(BaseSettings):
+    """The effective settings of one GreenScore process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GREENSCORE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    home: Path = Path(".greenscore")
+    database_url: str | None = None
+    seed: int = 42
+    log_level: str = "WARNING"
+    environment: str = Field("local", description="local, test or production")
+    energy: EnergySettings = EnergySettings()
+    tracking: TrackingSettings = TrackingSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    training: TrainingSettings = TrainingSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    security: SecuritySettings = SecuritySettings()
+    serving: ServingSettings = ServingSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init (the YAML file, passed in by load_settings) ranks below the environment.
+        return env_settings, init_settings
+
+    @property
+    def db_url(self) -> str:
+        """SQLAlchemy URL: the configured one, else SQLite in the home folder."""
+        return self.database_url or f"sqlite:///{(self.home / 'greenscore.db').resolve()}"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI: the configured one, else SQLite in the home folder."""
+        return self.tracking.uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def ensure_home(self) -> Path:
+        """Create the home folder if needed and return it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as plain data with secrets masked, for display."""
+        return self.model_dump(mode="json")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}".splitlines()[0]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def load_settings(config_path: Path | str | None = None) -> Settings:
+    """Build settings from defaults, the YAML file (argument or ``GREENSCORE_CONFIG``) and env.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or invalid, or a value has the wrong type.
+    """
+    path = config_path or os.environ.get(CONFIG_ENV)
+    file_values = _read_yaml(Path(path)) if path else {}
+    try:
+        return Settings(**file_values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting '{where}': {first['msg']}") from exc
+
+
+_override: Settings | None = None
+
+
+@lru_cache(maxsize=1)
+def _cached() -> Settings:
+    return load_settings()
+
+
+def get_settings() -> Settings:
+    """The process-wide settings (the ones set by :func:`use_settings`, else loaded once)."""
+    return _override if _override is not None else _cached()
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Install explicit settings for this process (the CLI's ``--config``, tests); None resets."""
+    global _override
+    _override = settings
+    _cached.cache_clear()

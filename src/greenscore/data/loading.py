@@ -1,0 +1,201 @@
+"""From a location and a way to read it (preset, spec file or just a target) to a
+:class:`Dataset`: the raw frame, its spec, the borrower relations and a content hash.
+
+Reading applies only what the spec says about *format* (quote stripping, derived columns);
+it never drops rows or fixes values. Validation decides what is usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from greenscore.data.io import read_table
+from greenscore.data.presets import load_preset
+from greenscore.data.spec import DatasetSpec
+from greenscore.errors import ConfigError, DataError
+
+
+@dataclass
+class Dataset:
+    """One credit dataset ready for validation and modelling.
+
+    Attributes
+    ----------
+    frame : the rows as read (target still in its original labels).
+    spec : what the columns mean.
+    location : where it was read from.
+    sha256 : hash of the file bytes (or of the frame for non-file sources).
+    relations : the borrower edge table, or None.
+    """
+
+    frame: pd.DataFrame
+    spec: DatasetSpec
+    location: str
+    sha256: str
+    relations: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def y(self) -> np.ndarray:
+        """Target as 0/1 integers (1 = the spec's positive label, i.e. default)."""
+        return encode_target(self.frame[self.spec.target], self.spec)
+
+    @property
+    def X(self) -> pd.DataFrame:  # noqa: N802 - scikit-learn's name for the feature matrix
+        """Feature columns only, indexed by the spec's id column when it has one.
+
+        The index carries applicant identity through every transformer, so relational
+        features and graph models can find a row's borrower links without the id being
+        a feature.
+        """
+        return model_input(self.frame, self.spec)
+
+
+def model_input(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The model's input: the spec's feature columns, indexed by the id column if any.
+
+    Raises
+    ------
+    DataError
+        If a feature column the spec declares is missing from the frame.
+    """
+    columns = spec.feature_columns(list(frame.columns))
+    declared = spec.feature_columns()
+    missing = [c for c in declared if c not in frame.columns]
+    if missing:
+        raise DataError(f"missing feature columns: {missing}")
+    out = frame[columns]
+    if spec.id_column and spec.id_column in frame.columns:
+        out = out.set_axis(pd.Index(frame[spec.id_column].to_numpy(), name=spec.id_column), axis=0)
+    return out
+
+
+def encode_target(values: pd.Series, spec: DatasetSpec) -> np.ndarray:
+    """Map the target to 1 for the positive label and 0 otherwise.
+
+    Raises
+    ------
+    DataError
+        If the target has missing values.
+    """
+    if values.isna().any():
+        rows = values.index[values.isna()][:5].tolist()
+        raise DataError(f"target '{spec.target}' is missing in rows {rows}")
+    positive = spec.positive_label
+    if pd.api.types.is_numeric_dtype(values) and not isinstance(positive, str):
+        return (values.astype(float) == float(positive)).to_numpy(dtype=np.int64)
+    return (values.astype(str).str.strip() == str(positive)).to_numpy(dtype=np.int64)
+
+
+def _strip_quotes(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):
+            s = out[column].astype("string")
+            out[column] = s.str.replace(r"^'(.*)'$", r"\1", regex=True).astype(object).where(
+                s.notna(), None
+            )
+    return out
+
+
+def add_derived_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Add the spec's derived columns (e.g. sex from ``personal_status``)."""
+    if not spec.derived:
+        return frame
+    out = frame.copy()
+    for derived in spec.derived:
+        if derived.source not in out.columns:
+            raise DataError(f"derived column '{derived.name}' needs missing column '{derived.source}'")
+        source = out[derived.source].astype(str).str.lower()
+        labels = pd.Series(derived.default, index=out.index, dtype=object)
+        # Longest key first so "female" is matched before its substring "male".
+        for key in sorted(derived.contains, key=len, reverse=True):
+            hit = source.str.contains(key.lower(), regex=False) & labels.isna()
+            labels[hit] = derived.contains[key]
+        out[derived.name] = labels
+    return out
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hash_frame(frame: pd.DataFrame) -> str:
+    """A content hash of a frame (row order and values), for non-file sources."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes() + ",".join(map(str, frame.columns)).encode()).hexdigest()
+
+
+def resolve_spec(
+    frame: pd.DataFrame,
+    *,
+    preset: str | None = None,
+    spec_path: str | Path | None = None,
+    target: str | None = None,
+) -> DatasetSpec:
+    """Choose the spec: exactly one of a preset, a spec file, or a target to infer from."""
+    given = [x is not None for x in (preset, spec_path, target)]
+    if sum(given) != 1:
+        raise ConfigError("give exactly one of --preset, --spec or --target")
+    if preset is not None:
+        return load_preset(preset)
+    if spec_path is not None:
+        return DatasetSpec.from_yaml(spec_path)
+    from greenscore.data.infer import infer_spec
+
+    assert target is not None
+    return infer_spec(frame, target=target)
+
+
+def load_relations(spec: DatasetSpec, location: str) -> pd.DataFrame | None:
+    """Read the spec's borrower relations next to the applications file, if declared."""
+    if spec.relations is None:
+        return None
+    path = Path(spec.relations.path)
+    if not path.is_absolute():
+        path = Path(location).parent / path
+    if not path.exists():
+        return None
+    edges = read_table(path)
+    missing = {spec.relations.source, spec.relations.target} - set(edges.columns)
+    if missing:
+        raise DataError(f"{path}: relations table lacks columns {sorted(missing)}")
+    return edges
+
+
+def load_dataset(
+    location: str | Path,
+    *,
+    preset: str | None = None,
+    spec: DatasetSpec | None = None,
+    spec_path: str | Path | None = None,
+    target: str | None = None,
+    query: str | None = None,
+) -> Dataset:
+    """Read a dataset and attach its spec.
+
+    Parameters
+    ----------
+    location : file path or SQLAlchemy URL.
+    preset, spec, spec_path, target : how to know what the columns mean (give one).
+    query : the SQL query when ``location`` is a database URL.
+    """
+    frame = read_table(location, query=query)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if spec is None:
+        spec = resolve_spec(frame, preset=preset, spec_path=spec_path, target=target)
+    if spec.strip_quotes:
+        frame = _strip_quotes(frame)
+    frame = add_derived_columns(frame, spec)
+    path = Path(str(location))
+    digest = _hash_file(path) if path.is_file() else hash_frame(frame)
+    relations = load_relations(spec, str(location)) if path.is_file() else None
+    return Dataset(frame=frame, spec=spec, location=str(location), sha256=digest, relations=relations)

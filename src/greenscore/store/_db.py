@@ -1,0 +1,86 @@
+"""Engine, session and schema creation shared by every table in GreenScore."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from greenscore.errors import ConfigError
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every GreenScore table."""
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """Return the (cached) engine for a URL; SQLite files get WAL and foreign keys."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+            # WAL lets the API read while a batch job writes.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _default_url(url: str | None) -> str:
+    if url is not None:
+        return url
+    from greenscore.config import get_settings
+
+    return get_settings().db_url
+
+
+_created: dict[str, int] = {}
+
+
+def init_db(url: str | None = None) -> Engine:
+    """Create every declared table that does not exist yet and return the engine.
+
+    Raises
+    ------
+    ConfigError
+        If the database cannot be reached.
+    """
+    resolved = _default_url(url)
+    engine = engine_for(resolved)
+    # create_all costs a round of schema queries: repeat it only when new tables were declared.
+    if _created.get(resolved) == len(Base.metadata.tables):
+        return engine
+    try:
+        Base.metadata.create_all(engine)
+    except OperationalError as exc:
+        raise ConfigError(f"database not reachable at {engine.url!r}: {exc.orig}") from exc
+    _created[resolved] = len(Base.metadata.tables)
+    return engine
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    factory = sessionmaker(bind=init_db(url), expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
