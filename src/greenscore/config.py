@@ -69,6 +69,16 @@ class PrivacySettings(BaseModel):
     master_key_file: Path | None = None
     retention_days: int = 730
     dp_epsilon_budget: float = 1.0
+    keyring_file: Path | None = Field(
+        None, description="encrypted keyring of key-encryption keys; default HOME/keys/keyring.gsk"
+    )
+    pii_sample_rows: int = Field(200, description="values per column that the PII scan inspects")
+    pii_min_hit_rate: float = Field(
+        0.5, description="share of sampled values that must hold PII to flag a column by content"
+    )
+    max_suppression: float = Field(
+        0.05, description="largest share of rows k-anonymisation may suppress before generalising more"
+    )
 
 
 class SecuritySettings(BaseModel):
@@ -80,6 +90,17 @@ class SecuritySettings(BaseModel):
     jwt_ttl_seconds: int = 900
     api_key_ttl_days: int = 365
     totp_issuer: str = "GreenScore"
+    totp_valid_window: int = Field(1, description="TOTP steps of clock drift accepted each side")
+    api_key_cache_seconds: float = Field(
+        5.0, description="how long a verified API key is trusted before the database is asked again"
+    )
+    api_key_cache_size: int = 4096
+    keyring_cache_seconds: float = Field(
+        5.0, description="how long the JWT signing keyring is cached before it is re-read"
+    )
+    audit_pepper: SecretStr | None = Field(
+        None, description="HMAC key for audit subject hashes; generated and stored if unset"
+    )
 
 
 class ServingSettings(BaseModel):

@@ -1,0 +1,101 @@
+"""``greenscore train`` and ``greenscore score``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DataOpt = Annotated[str, typer.Option("--data", help="Applications file (CSV/JSON/Parquet) or database URL.")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="taiwan, german, credit_risk or synthetic.")]
+SpecOpt = Annotated[Path | None, typer.Option("--spec", help="DatasetSpec YAML file.")]
+TargetOpt = Annotated[str | None, typer.Option("--target", help="Target column; the rest is inferred.")]
+QueryOpt = Annotated[str | None, typer.Option("--query", help="SQL query when --data is a database URL.")]
+
+
+def train_command(
+    data: DataOpt,
+    preset: PresetOpt = None,
+    spec: SpecOpt = None,
+    target: TargetOpt = None,
+    query: QueryOpt = None,
+    models: Annotated[str, typer.Option(help="Comma list (scorecard,lightgbm,dnn,lstm,tcn,gnn) or auto.")] = "scorecard,lightgbm",
+    cv: Annotated[int, typer.Option(help="Number of folds.", min=2, max=20)] = 5,
+    cv_strategy: Annotated[str, typer.Option("--cv-strategy", help="stratified or time.")] = "stratified",
+    tune_trials: Annotated[int | None, typer.Option("--tune-trials", help="Optuna trials for LightGBM (0 = none).", min=0)] = None,
+    sampler: Annotated[str | None, typer.Option(help="Imbalance sampler on training folds: smote, borderline_smote, adasyn, smotenc, random_under.")] = None,
+    register: Annotated[str | None, typer.Option(help="Register the best model under this name.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("train-out"),
+    seed: Annotated[int | None, typer.Option(help="Seed for the whole run (default: settings).")] = None,
+) -> None:
+    """Cross-validate models, measure their energy, and write metrics.json, report.html and model/."""
+    from greenscore.commands.progress import run_with_progress
+    from greenscore.config import get_settings
+    from greenscore.errors import ConfigError
+    from greenscore.models.registry import auto_tune_trials, parse_models
+    from greenscore.workflows.load import load_validated
+    from greenscore.workflows.summary import print_train_summary
+    from greenscore.workflows.train import TrainOptions, train
+
+    if cv_strategy not in ("stratified", "time"):
+        raise ConfigError(f"--cv-strategy must be stratified or time, not '{cv_strategy}'")
+    settings = get_settings()
+    dataset, warnings = load_validated(data, preset=preset, spec_path=spec, target=target, query=query)
+    names = parse_models(models, spec=dataset.spec, n_rows=len(dataset.frame), has_relations=dataset.relations is not None)
+    trials = tune_trials if tune_trials is not None else (
+        auto_tune_trials(len(dataset.frame)) if models == "auto" else settings.training.tune_trials
+    )
+    options = TrainOptions(
+        models=names, cv=cv, cv_strategy=cv_strategy, tune_trials=trials, sampler=sampler,
+        register=register, out=out, seed=seed if seed is not None else settings.seed,
+    )
+    for message in warnings[:10]:
+        typer.secho(f"warning: {message}", fg="yellow", err=True)
+    total = len(names) * (cv + 1)
+    result = run_with_progress("training", total, lambda progress: train(dataset, options, progress=progress))
+    print_train_summary(result.metrics)
+    typer.echo(f"wrote {out / 'metrics.json'}, {out / 'report.html'}, {out / 'model'}")
+    if result.registered_version is not None:
+        typer.echo(f"registered models:/{register}/{result.registered_version}")
+
+
+def score_command(
+    model: Annotated[str, typer.Option("--model", help="Bundle folder or models:/NAME/VERSION or models:/NAME@alias.")],
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Output file: .csv or .parquet.")],
+    query: QueryOpt = None,
+) -> None:
+    """Score a file: probability of default, score points and decision band per row."""
+    from greenscore.data.io import read_table
+    from greenscore.errors import ConfigError
+    from greenscore.sustainability.energy import measure_energy
+    from greenscore.tracking.registry import load_bundle
+
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise ConfigError(f"--out must end in .csv or .parquet, not '{out.suffix or out.name}'")
+    bundle = load_bundle(model)
+    frame = read_table(data, query=query)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    from greenscore.data.loading import add_derived_columns
+
+    frame = add_derived_columns(frame, bundle.spec)
+    with measure_energy("predict:batch") as reading:
+        scored = bundle.score_frame(frame)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        scored.to_csv(out, index=False)
+    else:
+        scored.to_parquet(out, index=False)
+    counts = scored["decision"].value_counts().to_dict()
+    typer.echo(
+        f"scored {len(scored):,} rows with {bundle.name} -> {out} "
+        f"(approve {counts.get('approve', 0)}, review {counts.get('review', 0)}, decline {counts.get('decline', 0)}; "
+        f"{reading.kwh * 1000:.4f} Wh, {reading.method})"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add train and score to the CLI."""
+    app.command("train")(train_command)
+    app.command("score")(score_command)

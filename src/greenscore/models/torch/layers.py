@@ -1,0 +1,75 @@
+"""Building blocks shared by the nets: the static-feature input and an MLP stack."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def embedding_size(cardinality: int, cap: int | None = None) -> int:
+    """Embedding width for a categorical with ``cardinality`` slots (fast.ai's rule of thumb)."""
+    size = int(round(1.6 * cardinality**0.56))
+    return max(1, min(size, cap if cap is not None else 16))
+
+
+class StaticInput(nn.Module):
+    """Numerics and categorical embeddings, concatenated.
+
+    Parameters
+    ----------
+    num_features : int
+        Width of the numeric block.
+    cardinalities : list of int
+        Embedding rows per categorical (slot 0 = missing/unknown).
+    embedding_dim : int, optional
+        Cap on each embedding's width (default 16).
+
+    Notes
+    -----
+    ``forward(num [n, d_num], cat [n, d_cat]) -> [n, out_dim]``.
+    """
+
+    def __init__(
+        self, *, num_features: int, cardinalities: list[int], embedding_dim: int | None = None
+    ) -> None:
+        super().__init__()
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(k, embedding_size(k, embedding_dim)) for k in cardinalities
+        )
+        self.out_dim = num_features + sum(e.embedding_dim for e in self.embeddings)
+
+    def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+        """Concatenate ``num`` with one embedding per column of ``cat``."""
+        parts = [num] + [emb(cat[:, j]) for j, emb in enumerate(self.embeddings)]
+        return torch.cat(parts, dim=1) if len(parts) > 1 else num
+
+
+class MLP(nn.Sequential):
+    """``Linear -> [BatchNorm] -> ReLU -> Dropout`` repeated; out width ``sizes[-1]``.
+
+    Parameters
+    ----------
+    in_dim : int
+        Input width.
+    sizes : sequence of int
+        Width of each hidden layer (empty: identity).
+    dropout : float
+        Dropout after each layer.
+    batch_norm : bool
+        Batch normalisation after each linear layer.
+    """
+
+    def __init__(
+        self, in_dim: int, sizes: list[int], *, dropout: float = 0.0, batch_norm: bool = True
+    ) -> None:
+        layers: list[nn.Module] = []
+        for size in sizes:
+            layers.append(nn.Linear(in_dim, size))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(size))
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_dim = size
+        super().__init__(*layers)
+        self.out_dim = in_dim

@@ -1,0 +1,165 @@
+"""Second factor for operators: TOTP (RFC 6238) enrolment, verification and replay refusal.
+
+An enrolled user also has a role, so a verified code yields a :class:`Principal` the CLI's
+admin actions can authorise. A code is accepted within ``security.totp_valid_window``
+steps of clock drift, and only once: the last used time step is stored and a code for that
+step or an earlier one is refused, even from another process.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+
+import pyotp
+from sqlalchemy import DateTime, Integer, String, or_, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from greenscore.config import get_settings
+from greenscore.errors import AuthError, ConfigError
+from greenscore.security import _clock
+from greenscore.security.principal import Principal
+from greenscore.security.rbac import check_role
+from greenscore.store import Base, init_db, session_scope
+
+NOT_ENROLLED = "user '{user}' is not enrolled for multi-factor authentication"
+ALREADY_ENROLLED = "user '{user}' is already enrolled; re-enrol with replace=True (CLI: --replace)"
+BAD_FORMAT = "TOTP code for user '{user}' must be {digits} digits"
+WRONG_CODE = "wrong TOTP code for user '{user}'"
+REPLAYED = "TOTP code for user '{user}' was already used; wait for the next code"
+
+
+class TotpUser(Base):
+    """An operator enrolled for TOTP, with the role a verified code grants."""
+
+    __tablename__ = "security_totp_users"
+
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    secret: Mapped[str] = mapped_column(String(64))
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime)
+    last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+def enroll(user: str, *, role: str = "admin", replace: bool = False) -> tuple[str, str]:
+    """Enrol ``user`` for TOTP and return the secret and its ``otpauth://`` URI.
+
+    Parameters
+    ----------
+    user : str
+        The operator's user name.
+    role : str
+        The role a verified code grants (default ``admin``).
+    replace : bool
+        Issue a new secret for a user who is already enrolled (the old one stops working).
+
+    Returns
+    -------
+    (secret, uri) : tuple of str
+        Base32 secret and provisioning URI for an authenticator app; shown once.
+
+    Raises
+    ------
+    ConfigError
+        If the user name is empty, the role unknown, or the user already enrolled and
+        ``replace`` is False.
+    """
+    user = user.strip()
+    if not user:
+        raise ConfigError("user name must not be empty")
+    check_role(role)
+    settings = get_settings()
+    secret = pyotp.random_base32()
+    with session_scope(settings.db_url) as session:
+        row = session.get(TotpUser, user)
+        if row is not None and not replace:
+            raise ConfigError(ALREADY_ENROLLED.format(user=user))
+        if row is None:
+            session.add(
+                TotpUser(user=user, role=role, secret=secret, enrolled_at=_clock.utcnow())
+            )
+        else:
+            row.role, row.secret, row.enrolled_at, row.last_step = (
+                role,
+                secret,
+                _clock.utcnow(),
+                None,
+            )
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user, issuer_name=settings.security.totp_issuer)
+    return secret, uri
+
+
+def verify_totp(user: str, code: str) -> None:
+    """Accept ``code`` for ``user`` once, or raise.
+
+    Raises
+    ------
+    AuthError
+        If the user is not enrolled, the code is malformed or wrong, or it was already used.
+    """
+    authenticate_user(user, code)
+
+
+def authenticate_user(user: str, code: str) -> Principal:
+    """Verify a TOTP code and return the user's principal with ``mfa_verified=True``.
+
+    Raises
+    ------
+    AuthError
+        As :func:`verify_totp`.
+    """
+    settings = get_settings()
+    engine = init_db(settings.db_url)
+    table = TotpUser.__table__
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(table.c.secret, table.c.role).where(table.c.user == user)
+        ).one_or_none()
+    if row is None:
+        raise AuthError(NOT_ENROLLED.format(user=user))
+    totp = pyotp.TOTP(row.secret)
+    code = str(code).replace(" ", "")
+    if len(code) != totp.digits or not code.isdigit():
+        raise AuthError(BAD_FORMAT.format(user=user, digits=totp.digits))
+    now_step = int(_clock.epoch() // totp.interval)
+    window = settings.security.totp_valid_window
+    step = next(
+        (
+            s
+            for s in range(now_step - window, now_step + window + 1)
+            if hmac.compare_digest(totp.generate_otp(s), code)
+        ),
+        None,
+    )
+    if step is None:
+        raise AuthError(WRONG_CODE.format(user=user))
+    # The conditional update is the replay check: it succeeds for one caller per step only.
+    with engine.begin() as conn:
+        taken = conn.execute(
+            update(table)
+            .where(table.c.user == user, or_(table.c.last_step.is_(None), table.c.last_step < step))
+            .values(last_step=step)
+        ).rowcount
+    if taken != 1:
+        raise AuthError(REPLAYED.format(user=user))
+    return Principal(id=user, role=row.role, kind="user", mfa_verified=True)
+
+
+def is_enrolled(user: str) -> bool:
+    """Whether ``user`` has a TOTP secret."""
+    with session_scope(get_settings().db_url) as session:
+        return session.get(TotpUser, user) is not None
+
+
+def enrolled_users() -> list[dict]:
+    """Each enrolled user's name, role and enrolment time (never the secret)."""
+    with session_scope(get_settings().db_url) as session:
+        rows = session.execute(select(TotpUser).order_by(TotpUser.user)).scalars().all()
+        return [
+            {
+                "user": r.user,
+                "role": r.role,
+                "enrolled_at": r.enrolled_at.isoformat(timespec="seconds") + "Z",
+            }
+            for r in rows
+        ]

@@ -1,0 +1,302 @@
+"""Signed bearer tokens (JWT, HS256) for people and services, with rotating signing keys.
+
+Every token names its signing key in the ``kid`` header. The keyring holds the secret from
+``security.jwt_secret`` (if set) and the keys made by :func:`rotate_signing_key`, which are
+stored in the database; the most recently activated key signs, every key not retired
+verifies, so tokens issued before a rotation stay valid until they expire. Outside
+production a first key is generated on first use; in production ``security.jwt_secret``
+must be set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import jwt
+from sqlalchemy import DateTime, String, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from greenscore.config import Settings, get_settings
+from greenscore.errors import AuthError, ConfigError, NotFoundError
+from greenscore.security import _clock
+from greenscore.security._secrets import PRODUCTION, refuse_in_production
+from greenscore.security.principal import Principal
+from greenscore.security.rbac import ROLES, check_role
+from greenscore.store import Base, init_db
+
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32
+EXPIRED = "token expired"
+MALFORMED = "malformed token"
+NO_KID = "token has no key id ('kid' header)"
+UNKNOWN_KID = "token signed with unknown or retired key '{kid}'"
+BAD_SIGNATURE = "token signature invalid"
+BAD_AUDIENCE = "token audience is not '{aud}'"
+BAD_ISSUER = "token issuer is not '{iss}'"
+MISSING_CLAIM = "token lacks the '{claim}' claim"
+BAD_ROLE = "token role '{role}' is not one of: {roles}"
+NOT_YET_VALID = "token not yet valid"
+SHORT_SECRET = "settings field 'security.jwt_secret' must be at least {n} bytes in production"
+RETIRE_ACTIVE = "signing key '{kid}' is the active one; rotate to a new key before retiring it"
+NO_SUCH_KID = "no signing key with id '{kid}'"
+
+
+class SigningKey(Base):
+    """One member of the JWT keyring.
+
+    ``secret`` is empty for the key configured in settings, which is recorded only to know
+    when it became active and whether it was retired.
+    """
+
+    __tablename__ = "security_signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(40), primary_key=True)
+    secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    activated_at: Mapped[datetime] = mapped_column(DateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+@dataclass(frozen=True)
+class _Keyring:
+    active_kid: str
+    secrets: dict[str, str]
+    fetched: float
+
+
+_cache: dict[tuple[str, str | None], _Keyring] = {}
+_lock = threading.Lock()
+
+
+def _configured(settings: Settings) -> tuple[str | None, str | None]:
+    """(kid, secret) of the secret in settings, or (None, None); enforces the production rules."""
+    secret = settings.security.jwt_secret
+    if secret is None or not secret.get_secret_value():
+        refuse_in_production(settings, "jwt_secret")
+        return None, None
+    value = secret.get_secret_value()
+    if settings.environment == PRODUCTION and len(value.encode("utf-8")) < MIN_SECRET_BYTES:
+        raise ConfigError(SHORT_SECRET.format(n=MIN_SECRET_BYTES))
+    digest = hashlib.sha256(b"greenscore-jwt-kid:" + value.encode("utf-8")).hexdigest()
+    return f"cfg-{digest[:16]}", value
+
+
+def _record_configured(url: str, kid: str) -> None:
+    """Note when the configured key was first seen, so a newer config secret takes over."""
+    engine = init_db(url)
+    table = SigningKey.__table__
+    with engine.connect() as conn:
+        if conn.execute(select(table.c.kid).where(table.c.kid == kid)).first() is not None:
+            return
+    try:
+        with engine.begin() as conn:
+            conn.execute(table.insert().values(kid=kid, secret=None, activated_at=_clock.utcnow()))
+    except IntegrityError:
+        pass  # another process recorded it first
+
+
+def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
+    cfg_kid, cfg_secret = _configured(settings)
+    url = settings.db_url
+    cache_key = (url, cfg_kid)
+    now = _clock.monotonic()
+    with _lock:
+        ring = _cache.get(cache_key)
+        if (
+            ring is not None
+            and not fresh
+            and now - ring.fetched < settings.security.keyring_cache_seconds
+        ):
+            return ring
+    if cfg_kid is not None:
+        _record_configured(url, cfg_kid)
+    table = SigningKey.__table__
+    with init_db(url).connect() as conn:
+        rows = conn.execute(
+            select(table.c.kid, table.c.secret, table.c.activated_at)
+            .where(table.c.retired_at.is_(None))
+            .order_by(table.c.activated_at, table.c.kid)
+        ).all()
+    usable: dict[str, str] = {}
+    active = None
+    for row in rows:
+        secret = row.secret if row.secret is not None else (cfg_secret if row.kid == cfg_kid else None)
+        if secret is not None:
+            usable[row.kid] = secret
+            active = row.kid
+    if active is None:
+        # Only reachable outside production (_configured refused otherwise): make a first key.
+        rotate_signing_key()
+        return _load(settings, fresh=True)
+    ring = _Keyring(active_kid=active, secrets=usable, fetched=now)
+    with _lock:
+        _cache[cache_key] = ring
+    return ring
+
+
+def _forget() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def issue_token(
+    *, subject: str, role: str, ttl_seconds: int | None = None, mfa: bool = False
+) -> str:
+    """Sign a token for ``subject`` with the active key.
+
+    Parameters
+    ----------
+    subject : str
+        Who the token is for (user name or service id); becomes ``Principal.id``.
+    role : str
+        One of ``scorer``, ``analyst``, ``admin``.
+    ttl_seconds : int, optional
+        Lifetime; ``security.jwt_ttl_seconds`` when omitted (negative values give an
+        already expired token, which is what tests of expiry need).
+    mfa : bool
+        Whether the subject passed a second factor before the token was issued.
+
+    Raises
+    ------
+    ConfigError
+        If the role is unknown, or no secret is configured in production.
+    """
+    check_role(role)
+    if not subject:
+        raise ConfigError("token subject must not be empty")
+    settings = get_settings()
+    ring = _load(settings)
+    now = int(_clock.epoch())
+    ttl = settings.security.jwt_ttl_seconds if ttl_seconds is None else ttl_seconds
+    claims = {
+        "sub": subject,
+        "role": role,
+        "mfa": bool(mfa),
+        "iss": settings.security.jwt_issuer,
+        "aud": settings.security.jwt_audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(
+        claims, ring.secrets[ring.active_kid], algorithm=ALGORITHM, headers={"kid": ring.active_kid}
+    )
+
+
+def verify_token(token: str) -> Principal:
+    """Check a token's signature, expiry, audience and issuer and return its principal.
+
+    Returns
+    -------
+    Principal
+        ``kind="jwt"``, ``id`` the subject, ``mfa_verified`` from the ``mfa`` claim.
+
+    Raises
+    ------
+    AuthError
+        If the token is malformed, signed by an unknown or retired key, expired, for another
+        audience or issuer, or names an unknown role.
+    """
+    settings = get_settings()
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(MALFORMED) from exc
+    if not kid or not isinstance(kid, str):
+        raise AuthError(NO_KID)
+    ring = _load(settings)
+    if kid not in ring.secrets:
+        # A key rotated in by another process may be newer than our cached keyring.
+        ring = _load(settings, fresh=True)
+        if kid not in ring.secrets:
+            raise AuthError(UNKNOWN_KID.format(kid=kid))
+    aud, iss = settings.security.jwt_audience, settings.security.jwt_issuer
+    try:
+        claims = jwt.decode(
+            token,
+            ring.secrets[kid],
+            algorithms=[ALGORITHM],
+            audience=aud,
+            issuer=iss,
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError(EXPIRED) from exc
+    except jwt.InvalidAudienceError as exc:
+        raise AuthError(BAD_AUDIENCE.format(aud=aud)) from exc
+    except jwt.InvalidIssuerError as exc:
+        raise AuthError(BAD_ISSUER.format(iss=iss)) from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthError(MISSING_CLAIM.format(claim=exc.claim)) from exc
+    except jwt.InvalidSignatureError as exc:
+        raise AuthError(BAD_SIGNATURE) from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise AuthError(NOT_YET_VALID) from exc
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(MALFORMED) from exc
+    role = claims.get("role")
+    if role not in ROLES:
+        raise AuthError(BAD_ROLE.format(role=role, roles=", ".join(ROLES)))
+    return Principal(id=str(claims["sub"]), role=role, kind="jwt", mfa_verified=claims.get("mfa") is True)
+
+
+def rotate_signing_key() -> str:
+    """Make a new signing key the active one and return its ``kid``.
+
+    Tokens signed by earlier keys keep verifying until they expire or their key is retired.
+
+    Raises
+    ------
+    ConfigError
+        In production when ``security.jwt_secret`` is not set.
+    """
+    settings = get_settings()
+    _configured(settings)
+    kid = f"k-{secrets.token_hex(8)}"
+    with init_db(settings.db_url).begin() as conn:
+        conn.execute(
+            SigningKey.__table__.insert().values(
+                kid=kid, secret=secrets.token_urlsafe(48), activated_at=_clock.utcnow()
+            )
+        )
+    _forget()
+    return kid
+
+
+def retire_signing_key(kid: str) -> None:
+    """Stop accepting tokens signed by ``kid`` (this process at once, others within the cache time).
+
+    Raises
+    ------
+    NotFoundError
+        If no key has this id.
+    ConfigError
+        If ``kid`` is the active signing key.
+    """
+    settings = get_settings()
+    ring = _load(settings, fresh=True)
+    if kid == ring.active_kid:
+        raise ConfigError(RETIRE_ACTIVE.format(kid=kid))
+    table = SigningKey.__table__
+    with init_db(settings.db_url).begin() as conn:
+        result = conn.execute(
+            update(table)
+            .where(table.c.kid == kid, table.c.retired_at.is_(None))
+            .values(retired_at=_clock.utcnow())
+        )
+        if result.rowcount == 0 and conn.execute(
+            select(table.c.kid).where(table.c.kid == kid)
+        ).first() is None:
+            raise NotFoundError(NO_SUCH_KID.format(kid=kid))
+    _forget()
+
+
+def active_kid() -> str:
+    """The ``kid`` that signs new tokens now."""
+    return _load(get_settings()).active_kid

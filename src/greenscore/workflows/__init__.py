@@ -1,0 +1,1 @@
+"""End-to-end jobs that tie the capabilities together: train, score, demo."""
