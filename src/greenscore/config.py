@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -32,6 +32,10 @@ class EnergySettings(BaseModel):
     country_iso_code: str = "GBR"
     region: str | None = None
     measure_power_secs: float = 1.0
+    tracking_mode: Literal["machine", "process"] = Field(
+        "machine",
+        description="machine: whole-machine power; process: CPU share of this process tree",
+    )
 
 
 class TrackingSettings(BaseModel):
@@ -40,6 +44,9 @@ class TrackingSettings(BaseModel):
     uri: str | None = None
     experiment: str = "greenscore"
     enabled: bool = True
+    artifact_location: str | None = Field(
+        None, description="artifact root of new experiments; default <home>/mlartifacts"
+    )
 
 
 class ScoringSettings(BaseModel):
@@ -72,12 +79,12 @@ class PrivacySettings(BaseModel):
     keyring_file: Path | None = Field(
         None, description="encrypted keyring of key-encryption keys; default HOME/keys/keyring.gsk"
     )
-    pii_sample_rows: int = Field(200, description="values per column that the PII scan inspects")
+    pii_sample_rows: int = Field(100, description="values per column that the PII scan inspects")
     pii_min_hit_rate: float = Field(
         0.5, description="share of sampled values that must hold PII to flag a column by content"
     )
     max_suppression: float = Field(
-        0.05, description="largest share of rows k-anonymisation may suppress before generalising more"
+        0.05, description="largest share of rows k-anonymisation may suppress, not generalise"
     )
 
 
@@ -100,6 +107,12 @@ class SecuritySettings(BaseModel):
     )
     audit_pepper: SecretStr | None = Field(
         None, description="HMAC key for audit subject hashes; generated and stored if unset"
+    )
+    audit_durable_commits: bool = Field(
+        False,
+        description="wait for the disk on every audit event (SQLite synchronous=FULL, "
+        "PostgreSQL synchronous_commit=on); when off an OS crash may lose the newest events "
+        "but never breaks the chain",
     )
 
 

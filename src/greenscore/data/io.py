@@ -2,28 +2,66 @@
 
 ``open_source("file.csv")`` picks the reader from the location; every reader returns a
 pandas DataFrame or raises :class:`~greenscore.errors.DataError` with a one-line cause.
-Nothing is dropped silently: a row that a parser cannot read is an error, not a skip.
+Nothing is dropped or padded silently: a row with too many *or too few* fields is an
+error naming its line (pandas alone would fill a short row with NaN), and binary,
+empty, header-only and malformed files are refused before pandas guesses at them.
 A Dask-backed source for data larger than memory subclasses :class:`DataSource` and
 overrides :meth:`DataSource.read_dask`.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import re
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from charset_normalizer import from_bytes
 
 from greenscore.errors import DataError
 
+#: Cell values that mean "missing" in credit files beyond pandas' own list ("NA", "null", …);
+#: "?" is the UCI/ARFF convention. Loading turns them into NaN in declared numeric columns.
+MISSING_TOKENS = frozenset(
+    {"", "?", "-", "--", ".", "n/a", "n.a.", "#n/a", "na", "nan", "<na>", "null", "nil", "none"}
+    | {"missing", "unknown"}
+)
+
 _SNIFF_BYTES = 64_000
-_BINARY_MARKERS = (b"\x00",)
+_DELIMITERS = (",", ";", "\t", "|")
+# File signatures worth naming: a workbook or archive renamed to .csv is a common mistake.
+_MAGIC = (
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook?)"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document (an Excel .xls workbook?)"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"BZh", "a bzip2-compressed file"),
+    (b"\xfd7zXZ", "an xz-compressed file"),
+    (b"PAR1", "a Parquet file (name it .parquet)"),
+    (b"SQLite format 3\x00", "an SQLite database (read it with a sqlite:/// URL and --query)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+)
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Control bytes other than tab, newline, vertical tab, form feed and carriage return.
+_CONTROL = frozenset(range(0x00, 0x09)) | frozenset(range(0x0E, 0x20))
+_PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_PANDAS_EOF = re.compile(r"EOF inside string starting at row (\d+)")
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+_DECIMAL_POINT = re.compile(r"^-?\d+\.\d+$")
 
 
 class DataSource(ABC):
@@ -41,16 +79,114 @@ class DataSource(ABC):
         raise DataError(f"{self.location}: this source cannot be read out of core")
 
 
+# ---------------------------------------------------------------------- byte-level checks
 def _check_file(path: Path) -> bytes:
-    """Return the file's head, after refusing missing, empty and binary files."""
+    """Return the file's head, after refusing missing, folder and empty files."""
     if not path.exists():
         raise DataError(f"file not found: {path}")
     if path.is_dir():
         raise DataError(f"{path} is a folder, not a data file")
     if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty")
-    with path.open("rb") as fh:
-        return fh.read(_SNIFF_BYTES)
+        raise DataError(f"{path} is empty (0 bytes)")
+    try:
+        with path.open("rb") as fh:
+            return fh.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from exc
+
+
+def _bom_encoding(head: bytes) -> str | None:
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    return None
+
+
+def _refuse_binary(path: Path, head: bytes, kind: str) -> None:
+    """Raise if the head is a known binary format or mostly control bytes."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise DataError(f"{path} is {what}, not {kind}")
+    if _bom_encoding(head) in {"utf-16", "utf-32"}:
+        return  # wide encodings are full of NUL bytes but are text
+    control = sum(1 for b in head[:8192] if b in _CONTROL)
+    if b"\x00" in head or control > max(1, len(head[:8192]) // 100):
+        raise DataError(f"{path} looks binary (control bytes), not {kind}")
+
+
+def _decodes_as_utf8(head: bytes, complete: bool) -> bool:
+    # The head may end inside a multi-byte character; only the final read may not.
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _sniff_encoding(path: Path, head: bytes, complete: bool) -> str:
+    """Tell the text encoding: BOM, then UTF-8, then charset detection (Western first)."""
+    bom = _bom_encoding(head)
+    if bom:
+        return bom
+    if _decodes_as_utf8(head, complete):
+        return "utf-8"
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(head))
+    if not matches:
+        raise DataError(f"{path}: cannot tell the text encoding (binary file?)")
+    best = matches[0]
+    tied = [m for m in matches if m.chaos <= best.chaos and m.coherence >= best.coherence]
+    # Short samples cannot separate cp1250/cp1252/cp1257; a Western file is the likelier one.
+    if any("cp1252" in m.could_be_from_charset for m in tied):
+        undefined_in_cp1252 = {0x81, 0x8D, 0x8F, 0x90, 0x9D}
+        return "latin-1" if undefined_in_cp1252 & set(head) else "cp1252"
+    return best.encoding
+
+
+def _first_bad_byte_line(path: Path, encoding: str) -> tuple[int, int]:
+    """Line and byte offset of the first byte that is not valid ``encoding``."""
+    raw = path.read_bytes()
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return raw.count(b"\n", 0, exc.start) + 1, exc.start
+    return 0, 0
+
+
+# ---------------------------------------------------------------------- CSV
+def sniff_delimiter(lines: list[str]) -> str:
+    """Pick the delimiter that splits the sample into the most consistent, widest rows.
+
+    Parameters
+    ----------
+    lines : list of str
+        The first lines of the file (the header first), without a possibly cut last line.
+
+    Returns
+    -------
+    str
+        One of ``, ; TAB |``; ``,`` when no candidate splits the header.
+    """
+    best, best_score = ",", (0.0, 0)
+    for delimiter in _DELIMITERS:
+        rows = [r for r in csv.reader(lines, delimiter=delimiter, skipinitialspace=True) if r]
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        agreement = sum(len(r) == width for r in rows) / len(rows)
+        if (agreement, width) > best_score:
+            best, best_score = delimiter, (agreement, width)
+    return best
+
+
+def _uses_decimal_comma(lines: list[str], delimiter: str) -> bool:
+    if delimiter == ",":
+        return False
+    cells = [c.strip() for r in csv.reader(lines[1:], delimiter=delimiter) for c in r]
+    commas = sum(bool(_DECIMAL_COMMA.match(c)) for c in cells)
+    points = sum(bool(_DECIMAL_POINT.match(c)) for c in cells)
+    return commas > 0 and points == 0
 
 
 @dataclass
@@ -65,57 +201,122 @@ class CsvSource(DataSource):
     def location(self) -> str:  # type: ignore[override]
         return str(self.path)
 
-    def _encoding(self, head: bytes) -> str:
-        if self.encoding:
-            return self.encoding
-        try:
-            head.decode("utf-8")
-            return "utf-8"
-        except UnicodeDecodeError:
-            match = from_bytes(head).best()
-            if match is None:
-                raise DataError(f"{self.path}: cannot tell the text encoding (binary file?)") from None
-            return match.encoding
-
-    def _delimiter(self, text: str) -> str:
-        if self.delimiter:
-            return self.delimiter
-        lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
-        try:
-            return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
-        except csv.Error:
-            return ","
-
     def read(self) -> pd.DataFrame:
+        """Read the file, refusing anything that is not a clean rectangular table.
+
+        Raises
+        ------
+        DataError
+            For missing, folder, empty, binary, header-only-broken, mis-encoded or
+            malformed files, and for any row with the wrong number of fields (the line
+            is named).
+        """
         head = _check_file(self.path)
-        if any(marker in head for marker in _BINARY_MARKERS):
-            raise DataError(f"{self.path} looks binary, not delimited text")
-        encoding = self._encoding(head)
+        _refuse_binary(self.path, head, "delimited text")
+        complete = len(head) < _SNIFF_BYTES
+        encoding = self.encoding or _sniff_encoding(self.path, head, complete)
         sample = head.decode(encoding, errors="replace")
-        if not sample.strip():
+        lines = sample.splitlines()
+        if not complete:
+            lines = lines[:-1]  # the sample may end mid-row
+        lines = [ln for ln in lines if ln.strip()]
+        if not lines:
             raise DataError(f"{self.path} holds only whitespace")
-        delimiter = self._delimiter(sample)
-        try:
-            # on_bad_lines="error": a row with the wrong number of fields is reported, not skipped.
-            frame = pd.read_csv(
-                self.path, sep=delimiter, encoding=encoding, on_bad_lines="error",
-                skipinitialspace=True, low_memory=False,
+        delimiter = self.delimiter or sniff_delimiter(lines[:200])
+        header = next(csv.reader([lines[0]], delimiter=delimiter, skipinitialspace=True))
+        self._check_header([h.strip() for h in header])
+        options: dict[str, Any] = {}
+        if _uses_decimal_comma(lines[:200], delimiter):
+            options["decimal"] = ","
+        frame = self._parse(encoding, delimiter, options)
+        return frame
+
+    def _check_header(self, header: list[str]) -> None:
+        blank = [i + 1 for i, name in enumerate(header) if not name]
+        if blank:
+            raise DataError(
+                f"{self.path}: header has empty column names at positions {blank} "
+                "(a trailing delimiter, or no header row?)"
             )
+        seen: set[str] = set()
+        dupes = sorted({n for n in header if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+        if dupes:
+            raise DataError(f"{self.path}: header repeats column names {dupes}")
+
+    def _parse(self, encoding: str, delimiter: str, options: dict[str, Any]) -> pd.DataFrame:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                # index_col=False: never let pandas turn an extra leading field into an index.
+                frame = pd.read_csv(
+                    self.path,
+                    sep=delimiter,
+                    encoding=encoding,
+                    on_bad_lines="error",
+                    index_col=False,
+                    skipinitialspace=True,
+                    low_memory=False,
+                    **options,
+                )
         except pd.errors.EmptyDataError as exc:
             raise DataError(f"{self.path} has no header row") from exc
         except pd.errors.ParserError as exc:
-            raise DataError(f"{self.path}: malformed CSV: {str(exc).strip().splitlines()[-1]}") from exc
+            raise DataError(f"{self.path}: {self._parser_message(exc)}") from exc
         except UnicodeDecodeError as exc:
-            raise DataError(f"{self.path}: not valid {encoding} text at byte {exc.start}") from exc
-        if frame.columns.duplicated().any() or any(str(c).startswith("Unnamed:") for c in frame.columns):
-            bad = [str(c) for c in frame.columns if str(c).startswith("Unnamed:")]
-            raise DataError(f"{self.path}: header has empty or duplicated column names {bad}")
+            line, offset = _first_bad_byte_line(self.path, encoding)
+            raise DataError(
+                f"{self.path}: not valid {encoding} text at line {line} (byte {offset}); "
+                "save it as UTF-8"
+            ) from exc
+        shape_warned = any(issubclass(w.category, pd.errors.ParserWarning) for w in caught)
+        # A short row is padded with NaN, so it always leaves the last column empty:
+        # only then (or when pandas warned about row widths) is the slow check needed.
+        if shape_warned or (len(frame) and frame.iloc[:, -1].isna().any()):
+            self._check_row_widths(encoding, delimiter, len(frame))
         return frame
 
+    def _parser_message(self, exc: Exception) -> str:
+        text = str(exc).strip().splitlines()[-1]
+        if match := _PANDAS_LINE.search(text):
+            expected, line, saw = match.groups()
+            return f"line {line} has {saw} fields, expected {expected} (malformed CSV)"
+        if match := _PANDAS_EOF.search(text):
+            # pandas counts rows from 0 at the header, so row N is line N + 1.
+            return f"unclosed quote in the row starting on line {int(match.group(1)) + 1} (malformed CSV)"
+        return f"malformed CSV: {text.removeprefix('Error tokenizing data. C error: ')}"
 
+    def _check_row_widths(self, encoding: str, delimiter: str, n_rows: int) -> None:
+        """Find the first record whose field count differs from the header's."""
+        with self.path.open(newline="", encoding=encoding, errors="replace") as fh:
+            reader = csv.reader(fh, delimiter=delimiter, skipinitialspace=True)
+            width = len(next(reader))
+            records = 0
+            start = reader.line_num + 1
+            for record in reader:
+                # pandas skips blank and whitespace-only lines; so does this count.
+                if len(record) > 1 or (record and record[0].strip()):
+                    records += 1
+                    if len(record) != width:
+                        why = "truncated row?" if len(record) < width else "extra delimiter?"
+                        raise DataError(
+                            f"{self.path}: line {start} has {len(record)} fields, "
+                            f"expected {width} ({why})"
+                        )
+                start = reader.line_num + 1
+        if records != n_rows:
+            raise DataError(
+                f"{self.path}: found {records} records but pandas parsed {n_rows} rows "
+                "(stray quotes?)"
+            )
+
+
+# ---------------------------------------------------------------------- JSON
 @dataclass
 class JsonSource(DataSource):
-    """A JSON array of records, or JSON Lines (one object per line)."""
+    """A JSON array of records (or ``{"data": [...]}``), or JSON Lines (one object per line).
+
+    Nested objects are flattened to dotted column names (``address.city``).
+    """
 
     path: Path
 
@@ -124,27 +325,93 @@ class JsonSource(DataSource):
         return str(self.path)
 
     def read(self) -> pd.DataFrame:
+        """Read the records.
+
+        Raises
+        ------
+        DataError
+            For missing, empty, binary, non-UTF-8 or malformed files (line and column
+            named), and for anything other than a list of objects.
+        """
         head = _check_file(self.path)
-        text = self.path.read_text(encoding="utf-8", errors="strict") if head else ""
-        stripped = text.lstrip()
+        _refuse_binary(self.path, head, "JSON text")
         try:
-            if stripped.startswith("["):
-                records = json.loads(text)
-            else:
-                records = [
-                    json.loads(line) for line in io.StringIO(text) if line.strip()
-                ]
+            text = self.path.read_bytes().decode(_bom_encoding(head) or "utf-8")
+        except UnicodeDecodeError as exc:
+            line, _ = _first_bad_byte_line(self.path, "utf-8")
+            raise DataError(
+                f"{self.path}: not UTF-8 text at line {line} (JSON must be UTF-8)"
+            ) from exc
+        stripped = text.lstrip()
+        if not stripped:
+            raise DataError(f"{self.path} holds only whitespace")
+        if stripped[0] not in "[{":
+            raise DataError(
+                f"{self.path}: not JSON (expected '[' or '{{' first, got {stripped[0]!r})"
+            )
+        records = self._lines(text) if self._is_lines(stripped) else self._records(text)
+        if not records:
+            raise DataError(f"{self.path} holds no records")
+        nested = any(isinstance(v, dict) for r in records[:1000] for v in r.values())
+        if nested:
+            return pd.json_normalize(records, sep=".")
+        return pd.DataFrame.from_records(records)
+
+    @staticmethod
+    def _is_lines(stripped: str) -> bool:
+        # JSON Lines starts with an object and has a second value after the first line.
+        first, _, rest = stripped.partition("\n")
+        return (
+            stripped.startswith("{")
+            and first.rstrip().endswith("}")
+            and rest.strip().startswith("{")
+        )
+
+    def _records(self, text: str) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"{self.path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
             ) from exc
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{self.path}: not UTF-8 text (binary file?)") from exc
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise DataError(f"{self.path}: expected a list of objects (one per applicant)")
-        return pd.DataFrame.from_records(records)
+        if isinstance(data, dict):
+            lists = [v for v in data.values() if isinstance(v, list)]
+            if len(lists) > 1:
+                raise DataError(
+                    f"{self.path}: expected a list of objects (one per applicant), or an "
+                    f"object holding exactly one such list (found {len(lists)} lists)"
+                )
+            # {"data": [...]} wraps the records; a flat object is a single record.
+            data = lists[0] if lists else [data]
+        if not isinstance(data, list):
+            raise DataError(f"{self.path}: expected a list of objects, got {type(data).__name__}")
+        for i, record in enumerate(data):
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"{self.path}: record {i} is {type(record).__name__}, expected an object"
+                )
+        return data
+
+    def _lines(self, text: str) -> list[dict[str, Any]]:
+        records = []
+        for number, line in enumerate(io.StringIO(text), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{self.path}: malformed JSON at line {number} column {exc.colno}: {exc.msg}"
+                ) from exc
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"{self.path}: line {number} is {type(record).__name__}, expected an object"
+                )
+            records.append(record)
+        return records
 
 
+# ---------------------------------------------------------------------- Parquet
 @dataclass
 class ParquetSource(DataSource):
     """A Parquet file (or folder of parts)."""
@@ -156,24 +423,40 @@ class ParquetSource(DataSource):
         return str(self.path)
 
     def read(self) -> pd.DataFrame:
+        """Read the file or the folder of parts.
+
+        Raises
+        ------
+        DataError
+            If the path is missing or empty, or not Parquet.
+        """
         if not self.path.exists():
             raise DataError(f"file not found: {self.path}")
         if self.path.is_file():
-            _check_file(self.path)
+            head = _check_file(self.path)
+            if not head.startswith(b"PAR1"):
+                raise DataError(f"{self.path}: not a Parquet file (no PAR1 signature)")
         try:
             return pd.read_parquet(self.path)
         except Exception as exc:  # pyarrow raises several unrelated types for bad files
-            raise DataError(f"{self.path}: not a readable Parquet file ({type(exc).__name__})") from exc
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"{self.path}: not a readable Parquet file ({reason})") from exc
 
     def read_dask(self) -> Any:
+        """Read lazily with Dask (needs the ``dask`` extra)."""
         import dask.dataframe as dd
 
         return dd.read_parquet(self.path)
 
 
+# ---------------------------------------------------------------------- SQL
 @dataclass
 class SqlSource(DataSource):
-    """The result of a query against a database given by SQLAlchemy URL."""
+    """The result of a query against a database given by SQLAlchemy URL.
+
+    The query runs inside a transaction that is always rolled back, so a statement that
+    writes cannot change the database through this reader.
+    """
 
     url: str
     query: str
@@ -183,22 +466,50 @@ class SqlSource(DataSource):
         return self.url.split("@")[-1]  # never echo credentials
 
     def read(self) -> pd.DataFrame:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.exc import SQLAlchemyError
+        """Run the query and return its rows.
+
+        Raises
+        ------
+        DataError
+            If the URL, driver, database file or query is unusable.
+        """
+        from sqlalchemy import create_engine, make_url, text
+        from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
         try:
-            engine = create_engine(self.url)
+            url = make_url(self.url)
+        except ArgumentError as exc:
+            raise DataError(f"not a database URL: {self.location}") from exc
+        if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
+            # SQLite would silently create an empty database at a mistyped path.
+            if not Path(url.database).is_file():
+                raise DataError(f"database file not found: {url.database}")
+        try:
+            engine = create_engine(url)
             with engine.connect() as conn:
-                return pd.read_sql_query(text(self.query), conn)
+                transaction = conn.begin()
+                try:
+                    return pd.read_sql_query(text(self.query), conn)
+                finally:
+                    transaction.rollback()
         except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise DataError(f"SQL source {self.location}: {reason}") from exc
+        except ImportError as exc:
+            raise DataError(
+                f"SQL source {self.location}: database driver not installed ({exc.name})"
+            ) from exc
 
 
-_BY_SUFFIX = {
-    ".csv": CsvSource, ".tsv": CsvSource, ".txt": CsvSource,
-    ".json": JsonSource, ".jsonl": JsonSource, ".ndjson": JsonSource,
-    ".parquet": ParquetSource, ".pq": ParquetSource,
+_BY_SUFFIX: dict[str, type[DataSource]] = {
+    ".csv": CsvSource,
+    ".tsv": CsvSource,
+    ".txt": CsvSource,
+    ".json": JsonSource,
+    ".jsonl": JsonSource,
+    ".ndjson": JsonSource,
+    ".parquet": ParquetSource,
+    ".pq": ParquetSource,
 }
 
 
@@ -208,7 +519,8 @@ def open_source(location: str | Path, *, query: str | None = None) -> DataSource
     Raises
     ------
     DataError
-        If the location's kind cannot be told or a SQL URL comes without a query.
+        If the location is missing, a folder without Parquet parts, of an unknown kind,
+        or a SQL URL without a query.
     """
     text = str(location)
     if "://" in text and not text.startswith("file://"):
@@ -216,15 +528,19 @@ def open_source(location: str | Path, *, query: str | None = None) -> DataSource
             raise DataError(f"a database source needs --query (got URL {text.split('@')[-1]})")
         return SqlSource(url=text, query=query)
     path = Path(text.removeprefix("file://"))
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    if path.is_dir():
+        if any(path.glob("*.parquet")):
+            return ParquetSource(path)
+        raise DataError(f"{path} is a folder, not a data file")
     reader = _BY_SUFFIX.get(path.suffix.lower())
     if reader is None:
-        if path.is_dir() and any(path.glob("*.parquet")):
-            return ParquetSource(path)
         raise DataError(
             f"{path}: unknown file type '{path.suffix or '(none)'}'; "
-            "use .csv, .tsv, .json, .jsonl, .parquet or a database URL"
+            "use .csv, .tsv, .txt, .json, .jsonl, .parquet or a database URL"
         )
-    return reader(path)
+    return reader(path)  # type: ignore[call-arg]
 
 
 def read_table(location: str | Path, *, query: str | None = None) -> pd.DataFrame:
@@ -240,5 +556,5 @@ def read_table(location: str | Path, *, query: str | None = None) -> pd.DataFram
     if frame.shape[1] == 0:
         raise DataError(f"{source.location} has no columns")
     if len(frame) == 0:
-        raise DataError(f"{source.location} has a header but no data rows")
+        raise DataError(f"{source.location} has column names but no data rows (header only)")
     return frame

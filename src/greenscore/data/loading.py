@@ -1,8 +1,9 @@
 """From a location and a way to read it (preset, spec file or just a target) to a
 :class:`Dataset`: the raw frame, its spec, the borrower relations and a content hash.
 
-Reading applies only what the spec says about *format* (quote stripping, derived columns);
-it never drops rows or fixes values. Validation decides what is usable.
+Reading applies only what the spec says about *format* (quote stripping, derived columns,
+numbers stored as text with "?"-style missing markers); it never drops rows or fixes
+values. Validation decides what is usable.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from greenscore.data.io import read_table
+from greenscore.data.io import MISSING_TOKENS, read_table
 from greenscore.data.presets import load_preset
 from greenscore.data.spec import DatasetSpec
 from greenscore.errors import ConfigError, DataError
@@ -96,9 +97,32 @@ def _strip_quotes(frame: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         if not pd.api.types.is_numeric_dtype(out[column]):
             s = out[column].astype("string")
-            out[column] = s.str.replace(r"^'(.*)'$", r"\1", regex=True).astype(object).where(
-                s.notna(), None
+            out[column] = (
+                s.str.replace(r"^'(.*)'$", r"\1", regex=True).astype(object).where(s.notna(), None)
             )
+    return out
+
+
+def coerce_numeric(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """Turn declared numeric columns stored as text into numbers.
+
+    A column is converted only when every value is a number or a missing-value token
+    (``?``, ``n/a``, …, see :data:`greenscore.data.io.MISSING_TOKENS`), which become NaN.
+    A column with real text in it is left as it is, for validation to name the rows.
+    """
+    out = frame
+    for column in dict.fromkeys([*spec.numeric, *spec.sequence_columns]):
+        if column not in frame.columns:
+            continue
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        text = series.astype("string").str.strip()
+        missing = (text.isna() | text.str.lower().isin(MISSING_TOKENS)).to_numpy(dtype=bool)
+        numbers = pd.to_numeric(text.astype(object).where(~missing, None), errors="coerce")
+        if bool((numbers.notna().to_numpy() | missing).all()):
+            out = frame.copy() if out is frame else out
+            out[column] = numbers.astype("float64")
     return out
 
 
@@ -109,7 +133,9 @@ def add_derived_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     out = frame.copy()
     for derived in spec.derived:
         if derived.source not in out.columns:
-            raise DataError(f"derived column '{derived.name}' needs missing column '{derived.source}'")
+            raise DataError(
+                f"derived column '{derived.name}' needs missing column '{derived.source}'"
+            )
         source = out[derived.source].astype(str).str.lower()
         labels = pd.Series(derived.default, index=out.index, dtype=object)
         # Longest key first so "female" is matched before its substring "male".
@@ -194,8 +220,11 @@ def load_dataset(
         spec = resolve_spec(frame, preset=preset, spec_path=spec_path, target=target)
     if spec.strip_quotes:
         frame = _strip_quotes(frame)
+    frame = coerce_numeric(frame, spec)
     frame = add_derived_columns(frame, spec)
     path = Path(str(location))
     digest = _hash_file(path) if path.is_file() else hash_frame(frame)
     relations = load_relations(spec, str(location)) if path.is_file() else None
-    return Dataset(frame=frame, spec=spec, location=str(location), sha256=digest, relations=relations)
+    return Dataset(
+        frame=frame, spec=spec, location=str(location), sha256=digest, relations=relations
+    )

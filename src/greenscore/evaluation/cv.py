@@ -39,7 +39,9 @@ ONE_CLASS_FOLD = (
     "validation block {fold} (rows {start}..{stop} in time order) holds only class {label}: "
     "metrics need both; use fewer splits"
 )
-INCONSISTENT_KEYS = "fold {fold} reports metrics {keys}, fold 0 reports {first}: all folds must match"
+INCONSISTENT_KEYS = (
+    "fold {fold} reports metrics {keys}, fold 0 reports {first}: all folds must match"
+)
 
 
 class NestedFold(NamedTuple):

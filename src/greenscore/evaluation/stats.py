@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.special import ndtr
 
 from greenscore.errors import DataError
-from greenscore.evaluation.metrics import check_binary_scores
+from greenscore.evaluation.metrics import check_binary_scores, midrank
 
 NEED_BOTH_CLASSES = "the DeLong test needs at least one default and one non-default in y"
 NO_SCORES = "delong_covariance needs at least one vector of scores"
@@ -59,9 +59,9 @@ def delong_covariance(y: object, *scores: object) -> tuple[np.ndarray, np.ndarra
     tz = np.empty((k, n))
     t_all = np.empty((k, m + n))
     for r in range(k):
-        tx[r] = rankdata(x[r])
-        tz[r] = rankdata(z[r])
-        t_all[r] = rankdata(np.concatenate([x[r], z[r]]))
+        tx[r] = midrank(x[r])
+        tz[r] = midrank(z[r])
+        t_all[r] = midrank(np.concatenate([x[r], z[r]]))
     aucs = t_all[:, :m].sum(axis=1) / (m * n) - (m + 1.0) / (2.0 * n)
     # Structural components: v10[i] is the share of non-defaults a default outranks,
     # v01[j] the share of defaults that outrank a non-default (ties count half).
@@ -77,7 +77,7 @@ def _z_and_p(diff: float, var: float) -> tuple[float, float]:
         # Identical rankings: no evidence of a difference (or, degenerate, certainty).
         return (0.0, 1.0) if diff == 0.0 else (float(np.sign(diff) * np.inf), 0.0)
     z = diff / np.sqrt(var)
-    return float(z), float(2.0 * norm.sf(abs(z)))
+    return float(z), float(2.0 * ndtr(-abs(z)))
 
 
 def delong_test(y: object, p1: object, p2: object) -> tuple[float, float]:
@@ -185,7 +185,7 @@ def delong_cv(
         z_comb = float(np.sign(zs[np.isinf(zs)][0]) * np.inf)
     else:
         z_comb = float(zs.sum() / np.sqrt(len(zs)))
-    p_comb = float(2.0 * norm.sf(abs(z_comb)))
+    p_comb = float(2.0 * ndtr(-abs(z_comb)))
     aucs, cov = delong_covariance(y_arr[covered], a[covered], b[covered])
     pooled_diff = float(aucs[0] - aucs[1])
     pooled_z, pooled_p = _z_and_p(pooled_diff, float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1]))

@@ -188,7 +188,9 @@ class BehaviouralFeatures(FrameTransformer):
             if len(b.columns) == len(p.columns)
         ]
         self.derived_names_ = [
-            f"{prefix}_{feature}" for prefix, _ in self.status_groups_ for feature in STATUS_FEATURES
+            f"{prefix}_{feature}"
+            for prefix, _ in self.status_groups_
+            for feature in STATUS_FEATURES
         ] + [
             f"{prefix}_{feature}"
             for prefix, _, _ in self.payment_pairs_

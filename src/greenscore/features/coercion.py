@@ -67,9 +67,7 @@ class TypeCoercer(FrameTransformer):
             c
             for c in frame.columns
             if c in declared
-            or not (
-                pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
-            )
+            or not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
         ]
         categorical = set(self.categorical_columns_)
         self.numeric_columns_ = [c for c in frame.columns if c not in categorical]
@@ -123,6 +121,8 @@ class TypeCoercer(FrameTransformer):
                 coded = self._categorical(frame[column], self.categories_[column])
                 unseen = int((pd.isna(coded) & frame[column].notna().to_numpy()).sum())
                 if unseen:
-                    log.debug("unseen categories set to missing", extra={"column": column, "rows": unseen})
+                    log.debug(
+                        "unseen categories set to missing", extra={"column": column, "rows": unseen}
+                    )
                 columns[column] = coded
         return pd.DataFrame(columns, index=frame.index)

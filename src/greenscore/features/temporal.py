@@ -50,7 +50,9 @@ def _masked_mean(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def sequence_summary(values: np.ndarray, *, recent_months: int, event: str) -> dict[str, np.ndarray]:
+def sequence_summary(
+    values: np.ndarray, *, recent_months: int, event: str
+) -> dict[str, np.ndarray]:
     """Summaries of a history of shape (rows, months), oldest first, NaN = not observed.
 
     Parameters
@@ -143,7 +145,8 @@ class TemporalFeatures(FrameTransformer):
 
     def _fit(self, frame: pd.DataFrame, y: object) -> None:
         self.groups_ = [
-            (snake(g.name), g.kind, list(g.columns)) for g in usable_groups(self.spec, frame.columns)
+            (snake(g.name), g.kind, list(g.columns))
+            for g in usable_groups(self.spec, frame.columns)
         ]
         self.derived_names_ = [
             _feature_name(prefix, feature, kind)

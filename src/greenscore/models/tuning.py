@@ -40,7 +40,9 @@ def _pruning_callback(trial: Any) -> Any:
     def callback(env: Any) -> None:
         if env.iteration % _REPORT_EVERY:
             return
-        for _, metric, value, _ in env.evaluation_result_list:
+        # lightgbm.train gives 4-tuples, lightgbm.cv 5-tuples: (data, metric, value, ...).
+        for entry in env.evaluation_result_list:
+            metric, value = entry[1], entry[2]
             if metric == "auc":
                 trial.report(value, step=env.iteration)
                 if trial.should_prune():
@@ -83,9 +85,13 @@ def tune_lightgbm(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=_REPORT_EVERY * 2),
     )
     # The current defaults are the first trial, so tuning can only match or beat them here.
-    study.enqueue_trial({k: v for k, v in LightGBMCreditClassifier().get_params().items()
-                         if k in {"learning_rate", "num_leaves", "min_child_samples", "subsample",
-                                  "colsample_bytree", "reg_lambda", "reg_alpha", "min_split_gain"}})
+    defaults = LightGBMCreditClassifier().get_params()
+    study.enqueue_trial({
+        "learning_rate": defaults["learning_rate"], "num_leaves": defaults["num_leaves"],
+        "min_child_samples": defaults["min_child_samples"], "subsample": defaults["subsample"],
+        "colsample_bytree": defaults["colsample_bytree"], "reg_lambda": defaults["reg_lambda"],
+        "reg_alpha": max(defaults["reg_alpha"], 1e-3), "min_split_gain": defaults["min_split_gain"],
+    })
 
     def objective(trial: Any) -> float:
         params = {**base, **lightgbm_search_space(trial), "refit": False, "random_state": seed}

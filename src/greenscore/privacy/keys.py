@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from greenscore.config import Settings, get_settings
 from greenscore.errors import PrivacyError
+from greenscore.privacy._files import atomic_write
 
 KEY_BYTES = 32
 MIN_PASSPHRASE = 12
@@ -49,13 +50,19 @@ NO_MASTER_KEY = (
     "no master key: set the environment variable {env} (32 bytes as base64 or hex, or a "
     "passphrase of at least {min} characters) or settings field 'privacy.master_key_file'"
 )
-SHORT_PASSPHRASE = "master key in {source} is neither 32 bytes of base64/hex nor a passphrase of {min}+ characters"
+SHORT_PASSPHRASE = (
+    "master key in {source} is neither 32 bytes of base64/hex nor a passphrase of {min}+ characters"
+)
 WRONG_MASTER_KEY = "wrong master key: it does not open the keyring at {path}"
 DAMAGED_KEYRING = "keyring at {path} is damaged or tampered with (the master key itself checks out)"
 UNKNOWN_KEK = "KEK version {version} is not in the keyring at {path} (known: {known})"
-RETIRED_KEK = "KEK version {version} was retired on {when}; objects wrapped by it can no longer be opened"
+RETIRED_KEK = (
+    "KEK version {version} was retired on {when}; objects wrapped by it can no longer be opened"
+)
 RETIRE_CURRENT = "KEK version {version} is the current one; rotate first, then retire it"
-RETIRE_IN_USE = "KEK version {version} still wraps {count} file(s), e.g. {example}; rewrap them first"
+RETIRE_IN_USE = (
+    "KEK version {version} still wraps {count} file(s), e.g. {example}; rewrap them first"
+)
 
 
 def _utcnow() -> str:
@@ -190,20 +197,6 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 class Keyring:
     """Versioned key-encryption keys, stored encrypted under the master key.
 
@@ -216,7 +209,9 @@ class Keyring:
         The keyring file.
     """
 
-    def __init__(self, path: Path, master: MasterKey, home: Path, state: dict[str, Any], salt: bytes):
+    def __init__(
+        self, path: Path, master: MasterKey, home: Path, state: dict[str, Any], salt: bytes
+    ):
         self.path = path
         self.home = home
         self._master = master
@@ -285,7 +280,7 @@ class Keyring:
             "ciphertext": _b64(body),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, json.dumps(doc, indent=1).encode())
+        atomic_write(path, json.dumps(doc, indent=1).encode())
 
     @contextmanager
     def _update(self) -> Iterator[dict[str, Any]]:

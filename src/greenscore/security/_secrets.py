@@ -1,7 +1,7 @@
 """Secrets GreenScore generates for itself (audit pepper, first JWT key) and keeps in its database.
 
-Used only outside production: there the operator must configure each secret, so a copy of
-the database alone never holds every key.
+Only in the ``local`` and ``test`` environments: anywhere else (production) the operator
+must configure each secret, so a copy of the database alone never holds every key.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from greenscore.config import Settings
 from greenscore.errors import ConfigError
 from greenscore.security import _clock
-from greenscore.store import Base, session_scope
+from greenscore.security._db import session
+from greenscore.store import Base
 
-PRODUCTION = "production"
-MISSING_IN_PRODUCTION = (
-    "settings field 'security.{field}' must be set when environment is 'production' "
-    "(GREENSCORE_SECURITY__{env})"
+GENERATING_ENVIRONMENTS = frozenset({"local", "test"})
+MISSING_SECRET = (
+    "settings field 'security.{field}' must be set when environment is '{environment}' "
+    "(GREENSCORE_SECURITY__{env}); only local and test generate one"
 )
 
 
@@ -35,34 +36,36 @@ class StoredSecret(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
-def refuse_in_production(settings: Settings, field: str) -> None:
-    """Raise ConfigError when a secret would have to be generated in production.
+def refuse_generated(settings: Settings, field: str) -> None:
+    """Raise ConfigError when a secret would have to be generated outside local/test use.
 
     Raises
     ------
     ConfigError
-        If ``settings.environment`` is ``production``.
+        If ``settings.environment`` is not ``local`` or ``test``.
     """
-    if settings.environment == PRODUCTION:
-        raise ConfigError(MISSING_IN_PRODUCTION.format(field=field, env=field.upper()))
+    if settings.environment not in GENERATING_ENVIRONMENTS:
+        raise ConfigError(
+            MISSING_SECRET.format(field=field, environment=settings.environment, env=field.upper())
+        )
 
 
-def stored_secret(name: str, *, url: str, nbytes: int = 32) -> str:
+def stored_secret(name: str, *, settings: Settings, nbytes: int = 32) -> str:
     """Return the secret stored under ``name``, generating it on first use.
 
     Two processes racing on first use both end up with the one row that won the insert.
     """
-    with session_scope(url) as session:
-        row = session.get(StoredSecret, name)
+    with session(settings) as db:
+        row = db.get(StoredSecret, name)
         if row is not None:
             return row.value
     try:
-        with session_scope(url) as session:
+        with session(settings) as db:
             value = secrets.token_urlsafe(nbytes)
-            session.add(StoredSecret(name=name, value=value, created_at=_clock.utcnow()))
+            db.add(StoredSecret(name=name, value=value, created_at=_clock.utcnow()))
         return value
     except IntegrityError:
-        with session_scope(url) as session:
-            return session.execute(
+        with session(settings) as db:
+            return db.execute(
                 select(StoredSecret.value).where(StoredSecret.name == name)
             ).scalar_one()

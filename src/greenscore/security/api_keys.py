@@ -20,12 +20,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import DateTime, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from greenscore.config import get_settings
+from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, NotFoundError
 from greenscore.security import _clock
+from greenscore.security._db import db_url, engine, session
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import check_role
-from greenscore.store import Base, init_db, session_scope
+from greenscore.store import Base
 
 PREFIX = "gs"
 MALFORMED = "malformed API key: expected 'gs_<key_id>_<secret>'"
@@ -104,8 +105,8 @@ def create_key(*, name: str, role: str, ttl_days: int | None = None) -> tuple[st
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     now = _clock.utcnow()
-    with session_scope(settings.db_url) as session:
-        session.add(
+    with session(settings) as db:
+        db.add(
             ApiKey(
                 key_id=key_id,
                 name=name.strip(),
@@ -139,7 +140,7 @@ def verify_key(plaintext: str) -> Principal:
     key_id, secret = _parse(plaintext)
     digest = _sha256(secret)
     settings = get_settings()
-    url = settings.db_url
+    url = db_url(settings)
     ttl = settings.security.api_key_cache_seconds
     now_mono = _clock.monotonic()
     cache_key = (url, digest)
@@ -150,7 +151,7 @@ def verify_key(plaintext: str) -> Principal:
         else:
             hit = None
     if hit is None:
-        hit = _load(url, key_id, digest, now_mono)
+        hit = _load(settings, key_id, digest, now_mono)
         with _cache_lock:
             _cache[cache_key] = hit
             while len(_cache) > settings.security.api_key_cache_size:
@@ -160,12 +161,13 @@ def verify_key(plaintext: str) -> Principal:
     return Principal(id=hit.key_id, role=hit.role, kind="api_key")
 
 
-def _load(url: str, key_id: str, digest: str, now_mono: float) -> _Cached:
+def _load(settings: Settings, key_id: str, digest: str, now_mono: float) -> _Cached:
     table = ApiKey.__table__
-    with init_db(url).connect() as conn:
+    with engine(settings).connect() as conn:
         row = conn.execute(
-            select(table.c.secret_sha256, table.c.role, table.c.expires_at, table.c.revoked_at)
-            .where(table.c.key_id == key_id)
+            select(
+                table.c.secret_sha256, table.c.role, table.c.expires_at, table.c.revoked_at
+            ).where(table.c.key_id == key_id)
         ).one_or_none()
     # compare_digest on the stored hash keeps the timing of a wrong secret flat.
     if row is None or not hmac.compare_digest(row.secret_sha256, digest):
@@ -183,9 +185,10 @@ def revoke_key(key_id: str) -> None:
     NotFoundError
         If no key has this id.
     """
-    url = get_settings().db_url
+    settings = get_settings()
+    url = db_url(settings)
     table = ApiKey.__table__
-    with init_db(url).begin() as conn:
+    with engine(settings).begin() as conn:
         result = conn.execute(
             update(table)
             .where(table.c.key_id == key_id, table.c.revoked_at.is_(None))
@@ -206,8 +209,8 @@ def list_keys() -> list[dict]:
     The secret and its hash are never part of the answer.
     """
     now = _clock.utcnow()
-    with session_scope(get_settings().db_url) as session:
-        rows = session.execute(select(ApiKey).order_by(ApiKey.created_at)).scalars().all()
+    with session(get_settings()) as db:
+        rows = db.execute(select(ApiKey).order_by(ApiKey.created_at)).scalars().all()
         out = []
         for row in rows:
             if row.revoked_at is not None:

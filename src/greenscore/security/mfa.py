@@ -18,9 +18,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from greenscore.config import get_settings
 from greenscore.errors import AuthError, ConfigError
 from greenscore.security import _clock
+from greenscore.security._db import engine, session
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import check_role
-from greenscore.store import Base, init_db, session_scope
+from greenscore.store import Base
 
 NOT_ENROLLED = "user '{user}' is not enrolled for multi-factor authentication"
 ALREADY_ENROLLED = "user '{user}' is already enrolled; re-enrol with replace=True (CLI: --replace)"
@@ -70,14 +71,12 @@ def enroll(user: str, *, role: str = "admin", replace: bool = False) -> tuple[st
     check_role(role)
     settings = get_settings()
     secret = pyotp.random_base32()
-    with session_scope(settings.db_url) as session:
-        row = session.get(TotpUser, user)
+    with session(settings) as db:
+        row = db.get(TotpUser, user)
         if row is not None and not replace:
             raise ConfigError(ALREADY_ENROLLED.format(user=user))
         if row is None:
-            session.add(
-                TotpUser(user=user, role=role, secret=secret, enrolled_at=_clock.utcnow())
-            )
+            db.add(TotpUser(user=user, role=role, secret=secret, enrolled_at=_clock.utcnow()))
         else:
             row.role, row.secret, row.enrolled_at, row.last_step = (
                 role,
@@ -109,9 +108,9 @@ def authenticate_user(user: str, code: str) -> Principal:
         As :func:`verify_totp`.
     """
     settings = get_settings()
-    engine = init_db(settings.db_url)
+    eng = engine(settings)
     table = TotpUser.__table__
-    with engine.connect() as conn:
+    with eng.connect() as conn:
         row = conn.execute(
             select(table.c.secret, table.c.role).where(table.c.user == user)
         ).one_or_none()
@@ -134,7 +133,7 @@ def authenticate_user(user: str, code: str) -> Principal:
     if step is None:
         raise AuthError(WRONG_CODE.format(user=user))
     # The conditional update is the replay check: it succeeds for one caller per step only.
-    with engine.begin() as conn:
+    with eng.begin() as conn:
         taken = conn.execute(
             update(table)
             .where(table.c.user == user, or_(table.c.last_step.is_(None), table.c.last_step < step))
@@ -147,14 +146,14 @@ def authenticate_user(user: str, code: str) -> Principal:
 
 def is_enrolled(user: str) -> bool:
     """Whether ``user`` has a TOTP secret."""
-    with session_scope(get_settings().db_url) as session:
-        return session.get(TotpUser, user) is not None
+    with session(get_settings()) as db:
+        return db.get(TotpUser, user) is not None
 
 
 def enrolled_users() -> list[dict]:
     """Each enrolled user's name, role and enrolment time (never the secret)."""
-    with session_scope(get_settings().db_url) as session:
-        rows = session.execute(select(TotpUser).order_by(TotpUser.user)).scalars().all()
+    with session(get_settings()) as db:
+        rows = db.execute(select(TotpUser).order_by(TotpUser.user)).scalars().all()
         return [
             {
                 "user": r.user,

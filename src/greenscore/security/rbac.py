@@ -33,11 +33,14 @@ PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "gdpr:manage": frozenset({_ADMIN}),
         "audit:read": frozenset({_ANALYST, _ADMIN}),
         "dlq:replay": frozenset({_ADMIN}),
+        "users:manage": frozenset({_ADMIN}),
     }
 )
 
 #: Actions that also need ``principal.mfa_verified``.
-MFA_ACTIONS: frozenset[str] = frozenset({"models:manage", "keys:manage", "gdpr:erase"})
+MFA_ACTIONS: frozenset[str] = frozenset(
+    {"models:manage", "keys:manage", "gdpr:erase", "users:manage"}
+)
 
 UNKNOWN_ACTION = "unknown action '{action}'; expected one of: {known}"
 UNKNOWN_ROLE = "role '{role}' of '{id}' is not one of: {roles}"

@@ -3,9 +3,9 @@
 Every token names its signing key in the ``kid`` header. The keyring holds the secret from
 ``security.jwt_secret`` (if set) and the keys made by :func:`rotate_signing_key`, which are
 stored in the database; the most recently activated key signs, every key not retired
-verifies, so tokens issued before a rotation stay valid until they expire. Outside
-production a first key is generated on first use; in production ``security.jwt_secret``
-must be set.
+verifies, so tokens issued before a rotation stay valid until they expire. In the
+``local`` and ``test`` environments a first key is generated on first use; anywhere else
+``security.jwt_secret`` must be set (32 bytes or more).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, NotFoundError
 from greenscore.security import _clock
-from greenscore.security._secrets import PRODUCTION, refuse_in_production
+from greenscore.security._db import db_url, engine
+from greenscore.security._secrets import GENERATING_ENVIRONMENTS, refuse_generated
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import ROLES, check_role
-from greenscore.store import Base, init_db
+from greenscore.store import Base
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
@@ -42,7 +43,7 @@ BAD_ISSUER = "token issuer is not '{iss}'"
 MISSING_CLAIM = "token lacks the '{claim}' claim"
 BAD_ROLE = "token role '{role}' is not one of: {roles}"
 NOT_YET_VALID = "token not yet valid"
-SHORT_SECRET = "settings field 'security.jwt_secret' must be at least {n} bytes in production"
+SHORT_SECRET = "settings field 'security.jwt_secret' must be at least {n} bytes in '{environment}'"
 RETIRE_ACTIVE = "signing key '{kid}' is the active one; rotate to a new key before retiring it"
 NO_SUCH_KID = "no signing key with id '{kid}'"
 
@@ -74,27 +75,30 @@ _lock = threading.Lock()
 
 
 def _configured(settings: Settings) -> tuple[str | None, str | None]:
-    """(kid, secret) of the secret in settings, or (None, None); enforces the production rules."""
+    """(kid, secret) of the configured secret, or (None, None); refuses weak or missing ones."""
     secret = settings.security.jwt_secret
     if secret is None or not secret.get_secret_value():
-        refuse_in_production(settings, "jwt_secret")
+        refuse_generated(settings, "jwt_secret")
         return None, None
     value = secret.get_secret_value()
-    if settings.environment == PRODUCTION and len(value.encode("utf-8")) < MIN_SECRET_BYTES:
-        raise ConfigError(SHORT_SECRET.format(n=MIN_SECRET_BYTES))
+    if (
+        settings.environment not in GENERATING_ENVIRONMENTS
+        and len(value.encode("utf-8")) < MIN_SECRET_BYTES
+    ):
+        raise ConfigError(SHORT_SECRET.format(n=MIN_SECRET_BYTES, environment=settings.environment))
     digest = hashlib.sha256(b"greenscore-jwt-kid:" + value.encode("utf-8")).hexdigest()
     return f"cfg-{digest[:16]}", value
 
 
-def _record_configured(url: str, kid: str) -> None:
+def _record_configured(settings: Settings, kid: str) -> None:
     """Note when the configured key was first seen, so a newer config secret takes over."""
-    engine = init_db(url)
+    eng = engine(settings)
     table = SigningKey.__table__
-    with engine.connect() as conn:
+    with eng.connect() as conn:
         if conn.execute(select(table.c.kid).where(table.c.kid == kid)).first() is not None:
             return
     try:
-        with engine.begin() as conn:
+        with eng.begin() as conn:
             conn.execute(table.insert().values(kid=kid, secret=None, activated_at=_clock.utcnow()))
     except IntegrityError:
         pass  # another process recorded it first
@@ -102,7 +106,7 @@ def _record_configured(url: str, kid: str) -> None:
 
 def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
     cfg_kid, cfg_secret = _configured(settings)
-    url = settings.db_url
+    url = db_url(settings)
     cache_key = (url, cfg_kid)
     now = _clock.monotonic()
     with _lock:
@@ -114,9 +118,9 @@ def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
         ):
             return ring
     if cfg_kid is not None:
-        _record_configured(url, cfg_kid)
+        _record_configured(settings, cfg_kid)
     table = SigningKey.__table__
-    with init_db(url).connect() as conn:
+    with engine(settings).connect() as conn:
         rows = conn.execute(
             select(table.c.kid, table.c.secret, table.c.activated_at)
             .where(table.c.retired_at.is_(None))
@@ -125,13 +129,15 @@ def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
     usable: dict[str, str] = {}
     active = None
     for row in rows:
-        secret = row.secret if row.secret is not None else (cfg_secret if row.kid == cfg_kid else None)
+        secret = (
+            row.secret if row.secret is not None else (cfg_secret if row.kid == cfg_kid else None)
+        )
         if secret is not None:
             usable[row.kid] = secret
             active = row.kid
     if active is None:
-        # Only reachable outside production (_configured refused otherwise): make a first key.
-        rotate_signing_key()
+        # No usable key yet (first use in local or test, or the configured one retired).
+        _new_key(settings)
         return _load(settings, fresh=True)
     ring = _Keyring(active_kid=active, secrets=usable, fetched=now)
     with _lock:
@@ -164,7 +170,7 @@ def issue_token(
     Raises
     ------
     ConfigError
-        If the role is unknown, or no secret is configured in production.
+        If the role is unknown, or no secret is configured outside local/test use.
     """
     check_role(role)
     if not subject:
@@ -243,7 +249,9 @@ def verify_token(token: str) -> Principal:
     role = claims.get("role")
     if role not in ROLES:
         raise AuthError(BAD_ROLE.format(role=role, roles=", ".join(ROLES)))
-    return Principal(id=str(claims["sub"]), role=role, kind="jwt", mfa_verified=claims.get("mfa") is True)
+    return Principal(
+        id=str(claims["sub"]), role=role, kind="jwt", mfa_verified=claims.get("mfa") is True
+    )
 
 
 def rotate_signing_key() -> str:
@@ -254,12 +262,15 @@ def rotate_signing_key() -> str:
     Raises
     ------
     ConfigError
-        In production when ``security.jwt_secret`` is not set.
+        Outside local/test use when ``security.jwt_secret`` is not set.
     """
-    settings = get_settings()
-    _configured(settings)
+    return _new_key(get_settings())
+
+
+def _new_key(settings: Settings) -> str:
+    _configured(settings)  # refuses outside local/test without security.jwt_secret
     kid = f"k-{secrets.token_hex(8)}"
-    with init_db(settings.db_url).begin() as conn:
+    with engine(settings).begin() as conn:
         conn.execute(
             SigningKey.__table__.insert().values(
                 kid=kid, secret=secrets.token_urlsafe(48), activated_at=_clock.utcnow()
@@ -284,15 +295,16 @@ def retire_signing_key(kid: str) -> None:
     if kid == ring.active_kid:
         raise ConfigError(RETIRE_ACTIVE.format(kid=kid))
     table = SigningKey.__table__
-    with init_db(settings.db_url).begin() as conn:
+    with engine(settings).begin() as conn:
         result = conn.execute(
             update(table)
             .where(table.c.kid == kid, table.c.retired_at.is_(None))
             .values(retired_at=_clock.utcnow())
         )
-        if result.rowcount == 0 and conn.execute(
-            select(table.c.kid).where(table.c.kid == kid)
-        ).first() is None:
+        if (
+            result.rowcount == 0
+            and conn.execute(select(table.c.kid).where(table.c.kid == kid)).first() is None
+        ):
             raise NotFoundError(NO_SUCH_KID.format(kid=kid))
     _forget()
 

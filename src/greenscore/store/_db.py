@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def engine_for(url: str) -> Engine:
             # WAL lets the API read while a batch job writes.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # NORMAL with WAL survives process crashes; only an OS crash can lose the last commits.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -48,6 +51,7 @@ def _default_url(url: str | None) -> str:
 
 
 _created: dict[str, int] = {}
+_create_lock = threading.Lock()
 
 
 def init_db(url: str | None = None) -> Engine:
@@ -63,11 +67,14 @@ def init_db(url: str | None = None) -> Engine:
     # create_all costs a round of schema queries: repeat it only when new tables were declared.
     if _created.get(resolved) == len(Base.metadata.tables):
         return engine
-    try:
-        Base.metadata.create_all(engine)
-    except OperationalError as exc:
-        raise ConfigError(f"database not reachable at {engine.url!r}: {exc.orig}") from exc
-    _created[resolved] = len(Base.metadata.tables)
+    with _create_lock:  # two threads creating one schema would race on "table exists"
+        if _created.get(resolved) == len(Base.metadata.tables):
+            return engine
+        try:
+            Base.metadata.create_all(engine)
+        except OperationalError as exc:
+            raise ConfigError(f"database not reachable at {engine.url!r}: {exc.orig}") from exc
+        _created[resolved] = len(Base.metadata.tables)
     return engine
 
 

@@ -149,7 +149,7 @@ class TorchCreditClassifier(ClassifierMixin, BaseEstimator):
 
     _uses_sequences: ClassVar[bool] = False
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "spec": [None, "no_validation"],
+        "spec": "no_validation",
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],

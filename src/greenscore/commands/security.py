@@ -1,0 +1,236 @@
+"""CLI for the security core: API keys, JWT signing keys, operators' TOTP, audit log, TLS.
+
+Every command that changes credentials is an admin action: it takes ``--user`` and
+``--totp`` of an enrolled admin, checked with TOTP and RBAC, and is itself written to the
+audit log (refusals too). Secrets (API keys, TOTP secrets) are printed once, on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+keys_app = typer.Typer(help="API keys for machine callers.", no_args_is_help=True)
+tokens_app = typer.Typer(help="JWT signing keys and operator tokens.", no_args_is_help=True)
+mfa_app = typer.Typer(help="Operators' second factor (TOTP).", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+tls_app = typer.Typer(help="TLS certificates for the scoring service.", no_args_is_help=True)
+
+UserOpt = Annotated[str, typer.Option("--user", help="Enrolled admin performing the action.")]
+TotpOpt = Annotated[str, typer.Option("--totp", help="Current TOTP code of --user.")]
+
+
+def _admin(user: str, code: str, action: str, command: str) -> str:
+    """Authenticate and authorise an operator; refusals are audited too. Returns the actor."""
+    from greenscore.errors import AuthError
+    from greenscore.security import authenticate_user, authorize, record_event
+
+    try:
+        authorize(authenticate_user(user, code), action)
+    except AuthError as exc:
+        record_event(
+            "cli.refused",
+            actor=user or "unknown",
+            details={"command": command, "action": action, "reason": exc.message},
+        )
+        raise
+    return user
+
+
+# ---------------------------------------------------------------- keys
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what the key is for.")],
+    role: Annotated[str, typer.Option("--role", help="scorer, analyst or admin.")],
+    user: UserOpt,
+    totp: TotpOpt,
+    ttl_days: Annotated[
+        int | None, typer.Option("--ttl-days", help="Days until it expires (default: settings).")
+    ] = None,
+) -> None:
+    """Create an API key and print it once."""
+    from greenscore.security import create_key, record_event
+    from greenscore.security.rbac import check_role
+
+    check_role(role)
+    actor = _admin(user, totp, "keys:manage", "keys create")
+    key_id, plaintext = create_key(name=name, role=role, ttl_days=ttl_days)
+    record_event(
+        "keys.create",
+        actor=actor,
+        details={"key_id": key_id, "name": name, "role": role, "ttl_days": ttl_days},
+    )
+    typer.echo(f"key_id: {key_id}")
+    typer.echo(f"key: {plaintext}")
+    typer.echo("store the key now: it is not shown again", err=True)
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List API keys (ids, names, roles, status; never the secret)."""
+    from greenscore.security import list_keys
+
+    keys = list_keys()
+    if as_json:
+        typer.echo(json.dumps(keys, indent=2))
+        return
+    if not keys:
+        typer.echo("no API keys")
+        return
+    for k in keys:
+        typer.echo(
+            f"{k['key_id']}  {k['role']:<8} {k['status']:<8} expires {k['expires_at']}  {k['name']}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="Id of the key to revoke.")],
+    user: UserOpt,
+    totp: TotpOpt,
+) -> None:
+    """Revoke an API key."""
+    from greenscore.security import record_event, revoke_key
+
+    actor = _admin(user, totp, "keys:manage", "keys revoke")
+    revoke_key(key_id)
+    record_event("keys.revoke", actor=actor, details={"key_id": key_id})
+    typer.echo(f"revoked {key_id}")
+
+
+# ---------------------------------------------------------------- tokens
+@tokens_app.command("issue")
+def tokens_issue(
+    subject: Annotated[str, typer.Option("--subject", help="Who the token is for.")],
+    role: Annotated[str, typer.Option("--role", help="scorer, analyst or admin.")],
+    user: UserOpt,
+    totp: TotpOpt,
+    ttl_seconds: Annotated[
+        int | None, typer.Option("--ttl-seconds", help="Lifetime (default: settings).")
+    ] = None,
+) -> None:
+    """Issue a bearer token (JWT) and print it."""
+    from greenscore.security import issue_token, record_event
+
+    actor = _admin(user, totp, "keys:manage", "tokens issue")
+    token = issue_token(subject=subject, role=role, ttl_seconds=ttl_seconds)
+    record_event(
+        "tokens.issue",
+        actor=actor,
+        details={"token_subject": subject, "role": role, "ttl_seconds": ttl_seconds},
+    )
+    typer.echo(token)
+
+
+@tokens_app.command("rotate")
+def tokens_rotate(user: UserOpt, totp: TotpOpt) -> None:
+    """Make a new JWT signing key active; tokens signed before stay valid until they expire."""
+    from greenscore.security import record_event, rotate_signing_key
+
+    actor = _admin(user, totp, "keys:manage", "tokens rotate")
+    kid = rotate_signing_key()
+    record_event("tokens.rotate", actor=actor, details={"kid": kid})
+    typer.echo(f"active signing key: {kid}")
+
+
+@tokens_app.command("retire")
+def tokens_retire(
+    kid: Annotated[str, typer.Argument(help="Signing key id to stop accepting.")],
+    user: UserOpt,
+    totp: TotpOpt,
+) -> None:
+    """Stop accepting tokens signed by a former signing key."""
+    from greenscore.security import record_event, retire_signing_key
+
+    actor = _admin(user, totp, "keys:manage", "tokens retire")
+    retire_signing_key(kid)
+    record_event("tokens.retire", actor=actor, details={"kid": kid})
+    typer.echo(f"retired {kid}")
+
+
+# ---------------------------------------------------------------- mfa
+@mfa_app.command("enroll")
+def mfa_enroll(
+    user: Annotated[str, typer.Option("--user", help="Operator to enrol.")],
+    role: Annotated[str, typer.Option("--role", help="Role a verified code grants.")] = "admin",
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Issue a new secret to an enrolled user.")
+    ] = False,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Enrolled admin approving (not for the first).")
+    ] = None,
+    totp: Annotated[str | None, typer.Option("--totp", help="Current TOTP code of --by.")] = None,
+) -> None:
+    """Enrol an operator for TOTP and print the secret and otpauth:// URI once.
+
+    The first operator ever enrolled must be an admin and needs no approval; every later
+    enrolment is an admin action (``--by`` and ``--totp``).
+    """
+    from greenscore.errors import AuthError, ConfigError
+    from greenscore.security import enroll, record_event
+    from greenscore.security.mfa import enrolled_users
+    from greenscore.security.rbac import check_role
+
+    check_role(role)
+    bootstrap = not enrolled_users()
+    if bootstrap:
+        if role != "admin":
+            raise ConfigError("the first enrolled operator must have role 'admin'")
+        actor = user
+    else:
+        if not by or not totp:
+            raise AuthError("enrolling an operator needs --by and --totp of an enrolled admin")
+        actor = _admin(by, totp, "users:manage", "mfa enroll")
+    secret, uri = enroll(user, role=role, replace=replace)
+    record_event(
+        "mfa.enroll",
+        actor=actor,
+        details={"user": user, "role": role, "replace": replace, "bootstrap": bootstrap},
+    )
+    typer.echo(f"secret: {secret}")
+    typer.echo(f"uri: {uri}")
+    typer.echo("add it to an authenticator app now: it is not shown again", err=True)
+
+
+# ---------------------------------------------------------------- audit
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every hash and link of the audit log; exit 2 naming the first bad entry."""
+    from greenscore.errors import DataError
+    from greenscore.security import verify_chain
+
+    result = verify_chain()
+    if not result.ok:
+        raise DataError(
+            f"audit log NOT verified: {result.reason} (first bad entry id {result.first_bad_id}; "
+            f"{result.checked} entries before it are intact)"
+        )
+    typer.echo(f"audit log verified: {result.checked} entries")
+
+
+# ---------------------------------------------------------------- tls
+@tls_app.command("selfsigned")
+def tls_selfsigned(
+    out: Annotated[Path, typer.Option("--out", help="Folder for cert.pem and key.pem.")],
+    host: Annotated[str, typer.Option("--host", help="DNS name or IP.")] = "localhost",
+) -> None:
+    """Write a self-signed certificate and key for local TLS."""
+    from greenscore.security import generate_self_signed
+
+    cert, key = generate_self_signed(out, host=host)
+    typer.echo(f"certificate: {cert}")
+    typer.echo(f"key: {key}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``keys``, ``tokens``, ``mfa``, ``audit`` and ``tls`` command groups."""
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(tokens_app, name="tokens")
+    app.add_typer(mfa_app, name="mfa")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(tls_app, name="tls")

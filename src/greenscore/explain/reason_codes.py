@@ -1,0 +1,408 @@
+"""Adverse-action reason codes: the principal, specific reasons behind a credit decision.
+
+ECOA / Regulation B (12 CFR 1002.9) asks a lender who declines to state the principal
+reasons; four is the convention. For one applicant, the reasons are the features that
+pushed the model's log-odds of default up the most (exact SHAP contributions), never a
+protected attribute or a feature derived from one, each with a stable code and a plain
+sentence.
+
+The serving layer calls :meth:`ReasonCoder.explain_one` per request, so for LightGBM the
+work per call is LightGBM's own ``pred_contrib`` on one row plus a few microseconds: names,
+codes, sentences and medians are precomputed, and a dict row is encoded without pandas
+when that is verified to be exact (see :mod:`greenscore.explain.tree_contrib`).
+
+Codes come from a table built once per model (:func:`build_reason_table`, stored in the
+bundle's metadata by :func:`attach_reason_codes` at fit time); a code is derived from the
+feature name (``GS`` + hash), so the same feature keeps its code across model versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from greenscore.errors import DataError
+from greenscore.explain.feature_map import (
+    model_frame,
+    protected_columns,
+    is_protected_feature,
+    raw_input_columns,
+    reason_groups,
+    select_model_input,
+)
+from greenscore.explain.wording import feature_phrase, reason_sentence
+
+#: Key of the reason-code table in ``ScoringBundle.metadata``.
+METADATA_KEY = "reason_codes"
+_CODE_PREFIX = "GS"
+_CODE_DIGITS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCode:
+    """One principal reason for an adverse decision.
+
+    Attributes
+    ----------
+    code : stable identifier of the feature's reason (``GS1A2B3``).
+    feature : the feature (raw column, or derived feature) it refers to.
+    contribution : its push towards default, in log-odds (positive).
+    value : the applicant's value of the feature.
+    text : a plain, specific sentence for the notice.
+    """
+
+    code: str
+    feature: str
+    contribution: float
+    value: Any
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (numpy scalars become Python numbers)."""
+        out = asdict(self)
+        value = out["value"]
+        if isinstance(value, np.generic):
+            out["value"] = value.item()
+        if isinstance(out["value"], float) and out["value"] != out["value"]:
+            out["value"] = None
+        return out
+
+
+def reason_code(feature: str) -> str:
+    """The code of a feature: ``GS`` and the first hex digits of its name's SHA-256."""
+    digest = hashlib.sha256(feature.encode("utf-8")).hexdigest().upper()
+    return _CODE_PREFIX + digest[:_CODE_DIGITS]
+
+
+def reason_code_table(features: Sequence[str]) -> dict[str, str]:
+    """Codes for a set of features, lengthened where two would collide (deterministic)."""
+    codes = {f: reason_code(f) for f in sorted(set(features))}
+    width = _CODE_DIGITS
+    while len(set(codes.values())) < len(codes):
+        width += 1
+        seen: dict[str, int] = {}
+        for code in codes.values():
+            seen[code] = seen.get(code, 0) + 1
+        for feature, code in list(codes.items()):
+            if seen[code] > 1:
+                digest = hashlib.sha256(feature.encode("utf-8")).hexdigest().upper()
+                codes[feature] = _CODE_PREFIX + digest[:width]
+    return codes
+
+
+def _is_categorical(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values)
+
+
+def build_reason_table(bundle: Any, reference: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The reason-code table of a fitted bundle: groups, codes, phrases, typical values.
+
+    Parameters
+    ----------
+    bundle : ScoringBundle
+        The fitted model.
+    reference : DataFrame, optional
+        Training applicants (model input or raw); their medians make sentences say
+        *high* or *low*.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``groups`` (model feature -> reported feature), ``codes``,
+        ``phrases``, ``categorical`` and ``typical`` per reported feature.
+    """
+    from greenscore.explain.feature_map import model_feature_names
+
+    raw = raw_input_columns(bundle)
+    transformed = None
+    typical: dict[str, float] = {}
+    categorical_raw: set[str] = set()
+    if reference is not None:
+        sample = select_model_input(bundle, reference)
+        categorical_raw = {c for c in raw if _is_categorical(sample[c])}
+        transformed = model_frame(bundle, sample)
+    features = model_feature_names(bundle, transformed)
+    if reference is None:
+        spec = bundle.spec
+        categorical_raw = {c for c in raw if c in spec.categorical}
+    groups = reason_groups(features, raw, categorical_raw)
+    is_cat: dict[str, bool] = {}
+    for feature, group in zip(features, groups, strict=True):
+        if transformed is not None and group == feature and feature in transformed:
+            is_cat[group] = _is_categorical(transformed[feature])
+        else:
+            is_cat[group] = group in categorical_raw or group in bundle.spec.categorical
+    if transformed is not None:
+        for feature, group in zip(features, groups, strict=True):
+            if group == feature and not is_cat[group]:
+                median = pd.to_numeric(transformed[feature], errors="coerce").median()
+                if pd.notna(median):
+                    typical[group] = float(median)
+    unique_groups = list(dict.fromkeys(groups))
+    return {
+        "version": 1,
+        "groups": dict(zip(features, groups, strict=True)),
+        "codes": reason_code_table(unique_groups),
+        "phrases": {g: feature_phrase(g, bundle.spec) for g in unique_groups},
+        "categorical": {g: bool(is_cat[g]) for g in unique_groups},
+        "typical": typical,
+    }
+
+
+def attach_reason_codes(bundle: Any, reference: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Build the reason-code table and store it in ``bundle.metadata`` (call at fit time)."""
+    table = build_reason_table(bundle, reference)
+    bundle.metadata[METADATA_KEY] = table
+    return table
+
+
+class ReasonCoder:
+    """Turns a scored applicant into its top adverse-action reasons.
+
+    Build it with :meth:`from_bundle`; it is immutable afterwards and safe to share
+    between threads.
+
+    Attributes
+    ----------
+    features : list of str
+        Reported features (one-hot columns grouped under their category), in model order.
+    codes : list of str
+        Code of each reported feature.
+    max_reasons : int
+        Reasons returned per applicant.
+    """
+
+    def __init__(
+        self,
+        *,
+        bundle: Any,
+        table: Mapping[str, Any],
+        max_reasons: int,
+        reference: pd.DataFrame | None = None,
+        background: pd.DataFrame | None = None,
+        seed: int = 0,
+    ) -> None:
+        from greenscore.explain.feature_map import model_feature_names
+        from greenscore.explain.shap_values import contribution_backend
+        from greenscore.explain.tree_contrib import TreeContributions, lightgbm_booster
+
+        self.bundle = bundle
+        self.max_reasons = max_reasons
+        self.model_features = model_feature_names(bundle)
+        groups = [table["groups"].get(f, f) for f in self.model_features]
+        self.features = list(dict.fromkeys(groups))
+        index = {g: i for i, g in enumerate(self.features)}
+        self._group_of = np.array([index[g] for g in groups], dtype=np.intp)
+        self._grouped = len(self.features) != len(self.model_features)
+        self.codes = [table["codes"].get(g) or reason_code(g) for g in self.features]
+        self._phrases = [table["phrases"].get(g) or feature_phrase(g, bundle.spec) for g in self.features]
+        self._categorical = [bool(table["categorical"].get(g, False)) for g in self.features]
+        self._typical = [table["typical"].get(g) for g in self.features]
+        protected = protected_columns(bundle.spec)
+        self._excluded = np.array(
+            [is_protected_feature(g, protected) for g in self.features], dtype=bool
+        ) | np.bincount(
+            self._group_of,
+            weights=[is_protected_feature(f, protected) for f in self.model_features],
+            minlength=len(self.features),
+        ).astype(bool)
+        self._raw = set(raw_input_columns(bundle))
+        if lightgbm_booster(bundle.estimator) is not None:
+            self._tree: Any = TreeContributions(bundle, reference=reference)
+            self._backend: Any = None
+        else:
+            self._tree = None
+            self._backend = contribution_backend(
+                bundle, background=background if background is not None else reference, seed=seed
+            )
+
+    @classmethod
+    def from_bundle(
+        cls,
+        bundle: Any,
+        *,
+        reference: pd.DataFrame | None = None,
+        background: pd.DataFrame | None = None,
+        max_reasons: int | None = None,
+        seed: int = 0,
+    ) -> ReasonCoder:
+        """Prepare reason codes for a fitted bundle.
+
+        Parameters
+        ----------
+        bundle : ScoringBundle
+            The fitted model; its stored table (``metadata["reason_codes"]``) is used when
+            present, else one is built (with ``reference`` medians if given).
+        reference : DataFrame, optional
+            Training applicants: medians for the sentences and a check of the fast path.
+        background : DataFrame, optional
+            Reference applicants for non-tree models' SHAP values (defaults to
+            ``reference``); required for them.
+        max_reasons : int, optional
+            Reasons per applicant; default ``settings.scoring.reason_codes`` (4).
+        seed : int
+            Seed of the model-agnostic SHAP path.
+
+        Returns
+        -------
+        ReasonCoder
+        """
+        if max_reasons is None:
+            from greenscore.config import get_settings
+
+            max_reasons = get_settings().scoring.reason_codes
+        if max_reasons < 1:
+            raise DataError(f"max_reasons must be at least 1, got {max_reasons}")
+        table = bundle.metadata.get(METADATA_KEY)
+        if not isinstance(table, Mapping) or table.get("version") != 1:
+            table = build_reason_table(bundle, reference)
+        return cls(
+            bundle=bundle,
+            table=table,
+            max_reasons=max_reasons,
+            reference=reference,
+            background=background,
+            seed=seed,
+        )
+
+    # ------------------------------------------------------------------ one applicant
+    def contributions_one(
+        self, row: Mapping[str, Any] | pd.DataFrame | pd.Series
+    ) -> tuple[np.ndarray, pd.DataFrame | None]:
+        """Log-odds contributions of one applicant per reported feature.
+
+        Returns
+        -------
+        contributions : ndarray of shape (n_reported_features,)
+        transformed : DataFrame or None
+            The applicant's model features when they differ from the raw input.
+        """
+        if self._tree is not None:
+            contrib, transformed = self._tree.row_with_features(row)
+            raw = contrib[:-1]
+        else:
+            frame = self._as_frame(row)
+            transformed = model_frame(self.bundle, select_model_input(self.bundle, frame))
+            raw = self._backend.contributions(transformed)[0][0]
+        if self._grouped:
+            raw = np.bincount(self._group_of, weights=raw, minlength=len(self.features))
+        return raw, transformed
+
+    def _as_frame(self, row: Mapping[str, Any] | pd.DataFrame | pd.Series) -> pd.DataFrame:
+        if isinstance(row, pd.DataFrame):
+            if len(row) != 1:
+                raise DataError(f"expected one applicant, got {len(row)} rows")
+            return row
+        if isinstance(row, pd.Series):
+            return row.to_frame().T.infer_objects()
+        missing = sorted(c for c in self._raw if c not in row)
+        if missing:
+            raise DataError(f"applicant is missing input columns: {missing}")
+        return pd.DataFrame({c: [v] for c, v in row.items() if c in self._raw})
+
+    def explain_one(self, row: Mapping[str, Any] | pd.DataFrame | pd.Series) -> list[ReasonCode]:
+        """The top reasons pushing one applicant towards default.
+
+        Parameters
+        ----------
+        row : dict, Series or one-row DataFrame
+            The applicant's model input (extra fields such as the id are ignored).
+
+        Returns
+        -------
+        list of ReasonCode
+            At most ``max_reasons``, largest contribution first; only positive
+            contributions; never a protected attribute; deterministic.
+
+        Examples
+        --------
+        >>> coder = ReasonCoder.from_bundle(bundle)  # doctest: +SKIP
+        >>> [r.code for r in coder.explain_one(applicant)]  # doctest: +SKIP
+        ['GS3F1A2', 'GS0B9C4', 'GS77D10', 'GS5E2A8']
+        """
+        contributions, transformed = self.contributions_one(row)
+        if isinstance(row, pd.DataFrame):
+            values: Mapping[str, Any] = {c: row[c].iat[0] for c in row.columns}
+        elif isinstance(row, pd.Series):
+            values = row.to_dict()
+        else:
+            values = row
+        if transformed is not None:
+            model_values = {c: transformed[c].iat[0] for c in transformed.columns}
+            values = {**model_values, **{k: v for k, v in values.items() if k in self._raw}}
+        return self._reasons(contributions, values)
+
+    def _reasons(self, contributions: np.ndarray, values: Mapping[str, Any]) -> list[ReasonCode]:
+        ranked = self._rank(contributions)
+        out = []
+        for j in ranked:
+            feature = self.features[j]
+            value = values.get(feature)
+            text = reason_sentence(
+                self._phrases[j], value, typical=self._typical[j], categorical=self._categorical[j]
+            )
+            out.append(ReasonCode(self.codes[j], feature, float(contributions[j]), value, text))
+        return out
+
+    def _rank(self, contributions: np.ndarray) -> np.ndarray:
+        scores = np.where(self._excluded, -np.inf, contributions)
+        candidates = np.flatnonzero(scores > 0)
+        # Largest push first; ties broken by model column order so the result is stable.
+        order = np.lexsort((candidates, -scores[candidates]))
+        return candidates[order][: self.max_reasons]
+
+    # ------------------------------------------------------------------ many applicants
+    def contributions_batch(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:  # noqa: N803
+        """Contributions per reported feature for every row, and the model features."""
+        if self._tree is not None:
+            raw, transformed = self._tree.batch(X)
+            raw = raw[:, :-1]
+        else:
+            transformed = model_frame(self.bundle, select_model_input(self.bundle, X))
+            raw = self._backend.contributions(transformed)[0]
+        if not self._grouped:
+            return raw, transformed
+        grouped = np.zeros((len(raw), len(self.features)))
+        np.add.at(grouped.T, self._group_of, raw.T)
+        return grouped, transformed
+
+    def explain_batch(self, X: pd.DataFrame) -> list[list[ReasonCode]]:  # noqa: N803
+        """Reasons for every row of a frame (raw applications or model input), same order."""
+        contributions, transformed = self.contributions_batch(X)
+        raw_records = select_model_input(self.bundle, X).to_dict("records")
+        model_records = transformed.to_dict("records")
+        return [
+            self._reasons(contributions[i], {**model_records[i], **raw_records[i]})
+            for i in range(len(contributions))
+        ]
+
+    def explain_frame(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+        """Reasons for every row as a flat table (``reason_1_code``, ``reason_1_feature``, …)."""
+        reasons = self.explain_batch(X)
+        records = []
+        for row in reasons:
+            record: dict[str, Any] = {}
+            for k in range(self.max_reasons):
+                reason = row[k] if k < len(row) else None
+                record[f"reason_{k + 1}_code"] = reason.code if reason else None
+                record[f"reason_{k + 1}_feature"] = reason.feature if reason else None
+                record[f"reason_{k + 1}_contribution"] = reason.contribution if reason else None
+                record[f"reason_{k + 1}_text"] = reason.text if reason else None
+            records.append(record)
+        return pd.DataFrame.from_records(records, index=select_model_input(self.bundle, X).index)
+
+    def table(self) -> pd.DataFrame:
+        """The code table: code, feature, phrase, whether it can ever be cited."""
+        return pd.DataFrame(
+            {
+                "code": self.codes,
+                "feature": self.features,
+                "phrase": self._phrases,
+                "protected": self._excluded,
+            }
+        )

@@ -1,0 +1,175 @@
+"""The registry of stored datasets that hold personal data.
+
+Erasure and retention can only reach files they know about: every dataset GreenScore
+keeps (an applications file, a scored batch, an anonymised export with tokens) is
+registered with its path, the column that identifies the subject, and optionally the
+column that dates a row. Files are CSV, JSON or Parquet, plain or encrypted (``.enc``);
+rewriting keeps the file's format and its encryption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import DateTime, String, delete, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from greenscore.errors import ConfigError, DataError, NotFoundError
+from greenscore.privacy.at_rest import read_table, write_table
+from greenscore.privacy.crypto import is_encrypted
+from greenscore.store import Base, session_scope
+
+
+class RegisteredDataset(Base):
+    """A stored dataset with personal data."""
+
+    __tablename__ = "privacy_datasets"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1000))
+    id_column: Mapped[str] = mapped_column(String(200))
+    time_column: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset as returned to callers."""
+
+    name: str
+    path: Path
+    id_column: str
+    time_column: str | None
+    sha256: str
+    encrypted: bool
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _entry(row: RegisteredDataset) -> DatasetEntry:
+    path = Path(row.path)
+    return DatasetEntry(
+        row.name, path, row.id_column, row.time_column, row.sha256, is_encrypted(path)
+    )
+
+
+def register_dataset(
+    path: Path | str,
+    *,
+    id_column: str,
+    name: str | None = None,
+    time_column: str | None = None,
+    url: str | None = None,
+) -> DatasetEntry:
+    """Register (or re-register) a stored dataset.
+
+    Raises
+    ------
+    NotFoundError
+        If the file does not exist.
+    ConfigError
+        If the id or time column is not in the file.
+    """
+    path = Path(path).resolve()
+    frame = read_table(path)
+    for role, column in (("id column", id_column), ("time column", time_column)):
+        if column is not None and column not in frame.columns:
+            raise ConfigError(
+                f"{role} '{column}' is not in {path} (columns: {', '.join(map(str, frame.columns[:12]))})"
+            )
+    name = name or path.name
+    now = datetime.now(UTC)
+    with session_scope(url) as session:
+        row = session.get(RegisteredDataset, name)
+        if row is None:
+            row = RegisteredDataset(name=name, registered_at=now)
+            session.add(row)
+        row.path, row.id_column, row.time_column = str(path), id_column, time_column
+        row.sha256, row.updated_at = _sha256(path), now
+        return _entry(row)
+
+
+def list_datasets(*, url: str | None = None) -> list[DatasetEntry]:
+    """Every registered dataset, by name."""
+    with session_scope(url) as session:
+        rows = session.execute(select(RegisteredDataset).order_by(RegisteredDataset.name)).scalars()
+        return [_entry(r) for r in rows]
+
+
+def unregister_dataset(name: str, *, url: str | None = None) -> None:
+    """Forget a dataset (the file is left alone).
+
+    Raises
+    ------
+    NotFoundError
+        If no dataset has that name.
+    """
+    with session_scope(url) as session:
+        if not session.execute(
+            delete(RegisteredDataset).where(RegisteredDataset.name == name)
+        ).rowcount:
+            raise NotFoundError(f"no registered dataset named '{name}'")
+
+
+def remove_rows(
+    entry: DatasetEntry,
+    select_rows: Callable[[pd.DataFrame], pd.Series],
+    *,
+    url: str | None = None,
+) -> int:
+    """Delete the rows ``select_rows`` marks from a registered file, rewriting it in place.
+
+    The file keeps its format and, if it was encrypted, is re-encrypted (fresh data key).
+    Returns the number of rows removed; an untouched file is not rewritten.
+
+    Raises
+    ------
+    NotFoundError
+        If the registered file no longer exists.
+    DataError
+        If the registered id or time column is gone from the file.
+    """
+    if not entry.path.exists():
+        raise NotFoundError(f"registered dataset '{entry.name}' is missing its file {entry.path}")
+    frame = read_table(entry.path)
+    for column in (entry.id_column, entry.time_column):
+        if column is not None and column not in frame.columns:
+            raise DataError(f"registered dataset '{entry.name}' no longer has column '{column}'")
+    hit = select_rows(frame).fillna(False).astype(bool).to_numpy()
+    removed = int(hit.sum())
+    if removed:
+        write_table(frame.loc[~hit], entry.path, encrypt=entry.encrypted)
+        with session_scope(url) as session:
+            row = session.get(RegisteredDataset, entry.name)
+            if row is not None:
+                row.sha256, row.updated_at = _sha256(entry.path), datetime.now(UTC)
+    return removed
+
+
+def rows_of_subject(entry: DatasetEntry, subject: str) -> Callable[[pd.DataFrame], pd.Series]:
+    """A row selector for one subject (ids compared as trimmed text, so 7 matches "7")."""
+    wanted = str(subject).strip()
+
+    def select_rows(frame: pd.DataFrame) -> pd.Series:
+        ids = frame[entry.id_column]
+        text = ids.astype("string").str.strip()
+        # Integer ids read back as floats (a CSV with gaps) print as "7.0"; compare those too.
+        if pd.api.types.is_float_dtype(ids):
+            whole = ids.notna() & (ids == ids.round())
+            text = text.where(~whole, ids.astype("Int64").astype("string"))
+        return text == wanted
+
+    return select_rows

@@ -1,0 +1,196 @@
+"""Retention: how long personal data is kept, and the purge that enforces it.
+
+Every store of personal data has a retention period: ``privacy.retention_days`` unless a
+policy row overrides it for that target. Targets are ``predictions``, ``lineage``,
+``consent``, ``token_vault`` and ``dataset:<name>`` for each registered dataset (rows are
+dated by the dataset's time column; datasets without one are skipped and reported).
+Consent history is purged except for each subject's grant still in force: deleting it
+would silently withdraw a consent the subject gave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import DateTime, Integer, String, delete, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from greenscore.config import get_settings
+from greenscore.errors import ConfigError
+from greenscore.store import Base, session_scope
+
+TABLE_TARGETS = ("predictions", "lineage", "consent", "token_vault")
+
+
+class RetentionPolicy(Base):
+    """A retention period that overrides the default for one target."""
+
+    __tablename__ = "privacy_retention"
+
+    target: Mapped[str] = mapped_column(String(250), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass
+class PurgeReport:
+    """What a purge deleted (or would delete, in a dry run).
+
+    Attributes
+    ----------
+    deleted : rows deleted per target.
+    skipped : targets not purged, with the reason.
+    cutoffs : the cut-off date used per target.
+    dry_run : True when nothing was deleted.
+    """
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    cutoffs: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+def _check_target(target: str) -> str:
+    if target in TABLE_TARGETS or (target.startswith("dataset:") and len(target) > len("dataset:")):
+        return target
+    raise ConfigError(
+        f"retention target '{target}' must be one of {', '.join(TABLE_TARGETS)} or dataset:<name>"
+    )
+
+
+def set_retention(target: str, days: int, *, url: str | None = None) -> None:
+    """Keep ``target``'s records for ``days`` days (overrides ``privacy.retention_days``).
+
+    Raises
+    ------
+    ConfigError
+        If the target is unknown or ``days`` is negative.
+    """
+    _check_target(target)
+    if days < 0:
+        raise ConfigError(f"retention for '{target}' must be 0 or more days, got {days}")
+    with session_scope(url) as session:
+        row = session.get(RetentionPolicy, target) or RetentionPolicy(target=target)
+        row.days, row.updated_at = int(days), datetime.now(UTC)
+        session.add(row)
+
+
+def retention_days(target: str, *, url: str | None = None) -> int:
+    """The retention period of a target: its policy, else ``privacy.retention_days``."""
+    with session_scope(url) as session:
+        row = session.get(RetentionPolicy, _check_target(target))
+        return int(row.days) if row is not None else int(get_settings().privacy.retention_days)
+
+
+def _purge_consent(before: datetime, *, dry_run: bool, url: str | None) -> int:
+    from greenscore.privacy.consent import ConsentRecord
+
+    latest = select(func.max(ConsentRecord.id)).group_by(
+        ConsentRecord.subject_hash, ConsentRecord.purpose
+    )
+    in_force = select(ConsentRecord.id).where(
+        ConsentRecord.id.in_(latest), ConsentRecord.granted.is_(True)
+    )
+    condition = (ConsentRecord.at < before) & ConsentRecord.id.not_in(in_force)
+    with session_scope(url) as session:
+        if dry_run:
+            return int(
+                session.execute(
+                    select(func.count()).select_from(ConsentRecord).where(condition)
+                ).scalar_one()
+            )
+        return int(session.execute(delete(ConsentRecord).where(condition)).rowcount or 0)
+
+
+def _purge_table(target: str, before: datetime, *, dry_run: bool, url: str | None) -> int:
+    from greenscore.privacy.lineage import LineageRecord
+    from greenscore.privacy.tokens import TokenVaultEntry
+    from greenscore.store.predictions import PredictionRecord
+
+    if target == "consent":
+        return _purge_consent(before, dry_run=dry_run, url=url)
+    model, column = {
+        "predictions": (PredictionRecord, PredictionRecord.created_at),
+        "lineage": (LineageRecord, LineageRecord.at),
+        "token_vault": (TokenVaultEntry, TokenVaultEntry.created_at),
+    }[target]
+    with session_scope(url) as session:
+        if dry_run:
+            return int(
+                session.execute(
+                    select(func.count()).select_from(model).where(column < before)
+                ).scalar_one()
+            )
+        return int(session.execute(delete(model).where(column < before)).rowcount or 0)
+
+
+def _older_than(column: str, before: datetime):  # noqa: ANN202 - a row selector
+    def select_rows(frame: pd.DataFrame) -> pd.Series:
+        dates = pd.to_datetime(frame[column], errors="coerce", utc=True)
+        # Undated rows are kept: what cannot be dated cannot be shown to be too old.
+        return dates.notna() & (dates < pd.Timestamp(before))
+
+    return select_rows
+
+
+def purge(
+    *,
+    actor: str = "system",
+    now: datetime | None = None,
+    dry_run: bool = False,
+    url: str | None = None,
+) -> PurgeReport:
+    """Delete personal data older than its retention period from every known store.
+
+    Parameters
+    ----------
+    actor : str
+        Who ran the purge (recorded in the audit log).
+    now : datetime, optional
+        The reference time (default: now, UTC).
+    dry_run : bool
+        Count what would go without deleting anything.
+
+    Returns
+    -------
+    PurgeReport
+    """
+    from greenscore.privacy.registry import list_datasets, remove_rows
+    from greenscore.security.audit import record_event
+
+    now = now or datetime.now(UTC)
+    report = PurgeReport(dry_run=dry_run)
+    for target in TABLE_TARGETS:
+        before = now - timedelta(days=retention_days(target, url=url))
+        report.cutoffs[target] = before.isoformat(timespec="seconds")
+        report.deleted[target] = _purge_table(target, before, dry_run=dry_run, url=url)
+    for entry in list_datasets(url=url):
+        target = f"dataset:{entry.name}"
+        if entry.time_column is None:
+            report.skipped[target] = "no time column registered"
+            continue
+        if not entry.path.exists():
+            report.skipped[target] = f"file {entry.path} is missing"
+            continue
+        before = now - timedelta(days=retention_days(target, url=url))
+        report.cutoffs[target] = before.isoformat(timespec="seconds")
+        selector = _older_than(entry.time_column, before)
+        if dry_run:
+            from greenscore.privacy.at_rest import read_table
+
+            report.deleted[target] = int(selector(read_table(entry.path)).sum())
+        else:
+            report.deleted[target] = remove_rows(entry, selector, url=url)
+    if not dry_run:
+        record_event(
+            "gdpr.purge",
+            actor=actor,
+            details={
+                "deleted": report.deleted,
+                "skipped": report.skipped,
+                "cutoffs": report.cutoffs,
+            },
+        )
+    return report

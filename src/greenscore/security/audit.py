@@ -1,0 +1,452 @@
+"""Append-only, hash-chained audit log: who did what, when, to whom (hashed), tamper-evident.
+
+Each entry's ``hash`` is SHA-256 over the canonical JSON of its fields, including the
+previous entry's hash, so editing, inserting or deleting an entry breaks the chain from
+that point. A one-row *head* (entry count, last id, last hash), updated in the same
+transaction as each insert, also exposes deletion of the newest entries.
+
+Subjects (applicants, borrowers) are never stored: only ``hash_subject(subject)``, an
+HMAC-SHA256 under a pepper (``security.audit_pepper``, or a generated one kept in the
+database in local and test use), so the log can find a subject's events without naming them.
+
+Writers are serialised by a process lock and, across processes, by the database: SQLite
+takes its write lock up front (``BEGIN IMMEDIATE``); PostgreSQL locks the head row
+(``SELECT ... FOR UPDATE``). The head read and the insert are one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Integer, String, Text, bindparam, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from greenscore.config import Settings, get_settings
+from greenscore.errors import ConfigError, DataError, PrivacyError
+from greenscore.security._db import db_url, engine
+from greenscore.security._secrets import refuse_generated, stored_secret
+from greenscore.store import Base
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+_CHUNK = 5000
+MISSING_HEAD = (
+    "audit log head is missing while the log holds {n} entries; "
+    "run 'greenscore audit verify' and restore the database"
+)
+RAW_SUBJECT = (
+    "audit details field '{field}' contains the raw subject; pass it as subject= so only "
+    "its hash is stored"
+)
+NOT_JSON = "audit details for action '{action}' are not JSON-serialisable: {error}"
+
+
+class AuditEntry(Base):
+    """One audit event; rows are only ever inserted."""
+
+    __tablename__ = "security_audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    subject_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # Canonical JSON text, hashed as stored: a JSON column type could re-serialise it.
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain head: a single row updated with every insert."""
+
+    __tablename__ = "security_audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+    last_id: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """Result of :func:`verify_chain`.
+
+    Attributes
+    ----------
+    ok : bool
+        True when every entry and the head agree.
+    checked : int
+        Entries whose hash and link were checked.
+    first_bad_id : int or None
+        The first entry that was altered, forged or is missing.
+    reason : str
+        One line saying what was found.
+    """
+
+    ok: bool
+    checked: int
+    first_bad_id: int | None
+    reason: str
+
+
+_write_lock = threading.Lock()
+_peppers: dict[tuple[str, str | None], bytes] = {}
+_LOG = AuditEntry.__table__
+_HEAD = AuditHead.__table__
+# Built once: record_event runs per decision, and building Core statements costs more
+# than executing these cached ones.
+_SELECT_HEAD = select(_HEAD.c.count, _HEAD.c.last_id, _HEAD.c.head_hash).where(
+    _HEAD.c.id == HEAD_ID
+)
+_SELECT_HEAD_FOR_UPDATE = _SELECT_HEAD.with_for_update()
+_INSERT_ENTRY = _LOG.insert()
+_INSERT_HEAD = _HEAD.insert()
+_UPDATE_HEAD = (
+    _HEAD.update()
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(
+        count=bindparam("new_count"),
+        last_id=bindparam("new_last_id"),
+        head_hash=bindparam("new_hash"),
+    )
+)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted-key, compact, UTF-8 JSON: one text per value, so hashes are reproducible."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(
+    *,
+    id: int,  # noqa: A002 - the column's name
+    ts: str,
+    action: str,
+    actor: str,
+    subject_hash: str | None,
+    details: str,
+    prev_hash: str,
+) -> str:
+    """SHA-256 (hex) of an entry's canonical JSON, its previous hash included."""
+    payload = canonical_json(
+        {
+            "id": id,
+            "ts": ts,
+            "action": action,
+            "actor": actor,
+            "subject_hash": subject_hash,
+            "details": details,
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _pepper(settings: Settings) -> bytes:
+    configured = settings.security.audit_pepper
+    key = (db_url(settings), configured.get_secret_value() if configured is not None else None)
+    cached = _peppers.get(key)
+    if cached is not None:
+        return cached
+    if configured is not None and configured.get_secret_value():
+        value = configured.get_secret_value().encode("utf-8")
+    else:
+        refuse_generated(settings, "audit_pepper")
+        value = stored_secret("audit_pepper", settings=settings).encode("utf-8")
+    _peppers[key] = value
+    return value
+
+
+def hash_subject(subject: str) -> str:
+    """HMAC-SHA256 (hex) of a subject under the audit pepper: stable, not reversible.
+
+    Raises
+    ------
+    ConfigError
+        Outside local/test use when ``security.audit_pepper`` is not set.
+    """
+    return hmac.new(_pepper(get_settings()), str(subject).encode("utf-8"), "sha256").hexdigest()
+
+
+def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        out = []
+        for k, v in value.items():
+            here = f"{path}.{k}" if path else str(k)
+            out.append((here, str(k)))
+            out.extend(_leaves(v, here))
+        return out
+    if isinstance(value, list | tuple):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{path}[{i}]")]
+    return [(path, value)]
+
+
+def _check_no_subject(details: dict, subject: str) -> None:
+    for field, leaf in _leaves(details, ""):
+        text = str(leaf)
+        # Short subjects (e.g. id 7) would match unrelated numbers as substrings.
+        if text == subject or (len(subject) >= 4 and subject in text):
+            raise PrivacyError(RAW_SUBJECT.format(field=field))
+
+
+def record_event(
+    action: str,
+    *,
+    actor: str,
+    subject: str | None = None,
+    details: dict | None = None,
+) -> int:
+    """Append one event to the chain and return its id.
+
+    Parameters
+    ----------
+    action : str
+        What happened (``"score"``, ``"keys.create"``, ``"gdpr.erase"``, ...).
+    actor : str
+        Who did it (API key id, token subject, operator user name).
+    subject : str, optional
+        Whom it concerns; stored only as :func:`hash_subject` of it.
+    details : dict, optional
+        JSON-serialisable context; must not contain the raw subject.
+
+    Returns
+    -------
+    int
+        The new entry's id (1, 2, 3, ... with no gaps).
+
+    Raises
+    ------
+    PrivacyError
+        If ``details`` contains the raw subject.
+    DataError
+        If ``details`` is not JSON-serialisable, or the chain head is missing.
+    ConfigError
+        If ``action`` or ``actor`` is empty.
+    """
+    if not action or not actor:
+        raise ConfigError("audit events need a non-empty action and actor")
+    details = details or {}
+    if not isinstance(details, dict):
+        raise DataError(f"audit details for action '{action}' must be a dict")
+    subject_hash = None
+    if subject is not None:
+        subject = str(subject)
+        _check_no_subject(details, subject)
+        subject_hash = hash_subject(subject)
+    try:
+        details_text = canonical_json(details)
+    except (TypeError, ValueError) as exc:
+        raise DataError(NOT_JSON.format(action=action, error=exc)) from exc
+    settings = get_settings()
+    eng = engine(settings)
+    durable = settings.security.audit_durable_commits
+    with _write_lock:
+        try:
+            return _append_once(eng, action, actor, subject_hash, details_text, durable)
+        except IntegrityError:
+            # Two processes created the head row at once (PostgreSQL): it exists now.
+            return _append_once(eng, action, actor, subject_hash, details_text, durable)
+
+
+def _append_once(
+    eng: Engine,
+    action: str,
+    actor: str,
+    subject_hash: str | None,
+    details_text: str,
+    durable: bool,
+) -> int:
+    with eng.connect() as conn:
+        try:
+            entry_id = _append(conn, action, actor, subject_hash, details_text, durable)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        if conn.dialect.name == "sqlite" and not durable:
+            # Hand the pooled connection back with SQLite's default for other writers.
+            conn.exec_driver_sql("PRAGMA synchronous=FULL")
+        return entry_id
+
+
+def _lock_head(conn: Connection, durable: bool):  # noqa: ANN202 - a SQLAlchemy Row or None
+    if conn.dialect.name == "sqlite":
+        # Per connection and outside a transaction: whether this commit waits for the disk.
+        conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        # Take the write lock before reading the head, so no other process can append
+        # between our read and our insert (and WAL never has to refuse a stale upgrade).
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return conn.execute(_SELECT_HEAD).one_or_none()
+    head = conn.execute(_SELECT_HEAD_FOR_UPDATE).one_or_none()
+    if conn.dialect.name == "postgresql" and not durable:
+        # The head row stays locked until commit: not waiting for the WAL flush shortens
+        # that, so appends from many workers do not queue behind each other's fsync.
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+    return head
+
+
+def _append(
+    conn: Connection,
+    action: str,
+    actor: str,
+    subject_hash: str | None,
+    details_text: str,
+    durable: bool,
+) -> int:
+    head = _lock_head(conn, durable)
+    if head is None:
+        existing = conn.execute(select(func.count()).select_from(_LOG)).scalar_one()
+        if existing:
+            raise DataError(MISSING_HEAD.format(n=existing))
+        conn.execute(_INSERT_HEAD, {"id": HEAD_ID, "count": 0, "last_id": 0, "head_hash": GENESIS})
+        count, last_id, prev = 0, 0, GENESIS
+    else:
+        count, last_id, prev = head.count, head.last_id, head.head_hash
+    entry_id = last_id + 1
+    ts = datetime.now(UTC).isoformat(timespec="microseconds")
+    digest = entry_hash(
+        id=entry_id,
+        ts=ts,
+        action=action,
+        actor=actor,
+        subject_hash=subject_hash,
+        details=details_text,
+        prev_hash=prev,
+    )
+    conn.execute(
+        _INSERT_ENTRY,
+        {
+            "id": entry_id,
+            "ts": ts,
+            "action": action,
+            "actor": actor,
+            "subject_hash": subject_hash,
+            "details": details_text,
+            "prev_hash": prev,
+            "hash": digest,
+        },
+    )
+    conn.execute(
+        _UPDATE_HEAD, {"new_count": count + 1, "new_last_id": entry_id, "new_hash": digest}
+    )
+    return entry_id
+
+
+def _bad(checked: int, entry_id: int, why: str) -> AuditVerification:
+    return AuditVerification(False, checked, entry_id, f"entry {entry_id}: {why}")
+
+
+def verify_chain() -> AuditVerification:
+    """Recompute every hash and link, then compare the end of the chain with the head.
+
+    Reads one consistent snapshot, so events appended meanwhile do not disturb it.
+
+    Returns
+    -------
+    AuditVerification
+        ``ok`` with the number of entries, or the first bad entry id and why.
+    """
+    with engine(get_settings()).connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            return _verify(conn)
+        finally:
+            conn.rollback()
+
+
+def _verify(conn: Connection) -> AuditVerification:
+    head = conn.execute(select(_HEAD).where(_HEAD.c.id == HEAD_ID)).one_or_none()
+    expected, prev, checked = 1, GENESIS, 0
+    while True:
+        rows = conn.execute(
+            select(_LOG).where(_LOG.c.id >= expected).order_by(_LOG.c.id).limit(_CHUNK)
+        ).all()
+        for row in rows:
+            if row.id != expected:
+                return _bad(checked, expected, f"missing (the next entry is {row.id})")
+            if row.prev_hash != prev:
+                return _bad(checked, row.id, "does not link to the entry before it")
+            recomputed = entry_hash(
+                id=row.id,
+                ts=row.ts,
+                action=row.action,
+                actor=row.actor,
+                subject_hash=row.subject_hash,
+                details=row.details,
+                prev_hash=row.prev_hash,
+            )
+            if not hmac.compare_digest(recomputed, row.hash):
+                return _bad(checked, row.id, "altered (its content does not match its hash)")
+            prev, checked, expected = row.hash, checked + 1, expected + 1
+        if len(rows) < _CHUNK:
+            break
+    if head is None:
+        if checked == 0:
+            return AuditVerification(True, 0, None, "audit log is empty")
+        return _bad(checked, 1, "chain head is missing")
+    if head.last_id > checked or head.count > checked:
+        first_missing = checked + 1
+        return _bad(
+            checked,
+            first_missing,
+            f"missing: the head records {head.count} entries up to id {head.last_id}, "
+            f"the log ends at id {checked}",
+        )
+    if head.last_id < checked or head.count < checked:
+        return _bad(
+            checked,
+            head.last_id + 1,
+            f"not in the chain head (head records {head.count} entries); appended outside "
+            "record_event",
+        )
+    if not hmac.compare_digest(head.head_hash, prev):
+        return _bad(checked, checked, "its hash does not match the chain head")
+    return AuditVerification(True, checked, None, f"{checked} entries verified")
+
+
+def chain_head() -> tuple[int, str]:
+    """(entry count, last hash): publish it elsewhere to anchor the chain against rewrites."""
+    with engine(get_settings()).connect() as conn:
+        head = conn.execute(select(_HEAD).where(_HEAD.c.id == HEAD_ID)).one_or_none()
+    return (0, GENESIS) if head is None else (head.count, head.head_hash)
+
+
+def find_events(
+    *, subject: str | None = None, action: str | None = None, limit: int = 100
+) -> list[dict]:
+    """The newest events, optionally for one subject (matched by its hash) or one action.
+
+    Returns
+    -------
+    list of dict
+        ``id``, ``ts``, ``action``, ``actor``, ``subject_hash``, ``details`` (parsed), newest first.
+    """
+    query = select(_LOG).order_by(_LOG.c.id.desc()).limit(limit)
+    if subject is not None:
+        query = query.where(_LOG.c.subject_hash == hash_subject(subject))
+    if action is not None:
+        query = query.where(_LOG.c.action == action)
+    with engine(get_settings()).connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {
+            "id": r.id,
+            "ts": r.ts,
+            "action": r.action,
+            "actor": r.actor,
+            "subject_hash": r.subject_hash,
+            "details": json.loads(r.details),
+        }
+        for r in rows
+    ]

@@ -1,0 +1,173 @@
+"""The prediction cache: every scored request, kept for explanations, contests and audits.
+
+A row stores who was scored only as ``hash_subject(subject)`` (the audit log's keyed
+hash), never the raw applicant id, so the table can be searched for one person (erasure,
+subject access) without naming anyone. The serving layer writes here; GDPR erasure and
+retention purge delete from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, String, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from greenscore.errors import DataError, NotFoundError
+from greenscore.store._db import Base, session_scope
+
+
+class PredictionRecord(Base):
+    """One scored request."""
+
+    __tablename__ = "predictions"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    input_hash: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(20))
+    probability: Mapped[float] = mapped_column(Float)
+    payload: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+def _subject_hash(subject: str | None) -> str | None:
+    if subject is None:
+        return None
+    from greenscore.security.audit import hash_subject
+
+    return hash_subject(str(subject))
+
+
+def _row(
+    *,
+    request_id: str,
+    subject: str | None,
+    model_name: str,
+    model_version: str,
+    input_hash: str,
+    decision: str,
+    probability: float,
+    payload: dict[str, Any] | None = None,
+    created_at: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "request_id": str(request_id),
+        "subject_hash": _subject_hash(subject),
+        "model_name": model_name,
+        "model_version": str(model_version),
+        "created_at": created_at or datetime.now(UTC),
+        "input_hash": input_hash,
+        "decision": decision,
+        "probability": float(probability),
+        "payload": payload,
+    }
+
+
+def record_prediction(
+    *,
+    request_id: str,
+    subject: str | None,
+    model_name: str,
+    model_version: str,
+    input_hash: str,
+    decision: str,
+    probability: float,
+    payload: dict[str, Any] | None = None,
+    created_at: datetime | None = None,
+    url: str | None = None,
+) -> PredictionRecord:
+    """Store one prediction; the subject is kept only as its hash.
+
+    Raises
+    ------
+    DataError
+        If ``request_id`` was already recorded.
+    """
+    values = _row(
+        request_id=request_id,
+        subject=subject,
+        model_name=model_name,
+        model_version=model_version,
+        input_hash=input_hash,
+        decision=decision,
+        probability=probability,
+        payload=payload,
+        created_at=created_at,
+    )
+    try:
+        with session_scope(url) as session:
+            record = PredictionRecord(**values)
+            session.add(record)
+    except IntegrityError as exc:
+        raise DataError(f"prediction request id '{request_id}' is already recorded") from exc
+    return record
+
+
+def record_predictions(records: Iterable[dict[str, Any]], *, url: str | None = None) -> int:
+    """Store many predictions in one transaction (batch scoring); keys as :func:`record_prediction`.
+
+    Raises
+    ------
+    DataError
+        If any request id was already recorded (nothing is stored then).
+    """
+    rows = [_row(**r) for r in records]
+    if not rows:
+        return 0
+    try:
+        with session_scope(url) as session:
+            session.execute(insert(PredictionRecord), rows)
+    except IntegrityError as exc:
+        raise DataError(f"a request id in this batch of {len(rows)} is already recorded") from exc
+    return len(rows)
+
+
+def get_prediction(request_id: str, *, url: str | None = None) -> PredictionRecord:
+    """The stored prediction of a request.
+
+    Raises
+    ------
+    NotFoundError
+        If no prediction has that request id.
+    """
+    with session_scope(url) as session:
+        record = session.get(PredictionRecord, str(request_id))
+    if record is None:
+        raise NotFoundError(f"no prediction with request id '{request_id}'")
+    return record
+
+
+def predictions_for_subject(subject: str, *, url: str | None = None) -> list[PredictionRecord]:
+    """Every stored prediction about one subject, oldest first (subject access requests)."""
+    with session_scope(url) as session:
+        return list(
+            session.execute(
+                select(PredictionRecord)
+                .where(PredictionRecord.subject_hash == _subject_hash(subject))
+                .order_by(PredictionRecord.created_at)
+            ).scalars()
+        )
+
+
+def delete_for_subject(subject: str, *, url: str | None = None) -> int:
+    """Delete every prediction about a subject (erasure); returns how many were deleted."""
+    with session_scope(url) as session:
+        result = session.execute(
+            delete(PredictionRecord).where(PredictionRecord.subject_hash == _subject_hash(subject))
+        )
+        return int(result.rowcount or 0)
+
+
+def purge_predictions(before: datetime, *, url: str | None = None) -> int:
+    """Delete predictions created before ``before`` (retention); returns how many."""
+    with session_scope(url) as session:
+        result = session.execute(
+            delete(PredictionRecord).where(PredictionRecord.created_at < before)
+        )
+        return int(result.rowcount or 0)

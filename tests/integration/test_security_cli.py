@@ -1,0 +1,136 @@
+"""The security CLI end to end through ``greenscore.cli.main``: exit codes, TOTP-gated admin
+actions, their audit trail, audit verification and self-signed certificates."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pyotp
+import pytest
+from sqlalchemy import text
+
+from greenscore import cli
+from greenscore.config import Settings, use_settings
+from greenscore.errors import AuthError
+from greenscore.security import _clock, api_keys, find_events, verify_key
+from greenscore.store import init_db
+
+T0 = 1_800_000_000.0
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("GREENSCORE_HOME", raising=False)
+    monkeypatch.delenv("GREENSCORE_DATABASE_URL", raising=False)
+    use_settings(Settings(home=tmp_path))
+    api_keys.clear_cache()
+    yield tmp_path
+    use_settings(None)
+    api_keys.clear_cache()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [T0 + 1]
+    monkeypatch.setattr(_clock, "epoch", lambda: now[0])
+    return now
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    def _run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["greenscore", *args])
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return _run
+
+
+def enroll_admin(run, user: str = "alice") -> pyotp.TOTP:
+    code, out, _ = run("mfa", "enroll", "--user", user)
+    assert code == 0, out
+    return pyotp.TOTP(re.search(r"secret: (\w+)", out).group(1))
+
+
+def test_key_lifecycle_needs_admin_totp_and_is_audited(run, clock: list[float]) -> None:
+    totp = enroll_admin(run)
+    code, out, err = run(
+        "keys", "create", "--name", "svc", "--role", "scorer", "--user", "alice",
+        "--totp", totp.at(clock[0]),
+    )  # fmt: skip
+    assert code == 0, err
+    key_id = re.search(r"key_id: (\w+)", out).group(1)
+    plaintext = re.search(r"key: (gs_\S+)", out).group(1)
+    assert verify_key(plaintext).role == "scorer"
+
+    # The same code again is a replay; a wrong code is refused; both leave exit code 5.
+    code, _, err = run(
+        "keys", "revoke", key_id, "--user", "alice", "--totp", totp.at(clock[0])
+    )  # fmt: skip
+    assert code == AuthError.exit_code and "already used" in err
+    clock[0] += 30
+    code, _, err = run("keys", "revoke", key_id, "--user", "alice", "--totp", "000000")
+    assert code == AuthError.exit_code
+    verify_key(plaintext)  # still valid
+
+    clock[0] += 30
+    code, out, _ = run("keys", "revoke", key_id, "--user", "alice", "--totp", totp.at(clock[0]))
+    assert code == 0 and f"revoked {key_id}" in out
+    with pytest.raises(AuthError, match="revoked"):
+        verify_key(plaintext)
+
+    code, out, _ = run("keys", "list")
+    assert key_id in out and "revoked" in out and plaintext not in out
+
+    actions = [e["action"] for e in find_events(limit=20)][::-1]
+    assert actions == ["mfa.enroll", "keys.create", "cli.refused", "cli.refused", "keys.revoke"]
+    code, out, _ = run("audit", "verify")
+    assert (code, out.strip()) == (0, "audit log verified: 5 entries")
+
+
+def test_non_admin_and_unenrolled_are_refused(run, clock: list[float]) -> None:
+    admin = enroll_admin(run)
+    code, _, err = run("keys", "create", "--name", "x", "--role", "scorer", "--user", "eve",
+                       "--totp", "123456")  # fmt: skip
+    assert code == AuthError.exit_code and "not enrolled" in err
+
+    code, _, err = run("mfa", "enroll", "--user", "bob", "--role", "analyst")
+    assert code == AuthError.exit_code and "--by and --totp" in err
+    code, out, err = run("mfa", "enroll", "--user", "bob", "--role", "analyst", "--by", "alice",
+                         "--totp", admin.at(clock[0]))  # fmt: skip
+    assert code == 0, err
+    bob = pyotp.TOTP(re.search(r"secret: (\w+)", out).group(1))
+    code, _, err = run("keys", "create", "--name", "x", "--role", "scorer", "--user", "bob",
+                       "--totp", bob.at(clock[0]))  # fmt: skip
+    assert code == AuthError.exit_code
+    assert "role 'analyst' may not perform 'keys:manage'" in err
+
+
+def test_audit_verify_names_the_bad_entry(run, clock: list[float]) -> None:
+    totp = enroll_admin(run)
+    for i in range(3):
+        clock[0] += 30
+        code, _, err = run("keys", "create", "--name", f"k{i}", "--role", "analyst",
+                           "--user", "alice", "--totp", totp.at(clock[0]))  # fmt: skip
+        assert code == 0, err
+    with init_db().begin() as conn:
+        conn.execute(text("UPDATE security_audit_log SET actor = 'mallory' WHERE id = 2"))
+    code, out, err = run("audit", "verify")
+    assert code == 2
+    assert "entry 2" in err and "first bad entry id 2" in err and "altered" in err
+
+
+def test_tls_selfsigned_and_first_enrolment_must_be_admin(run, home: Path) -> None:
+    code, out, _ = run("tls", "selfsigned", "--out", str(home / "tls"))
+    assert (
+        code == 0 and (home / "tls" / "cert.pem").is_file() and (home / "tls" / "key.pem").is_file()
+    )
+    code, _, err = run("mfa", "enroll", "--user", "bob", "--role", "analyst")
+    assert code == 2 and "first enrolled operator must have role 'admin'" in err

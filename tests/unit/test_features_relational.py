@@ -1,0 +1,104 @@
+"""Tests for RelationalFeatures: link counts, neighbours' training defaults, no self-leakage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from greenscore.errors import DataError
+from greenscore.features import RelationalFeatures
+
+EDGES = pd.DataFrame(
+    {
+        "source_id": [1, 1, 2, 4, 1, 2],
+        "target_id": [2, 3, 3, 5, 1, 1],  # 1-1 is a self-link, 2-1 repeats 1-2
+        "relation": ["household", "guarantor", "household", "household", "household", "household"],
+    }
+)
+TRAIN = pd.DataFrame({"x": [0.0] * 4}, index=pd.Index([1, 2, 3, 4], name="id"))
+Y_TRAIN = np.array([1, 0, 1, 1])
+VALID = pd.DataFrame({"x": [0.0] * 3}, index=pd.Index([5, 6, 7], name="id"))
+
+
+def _fit(y: np.ndarray = Y_TRAIN, smoothing: float = 2.0) -> RelationalFeatures:
+    return RelationalFeatures(relations=EDGES, smoothing=smoothing).fit(TRAIN, y)
+
+
+def test_known_answers_for_training_rows() -> None:
+    step = _fit()
+    out = step.transform(TRAIN)
+    assert step.base_rate_ == 0.75
+    assert step.derived_names_ == [
+        "relational_links",
+        "relational_links_guarantor",
+        "relational_links_household",
+        "relational_known_neighbours",
+        "relational_neighbour_defaults",
+        "relational_neighbour_default_rate",
+    ]
+    row = out.loc[1]
+    assert row["relational_links"] == 2  # 2 and 3; the self-link and the repeat do not count
+    assert row["relational_links_household"] == 1
+    assert row["relational_links_guarantor"] == 1
+    assert row["relational_known_neighbours"] == 2
+    assert row["relational_neighbour_defaults"] == 1  # 2 repaid, 3 defaulted; own target excluded
+    assert row["relational_neighbour_default_rate"] == pytest.approx((1 + 2 * 0.75) / (2 + 2))
+
+
+def test_validation_and_unknown_ids() -> None:
+    out = _fit().transform(VALID)
+    assert out.index.tolist() == [5, 6, 7]
+    assert out.loc[5, "relational_links"] == 1
+    assert out.loc[5, "relational_neighbour_defaults"] == 1
+    assert out.loc[5, "relational_neighbour_default_rate"] == pytest.approx((1 + 1.5) / 3)
+    for lonely in (6, 7):  # 6 not in any edge, 7 not even in the training graph
+        assert out.loc[lonely, "relational_links"] == 0
+        assert out.loc[lonely, "relational_neighbour_default_rate"] == pytest.approx(0.75)
+
+
+def test_own_target_never_used() -> None:
+    flipped = Y_TRAIN.copy()
+    flipped[0] = 0  # borrower 1
+    # Without smoothing nothing of row 1 may move. (With smoothing, the prior is the training
+    # base rate: one constant shared by every row, so it says nothing about row 1 itself.)
+    base, changed = _fit(smoothing=0).transform(TRAIN), _fit(flipped, 0).transform(TRAIN)
+    pd.testing.assert_series_equal(base.loc[1], changed.loc[1])
+    assert (
+        changed.loc[2, "relational_neighbour_defaults"]
+        == base.loc[2, "relational_neighbour_defaults"] - 1
+    )
+
+
+def test_validation_row_depends_only_on_training_neighbours() -> None:
+    base = _fit().transform(VALID)
+    # A training neighbour's outcome (4 is 5's neighbour) moves 5's features ...
+    flipped = Y_TRAIN.copy()
+    flipped[3] = 0
+    moved = _fit(flipped).transform(VALID)
+    assert moved.loc[5, "relational_neighbour_defaults"] == 0
+    # ... while validation rows have no target the transformer could read.
+    pd.testing.assert_frame_equal(_fit().transform(VALID.iloc[::-1]).loc[VALID.index], base)
+
+
+def test_passthrough_without_relations() -> None:
+    step = RelationalFeatures(relations=None).fit(TRAIN, Y_TRAIN)
+    pd.testing.assert_frame_equal(step.transform(VALID), VALID)
+    assert list(step.get_feature_names_out()) == ["x"]
+
+
+def test_bad_inputs_are_named() -> None:
+    with pytest.raises(DataError, match="lacks columns.*target_id"):
+        RelationalFeatures(relations=EDGES.drop(columns="target_id")).fit(TRAIN, Y_TRAIN)
+    broken = EDGES.astype({"target_id": float})
+    broken.loc[2, "target_id"] = np.nan
+    with pytest.raises(DataError, match="row 2: 'target_id' is missing"):
+        RelationalFeatures(relations=broken).fit(TRAIN, Y_TRAIN)
+    with pytest.raises(DataError, match="needs the training targets"):
+        RelationalFeatures(relations=EDGES).fit(TRAIN)
+
+
+def test_without_kind_column_counts_only_totals() -> None:
+    step = RelationalFeatures(relations=EDGES.drop(columns="relation")).fit(TRAIN, Y_TRAIN)
+    assert "relational_links_household" not in step.derived_names_
+    assert step.transform(TRAIN).loc[1, "relational_links"] == 2
