@@ -82,10 +82,14 @@ def test_restore_refuses_manifest_mismatch_and_writes_nothing(tmp_path: Path) ->
     }
     bad = tmp_path / "bad.gsb"
     bad.write_bytes(
-        encrypt_bytes_with_master(build_archive(files, manifest=manifest), name=BACKUP_NAME, kind="backup")
+        encrypt_bytes_with_master(
+            build_archive(files, manifest=manifest), name=BACKUP_NAME, kind="backup"
+        )
     )
     target = tmp_path / "restored"
-    with pytest.raises(DataError, match=r"fails verification: 1 file\(s\) differ from its manifest, e.g. notes.txt"):
+    with pytest.raises(
+        DataError, match=r"fails verification: 1 file\(s\) differ from its manifest, e.g. notes.txt"
+    ):
         restore_backup(bad, target)
     assert not target.exists()
 
@@ -99,7 +103,9 @@ def test_restore_refuses_extra_file_not_in_manifest(tmp_path: Path) -> None:
         open_backup(bad)
 
 
-def test_tampered_backup_and_wrong_master_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tampered_backup_and_wrong_master_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "b.gsb"
     create_backup(out)
     blob = bytearray(out.read_bytes())

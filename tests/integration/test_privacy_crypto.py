@@ -95,14 +95,18 @@ def test_wrong_master_key_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_missing_and_short_master_keys_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GREENSCORE_MASTER_KEY")
-    with pytest.raises(PrivacyError, match="no master key: set the environment variable GREENSCORE_MASTER_KEY"):
+    with pytest.raises(
+        PrivacyError, match="no master key: set the environment variable GREENSCORE_MASTER_KEY"
+    ):
         encrypt_bytes(b"x", name="x", kind="t")
     monkeypatch.setenv("GREENSCORE_MASTER_KEY", "short")
     with pytest.raises(PrivacyError, match="neither 32 bytes"):
         encrypt_bytes(b"x", name="x", kind="t")
 
 
-def test_passphrase_and_key_file_sources(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passphrase_and_key_file_sources(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("GREENSCORE_MASTER_KEY")
     key_file = tmp_path / "master.key"
     key_file.write_text("a long enough passphrase\n")
@@ -140,7 +144,9 @@ def test_rotation_rewrap_and_retire(home: Path, tmp_path: Path) -> None:
 
     with pytest.raises(PrivacyError, match="current one; rotate first"):
         Keyring.open().retire(2)
-    with pytest.raises(PrivacyError, match=r"KEK version 1 still wraps 1 file\(s\).*old.csv.enc; rewrap"):
+    with pytest.raises(
+        PrivacyError, match=r"KEK version 1 still wraps 1 file\(s\).*old.csv.enc; rewrap"
+    ):
         Keyring.open().retire(1)
 
     body = old_blob[parse_header(old_blob).body_offset :]
@@ -167,7 +173,9 @@ def test_untracked_encrypted_file_in_home_still_blocks_retire(home: Path) -> Non
 
 
 def test_dataset_round_trip_encrypted_and_plain(home: Path) -> None:
-    frame = pd.DataFrame({"applicant_id": [1, 2, 3], "income": [10.5, 20.0, np.nan], "name": ["a", "b", "c"]})
+    frame = pd.DataFrame(
+        {"applicant_id": [1, 2, 3], "income": [10.5, 20.0, np.nan], "name": ["a", "b", "c"]}
+    )
     written = at_rest.write_table(frame, home / "data" / "apps.parquet", encrypt=True)
     assert written.name == "apps.parquet.enc" and not (home / "data" / "apps.parquet").exists()
     assert b"applicant_id" not in written.read_bytes()
@@ -201,6 +209,8 @@ def test_model_bundle_round_trip_and_swap(home: Path) -> None:
     np.testing.assert_allclose(loaded.predict_pd(X), bundle.predict_pd(X))
 
     other = at_rest.save_encrypted_bundle(bundle, home / "models" / "other")
-    (other / at_rest.ENCRYPTED_BUNDLE_FILE).write_bytes((folder / at_rest.ENCRYPTED_BUNDLE_FILE).read_bytes())
+    (other / at_rest.ENCRYPTED_BUNDLE_FILE).write_bytes(
+        (folder / at_rest.ENCRYPTED_BUNDLE_FILE).read_bytes()
+    )
     with pytest.raises(PrivacyError, match="wrong object"):
         at_rest.load_encrypted_bundle(other)

@@ -107,6 +107,7 @@ def test_run_round_trip(
     ) as run:
         run.log_metrics({"auc": 0.71, "ks": 0.33}, prefix="cv")
         run.log_metrics({"auc": 0.69}, prefix="fold/", step=2)
+        run.log_metrics({"converged": True, "trees": 120})
         run.log_dataset_info("abc123", spec.to_yaml(), 120, name="tiny")
         env = run.log_environment({"seed": 42, "torch": True})
         run.log_energy(reading)
@@ -123,6 +124,7 @@ def test_run_round_trip(
     metrics = stored.data.metrics
     assert metrics["cv.auc"] == pytest.approx(0.71) and metrics["cv.ks"] == pytest.approx(0.33)
     assert metrics["fold/auc"] == pytest.approx(0.69)
+    assert metrics["converged"] == 1.0 and metrics["trees"] == 120.0
     assert metrics["energy.fit.logit.kwh"] == pytest.approx(1e-6)
     assert metrics["energy.fit.logit.co2_kg"] == pytest.approx(2e-7)
     tags = stored.data.tags

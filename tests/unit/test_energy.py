@@ -192,6 +192,7 @@ def test_energy_per_1k_predictions_scales_by_rows() -> None:
     assert result.rows == 1000 and result.repeats == 4
     assert result.kwh_per_1k == pytest.approx(result.reading.kwh)  # 1000 rows measured
     assert result.kwh_per_1k > 0 and result.co2_kg_per_1k > 0
+    assert float(result) == result.kwh_per_1k
     assert result.reading.label == "predict:test:250x4"
     assert result.to_dict()["reading"]["label"] == "predict:test:250x4"
 

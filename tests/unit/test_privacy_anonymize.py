@@ -80,7 +80,9 @@ def test_already_anonymous_data_is_left_alone() -> None:
 
 def test_outlier_is_suppressed_and_reported_not_silently_dropped() -> None:
     ages = [31, 32, 33, 34] * 5 + [97]
-    frame = pd.DataFrame({"age": ages, "default": [0, 1] * 10 + [1]}, index=[f"r{i}" for i in range(21)])
+    frame = pd.DataFrame(
+        {"age": ages, "default": [0, 1] * 10 + [1]}, index=[f"r{i}" for i in range(21)]
+    )
     hierarchy = {"age": IntervalHierarchy((5, 10, 20), domain=(30, 100))}
     result = k_anonymize(frame, quasi=["age"], k=5, hierarchies=hierarchy, max_suppression=0.05)
     assert list(result.suppressed_index) == ["r20"]
@@ -100,7 +102,13 @@ def test_l_diversity_forces_more_generalisation() -> None:
     assert k_only.levels["age"] == 0
     hierarchy = {"age": IntervalHierarchy((10, 20, 40), domain=(20, 50))}
     diverse = k_anonymize(
-        frame, quasi=["age"], k=5, l_diversity=2, sensitive="default", hierarchies=hierarchy, max_suppression=0
+        frame,
+        quasi=["age"],
+        k=5,
+        l_diversity=2,
+        sensitive="default",
+        hierarchies=hierarchy,
+        max_suppression=0,
     )
     assert anonymity.l_diversity(diverse.frame.reset_index(drop=True), ["age"], ["default"]) >= 2
     assert diverse.levels["age"] > 0 and diverse.report["ncp"] > k_only.report["ncp"]
@@ -124,7 +132,9 @@ def test_hierarchies_generalise_and_measure_loss() -> None:
     assert isinstance(ranges, IntervalHierarchy) and ranges.widths[:3] == (2000, 10_000, 20_000)
     assert ranges.generalise(amounts, 1).tolist()[:2] == ["[0, 2000)", "[0, 2000)"]
     assert ranges.generalise(amounts, 1).iloc[-1] == "[98000, 100000)"
-    assert isinstance(default_hierarchy(pd.Series([1, 2, 3], name="num_children")), CategoricalHierarchy)
+    assert isinstance(
+        default_hierarchy(pd.Series([1, 2, 3], name="num_children")), CategoricalHierarchy
+    )
 
     groups = CategoricalHierarchy([{"married": "partnered", "cohabiting": "partnered"}])
     status = pd.Series(["married", "cohabiting", "single"])
@@ -136,7 +146,9 @@ def test_hierarchies_generalise_and_measure_loss() -> None:
 def test_bad_arguments_are_named(synthetic: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="k must be at least 2"):
         k_anonymize(synthetic, quasi=QUASI, k=1)
-    with pytest.raises(ConfigError, match="column 'postcode' named as quasi-identifier is not in the data"):
+    with pytest.raises(
+        ConfigError, match="column 'postcode' named as quasi-identifier is not in the data"
+    ):
         k_anonymize(synthetic, quasi=["postcode"], k=2)
     with pytest.raises(ConfigError, match="l-diversity needs the sensitive column"):
         k_anonymize(synthetic, quasi=QUASI, k=2, l_diversity=2)
@@ -165,5 +177,7 @@ def test_anonymize_frame_drops_and_tokenises_identifiers(synthetic: pd.DataFrame
     out = result.frame
     assert not {"name", "email", "phone", "national_id", "address"} & set(out.columns)
     assert out["applicant_id"].str.startswith("tok_").all()
-    assert result.report["dropped_columns"][0] == "name" and result.report["tokenised_columns"] == ["applicant_id"]
+    assert result.report["dropped_columns"][0] == "name" and result.report["tokenised_columns"] == [
+        "applicant_id"
+    ]
     assert _pycanon_k(out, QUASI) >= 5

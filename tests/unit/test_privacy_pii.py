@@ -58,7 +58,9 @@ def test_engine_is_built_once(offline_engine) -> None:
     assert pii.analyzer() is engine
 
 
-def test_scan_finds_every_pii_column_and_no_ordinary_numeric_column(offline_engine, synthetic) -> None:
+def test_scan_finds_every_pii_column_and_no_ordinary_numeric_column(
+    offline_engine, synthetic
+) -> None:
     result = scan_columns(synthetic).set_index("column")
     direct = set(columns_of(result.reset_index(), "direct_identifier"))
     assert PII_COLUMNS <= direct
@@ -113,3 +115,16 @@ def test_column_name_rules(column: str, expected: str) -> None:
 
 def test_ordinary_numbers_in_text_are_not_pii(offline_engine) -> None:
     assert find_pii_in_text("income 54000.50, loan 12000, term 36 months, rate 7.5%") == []
+
+
+def test_identifier_named_flag_column_is_not_pii(offline_engine) -> None:
+    frame = pd.DataFrame(
+        {
+            "own_telephone": ["yes", "none"] * 15,
+            "telephone": [f"+1-415-555-{i:04d}" for i in range(30)],
+        }
+    )
+    result = scan_columns(frame).set_index("column")
+    assert result.loc["own_telephone", "classification"] == "none"
+    assert "only 2 distinct values" in result.loc["own_telephone", "reason"]
+    assert result.loc["telephone", "classification"] == "direct_identifier"

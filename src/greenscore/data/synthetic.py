@@ -447,7 +447,7 @@ def _employers(
         if len(idx) == 0:
             continue
         k = max(1, round(len(idx) / 7))
-        weight = rng.pareto(1.3, k) + 1.0
+        weight = rng.pareto(2.5, k) + 1.0
         employer[idx] = offset + rng.choice(k, len(idx), p=weight / weight.sum())
         offset += k
     # Colleagues are linked in a ring per employer: 1-2 links each, never a huge clique.

@@ -349,12 +349,12 @@ class ReasonCoder:
             out.append(ReasonCode(self.codes[j], feature, float(contributions[j]), value, text))
         return out
 
-    def _rank(self, contributions: np.ndarray) -> np.ndarray:
+    def _rank(self, contributions: np.ndarray) -> list[int]:
         scores = np.where(self._excluded, -np.inf, contributions)
-        candidates = np.flatnonzero(scores > 0)
-        # Largest push first; ties broken by model column order so the result is stable.
-        order = np.lexsort((candidates, -scores[candidates]))
-        return candidates[order][: self.max_reasons]
+        # Largest push first; a stable sort breaks ties by model column order, so the
+        # same input always gives the same reasons.
+        order = np.argsort(-scores, kind="stable")[: self.max_reasons].tolist()
+        return [j for j in order if scores[j] > 0]
 
     # ------------------------------------------------------------------ many applicants
     def contributions_batch(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:  # noqa: N803

@@ -37,6 +37,8 @@ CLASSIFICATIONS = ("direct_identifier", "quasi_identifier", "sensitive", "none")
 SCORE_THRESHOLD = 0.35
 _SEPARATOR = "\n;\n"
 _CHUNK = 25
+# A name-matched identifier column with this few distinct values is a flag (e.g. has_phone).
+_FLAG_MIN_ROWS, _FLAG_MAX_DISTINCT = 20, 5
 # Integers with at least this many digits may be card numbers, SSNs or phone numbers.
 _ID_DIGITS = 9
 
@@ -260,6 +262,12 @@ def _sample_values(series: pd.Series, n: int) -> list[str] | None:
     return [str(v).strip() for v in values]
 
 
+def _is_flag(series: pd.Series) -> bool:
+    """True for a column with too few distinct values to identify anyone (a flag or category)."""
+    present = series.dropna()
+    return len(present) >= _FLAG_MIN_ROWS and present.nunique() <= _FLAG_MAX_DISTINCT
+
+
 def _scan_values(values: list[str], threshold: float) -> tuple[float, list[str]]:
     """(share of values holding an entity, entity types ordered by frequency)."""
     unique = list(dict.fromkeys(values))
@@ -322,6 +330,10 @@ def scan_columns(
     for column in frame.columns:
         classification, reason = classify_name(str(column))
         reasons = [reason] if reason else []
+        if classification == "direct_identifier" and _is_flag(frame[column]):
+            # "own_telephone: yes/no" is about a phone, not a phone number.
+            classification = "none"
+            reasons = [f"{reason}, but it holds only {frame[column].nunique()} distinct values"]
         if spec is not None:
             if column in spec.pii or column == spec.id_column:
                 classification = "direct_identifier"

@@ -371,7 +371,7 @@ def _finish(reading: EnergyReading, tracker: Any, energy: EnergySettings) -> Non
 
 @dataclass
 class PredictionEnergy:
-    """Energy of scoring, scaled to 1,000 predictions.
+    """Energy of scoring, scaled to 1,000 predictions; ``float()`` of it is ``kwh_per_1k``.
 
     Attributes
     ----------
@@ -387,6 +387,10 @@ class PredictionEnergy:
     rows: int
     repeats: int
     reading: EnergyReading
+
+    def __float__(self) -> float:
+        """``float(result)`` is the headline figure, kWh per 1,000 predictions."""
+        return float(self.kwh_per_1k)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data; the reading is nested under ``reading``."""

@@ -176,8 +176,8 @@ class TrackedRun:
         Parameters
         ----------
         metrics : mapping
-            Name to real number (NaN is kept: it says a metric could not be computed).
-            Nested mappings become dotted names.
+            Name to real number (NaN is kept: it says a metric could not be computed;
+            booleans are logged as 0 or 1). Nested mappings become dotted names.
         prefix : str
             Prepended with a dot unless it already ends in ``.``, ``/``, ``_`` or ``:``.
         step : int, optional
@@ -193,7 +193,7 @@ class TrackedRun:
         now = int(time.time() * 1000)
         items = []
         for key, value in _flatten(metrics).items():
-            if isinstance(value, bool) or not isinstance(value, Real):
+            if not isinstance(value, Real):
                 raise DataError(
                     NOT_A_NUMBER.format(key=key, value=value, kind=type(value).__name__)
                 )
@@ -320,7 +320,7 @@ class NullRun:
     ) -> None:
         """Check values like :meth:`TrackedRun.log_metrics`, then do nothing."""
         for key, value in _flatten(metrics).items():
-            if isinstance(value, bool) or not isinstance(value, Real):
+            if not isinstance(value, Real):
                 raise DataError(
                     NOT_A_NUMBER.format(key=key, value=value, kind=type(value).__name__)
                 )

@@ -187,14 +187,20 @@ def _summary(fold_metrics: list[dict[str, float]], fold_energy: list[dict[str, A
     return summary
 
 
+def scored_rows(results: dict[str, ModelResult]) -> np.ndarray:
+    """Rows with an out-of-fold prediction (time-series CV never validates its first block)."""
+    return np.logical_and.reduce([np.isfinite(r.oof) for r in results.values()])
+
+
 def _comparisons(results: dict[str, ModelResult], y: np.ndarray) -> dict[str, Any]:
     from greenscore.evaluation.stats import delong_test
 
     names = list(results)
     out: dict[str, Any] = {}
+    scored = scored_rows(results)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            z, p = delong_test(y, results[a].oof, results[b].oof)
+            z, p = delong_test(y[scored], results[a].oof[scored], results[b].oof[scored])
             out[f"{a}_vs_{b}"] = {
                 "auc_a": float(results[a].summary["auc"]),
                 "auc_b": float(results[b].summary["auc"]),

@@ -39,7 +39,11 @@ def write_train_report(path: Path, *, dataset: Dataset, results: dict[str, Model
     )
     from greenscore.evaluation.report import HtmlReport
 
-    y = dataset.y
+    from greenscore.workflows.train import scored_rows
+
+    scored = scored_rows(results)
+    y = dataset.y[scored]
+    oof = {name: r.oof[scored] for name, r in results.items()}
     best = metrics["best"]
     report = HtmlReport(f"GreenScore train — {dataset.spec.name}")
     report.add_text(
@@ -55,16 +59,16 @@ def write_train_report(path: Path, *, dataset: Dataset, results: dict[str, Model
         report.add_table(pd.DataFrame(
             [{"pair": k, **{kk: v for kk, v in c.items() if kk != "test"}} for k, c in metrics["comparisons"].items()]
         ))
-    curves = {name: (y, r.oof) for name, r in results.items()}
+    curves = {name: (y, oof[name]) for name in results}
     report.add_heading("ROC")
     report.add_figure(roc_figure(curves))
     report.add_heading(f"KS — {best}")
-    report.add_figure(ks_figure(y, results[best].oof))
+    report.add_figure(ks_figure(y, oof[best]))
     report.add_heading("Calibration")
     report.add_figure(calibration_figure(curves))
     report.add_heading(f"Score bands — {best}")
     bundle = results[best].bundle
-    report.add_table(score_band_table(y, results[best].oof, points=bundle.points(results[best].oof)))
+    report.add_table(score_band_table(y, oof[best], points=bundle.points(oof[best])))
     for name, result in results.items():
         estimator = result.bundle.estimator
         if hasattr(estimator, "feature_importance") and name != "scorecard":

@@ -73,3 +73,33 @@ class MLP(nn.Sequential):
             in_dim = size
         super().__init__(*layers)
         self.out_dim = in_dim
+
+
+def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """Boolean ``[n, steps]``: True on observed steps (those before ``lengths[i]``)."""
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class Head(nn.Module):
+    """MLP over ``[summary, static]`` ending in one logit.
+
+    Parameters
+    ----------
+    in_dim : int
+        Width of the joined input.
+    sizes : list of int
+        Hidden widths.
+    dropout : float
+        Dropout after each hidden layer.
+    batch_norm : bool
+        Batch normalisation after each hidden linear layer.
+    """
+
+    def __init__(self, in_dim: int, sizes: list[int], *, dropout: float, batch_norm: bool) -> None:
+        super().__init__()
+        self.body = MLP(in_dim, sizes, dropout=dropout, batch_norm=batch_norm)
+        self.out = nn.Linear(self.body.out_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[n]``."""
+        return self.out(self.body(x)).squeeze(-1)

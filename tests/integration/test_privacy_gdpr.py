@@ -1,0 +1,234 @@
+"""GDPR records: consent history, lineage, prediction cache, retention purge and erasure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from greenscore.config import Settings, get_settings, use_settings
+from greenscore.errors import ConfigError, DataError, NotFoundError, PrivacyError
+from greenscore.privacy.at_rest import read_table, write_table
+from greenscore.privacy.consent import (
+    consent_history,
+    consent_status,
+    grant_consent,
+    has_consent,
+    require_consent,
+    revoke_consent,
+)
+from greenscore.privacy.crypto import is_encrypted
+from greenscore.privacy.gdpr import erase
+from greenscore.privacy.lineage import lineage_for, record_lineage
+from greenscore.privacy.registry import list_datasets, register_dataset
+from greenscore.privacy.retention import purge, set_retention
+from greenscore.privacy.tokens import detokenize, tokenize
+from greenscore.security.audit import find_events, hash_subject, verify_chain
+from greenscore.store import init_db
+from greenscore.store.predictions import (
+    delete_for_subject,
+    get_prediction,
+    predictions_for_subject,
+    record_prediction,
+    record_predictions,
+)
+
+SUBJECT = "100007"
+OTHER = "100008"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("GREENSCORE_HOME", raising=False)
+    monkeypatch.delenv("GREENSCORE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("GREENSCORE_MASTER_KEY", "cd" * 32)
+    use_settings(Settings(home=tmp_path))
+    yield tmp_path
+    use_settings(None)
+
+
+def _predict(request_id: str, subject: str, when: datetime | None = None) -> None:
+    record_prediction(
+        request_id=request_id,
+        subject=subject,
+        model_name="lightgbm",
+        model_version="3",
+        input_hash="f" * 64,
+        decision="approve",
+        probability=0.04,
+        payload={"income": 52000},
+        created_at=when,
+    )
+
+
+def _applications(ids: list[int], dates: list[str] | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "applicant_id": ids,
+            "name": [f"Person {i}" for i in ids],
+            "income": [40_000.0 + i % 7 for i in ids],
+        }
+    )
+    if dates is not None:
+        frame["application_date"] = dates
+    return frame
+
+
+def test_consent_history_and_current_state() -> None:
+    grant_consent(SUBJECT, "credit_scoring", actor="ops", source="web form")
+    grant_consent(SUBJECT, "marketing", actor="ops")
+    revoke_consent(SUBJECT, "marketing", actor="ops", source="email")
+    assert consent_status(SUBJECT) == {"credit_scoring": True, "marketing": False}
+    assert [(e.purpose, e.granted) for e in consent_history(SUBJECT)] == [
+        ("credit_scoring", True),
+        ("marketing", True),
+        ("marketing", False),
+    ]
+    assert has_consent(SUBJECT, "credit_scoring") and not has_consent(OTHER, "credit_scoring")
+    with pytest.raises(PrivacyError, match="no consent from this subject for purpose 'marketing'"):
+        require_consent(SUBJECT, "marketing")
+    with pytest.raises(ConfigError, match="consent purpose 'Bad Purpose'"):
+        grant_consent(SUBJECT, "Bad Purpose", actor="ops")
+    events = find_events(subject=SUBJECT)
+    assert {e["action"] for e in events} == {"gdpr.consent.grant", "gdpr.consent.revoke"}
+
+
+def test_prediction_store_keeps_only_the_subject_hash() -> None:
+    _predict("req-1", SUBJECT)
+    record_predictions(
+        [
+            dict(request_id=f"req-b{i}", subject=OTHER, model_name="m", model_version="1",
+                 input_hash="0" * 64, decision="review", probability=0.2)
+            for i in range(3)
+        ]
+    )  # fmt: skip
+    stored = get_prediction("req-1")
+    assert stored.subject_hash == hash_subject(SUBJECT) and stored.payload == {"income": 52000}
+    assert len(predictions_for_subject(OTHER)) == 3
+    with pytest.raises(DataError, match="'req-1' is already recorded"):
+        _predict("req-1", SUBJECT)
+    with pytest.raises(NotFoundError, match="no prediction with request id 'nope'"):
+        get_prediction("nope")
+    with init_db().connect() as conn:
+        columns = conn.execute(text("select * from predictions")).keys()
+    assert "subject" not in columns and "subject_id" not in columns
+    assert delete_for_subject(OTHER) == 3 and predictions_for_subject(OTHER) == []
+
+
+def test_erasure_removes_subject_everywhere_with_one_hashed_audit_event(home: Path) -> None:
+    ids = [100005, 100006, 100007, 100008]
+    plain = write_table(_applications(ids), home / "data" / "apps.csv", encrypt=False)
+    secret = write_table(_applications(ids), home / "data" / "apps_enc.parquet", encrypt=True)
+    register_dataset(plain, id_column="applicant_id")
+    register_dataset(secret, id_column="applicant_id", name="apps-encrypted")
+    grant_consent(SUBJECT, "credit_scoring", actor="ops")
+    grant_consent(OTHER, "credit_scoring", actor="ops")
+    record_lineage(
+        ids, action="trained_on", dataset_sha="a" * 64, model_name="lightgbm", model_version="3"
+    )
+    record_lineage([SUBJECT], action="scored", model_name="lightgbm", model_version="3")
+    _predict("req-1", SUBJECT)
+    _predict("req-2", SUBJECT)
+    _predict("req-3", OTHER)
+    tokens = tokenize(pd.Series([SUBJECT, OTHER]), vault=True, column="applicant_id")
+    before_events = len(find_events(limit=1000))
+
+    report = erase(SUBJECT, actor="dpo-alice")
+
+    assert report.datasets == {"apps-encrypted": 1, "apps.csv": 1}
+    assert (report.consent, report.lineage, report.predictions, report.token_vault) == (1, 2, 2, 1)
+    assert report.models == ["lightgbm:3"] and report.total == 8
+    # Stored data: the subject's rows are gone, everyone else's are intact.
+    for path in (plain, secret):
+        remaining = read_table(path)
+        assert remaining["applicant_id"].tolist() == [100005, 100006, 100008]
+    assert is_encrypted(secret) and b"Person" not in secret.read_bytes()
+    assert {d.name: d.sha256 for d in list_datasets()}["apps.csv"] != "a" * 64
+    # Consent, lineage, prediction cache and token vault.
+    assert consent_status(SUBJECT) == {} and consent_status(OTHER) == {"credit_scoring": True}
+    assert lineage_for(SUBJECT) == [] and len(lineage_for(OTHER)) == 1
+    assert predictions_for_subject(SUBJECT) == [] and get_prediction("req-3")
+    with pytest.raises(NotFoundError, match="not in the token vault"):
+        detokenize(tokens[:1])
+    assert detokenize(tokens[1:]).tolist() == [OTHER]
+    # Exactly one audit event for the erasure, naming the subject only by its hash.
+    events = find_events(limit=1000)
+    assert len(events) == before_events + 1
+    erased = [e for e in events if e["action"] == "gdpr.erase"]
+    assert len(erased) == 1 and erased[0]["subject_hash"] == hash_subject(SUBJECT)
+    assert erased[0]["actor"] == "dpo-alice" and erased[0]["details"]["predictions"] == 2
+    assert verify_chain().ok
+    with init_db().connect() as conn:
+        rows = conn.execute(text("select * from security_audit_log")).all()
+    assert len(rows) == len(events)
+    for row in rows:
+        assert all(SUBJECT not in str(value) for value in row), row
+
+
+def test_erasure_of_unknown_subject_is_still_audited() -> None:
+    report = erase("999999", actor="dpo")
+    assert report.total == 0 and report.audit_event_id >= 1
+    assert find_events(action="gdpr.erase")[0]["subject_hash"] == hash_subject("999999")
+
+
+def test_erasure_stops_before_deleting_records_when_a_registered_file_is_missing(
+    home: Path,
+) -> None:
+    path = write_table(_applications([100007]), home / "gone.csv", encrypt=False)
+    register_dataset(path, id_column="applicant_id")
+    grant_consent(SUBJECT, "credit_scoring", actor="ops")
+    path.unlink()
+    with pytest.raises(NotFoundError, match="missing its file"):
+        erase(SUBJECT, actor="dpo")
+    assert consent_status(SUBJECT) == {"credit_scoring": True}
+    assert find_events(action="gdpr.erase") == []
+
+
+def test_register_refuses_unknown_columns(home: Path) -> None:
+    path = write_table(_applications([1]), home / "a.csv", encrypt=False)
+    with pytest.raises(ConfigError, match="id column 'customer' is not in"):
+        register_dataset(path, id_column="customer")
+    with pytest.raises(NotFoundError):
+        register_dataset(home / "missing.csv", id_column="applicant_id")
+
+
+def test_purge_deletes_only_what_is_past_retention(home: Path) -> None:
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=800), now - timedelta(days=10)
+    _predict("old", OTHER, when=old)
+    _predict("new", OTHER, when=recent)
+    dates = [old.date().isoformat(), recent.date().isoformat(), "not a date"]
+    path = write_table(_applications([1, 2, 3], dates), home / "dated.parquet", encrypt=True)
+    register_dataset(path, id_column="applicant_id", time_column="application_date")
+    undated = write_table(_applications([4]), home / "undated.csv", encrypt=False)
+    register_dataset(undated, id_column="applicant_id")
+    set_retention("lineage", 0)
+    record_lineage([OTHER], action="scored")
+
+    dry = purge(actor="ops", dry_run=True, now=now + timedelta(seconds=1))
+    assert dry.deleted["predictions"] == 1 and get_prediction("old")
+
+    report = purge(actor="ops", now=now + timedelta(seconds=1))
+    assert report.deleted["predictions"] == 1 and report.deleted["lineage"] == 1
+    assert report.deleted["dataset:dated.parquet.enc"] == 1
+    assert report.skipped == {"dataset:undated.csv": "no time column registered"}
+    with pytest.raises(NotFoundError):
+        get_prediction("old")
+    assert get_prediction("new")
+    assert read_table(path)["applicant_id"].tolist() == [2, 3]  # undatable row kept
+    assert find_events(action="gdpr.purge")[0]["details"]["deleted"]["predictions"] == 1
+    with pytest.raises(ConfigError, match="retention target 'everything'"):
+        set_retention("everything", 3)
+
+
+def test_purge_keeps_consent_still_in_force(home: Path) -> None:
+    grant_consent(SUBJECT, "credit_scoring", actor="ops")
+    grant_consent(OTHER, "marketing", actor="ops")
+    revoke_consent(OTHER, "marketing", actor="ops")
+    settings = get_settings()
+    report = purge(now=datetime.now(UTC) + timedelta(days=settings.privacy.retention_days + 1))
+    assert report.deleted["consent"] == 2  # OTHER's grant and revocation; SUBJECT's grant stays
+    assert consent_status(SUBJECT) == {"credit_scoring": True} and consent_status(OTHER) == {}

@@ -1,0 +1,128 @@
+"""Privacy records against the real PostgreSQL server, each run in a throw-away schema:
+the epsilon ledger under concurrent releases, consent purge and erasure.
+
+Skips with its reason when no server answers, unless GREENSCORE_REQUIRE_SERVICES=1.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, text
+
+from greenscore.config import Settings, use_settings
+from greenscore.errors import PrivacyError
+from greenscore.privacy.at_rest import read_table, write_table
+from greenscore.privacy.budget import budget_status, spend
+from greenscore.privacy.consent import consent_status, grant_consent, revoke_consent
+from greenscore.privacy.gdpr import erase
+from greenscore.privacy.registry import register_dataset
+from greenscore.privacy.retention import purge
+from greenscore.security.audit import verify_chain
+from greenscore.store import engine_for
+from greenscore.store.predictions import predictions_for_subject, record_prediction
+
+pytestmark = pytest.mark.services
+
+CANDIDATES = [
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "postgresql+psycopg://root@127.0.0.1:5432/test",
+]
+
+
+def _reachable() -> tuple[str | None, str]:
+    errors = []
+    for url in CANDIDATES:
+        try:
+            engine = create_engine(url, connect_args={"connect_timeout": 3})
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+            return url, ""
+        except Exception as exc:  # any driver/auth/network failure means "not usable"
+            errors.append(f"{url}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    return None, "; ".join(errors)
+
+
+@pytest.fixture
+def pg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    base, why = _reachable()
+    if base is None:
+        reason = f"PostgreSQL not reachable ({why})"
+        if os.environ.get("GREENSCORE_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    schema = f"gs_priv_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{base}?options=-csearch_path%3D{schema}"
+    monkeypatch.delenv("GREENSCORE_HOME", raising=False)
+    monkeypatch.delenv("GREENSCORE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("GREENSCORE_MASTER_KEY", "9a" * 32)
+    settings = Settings(home=tmp_path, database_url=url)
+    settings.privacy.dp_epsilon_budget = 1.0
+    use_settings(settings)
+    try:
+        yield url
+    finally:
+        use_settings(None)
+        engine_for(url).dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_concurrent_releases_never_overspend(pg: str) -> None:
+    spend("warm-up", 0.1, query="count")  # create the tables before the threads race
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def release() -> None:
+        for _ in range(5):
+            try:
+                spend("apps", 0.1, query="count")
+                result = "ok"
+            except PrivacyError:
+                result = "refused"
+            with lock:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=release) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 10 and outcomes.count("refused") == 10
+    assert budget_status("apps").spent == pytest.approx(1.0)
+
+
+def test_erasure_and_purge_on_postgres(pg: str, tmp_path: Path) -> None:
+    path = write_table(
+        pd.DataFrame({"applicant_id": [1, 2, 3], "income": [1.0, 2.0, 3.0]}),
+        tmp_path / "apps.parquet",
+        encrypt=True,
+    )
+    register_dataset(path, id_column="applicant_id")
+    grant_consent("2", "credit_scoring", actor="ops")
+    grant_consent("3", "marketing", actor="ops")
+    revoke_consent("3", "marketing", actor="ops")
+    record_prediction(
+        request_id="r1", subject="2", model_name="m", model_version="1",
+        input_hash="0" * 64, decision="approve", probability=0.1,
+    )  # fmt: skip
+    report = erase("2", actor="dpo")
+    assert report.datasets == {"apps.parquet.enc": 1} and report.predictions == 1
+    assert read_table(path)["applicant_id"].tolist() == [1, 3]
+    assert consent_status("2") == {} and predictions_for_subject("2") == []
+    later = purge(now=datetime.now(UTC) + timedelta(days=10_000))
+    assert later.deleted["consent"] == 2 and consent_status("3") == {}
+    assert verify_chain().ok
