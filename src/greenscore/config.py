@@ -117,20 +117,64 @@ class SecuritySettings(BaseModel):
 
 
 class ServingSettings(BaseModel):
-    """The scoring service."""
+    """The scoring service (``greenscore serve``)."""
 
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    max_batch: int = 1000
+    model: str | None = Field(
+        None, description="model served when --model is not given: a folder or models:/NAME/..."
+    )
+    fallback: str | None = Field(None, description="model that answers when the primary fails")
+    ab: str | None = Field(None, description="A/B split, e.g. 'models:/m/1:0.9,models:/m/2:0.1'")
+    max_batch: int = Field(1000, description="most applicants in one /v1/score/batch call")
     max_body_bytes: int = 1_000_000
     rate_limit_per_minute: int = 6000
-    redis_url: str | None = None
+    rate_limit_burst: int = Field(200, description="requests a key may send at once")
+    redis_url: str | None = Field(None, description="shared rate limits across workers via Redis")
     tls_cert: Path | None = None
     tls_key: Path | None = None
     route_grey_band_to_review: bool = False
-    refuse_out_of_range: bool = False
-    cache_size: int = 1024
+    refuse_out_of_range: bool = Field(
+        False, description="refuse (422) inputs outside training ranges instead of clipping them"
+    )
+    range_margin: float = Field(
+        0.0,
+        description="share of the training range (max - min) a value may pass min or max by "
+        "before it is flagged",
+    )
+    cache_size: int = Field(1024, description="repeated identical requests remembered (0: off)")
+    micro_batch_rows: int = Field(
+        64, description="most queued single-applicant requests scored together"
+    )
+    micro_batch_wait_ms: float = Field(
+        0.0, description="how long the scorer waits for more requests before scoring (0: none)"
+    )
+    breaker_failures: int = Field(5, description="primary failures in a row that open the circuit")
+    breaker_reset_seconds: float = Field(
+        30.0, description="seconds an open circuit waits before trying the primary again"
+    )
+    sla_window_seconds: float = Field(60.0, description="window of the latency quantile gauges")
+    sla_p99_ms: float = Field(8.0, description="latency objective reported beside the p99 gauge")
+    psi_bins: int = Field(10, description="equal-mass bins of training PDs for the PSI gauge")
+    energy_calibration: bool = Field(
+        True, description="measure each loaded model's energy per call with CodeCarbon"
+    )
+    job_worker: bool = Field(True, description="run the batch-job worker in this process")
+    job_chunk_rows: int = Field(500, description="rows a job scores and saves at a time")
+    job_max_records: int = Field(100_000, description="most records in one job")
+    job_poll_seconds: float = 0.5
+    job_lease_seconds: float = Field(
+        30.0, description="a running job whose worker is silent this long is taken over"
+    )
+    job_input_dir: Path | None = Field(
+        None, description="folder jobs may read stored files from; default HOME/inputs"
+    )
+    callback_attempts: int = Field(5, description="tries of a job's callback before giving up")
+    callback_backoff_seconds: float = Field(
+        0.5, description="wait before the second try; doubles each time"
+    )
+    callback_timeout_seconds: float = 5.0
 
 
 class Settings(BaseSettings):

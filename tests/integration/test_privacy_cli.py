@@ -105,7 +105,11 @@ def test_keys_rotate_rewrap_retire(run, home: Path, tmp_path: Path) -> None:
     code, _, err = run("privacy", "keys", "retire", "1")
     assert code == PrivacyError.exit_code and "still wraps 1 file(s)" in err
     assert "rewrapped 1 file(s) to KEK version 2" in run("privacy", "keys", "rewrap")[1]
-    assert run("privacy", "keys", "retire", "1")[0] == 0
+    assert run("privacy", "keys", "retire", "1", "--actor", "ops")[0] == 0
+    assert [e["action"] for e in find_events(limit=10)][:2] == [
+        "privacy.keys.retire",
+        "privacy.keys.rewrap",
+    ]
     status = json.loads(run("privacy", "keys", "status", "--json")[1])
     assert [(s["version"], bool(s["retired"]), s["files"]) for s in status] == [
         (1, True, 0),
@@ -121,6 +125,7 @@ def test_backup_create_and_restore(run, home: Path, tmp_path: Path) -> None:
     backup = tmp_path / "home.gsb"
     code, out, err = run("backup", "create", "--out", str(backup))
     assert code == 0, err
+    assert find_events(action="privacy.backup.create")[0]["details"]["files"] >= 2
     code, out, err = run("backup", "restore", str(backup), "--to", str(tmp_path / "restored"))
     assert code == 0 and "verified file(s)" in out, err
     restored = tmp_path / "restored" / "data" / "d.csv.enc"

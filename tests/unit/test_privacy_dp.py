@@ -53,3 +53,15 @@ def test_bad_parameters_are_refused() -> None:
         noisy_histogram([1.0], epsilon=1, bins=3)
     with pytest.raises(DataError, match="1 missing values"):
         noisy_mean([1.0, np.nan], epsilon=1, bounds=(0, 2))
+
+
+def test_diffprivlib_models_placeholder_is_safe_to_inspect() -> None:
+    import sys
+
+    from greenscore.privacy.dp import _diffprivlib
+
+    _diffprivlib()
+    models = sys.modules["diffprivlib.models"]
+    # torch and inspect walk sys.modules with hasattr(): it must answer, not raise.
+    assert isinstance(hasattr(models, "__file__"), bool)
+    assert isinstance(hasattr(models, "LogisticRegression"), bool)

@@ -213,11 +213,14 @@ def keys_status(as_json: JsonOpt = False) -> None:
 
 
 @keys_app.command("rotate")
-def keys_rotate() -> None:
+def keys_rotate(actor: ActorOpt = None) -> None:
     """Add a new KEK version and make it current (existing files keep opening)."""
     from greenscore.privacy.keys import Keyring
+    from greenscore.security.audit import record_event
 
-    typer.echo(f"current KEK version: {Keyring.open().rotate()}")
+    version = Keyring.open().rotate()
+    record_event("privacy.keys.rotate", actor=_actor(actor), details={"version": version})
+    typer.echo(f"current KEK version: {version}")
 
 
 @keys_app.command("rewrap")
@@ -225,24 +228,36 @@ def keys_rewrap(
     files: Annotated[
         list[Path] | None, typer.Argument(help="Files to rewrap (default: every known file).")
     ] = None,
+    actor: ActorOpt = None,
 ) -> None:
     """Re-wrap files' data keys with the current KEK (the ciphertext is not touched)."""
     from greenscore.privacy.crypto import rewrap_file
     from greenscore.privacy.keys import Keyring
+    from greenscore.security.audit import record_event
 
     keyring = Keyring.open()
     targets = files or keyring.known_files()
     for path in targets:
         rewrap_file(path, keyring=keyring)
+    record_event(
+        "privacy.keys.rewrap",
+        actor=_actor(actor),
+        details={"files": len(targets), "version": keyring.current_version},
+    )
     typer.echo(f"rewrapped {len(targets)} file(s) to KEK version {keyring.current_version}")
 
 
 @keys_app.command("retire")
-def keys_retire(version: Annotated[int, typer.Argument(help="KEK version to destroy.")]) -> None:
+def keys_retire(
+    version: Annotated[int, typer.Argument(help="KEK version to destroy.")],
+    actor: ActorOpt = None,
+) -> None:
     """Destroy an old KEK (refused while any known file still uses it)."""
     from greenscore.privacy.keys import Keyring
+    from greenscore.security.audit import record_event
 
     Keyring.open().retire(version)
+    record_event("privacy.keys.retire", actor=_actor(actor), details={"version": version})
     typer.echo(f"KEK version {version} retired")
 
 
@@ -250,11 +265,19 @@ def keys_retire(version: Annotated[int, typer.Argument(help="KEK version to dest
 @backup_app.command("create")
 def backup_create(
     out: Annotated[Path, typer.Option("--out", help="Backup file to write.")],
+    actor: ActorOpt = None,
 ) -> None:
     """Back up the home folder: a tar with a SHA-256 manifest, encrypted under the master key."""
     from greenscore.privacy.backup import create_backup
+    from greenscore.security.audit import record_event
 
     report = create_backup(out)
+    # A full copy of every record leaves the machine: who took it is worth an audit line.
+    record_event(
+        "privacy.backup.create",
+        actor=_actor(actor),
+        details={"path": str(report.path), "files": report.files, "bytes": report.bytes},
+    )
     typer.echo(f"backed up {report.files} file(s), {report.bytes} bytes, to {report.path}")
 
 

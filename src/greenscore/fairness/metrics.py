@@ -9,9 +9,12 @@ Fairlearn with "repaid" (not defaulted) as the positive label, so
 
 and per attribute the demographic parity difference and ratio (of selection rates), the
 equalized odds difference (the larger of the TPR and FPR gaps), and the four-fifths rule
-(lowest selection rate at least 80 % of the highest). Intervals are Fairlearn's seeded
-bootstrap. An attribute is *flagged* when it fails the four-fifths rule or a gap exceeds
-its threshold.
+(lowest selection rate at least 80 % of the highest). Point estimates are Fairlearn's;
+intervals come from a seeded row bootstrap (:mod:`greenscore.fairness.bootstrap`). An
+attribute is *flagged* when it fails the four-fifths rule, a gap exceeds its threshold,
+or the approval gap between its most and least approved groups is material and
+statistically significant (the two-standard-deviation test US enforcement pairs with the
+four-fifths rule).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ FOUR_FIFTHS = 0.8
 DP_THRESHOLD = 0.10
 EO_THRESHOLD = 0.10
 MIN_GROUP = 30
+SIGNIFICANT_GAP = 0.02
+SIGNIFICANCE_Z = 2.0
 CI_QUANTILES = (0.025, 0.975)
 FAVOURABLE = "approval (decision other than 'decline')"
 CONVENTION = (
@@ -56,13 +61,40 @@ def safe_auc(y_default: np.ndarray, pd_: np.ndarray) -> float:
     return float(roc_auc_score(y, pd_))
 
 
+def two_sd_test(rates: dict[str, tuple[float, int]]) -> dict[str, Any] | None:
+    """Two-proportion z-test between the most and least approved groups.
+
+    Parameters
+    ----------
+    rates : dict
+        ``{group: (selection_rate, count)}`` of the groups large enough to compare.
+
+    Returns
+    -------
+    dict or None
+        ``high``, ``low``, ``difference`` and ``z``; None with fewer than two groups.
+        US enforcement practice reads ``|z| > 2`` (two standard deviations) as a
+        statistically significant disparity.
+    """
+    usable = {g: rc for g, rc in rates.items() if rc[1] > 0 and not math.isnan(rc[0])}
+    if len(usable) < 2:
+        return None
+    high = max(usable, key=lambda g: (usable[g][0], g))
+    low = min(usable, key=lambda g: (usable[g][0], g))
+    (p1, n1), (p2, n2) = usable[high], usable[low]
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    se = math.sqrt(max(pooled * (1 - pooled), 0.0) * (1 / n1 + 1 / n2))
+    z = (p1 - p2) / se if se > 0 else 0.0
+    return {"high": high, "low": low, "difference": _num(p1 - p2), "z": _num(z)}
+
+
 def attribute_report(
     y_default: np.ndarray,
     approved: np.ndarray,
     groups: pd.Series,
     *,
     pd_: np.ndarray | None = None,
-    n_boot: int = 100,
+    n_boot: int = 200,
     seed: int = 0,
     dp_threshold: float = DP_THRESHOLD,
     eo_threshold: float = EO_THRESHOLD,
@@ -87,12 +119,16 @@ def attribute_report(
     dp_threshold, eo_threshold : float
         Largest acceptable demographic parity and equalized odds differences.
     min_group : int
-        Groups smaller than this are marked ``small`` (their rates are noisy).
+        Groups smaller than this are marked ``small`` and left out of the significance
+        test (their rates are noise).
 
     Returns
     -------
     dict
-        JSON-ready report of the attribute.
+        JSON-ready report of the attribute. ``flagged`` is True when the four-fifths rule
+        fails, a gap exceeds its threshold, or the approval gap between the most and
+        least approved (non-small) groups is at least ``SIGNIFICANT_GAP`` and more than
+        two standard deviations.
     """
     from fairlearn.metrics import (
         MetricFrame,
@@ -102,53 +138,78 @@ def attribute_report(
         true_positive_rate,
     )
 
-    y_good = 1 - np.asarray(y_default, dtype=int)
+    from greenscore.fairness.bootstrap import bootstrap_intervals
+
+    y_default = np.asarray(y_default, dtype=int)
+    y_good = 1 - y_default
     approved = np.asarray(approved, dtype=int)
     labels = groups.astype(str).to_numpy()
     metrics = {
         "selection_rate": selection_rate,
         "tpr": true_positive_rate,
         "fpr": false_positive_rate,
+        "count": count,
     }
-    boot = {"n_boot": n_boot, "ci_quantiles": list(CI_QUANTILES), "random_state": seed} if n_boot else {}
     with warnings.catch_warnings():
         # Fairlearn warns about groups with no positives; their TPR is reported as null.
         warnings.simplefilter("ignore")
-        frame = MetricFrame(
-            metrics=metrics, y_true=y_good, y_pred=approved, sensitive_features=labels, **boot
-        )
-        sizes = MetricFrame(metrics=count, y_true=y_good, y_pred=approved, sensitive_features=labels)
+        frame = MetricFrame(metrics=metrics, y_true=y_good, y_pred=approved, sensitive_features=labels)
         by_group = frame.by_group
-        difference = frame.difference(method="between_groups")
-        ratio = frame.ratio(method="between_groups")
-        if n_boot:
-            by_group_ci = frame.by_group_ci
-            difference_ci = frame.difference_ci(method="between_groups")
-            ratio_ci = frame.ratio_ci(method="between_groups")
+    # Gaps compare the groups with enough applicants to estimate a rate (all groups if
+    # fewer than two are that large): a group of seven must not decide the verdict.
+    large = by_group[by_group["count"] >= min_group]
+    compared = large if len(large) >= 2 else by_group
+    rated = compared[["selection_rate", "tpr", "fpr"]].astype(float)
+    difference = (rated.max() - rated.min()).to_dict()
+    high_rate = rated["selection_rate"].max()
+    ratio = {"selection_rate": rated["selection_rate"].min() / high_rate if high_rate > 0 else np.nan}
+    in_compared = np.isin(labels, compared.index.astype(str))
+    intervals = (
+        bootstrap_intervals(y_good, approved, labels, n_boot=n_boot, seed=seed, quantiles=CI_QUANTILES)
+        if n_boot
+        else None
+    )
+    gap_intervals = (
+        bootstrap_intervals(
+            y_good[in_compared],
+            approved[in_compared],
+            labels[in_compared],
+            n_boot=n_boot,
+            seed=seed,
+            quantiles=CI_QUANTILES,
+        )["gaps"]
+        if n_boot
+        else None
+    )
     groups_out: dict[str, Any] = {}
     for group in by_group.index:
         mask = labels == group
-        entry = {
-            "count": int(sizes.by_group[group]),
-            "default_rate": _num(np.asarray(y_default)[mask].mean()),
+        size = int(by_group.loc[group, "count"])
+        entry: dict[str, Any] = {
+            "count": size,
+            "default_rate": _num(y_default[mask].mean()),
             "selection_rate": _num(by_group.loc[group, "selection_rate"]),
             "tpr": _num(by_group.loc[group, "tpr"]),
             "fpr": _num(by_group.loc[group, "fpr"]),
-            "small": bool(sizes.by_group[group] < min_group),
+            "small": size < min_group,
         }
         if pd_ is not None:
-            entry["auc"] = _num(safe_auc(np.asarray(y_default)[mask], np.asarray(pd_)[mask]))
-        if n_boot:
-            entry["ci"] = {
-                m: [_num(by_group_ci[k].loc[group, m]) for k in range(len(CI_QUANTILES))]
-                for m in metrics
-            }
+            entry["auc"] = _num(safe_auc(y_default[mask], np.asarray(pd_)[mask]))
+        if intervals is not None:
+            entry["ci"] = {m: [_num(b) for b in v] for m, v in intervals["groups"][str(group)].items()}
         groups_out[str(group)] = entry
     dp_difference = _num(difference["selection_rate"])
     dp_ratio = _num(ratio["selection_rate"])
     tpr_gap, fpr_gap = _num(difference["tpr"]), _num(difference["fpr"])
     eo_difference = max((g for g in (tpr_gap, fpr_gap) if g is not None), default=None)
     four_fifths = dp_ratio is not None and dp_ratio >= FOUR_FIFTHS
+    test = two_sd_test(
+        {
+            g: (v["selection_rate"], v["count"])
+            for g, v in groups_out.items()
+            if not v["small"] and v["selection_rate"] is not None
+        }
+    )
     reasons = []
     if not four_fifths:
         reasons.append(f"selection-rate ratio {dp_ratio} is below {FOUR_FIFTHS} (four-fifths rule)")
@@ -156,27 +217,29 @@ def attribute_report(
         reasons.append(f"demographic parity difference {dp_difference} exceeds {dp_threshold}")
     if eo_difference is not None and eo_difference > eo_threshold:
         reasons.append(f"equalized odds difference {eo_difference} exceeds {eo_threshold}")
+    if test and test["difference"] >= SIGNIFICANT_GAP and test["z"] > SIGNIFICANCE_Z:
+        reasons.append(
+            f"approval gap {test['difference']} between '{test['high']}' and '{test['low']}' "
+            f"is {test['z']} standard deviations (more than {SIGNIFICANCE_Z}: significant)"
+        )
     rates = {g: v["selection_rate"] for g, v in groups_out.items() if v["selection_rate"] is not None}
     out: dict[str, Any] = {
         "groups": groups_out,
+        "groups_compared": [str(g) for g in compared.index],
         "demographic_parity_difference": dp_difference,
         "demographic_parity_ratio": dp_ratio,
         "tpr_difference": tpr_gap,
         "fpr_difference": fpr_gap,
         "equalized_odds_difference": eo_difference,
         "four_fifths_rule": "pass" if four_fifths else "fail",
+        "significance_test": test,
         "least_favoured_group": min(rates, key=lambda g: (rates[g], g)) if rates else None,
         "most_favoured_group": max(rates, key=lambda g: (rates[g], g)) if rates else None,
         "flagged": bool(reasons),
         "flag_reasons": reasons,
     }
-    if n_boot:
-        out["ci"] = {
-            "demographic_parity_difference": [_num(c["selection_rate"]) for c in difference_ci],
-            "demographic_parity_ratio": [_num(c["selection_rate"]) for c in ratio_ci],
-            "tpr_difference": [_num(c["tpr"]) for c in difference_ci],
-            "fpr_difference": [_num(c["fpr"]) for c in difference_ci],
-        }
+    if gap_intervals is not None:
+        out["ci"] = {k: [_num(b) for b in v] for k, v in gap_intervals.items()}
     return out
 
 
@@ -186,7 +249,7 @@ def fairness_report(
     decisions: np.ndarray,
     sensitive: pd.DataFrame,
     *,
-    n_boot: int = 100,
+    n_boot: int = 200,
     seed: int = 0,
     dp_threshold: float = DP_THRESHOLD,
     eo_threshold: float = EO_THRESHOLD,
@@ -244,6 +307,8 @@ def fairness_report(
         "convention": CONVENTION,
         "thresholds": {
             "four_fifths": FOUR_FIFTHS,
+            "significant_gap": SIGNIFICANT_GAP,
+            "significance_z": SIGNIFICANCE_Z,
             "demographic_parity_difference": dp_threshold,
             "equalized_odds_difference": eo_threshold,
         },
@@ -264,7 +329,7 @@ def fairness_summary(
     frame: pd.DataFrame,
     *,
     protected: Sequence[str] | None = None,
-    n_boot: int = 100,
+    n_boot: int = 200,
     seed: int | None = None,
 ) -> dict[str, Any]:
     """Score a labelled applications frame with a bundle and report fairness by group.

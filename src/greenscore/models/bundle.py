@@ -102,9 +102,13 @@ class ScoringBundle:
     # ------------------------------------------------------------ files
     def save(self, folder: Path | str) -> Path:
         """Write the bundle to a folder and return it."""
+        from greenscore.privacy.at_rest import encryption_enabled, save_encrypted_bundle
+
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         self.metadata.setdefault("greenscore_version", greenscore.__version__)
+        if encryption_enabled():
+            return save_encrypted_bundle(self, folder)
+        folder.mkdir(parents=True, exist_ok=True)
         joblib.dump(self, folder / BUNDLE_FILE, compress=3)
         (folder / METADATA_FILE).write_text(
             json.dumps({"name": self.name, **self.metadata}, indent=2, default=str), "utf-8"
@@ -123,7 +127,13 @@ class ScoringBundle:
         ModelError
             If the file is not a GreenScore bundle.
         """
+        from greenscore.privacy.at_rest import is_encrypted_bundle, load_encrypted_bundle
+
         path = Path(folder)
+        if is_encrypted_bundle(path):
+            bundle = load_encrypted_bundle(path)
+            _warn_on_version(bundle)
+            return bundle
         target = path / BUNDLE_FILE if path.is_dir() else path
         if not target.exists():
             raise NotFoundError(f"no model bundle at {folder}")
@@ -133,10 +143,13 @@ class ScoringBundle:
             raise ModelError(f"{target} is not a readable GreenScore bundle: {exc}") from exc
         if not isinstance(bundle, cls):
             raise ModelError(f"{target} holds a {type(bundle).__name__}, not a ScoringBundle")
-        saved = bundle.metadata.get("greenscore_version")
-        if saved != greenscore.__version__:
-            warnings.warn(
-                f"bundle saved by GreenScore {saved}, loading with {greenscore.__version__}",
-                stacklevel=2,
-            )
+        _warn_on_version(bundle)
         return bundle
+
+
+def _warn_on_version(bundle: ScoringBundle) -> None:
+    saved = bundle.metadata.get("greenscore_version")
+    if saved != greenscore.__version__:
+        warnings.warn(
+            f"bundle saved by GreenScore {saved}, loading with {greenscore.__version__}", stacklevel=3
+        )

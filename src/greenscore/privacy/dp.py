@@ -45,7 +45,9 @@ def _diffprivlib() -> Any:
     reason = f"diffprivlib.models is unavailable here ({original})"
 
     def _missing(attr: str) -> Any:
-        raise ImportError(reason)
+        # AttributeError, not ImportError: code that scans sys.modules with hasattr() (torch,
+        # inspect) must see an ordinary missing attribute.
+        raise AttributeError(f"{attr}: {reason}")
 
     placeholder.__getattr__ = _missing  # type: ignore[attr-defined]
     sys.modules[_MODELS] = placeholder

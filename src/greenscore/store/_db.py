@@ -34,6 +34,8 @@ def engine_for(url: str) -> Engine:
             # NORMAL with WAL survives process crashes; only an OS crash can lose the last commits.
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            # GDPR erasure must not leave deleted rows readable in free pages.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         return engine

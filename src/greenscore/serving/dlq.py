@@ -1,0 +1,138 @@
+"""The dead-letter table: every request that no model could answer, kept whole for replay.
+
+When the primary model fails and no fallback can answer, or anything inside the service
+breaks, the request (its parsed applicants, or the raw body if it never got that far) is
+written here with the error and the model that should have answered, and the caller gets
+503 with the request id. ``greenscore dlq list`` shows them; ``greenscore dlq replay``
+scores them again (with the recorded model or another one) and records the decisions
+under their original request ids, so nothing a caller sent is lost.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, String, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from greenscore.errors import NotFoundError
+from greenscore.serving._db import engine, writing
+from greenscore.store import Base
+
+PENDING, REPLAYED, FAILED = "pending", "replayed", "failed"
+NO_LETTER = "no dead letter with id {id}"
+
+
+class DeadLetter(Base):
+    """One request that could not be answered."""
+
+    __tablename__ = "serving_dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(20))
+    route: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    error: Mapped[str] = mapped_column(Text)
+    # The request as received (applicants, or the raw body), JSON text.
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True, default=PENDING)
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+_TABLE = DeadLetter.__table__
+
+
+def record_dead_letter(
+    *,
+    request_id: str,
+    kind: str,
+    error: str,
+    payload: Any,
+    route: str | None = None,
+    actor: str | None = None,
+    model: str | None = None,
+) -> int:
+    """Keep one failed request; returns its dead-letter id.
+
+    Parameters
+    ----------
+    request_id : str
+        The id the caller was given.
+    kind : {"score", "batch", "job", "http"}
+        ``score``/``batch``/``job``: ``payload`` is ``{"applicants": [...]}``, replayable;
+        ``http``: the raw body of a request that failed before it was parsed.
+    error : str
+        What went wrong (one line).
+    payload : JSON-serialisable
+    """
+    text = json.dumps(payload, default=str, separators=(",", ":"))
+    with writing() as conn:
+        result = conn.execute(
+            _TABLE.insert().values(
+                request_id=request_id,
+                created_at=datetime.now(UTC),
+                kind=kind,
+                route=route,
+                actor=actor,
+                model=model,
+                error=error[:2000],
+                payload=text,
+                status=PENDING,
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def _out(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "request_id": row.request_id,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "kind": row.kind,
+        "route": row.route,
+        "actor": row.actor,
+        "model": row.model,
+        "error": row.error,
+        "status": row.status,
+        "note": row.note,
+    }
+
+
+def list_dead_letters(*, status: str | None = PENDING, limit: int = 100) -> list[dict[str, Any]]:
+    """Dead letters, oldest first (``status=None`` for all)."""
+    query = select(_TABLE).order_by(_TABLE.c.id).limit(limit)
+    if status is not None:
+        query = query.where(_TABLE.c.status == status)
+    with engine().connect() as conn:
+        return [_out(r) for r in conn.execute(query).all()]
+
+
+def get_dead_letter(letter_id: int) -> dict[str, Any]:
+    """One dead letter with its payload parsed.
+
+    Raises
+    ------
+    NotFoundError
+        If there is none with that id.
+    """
+    with engine().connect() as conn:
+        row = conn.execute(select(_TABLE).where(_TABLE.c.id == letter_id)).one_or_none()
+    if row is None:
+        raise NotFoundError(NO_LETTER.format(id=letter_id))
+    return {**_out(row), "payload": json.loads(row.payload)}
+
+
+def mark(letter_id: int, status: str, note: str | None = None) -> None:
+    """Set a dead letter's status after a replay."""
+    with writing() as conn:
+        conn.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id == letter_id)
+            .values(status=status, replayed_at=datetime.now(UTC), note=note)
+        )

@@ -1,0 +1,147 @@
+"""The human-review queue: contested decisions (GDPR Art. 22) and grey-band decisions.
+
+An applicant may contest an automated decision; the contest lands here for an analyst,
+as do ``review`` decisions when ``serving.route_grey_band_to_review`` is set. Each item
+names the request it is about (whose stored prediction and audit event hold the details)
+and is closed by an analyst's recorded outcome.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Float, String, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from greenscore.errors import GreenScoreError, NotFoundError
+from greenscore.serving._db import engine, writing
+from greenscore.store import Base
+
+OPEN, DECIDED = "open", "decided"
+NO_ITEM = "no review item with id '{id}'"
+ALREADY_DECIDED = "review item '{id}' was already decided"
+
+
+class ConflictError(GreenScoreError):
+    """The action conflicts with the current state of the thing it acts on."""
+
+    http_status = 409
+
+
+class ReviewEntry(Base):
+    """One decision waiting for (or decided by) a person."""
+
+    __tablename__ = "serving_review_queue"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model: Mapped[str] = mapped_column(String(300))
+    decision: Mapped[str] = mapped_column(String(20))
+    probability: Mapped[float] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+_TABLE = ReviewEntry.__table__
+
+
+def _out(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "request_id": row.request_id,
+        "kind": row.kind,
+        "status": row.status,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "comment": row.comment,
+        "model": row.model,
+        "decision": row.decision,
+        "probability_of_default": row.probability,
+        "outcome": row.outcome,
+        "note": row.note,
+        "decided_by": row.decided_by,
+    }
+
+
+def add_item(
+    *,
+    request_id: str,
+    kind: str,
+    model: str,
+    decision: str,
+    probability: float,
+    comment: str | None = None,
+) -> str:
+    """Queue a decision for review; returns the item id."""
+    item_id = uuid.uuid4().hex
+    with writing() as conn:
+        conn.execute(
+            _TABLE.insert().values(
+                id=item_id,
+                request_id=request_id,
+                kind=kind,
+                status=OPEN,
+                created_at=datetime.now(UTC),
+                comment=comment,
+                model=model,
+                decision=decision,
+                probability=float(probability),
+            )
+        )
+    return item_id
+
+
+def find_item(request_id: str, kind: str) -> dict[str, Any] | None:
+    """The item of a request and kind, if one was queued."""
+    with engine().connect() as conn:
+        row = conn.execute(
+            select(_TABLE).where(_TABLE.c.request_id == request_id, _TABLE.c.kind == kind)
+        ).first()
+    return None if row is None else _out(row)
+
+
+def list_items(*, status: str | None = OPEN, limit: int = 100) -> list[dict[str, Any]]:
+    """Review items, oldest first (``status=None`` for all)."""
+    query = select(_TABLE).order_by(_TABLE.c.created_at, _TABLE.c.id).limit(limit)
+    if status is not None:
+        query = query.where(_TABLE.c.status == status)
+    with engine().connect() as conn:
+        return [_out(r) for r in conn.execute(query).all()]
+
+
+def decide_item(item_id: str, *, outcome: str, note: str | None, actor: str) -> dict[str, Any]:
+    """Record an analyst's outcome on an open item.
+
+    Raises
+    ------
+    NotFoundError
+        If there is no such item.
+    ConflictError
+        If it was already decided.
+    """
+    with writing() as conn:
+        result = conn.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id == item_id, _TABLE.c.status == OPEN)
+            .values(
+                status=DECIDED,
+                outcome=outcome,
+                note=note,
+                decided_by=actor,
+                decided_at=datetime.now(UTC),
+            )
+        )
+        if result.rowcount == 0:
+            exists = conn.execute(select(_TABLE.c.id).where(_TABLE.c.id == item_id)).first()
+            if exists is None:
+                raise NotFoundError(NO_ITEM.format(id=item_id))
+            raise ConflictError(ALREADY_DECIDED.format(id=item_id))
+        row = conn.execute(select(_TABLE).where(_TABLE.c.id == item_id)).one()
+    return _out(row)

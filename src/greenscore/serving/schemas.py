@@ -1,0 +1,276 @@
+"""Request and response models of the scoring API (the OpenAPI document is built from these).
+
+The applicant model is made at start-up from the served model's inputs: one field per
+input column, numbers as ``float | None`` and categories as ``str | None``, every one
+required (send ``null`` for a value that is not known), described from the dataset spec.
+Other fields (the applicant id, names, contact details) are accepted and never reach the
+model. Field names are the column names themselves (as aliases), so a column called
+``model_config`` or ``PAY_0`` is as valid as ``income``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from greenscore.data.spec import DatasetSpec
+
+Decision = Literal["approve", "review", "decline"]
+FlagIssue = Literal["above_training_range", "below_training_range", "unknown_category"]
+
+
+def applicant_model(
+    spec: DatasetSpec,
+    columns: list[str],
+    *,
+    categorical: set[str],
+    levels: dict[str, list[Any]] | None = None,
+    name: str = "Applicant",
+) -> type[BaseModel]:
+    """Build the pydantic model of one applicant for a model's input columns.
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        Descriptions of the columns and the id column.
+    columns : list of str
+        The model's raw input columns.
+    categorical : set of str
+        Which of them are categories (the rest are numbers).
+    levels : dict, optional
+        Training levels per categorical column, listed in the schema as examples.
+    name : str
+        Name of the model in the OpenAPI document.
+
+    Returns
+    -------
+    type[BaseModel]
+        Validates JSON objects: numbers finite, categories as text (numbers sent for a
+        category are read as text), extra fields allowed; ``model_dump(by_alias=True)``
+        gives column -> value.
+    """
+    levels = levels or {}
+    fields: dict[str, Any] = {}
+    for i, column in enumerate(columns):
+        description = spec.describe(column)
+        if column in categorical:
+            known = levels.get(column)
+            extra = {"examples": [str(known[0])]} if known else {}
+            fields[f"f{i}"] = (
+                str | None,
+                Field(..., alias=column, description=description, **extra),
+            )
+        else:
+            fields[f"f{i}"] = (float | None, Field(..., alias=column, description=description))
+    if spec.id_column and spec.id_column not in columns:
+        fields["applicant_id"] = (
+            int | str | None,
+            Field(
+                None,
+                alias=spec.id_column,
+                description="applicant id: keys sticky A/B assignment, the audit subject and "
+                "relational features; never a model input",
+            ),
+        )
+    config = ConfigDict(
+        extra="allow",
+        populate_by_name=False,
+        coerce_numbers_to_str=True,
+        allow_inf_nan=False,
+        title=name,
+    )
+    return create_model(name, __config__=config, **fields)
+
+
+# ---------------------------------------------------------------------- responses
+class ErrorResponse(BaseModel):
+    """Any 4xx/5xx answer other than request-validation errors."""
+
+    error: str = Field(description="error class, e.g. AuthError")
+    detail: str = Field(description="one line saying what was wrong")
+    request_id: str | None = None
+
+
+class ModelRef(BaseModel):
+    """Which model answered."""
+
+    name: str
+    version: str
+    variant: str = Field(description="A/B arm ('primary' without a split, 'fallback' if failed over)")
+
+
+class ReasonCodeOut(BaseModel):
+    """One principal reason for a review or decline (ECOA / Regulation B)."""
+
+    code: str
+    feature: str
+    contribution: float = Field(description="push towards default, in log-odds")
+    value: Any = None
+    text: str
+
+
+class InputFlag(BaseModel):
+    """An input outside what the model saw in training."""
+
+    field: str
+    issue: FlagIssue
+    value: Any = None
+    action: Literal["clipped", "flagged"] = Field(
+        description="clipped to the training range, or only flagged (unknown categories "
+        "score as missing)"
+    )
+
+
+class EnergyOut(BaseModel):
+    """Estimated energy and carbon of the call."""
+
+    kwh: float | None
+    co2_kg: float | None
+    method: str
+
+
+class ScoreResponse(BaseModel):
+    """The decision on one applicant."""
+
+    request_id: str
+    model: ModelRef
+    probability_of_default: float
+    score: float = Field(description="scorecard points (higher is safer)")
+    decision: Decision
+    reason_codes: list[ReasonCodeOut] = Field(description="top reasons for review or decline")
+    reasons_available: bool = True
+    flags: list[InputFlag] = []
+    fallback: bool = Field(False, description="the primary model failed and the fallback answered")
+    cached: bool = False
+    review_id: str | None = Field(None, description="review-queue item when routed to a person")
+    energy: EnergyOut
+
+
+class BatchResponse(BaseModel):
+    """Decisions on every applicant of a batch, in request order."""
+
+    count: int
+    results: list[ScoreResponse]
+
+
+class JobCallbackOut(BaseModel):
+    """Delivery of a job's completion callback."""
+
+    url: str | None
+    status: Literal["none", "pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None = None
+
+
+class JobStatus(BaseModel):
+    """A batch job's state and progress."""
+
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    created_at: str
+    updated_at: str
+    total: int
+    done: int
+    progress: float = Field(description="share of rows scored, 0 to 1")
+    errors: int = Field(0, description="rows that could not be scored (listed in the results)")
+    error: str | None = None
+    callback: JobCallbackOut
+    results_url: str
+
+
+class JobResults(BaseModel):
+    """One page of a finished job's results (a row per input record, same order)."""
+
+    job_id: str
+    status: str
+    offset: int
+    next_offset: int | None
+    rows: list[dict[str, Any]]
+
+
+class ContestRequest(BaseModel):
+    """An applicant's contest of an automated decision (GDPR Art. 22)."""
+
+    reason: str = Field(min_length=1, max_length=2000, description="why the decision is contested")
+
+
+class ReviewItem(BaseModel):
+    """A decision waiting for a person."""
+
+    id: str
+    request_id: str
+    kind: Literal["contest", "grey_band"]
+    status: Literal["open", "decided"]
+    created_at: str
+    comment: str | None = None
+    model: str
+    decision: str
+    probability_of_default: float
+    outcome: str | None = None
+    note: str | None = None
+    decided_by: str | None = None
+
+
+class ReviewQueue(BaseModel):
+    """Review items, oldest first."""
+
+    count: int
+    items: list[ReviewItem]
+
+
+class ReviewDecisionRequest(BaseModel):
+    """An analyst's decision on a review item."""
+
+    outcome: Literal["approve", "decline", "uphold"]
+    note: str | None = Field(None, max_length=2000)
+
+
+class ReloadRequest(BaseModel):
+    """What to load; all empty reloads the current URIs (an alias may have moved)."""
+
+    model: str | None = Field(None, description="folder, models:/NAME/VERSION or models:/NAME@ALIAS")
+    fallback: str | None = None
+    ab: str | None = Field(None, description="A/B split 'MODEL:WEIGHT,MODEL:WEIGHT'")
+
+
+class ReloadStatus(BaseModel):
+    """A background model reload."""
+
+    id: str
+    state: Literal["loading", "done", "failed"]
+    model: str | None = None
+    ab: str | None = None
+    fallback: str | None = None
+    started_at: str
+    finished_at: str | None = None
+    error: str | None = None
+    generation: int | None = None
+
+
+class ModelsInfo(BaseModel):
+    """What the service serves now, and the latest reload."""
+
+    deployment: dict[str, Any]
+    reload: ReloadStatus | None = None
+
+
+class DeadLetterOut(BaseModel):
+    """A request no model could answer, kept for replay."""
+
+    id: int
+    request_id: str
+    created_at: str
+    kind: str
+    route: str | None
+    actor: str | None
+    model: str | None
+    error: str
+    status: str
+
+
+class HealthOut(BaseModel):
+    """A probe's answer."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Any] = {}
