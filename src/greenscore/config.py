@@ -65,7 +65,9 @@ class TrainingSettings(BaseModel):
 
     cv_folds: int = 5
     tune_trials: int = 0
-    n_jobs: int = 2
+    # One thread: LightGBM's OpenMP threads spin and slow down badly (30x seen here) when the
+    # 2 cores are shared with other work, e.g. parallel test workers or a second fold.
+    n_jobs: int = 1
 
 
 class PrivacySettings(BaseModel):
@@ -159,6 +161,10 @@ class ServingSettings(BaseModel):
     psi_bins: int = Field(10, description="equal-mass bins of training PDs for the PSI gauge")
     energy_calibration: bool = Field(
         True, description="measure each loaded model's energy per call with CodeCarbon"
+    )
+    lightgbm_threads: int = Field(
+        1, description="most threads one LightGBM call may use in the service (0: no cap); "
+        "starting threads costs more than it saves on a few rows"
     )
     job_worker: bool = Field(True, description="run the batch-job worker in this process")
     job_chunk_rows: int = Field(500, description="rows a job scores and saves at a time")

@@ -113,22 +113,23 @@ class RiskModel:
     inquiries: float = 0.12
     pti: float = 5.0
     pti_knee: float = 0.12
-    income_below_20k: float = 0.7
-    income_below_32k: float = 0.35
+    log_income: float = -0.5
+    income_below_20k: float = 0.8
+    income_below_32k: float = 0.5
     income_above_110k: float = -0.3
-    employment_below_1y: float = 0.6
+    employment_below_1y: float = 0.8
     employment_below_3y: float = 0.2
     history_below_2y: float = 0.35
     age_u: float = 0.3
     fragility: float = 0.35
-    household_sd: float = 1.2
-    employer_sd: float = 1.0
-    contagion: float = 1.2
-    early_share: float = 0.5
-    early_strength: float = 3.0
-    early_utilisation: float = 0.25
+    household_sd: float = 1.4
+    employer_sd: float = 1.3
+    contagion: float = 2.0
+    early_share: float = 0.3
+    early_strength: float = 4.0
+    early_utilisation: float = 0.35
     sex: float = 0.0  # no direct effect: sex acts only through the features it shapes
-    scale: float = 1.0
+    observable_weight: float = 0.5
 
 
 RISK = RiskModel()
@@ -205,8 +206,8 @@ def _validate(rows: int, seed: int, default_rate: float) -> None:
 
 
 # --------------------------------------------------------------------------- people
-def _dates(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted application dates, their month index (0..23) and drift weight (0..1)."""
+def _dates(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted application dates and their drift weight (0 before the last months, up to 1)."""
     span = int((END_DATE - START_DATE).astype(int))
     dates = np.sort(START_DATE + rng.integers(0, span, n).astype("timedelta64[D]"))
     month = dates.astype("datetime64[M]").astype(int) - START_DATE.astype("datetime64[M]").astype(
@@ -214,7 +215,7 @@ def _dates(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np
     )
     # Ramps from 0 before the last six months to 1 in the final month: a gradual shift.
     drift = np.clip((month - (MONTHS - DRIFT_MONTHS - 1)) / DRIFT_MONTHS, 0.0, 1.0)
-    return dates, month, drift
+    return dates, drift
 
 
 def _people(rng: np.random.Generator, n: int, drift: np.ndarray) -> dict[str, np.ndarray]:
@@ -255,9 +256,9 @@ def _people(rng: np.random.Generator, n: int, drift: np.ndarray) -> dict[str, np
     li = np.log(income / 45_000)
     housing_logits = np.column_stack(
         [
-            -3.0 + 0.07 * a + 0.3 * li,
-            -0.8 + 0.09 * a - 0.0018 * a**2 + 0.8 * li,
-            np.full(n, 0.4),
+            -2.4 + 0.07 * a + 0.3 * li,
+            -0.5 + 0.09 * a - 0.0018 * a**2 + 0.8 * li,
+            np.full(n, 0.2),
             1.5 - 0.3 * a,
         ]
     )
@@ -265,10 +266,10 @@ def _people(rng: np.random.Generator, n: int, drift: np.ndarray) -> dict[str, np
 
     marital_logits = np.column_stack(
         [
-            np.full(n, 0.5) - 0.08 * a,
-            -1.0 + 0.12 * a - 0.0015 * a**2,
-            -3.5 + 0.05 * a,
-            -7.0 + 0.1 * a,
+            1.0 - 0.07 * a,
+            -1.0 + 0.05 * a - 0.0006 * a**2,
+            -2.2 + 0.05 * a,
+            -5.5 + 0.09 * a,
         ]
     )
     marital = _pick(rng, marital_logits)
@@ -424,13 +425,12 @@ def _households(
     household = np.arange(n)
     in_pair = rng.random(n) < 0.4
     noisy_age = age + rng.normal(0, 4, n)
-    pairs = []
+    pairs = [np.empty((0, 2), dtype=np.int64)]
     for r in range(len(REGIONS)):
         idx = np.flatnonzero(in_pair & (region == r))
         idx = idx[np.argsort(noisy_age[idx], kind="stable")]
-        idx = idx[: len(idx) // 2 * 2].reshape(-1, 2)
-        pairs.append(idx)
-    pair_arr = np.sort(np.concatenate(pairs), axis=1) if pairs else np.empty((0, 2), int)
+        pairs.append(idx[: len(idx) // 2 * 2].reshape(-1, 2))
+    pair_arr = np.sort(np.concatenate(pairs), axis=1)
     household[pair_arr[:, 1]] = pair_arr[:, 0]
     return pair_arr, household
 
@@ -498,6 +498,7 @@ def _observable_risk(
         + c.delinquencies * np.log1p(h["delinquencies"])
         + c.inquiries * np.minimum(h["inquiries"], 8)
         + c.pti * np.maximum(loan["pti"] - c.pti_knee, 0)
+        + c.log_income * np.log(p["income"] / 45_000)
         + c.income_below_20k * (p["income"] < 20_000)
         + c.income_below_32k * (p["income"] < 32_000)
         + c.income_above_110k * (p["income"] > 110_000)
@@ -511,7 +512,7 @@ def _observable_risk(
         + np.array([HOUSING_RISK[k] for k in HOUSING])[p["housing"]]
         + np.array([v[2] for v in PURPOSES.values()])[loan["purpose"]]
     )
-    return c.scale * risk
+    return c.observable_weight * risk
 
 
 def _defaults(
@@ -522,7 +523,7 @@ def _defaults(
     shocks: dict[str, np.ndarray],
     adjacency: sparse.csr_matrix,
     k: int,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw exactly ``k`` defaults from the latent risk, with shocks and one contagion round."""
     n = len(observable)
     c = RISK
@@ -532,7 +533,7 @@ def _defaults(
     degree = np.asarray(adjacency.sum(axis=1)).ravel()
     linked_share = np.where(degree > 0, adjacency @ first / np.maximum(degree, 1), 0.0)
     latent = base + c.contagion * linked_share
-    return _top_k(latent + noise, k), {**shocks, "latent": latent}
+    return _top_k(latent + noise, k), latent
 
 
 def _shocks(
@@ -555,7 +556,7 @@ def _pii(
     region: np.ndarray,
     pairs: np.ndarray,
 ) -> dict[str, list[str]]:
-    """Fake names, emails, phones, SSN-style ids and addresses.
+    """Fake names, e-mails, phones, SSN-style ids and addresses.
 
     Faker is slow per call, so it fills small pools once per seed and rows combine pool
     entries by index; co-applicants share an address and, mostly, a family name.
@@ -564,74 +565,70 @@ def _pii(
 
     fake = Faker("en_US")
     fake.seed_instance(seed)
-    female_first = np.array([fake.first_name_female() for _ in range(300)], dtype=object)
-    male_first = np.array([fake.first_name_male() for _ in range(300)], dtype=object)
-    last_names = np.array([fake.last_name() for _ in range(600)], dtype=object)
+    firsts = [fake.first_name_female() for _ in range(300)]
+    firsts += [fake.first_name_male() for _ in range(300)]
+    lasts = [fake.last_name() for _ in range(600)]
     streets = np.array([fake.street_name() for _ in range(500)], dtype=object)
     cities = np.array([fake.city() for _ in range(400)], dtype=object)
-    domains = np.array(
-        [fake.free_email_domain() for _ in range(12)] + [fake.domain_name() for _ in range(12)],
-        dtype=object,
-    )
+    domains = [fake.free_email_domain() for _ in range(12)] + [
+        fake.domain_name() for _ in range(12)
+    ]
+
+    def clean(names: list[str]) -> np.ndarray:
+        return np.array(["".join(ch for ch in x.lower() if ch.isalnum()) for x in names], object)
 
     n = len(female)
-    first = np.where(
-        female,
-        female_first[rng.integers(0, len(female_first), n)],
-        male_first[rng.integers(0, len(male_first), n)],
-    )
-    last = last_names[rng.integers(0, len(last_names), n)]
+    first = rng.integers(0, 300, n) + np.where(female, 0, 300)
+    last = rng.integers(0, len(lasts), n)
     shares_name = rng.random(len(pairs)) < 0.6
     last[pairs[shares_name, 1]] = last[pairs[shares_name, 0]]
+    first_name, last_name = np.array(firsts, object)[first], np.array(lasts, object)[last]
+    first_clean, last_clean = clean(firsts)[first], clean(lasts)[last]
+    number = rng.integers(1, 999, n).astype(str).astype(object)
+    dotted = rng.random(n) < 0.6
+    initial = np.array([x[:1] for x in first_clean], dtype=object)
+    local = np.where(dotted, first_clean + "." + last_clean, initial + last_clean) + number
+    email = local + "@" + np.array(domains, dtype=object)[rng.integers(0, len(domains), n)]
 
-    region_names = list(REGIONS)
-    state_pick = rng.random(n)
-    states = [
-        REGIONS[region_names[r]][0][int(u * len(REGIONS[region_names[r]][0]))]
-        for r, u in zip(region, state_pick, strict=True)
-    ]
-    number = rng.integers(1, 9_999, n)
+    # Addresses: a state of the row's region, a pooled street and city, a random ZIP code.
+    region_states = list(REGIONS.values())
+    state_of = np.array(
+        [
+            region_states[r][0][int(u * len(region_states[r][0]))]
+            for r, u in zip(region, rng.random(n), strict=True)
+        ],
+        dtype=object,
+    )
+    house = rng.integers(1, 9_999, n).astype(str).astype(object)
+    zipcode = np.char.zfill(rng.integers(1_001, 99_951, n).astype(str), 5).astype(object)
     street = streets[rng.integers(0, len(streets), n)]
     city = cities[rng.integers(0, len(cities), n)]
-    zipcode = rng.integers(1_001, 99_951, n)
-    address = [
-        f"{num} {st}, {ct}, {s} {zc:05d}"
-        for num, st, ct, s, zc in zip(number, street, city, states, zipcode, strict=True)
+    address = house + " " + street + ", " + city + ", " + state_of + " " + zipcode
+    address[pairs[:, 1]] = address[pairs[:, 0]]
+
+    phone = [
+        f"+1-{a}-{e}-{li:04d}"
+        for a, e, li in zip(
+            rng.integers(201, 990, n),
+            rng.integers(200, 1_000, n),
+            rng.integers(0, 10_000, n),
+            strict=True,
+        )
     ]
-    for a, b in pairs:
-        address[b] = address[a]
-
-    suffix = rng.integers(1, 999, n)
-    style = rng.random(n)
-    domain = domains[rng.integers(0, len(domains), n)]
-    emails = []
-    for f_name, l_name, num, s, d in zip(first, last, suffix, style, domain, strict=True):
-        f_clean = "".join(ch for ch in f_name.lower() if ch.isalnum())
-        l_clean = "".join(ch for ch in l_name.lower() if ch.isalnum())
-        local = f"{f_clean}.{l_clean}{num}" if s < 0.6 else f"{f_clean[0]}{l_clean}{num}"
-        emails.append(f"{local}@{d}")
-
-    area = rng.integers(201, 990, n)
-    exchange = rng.integers(200, 1_000, n)
-    line = rng.integers(0, 10_000, n)
-    phones = [f"+1-{a}-{e}-{li:04d}" for a, e, li in zip(area, exchange, line, strict=True)]
-
-    # SSN-style numbers, unique per person: area 001-899 without 666, group 01-99, serial 0001-9999.
+    # SSN-style, unique per person: area 001-899 without 666, group 01-99, serial 0001-9999.
     code = rng.choice(898 * 99 * 9_999, n, replace=False)
-    ssn_area = 1 + code // (99 * 9_999)
-    ssn_area = ssn_area + (ssn_area >= 666)
-    ssn_group = 1 + (code // 9_999) % 99
-    ssn_serial = 1 + code % 9_999
-    national_ids = [
-        f"{a:03d}-{g:02d}-{s:04d}" for a, g, s in zip(ssn_area, ssn_group, ssn_serial, strict=True)
+    area = 1 + code // (99 * 9_999)
+    area = area + (area >= 666)
+    national_id = [
+        f"{a:03d}-{g:02d}-{s:04d}"
+        for a, g, s in zip(area, 1 + (code // 9_999) % 99, 1 + code % 9_999, strict=True)
     ]
-    names = [f"{f_name} {l_name}" for f_name, l_name in zip(first, last, strict=True)]
     return {
-        "name": names,
-        "email": emails,
-        "phone": phones,
-        "national_id": national_ids,
-        "address": address,
+        "name": list(first_name + " " + last_name),
+        "email": list(email),
+        "phone": phone,
+        "national_id": national_id,
+        "address": list(address),
     }
 
 
@@ -676,10 +673,12 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
     n = int(rows)
     rng = np.random.default_rng(int(seed))
 
-    dates, month, drift = _dates(rng, n)
+    dates, drift = _dates(rng, n)
     people = _people(rng, n, drift)
     pairs, household = _households(rng, people["region"], people["age"])
-    married = rng.random(len(pairs)) < 0.8
+    # Co-applicants are mostly spouses, less often so when young (partners, siblings).
+    pair_age = people["age"][pairs].mean(axis=1) if len(pairs) else np.empty(0)
+    married = rng.random(len(pairs)) < 0.9 * _sigmoid((pair_age - 27) / 4)
     people["marital"][pairs[married].ravel()] = MARITAL.index("married")
     employer, employer_edges = _employers(rng, people["region"], people["has_employer"])
     guarantor_edges = _guarantors(rng, people["age"], people["income"])
@@ -693,7 +692,7 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
     hist = _histories(rng, people, drift, shocks["household"] + shocks["employer"])
     loan = _loans(rng, people, hist, drift)
     observable = _observable_risk(people, hist, loan)
-    default, parts = _defaults(
+    default, latent = _defaults(
         rng,
         observable,
         fragility=people["fragility"],
@@ -751,13 +750,11 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
             "relation": np.array(RELATION_KINDS, dtype=object)[kinds[order]],
         }
     )
-    datasheet = _datasheet(
-        applications,
-        relations,
-        seed=int(seed),
-        default_rate=float(default_rate),
-        month=month,
-        parts=parts,
+    # Imported here because the datasheet module reads this module's constants.
+    from greenscore.data._synthetic_datasheet import render_datasheet
+
+    datasheet = render_datasheet(
+        applications, relations, seed=int(seed), default_rate=float(default_rate), latent=latent
     )
     return SyntheticData(applications=applications, relations=relations, datasheet=datasheet)
 
@@ -779,244 +776,3 @@ def write_synthetic(
         If an argument is out of range (see :func:`generate`).
     """
     return generate(rows, seed=seed, default_rate=default_rate).write(out_dir)
-
-
-# --------------------------------------------------------------------------- datasheet
-COLUMN_DOCS: dict[str, str] = {
-    "applicant_id": "row and person identifier (100001 upwards, in application-date order)",
-    "application_date": "date of application, 2023-01-01 to 2024-12-31",
-    "name": "fake full name (Faker pools; co-applicants often share the family name)",
-    "email": "fake e-mail address built from the name",
-    "phone": "fake US-style phone number",
-    "national_id": "fake SSN-style number, unique per row",
-    "address": "fake street address in a state of the row's region (shared by co-applicants)",
-    "age": "age in years at application (protected)",
-    "sex": "female / male (protected)",
-    "marital_status": "single, married, divorced, widowed (protected)",
-    "education": "secondary, vocational, bachelor, master, doctorate",
-    "region": "US Census division of residence",
-    "income": "annual income; about 1% missing at random",
-    "employment_years": "years with the current employer; about 2% missing at random",
-    "housing": "own, mortgage, rent, family (living with relatives)",
-    "employer_id": "employer code, empty for the self-employed and those between jobs (never a feature)",
-    "loan_amount": "amount requested, multiples of 250",
-    "loan_term_months": "12, 24, 36, 48 or 60",
-    "loan_purpose": ", ".join(PURPOSES),
-    "interest_rate": "annual rate in percent, priced by the lender from what it sees",
-    "num_accounts": "open credit accounts",
-    "credit_utilization": "share of revolving limits in use at application (0-1)",
-    "num_delinquencies_2y": "delinquency episodes in the last two years (includes the history's)",
-    "num_inquiries_6m": "credit inquiries in the last six months",
-    "credit_history_years": "length of credit history in years",
-    "balance_mXX": "month-end balance on the lender's revolving account, m01 oldest, m12 latest",
-    "payment_mXX": "amount paid in the month",
-    "dpd_mXX": "days past due at month end (0, 1-29, 30, 60, 90, 120)",
-    "default": "1 if the applicant defaulted within the performance window, else 0 (target)",
-}
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def _datasheet(
-    applications: pd.DataFrame,
-    relations: pd.DataFrame,
-    *,
-    seed: int,
-    default_rate: float,
-    month: np.ndarray,
-    parts: dict[str, np.ndarray],
-) -> str:
-    """Render the Markdown datasheet (Gebru et al., *Datasheets for Datasets*) from the data."""
-    import greenscore
-
-    a = applications
-    n = len(a)
-    late = month >= MONTHS - DRIFT_MONTHS
-    early = ~late
-    female = (a["sex"] == "female").to_numpy()
-    ids = a["applicant_id"].to_numpy()
-    degree = pd.concat([relations["source_id"], relations["target_id"]]).value_counts()
-    degree = degree.reindex(ids, fill_value=0).to_numpy()
-    kinds = relations["relation"].value_counts()
-    dflt = a["default"].to_numpy()
-
-    def rate(mask: np.ndarray) -> str:
-        return _pct(dflt[mask].mean()) if mask.any() else "n/a"
-
-    def mean(column: str, mask: np.ndarray) -> float:
-        return float(a.loc[mask, column].mean()) if mask.any() else float("nan")
-
-    def share(column: str, value: str, mask: np.ndarray) -> str:
-        return _pct((a.loc[mask, column] == value).mean()) if mask.any() else "n/a"
-
-    short_history = a[DPD_COLUMNS[0]].isna().mean()
-    latent_sd = float(np.std(parts["latent"]))
-    rows_docs = []
-    for column in a.columns:
-        key = column
-        for prefix in ("balance_", "payment_", "dpd_"):
-            if column.startswith(prefix):
-                key = f"{prefix}mXX"
-        if key != column and not column.endswith("m01"):
-            continue
-        shown = key if key != column else column
-        missing = a[
-            [c for c in a.columns if c == column or (key != column and c.startswith(key[:-3]))]
-        ]
-        rows_docs.append(
-            f"| `{shown}` | {a[column].dtype} | {_pct(float(missing.isna().mean().mean()))} "
-            f"| {COLUMN_DOCS[key]} |"
-        )
-    c = RISK
-    lines = [
-        "# Datasheet: GreenScore synthetic credit applications",
-        "",
-        f"Generated by GreenScore {greenscore.__version__} with `greenscore generate "
-        f"--rows {n} --seed {seed} --default-rate {default_rate}`.",
-        "Structure follows Gebru et al., *Datasheets for Datasets* (2021).",
-        "",
-        "## Motivation",
-        "",
-        "A realistic but entirely artificial retail-credit book for building, testing and "
-        "teaching GreenScore's pipeline (validation, features, scorecards, boosting, sequence "
-        "and graph models, fairness audits, drift monitoring) without any real person's data. "
-        "Its structure is planted on purpose and documented below, so tests can check that "
-        "each method finds what is there.",
-        "",
-        "## Composition",
-        "",
-        f"- `{APPLICATIONS_FILE}`: {n:,} applications, one per applicant, "
-        f"{a.shape[1]} columns; application dates {a['application_date'].min():%Y-%m-%d} "
-        f"to {a['application_date'].max():%Y-%m-%d}.",
-        f"- `{RELATIONS_FILE}`: {len(relations):,} borrower links "
-        + ", ".join(f"{kinds.get(k, 0):,} {k}" for k in RELATION_KINDS)
-        + ". Each link is listed once; treat links as undirected. `co_applicant`: the two "
-        "apply as one household; `shared_employer`: colleagues (linked in a ring per "
-        "employer); `guarantor`: `target_id` guarantees the loan of `source_id`.",
-        f"- Links per applicant: {_pct((degree == 0).mean())} none, "
-        f"{_pct(((degree >= 1) & (degree <= 4)).mean())} one to four, "
-        f"{_pct((degree > 4).mean())} more (mean {degree.mean():.2f}).",
-        f"- Default rate: {_pct(dflt.mean())} (asked for {_pct(default_rate)}); "
-        f"{rate(early)} in the first {MONTHS - DRIFT_MONTHS} months, {rate(late)} in the "
-        f"last {DRIFT_MONTHS}.",
-        f"- Histories: {_pct(short_history)} of applicants are newer than twelve months; "
-        "their oldest months are empty (leading gaps only, never a hole).",
-        "",
-        "| column | type | missing | meaning |",
-        "| --- | --- | --- | --- |",
-        *rows_docs,
-        "",
-        "## Collection process (how it is made)",
-        "",
-        "Every value comes from one seeded NumPy generator (Faker, seeded with the same "
-        "number, fills small pools of names, streets and cities). In order:",
-        "",
-        "1. Application dates, uniform over 24 months.",
-        "2. Sex; age (right-skewed from 21); education (few postgraduates under 26); region by "
-        "population share; whether the person has an employer; years with the employer "
-        "(shorter for women: career breaks); income, log-normal around a level set by "
-        "education, region, a concave age curve and tenure, "
-        f"{PAY_GAP} lower log-income for women (the pay gap); housing and marital status from age and income.",
-        "3. A hidden *fragility* per person (partly low income, partly not observable). It "
-        "drives credit utilisation, delinquencies, inquiries, whether the person is "
-        "*deteriorating* (utilisation rising and missed payments becoming likelier over "
-        "the 12 months), and a month-by-month payment process: balance from a "
-        "utilisation path times a hidden limit; a missed payment adds 30 days past due, a "
-        "payment cures; payments are full for transactors, else a share above the minimum.",
-        "4. The loan: purpose, amount (about income^0.85 times a purpose factor), term "
-        "(longer for larger amounts) and an interest rate the lender prices from "
-        "utilisation, delinquencies, inquiries, income, thin files and recent arrears.",
-        "5. The borrower graph: about 40% of applicants are paired as co-applicants (same "
-        "region, similar age, shared address, mostly married and often one family name); "
-        "employees are grouped into employers of heavy-tailed size per region; about one in "
-        "five applicants under 35 has an older, better-off guarantor.",
-        "6. Default (below).",
-        "",
-        "## What is planted",
-        "",
-        "**Latent risk** (logit units). Observable part: "
-        f"{c.util_sq} x utilisation^2 (convex); + {c.util_x_dpd_trend} x utilisation x the "
-        "days-past-due trend (mean of the last three months minus the earlier months, in "
-        "30-day units, floored at 0): an interaction; "
-        f"+ {c.recent_dpd} x the worst recent days past due / 30 (capped at 3); "
-        f"+ {c.delinquencies} x log(1 + delinquencies); + {c.inquiries} x inquiries "
-        f"(capped at 8); + {c.pti} x the payment-to-income ratio above {c.pti_knee} (a "
-        f"hinge); income thresholds: +{c.income_below_20k} below 20,000, "
-        f"+{c.income_below_32k} below 32,000, {c.income_above_110k} above 110,000; "
-        f"+{c.employment_below_1y} under one year with the employer and "
-        f"+{c.employment_below_3y} under three; +{c.history_below_2y} for a credit history "
-        f"under two years; a U-shape in age, {c.age_u} x ((age - 45) / 13)^2; and small "
-        "effects of education, region, housing and loan purpose. "
-        f"Hidden part: {c.fragility} x fragility; a household shock shared by "
-        f"co-applicants (sd {c.household_sd}); an employer shock shared by colleagues "
-        f"(sd {c.employer_sd}); and contagion, {c.contagion} x the share of a person's linked "
-        "borrowers who defaulted in a first draw. Logistic noise is added and the "
-        f"{_pct(default_rate)} highest become defaults (latent sd here {latent_sd:.2f}).",
-        "",
-        "**Graph signal.** The household and employer shocks and the contagion term appear "
-        "in no column of the applicant's own row, so a linked-borrower default rate or a "
-        "graph model over `relations.parquet` has information that row-wise models lack. "
-        f"Default rate of applicants with a defaulted link: "
-        f"{_linked_rate(ids, relations, dflt, True)}; with links none of whom defaulted: "
-        f"{_linked_rate(ids, relations, dflt, False)}.",
-        "",
-        f"**Drift.** Over the last {DRIFT_MONTHS} months the population shifts gradually: "
-        f"mean age {mean('age', early):.1f} before, {mean('age', late):.1f} in the period; "
-        f"mean utilisation {mean('credit_utilization', early):.3f} vs "
-        f"{mean('credit_utilization', late):.3f}; mean inquiries "
-        f"{mean('num_inquiries_6m', early):.2f} vs {mean('num_inquiries_6m', late):.2f}; "
-        f"share of `{DRIFT_PURPOSE}` loans {share('loan_purpose', DRIFT_PURPOSE, early)} vs "
-        f"{share('loan_purpose', DRIFT_PURPOSE, late)}. The risk formula does not change "
-        "(population shift, not concept drift). Use time-ordered CV to see it.",
-        "",
-        "**Proxy bias.** Sex has no direct effect on default (coefficient "
-        f"{c.sex}), but women have lower incomes (median "
-        f"{a.loc[female, 'income'].median():,.0f} vs {a.loc[~female, 'income'].median():,.0f}) "
-        "and shorter tenure with their employer (median "
-        f"{a.loc[female, 'employment_years'].median():.1f} vs "
-        f"{a.loc[~female, 'employment_years'].median():.1f} years), both of which raise risk. "
-        f"Default rate: women {rate(female)}, men {rate(~female)}. A model that never sees "
-        "`sex` still declines women more often: a planted case for the fairness report. "
-        "Age, also protected, has a real U-shaped effect.",
-        "",
-        "## Preprocessing, cleaning, labelling",
-        "",
-        "None: this is the raw output. Missing values in `income` and `employment_years` are "
-        "completely at random; the true values drove the outcome. `employer_id` and the PII "
-        "columns must never be features (the `synthetic` preset drops them).",
-        "",
-        "## Uses",
-        "",
-        "For tests, benchmarks, demonstrations and teaching of credit-risk methods. Not for "
-        "any decision about a real person, nor as evidence about real populations: "
-        "the effect sizes are chosen, not estimated.",
-        "",
-        "## Distribution and licence",
-        "",
-        "Apache-2.0, like GreenScore's code. It contains no personal data: names, e-mails, "
-        "phones, national ids and addresses are fake (Faker) and any resemblance to a real "
-        "person is chance.",
-        "",
-        "## Maintenance",
-        "",
-        "Regenerate with the same version and seed to get byte-identical files. Changes to "
-        "the generator that alter its output are noted in GreenScore's changelog.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _linked_rate(
-    ids: np.ndarray, relations: pd.DataFrame, default: np.ndarray, any_defaulted: bool
-) -> str:
-    """Default rate of applicants with (or with only non-defaulted) linked borrowers."""
-    position = pd.Series(np.arange(len(ids)), index=ids)
-    src = position[relations["source_id"].to_numpy()].to_numpy()
-    dst = position[relations["target_id"].to_numpy()].to_numpy()
-    adj = _adjacency(len(ids), np.column_stack([src, dst]))
-    linked_defaults = adj @ default
-    has_link = np.asarray(adj.sum(axis=1)).ravel() > 0
-    mask = has_link & ((linked_defaults > 0) if any_defaulted else (linked_defaults == 0))
-    return _pct(default[mask].mean()) if mask.any() else "n/a"

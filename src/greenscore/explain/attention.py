@@ -81,8 +81,12 @@ def sequence_attention(bundle: Any, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N
     inputs = select_model_input(bundle, X)
     weights = np.asarray(estimator.attention_weights(model_frame(bundle, inputs)), dtype=float)
     if weights.ndim != 2 or len(weights) != len(inputs):
-        raise ModelError(f"attention_weights returned shape {weights.shape}, expected ({len(inputs)}, T)")
-    return pd.DataFrame(weights, index=inputs.index, columns=month_labels(bundle.spec, weights.shape[1]))
+        raise ModelError(
+            f"attention_weights returned shape {weights.shape}, expected ({len(inputs)}, T)"
+        )
+    return pd.DataFrame(
+        weights, index=inputs.index, columns=month_labels(bundle.spec, weights.shape[1])
+    )
 
 
 def plot_sequence_attention(
@@ -100,8 +104,11 @@ def plot_sequence_attention(
     plt = _pyplot()
     shown = weights.iloc[:max_rows]
     fig, (top, ax) = plt.subplots(
-        2, 1, figsize=(max(6, 0.5 * weights.shape[1] + 2), 2 + 0.22 * len(shown)),
-        gridspec_kw={"height_ratios": [1, max(2, len(shown) / 6)]}, sharex=True,
+        2,
+        1,
+        figsize=(max(6, 0.5 * weights.shape[1] + 2), 2 + 0.22 * len(shown)),
+        gridspec_kw={"height_ratios": [1, max(2, len(shown) / 6)]},
+        sharex=True,
     )
     top.bar(range(weights.shape[1]), weights.mean(axis=0).to_numpy(), color="#2a7f62")
     top.set_ylabel("mean")
@@ -134,15 +141,20 @@ def _edges(coefficients: Any, index: pd.Index) -> pd.DataFrame:
         if edge_index.shape[0] != 2 or edge_index.shape[1] != len(weights):
             raise ModelError("attention_coefficients edge_index must be [2, E] with E weights")
         labels = np.asarray(index)
+
         def name(i: np.ndarray) -> np.ndarray:
             return labels[i] if len(labels) > int(i.max(initial=0)) else i
 
-        return pd.DataFrame({"source": name(edge_index[0]), "target": name(edge_index[1]), "weight": weights})
+        return pd.DataFrame(
+            {"source": name(edge_index[0]), "target": name(edge_index[1]), "weight": weights}
+        )
     matrix = np.asarray(coefficients, dtype=float)
     if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] == len(index):
         rows, cols = np.nonzero(matrix)
         labels = np.asarray(index)
-        return pd.DataFrame({"source": labels[cols], "target": labels[rows], "weight": matrix[rows, cols]})
+        return pd.DataFrame(
+            {"source": labels[cols], "target": labels[rows], "weight": matrix[rows, cols]}
+        )
     raise ModelError(f"cannot read attention_coefficients of type {type(coefficients).__name__}")
 
 
@@ -212,9 +224,13 @@ def attention_report(bundle: Any, X: pd.DataFrame, out_dir: Path | str) -> dict[
     if has_sequence_attention(bundle.estimator):
         weights = sequence_attention(bundle, X)
         weights.to_csv(out_dir / "attention_months.csv")
-        written["sequence"] = str(plot_sequence_attention(weights, out_dir / "attention_months.png"))
+        written["sequence"] = str(
+            plot_sequence_attention(weights, out_dir / "attention_months.png")
+        )
     if has_neighbour_attention(bundle.estimator):
         edges = neighbour_attention(bundle, X)
         edges.to_csv(out_dir / "attention_neighbours.csv", index=False)
-        written["neighbour"] = str(plot_neighbour_attention(edges, out_dir / "attention_neighbours.png"))
+        written["neighbour"] = str(
+            plot_neighbour_attention(edges, out_dir / "attention_neighbours.png")
+        )
     return written

@@ -136,7 +136,9 @@ def _plain(value: Any) -> Any:
 class _DiceModel:
     """The bundle as DiCE sees it: string-coded categories in, both class probabilities out."""
 
-    def __init__(self, bundle: Any, dtypes: pd.Series, originals: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, bundle: Any, dtypes: pd.Series, originals: dict[str, dict[str, Any]]
+    ) -> None:
         self.bundle = bundle
         self.dtypes = dtypes
         self.originals = originals
@@ -149,9 +151,13 @@ class _DiceModel:
                 lookup = self.originals[column]
                 out[column] = pd.Series([lookup.get(str(v), v) for v in values], dtype=object)
             else:
-                out[column] = pd.to_numeric(pd.Series(values), errors="coerce").astype(
-                    float if pd.api.types.is_integer_dtype(dtype) else dtype
-                )
+                numbers = pd.to_numeric(pd.Series(values), errors="coerce")
+                whole = numbers.notna().all() and bool((numbers % 1 == 0).all())
+                if pd.api.types.is_integer_dtype(dtype):
+                    # DiCE keeps integer columns integral; NaN forces float.
+                    out[column] = numbers.astype(dtype) if whole else numbers.astype(float)
+                else:
+                    out[column] = numbers.astype(dtype)
         return out
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -355,7 +361,10 @@ class CounterfactualExplainer:
         np.random.seed(self.seed)  # DiCE's random search also draws from numpy's global RNG
         try:
             # DiCE prints its progress; the caller gets the result, not the chatter.
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
                 generated = dice.generate_counterfactuals(
                     self._encode_query(query),
                     total_CFs=total,
@@ -388,11 +397,7 @@ class CounterfactualExplainer:
         scored = _score(self.bundle, candidates)
         rows = []
         for i in range(len(candidates)):
-            changed = [
-                c
-                for c in self.columns
-                if not _same(candidates[c].iat[i], query[c].iat[0])
-            ]
+            changed = [c for c in self.columns if not _same(candidates[c].iat[i], query[c].iat[0])]
             touches_fixed = any(c in self.fixed for c in changed)
             if touches_fixed or not reached(str(scored["decision"].iat[i])) or not changed:
                 result.rejected += 1
@@ -417,7 +422,9 @@ class CounterfactualExplainer:
             )
         frame = pd.DataFrame(rows)
         if len(frame):
-            frame = frame.sort_values(["n_changed", "distance"], kind="stable").reset_index(drop=True)
+            frame = frame.sort_values(["n_changed", "distance"], kind="stable").reset_index(
+                drop=True
+            )
         result.counterfactuals = frame
         return result
 

@@ -96,7 +96,11 @@ def feature_sources(model_features: Sequence[str], raw_columns: Sequence[str]) -
             out.append(bare)
             continue
         match = next(
-            (c for c in by_length if bare.startswith(c) and bare[len(c) : len(c) + 1] in ("_", "=")),
+            (
+                c
+                for c in by_length
+                if bare.startswith(c) and bare[len(c) : len(c) + 1] in ("_", "=")
+            ),
             None,
         )
         out.append(match)

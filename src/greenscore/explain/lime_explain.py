@@ -140,7 +140,9 @@ class TabularLime:
                 originals = self._originals[column]
                 data[column] = pd.Series(
                     [
-                        None if labels[int(k)] == "missing" else originals.get(labels[int(k)], labels[int(k)])
+                        None
+                        if labels[int(k)] == "missing"
+                        else originals.get(labels[int(k)], labels[int(k)])
                         for k in z[:, j]
                     ],
                     dtype=object,
@@ -210,7 +212,9 @@ class TabularLime:
         ]
         factors.sort(key=lambda f: (-abs(f["weight"]), f["feature"]))
         summary = [
-            customer_sentence(feature_phrase(f["feature"], self.bundle.spec), f["value"], f["weight"])
+            customer_sentence(
+                feature_phrase(f["feature"], self.bundle.spec), f["value"], f["weight"]
+            )
             for f in sorted(factors, key=lambda f: -f["weight"])
             if f["feature"] not in self._protected and f["weight"] != 0
         ]

@@ -28,9 +28,9 @@ import pandas as pd
 
 from greenscore.errors import DataError
 from greenscore.explain.feature_map import (
+    is_protected_feature,
     model_frame,
     protected_columns,
-    is_protected_feature,
     raw_input_columns,
     reason_groups,
     select_model_input,
@@ -96,7 +96,9 @@ def reason_code_table(features: Sequence[str]) -> dict[str, str]:
 
 
 def _is_categorical(values: pd.Series) -> bool:
-    return isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(values)
+    return isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(
+        values
+    )
 
 
 def build_reason_table(bundle: Any, reference: pd.DataFrame | None = None) -> dict[str, Any]:
@@ -200,7 +202,9 @@ class ReasonCoder:
         self._group_of = np.array([index[g] for g in groups], dtype=np.intp)
         self._grouped = len(self.features) != len(self.model_features)
         self.codes = [table["codes"].get(g) or reason_code(g) for g in self.features]
-        self._phrases = [table["phrases"].get(g) or feature_phrase(g, bundle.spec) for g in self.features]
+        self._phrases = [
+            table["phrases"].get(g) or feature_phrase(g, bundle.spec) for g in self.features
+        ]
         self._categorical = [bool(table["categorical"].get(g, False)) for g in self.features]
         self._typical = [table["typical"].get(g) for g in self.features]
         protected = protected_columns(bundle.spec)

@@ -92,7 +92,9 @@ def waterfall_plot(
     import shap
 
     if not 0 <= row < len(explanation.values):
-        raise DataError(f"row {row} is out of range: the explanation has {len(explanation.values)} rows")
+        raise DataError(
+            f"row {row} is out of range: the explanation has {len(explanation.values)} rows"
+        )
     plt = _pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,11 @@ class Explanation:
 
     def importance(self) -> pd.Series:
         """Global importance: mean absolute contribution per feature, largest first."""
-        mean_abs = np.abs(self.values).mean(axis=0) if len(self.values) else np.zeros(len(self.data.columns))
+        mean_abs = (
+            np.abs(self.values).mean(axis=0)
+            if len(self.values)
+            else np.zeros(len(self.data.columns))
+        )
         return pd.Series(mean_abs, index=self.feature_names, name="mean_abs_shap").sort_values(
             ascending=False, kind="stable"
         )
@@ -70,7 +74,9 @@ class Explanation:
         out = np.empty(self.data.shape, dtype=float)
         for j, column in enumerate(self.data.columns):
             values = self.data[column]
-            if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
+            if pd.api.types.is_numeric_dtype(values) and not isinstance(
+                values.dtype, pd.CategoricalDtype
+            ):
                 out[:, j] = values.to_numpy(dtype=float, na_value=np.nan)
             else:
                 codes = pd.Categorical(values).codes.astype(float)
@@ -156,7 +162,9 @@ class AgnosticBackend:
         import shap
 
         if algorithm not in ("kernel", "permutation"):
-            raise ModelError(f"unknown SHAP algorithm '{algorithm}': expected kernel or permutation")
+            raise ModelError(
+                f"unknown SHAP algorithm '{algorithm}': expected kernel or permutation"
+            )
         self.estimator = estimator
         self.algorithm = algorithm
         self.method = algorithm
@@ -219,7 +227,9 @@ class AgnosticBackend:
             # Each permutation costs 2 * p + 1 evaluations of the model on the background.
             max_evals = self.evaluations or 4 * (2 * n_features + 1) + 1
             result = self.explainer(x, max_evals=max_evals, silent=True)
-            return np.asarray(result.values, dtype=float), np.asarray(result.base_values, dtype=float)
+            return np.asarray(result.values, dtype=float), np.asarray(
+                result.base_values, dtype=float
+            )
         state = np.random.get_state()
         np.random.seed(self.seed)  # KernelExplainer samples coalitions from numpy's global RNG
         try:
@@ -248,7 +258,8 @@ def _is_linear(estimator: Any, transformed: pd.DataFrame) -> bool:
         and np.asarray(coef).size == transformed.shape[1]
         and hasattr(estimator, "predict_proba")
         and numeric
-        and type(estimator).__name__ in ("LogisticRegression", "LogisticRegressionCV", "SGDClassifier")
+        and type(estimator).__name__
+        in ("LogisticRegression", "LogisticRegressionCV", "SGDClassifier")
     )
 
 
@@ -294,7 +305,9 @@ def contribution_backend(
         raise ModelError(
             f"explaining a {type(bundle.estimator).__name__} needs a background sample of applicants"
         )
-    sample = sample_background(select_model_input(bundle, background), size=max_background, seed=seed)
+    sample = sample_background(
+        select_model_input(bundle, background), size=max_background, seed=seed
+    )
     transformed = model_frame(bundle, sample)
     if _is_linear(bundle.estimator, transformed):
         return LinearBackend(bundle.estimator, transformed)

@@ -100,7 +100,8 @@ class TreeContributions:
             If the frame's categorical columns do not match the model's.
         """
         cat_columns = [
-            c for c, t in zip(transformed.columns, transformed.dtypes, strict=True)
+            c
+            for c, t in zip(transformed.columns, transformed.dtypes, strict=True)
             if isinstance(t, pd.CategoricalDtype)
         ]
         if len(cat_columns) != len(self._categories):
@@ -133,14 +134,18 @@ class TreeContributions:
                 try:
                     x[0, j] = codes.get(value, np.nan)
                 except TypeError:
-                    raise DataError(f"column '{column}': {value!r} is not a category value") from None
+                    raise DataError(
+                        f"column '{column}': {value!r} is not a category value"
+                    ) from None
             elif _is_missing(value):
                 x[0, j] = np.nan
             else:
                 try:
                     x[0, j] = float(value)
                 except (TypeError, ValueError):
-                    raise DataError(f"column '{column}': expected a number, got {value!r}") from None
+                    raise DataError(
+                        f"column '{column}': expected a number, got {value!r}"
+                    ) from None
         return x
 
     def _try_fast_path(self, reference: pd.DataFrame | None) -> bool:
@@ -202,7 +207,9 @@ class TreeContributions:
         for column in self.raw_columns:
             if column in categorical:
                 values = [*self._categories[categorical[column]], "__unseen__", None]
-                columns[column] = pd.Series([values[i % len(values)] for i in range(n)], dtype=object)
+                columns[column] = pd.Series(
+                    [values[i % len(values)] for i in range(n)], dtype=object
+                )
             else:
                 values = list(_NUMERIC_PROBES)
                 columns[column] = np.array([values[i % len(values)] for i in range(n)], dtype=float)

@@ -76,7 +76,8 @@ class AdversarialDebiasingClassifier(ClassifierMixin, BaseEstimator):
         frame.columns = [str(c) for c in frame.columns]
         if fit:
             self.categorical_ = [
-                c for c in frame.columns
+                c
+                for c in frame.columns
                 if isinstance(frame[c].dtype, pd.CategoricalDtype)
                 or not pd.api.types.is_numeric_dtype(frame[c])
             ]
@@ -99,7 +100,9 @@ class AdversarialDebiasingClassifier(ClassifierMixin, BaseEstimator):
         for column in self.categorical_:
             values = frame[column].astype(object).map(lambda v: None if pd.isna(v) else str(v))
             parts.append(
-                np.column_stack([(values == level).to_numpy(dtype=float) for level in self.categories_[column]])
+                np.column_stack(
+                    [(values == level).to_numpy(dtype=float) for level in self.categories_[column]]
+                )
                 if self.categories_[column]
                 else np.zeros((len(frame), 0))
             )
@@ -111,7 +114,9 @@ class AdversarialDebiasingClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     # ------------------------------------------------------------------ fit / predict
-    def fit(self, X: pd.DataFrame, y: Any, *, sensitive_features: Any) -> AdversarialDebiasingClassifier:  # noqa: N803
+    def fit(
+        self, X: pd.DataFrame, y: Any, *, sensitive_features: Any
+    ) -> AdversarialDebiasingClassifier:  # noqa: N803
         """Train predictor and adversary in alternating steps.
 
         Raises
@@ -128,7 +133,9 @@ class AdversarialDebiasingClassifier(ClassifierMixin, BaseEstimator):
             raise DataError("X, y and sensitive_features must have the same number of rows")
         self.classes_ = np.unique(target)
         if len(self.classes_) != 2:
-            raise DataError(f"adversarial debiasing needs a binary target, got classes {self.classes_.tolist()}")
+            raise DataError(
+                f"adversarial debiasing needs a binary target, got classes {self.classes_.tolist()}"
+            )
         self.groups_, group_codes = np.unique(groups, return_inverse=True)
         x = torch.from_numpy(self._encode(X, fit=True))
         t = torch.from_numpy((target == self.classes_[1]).astype(np.float32))

@@ -93,7 +93,10 @@ def bootstrap_intervals(
     names = ("selection_rate", "tpr", "fpr")
     return {
         "groups": {
-            str(label): {m: [float(rate_bounds[0, k, g]), float(rate_bounds[1, k, g])] for k, m in enumerate(names)}
+            str(label): {
+                m: [float(rate_bounds[0, k, g]), float(rate_bounds[1, k, g])]
+                for k, m in enumerate(names)
+            }
             for g, label in enumerate(uniques)
         },
         "gaps": {k: [float(v[0]), float(v[1])] for k, v in gap_bounds.items()},

@@ -153,7 +153,9 @@ def attribute_report(
     with warnings.catch_warnings():
         # Fairlearn warns about groups with no positives; their TPR is reported as null.
         warnings.simplefilter("ignore")
-        frame = MetricFrame(metrics=metrics, y_true=y_good, y_pred=approved, sensitive_features=labels)
+        frame = MetricFrame(
+            metrics=metrics, y_true=y_good, y_pred=approved, sensitive_features=labels
+        )
         by_group = frame.by_group
     # Gaps compare the groups with enough applicants to estimate a rate (all groups if
     # fewer than two are that large): a group of seven must not decide the verdict.
@@ -162,10 +164,14 @@ def attribute_report(
     rated = compared[["selection_rate", "tpr", "fpr"]].astype(float)
     difference = (rated.max() - rated.min()).to_dict()
     high_rate = rated["selection_rate"].max()
-    ratio = {"selection_rate": rated["selection_rate"].min() / high_rate if high_rate > 0 else np.nan}
+    ratio = {
+        "selection_rate": rated["selection_rate"].min() / high_rate if high_rate > 0 else np.nan
+    }
     in_compared = np.isin(labels, compared.index.astype(str))
     intervals = (
-        bootstrap_intervals(y_good, approved, labels, n_boot=n_boot, seed=seed, quantiles=CI_QUANTILES)
+        bootstrap_intervals(
+            y_good, approved, labels, n_boot=n_boot, seed=seed, quantiles=CI_QUANTILES
+        )
         if n_boot
         else None
     )
@@ -196,7 +202,9 @@ def attribute_report(
         if pd_ is not None:
             entry["auc"] = _num(safe_auc(y_default[mask], np.asarray(pd_)[mask]))
         if intervals is not None:
-            entry["ci"] = {m: [_num(b) for b in v] for m, v in intervals["groups"][str(group)].items()}
+            entry["ci"] = {
+                m: [_num(b) for b in v] for m, v in intervals["groups"][str(group)].items()
+            }
         groups_out[str(group)] = entry
     dp_difference = _num(difference["selection_rate"])
     dp_ratio = _num(ratio["selection_rate"])
@@ -222,7 +230,9 @@ def attribute_report(
             f"approval gap {test['difference']} between '{test['high']}' and '{test['low']}' "
             f"is {test['z']} standard deviations (more than {SIGNIFICANCE_Z}: significant)"
         )
-    rates = {g: v["selection_rate"] for g, v in groups_out.items() if v["selection_rate"] is not None}
+    rates = {
+        g: v["selection_rate"] for g, v in groups_out.items() if v["selection_rate"] is not None
+    }
     out: dict[str, Any] = {
         "groups": groups_out,
         "groups_compared": [str(g) for g in compared.index],

@@ -62,7 +62,9 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _gaps(y: np.ndarray, declined: np.ndarray, groups: pd.Series, score: np.ndarray) -> dict[str, Any]:
+def _gaps(
+    y: np.ndarray, declined: np.ndarray, groups: pd.Series, score: np.ndarray
+) -> dict[str, Any]:
     report = attribute_report(y, 1 - declined.astype(int), groups, n_boot=0)
     return {
         "auc": round(safe_auc(y, score), 6),
@@ -78,7 +80,9 @@ def _gaps(y: np.ndarray, declined: np.ndarray, groups: pd.Series, score: np.ndar
 class _Split:
     """The seeded train/test split and everything the methods share."""
 
-    def __init__(self, bundle: Any, frame: pd.DataFrame, attribute: str, test_size: float, seed: int) -> None:
+    def __init__(
+        self, bundle: Any, frame: pd.DataFrame, attribute: str, test_size: float, seed: int
+    ) -> None:
         from greenscore.data.loading import encode_target
         from greenscore.explain.feature_map import select_model_input
 
@@ -93,7 +97,9 @@ class _Split:
         # Stratify by group and outcome where every cell can be split, else by outcome.
         stratify = strata.to_numpy() if counts.min() >= 2 else y
         index = np.arange(len(y))
-        train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=stratify)
+        train, test = train_test_split(
+            index, test_size=test_size, random_state=seed, stratify=stratify
+        )
         self.bundle, self.seed = bundle, seed
         self.attribute = groups.name
         self.X_train, self.X_test = X.iloc[train], X.iloc[test]
@@ -143,11 +149,15 @@ def _exponentiated_gradient(split: _Split) -> tuple[np.ndarray, np.ndarray, list
     declined = mitigator.predict(test, random_state=split.seed).astype(bool)
     weights = mitigator.weights_.to_numpy()
     score = sum(
-        w * p.predict_proba(test)[:, 1] for w, p in zip(weights, mitigator.predictors_, strict=True) if w > 0
+        w * p.predict_proba(test)[:, 1]
+        for w, p in zip(weights, mitigator.predictors_, strict=True)
+        if w > 0
     )
-    return np.asarray(score, dtype=float), declined, [
-        f"{int((weights > 0).sum())} of {len(weights)} constituent models carry weight"
-    ]
+    return (
+        np.asarray(score, dtype=float),
+        declined,
+        [f"{int((weights > 0).sum())} of {len(weights)} constituent models carry weight"],
+    )
 
 
 def _adversarial(split: _Split) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -190,9 +200,11 @@ def _threshold_optimizer(split: _Split) -> tuple[np.ndarray, np.ndarray, list[st
         in_test = split.g_test.to_numpy() == group
         if threshold is not None:
             score[in_test] = score[in_test] - threshold + _logit(np.array([split.cut]))[0]
-    return score, declined, [
-        "decisions use the protected attribute at decision time (disparate treatment in US law)"
-    ]
+    return (
+        score,
+        declined,
+        ["decisions use the protected attribute at decision time (disparate treatment in US law)"],
+    )
 
 
 _RUNNERS = {
@@ -243,7 +255,9 @@ def mitigation_report(
     """
     unknown = [m for m in methods if m not in _RUNNERS]
     if unknown:
-        raise ConfigError(f"unknown mitigation method(s) {unknown}: expected some of {list(METHODS)}")
+        raise ConfigError(
+            f"unknown mitigation method(s) {unknown}: expected some of {list(METHODS)}"
+        )
     split = _Split(bundle, frame, attribute, test_size, seed)
     base_pd = split.baseline.predict_proba(split.X_test)[:, 1]
     before = _gaps(split.y_test, base_pd > split.cut, split.g_test, base_pd)
@@ -252,7 +266,10 @@ def mitigation_report(
         started = time.perf_counter()
         score, declined, notes = _RUNNERS[method](split)
         after = _gaps(split.y_test, np.asarray(declined), split.g_test, score)
-        dp_before, dp_after = before["demographic_parity_difference"], after["demographic_parity_difference"]
+        dp_before, dp_after = (
+            before["demographic_parity_difference"],
+            after["demographic_parity_difference"],
+        )
         reduction = (
             round(1 - dp_after / dp_before, 6) if dp_before and dp_after is not None else None
         )

@@ -34,8 +34,10 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
     refit : bool
         Refit on all rows with the best round count (True) or keep the early-stopped model.
     cv_below : int
-        Below this many rows the round count comes from an internal 5-fold ``lightgbm.cv``
+        Below this many rows the round count comes from an internal k-fold ``lightgbm.cv``
         instead of one hold-out slice: a 15 % slice of a small file is too noisy to stop on.
+    cv_folds : int
+        Folds of that internal ``lightgbm.cv``.
     class_weight : {"balanced", None}
     random_state : int
     n_jobs : int
@@ -65,9 +67,10 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction: float = 0.15,
         refit: bool = True,
         cv_below: int = 10_000,
+        cv_folds: int = 5,
         class_weight: str | None = None,
         random_state: int = 42,
-        n_jobs: int = 2,
+        n_jobs: int = 1,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -83,6 +86,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.refit = refit
         self.cv_below = cv_below
+        self.cv_folds = cv_folds
         self.class_weight = class_weight
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -155,7 +159,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
     def _fit_cv_rounds(
         self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None, callbacks: list[Any] | None  # noqa: N803
     ) -> LightGBMCreditClassifier:
-        """Choose the round count by internal stratified 5-fold CV, then fit on all rows."""
+        """Choose the round count by internal stratified k-fold CV, then fit on all rows."""
         import lightgbm as lgb
 
         template = self._lgbm(self.n_estimators)
@@ -166,7 +170,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
             params["is_unbalance"] = True
         data = lgb.Dataset(X, label=y, weight=sample_weight, free_raw_data=False)
         history = lgb.cv(
-            params, data, num_boost_round=self.n_estimators, nfold=5, stratified=True,
+            params, data, num_boost_round=self.n_estimators, nfold=self.cv_folds, stratified=True,
             seed=self.random_state, callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False),
                                                *(callbacks or [])],
         )

@@ -151,6 +151,8 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "scorecard_")
         summary = self.scorecard_.binning_process_.summary()
         out = summary[["name", "iv", "n_bins", "selected"]].rename(columns={"name": "feature"})
+        # optbinning's summary holds every column as object; plots and sorting need numbers.
+        out = out.astype({"iv": float, "n_bins": int, "selected": bool})
         return out.sort_values(["selected", "iv"], ascending=False).reset_index(drop=True)
 
     def feature_importance(self) -> pd.Series:
@@ -162,5 +164,19 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         """The scorecard as plain data (scaling plus table), for review without pickle."""
         return {
             "scaling": {"base_score": self.base_score, "base_odds": self.base_odds, "pdo": self.pdo},
-            "table": self.scorecard_table().astype(object).where(lambda d: d.notna(), None).to_dict("records"),
+            "table": [
+                {key: _plain(value) for key, value in row.items()}
+                for row in self.scorecard_table().to_dict("records")
+            ],
         }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-native value: categorical bins are arrays, counts NumPy integers, NaN is null."""
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -286,6 +286,14 @@ class CompiledFeatures:
         return out
 
 
+def input_categories(bundle: Any) -> dict[str, list[Any]] | None:
+    """Training levels of each categorical input, from the pipeline's type coercer (or None)."""
+    steps = _flatten(bundle.pipeline)
+    if steps and isinstance(steps[0], TypeCoercer) and hasattr(steps[0], "categories_"):
+        return {c: list(v) for c, v in steps[0].categories_.items()}
+    return None
+
+
 # ---------------------------------------------------------------------- probes
 def probe_rows(
     bundle: Any, *, n: int = 40, seed: int = 0
@@ -306,10 +314,7 @@ def probe_rows(
     rng = np.random.default_rng(seed)
     ranges: Mapping[str, Any] = bundle.metadata.get("training_ranges") or {}
     columns = raw_input_columns(bundle)
-    levels: dict[str, list[Any]] = {}
-    for step in _flatten(bundle.pipeline)[:1]:
-        if isinstance(step, TypeCoercer) and hasattr(step, "categories_"):
-            levels = {c: list(v) for c, v in step.categories_.items()}
+    levels = input_categories(bundle) or {}
     rows: list[dict[str, Any]] = [dict.fromkeys(columns) for _ in range(n)]
     for c in columns:
         spec = ranges.get(c, {})

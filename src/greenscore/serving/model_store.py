@@ -14,6 +14,7 @@ meets the same model while the split stands (sticky assignment).
 from __future__ import annotations
 
 import hashlib
+import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -25,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from greenscore.config import ServingSettings
-from greenscore.errors import ConfigError, GreenScoreError, ModelError
+from greenscore.errors import ConfigError, ModelError
 from greenscore.explain.reason_codes import ReasonCode, ReasonCoder
 from greenscore.logging import get_logger
+from greenscore.serving.errors import ServiceUnavailableError
 from greenscore.serving.fast_path import FastScorer, probe_rows, rows_frame
 from greenscore.serving.resilience import CircuitBreaker
 
@@ -42,13 +44,6 @@ NO_MODEL = "no model is loaded"
 SMOKE_FAILED = "model '{uri}' failed its smoke test on probe applicants: {error}"
 #: Rows above which reasons are computed in one frame instead of row by row.
 _BATCH_EXPLAIN_ROWS = 32
-
-
-class ServiceUnavailableError(GreenScoreError):
-    """No model could answer (the request is kept in the dead-letter table)."""
-
-    http_status = 503
-    exit_code = 7
 
 
 def _now() -> str:
@@ -340,9 +335,12 @@ class Deployment:
         """The variant of an applicant: sticky by a hash of ``key`` (random when None)."""
         if len(self.variants) == 1:
             return self.variants[0]
-        text = key if key is not None else uuid.uuid4().hex
-        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-        point = int.from_bytes(digest, "big") / 2.0**64 * sum(v.weight for v in self.variants)
+        if key is None:
+            share = random.random()  # no id to stick to
+        else:
+            digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+            share = int.from_bytes(digest, "big") / 2.0**64
+        point = share * sum(v.weight for v in self.variants)
         for variant in self.variants:
             point -= variant.weight
             if point < 0:

@@ -15,19 +15,14 @@ from typing import Any
 from sqlalchemy import DateTime, Float, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from greenscore.errors import GreenScoreError, NotFoundError
+from greenscore.errors import NotFoundError
 from greenscore.serving._db import engine, writing
+from greenscore.serving.errors import ConflictError
 from greenscore.store import Base
 
 OPEN, DECIDED = "open", "decided"
 NO_ITEM = "no review item with id '{id}'"
 ALREADY_DECIDED = "review item '{id}' was already decided"
-
-
-class ConflictError(GreenScoreError):
-    """The action conflicts with the current state of the thing it acts on."""
-
-    http_status = 409
 
 
 class ReviewEntry(Base):

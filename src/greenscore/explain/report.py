@@ -1,0 +1,204 @@
+"""The explanation report of a model on a file: what ``greenscore explain`` writes.
+
+For the whole file: reason codes for every applicant (the batch path) and global SHAP
+importance with beeswarm and bar plots. For the chosen rows: a SHAP waterfall, LIME's
+instance explanation with its customer wording, and (for applicants not approved)
+validated counterfactuals. Attention heatmaps are added when the model has attention.
+Everything lands in one folder with ``explanation.json`` as its index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from greenscore.errors import DataError
+from greenscore.explain.feature_map import select_model_input
+from greenscore.logging import get_logger
+
+log = get_logger(__name__)
+
+DEFAULT_ROWS = 3
+_SAFE = str.maketrans({c: "_" for c in r'\/:*?"<>| '})
+
+
+def default_rows(decisions: np.ndarray, n: int = DEFAULT_ROWS) -> list[int]:
+    """Positions to explain when none are given: the first declined applicants, else the first rows."""
+    declined = np.flatnonzero(np.asarray(decisions) == "decline")[:n].tolist()
+    return declined or list(range(min(n, len(decisions))))
+
+
+def parse_rows(text: str | None, n_rows: int) -> list[int] | None:
+    """Row positions from ``"0,5,9"`` (0-based); None when no text is given.
+
+    Raises
+    ------
+    DataError
+        If a position is not an integer or is outside the file.
+    """
+    if text is None or not text.strip():
+        return None
+    positions = []
+    for part in text.split(","):
+        try:
+            position = int(part.strip())
+        except ValueError:
+            raise DataError(f"--rows: '{part.strip()}' is not a row number") from None
+        if not 0 <= position < n_rows:
+            raise DataError(f"--rows: row {position} is outside the file (0 to {n_rows - 1})")
+        positions.append(position)
+    return list(dict.fromkeys(positions))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def explain_report(
+    bundle: Any,
+    frame: pd.DataFrame,
+    out_dir: Path | str,
+    *,
+    rows: Sequence[int] | None = None,
+    max_shap_rows: int = 1000,
+    lime: bool = True,
+    counterfactuals: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Explain a model on an applications file and write the results to a folder.
+
+    Parameters
+    ----------
+    bundle : ScoringBundle
+        The model.
+    frame : DataFrame
+        Raw applications (the target may be present; it is not used).
+    out_dir : path
+        Folder for ``explanation.json``, ``reason_codes.csv``, plots.
+    rows : sequence of int, optional
+        0-based positions explained in detail; default: the first declined applicants.
+    max_shap_rows : int
+        Rows (seeded sample) behind the global SHAP importance and plots.
+    lime, counterfactuals : bool
+        Whether to run LIME and DiCE on the chosen rows.
+    seed : int
+        Seed of every sampled step.
+
+    Returns
+    -------
+    dict
+        What ``explanation.json`` holds.
+    """
+    from greenscore.explain.attention import attention_report
+    from greenscore.explain.reason_codes import ReasonCoder
+    from greenscore.explain.shap_plots import summary_plot, waterfall_plot
+    from greenscore.explain.shap_values import contribution_backend, explain, sample_background
+
+    if len(frame) == 0:
+        raise DataError("no applicants to explain")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    inputs = select_model_input(bundle, frame)
+    pd_ = bundle.predict_pd(inputs)
+    decisions = bundle.decisions(pd_)
+    points = bundle.points(pd_)
+    chosen = list(rows) if rows is not None else default_rows(decisions)
+    files: dict[str, Any] = {}
+
+    coder = ReasonCoder.from_bundle(bundle, reference=frame, background=frame, seed=seed)
+    table = coder.explain_frame(frame)
+    table.insert(0, "decision", decisions)
+    table.insert(0, "score", np.round(points, 1))
+    table.insert(0, "probability_of_default", pd_)
+    table.to_csv(out / "reason_codes.csv")
+    files["reason_codes"] = str(out / "reason_codes.csv")
+    coder.table().to_csv(out / "reason_code_table.csv", index=False)
+    files["reason_code_table"] = str(out / "reason_code_table.csv")
+
+    backend = contribution_backend(bundle, background=frame, seed=seed)
+    sample = sample_background(frame, size=max_shap_rows, seed=seed)
+    global_expl = explain(bundle, sample, backend=backend)
+    importance = global_expl.importance()
+    importance.to_csv(out / "shap_importance.csv", header=True)
+    files["shap_beeswarm"] = str(
+        summary_plot(global_expl, out / "shap_beeswarm.png", kind="beeswarm")
+    )
+    files["shap_bar"] = str(summary_plot(global_expl, out / "shap_bar.png", kind="bar"))
+
+    detail = explain(bundle, frame.iloc[chosen], backend=backend)
+    lime_explainer = cf_explainer = None
+    notes: list[str] = []
+    if lime and chosen:
+        from greenscore.explain.lime_explain import TabularLime
+
+        lime_explainer = TabularLime(
+            bundle, sample_background(frame, size=2000, seed=seed), seed=seed
+        )
+    if counterfactuals and any(decisions[p] != "approve" for p in chosen):
+        from greenscore.errors import ConfigError
+        from greenscore.explain.counterfactuals import CounterfactualExplainer
+
+        try:
+            cf_explainer = CounterfactualExplainer(
+                bundle, sample_background(frame, size=5000, seed=seed), seed=seed
+            )
+        except ConfigError as exc:  # dice-ml is an optional extra
+            notes.append(str(exc))
+    explained_rows = []
+    for k, position in enumerate(chosen):
+        applicant = frame.iloc[[position]]
+        label = _plain(inputs.index[position])
+        name = str(label).translate(_SAFE)
+        waterfall = waterfall_plot(detail, k, out / f"waterfall_{name}.png")
+        order = np.argsort(-np.abs(detail.values[k]), kind="stable")[:10]
+        entry: dict[str, Any] = {
+            "row": position,
+            "applicant_id": label,
+            "probability_of_default": float(pd_[position]),
+            "score": round(float(points[position]), 1),
+            "decision": str(decisions[position]),
+            "reason_codes": [r.to_dict() for r in coder.explain_one(applicant)],
+            "shap": {
+                "method": detail.method,
+                "base_value": float(detail.base_values[k]),
+                "top": {detail.feature_names[j]: float(detail.values[k, j]) for j in order},
+                "waterfall": str(waterfall),
+            },
+        }
+        if lime_explainer is not None:
+            entry["lime"] = lime_explainer.explain(applicant).to_dict()
+        if cf_explainer is not None and decisions[position] != "approve":
+            entry["counterfactuals"] = cf_explainer.explain(applicant).to_dict()
+        explained_rows.append(entry)
+    try:
+        attention = attention_report(bundle, frame.iloc[: min(len(frame), 200)], out)
+    except Exception as exc:  # noqa: BLE001 - attention is a bonus; the rest must still be written
+        log.warning("attention heatmaps failed", extra={"error": repr(exc)})
+        attention, notes = {}, [*notes, f"attention heatmaps failed: {exc}"]
+    files.update({f"attention_{k}": v for k, v in attention.items()})
+    report = {
+        "model": bundle.name,
+        "model_version": bundle.metadata.get("version"),
+        "id_column": bundle.spec.id_column,
+        "applicants": int(len(frame)),
+        "decisions": {
+            str(k): int(v) for k, v in zip(*np.unique(decisions, return_counts=True), strict=True)
+        },
+        "shap_method": global_expl.method,
+        "shap_rows": int(len(sample)),
+        "global_importance": {k: float(v) for k, v in importance.head(20).items()},
+        "rows": explained_rows,
+        "files": files,
+        "notes": notes,
+    }
+    (out / "explanation.json").write_text(json.dumps(report, indent=2, default=_plain), "utf-8")
+    return report

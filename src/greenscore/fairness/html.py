@@ -1,0 +1,96 @@
+"""Self-contained HTML renderings of the compliance and fairness reports (no scripts, no CDN)."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;max-width:70em;color:#1d2a24}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}
+table{border-collapse:collapse;width:100%;margin:.6em 0}
+th,td{border:1px solid #cfd8d3;padding:.35em .6em;text-align:left;vertical-align:top}
+th{background:#eef4f0}
+.pass{color:#fff;background:#2a7f62;padding:.1em .5em;border-radius:.3em}
+.fail{color:#fff;background:#b3261e;padding:.1em .5em;border-radius:.3em}
+.warn{color:#1d2a24;background:#f2c14e;padding:.1em .5em;border-radius:.3em}
+pre{background:#f6f8f7;padding:.6em;overflow-x:auto;font-size:.85em;margin:0}
+"""
+
+
+def _badge(status: str) -> str:
+    return f'<span class="{html.escape(status)}">{html.escape(status.upper())}</span>'
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body>{body}</body></html>\n"
+    )
+
+
+def compliance_html(report: dict[str, Any]) -> str:
+    """One page: overall verdict, then each check with its status, summary and evidence."""
+    rows = "".join(
+        "<tr>"
+        f"<td>{html.escape(c['regulation'])}</td>"
+        f"<td>{html.escape(c['title'])}</td>"
+        f"<td>{_badge(c['status'])}</td>"
+        f"<td>{html.escape(c['summary'])}</td>"
+        f"<td><pre>{html.escape(json.dumps(c['evidence'], indent=2, default=str))}</pre></td>"
+        "</tr>"
+        for c in report["checks"]
+    )
+    body = (
+        f"<h1>Regulatory checks: {html.escape(str(report['model']))}</h1>"
+        f"<p>Overall: {_badge(report['overall'])} &middot; generated {html.escape(report['generated_at'])}"
+        f" &middot; data {html.escape(str(report.get('data', '')))}</p>"
+        "<table><tr><th>Regulation</th><th>Check</th><th>Status</th><th>Summary</th>"
+        f"<th>Evidence</th></tr>{rows}</table>"
+    )
+    return _page(f"Compliance - {report['model']}", body)
+
+
+def fairness_html(report: dict[str, Any]) -> str:
+    """One page: per attribute, group rates, gaps and verdict; mitigation if present."""
+    parts = [
+        f"<h1>Fairness: {html.escape(str(report.get('model', '')))}</h1>",
+        f"<p>Favourable outcome: {html.escape(report['favourable_outcome'])}. "
+        f"{html.escape(report['convention'])}.</p>",
+    ]
+    for attribute, result in report["attributes"].items():
+        status = "fail" if result["flagged"] else "pass"
+        rows = "".join(
+            f"<tr><td>{html.escape(g)}</td><td>{v['count']}</td><td>{v['selection_rate']}</td>"
+            f"<td>{v['tpr']}</td><td>{v['fpr']}</td><td>{v['default_rate']}</td></tr>"
+            for g, v in result["groups"].items()
+        )
+        reasons = "".join(f"<li>{html.escape(r)}</li>" for r in result["flag_reasons"])
+        parts.append(
+            f"<h2>{html.escape(attribute)} {_badge(status)}</h2>"
+            "<table><tr><th>Group</th><th>Applicants</th><th>Approval rate</th><th>TPR</th>"
+            f"<th>FPR</th><th>Default rate</th></tr>{rows}</table>"
+            f"<p>Demographic parity difference {result['demographic_parity_difference']}, "
+            f"ratio {result['demographic_parity_ratio']}, equalized odds difference "
+            f"{result['equalized_odds_difference']}, four-fifths rule "
+            f"{html.escape(result['four_fifths_rule'])}.</p><ul>{reasons}</ul>"
+        )
+    mitigation = report.get("mitigation")
+    if mitigation:
+        rows = "".join(
+            f"<tr><td>{html.escape(m)}</td><td>{r['auc']}</td><td>{r['auc_cost']}</td>"
+            f"<td>{r['demographic_parity_difference']}</td><td>{r['dp_reduction']}</td>"
+            f"<td>{_badge('pass' if r['meets_target'] else 'warn')}</td></tr>"
+            for m, r in mitigation["methods"].items()
+        )
+        before = mitigation["before"]
+        parts.append(
+            f"<h2>Mitigation for {html.escape(mitigation['attribute'])}</h2>"
+            f"<p>Before: AUC {before['auc']}, demographic parity difference "
+            f"{before['demographic_parity_difference']}.</p>"
+            "<table><tr><th>Method</th><th>AUC</th><th>AUC cost</th><th>DP difference</th>"
+            f"<th>DP reduction</th><th>Target met</th></tr>{rows}</table>"
+        )
+    return _page(f"Fairness - {report.get('model', '')}", "".join(parts))

@@ -1,0 +1,338 @@
+"""The FastAPI application: wiring of models, service, routers, middleware and error policy.
+
+``create_app()`` loads the models first (the applicant schema of ``/docs`` is built from
+the primary model's inputs), then assembles the app. ``uvicorn
+"greenscore.serving.app:create_app" --factory`` reads the models from
+``serving.model`` / ``serving.fallback`` / ``serving.ab`` (``greenscore serve`` sets them).
+
+Error policy: a :class:`~greenscore.errors.GreenScoreError` answers its own HTTP status
+with ``{"error", "detail", "request_id"}``; request-validation errors keep FastAPI's 422
+shape (``detail[].loc`` names the field); anything else is a fault of the service, never
+of the caller: the request is written to the dead-letter table and the answer is 503
+with the request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from greenscore.config import Settings, get_settings
+from greenscore.errors import AuthError, ConfigError, GreenScoreError, PermissionDeniedError
+from greenscore.logging import get_logger
+from greenscore.serving.errors import PayloadTooLargeError, RateLimitedError
+from greenscore.serving.model_store import ModelStore
+from greenscore.serving.monitoring import Monitor
+from greenscore.serving.ratelimit import make_rate_limiter
+from greenscore.serving.schemas import applicant_model
+from greenscore.serving.service import ScoringService, new_request_id
+
+log = get_logger(__name__)
+
+NO_MODEL = "no model to serve: pass --model or set serving.model (GREENSCORE_SERVING__MODEL)"
+BODY_TOO_LARGE = "request body is over {limit} bytes (serving.max_body_bytes)"
+INTERNAL = "the service failed on request '{request_id}'; it is kept for replay"
+_BODY_KEY = "greenscore.body"
+
+
+# ---------------------------------------------------------------------- middleware
+class RequestGuard:
+    """Pure ASGI middleware: request id, body-size limit, latency metrics.
+
+    Pure ASGI rather than ``BaseHTTPMiddleware``, which costs a task and a stream per
+    request. The body is counted as it streams in (a missing or false Content-Length
+    cannot get past the limit) and kept for the dead-letter table.
+    """
+
+    def __init__(self, app: Any, *, monitor: Monitor, max_body: int) -> None:
+        self.app = app
+        self.monitor = monitor
+        self.max_body = max_body
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        length = _content_length(scope)
+        if length is not None and length > self.max_body:
+            await _too_large(send, request_id, self.max_body)
+            self._observe(scope, 413, started)
+            return
+        seen = 0
+        chunks: list[bytes] = []
+        scope[_BODY_KEY] = chunks
+        status = 500
+
+        async def counted_receive() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                body = message.get("body", b"")
+                seen += len(body)
+                if seen > self.max_body:
+                    raise PayloadTooLargeError(BODY_TOO_LARGE.format(limit=self.max_body))
+                chunks.append(body)
+            return message
+
+        async def tagged_send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tagged_send)
+        except Exception:
+            status = 503
+            raise
+        finally:
+            self._observe(scope, status, started)
+
+    def _observe(self, scope: dict, status: int, started: float) -> None:
+        route = scope.get("route")
+        path = getattr(route, "path", None) or "unmatched"
+        self.monitor.observe_request(path, scope.get("method", ""), status,
+                                     time.perf_counter() - started)
+
+
+def _content_length(scope: dict) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _too_large(send: Any, request_id: str, limit: int) -> None:
+    body = json.dumps({"error": "PayloadTooLargeError", "detail": BODY_TOO_LARGE.format(limit=limit),
+                       "request_id": request_id}).encode()
+    await send({
+        "type": "http.response.start",
+        "status": 413,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"connection", b"close")],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+# ---------------------------------------------------------------------- error handlers
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+async def _greenscore_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GreenScoreError)
+    headers = {}
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    elif isinstance(exc, AuthError) and not isinstance(exc, PermissionDeniedError):
+        if exc.http_status == 401:
+            headers["WWW-Authenticate"] = 'Bearer, ApiKey realm="greenscore"'
+    body = {"error": type(exc).__name__, "detail": exc.message, "request_id": _request_id(request)}
+    return JSONResponse(body, status_code=exc.http_status, headers=headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Anything not raised on purpose: keep the request, answer 503 with its id."""
+    request_id = _request_id(request) or new_request_id()
+    log.error("unhandled error", extra={"request_id": request_id, "error": repr(exc)})
+    raw = b"".join(request.scope.get(_BODY_KEY, []))
+    try:
+        payload: Any = json.loads(raw) if raw else None
+    except ValueError:
+        payload = {"raw": raw.decode("utf-8", "replace")}
+    principal = getattr(request.state, "principal", None)
+    monitor: Monitor = request.app.state.monitor
+    monitor.errors.labels("internal").inc()
+
+    def keep() -> None:
+        from greenscore.serving.dlq import record_dead_letter
+
+        record_dead_letter(
+            request_id=request_id, kind="http", error=f"{type(exc).__name__}: {exc}",
+            payload=payload, route=request.url.path,
+            actor=getattr(principal, "id", None), model=None,
+        )
+        monitor.dead_letters.labels("http").inc()
+
+    try:
+        await asyncio.to_thread(keep)
+    except Exception as store_exc:  # noqa: BLE001 - nothing more can be done than to log it
+        log.error("dead letter not stored", extra={"request_id": request_id,
+                                                   "error": repr(store_exc)})
+    body = {"error": "ServiceUnavailableError", "detail": INTERNAL.format(request_id=request_id),
+            "request_id": request_id}
+    return JSONResponse(body, status_code=503, headers={"x-request-id": request_id})
+
+
+# ---------------------------------------------------------------------- the app
+def _limit_lightgbm_threads(threads: int) -> None:
+    """Cap LightGBM's OpenMP threads for the whole process (C API ``LGBM_SetMaxThreads``)."""
+    if threads <= 0:
+        return
+    try:
+        import ctypes
+
+        from lightgbm.basic import _LIB
+
+        _LIB.LGBM_SetMaxThreads(ctypes.c_int(threads))
+    except (ImportError, AttributeError, OSError) as exc:
+        log.info("LightGBM thread cap unavailable", extra={"error": repr(exc)})
+
+
+def _applicant(store: ModelStore) -> type[BaseModel]:
+    from greenscore.serving.fast_path import input_categories
+
+    model = store.deployment.primary.model
+    levels = input_categories(model.bundle)
+    if levels is None:
+        declared = set(model.bundle.spec.categorical)
+        levels = {
+            c: list(r.get("levels", []))
+            for c, r in model.training_ranges.items()
+            if isinstance(r, dict) and "levels" in r
+        }
+        levels.update({c: [] for c in declared & set(model.input_columns) if c not in levels})
+    return applicant_model(
+        model.bundle.spec, model.input_columns, categorical=set(levels), levels=levels
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    model: str | None = None,
+    fallback: str | None = None,
+    ab: str | None = None,
+    store: ModelStore | None = None,
+) -> FastAPI:
+    """Build the scoring service.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Defaults to :func:`greenscore.config.get_settings`.
+    model, fallback, ab : str, optional
+        Model URIs (folder, ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``); default
+        ``settings.serving.model`` / ``fallback`` / ``ab``.
+    store : ModelStore, optional
+        A store with a deployment already installed (tests); overrides the URIs.
+
+    Returns
+    -------
+    FastAPI
+
+    Raises
+    ------
+    ConfigError
+        If no model is given or configured.
+    """
+    from greenscore.serving.jobs import JobWorker
+    from greenscore.serving.routers import admin, decisions, health, review
+    from greenscore.serving.routers import jobs as jobs_router
+    from greenscore.serving.routers import score as score_router
+    from greenscore.store import init_db
+
+    settings = settings or get_settings()
+    serving = settings.serving
+    _limit_lightgbm_threads(serving.lightgbm_threads)
+    init_db()
+    if store is None:
+        model = model or serving.model
+        ab = ab or serving.ab
+        if not model and not ab:
+            raise ConfigError(NO_MODEL)
+        store = ModelStore(serving, max_reasons=settings.scoring.reason_codes)
+        store.load(model or "", fallback=fallback or serving.fallback, ab=ab)
+    for variant in store.deployment.variants:
+        try:
+            variant.model.smoke_test()  # first calls pay one-off costs; pay them before traffic
+        except Exception as exc:  # noqa: BLE001 - the breaker and fallback handle it in traffic
+            log.warning("model failed its warm-up", extra={"model": variant.model.label,
+                                                           "error": repr(exc)})
+    monitor = Monitor(serving)
+    service = ScoringService(settings, store, monitor=monitor)
+    applicant = _applicant(store)
+    worker = (
+        JobWorker(
+            settings,
+            decide=service.decide_payloads,
+            validate=lambda record: applicant.model_validate(record).model_dump(by_alias=True),
+        )
+        if serving.job_worker
+        else None
+    )
+    limiter = make_rate_limiter(serving)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+        if serving.energy_calibration:
+            threading.Thread(target=_calibrate, args=(store,), daemon=True,
+                             name="greenscore-energy").start()
+        yield
+        if worker is not None:
+            await asyncio.to_thread(worker.stop)
+        close = getattr(limiter, "close", None)
+        if close is not None:
+            await close()
+
+    app = FastAPI(
+        title="GreenScore scoring API",
+        version="1",
+        description="Probability of default, decisions with adverse-action reasons, batch "
+        "jobs, contests and model administration. Authenticate with an API key "
+        "(X-API-Key) or a bearer token.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.service = service
+    app.state.monitor = monitor
+    app.state.rate_limiter = limiter
+    app.state.job_worker = worker
+    app.state.applicant_model = applicant
+    app.add_exception_handler(GreenScoreError, _greenscore_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.include_router(score_router.build_router(applicant))
+    app.include_router(jobs_router.build_router(applicant))
+    app.include_router(decisions.router)
+    app.include_router(review.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    app.add_middleware(RequestGuard, monitor=monitor, max_body=serving.max_body_bytes)
+    return app
+
+
+def _calibrate(store: ModelStore) -> None:
+    """Measure energy per call of every served model (background, after start-up)."""
+    deployment = store.deployment
+    models = [v.model for v in deployment.variants]
+    if deployment.fallback is not None:
+        models.append(deployment.fallback)
+    for served in models:
+        try:
+            served.calibrate_energy()
+        except Exception as exc:  # noqa: BLE001 - the metadata estimate stays in place
+            log.warning("energy calibration failed", extra={"model": served.label,
+                                                            "error": repr(exc)})

@@ -1,0 +1,119 @@
+"""Dependencies of the API routes: who is calling, may they, are they within their rate, and the service.
+
+Credentials come as ``X-API-Key: gs_<id>_<secret>`` or ``Authorization: Bearer <jwt>``
+(both declared as OpenAPI security schemes). Missing or invalid credentials answer 401, a
+role without the permission 403, a caller over its rate 429 with ``Retry-After``. The
+checks are ``async``: a verified key or token is cached by the security core, so the
+common case does no I/O on the event loop (a cache miss costs one indexed query).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from greenscore.errors import AuthError
+from greenscore.security.api_keys import verify_key
+from greenscore.security.principal import Principal
+from greenscore.security.rbac import authorize
+from greenscore.security.tokens import verify_token
+from greenscore.serving.errors import RateLimitedError
+from greenscore.serving.model_store import ModelStore
+from greenscore.serving.service import ScoringService
+
+NO_CREDENTIALS = "missing credentials: send 'X-API-Key' or 'Authorization: Bearer <token>'"
+RATE_LIMITED = "rate limit of {per_minute} requests per minute exceeded for '{key}'"
+
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key 'gs_<key_id>_<secret>' from 'greenscore keys create'.",
+)
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerJWT",
+    bearerFormat="JWT",
+    description="A token from 'greenscore tokens issue'.",
+)
+
+
+async def current_principal(
+    request: Request,
+    api_key: Annotated[str | None, Security(api_key_scheme)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> Principal:
+    """The authenticated caller.
+
+    Raises
+    ------
+    AuthError
+        If no credentials were sent, or they are malformed, unknown, revoked or expired.
+    """
+    if api_key:
+        principal = verify_key(api_key)
+    elif bearer is not None and bearer.credentials:
+        principal = verify_token(bearer.credentials)
+    else:
+        raise AuthError(NO_CREDENTIALS)
+    request.state.principal = principal
+    return principal
+
+
+def permission(action: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authorises ``action`` and takes a rate-limit token.
+
+    Raises
+    ------
+    PermissionDeniedError
+        If the caller's role may not perform the action.
+    RateLimitedError
+        If the caller is over its rate.
+    """
+
+    async def dependency(
+        request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Principal:
+        authorize(principal, action)
+        state = request.app.state
+        decision = await state.rate_limiter.hit(principal.id)
+        if not decision.allowed:
+            state.monitor.rate_limited.inc()
+            raise RateLimitedError(
+                RATE_LIMITED.format(
+                    per_minute=state.settings.serving.rate_limit_per_minute, key=principal.id
+                ),
+                retry_after=decision.retry_after,
+            )
+        return principal
+
+    dependency.__name__ = f"permission_{action.replace(':', '_')}"
+    return dependency
+
+
+# async on purpose: FastAPI runs a plain-def dependency in its thread pool, a hand-off
+# per request on the hot path.
+async def get_service(request: Request) -> ScoringService:
+    """The app's scoring service."""
+    return request.app.state.service
+
+
+async def get_store(request: Request) -> ModelStore:
+    """The app's model store."""
+    return request.app.state.store
+
+
+Scorer = Annotated[Principal, Depends(permission("score"))]
+JobCreator = Annotated[Principal, Depends(permission("jobs:create"))]
+JobReader = Annotated[Principal, Depends(permission("jobs:read"))]
+Contester = Annotated[Principal, Depends(permission("decisions:contest"))]
+ReviewReader = Annotated[Principal, Depends(permission("review:read"))]
+ReviewDecider = Annotated[Principal, Depends(permission("review:decide"))]
+ModelReader = Annotated[Principal, Depends(permission("models:read"))]
+ModelManager = Annotated[Principal, Depends(permission("models:manage"))]
+DlqAdmin = Annotated[Principal, Depends(permission("dlq:replay"))]
+Service = Annotated[ScoringService, Depends(get_service)]
+Store = Annotated[ModelStore, Depends(get_store)]

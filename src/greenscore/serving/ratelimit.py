@@ -1,0 +1,163 @@
+"""Per-caller rate limits: a token bucket per key, in this process or shared through Redis.
+
+Each caller (API key id or token subject) has a bucket of ``serving.rate_limit_burst``
+tokens refilled at ``serving.rate_limit_per_minute / 60`` per second; a request takes one
+token, and a request that finds none is refused with 429 and ``Retry-After`` (seconds
+until a token is back). In-process buckets limit each worker separately; with
+``serving.redis_url`` every worker shares one bucket per key, updated atomically by a
+Lua script on Redis' own clock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from greenscore.config import ServingSettings
+from greenscore.serving.errors import ServiceUnavailableError
+
+RATE_LIMITED = "rate limit of {per_minute} requests per minute exceeded for '{key}'"
+REDIS_DOWN = "rate-limit store at {url} is not reachable: {error}"
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """The outcome of taking one token."""
+
+    allowed: bool
+    retry_after: float
+    remaining: float
+
+
+class RateLimiter(Protocol):
+    """Takes one token from a caller's bucket."""
+
+    async def hit(self, key: str) -> RateDecision:
+        """Take a token for ``key``."""
+
+
+class InProcessRateLimiter:
+    """Token buckets in this process's memory (thread- and task-safe).
+
+    Parameters
+    ----------
+    per_minute : float
+        Refill rate.
+    burst : int
+        Bucket size.
+    clock : callable, optional
+        Monotonic seconds (tests pass a fake).
+    """
+
+    def __init__(self, *, per_minute: float, burst: int, clock: Any = time.monotonic) -> None:
+        self.rate = float(per_minute) / 60.0
+        self.burst = float(max(1, burst))
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> RateDecision:
+        """Take one token now (synchronous form of :meth:`hit`)."""
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return RateDecision(True, 0.0, tokens - 1.0)
+            self._buckets[key] = (tokens, now)
+        wait = (1.0 - tokens) / self.rate if self.rate > 0 else math.inf
+        return RateDecision(False, wait, tokens)
+
+    async def hit(self, key: str) -> RateDecision:
+        """Take one token (no I/O: safe to call on the event loop)."""
+        return self.take(key)
+
+
+# KEYS[1] bucket key; ARGV rate per second, burst, key lifetime. Returns {allowed, tokens*1000, wait_ms}.
+_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil then tokens = burst; ts = now end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+elseif rate > 0 then
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return {allowed, math.floor(tokens * 1000), math.ceil(wait * 1000)}
+"""
+
+
+class RedisRateLimiter:
+    """Token buckets in Redis, shared by every worker and replica.
+
+    Parameters
+    ----------
+    url : str
+        ``redis://host:port/db``.
+    per_minute : float
+    burst : int
+    prefix : str
+        Key prefix of the buckets.
+    """
+
+    def __init__(
+        self, url: str, *, per_minute: float, burst: int, prefix: str = "greenscore:ratelimit:"
+    ) -> None:
+        import redis.asyncio as aioredis
+
+        self.url = url
+        self.rate = float(per_minute) / 60.0
+        self.burst = max(1, int(burst))
+        self.prefix = prefix
+        self._client = aioredis.Redis.from_url(url)
+        self._script = self._client.register_script(_LUA)
+        # A bucket refills completely in burst / rate seconds; keep it a little longer.
+        self._ttl = max(1, math.ceil(self.burst / self.rate) + 1) if self.rate > 0 else 3600
+
+    async def hit(self, key: str) -> RateDecision:
+        """Take one token for ``key``.
+
+        Raises
+        ------
+        ServiceUnavailableError
+            If Redis cannot be reached.
+        """
+        try:
+            allowed, tokens, wait_ms = await self._script(
+                keys=[self.prefix + key], args=[self.rate, self.burst, self._ttl]
+            )
+        except Exception as exc:  # redis raises several connection error types
+            raise ServiceUnavailableError(REDIS_DOWN.format(url=self.url, error=exc)) from exc
+        return RateDecision(bool(allowed), float(wait_ms) / 1000.0, float(tokens) / 1000.0)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+
+def make_rate_limiter(settings: ServingSettings) -> InProcessRateLimiter | RedisRateLimiter:
+    """The limiter the settings ask for: Redis when ``redis_url`` is set, else in-process."""
+    if settings.redis_url:
+        return RedisRateLimiter(
+            settings.redis_url,
+            per_minute=settings.rate_limit_per_minute,
+            burst=settings.rate_limit_burst,
+        )
+    return InProcessRateLimiter(
+        per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
+    )

@@ -1,0 +1,65 @@
+"""Model administration and dead letters: ``/v1/admin/models``, ``/v1/admin/models/reload``,
+``/v1/admin/dead-letters``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, status
+
+from greenscore.security.audit import record_event
+from greenscore.serving import dlq
+from greenscore.serving.deps import DlqAdmin, ModelManager, ModelReader, Store
+from greenscore.serving.routers.common import ERRORS
+from greenscore.serving.schemas import DeadLetterOut, ModelsInfo, ReloadRequest, ReloadStatus
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+@router.get(
+    "/models",
+    response_model=ModelsInfo,
+    operation_id="list_models",
+    summary="What is served now",
+    responses=ERRORS,
+)
+def list_models(principal: ModelReader, store: Store) -> Any:
+    """Variants with weights and circuit states, the fallback, and the latest reload."""
+    return {"deployment": store.deployment.info(), "reload": store.reload_status}
+
+
+@router.post(
+    "/models/reload",
+    response_model=ReloadStatus,
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="reload_models",
+    summary="Load a new model version without downtime",
+    responses=ERRORS,
+)
+def reload_models(body: ReloadRequest, principal: ModelManager, store: Store) -> Any:
+    """Load in the background, smoke-test, then swap atomically; requests in flight finish
+    on the old model. Poll ``GET /v1/admin/models`` for the outcome."""
+    started = store.reload(model=body.model, fallback=body.fallback, ab=body.ab)
+    record_event(
+        "models.reload",
+        actor=principal.id,
+        details={"reload_id": started["id"], "model": body.model, "ab": body.ab,
+                 "fallback": body.fallback},
+    )
+    return started
+
+
+@router.get(
+    "/dead-letters",
+    response_model=list[DeadLetterOut],
+    operation_id="list_dead_letters",
+    summary="Requests no model could answer",
+    responses=ERRORS,
+)
+def dead_letters(
+    principal: DlqAdmin,
+    status: str | None = Query("pending", description="pending, replayed, failed (empty: all)"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> Any:
+    """Kept for replay with ``greenscore dlq replay``."""
+    return dlq.list_dead_letters(status=status or None, limit=limit)

@@ -1,0 +1,24 @@
+"""What every ``/v1`` route documents: its error answers, all of one shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenscore.serving.schemas import ErrorResponse
+
+_SHAPE: dict[str, Any] = {"model": ErrorResponse}
+
+#: Error answers of an authenticated, rate-limited route (422 is FastAPI's own shape).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {**_SHAPE, "description": "missing, invalid or expired credentials"},
+    403: {**_SHAPE, "description": "the caller's role may not do this"},
+    413: {**_SHAPE, "description": "body or batch over the configured limit"},
+    429: {**_SHAPE, "description": "rate limit exceeded; see the Retry-After header"},
+    503: {**_SHAPE, "description": "no model could answer; the request was kept for replay"},
+}
+
+#: Answers of routes that name a stored thing.
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {**_SHAPE, "description": "no such thing (or not the caller's)"},
+    409: {**_SHAPE, "description": "not possible in its current state"},
+}

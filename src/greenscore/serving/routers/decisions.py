@@ -1,0 +1,51 @@
+"""Contesting a decision: ``POST /v1/decisions/{request_id}/contest`` (GDPR Art. 22)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from greenscore.security.audit import record_event
+from greenscore.serving import review
+from greenscore.serving.deps import Contester
+from greenscore.serving.routers.common import ERRORS, NOT_FOUND
+from greenscore.serving.schemas import ContestRequest, ReviewItem
+from greenscore.store.predictions import get_prediction
+
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+
+
+@router.post(
+    "/{request_id}/contest",
+    response_model=ReviewItem,
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="contest_decision",
+    summary="Contest an automated decision",
+    responses={**ERRORS, **NOT_FOUND},
+)
+def contest(request_id: str, body: ContestRequest, principal: Contester) -> Any:
+    """Queue the decision of ``request_id`` for human review. Contesting the same decision
+    again returns the item already queued."""
+    prediction = get_prediction(request_id)
+    existing = review.find_item(request_id, "contest")
+    if existing is not None:
+        return existing
+    item_id = review.add_item(
+        request_id=request_id,
+        kind="contest",
+        model=f"{prediction.model_name}:{prediction.model_version}",
+        decision=prediction.decision,
+        probability=prediction.probability,
+        comment=body.reason,
+    )
+    record_event(
+        "decision.contest",
+        actor=principal.id,
+        details={
+            "request_id": request_id,
+            "review_id": item_id,
+            "subject_hash": prediction.subject_hash,
+        },
+    )
+    return review.find_item(request_id, "contest")

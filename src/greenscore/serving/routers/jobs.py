@@ -1,0 +1,102 @@
+"""Batch jobs: ``POST /v1/jobs``, ``GET /v1/jobs/{id}`` and ``GET /v1/jobs/{id}/results``.
+
+Built by a function because a job's records use the served applicant model. (No
+postponed annotations here: FastAPI must see the built model class itself.)
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import AnyHttpUrl, BaseModel, Field, create_model
+
+from greenscore.serving import jobs
+from greenscore.serving.deps import JobCreator, JobReader, Service
+from greenscore.serving.errors import PayloadTooLargeError
+from greenscore.serving.routers.common import ERRORS, NOT_FOUND
+from greenscore.serving.schemas import JobResults, JobStatus
+
+TOO_MANY = "job of {n} records is over the limit of {limit} (serving.job_max_records)"
+# Analysts and admins read every job; a scorer reads the jobs it created.
+_READ_ALL = frozenset({"analyst", "admin"})
+
+
+def build_router(applicant: type[BaseModel]) -> APIRouter:
+    """The job routes for an applicant model."""
+    router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+    job_request = create_model(
+        "JobRequest",
+        records=(
+            list[applicant] | None,
+            Field(None, description="applicants to score (or give 'file')"),
+        ),
+        file=(
+            str | None,
+            Field(None, description="a stored file (CSV, JSON, Parquet) in the job input folder"),
+        ),
+        callback_url=(
+            AnyHttpUrl | None,
+            Field(None, description="POSTed a summary when the job ends (retried with backoff)"),
+        ),
+    )
+
+    @router.post(
+        "",
+        response_model=JobStatus,
+        status_code=status.HTTP_202_ACCEPTED,
+        operation_id="create_job",
+        summary="Start a batch job",
+        responses=ERRORS,
+    )
+    def create_job(body: job_request, principal: JobCreator, service: Service,
+                   request: Request) -> Any:
+        """Queue records (or a stored file) for scoring; poll the job or wait for its callback."""
+        settings = service.settings
+        records = None
+        if body.records is not None:
+            if len(body.records) > settings.serving.job_max_records:
+                raise PayloadTooLargeError(
+                    TOO_MANY.format(n=len(body.records), limit=settings.serving.job_max_records)
+                )
+            records = [r.model_dump(by_alias=True) for r in body.records]
+        created = jobs.create_job(
+            settings, actor=principal.id, records=records, file=body.file,
+            callback_url=str(body.callback_url) if body.callback_url else None,
+        )
+        worker = getattr(request.app.state, "job_worker", None)
+        if worker is not None:
+            worker.wake()
+        return created
+
+    @router.get(
+        "/{job_id}",
+        response_model=JobStatus,
+        operation_id="get_job",
+        summary="A job's status and progress",
+        responses={**ERRORS, **NOT_FOUND},
+    )
+    def get_job(job_id: str, principal: JobReader) -> Any:
+        """Status, progress (rows done of total), errors and callback delivery."""
+        reader = None if principal.role in _READ_ALL else principal.id
+        return jobs.get_job(job_id, reader=reader)
+
+    @router.get(
+        "/{job_id}/results",
+        response_model=JobResults,
+        operation_id="get_job_results",
+        summary="A finished job's results",
+        responses={**ERRORS, **NOT_FOUND},
+    )
+    def get_job_results(
+        job_id: str,
+        principal: JobReader,
+        service: Service,
+        offset: int = Query(0, ge=0),
+        limit: int = Query(1000, ge=1, le=10_000),
+    ) -> Any:
+        """One row per input record, in order: the decision, or the error that stopped it."""
+        reader = None if principal.role in _READ_ALL else principal.id
+        return jobs.job_results(
+            service.settings, job_id, offset=offset, limit=limit, reader=reader
+        )
+
+    return router

@@ -1,0 +1,111 @@
+"""Real-time scoring: ``POST /v1/score`` (one applicant) and ``POST /v1/score/batch``.
+
+The applicant model is built from the served model at start-up, so this router is made
+by a function. (No postponed annotations in this module: FastAPI must see the built
+model class itself in the endpoint signatures.)
+"""
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field, create_model
+
+from greenscore.serving.deps import Scorer, Service
+from greenscore.serving.errors import PayloadTooLargeError
+from greenscore.serving.routers.common import ERRORS
+from greenscore.serving.schemas import BatchResponse, ErrorResponse, ScoreResponse
+
+TOO_MANY = "batch of {n} applicants is over the limit of {limit} (serving.max_batch)"
+
+
+class BatchItem(BaseModel):
+    """The outcome for one applicant of a batch: a decision, or why there is none."""
+
+    index: int
+    status: int = Field(description="HTTP status this applicant alone would have had")
+    result: ScoreResponse | None = None
+    error: ErrorResponse | None = None
+
+
+class BatchResult(BatchResponse):
+    """Decisions on every applicant of a batch, in request order."""
+
+    errors: int
+    results: list[BatchItem]  # type: ignore[assignment]
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    # The body is built from plain Python values: dumping it directly skips a second
+    # validation pass through the response model (which is still what /docs shows).
+    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
+                    media_type="application/json")
+
+
+def build_router(applicant: type[BaseModel]) -> APIRouter:
+    """The scoring routes for an applicant model.
+
+    Parameters
+    ----------
+    applicant : type[BaseModel]
+        From :func:`greenscore.serving.schemas.applicant_model`.
+    """
+    router = APIRouter(prefix="/v1", tags=["scoring"])
+    batch_model = create_model(
+        "BatchRequest",
+        applicants=(list[applicant], Field(..., min_length=1, description="applicants to score")),
+    )
+
+    @router.post(
+        "/score",
+        response_model=ScoreResponse,
+        operation_id="score_applicant",
+        summary="Score one applicant",
+        responses=ERRORS,
+    )
+    async def score(body: applicant, principal: Scorer, service: Service, request: Request) -> Any:
+        """Probability of default, points, decision and, for reviews and declines, the
+        principal reasons; audited under the returned ``request_id``."""
+        item = service.item(
+            body.model_dump(by_alias=True), actor=principal.id,
+            request_id=request.state.request_id, route="/v1/score",
+        )
+        outcomes = await asyncio.wrap_future(service.submit(item))
+        return _json(outcomes[0].to_dict())
+
+    @router.post(
+        "/score/batch",
+        response_model=BatchResult,
+        operation_id="score_batch",
+        summary="Score a batch of applicants",
+        responses=ERRORS,
+    )
+    def score_batch(body: batch_model, principal: Scorer, service: Service) -> Any:
+        """Up to ``serving.max_batch`` applicants; one result (or error) per applicant,
+        in order. Runs beside, not in front of, real-time requests."""
+        applicants = body.applicants
+        limit = service.settings.serving.max_batch
+        if len(applicants) > limit:
+            raise PayloadTooLargeError(TOO_MANY.format(n=len(applicants), limit=limit))
+        outcomes = service.decide_payloads(
+            [a.model_dump(by_alias=True) for a in applicants],
+            actor=principal.id, route="/v1/score/batch",
+        )
+        results = []
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, BaseException):
+                status = getattr(outcome, "http_status", 500)
+                results.append({
+                    "index": index, "status": status, "result": None,
+                    "error": {"error": type(outcome).__name__, "detail": str(outcome),
+                              "request_id": None},
+                })
+            else:
+                results.append(
+                    {"index": index, "status": 200, "result": outcome.to_dict(), "error": None}
+                )
+        errors = sum(1 for r in results if r["error"] is not None)
+        return _json({"count": len(results), "errors": errors, "results": results})
+
+    return router
