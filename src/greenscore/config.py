@@ -149,9 +149,6 @@ class ServingSettings(BaseModel):
     micro_batch_rows: int = Field(
         64, description="most queued single-applicant requests scored together"
     )
-    micro_batch_wait_ms: float = Field(
-        0.0, description="how long the scorer waits for more requests before scoring (0: none)"
-    )
     breaker_failures: int = Field(5, description="primary failures in a row that open the circuit")
     breaker_reset_seconds: float = Field(
         30.0, description="seconds an open circuit waits before trying the primary again"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
@@ -66,3 +68,10 @@ def applicant(ds: Dataset, i: int) -> dict:
             value = value.item()
         out[column] = None if (isinstance(value, float) and value != value) else value
     return out
+
+
+@lru_cache(maxsize=2)
+def shared(rows: int = 1500, seed: int = 1) -> tuple[Dataset, ScoringBundle]:
+    """One dataset and bundle per test process (fitting takes a second or two)."""
+    ds = dataset(rows, seed)
+    return ds, build_bundle(ds)

@@ -24,7 +24,7 @@ def demo_command(
     import json
 
     metrics = json.loads(Path(summary["paths"]["metrics"]).read_text("utf-8"))
-    console = Console()
+    console = Console(width=None if Console().is_terminal else 160)
     print_train_summary(metrics, console=console)
     declined = summary.get("declined_applicant")
     if declined:

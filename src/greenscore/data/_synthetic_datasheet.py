@@ -64,6 +64,11 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%" if np.isfinite(x) else "n/a"
 
 
+def _share(flags: np.ndarray, mask: np.ndarray) -> str:
+    """Mean of 0/1 ``flags`` over the rows in ``mask``, as a percentage."""
+    return _pct(float(flags[mask].mean())) if mask.any() else "n/a"
+
+
 def _columns_table(a: pd.DataFrame) -> list[str]:
     lines = ["| column | type | missing | meaning |", "| --- | --- | --- | --- |"]
     for key, meaning in COLUMN_DOCS.items():
@@ -74,8 +79,8 @@ def _columns_table(a: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _link_rates(a: pd.DataFrame, relations: pd.DataFrame) -> tuple[np.ndarray, float, float]:
-    """Links per applicant, and the default rate with a defaulted link vs with only others."""
+def _link_rates(a: pd.DataFrame, relations: pd.DataFrame) -> tuple[np.ndarray, str, str]:
+    """Links per applicant; default rate with a defaulted link, and with links none defaulted."""
     ids = a["applicant_id"].to_numpy()
     position = pd.Series(np.arange(len(ids)), index=ids)
     edges = np.column_stack(
@@ -90,8 +95,7 @@ def _link_rates(a: pd.DataFrame, relations: pd.DataFrame) -> tuple[np.ndarray, f
     linked_defaults = adjacency @ default
     with_default = (degree > 0) & (linked_defaults > 0)
     without = (degree > 0) & (linked_defaults == 0)
-    rate = (lambda m: float(default[m].mean()) if m.any() else float("nan"))  # noqa: E731
-    return degree, rate(with_default), rate(without)
+    return degree, _share(default, with_default), _share(default, without)
 
 
 def render_datasheet(
@@ -117,10 +121,9 @@ def render_datasheet(
     """
     a, c = applications, RISK
     n = len(a)
-    month_index = (
-        a["application_date"].to_numpy().astype("datetime64[M]").astype(int)
-        - START_DATE.astype("datetime64[M]").astype(int)
-    )
+    month_index = a["application_date"].to_numpy().astype("datetime64[M]").astype(
+        int
+    ) - START_DATE.astype("datetime64[M]").astype(int)
     late = month_index >= MONTHS - DRIFT_MONTHS
     early = ~late
     female = (a["sex"] == "female").to_numpy()
@@ -129,7 +132,7 @@ def render_datasheet(
     degree, rate_linked, rate_clean = _link_rates(a, relations)
 
     def rate(mask: np.ndarray) -> str:
-        return _pct(float(default[mask].mean())) if mask.any() else "n/a"
+        return _share(default, mask)
 
     def mean(column: str, mask: np.ndarray, digits: int) -> str:
         return f"{a.loc[mask, column].mean():.{digits}f}" if mask.any() else "n/a"
@@ -231,16 +234,16 @@ def render_datasheet(
         "column of their own row; they show in linked borrowers' outcomes and in the recent "
         "histories of linked borrowers the shocks reached early. So a linked-borrower default "
         "rate, or a graph model over the relations, knows what a row-wise model cannot. "
-        f"Default rate with at least one defaulted link: {_pct(rate_linked)}; with links, "
-        f"none defaulted: {_pct(rate_clean)}.",
+        f"Default rate with at least one defaulted link: {rate_linked}; with links, "
+        f"none defaulted: {rate_clean}.",
         "",
         f"**Drift.** Over the last {DRIFT_MONTHS} months the population shifts gradually: "
         f"mean age {mean('age', early, 1)} before, {mean('age', late, 1)} during; mean "
         f"utilisation {mean('credit_utilization', early, 3)} vs "
         f"{mean('credit_utilization', late, 3)}; mean inquiries "
         f"{mean('num_inquiries_6m', early, 2)} vs {mean('num_inquiries_6m', late, 2)}; "
-        f"`{DRIFT_PURPOSE}` loans {rate_of(drift_share, early)} vs "
-        f"{rate_of(drift_share, late)}. The risk formula does not change (population shift, "
+        f"`{DRIFT_PURPOSE}` loans {_share(drift_share, early)} vs "
+        f"{_share(drift_share, late)}. The risk formula does not change (population shift, "
         "not concept drift); time-ordered validation shows it.",
         "",
         f"**Proxy bias.** Sex has no direct effect on default (coefficient {c.sex}), but "
@@ -277,8 +280,3 @@ def render_datasheet(
         "",
     ]
     return "\n".join(lines)
-
-
-def rate_of(flags: np.ndarray, mask: np.ndarray) -> str:
-    """Share of ``flags`` among the rows in ``mask``, as a percentage."""
-    return _pct(float(flags[mask].mean())) if mask.any() else "n/a"

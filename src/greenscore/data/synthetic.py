@@ -7,14 +7,15 @@ graph that carries signal the row's own features do not, a population shift in t
 months, and a proxy bias through which sex reaches decisions without being a feature.
 
 The generative story, in order: application dates; demographics (sex, age, education,
-region, employment, income, housing); a hidden financial *fragility* per person; bureau
-attributes and twelve months of balance, payment and days-past-due drawn from that fragility;
-the loan (purpose, amount, term, and a rate priced from the lender's view of risk); the
-borrower graph (households, employers, guarantors); and finally default, drawn from a latent
-risk that mixes what the features show, what they do not (shared household and employer
-shocks) and contagion from linked borrowers. Every draw comes from one seeded NumPy generator
-(and a Faker instance seeded with the same number), so a seed gives identical frames and
-byte-identical files. Everything is vectorised: 20,000 rows take about a second.
+region, employment, income, housing); the borrower graph (households, employers, guarantors)
+with a hidden shock per household and per employer; a hidden financial *fragility* per
+person, from which bureau attributes and twelve months of balance, payment and days past due
+are drawn; the loan (purpose, amount, term, and a rate priced from the lender's view of risk);
+and finally default, drawn from a latent risk that mixes what the features show, what they
+do not (the shared shocks) and contagion from linked borrowers. The ``_synthetic_datasheet``
+module writes the datasheet. Every draw comes from one seeded NumPy generator (and a Faker
+instance seeded with the same number), so a seed gives identical frames and byte-identical
+files. Everything is vectorised: 20,000 rows take about a second.
 """
 
 from __future__ import annotations
@@ -96,14 +97,22 @@ FEMALE_TENURE_FACTOR = 0.55
 class RiskModel:
     """Coefficients of the latent default risk (logit units); the datasheet prints them.
 
-    The observable part reads the generated features (true values, before missingness):
-    ``util_sq * utilisation^2 + util_x_dpd_trend * utilisation * max(dpd trend, 0)
-    + recent_dpd * min(recent max dpd / 30, 3) + delinquencies * log1p(delinquencies)
-    + inquiries * min(inquiries, 8) + pti * max(payment-to-income - pti_knee, 0)
+    The observable part reads the generated features (true values, before missingness),
+    all times ``observable_weight``: ``util_sq * utilisation^2 + util_x_dpd_trend *
+    utilisation * max(dpd trend, 0) + recent_dpd * min(recent max dpd / 30, 3)
+    + delinquencies * log1p(delinquencies) + inquiries * min(inquiries, 8)
+    + pti * max(payment-to-income - pti_knee, 0) + log_income * log(income / 45k)
     + income steps + short-employment and thin-file steps + age_u * ((age - 45) / 13)^2
     + category effects``. The hidden part adds ``fragility * z`` (the person's unobserved
-    fragility), a household shock, an employer shock and ``contagion`` times the share of
-    linked borrowers who defaulted in a first draw; logistic noise makes it a draw.
+    fragility), the household and employer shocks (``*_sd``) and ``contagion`` times the
+    share of linked borrowers who defaulted in a first draw; logistic noise makes it a
+    draw. For ``early_share`` of applicants the shocks also show in the last four months
+    of their history (``early_strength`` on the odds of a missed payment,
+    ``early_utilisation`` on utilisation, per unit of shock).
+
+    The weights were tuned so that LightGBM reaches a cross-validated AUC near 0.81 on
+    20,000 rows, a linked-borrower default rate adds well over 0.01 AUC, and a model
+    without ``sex`` still shows a demographic-parity gap above 0.05.
     """
 
     util_sq: float = 1.4
@@ -650,7 +659,8 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
     seed : int, default 42
         Seed of every random draw; the same seed gives identical frames.
     default_rate : float, default 0.15
-        Share of applicants who default; met exactly (``round(rate * rows)`` defaults).
+        Share of applicants who default; met exactly: ``round(rate * rows)`` defaults
+        (at least one).
 
     Returns
     -------
@@ -666,7 +676,7 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
     Examples
     --------
     >>> data = generate(1_000, seed=7)
-    >>> data.applications["default"].mean()
+    >>> float(data.applications["default"].mean())
     0.15
     """
     _validate(rows, seed, default_rate)
@@ -698,7 +708,7 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
         fragility=people["fragility"],
         shocks=shocks,
         adjacency=adjacency,
-        k=int(round(float(default_rate) * n)),
+        k=max(1, int(round(float(default_rate) * n))),
     )
     pii = _pii(int(seed), rng, female=people["female"], region=people["region"], pairs=pairs)
 

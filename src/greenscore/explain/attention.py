@@ -49,6 +49,8 @@ def month_labels(spec: Any, steps: int) -> list[str]:
     for group in spec.sequences:
         if len(group.columns) == steps:
             prefix = os.path.commonprefix(group.columns)
+            # Never cut inside a month number ("dpd_m01".."dpd_m06" share "dpd_m0").
+            prefix = prefix.rstrip("0123456789")
             suffixes = [c[len(prefix) :] or c for c in group.columns]
             if len(set(suffixes)) == steps:
                 return suffixes
@@ -148,7 +150,10 @@ def _edges(coefficients: Any, index: pd.Index) -> pd.DataFrame:
         return pd.DataFrame(
             {"source": name(edge_index[0]), "target": name(edge_index[1]), "weight": weights}
         )
-    matrix = np.asarray(coefficients, dtype=float)
+    try:
+        matrix = np.asarray(coefficients, dtype=float)
+    except (TypeError, ValueError):
+        matrix = np.empty(0)
     if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] == len(index):
         rows, cols = np.nonzero(matrix)
         labels = np.asarray(index)

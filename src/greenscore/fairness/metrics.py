@@ -12,9 +12,11 @@ equalized odds difference (the larger of the TPR and FPR gaps), and the four-fif
 (lowest selection rate at least 80 % of the highest). Point estimates are Fairlearn's;
 intervals come from a seeded row bootstrap (:mod:`greenscore.fairness.bootstrap`). An
 attribute is *flagged* when it fails the four-fifths rule, a gap exceeds its threshold,
-or the approval gap between its most and least approved groups is material and
+the approval gap between its most and least approved groups is material and
 statistically significant (the two-standard-deviation test US enforcement pairs with the
-four-fifths rule).
+four-fifths rule), or the groups' predicted risk differs materially and significantly
+(standardised mean difference of log-odds at least 0.1, the usual balance threshold, and
+Welch's z above 2): a proxy bias shows there before it moves many decisions.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ EO_THRESHOLD = 0.10
 MIN_GROUP = 30
 SIGNIFICANT_GAP = 0.02
 SIGNIFICANCE_Z = 2.0
+SCORE_SMD = 0.10
 CI_QUANTILES = (0.025, 0.975)
 FAVOURABLE = "approval (decision other than 'decline')"
 CONVENTION = (
@@ -86,6 +89,42 @@ def two_sd_test(rates: dict[str, tuple[float, int]]) -> dict[str, Any] | None:
     se = math.sqrt(max(pooled * (1 - pooled), 0.0) * (1 / n1 + 1 / n2))
     z = (p1 - p2) / se if se > 0 else 0.0
     return {"high": high, "low": low, "difference": _num(p1 - p2), "z": _num(z)}
+
+
+def score_disparity(pd_: np.ndarray, labels: np.ndarray, groups: Sequence[str]) -> dict[str, Any] | None:
+    """How far apart the groups' predicted risk is, whatever the cut-off.
+
+    Compares the groups with the highest and lowest mean log-odds of default: the
+    standardised mean difference (pooled standard deviation) and Welch's z.
+
+    Returns
+    -------
+    dict or None
+        ``higher_risk``, ``lower_risk``, their ``mean_pd``, ``smd`` and ``z``; None with
+        fewer than two groups of at least two applicants.
+    """
+    p = np.clip(np.asarray(pd_, dtype=float), 1e-9, 1 - 1e-9)
+    logit = np.log(p / (1 - p))
+    stats = {}
+    for group in groups:
+        values = logit[labels == group]
+        if len(values) >= 2:
+            stats[group] = (values.mean(), values.var(ddof=1), len(values))
+    if len(stats) < 2:
+        return None
+    high = max(stats, key=lambda g: (stats[g][0], g))
+    low = min(stats, key=lambda g: (stats[g][0], g))
+    (m1, v1, n1), (m2, v2, n2) = stats[high], stats[low]
+    pooled = math.sqrt((v1 + v2) / 2)
+    se = math.sqrt(v1 / n1 + v2 / n2)
+    return {
+        "measure": "standardised mean difference of the log-odds of default",
+        "higher_risk": high,
+        "lower_risk": low,
+        "mean_pd": {high: _num(p[labels == high].mean()), low: _num(p[labels == low].mean())},
+        "smd": _num((m1 - m2) / pooled) if pooled > 0 else 0.0,
+        "z": _num((m1 - m2) / se) if se > 0 else 0.0,
+    }
 
 
 def attribute_report(
@@ -230,6 +269,16 @@ def attribute_report(
             f"approval gap {test['difference']} between '{test['high']}' and '{test['low']}' "
             f"is {test['z']} standard deviations (more than {SIGNIFICANCE_Z}: significant)"
         )
+    disparity = (
+        score_disparity(np.asarray(pd_, dtype=float), labels, [str(g) for g in compared.index])
+        if pd_ is not None
+        else None
+    )
+    if disparity and disparity["smd"] >= SCORE_SMD and disparity["z"] > SIGNIFICANCE_Z:
+        reasons.append(
+            f"predicted risk of '{disparity['higher_risk']}' is above '{disparity['lower_risk']}' "
+            f"by {disparity['smd']} standard deviations of log-odds (z {disparity['z']})"
+        )
     rates = {
         g: v["selection_rate"] for g, v in groups_out.items() if v["selection_rate"] is not None
     }
@@ -243,6 +292,7 @@ def attribute_report(
         "equalized_odds_difference": eo_difference,
         "four_fifths_rule": "pass" if four_fifths else "fail",
         "significance_test": test,
+        "score_disparity": disparity,
         "least_favoured_group": min(rates, key=lambda g: (rates[g], g)) if rates else None,
         "most_favoured_group": max(rates, key=lambda g: (rates[g], g)) if rates else None,
         "flagged": bool(reasons),
@@ -319,6 +369,7 @@ def fairness_report(
             "four_fifths": FOUR_FIFTHS,
             "significant_gap": SIGNIFICANT_GAP,
             "significance_z": SIGNIFICANCE_Z,
+            "score_smd": SCORE_SMD,
             "demographic_parity_difference": dp_threshold,
             "equalized_odds_difference": eo_threshold,
         },

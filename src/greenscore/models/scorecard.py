@@ -32,6 +32,28 @@ def _prepare(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:  # noqa: 
     return out
 
 
+def _decile_iv(values: pd.Series, y: np.ndarray, categorical: bool) -> float:
+    """Information value over deciles (or levels), missing as its own bin: a quick screen."""
+    if categorical:
+        bins = values.fillna("__missing__").astype(str)
+    else:
+        ranked = values.rank(method="first")
+        bins = pd.qcut(ranked, q=min(10, max(1, ranked.nunique())), labels=False, duplicates="drop")
+        bins = bins.astype("float").fillna(-1)
+    table = pd.crosstab(bins, y).reindex(columns=[0, 1], fill_value=0) + 0.5
+    good, bad = table[0] / table[0].sum(), table[1] / table[1].sum()
+    return float(((good - bad) * np.log(good / bad)).sum())
+
+
+def _screen_by_iv(data: pd.DataFrame, y: np.ndarray, categorical: list[str], keep: int | None) -> list[str]:
+    columns = list(data.columns)
+    if keep is None or len(columns) <= keep:
+        return columns
+    iv = {c: _decile_iv(data[c], y, c in categorical) for c in columns}
+    chosen = set(sorted(columns, key=lambda c: iv[c], reverse=True)[:keep])
+    return [c for c in columns if c in chosen]  # keep the data's order for stable tables
+
+
 class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
     """Logistic regression on optimally binned WoE features, with points scaling.
 
@@ -51,6 +73,10 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         Characteristics with a lower information value are left out.
     C : float
         Inverse L2 strength of the logistic regression.
+    max_features : int or None
+        Characteristics offered to optimal binning, chosen by a quick decile IV screen;
+        a scorecard reviewers can read has tens of characteristics, not hundreds, and
+        optimal binning costs time per characteristic.
 
     Attributes
     ----------
@@ -58,6 +84,8 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
     categorical_ : list of str
         Columns binned as categories.
     features_in_ : list of str
+    candidates_ : list of str
+        Characteristics that passed the IV screen and were binned.
     selected_ : list of str
         Characteristics kept in the scorecard.
     """
@@ -72,6 +100,7 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         min_bin_size: float = 0.03,
         min_iv: float = 0.01,
         C: float = 1.0,  # noqa: N803 - scikit-learn's name
+        max_features: int | None = 40,
     ) -> None:
         self.base_score = base_score
         self.base_odds = base_odds
@@ -80,6 +109,7 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         self.min_bin_size = min_bin_size
         self.min_iv = min_iv
         self.C = C
+        self.max_features = max_features
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> WoEScorecardClassifier:  # noqa: N803
         """Bin every characteristic, fit the logistic regression and scale to points."""
@@ -93,9 +123,11 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
             if not pd.api.types.is_numeric_dtype(X[c]) or isinstance(X[c].dtype, pd.CategoricalDtype)
         ]
         data = _prepare(X, self.categorical_)
+        y = np.asarray(y).astype(int)
+        candidates = _screen_by_iv(data, y, self.categorical_, self.max_features)
         binning = BinningProcess(
-            variable_names=self.features_in_,
-            categorical_variables=self.categorical_ or None,
+            variable_names=candidates,
+            categorical_variables=[c for c in self.categorical_ if c in candidates] or None,
             max_n_bins=self.max_n_bins,
             min_bin_size=self.min_bin_size,
             selection_criteria={"iv": {"min": self.min_iv}},
@@ -110,10 +142,10 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
                 "pdo": self.pdo, "odds": self.base_odds, "scorecard_points": self.base_score,
             },
         )
-        y = np.asarray(y).astype(int)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.scorecard_.fit(data, y, sample_weight=sample_weight)
+            self.scorecard_.fit(data[candidates], y, sample_weight=sample_weight)
+        self.candidates_ = candidates
         support = self.scorecard_.binning_process_.get_support(names=True)
         self.selected_ = list(support)
         if not self.selected_:
@@ -124,7 +156,7 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """Probabilities of [no default, default]."""
         check_is_fitted(self, "scorecard_")
-        data = _prepare(X[self.features_in_], self.categorical_)
+        data = _prepare(X[self.candidates_], self.categorical_)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return self.scorecard_.predict_proba(data)
@@ -136,7 +168,7 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
     def points(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """Scorecard points (sum of the characteristics' points) per row."""
         check_is_fitted(self, "scorecard_")
-        data = _prepare(X[self.features_in_], self.categorical_)
+        data = _prepare(X[self.candidates_], self.categorical_)
         return np.asarray(self.scorecard_.score(data), dtype=float)
 
     def scorecard_table(self) -> pd.DataFrame:

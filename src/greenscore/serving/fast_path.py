@@ -159,15 +159,15 @@ def rows_frame(
 # ---------------------------------------------------------------------- compiled features
 def _flatten(pipeline: Any) -> list[Any]:
     """The transformers before the classifier, nested pipelines spliced, passthroughs dropped."""
-    out: list[Any] = []
-    for _, step in list(pipeline.steps)[:-1]:
-        if step is None or step == "passthrough":
-            continue
-        if hasattr(step, "steps"):
-            out.extend(s for _, s in step.steps if s is not None and s != "passthrough")
-        else:
-            out.append(step)
-    return out
+
+    def steps(node: Any) -> list[Any]:
+        if node is None or (isinstance(node, str) and node == "passthrough"):
+            return []
+        if hasattr(node, "steps"):
+            return [t for _, child in node.steps for t in steps(child)]
+        return [node]
+
+    return [t for _, step in list(pipeline.steps)[:-1] for t in steps(step)]
 
 
 class CompiledFeatures:
@@ -264,15 +264,18 @@ class CompiledFeatures:
 
     def frame(self, rows: Sequence[Mapping[str, Any]], ids: Sequence[Any]) -> pd.DataFrame:
         """The model's input as the DataFrame the classifier was fitted on (categoricals typed)."""
-        numbers, codes = self.columns(rows, ids)
+        return self.frame_from(self.matrix(rows, ids), ids)
+
+    def frame_from(self, matrix: np.ndarray, ids: Sequence[Any]) -> pd.DataFrame:
+        """Rows of :meth:`matrix` as the classifier's DataFrame (category codes to levels)."""
         data: dict[str, Any] = {}
-        for feature in self.model_features:
-            if feature in codes:
-                raw = codes[feature]
-                as_int = np.where(np.isnan(raw), -1, raw).astype(np.int64)
+        for j, feature in enumerate(self.model_features):
+            column = matrix[:, j]
+            if feature in self.categories:
+                as_int = np.where(np.isnan(column), -1, column).astype(np.int64)
                 data[feature] = pd.Categorical.from_codes(as_int, self.categories[feature])
             else:
-                data[feature] = numbers.column(feature)
+                data[feature] = column
         return pd.DataFrame(data, index=pd.Index(list(ids)))
 
     def values(self, matrix_row: np.ndarray) -> dict[str, Any]:
@@ -420,13 +423,6 @@ class FastScorer:
             return self.bundle.estimator.predict_proba(frame)[:, 1], None
         frame = rows_frame(rows, ids, self.raw_columns, self.id_name)
         return self.bundle.predict_pd(frame), None
-
-    def model_frame(self, rows: Sequence[Mapping[str, Any]], ids: Sequence[Any]) -> pd.DataFrame:
-        """The classifier's input frame for raw applicants (for explanations of many rows)."""
-        if self.features is not None:
-            return self.features.frame(rows, ids)
-        frame = rows_frame(rows, ids, self.raw_columns, self.id_name)
-        return self.bundle.features.transform(frame)
 
     # -------------------------------------------------------------- verification
     def _check(self, mode: str) -> str | None:

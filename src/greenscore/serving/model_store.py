@@ -257,11 +257,11 @@ class ServedModel:
             features = self.scorer.features
             if matrix is not None and features is not None and len(which) <= _BATCH_EXPLAIN_ROWS:
                 return {i: self.coder.explain_one(features.values(matrix[i])) for i in which}, True
-            sub_rows = [rows[i] for i in which]
             sub_ids = [ids[i] for i in which]
-            if self.scorer.mode == "lightgbm":
-                frame = self.scorer.model_frame(sub_rows, sub_ids)
+            if matrix is not None and features is not None:
+                frame = features.frame_from(matrix[which], sub_ids)
             else:
+                sub_rows = [rows[i] for i in which]
                 frame = rows_frame(sub_rows, sub_ids, self.input_columns, self.id_name)
             explained = self.coder.explain_batch(frame)
             return dict(zip(which, explained, strict=True)), True

@@ -16,12 +16,14 @@ large batch never holds up real-time requests.
 from __future__ import annotations
 
 import asyncio
-import itertools
+import random
 import secrets
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from greenscore.config import Settings
 from greenscore.errors import DataError, GreenScoreError, PrivacyError
@@ -48,17 +50,14 @@ log = get_logger(__name__)
 UNAVAILABLE = "no model could score request '{request_id}': it is kept for replay"
 
 
-_ID_PREFIX = secrets.token_hex(8)
-_ID_COUNTER = itertools.count()
+# A process-local generator seeded from the OS: ids are not secrets, and drawing from
+# os.urandom per request costs a system call each time on a busy host.
+_IDS = random.Random(secrets.randbits(128))
 
 
 def new_request_id() -> str:
-    """A fresh request id: 32 hex characters, unique across processes and restarts.
-
-    A random per-process prefix and a counter: a random id per request costs a system
-    call each time, which shows in the latency of a busy host.
-    """
-    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFFFFFF:016x}"
+    """A fresh random request id (32 hex characters)."""
+    return f"{_IDS.getrandbits(128):032x}"
 
 
 @dataclass
@@ -97,7 +96,7 @@ class Outcome:
             "probability_of_default": r.probability_of_default,
             "score": r.score,
             "decision": r.decision,
-            "reason_codes": [reason.to_dict() for reason in r.reasons],
+            "reason_codes": [_reason(reason) for reason in r.reasons],
             "reasons_available": r.reasons_available,
             "flags": [f.to_dict() for f in self.flags],
             "fallback": self.fallback,
@@ -105,6 +104,23 @@ class Outcome:
             "review_id": self.review_id,
             "energy": self.model.energy.to_dict(),
         }
+
+
+def _reason(reason: Any) -> dict[str, Any]:
+    # ReasonCode.to_dict goes through dataclasses.asdict (a deep copy): per request, that
+    # costs more than the rest of the response together.
+    value = reason.value
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        value = None
+    return {
+        "code": reason.code,
+        "feature": reason.feature,
+        "contribution": float(reason.contribution),
+        "value": value,
+        "text": reason.text,
+    }
 
 
 class ScoringService:

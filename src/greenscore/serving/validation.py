@@ -20,7 +20,7 @@ from typing import Any
 
 from greenscore.errors import DataError
 
-OUT_OF_RANGE = "field '{field}': {value!r} is outside the training range [{low:g}, {high:g}]"
+OUT_OF_RANGE = "field '{field}': {value:g} is outside the training range [{low:g}, {high:g}]"
 
 
 @dataclass(frozen=True)

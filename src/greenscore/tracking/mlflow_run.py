@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from numbers import Real
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
 # Download progress bars would land in the JSON logs of batch jobs and the API.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# MLflow announces schema creation at INFO on its own handler; users only need its warnings.
+logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 from greenscore.config import Settings, get_settings  # noqa: E402
 from greenscore.errors import ConfigError, DataError, NotFoundError  # noqa: E402

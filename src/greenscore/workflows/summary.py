@@ -10,7 +10,8 @@ from rich.table import Table
 
 def print_train_summary(metrics: dict[str, Any], *, console: Console | None = None) -> None:
     """One row per model: AUC ± std, Gini, KS, Brier, ECE, fit time, energy and CO2."""
-    console = console or Console()
+    # Off a terminal (CI logs, pipes) Rich would squeeze the table into 80 columns.
+    console = console or Console(width=None if Console().is_terminal else 160)
     table = Table(title=f"cross-validated ({metrics['cv']['folds']} folds, {metrics['cv']['strategy']})")
     for column in ("model", "AUC", "Gini", "KS", "Brier", "ECE", "fit s", "kWh/fit", "g CO2e/fit", "kWh/1k pred"):
         table.add_column(column, justify="right" if column != "model" else "left")

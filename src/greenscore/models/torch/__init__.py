@@ -16,7 +16,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from greenscore.models.torch.base import TorchCreditClassifier  # noqa: E402
 from greenscore.models.torch.dnn import DNNClassifier  # noqa: E402
+from greenscore.models.torch.gnn import GNNClassifier  # noqa: E402
 from greenscore.models.torch.lstm import BiLSTMClassifier  # noqa: E402
 from greenscore.models.torch.tcn import TCNClassifier  # noqa: E402
 
-__all__ = ["BiLSTMClassifier", "DNNClassifier", "TCNClassifier", "TorchCreditClassifier"]
+__all__ = ["BiLSTMClassifier", "DNNClassifier", "GNNClassifier", "TCNClassifier", "TorchCreditClassifier"]

@@ -47,21 +47,21 @@ class StepNorm(nn.LayerNorm):
 
 
 class TemporalBlock(nn.Module):
-    """Two dilated causal convolutions with normalisation, ReLU and dropout, plus a residual."""
+    """Two dilated causal convolutions with normalisation and ReLU, plus a residual.
 
-    def __init__(
-        self, in_channels: int, channels: int, *, kernel_size: int, dilation: int, dropout: float
-    ) -> None:
+    Dropout is left to the head: inside the blocks it cost a fifth of a CPU step and
+    brought no validation AUC on six-month histories.
+    """
+
+    def __init__(self, in_channels: int, channels: int, *, kernel_size: int, dilation: int) -> None:
         super().__init__()
         self.net = nn.Sequential(
             CausalConv1d(in_channels, channels, kernel_size, dilation),
             StepNorm(channels),
             nn.ReLU(),
-            nn.Dropout(dropout),
             CausalConv1d(channels, channels, kernel_size, dilation),
             StepNorm(channels),
             nn.ReLU(),
-            nn.Dropout(dropout),
         )
         self.skip = nn.Conv1d(in_channels, channels, 1) if in_channels != channels else None
 
@@ -99,9 +99,7 @@ class TCNNet(nn.Module):
         blocks, width = [], seq_features
         for dilation in dilations:
             blocks.append(
-                TemporalBlock(
-                    width, channels, kernel_size=kernel_size, dilation=dilation, dropout=dropout
-                )
+                TemporalBlock(width, channels, kernel_size=kernel_size, dilation=dilation)
             )
             width = channels
         self.blocks = nn.ModuleList(blocks)
@@ -144,7 +142,7 @@ class TCNClassifier(SequenceCreditClassifier):
     head_units : int
         Width of the first layer of the MLP head (the second is half as wide).
     dropout : float
-        Dropout in the blocks and the head.
+        Dropout in the MLP head.
     embedding_dim : int, optional
         Cap on categorical embedding widths.
     spec, max_epochs, batch_size, lr, weight_decay, loss, focal_gamma, class_weight, \
@@ -166,13 +164,13 @@ random_state, n_jobs
         spec: DatasetSpec | None = None,
         channels: int = 32,
         kernel_size: int = 3,
-        dilations: tuple[int, ...] = (1, 2, 4),
+        dilations: tuple[int, ...] = (1, 2),
         head_units: int = 128,
         dropout: float = 0.1,
         embedding_dim: int | None = None,
         max_epochs: int = 20,
-        batch_size: int = 512,
-        lr: float = 3e-3,
+        batch_size: int = 1024,
+        lr: float = 6e-3,
         weight_decay: float = 1e-4,
         loss: str = "bce",
         focal_gamma: float = 2.0,

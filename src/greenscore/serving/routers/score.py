@@ -5,7 +5,6 @@ by a function. (No postponed annotations in this module: FastAPI must see the bu
 model class itself in the endpoint signatures.)
 """
 
-import asyncio
 import json
 from typing import Any
 
@@ -71,8 +70,8 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
             body.model_dump(by_alias=True), actor=principal.id,
             request_id=request.state.request_id, route="/v1/score",
         )
-        outcomes = await asyncio.wrap_future(service.submit(item))
-        return _json(outcomes[0].to_dict())
+        outcome = await service.submit(item)
+        return _json(outcome.to_dict())
 
     @router.post(
         "/score/batch",

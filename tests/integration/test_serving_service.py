@@ -1,0 +1,173 @@
+"""The scoring service on SQLite: audit and prediction records, fallback, circuit, DLQ, replay."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import Pipeline
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+from serving_bundle import applicant, shared  # noqa: E402
+
+from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.errors import DataError  # noqa: E402
+from greenscore.models.bundle import ScoringBundle  # noqa: E402
+from greenscore.security.audit import find_events, verify_chain  # noqa: E402
+from greenscore.serving import dlq  # noqa: E402
+from greenscore.serving.errors import ServiceUnavailableError  # noqa: E402
+from greenscore.serving.model_store import ModelStore  # noqa: E402
+from greenscore.serving.replay import replay  # noqa: E402
+from greenscore.serving.review import list_items  # noqa: E402
+from greenscore.serving.service import ScoringService  # noqa: E402
+from greenscore.store.predictions import get_prediction  # noqa: E402
+
+
+class BrokenModel(ClassifierMixin, BaseEstimator):
+    """A classifier that fits but cannot predict."""
+
+    def fit(self, X, y):  # noqa: N803
+        self.classes_ = np.array([0, 1])
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def predict_proba(self, X):  # noqa: N803
+        raise RuntimeError("model is broken")
+
+
+@pytest.fixture(scope="module")
+def models():
+    ds, good = shared()
+    features = good.features
+    broken = BrokenModel().fit(features.transform(ds.X.head(50)), ds.y[:50])
+    bad = ScoringBundle(name="broken", spec=ds.spec,
+                        pipeline=Pipeline([("features", features), ("model", broken)]),
+                        metadata=good.metadata)
+    return ds, {"good": good, "bad": bad}
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    s = Settings(home=tmp_path, environment="test")
+    s.serving.breaker_failures = 2
+    use_settings(s)
+    yield s
+    use_settings(None)
+
+
+def service(settings: Settings, bundles: dict, model: str, fallback: str | None = None):
+    store = ModelStore(settings.serving, loader=lambda uri: bundles[uri])
+    store.load(model, fallback=fallback)
+    return ScoringService(settings, store)
+
+
+def test_decisions_are_audited_and_stored(settings, models) -> None:
+    ds, bundles = models
+    svc = service(settings, bundles, "good")
+    payloads = [applicant(ds, i) for i in range(12)]
+    outcomes = svc.decide_payloads(payloads, actor="key-1", route="/v1/score/batch")
+    assert all(not isinstance(o, BaseException) for o in outcomes)
+    events = find_events(action="decision", limit=100)
+    assert len(events) == 12 and verify_chain().ok
+    by_request = {e["details"]["request_id"]: e for e in events}
+    for payload, outcome in zip(payloads, outcomes, strict=True):
+        event = by_request[outcome.request_id]
+        details = event["details"]
+        assert event["actor"] == "key-1"
+        assert details["decision"] == outcome.result.decision
+        assert details["model"]["version"] == outcome.model.version
+        assert details["reason_codes"] == [r.code for r in outcome.result.reasons]
+        assert len(details["input_sha256"]) == 64
+        assert str(payload["applicant_id"]) not in json.dumps(details)  # only hashed
+        stored = get_prediction(outcome.request_id)
+        assert stored.decision == outcome.result.decision
+        assert stored.subject_hash == event["subject_hash"] is not None
+    subject = str(payloads[0]["applicant_id"])
+    assert [e["details"]["request_id"] for e in find_events(subject=subject)] == [
+        outcomes[0].request_id
+    ]
+
+
+def test_failing_primary_falls_back_and_the_circuit_opens(settings, models) -> None:
+    ds, bundles = models
+    svc = service(settings, bundles, "bad", fallback="good")
+    for i in range(4):
+        outcome = svc.decide_payloads([applicant(ds, i)], actor="k", route="/v1/score")[0]
+        assert outcome.fallback and outcome.variant == "fallback"
+        assert outcome.model.name == "lightgbm"
+    assert svc.store.deployment.primary.breaker.state == "open"
+    assert dlq.list_dead_letters() == []
+    text = svc.monitor.render().decode()
+    assert 'greenscore_fallbacks_total{variant="primary"} 4.0' in text
+    assert 'greenscore_circuit_state{variant="primary"} 2.0' in text
+
+
+def test_unanswerable_requests_are_kept_and_replayed(settings, models, monkeypatch) -> None:
+    ds, bundles = models
+    svc = service(settings, bundles, "bad")
+    payload = applicant(ds, 5)
+    outcome = svc.decide_payloads([payload], actor="k", route="/v1/score")[0]
+    assert isinstance(outcome, ServiceUnavailableError)
+    letters = dlq.list_dead_letters()
+    assert len(letters) == 1 and letters[0]["request_id"] in str(outcome)
+    kept = dlq.get_dead_letter(letters[0]["id"])["payload"]["applicants"][0]
+    assert kept["applicant_id"] == payload["applicant_id"] and kept["income"] == payload["income"]
+    # The recorded model still fails: replay reports it and keeps the letter.
+    store_uri = letters[0]["model"]
+    assert store_uri == "bad"
+    report = replay(settings, model=None)  # "bad" is no folder the real loader can read
+    assert report[0]["status"] == "failed"
+    assert dlq.list_dead_letters(status="failed")[0]["id"] == letters[0]["id"]
+    monkeypatch.setattr("greenscore.serving.model_store._default_loader", lambda uri: bundles[uri])
+    report = replay(settings, ids=[letters[0]["id"]], model="good")
+    assert report[0]["status"] == "replayed"
+    stored = get_prediction(letters[0]["request_id"])
+    assert stored.decision == report[0]["decisions"][0]["decision"]
+    assert dlq.list_dead_letters() == []
+    assert verify_chain().ok
+
+
+def test_grey_band_goes_to_review_and_cache_reuses_answers(settings, models) -> None:
+    ds, bundles = models
+    settings.serving.route_grey_band_to_review = True
+    svc = service(settings, bundles, "good")
+    payloads = [applicant(ds, i) for i in range(60)]
+    outcomes = svc.decide_payloads(payloads, actor="k", route="/v1/score/batch")
+    reviews = [o for o in outcomes if o.result.decision == "review"]
+    assert reviews, "the sample should hold grey-band applicants"
+    queued = {i["request_id"]: i for i in list_items()}
+    assert {o.request_id for o in reviews} == set(queued)
+    assert all(queued[o.request_id]["id"] == o.review_id for o in reviews)
+    again = svc.decide_payloads(payloads[:3], actor="k", route="/v1/score")
+    assert all(o.cached for o in again)
+    assert [o.result for o in again] == [o.result for o in outcomes[:3]]
+    assert len(find_events(action="decision", limit=1000)) == 63  # cached answers are audited too
+
+
+def test_out_of_range_values_are_clipped_or_refused(settings, models) -> None:
+    ds, bundles = models
+    svc = service(settings, bundles, "good")
+    payload = applicant(ds, 1)
+    payload["income"] = 1e12
+    outcome = svc.decide_payloads([payload], actor="k", route="/v1/score")[0]
+    assert [(f.field, f.action) for f in outcome.flags] == [("income", "clipped")]
+    settings.serving.refuse_out_of_range = True
+    strict = service(settings, bundles, "good")
+    refused = strict.decide_payloads([payload], actor="k", route="/v1/score")[0]
+    assert isinstance(refused, DataError) and "field 'income'" in str(refused)
+
+
+def test_an_id_that_collides_with_the_details_is_still_audited(settings, models) -> None:
+    ds, bundles = models
+    svc = service(settings, bundles, "good")
+    payload = applicant(ds, 2)
+    payload["applicant_id"] = "primary"  # also the variant label written in the details
+    outcome = svc.decide_payloads([payload], actor="k", route="/v1/score")[0]
+    event = next(e for e in find_events(action="decision")
+                 if e["details"]["request_id"] == outcome.request_id)
+    assert event["subject_hash"] is None and len(event["details"]["subject_hash"]) == 64
+    assert verify_chain().ok

@@ -1,0 +1,125 @@
+"""Served models, reasons, A/B assignment and hot reload (no database involved)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from serving_bundle import applicant, build_bundle, shared
+
+from greenscore.config import ServingSettings
+from greenscore.errors import ConfigError
+from greenscore.explain.reason_codes import ReasonCoder
+from greenscore.serving.model_store import ModelStore, ServedModel, parse_split
+
+
+@pytest.fixture(scope="module")
+def data():
+    ds, bundle = shared()
+    rows = [applicant(ds, i) for i in range(200)]
+    ids = [r[ds.spec.id_column] for r in rows]
+    return ds, bundle, rows, ids
+
+
+def test_reasons_match_the_full_bundle_coder(data) -> None:
+    ds, bundle, rows, ids = data
+    served = ServedModel(bundle, uri="memory", max_reasons=4)
+    assert served.scorer.mode == "lightgbm" and served.coder is not None
+    results = served.score(rows[:40], ids[:40], explain=[True] * 40)
+    expected = ReasonCoder.from_bundle(bundle, max_reasons=4).explain_batch(ds.X.iloc[:40])
+    for got, want in zip(results, expected, strict=True):
+        assert [r.code for r in got.reasons] == [r.code for r in want]
+        np.testing.assert_allclose([r.contribution for r in got.reasons],
+                                   [r.contribution for r in want], rtol=1e-9)
+        assert all(r.text for r in got.reasons)
+
+
+def test_many_rows_explained_in_one_frame_agree_with_row_by_row(data) -> None:
+    _, bundle, rows, ids = data
+    served = ServedModel(bundle, uri="memory", max_reasons=4)
+    many = served.score(rows, ids, explain=[True] * len(rows))  # > 32 rows: one frame
+    few = [served.score([r], [i], explain=[True])[0] for r, i in zip(rows[:10], ids[:10])]
+    for a, b in zip(many[:10], few, strict=True):
+        assert [r.code for r in a.reasons] == [r.code for r in b.reasons]
+
+
+def test_decisions_follow_cutoffs_and_approvals_carry_no_reasons(data) -> None:
+    _, bundle, rows, ids = data
+    served = ServedModel(bundle, uri="memory", max_reasons=4)
+    for result in served.score(rows, ids):
+        p = result.probability_of_default
+        s = bundle.scoring
+        expected = "approve" if p < s.approve_below else "decline" if p > s.decline_above else "review"
+        assert result.decision == expected
+        assert (len(result.reasons) > 0) == (expected != "approve")
+        assert result.score == round(float(bundle.points(np.array([p]))[0]), 1)
+
+
+def test_split_parsing() -> None:
+    assert parse_split("models:/m/1:0.9,models:/m/2:0.1") == [("models:/m/1", 0.9),
+                                                               ("models:/m/2", 0.1)]
+    for bad in ("models:/m/1", "a:0", "a:-1,b:1", "a:x"):
+        with pytest.raises(ConfigError, match="A/B split"):
+            parse_split(bad)
+
+
+def _store(bundles: dict) -> ModelStore:
+    return ModelStore(ServingSettings(), loader=lambda uri: bundles[uri])
+
+
+def test_ab_assignment_is_sticky_and_follows_weights(data) -> None:
+    _, bundle, _, _ = data
+    store = _store({"a": bundle, "b": bundle})
+    deployment = store.load("", ab="a:0.8,b:0.2")
+    picks = [deployment.choose(str(i)).label for i in range(4000)]
+    assert all(deployment.choose(str(i)).label == picks[i] for i in range(200))
+    share = picks.count("a") / len(picks)
+    assert 0.76 < share < 0.84
+
+
+def test_reload_swaps_atomically_and_refuses_broken_models(data) -> None:
+    ds, bundle, rows, ids = data
+    other = build_bundle(ds, n_estimators=20, seed=3, name="other")
+    store = _store({"one": bundle, "two": other, "bad": "not a bundle"})
+    first = store.load("one")
+    seen = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            seen.append(store.deployment.generation)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    store.reload(model="two")
+    status = store.wait_reload()
+    stop.set()
+    reader.join()
+    assert status["state"] == "done" and store.deployment.primary.model.name == "other"
+    assert set(seen) <= {first.generation, store.deployment.generation}
+    before = store.deployment
+    store.reload(model="bad")
+    assert store.wait_reload()["state"] == "failed"
+    assert store.deployment is before
+
+
+def test_reload_refuses_different_inputs(data) -> None:
+    ds, bundle, _, _ = data
+    spec = ds.spec.model_copy(update={"drop": [*ds.spec.drop, "region"]})
+    narrower = build_bundle(replace(ds, spec=spec), n_estimators=10, name="narrow")
+    store = _store({"one": bundle, "narrow": narrower})
+    store.load("one")
+    store.reload(model="narrow")
+    status = store.wait_reload()
+    assert status["state"] == "failed" and "different input fields" in status["error"]
+
+
+def test_folder_models_get_a_content_version(tmp_path, data) -> None:
+    _, bundle, _, _ = data
+    bundle.save(tmp_path / "m")
+    store = ModelStore(ServingSettings())
+    served = store.load(str(tmp_path / "m")).primary.model
+    assert served.version.startswith("sha256:") and len(served.version) == 19
+    assert store.load(str(tmp_path / "m")).primary.model is served  # cached in memory
