@@ -40,7 +40,16 @@ console = Console(stderr=True)
 _state = {"debug": False}
 
 #: Modules in greenscore.commands whose ``register(app)`` adds commands to the CLI.
-COMMAND_MODULES: list[str] = ["train", "demo", "security", "data", "privacy", "explain", "serve", "generate"]
+COMMAND_MODULES: list[str] = [
+    "train",
+    "demo",
+    "security",
+    "data",
+    "privacy",
+    "explain",
+    "serve",
+    "generate",
+]
 
 
 @app.callback()

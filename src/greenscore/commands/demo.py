@@ -20,7 +20,9 @@ def demo_command(
     from greenscore.workflows.demo import demo_steps, run_demo
     from greenscore.workflows.summary import print_train_summary
 
-    summary = run_with_progress("demo", demo_steps(rows), lambda p: run_demo(rows=rows, out=out, seed=seed, progress=p))
+    summary = run_with_progress(
+        "demo", demo_steps(rows), lambda p: run_demo(rows=rows, out=out, seed=seed, progress=p)
+    )
     import json
 
     metrics = json.loads(Path(summary["paths"]["metrics"]).read_text("utf-8"))
@@ -36,7 +38,8 @@ def demo_command(
             console.print(f"  {code['code']}  {code['text']}", highlight=False)
     console.print(f"\nwrote {out / 'summary.json'}; report: {summary['paths']['report']}")
     console.print(
-        f"serve this model:  greenscore serve --model {summary['paths']['model']} --port 8000", highlight=False
+        f"serve this model:  greenscore serve --model {summary['paths']['model']} --port 8000",
+        highlight=False,
     )
 
 

@@ -11,12 +11,19 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 T = TypeVar("T")
 
 
-def run_with_progress(title: str, total: float, job: Callable[[Callable[[str, float], None]], T]) -> T:
+def run_with_progress(
+    title: str, total: float, job: Callable[[Callable[[str, float], None]], T]
+) -> T:
     """Run ``job(progress)`` under a progress bar; ``progress(msg, advance)`` updates it."""
     console = Console(stderr=True)
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-        TimeElapsedColumn(), console=console, transient=False, disable=not console.is_terminal,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(title, total=total)
 

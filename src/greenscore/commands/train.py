@@ -7,11 +7,19 @@ from typing import Annotated
 
 import typer
 
-DataOpt = Annotated[str, typer.Option("--data", help="Applications file (CSV/JSON/Parquet) or database URL.")]
-PresetOpt = Annotated[str | None, typer.Option("--preset", help="taiwan, german, credit_risk or synthetic.")]
+DataOpt = Annotated[
+    str, typer.Option("--data", help="Applications file (CSV/JSON/Parquet) or database URL.")
+]
+PresetOpt = Annotated[
+    str | None, typer.Option("--preset", help="taiwan, german, credit_risk or synthetic.")
+]
 SpecOpt = Annotated[Path | None, typer.Option("--spec", help="DatasetSpec YAML file.")]
-TargetOpt = Annotated[str | None, typer.Option("--target", help="Target column; the rest is inferred.")]
-QueryOpt = Annotated[str | None, typer.Option("--query", help="SQL query when --data is a database URL.")]
+TargetOpt = Annotated[
+    str | None, typer.Option("--target", help="Target column; the rest is inferred.")
+]
+QueryOpt = Annotated[
+    str | None, typer.Option("--query", help="SQL query when --data is a database URL.")
+]
 
 
 def train_command(
@@ -20,14 +28,30 @@ def train_command(
     spec: SpecOpt = None,
     target: TargetOpt = None,
     query: QueryOpt = None,
-    models: Annotated[str, typer.Option(help="Comma list (scorecard,lightgbm,dnn,lstm,tcn,gnn) or auto.")] = "scorecard,lightgbm",
+    models: Annotated[
+        str, typer.Option(help="Comma list (scorecard,lightgbm,dnn,lstm,tcn,gnn) or auto.")
+    ] = "scorecard,lightgbm",
     cv: Annotated[int, typer.Option(help="Number of folds.", min=2, max=20)] = 5,
-    cv_strategy: Annotated[str, typer.Option("--cv-strategy", help="stratified or time.")] = "stratified",
-    tune_trials: Annotated[int | None, typer.Option("--tune-trials", help="Optuna trials for LightGBM (0 = none).", min=0)] = None,
-    sampler: Annotated[str | None, typer.Option(help="Imbalance sampler on training folds: smote, borderline_smote, adasyn, smotenc, random_under.")] = None,
-    register: Annotated[str | None, typer.Option(help="Register the best model under this name.")] = None,
+    cv_strategy: Annotated[
+        str, typer.Option("--cv-strategy", help="stratified or time.")
+    ] = "stratified",
+    tune_trials: Annotated[
+        int | None,
+        typer.Option("--tune-trials", help="Optuna trials for LightGBM (0 = none).", min=0),
+    ] = None,
+    sampler: Annotated[
+        str | None,
+        typer.Option(
+            help="Imbalance sampler on training folds: smote, borderline_smote, adasyn, smotenc, random_under."
+        ),
+    ] = None,
+    register: Annotated[
+        str | None, typer.Option(help="Register the best model under this name.")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("train-out"),
-    seed: Annotated[int | None, typer.Option(help="Seed for the whole run (default: settings).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for the whole run (default: settings).")
+    ] = None,
 ) -> None:
     """Cross-validate models, measure their energy, and write metrics.json, report.html and model/."""
     from greenscore.commands.progress import run_with_progress
@@ -41,19 +65,40 @@ def train_command(
     if cv_strategy not in ("stratified", "time"):
         raise ConfigError(f"--cv-strategy must be stratified or time, not '{cv_strategy}'")
     settings = get_settings()
-    dataset, warnings = load_validated(data, preset=preset, spec_path=spec, target=target, query=query)
-    names = parse_models(models, spec=dataset.spec, n_rows=len(dataset.frame), has_relations=dataset.relations is not None)
-    trials = tune_trials if tune_trials is not None else (
-        auto_tune_trials(len(dataset.frame)) if models == "auto" else settings.training.tune_trials
+    dataset, warnings = load_validated(
+        data, preset=preset, spec_path=spec, target=target, query=query
+    )
+    names = parse_models(
+        models,
+        spec=dataset.spec,
+        n_rows=len(dataset.frame),
+        has_relations=dataset.relations is not None,
+    )
+    trials = (
+        tune_trials
+        if tune_trials is not None
+        else (
+            auto_tune_trials(len(dataset.frame))
+            if models == "auto"
+            else settings.training.tune_trials
+        )
     )
     options = TrainOptions(
-        models=names, cv=cv, cv_strategy=cv_strategy, tune_trials=trials, sampler=sampler,
-        register=register, out=out, seed=seed if seed is not None else settings.seed,
+        models=names,
+        cv=cv,
+        cv_strategy=cv_strategy,
+        tune_trials=trials,
+        sampler=sampler,
+        register=register,
+        out=out,
+        seed=seed if seed is not None else settings.seed,
     )
     for message in warnings[:10]:
         typer.secho(f"warning: {message}", fg="yellow", err=True)
     total = len(names) * (cv + 1)
-    result = run_with_progress("training", total, lambda progress: train(dataset, options, progress=progress))
+    result = run_with_progress(
+        "training", total, lambda progress: train(dataset, options, progress=progress)
+    )
     print_train_summary(result.metrics)
     typer.echo(f"wrote {out / 'metrics.json'}, {out / 'report.html'}, {out / 'model'}")
     if result.registered_version is not None:
@@ -61,7 +106,12 @@ def train_command(
 
 
 def score_command(
-    model: Annotated[str, typer.Option("--model", help="Bundle folder or models:/NAME/VERSION or models:/NAME@alias.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", help="Bundle folder or models:/NAME/VERSION or models:/NAME@alias."
+        ),
+    ],
     data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="Output file: .csv or .parquet.")],
     query: QueryOpt = None,

@@ -151,5 +151,6 @@ def _warn_on_version(bundle: ScoringBundle) -> None:
     saved = bundle.metadata.get("greenscore_version")
     if saved != greenscore.__version__:
         warnings.warn(
-            f"bundle saved by GreenScore {saved}, loading with {greenscore.__version__}", stacklevel=3
+            f"bundle saved by GreenScore {saved}, loading with {greenscore.__version__}",
+            stacklevel=3,
         )

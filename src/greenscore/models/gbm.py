@@ -142,9 +142,16 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         weights = None if sample_weight is None else np.asarray(sample_weight)[train_idx]
         stopper = self._lgbm(self.n_estimators)
         stopper.fit(
-            X.iloc[train_idx], y[train_idx], sample_weight=weights,
-            eval_X=(X.iloc[val_idx],), eval_y=(y[val_idx],), eval_metric="auc",
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False), *(callbacks or [])],
+            X.iloc[train_idx],
+            y[train_idx],
+            sample_weight=weights,
+            eval_X=(X.iloc[val_idx],),
+            eval_y=(y[val_idx],),
+            eval_metric="auc",
+            callbacks=[
+                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                *(callbacks or []),
+            ],
         )
         self.best_iteration_ = int(stopper.best_iteration_ or self.n_estimators)
         self.validation_auc_ = float(stopper.best_score_["valid_0"]["auc"])
@@ -157,22 +164,36 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _fit_cv_rounds(
-        self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None, callbacks: list[Any] | None  # noqa: N803
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        callbacks: list[Any] | None,  # noqa: N803
     ) -> LightGBMCreditClassifier:
         """Choose the round count by internal stratified k-fold CV, then fit on all rows."""
         import lightgbm as lgb
 
         template = self._lgbm(self.n_estimators)
-        params = {k: v for k, v in template.get_params().items()
-                  if k not in ("n_estimators", "class_weight", "importance_type") and v is not None}
+        params = {
+            k: v
+            for k, v in template.get_params().items()
+            if k not in ("n_estimators", "class_weight", "importance_type") and v is not None
+        }
         params.update(objective="binary", metric="auc", verbosity=-1)
         if self.class_weight == "balanced":
             params["is_unbalance"] = True
         data = lgb.Dataset(X, label=y, weight=sample_weight, free_raw_data=False)
         history = lgb.cv(
-            params, data, num_boost_round=self.n_estimators, nfold=self.cv_folds, stratified=True,
-            seed=self.random_state, callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False),
-                                               *(callbacks or [])],
+            params,
+            data,
+            num_boost_round=self.n_estimators,
+            nfold=self.cv_folds,
+            stratified=True,
+            seed=self.random_state,
+            callbacks=[
+                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                *(callbacks or []),
+            ],
         )
         scores = history["valid auc-mean"]
         self.best_iteration_ = int(np.argmax(scores)) + 1
@@ -199,4 +220,6 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         """Gain or split importance per feature, largest first."""
         check_is_fitted(self, "model_")
         values = self.booster_.feature_importance(importance_type=importance_type)
-        return pd.Series(values, index=self.booster_.feature_name(), dtype=float).sort_values(ascending=False)
+        return pd.Series(values, index=self.booster_.feature_name(), dtype=float).sort_values(
+            ascending=False
+        )

@@ -17,7 +17,9 @@ from greenscore.errors import ConfigError
 Factory = Callable[..., Any]
 
 
-def _scorecard(*, spec: DatasetSpec, relations: pd.DataFrame | None, seed: int, params: dict[str, Any]) -> Any:
+def _scorecard(
+    *, spec: DatasetSpec, relations: pd.DataFrame | None, seed: int, params: dict[str, Any]
+) -> Any:
     from greenscore.config import get_settings
     from greenscore.models.scorecard import WoEScorecardClassifier
 
@@ -27,15 +29,21 @@ def _scorecard(*, spec: DatasetSpec, relations: pd.DataFrame | None, seed: int, 
     )
 
 
-def _lightgbm(*, spec: DatasetSpec, relations: pd.DataFrame | None, seed: int, params: dict[str, Any]) -> Any:
+def _lightgbm(
+    *, spec: DatasetSpec, relations: pd.DataFrame | None, seed: int, params: dict[str, Any]
+) -> Any:
     from greenscore.config import get_settings
     from greenscore.models.gbm import LightGBMCreditClassifier
 
-    return LightGBMCreditClassifier(random_state=seed, n_jobs=get_settings().training.n_jobs, **params)
+    return LightGBMCreditClassifier(
+        random_state=seed, n_jobs=get_settings().training.n_jobs, **params
+    )
 
 
 def _torch(class_name: str, *, needs_relations: bool = False) -> Factory:
-    def build(*, spec: DatasetSpec, relations: pd.DataFrame | None, seed: int, params: dict[str, Any]) -> Any:
+    def build(
+        *, spec: DatasetSpec, relations: pd.DataFrame | None, seed: int, params: dict[str, Any]
+    ) -> Any:
         import greenscore.models.torch as nets
 
         cls = getattr(nets, class_name)
@@ -85,7 +93,9 @@ def parse_models(text: str, *, spec: DatasetSpec, n_rows: int, has_relations: bo
         raise ConfigError("--models is empty; give e.g. scorecard,lightgbm or auto")
     for name in names:
         if name not in FACTORIES:
-            raise ConfigError(f"unknown model '{name}'; choose from: {', '.join(FACTORIES)} or auto")
+            raise ConfigError(
+                f"unknown model '{name}'; choose from: {', '.join(FACTORIES)} or auto"
+            )
     if "gnn" in names and not has_relations and n_rows > 50_000:
         raise ConfigError("gnn without relations builds a kNN graph; too large above 50,000 rows")
     return names

@@ -33,9 +33,7 @@ def pd_from_points(
     return 1.0 / (1.0 + odds)
 
 
-def decisions_from_pd(
-    pd_: np.ndarray, *, approve_below: float, decline_above: float
-) -> np.ndarray:
+def decisions_from_pd(pd_: np.ndarray, *, approve_below: float, decline_above: float) -> np.ndarray:
     """``approve`` below the first cut-off, ``decline`` above the second, ``review`` between."""
     p = np.asarray(pd_, dtype=float)
     out = np.full(p.shape, "review", dtype=object)

@@ -45,7 +45,9 @@ def _decile_iv(values: pd.Series, y: np.ndarray, categorical: bool) -> float:
     return float(((good - bad) * np.log(good / bad)).sum())
 
 
-def _screen_by_iv(data: pd.DataFrame, y: np.ndarray, categorical: list[str], keep: int | None) -> list[str]:
+def _screen_by_iv(
+    data: pd.DataFrame, y: np.ndarray, categorical: list[str], keep: int | None
+) -> list[str]:
     columns = list(data.columns)
     if keep is None or len(columns) <= keep:
         return columns
@@ -111,7 +113,9 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         self.C = C
         self.max_features = max_features
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> WoEScorecardClassifier:  # noqa: N803
+    def fit(
+        self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> WoEScorecardClassifier:  # noqa: N803
         """Bin every characteristic, fit the logistic regression and scale to points."""
         from optbinning import BinningProcess, Scorecard
 
@@ -119,8 +123,10 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
             raise ModelError("the scorecard needs a DataFrame with named columns")
         self.features_in_ = list(X.columns)
         self.categorical_ = [
-            c for c in X.columns
-            if not pd.api.types.is_numeric_dtype(X[c]) or isinstance(X[c].dtype, pd.CategoricalDtype)
+            c
+            for c in X.columns
+            if not pd.api.types.is_numeric_dtype(X[c])
+            or isinstance(X[c].dtype, pd.CategoricalDtype)
         ]
         data = _prepare(X, self.categorical_)
         y = np.asarray(y).astype(int)
@@ -139,7 +145,9 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
             estimator=estimator,
             scaling_method="pdo_odds",
             scaling_method_params={
-                "pdo": self.pdo, "odds": self.base_odds, "scorecard_points": self.base_score,
+                "pdo": self.pdo,
+                "odds": self.base_odds,
+                "scorecard_points": self.base_score,
             },
         )
         with warnings.catch_warnings():
@@ -175,7 +183,11 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         """Characteristic, bin, counts, WoE, IV and points per bin."""
         check_is_fitted(self, "scorecard_")
         table = self.scorecard_.table(style="detailed")
-        keep = [c for c in ("Variable", "Bin", "Count", "Count (%)", "Event rate", "WoE", "IV", "Points") if c in table]
+        keep = [
+            c
+            for c in ("Variable", "Bin", "Count", "Count (%)", "Event rate", "WoE", "IV", "Points")
+            if c in table
+        ]
         return table[keep].reset_index(drop=True)
 
     def iv_table(self) -> pd.DataFrame:
@@ -195,7 +207,11 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
     def to_json(self) -> dict[str, Any]:
         """The scorecard as plain data (scaling plus table), for review without pickle."""
         return {
-            "scaling": {"base_score": self.base_score, "base_odds": self.base_odds, "pdo": self.pdo},
+            "scaling": {
+                "base_score": self.base_score,
+                "base_odds": self.base_odds,
+                "pdo": self.pdo,
+            },
             "table": [
                 {key: _plain(value) for key, value in row.items()}
                 for row in self.scorecard_table().to_dict("records")

@@ -36,14 +36,34 @@ def lightgbm_search_space(trial: Any) -> dict[str, Any]:
 
 def _starting_points() -> list[dict[str, Any]]:
     defaults = LightGBMCreditClassifier().get_params()
-    tuned_keys = ("learning_rate", "num_leaves", "min_child_samples", "subsample",
-                  "colsample_bytree", "reg_lambda", "reg_alpha", "min_split_gain")
+    tuned_keys = (
+        "learning_rate",
+        "num_leaves",
+        "min_child_samples",
+        "subsample",
+        "colsample_bytree",
+        "reg_lambda",
+        "reg_alpha",
+        "min_split_gain",
+    )
     base = {k: defaults[k] for k in tuned_keys}
     base["reg_alpha"] = max(base["reg_alpha"], 1e-3)  # the search space is log-scaled
-    smooth = {**base, "learning_rate": 0.01, "num_leaves": 6, "min_child_samples": 10,
-              "colsample_bytree": 0.3, "reg_lambda": 1.0}
-    deep = {**base, "learning_rate": 0.05, "num_leaves": 63, "min_child_samples": 20,
-            "colsample_bytree": 0.8, "reg_lambda": 1.0}
+    smooth = {
+        **base,
+        "learning_rate": 0.01,
+        "num_leaves": 6,
+        "min_child_samples": 10,
+        "colsample_bytree": 0.3,
+        "reg_lambda": 1.0,
+    }
+    deep = {
+        **base,
+        "learning_rate": 0.05,
+        "num_leaves": 63,
+        "min_child_samples": 20,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 1.0,
+    }
     return [base, smooth, deep]
 
 
@@ -95,7 +115,9 @@ def tune_lightgbm(
     base = dict(base_params or {})
     study = optuna.create_study(
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, n_trials // 3))),
+        sampler=optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=min(10, max(3, n_trials // 3))
+        ),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=_REPORT_EVERY * 2),
     )
     # Seed the search with the defaults and two known-good corners (smooth and shallow for
@@ -107,8 +129,14 @@ def tune_lightgbm(
     def objective(trial: Any) -> float:
         # Trials only rank candidates: few inner folds and a shorter patience keep a study
         # affordable on 2 cores; the chosen parameters are then fitted with the full settings.
-        params = {**base, **lightgbm_search_space(trial), "refit": False, "random_state": seed,
-                  "cv_folds": inner_folds, "early_stopping_rounds": 50}
+        params = {
+            **base,
+            **lightgbm_search_space(trial),
+            "refit": False,
+            "random_state": seed,
+            "cv_folds": inner_folds,
+            "early_stopping_rounds": 50,
+        }
         model = LightGBMCreditClassifier(**params)
         model.fit(X, y, callbacks=[_pruning_callback(trial)])
         trial.set_user_attr("best_iteration", model.best_iteration_)

@@ -15,6 +15,7 @@ run", so runs can be nested or run in threads without stepping on each other.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -22,7 +23,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from numbers import Real
-import logging
 from pathlib import Path
 from typing import Any
 

@@ -25,7 +25,9 @@ def demo_steps(rows: int) -> int:
     return 3 + len(DEMO_MODELS) * (DEMO_FOLDS + 1) + 1
 
 
-def run_demo(*, rows: int, out: Path, seed: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
+def run_demo(
+    *, rows: int, out: Path, seed: int | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
     """Run the demo and return the summary written to ``out/summary.json``."""
     from greenscore.data.profile import profile
     from greenscore.data.synthetic import write_synthetic
@@ -49,8 +51,22 @@ def run_demo(*, rows: int, out: Path, seed: int | None = None, progress: Progres
         "rows": int(len(dataset.frame)),
         "default_rate": result.metrics["dataset"]["default_rate"],
         "models": {
-            name: {k: m[k] for k in ("auc", "auc_std", "gini", "ks", "brier", "ece", "fit_seconds",
-                                     "energy_kwh", "co2_kg", "energy_method", "energy_kwh_per_1k_predictions")}
+            name: {
+                k: m[k]
+                for k in (
+                    "auc",
+                    "auc_std",
+                    "gini",
+                    "ks",
+                    "brier",
+                    "ece",
+                    "fit_seconds",
+                    "energy_kwh",
+                    "co2_kg",
+                    "energy_method",
+                    "energy_kwh_per_1k_predictions",
+                )
+            }
             for name, m in result.metrics["models"].items()
         },
         "best": result.best,
@@ -58,8 +74,10 @@ def run_demo(*, rows: int, out: Path, seed: int | None = None, progress: Progres
         "validation_warnings": warnings,
         "declined_applicant": declined,
         "paths": {
-            "data": str(paths["applications"]), "profile": str(out / "profile" / "profile.html"),
-            "metrics": str(out / "train" / "metrics.json"), "report": str(out / "train" / "report.html"),
+            "data": str(paths["applications"]),
+            "profile": str(out / "profile" / "profile.html"),
+            "metrics": str(out / "train" / "metrics.json"),
+            "report": str(out / "train" / "report.html"),
             "model": str(out / "train" / "model"),
         },
         "tracking": result.metrics.get("tracking"),
@@ -86,7 +104,12 @@ def _explain_declined(result: Any, dataset: Any) -> dict[str, Any] | None:
         "score": float(bundle.points(pd_[row : row + 1])[0]),
         "decision": "decline",
         "reason_codes": [
-            {"code": c.code, "feature": c.feature, "contribution": float(c.contribution), "text": c.text}
+            {
+                "code": c.code,
+                "feature": c.feature,
+                "contribution": float(c.contribution),
+                "text": c.text,
+            }
             for c in codes
         ],
     }

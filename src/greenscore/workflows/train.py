@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from greenscore.config import get_settings
 from greenscore.data.loading import Dataset
@@ -30,8 +29,18 @@ log = get_logger(__name__)
 
 #: Keys every model carries in metrics.json.
 METRIC_KEYS = (
-    "auc", "auc_std", "gini", "ks", "brier", "pr_auc", "ece", "fit_seconds", "energy_kwh",
-    "co2_kg", "energy_method", "energy_kwh_per_1k_predictions",
+    "auc",
+    "auc_std",
+    "gini",
+    "ks",
+    "brier",
+    "pr_auc",
+    "ece",
+    "fit_seconds",
+    "energy_kwh",
+    "co2_kg",
+    "energy_method",
+    "energy_kwh_per_1k_predictions",
 )
 
 Progress = Callable[[str, float], None]
@@ -75,7 +84,9 @@ class TrainResult:
     registered_version: int | None = None
 
 
-def _model_pipeline(name: str, dataset: Dataset, options: TrainOptions, params: dict[str, Any]) -> Any:
+def _model_pipeline(
+    name: str, dataset: Dataset, options: TrainOptions, params: dict[str, Any]
+) -> Any:
     from greenscore.features.imbalance import build_model_pipeline, make_sampler
     from greenscore.features.pipeline import build_feature_pipeline
 
@@ -87,7 +98,9 @@ def _model_pipeline(name: str, dataset: Dataset, options: TrainOptions, params: 
     return build_model_pipeline(features, estimator, sampler=sampler)
 
 
-def _tune(name: str, dataset: Dataset, X: pd.DataFrame, y: np.ndarray, options: TrainOptions) -> dict[str, Any]:  # noqa: N803
+def _tune(
+    name: str, dataset: Dataset, X: pd.DataFrame, y: np.ndarray, options: TrainOptions
+) -> dict[str, Any]:  # noqa: N803
     """Tune on these rows only (an outer training fold, or all rows for the final model)."""
     if name not in TUNABLE or options.tune_trials <= 0:
         return {}
@@ -100,7 +113,9 @@ def _tune(name: str, dataset: Dataset, X: pd.DataFrame, y: np.ndarray, options: 
     return best
 
 
-def _fit_measured(pipeline: Any, X: pd.DataFrame, y: np.ndarray, label: str) -> tuple[Any, dict[str, Any]]:  # noqa: N803
+def _fit_measured(
+    pipeline: Any, X: pd.DataFrame, y: np.ndarray, label: str
+) -> tuple[Any, dict[str, Any]]:  # noqa: N803
     from greenscore.sustainability.energy import measure_energy
 
     with measure_energy(label) as reading:
@@ -137,7 +152,9 @@ def _cross_validate(
     return oof, fold_metrics, energies, tuned
 
 
-def _final_bundle(name: str, dataset: Dataset, options: TrainOptions) -> tuple[ScoringBundle, dict[str, Any], dict[str, Any]]:
+def _final_bundle(
+    name: str, dataset: Dataset, options: TrainOptions
+) -> tuple[ScoringBundle, dict[str, Any], dict[str, Any]]:
     from greenscore.sustainability.energy import energy_per_1k_predictions
 
     X, y = dataset.X, dataset.y  # noqa: N806
@@ -146,7 +163,9 @@ def _final_bundle(name: str, dataset: Dataset, options: TrainOptions) -> tuple[S
     started = time.perf_counter()
     pipeline, energy = _fit_measured(pipeline, X, y, f"fit:{name}:final")
     energy["fit_seconds"] = time.perf_counter() - started
-    bundle = ScoringBundle(name=name, spec=dataset.spec, pipeline=pipeline, scoring=get_settings().scoring)
+    bundle = ScoringBundle(
+        name=name, spec=dataset.spec, pipeline=pipeline, scoring=get_settings().scoring
+    )
     sample = X.iloc[: min(len(X), 5000)]
     energy["energy_kwh_per_1k_predictions"] = energy_per_1k_predictions(
         lambda frame: pipeline.predict_proba(frame), sample
@@ -164,15 +183,21 @@ def _training_ranges(dataset: Dataset) -> dict[str, Any]:
             valid = s.dropna()
             if len(valid):
                 ranges[column] = {
-                    "min": float(valid.min()), "max": float(valid.max()),
-                    "p01": float(valid.quantile(0.01)), "p99": float(valid.quantile(0.99)),
+                    "min": float(valid.min()),
+                    "max": float(valid.max()),
+                    "p01": float(valid.quantile(0.01)),
+                    "p99": float(valid.quantile(0.99)),
                 }
         else:
             ranges[column] = {"levels": sorted(map(str, s.dropna().unique()))[:500]}
     return ranges
 
 
-def _summary(fold_metrics: list[dict[str, float]], fold_energy: list[dict[str, Any]], final_energy: dict[str, Any]) -> dict[str, Any]:
+def _summary(
+    fold_metrics: list[dict[str, float]],
+    fold_energy: list[dict[str, Any]],
+    final_energy: dict[str, Any],
+) -> dict[str, Any]:
     from greenscore.evaluation.cv import summarise
 
     summary = summarise(fold_metrics)
@@ -199,7 +224,7 @@ def _comparisons(results: dict[str, ModelResult], y: np.ndarray) -> dict[str, An
     out: dict[str, Any] = {}
     scored = scored_rows(results)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             z, p = delong_test(y[scored], results[a].oof[scored], results[b].oof[scored])
             out[f"{a}_vs_{b}"] = {
                 "auc_a": float(results[a].summary["auc"]),
@@ -220,10 +245,14 @@ def _folds(dataset: Dataset, options: TrainOptions) -> list[tuple[np.ndarray, np
         if not column or column not in dataset.frame.columns:
             raise DataError("--cv-strategy time needs the spec's time_column in the data")
         times = pd.to_datetime(dataset.frame[column]).to_numpy()
-    return make_folds(dataset.y, strategy=options.cv_strategy, n_splits=options.cv, seed=options.seed, times=times)
+    return make_folds(
+        dataset.y, strategy=options.cv_strategy, n_splits=options.cv, seed=options.seed, times=times
+    )
 
 
-def train(dataset: Dataset, options: TrainOptions, *, progress: Progress | None = None) -> TrainResult:
+def train(
+    dataset: Dataset, options: TrainOptions, *, progress: Progress | None = None
+) -> TrainResult:
     """Run the whole train job and write its outputs under ``options.out``.
 
     Parameters
@@ -243,30 +272,48 @@ def train(dataset: Dataset, options: TrainOptions, *, progress: Progress | None 
     ranges = _training_ranges(dataset)
     results: dict[str, ModelResult] = {}
     for name in options.models:
-        oof, fold_metrics, fold_energy, tuned = _cross_validate(name, dataset, folds, options, progress)
+        oof, fold_metrics, fold_energy, tuned = _cross_validate(
+            name, dataset, folds, options, progress
+        )
         bundle, final_energy, final_params = _final_bundle(name, dataset, options)
         progress(f"{name}: final fit done", 1.0)
         summary = _summary(fold_metrics, fold_energy, final_energy)
-        bundle.metadata.update({
-            "metrics": summary,
-            "params": bundle.estimator.get_params(),
-            "tuned_params": final_params,
-            "training_ranges": ranges,
-            "training_pd": np.quantile(oof[~np.isnan(oof)], np.linspace(0, 1, 101)).tolist(),
-            "lineage": {"dataset_sha256": dataset.sha256, "rows": len(y), "location": dataset.location},
-            "seed": options.seed,
-        })
+        bundle.metadata.update(
+            {
+                "metrics": summary,
+                "params": bundle.estimator.get_params(),
+                "tuned_params": final_params,
+                "training_ranges": ranges,
+                "training_pd": np.quantile(oof[~np.isnan(oof)], np.linspace(0, 1, 101)).tolist(),
+                "lineage": {
+                    "dataset_sha256": dataset.sha256,
+                    "rows": len(y),
+                    "location": dataset.location,
+                },
+                "seed": options.seed,
+            }
+        )
         results[name] = ModelResult(name, oof, fold_metrics, summary, bundle, final_params)
     best = max(results, key=lambda n: results[n].summary["auc"])
     metrics = {
-        "models": {n: {**{k: r.summary[k] for k in METRIC_KEYS}, **r.summary} for n, r in results.items()},
+        "models": {
+            n: {**{k: r.summary[k] for k in METRIC_KEYS}, **r.summary} for n, r in results.items()
+        },
         "best": best,
         "dataset": {
-            "rows": int(len(y)), "sha256": dataset.sha256, "spec": dataset.spec.name,
-            "default_rate": float(y.mean()), "location": dataset.location,
+            "rows": int(len(y)),
+            "sha256": dataset.sha256,
+            "spec": dataset.spec.name,
+            "default_rate": float(y.mean()),
+            "location": dataset.location,
         },
-        "cv": {"folds": len(folds), "strategy": options.cv_strategy, "seed": options.seed,
-               "tune_trials": options.tune_trials, "sampler": options.sampler},
+        "cv": {
+            "folds": len(folds),
+            "strategy": options.cv_strategy,
+            "seed": options.seed,
+            "tune_trials": options.tune_trials,
+            "sampler": options.sampler,
+        },
         "comparisons": _comparisons(results, y),
     }
     _write_outputs(out, dataset, results, metrics, best)
@@ -276,7 +323,9 @@ def train(dataset: Dataset, options: TrainOptions, *, progress: Progress | None 
     return result
 
 
-def _write_outputs(out: Path, dataset: Dataset, results: dict[str, ModelResult], metrics: dict[str, Any], best: str) -> None:
+def _write_outputs(
+    out: Path, dataset: Dataset, results: dict[str, ModelResult], metrics: dict[str, Any], best: str
+) -> None:
     from greenscore.workflows.train_report import write_train_report
 
     for name, result in results.items():
@@ -293,10 +342,20 @@ def _track(result: TrainResult, dataset: Dataset, options: TrainOptions) -> None
     from greenscore.tracking.mlflow_run import start_run
     from greenscore.tracking.registry import register_bundle
 
-    params = {"models": ",".join(options.models), "cv": options.cv, "cv_strategy": options.cv_strategy,
-              "tune_trials": options.tune_trials, "sampler": options.sampler or "none", "seed": options.seed}
-    with start_run(run_name=f"train-{dataset.spec.name}", params=params, tags={"spec": dataset.spec.name}) as run:
-        run.log_dataset_info(sha256=dataset.sha256, spec_yaml=dataset.spec.to_yaml(), rows=len(dataset.frame))
+    params = {
+        "models": ",".join(options.models),
+        "cv": options.cv,
+        "cv_strategy": options.cv_strategy,
+        "tune_trials": options.tune_trials,
+        "sampler": options.sampler or "none",
+        "seed": options.seed,
+    }
+    with start_run(
+        run_name=f"train-{dataset.spec.name}", params=params, tags={"spec": dataset.spec.name}
+    ) as run:
+        run.log_dataset_info(
+            sha256=dataset.sha256, spec_yaml=dataset.spec.to_yaml(), rows=len(dataset.frame)
+        )
         run.log_environment()
         for name, model_result in result.results.items():
             numeric = {k: v for k, v in model_result.summary.items() if isinstance(v, int | float)}

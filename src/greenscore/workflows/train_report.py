@@ -17,17 +17,27 @@ if TYPE_CHECKING:
 def _comparison_table(metrics: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for name, m in metrics["models"].items():
-        rows.append({
-            "model": name, "AUC": f"{m['auc']:.4f} ± {m['auc_std']:.4f}", "Gini": round(m["gini"], 4),
-            "KS": round(m["ks"], 4), "Brier": round(m["brier"], 4), "PR-AUC": round(m["pr_auc"], 4),
-            "ECE": round(m["ece"], 4), "fit s": round(m["fit_seconds"], 2),
-            "kWh / fit": f"{m['energy_kwh']:.3g}", "kg CO2e / fit": f"{m['co2_kg']:.3g}",
-            "kWh / 1k predictions": f"{m['energy_kwh_per_1k_predictions']:.3g}",
-        })
+        rows.append(
+            {
+                "model": name,
+                "AUC": f"{m['auc']:.4f} ± {m['auc_std']:.4f}",
+                "Gini": round(m["gini"], 4),
+                "KS": round(m["ks"], 4),
+                "Brier": round(m["brier"], 4),
+                "PR-AUC": round(m["pr_auc"], 4),
+                "ECE": round(m["ece"], 4),
+                "fit s": round(m["fit_seconds"], 2),
+                "kWh / fit": f"{m['energy_kwh']:.3g}",
+                "kg CO2e / fit": f"{m['co2_kg']:.3g}",
+                "kWh / 1k predictions": f"{m['energy_kwh_per_1k_predictions']:.3g}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def write_train_report(path: Path, *, dataset: Dataset, results: dict[str, ModelResult], metrics: dict[str, Any]) -> Path:
+def write_train_report(
+    path: Path, *, dataset: Dataset, results: dict[str, ModelResult], metrics: dict[str, Any]
+) -> Path:
     """Write the self-contained report.html of a train."""
     from greenscore.evaluation.metrics import score_band_table
     from greenscore.evaluation.plots import (
@@ -38,7 +48,6 @@ def write_train_report(path: Path, *, dataset: Dataset, results: dict[str, Model
         roc_figure,
     )
     from greenscore.evaluation.report import HtmlReport
-
     from greenscore.workflows.train import scored_rows
 
     scored = scored_rows(results)
@@ -56,9 +65,14 @@ def write_train_report(path: Path, *, dataset: Dataset, results: dict[str, Model
     report.add_table(_comparison_table(metrics))
     if metrics["comparisons"]:
         report.add_heading("DeLong tests (out-of-fold predictions)")
-        report.add_table(pd.DataFrame(
-            [{"pair": k, **{kk: v for kk, v in c.items() if kk != "test"}} for k, c in metrics["comparisons"].items()]
-        ))
+        report.add_table(
+            pd.DataFrame(
+                [
+                    {"pair": k, **{kk: v for kk, v in c.items() if kk != "test"}}
+                    for k, c in metrics["comparisons"].items()
+                ]
+            )
+        )
     curves = {name: (y, oof[name]) for name in results}
     report.add_heading("ROC")
     report.add_figure(roc_figure(curves))
@@ -75,7 +89,9 @@ def write_train_report(path: Path, *, dataset: Dataset, results: dict[str, Model
             for kind in ("gain", "split"):
                 imp = estimator.feature_importance(kind).head(25)
                 report.add_heading(f"Feature importance ({kind}) — {name}")
-                report.add_figure(importance_figure(imp.rename_axis("feature").reset_index(name="importance")))
+                report.add_figure(
+                    importance_figure(imp.rename_axis("feature").reset_index(name="importance"))
+                )
         if hasattr(estimator, "iv_table"):
             report.add_heading(f"Information value — {name}")
             report.add_figure(iv_figure(estimator.iv_table()))
