@@ -40,15 +40,17 @@ class Server:
 
     def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GREENSCORE_")}
-        env.update({
-            "GREENSCORE_HOME": str(self.home),
-            "GREENSCORE_ENVIRONMENT": "test",
-            "GREENSCORE_LOG_LEVEL": "WARNING",
-            "GREENSCORE_SERVING__ENERGY_CALIBRATION": "false",
-            "OMP_NUM_THREADS": "1",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]),
-        })
+        env.update(
+            {
+                "GREENSCORE_HOME": str(self.home),
+                "GREENSCORE_ENVIRONMENT": "test",
+                "GREENSCORE_LOG_LEVEL": "WARNING",
+                "GREENSCORE_SERVING__ENERGY_CALIBRATION": "false",
+                "OMP_NUM_THREADS": "1",
+                "MLFLOW_DISABLE_TELEMETRY": "true",
+                "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "src")]),
+            }
+        )
         env.update(self.env)
         env.update(extra or {})
         return env
@@ -56,10 +58,19 @@ class Server:
     def start(self, extra_env: dict[str, str] | None = None, timeout: float = 120.0) -> None:
         if extra_env:
             self.env.update(extra_env)
-        cmd = [sys.executable, "-m", "greenscore.cli", "serve", "--port", str(self.port), *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "greenscore.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            *self.args,
+        ]
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(cmd, env=self.environment(), stdout=log, stderr=log,
-                                         cwd=str(self.home))
+            self.proc = subprocess.Popen(
+                cmd, env=self.environment(), stdout=log, stderr=log, cwd=str(self.home)
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -93,5 +104,11 @@ class Server:
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
     """Run the ``greenscore`` CLI against the same home folder."""
     env = Server(home, []).environment()
-    return subprocess.run([sys.executable, "-m", "greenscore.cli", *args], env=env,
-                          capture_output=True, text=True, cwd=str(home), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "greenscore.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=str(home),
+        timeout=120,
+    )

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-from serving_bundle import applicant, build_bundle, shared  # noqa: E402
 from service_server import Server, cli, free_port  # noqa: E402
+from serving_bundle import applicant, build_bundle, shared  # noqa: E402
 
 from greenscore.config import Settings, use_settings  # noqa: E402
 from greenscore.security import create_key, issue_token, verify_chain  # noqa: E402
@@ -29,11 +29,16 @@ def env(tmp_path_factory):
     bundle.save(home / "model-v1")
     build_bundle(ds, n_estimators=30, seed=7, name="lightgbm").save(home / "model-v2")
     keys = {role: create_key(name=role, role=role)[1] for role in ("scorer", "analyst", "admin")}
-    server = Server(home, ["--model", str(home / "model-v1"), "--fallback", str(home / "model-v2")],
-                    env={"GREENSCORE_SERVING__MAX_BATCH": "20",
-                         "GREENSCORE_SERVING__MAX_BODY_BYTES": "100000",
-                         "GREENSCORE_SERVING__JOB_WORKER": "false",
-                         "GREENSCORE_SERVING__JOB_CHUNK_ROWS": "10"})
+    server = Server(
+        home,
+        ["--model", str(home / "model-v1"), "--fallback", str(home / "model-v2")],
+        env={
+            "GREENSCORE_SERVING__MAX_BATCH": "20",
+            "GREENSCORE_SERVING__MAX_BODY_BYTES": "100000",
+            "GREENSCORE_SERVING__JOB_WORKER": "false",
+            "GREENSCORE_SERVING__JOB_CHUNK_ROWS": "10",
+        },
+    )
     server.start()
     yield server, ds, keys
     server.stop()
@@ -60,7 +65,9 @@ def test_credentials_and_roles(env) -> None:
 def test_field_level_validation(env) -> None:
     server, ds, keys = env
     with server.client(**{"X-API-Key": keys["scorer"]}) as c:
-        r = c.post("/v1/score", content=b'{"income": 5', headers={"content-type": "application/json"})
+        r = c.post(
+            "/v1/score", content=b'{"income": 5', headers={"content-type": "application/json"}
+        )
         assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
         missing = applicant(ds, 1)
         del missing["loan_amount"]
@@ -100,8 +107,9 @@ def test_decline_reasons_contest_and_review_queue(env) -> None:
         assert c.post("/v1/decisions/nope/contest", json={"reason": "x"}).status_code == 404
     with server.client(**{"X-API-Key": keys["analyst"]}) as c:
         queue = c.get("/v1/review-queue").json()["items"]
-        assert any(i["request_id"] == target and i["comment"] == "my income is higher"
-                   for i in queue)
+        assert any(
+            i["request_id"] == target and i["comment"] == "my income is higher" for i in queue
+        )
 
 
 def test_reload_under_load_drops_nothing(env) -> None:
@@ -163,8 +171,13 @@ def test_job_survives_a_restart_and_calls_back(env) -> None:
     try:
         records = [applicant(ds, i) for i in range(35)]
         with server.client(**{"X-API-Key": keys["scorer"]}) as c:
-            r = c.post("/v1/jobs", json={
-                "records": records, "callback_url": f"http://127.0.0.1:{hook.server_port}/done"})
+            r = c.post(
+                "/v1/jobs",
+                json={
+                    "records": records,
+                    "callback_url": f"http://127.0.0.1:{hook.server_port}/done",
+                },
+            )
             assert r.status_code == 202
             job = r.json()["id"]
             time.sleep(0.5)
@@ -195,10 +208,16 @@ def test_metrics_and_audit_log(env) -> None:
     with server.client(**{"X-API-Key": keys["scorer"]}) as c:
         assert c.post("/v1/score", json=applicant(ds, 3)).status_code == 200
         text = c.get("/metrics").text
-    for name in ("greenscore_requests_total", "greenscore_request_latency_seconds_bucket",
-                 "greenscore_predictions_total", "greenscore_model_info",
-                 "greenscore_prediction_psi", "greenscore_energy_kwh_total",
-                 'greenscore_latency_sla_seconds{quantile="0.99"}', "greenscore_errors_total"):
+    for name in (
+        "greenscore_requests_total",
+        "greenscore_request_latency_seconds_bucket",
+        "greenscore_predictions_total",
+        "greenscore_model_info",
+        "greenscore_prediction_psi",
+        "greenscore_energy_kwh_total",
+        'greenscore_latency_sla_seconds{quantile="0.99"}',
+        "greenscore_errors_total",
+    ):
         assert name in text, name
     assert verify_chain().ok
     result = cli(server.home, "audit", "verify")

@@ -11,8 +11,8 @@ from sklearn.pipeline import Pipeline
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from faulty_model import RaisingClassifier  # noqa: E402
-from serving_bundle import applicant, shared  # noqa: E402
 from service_server import Server, cli  # noqa: E402
+from serving_bundle import applicant, shared  # noqa: E402
 
 from greenscore.config import Settings, use_settings  # noqa: E402
 from greenscore.models.bundle import ScoringBundle  # noqa: E402
@@ -27,12 +27,21 @@ def env(tmp_path_factory):
     good.save(home / "good")
     features = good.features
     broken = RaisingClassifier().fit(features.transform(ds.X.head(40)), ds.y[:40])
-    ScoringBundle(name="broken", spec=ds.spec, metadata=good.metadata,
-                  pipeline=Pipeline([("features", features), ("model", broken)])).save(home / "broken")
-    server = Server(home, ["--model", str(home / "broken"), "--fallback", str(home / "good")],
-                    env={"GREENSCORE_SERVING__RATE_LIMIT_PER_MINUTE": "60",
-                         "GREENSCORE_SERVING__RATE_LIMIT_BURST": "5",
-                         "GREENSCORE_SERVING__BREAKER_FAILURES": "3"})
+    ScoringBundle(
+        name="broken",
+        spec=ds.spec,
+        metadata=good.metadata,
+        pipeline=Pipeline([("features", features), ("model", broken)]),
+    ).save(home / "broken")
+    server = Server(
+        home,
+        ["--model", str(home / "broken"), "--fallback", str(home / "good")],
+        env={
+            "GREENSCORE_SERVING__RATE_LIMIT_PER_MINUTE": "60",
+            "GREENSCORE_SERVING__RATE_LIMIT_BURST": "5",
+            "GREENSCORE_SERVING__BREAKER_FAILURES": "3",
+        },
+    )
     server.start()
     yield server, ds
     server.stop()

@@ -48,7 +48,12 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
 def _save(frame: pd.DataFrame, spec, y, folder: Path, n_estimators: int = 60) -> Path:
     X = frame[spec.feature_columns(list(frame.columns))]  # noqa: N806
     model = LGBMClassifier(
-        n_estimators=n_estimators, learning_rate=0.05, num_leaves=15, verbose=-1, n_jobs=1, random_state=0
+        n_estimators=n_estimators,
+        learning_rate=0.05,
+        num_leaves=15,
+        verbose=-1,
+        n_jobs=1,
+        random_state=0,
     )
     pipeline = Pipeline([("coerce", TypeCoercer(spec=spec)), ("model", model)]).fit(X, y)
     return ScoringBundle(name="lightgbm", spec=spec, pipeline=pipeline).save(folder)
@@ -62,7 +67,9 @@ def german_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_explain_writes_reasons_plots_lime_and_counterfactuals(run, tmp_path, german_model):
     out = tmp_path / "explain"
-    code, stdout, err = run("explain", "--model", german_model, "--data", GERMAN, "--rows", "1,4", "--out", out)
+    code, stdout, err = run(
+        "explain", "--model", german_model, "--data", GERMAN, "--rows", "1,4", "--out", out
+    )
     assert code == 0, err
     report = json.loads((out / "explanation.json").read_text())
     assert [r["row"] for r in report["rows"]] == [1, 4]
@@ -75,12 +82,16 @@ def test_explain_writes_reasons_plots_lime_and_counterfactuals(run, tmp_path, ge
     for name in ("shap_beeswarm.png", "shap_bar.png"):
         assert (out / name).stat().st_size > 10_000
     codes = pd.read_csv(out / "reason_codes.csv")
-    assert len(codes) == 1000 and {"decision", "reason_1_code", "reason_4_text"} <= set(codes.columns)
+    assert len(codes) == 1000 and {"decision", "reason_1_code", "reason_4_text"} <= set(
+        codes.columns
+    )
     assert "GS" in stdout and "wrote" in stdout
 
 
 def test_explain_rejects_rows_outside_the_file(run, tmp_path, german_model):
-    code, _, err = run("explain", "--model", german_model, "--data", GERMAN, "--rows", "5,1000", "--out", tmp_path)
+    code, _, err = run(
+        "explain", "--model", german_model, "--data", GERMAN, "--rows", "5,1000", "--out", tmp_path
+    )
     assert code == 2
     assert err.strip().startswith("error: --rows: row 1000 is outside the file")
 
@@ -88,8 +99,19 @@ def test_explain_rejects_rows_outside_the_file(run, tmp_path, german_model):
 def test_fairness_on_german_needs_no_hand_edits(run, tmp_path, german_model):
     out = tmp_path / "fair"
     code, stdout, err = run(
-        "fairness", "--model", german_model, "--data", GERMAN, "--protected", "sex,age,foreign_worker",
-        "--mitigate", "reweighing,threshold_optimizer", "--bootstrap", "50", "--out", out,
+        "fairness",
+        "--model",
+        german_model,
+        "--data",
+        GERMAN,
+        "--protected",
+        "sex,age,foreign_worker",
+        "--mitigate",
+        "reweighing,threshold_optimizer",
+        "--bootstrap",
+        "50",
+        "--out",
+        out,
     )
     assert code == 0, err
     report = json.loads((out / "fairness.json").read_text())
@@ -99,15 +121,28 @@ def test_fairness_on_german_needs_no_hand_edits(run, tmp_path, german_model):
 
 
 def test_fairness_flags_the_planted_gap_and_a_mitigation_meets_the_target(run, tmp_path):
-    frame = generate(6000, seed=3).applications
+    frame = generate(16000, seed=3).applications
     data = tmp_path / "synthetic.csv"
     frame.to_csv(data, index=False)
     spec = load_preset("synthetic")
-    model = _save(frame.iloc[:2000], spec, frame["default"].iloc[:2000], tmp_path / "synthetic_model")
+    model = _save(
+        frame.iloc[:2000], spec, frame["default"].iloc[:2000], tmp_path / "synthetic_model"
+    )
     out = tmp_path / "fair"
     code, _, err = run(
-        "fairness", "--model", model, "--data", data, "--mitigate", "reweighing,threshold_optimizer",
-        "--mitigate-for", "sex", "--bootstrap", "50", "--out", out,
+        "fairness",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--mitigate",
+        "reweighing,threshold_optimizer",
+        "--mitigate-for",
+        "sex",
+        "--bootstrap",
+        "50",
+        "--out",
+        out,
     )
     assert code == 0, err
     report = json.loads((out / "fairness.json").read_text())
@@ -119,8 +154,12 @@ def test_fairness_flags_the_planted_gap_and_a_mitigation_meets_the_target(run, t
     assert best["dp_reduction"] >= 0.5 and best["auc_cost"] <= 0.02
 
 
-def test_compliance_passes_a_clean_model_and_fails_one_with_protected_features(run, tmp_path, german_model):
-    code, stdout, err = run("compliance", "--model", german_model, "--data", GERMAN, "--out", tmp_path / "ok")
+def test_compliance_passes_a_clean_model_and_fails_one_with_protected_features(
+    run, tmp_path, german_model
+):
+    code, stdout, err = run(
+        "compliance", "--model", german_model, "--data", GERMAN, "--out", tmp_path / "ok"
+    )
     assert code == 0, err
     assert json.loads((tmp_path / "ok" / "compliance.json").read_text())["overall"] == "pass"
     assert (tmp_path / "ok" / "compliance.html").stat().st_size > 2_000

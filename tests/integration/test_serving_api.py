@@ -49,8 +49,12 @@ def test_openapi_is_complete_for_a_generated_client(api) -> None:
     client, ds, _ = api
     doc = client.get("/openapi.json").json()
     schemes = doc["components"]["securitySchemes"]
-    assert schemes["ApiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                                 "description": schemes["ApiKey"]["description"]}
+    assert schemes["ApiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": schemes["ApiKey"]["description"],
+    }
     assert schemes["BearerJWT"]["scheme"] == "bearer"
     ids = []
     for path, methods in doc["paths"].items():
@@ -91,14 +95,28 @@ def test_errors_have_one_shape_and_the_right_headers(api) -> None:
     assert r.json()["request_id"] == r.headers["x-request-id"]
     r = client.post("/v1/score", json=body, headers={"X-API-Key": keys["analyst"]})
     assert r.status_code == 403 and "may not perform 'score'" in r.json()["detail"]
-    r = client.post("/v1/score/batch", json={"applicants": [body] * 6},
-                    headers={"X-API-Key": keys["scorer"]})
+    r = client.post(
+        "/v1/score/batch", json={"applicants": [body] * 6}, headers={"X-API-Key": keys["scorer"]}
+    )
     assert r.status_code == 413 and "over the limit of 5" in r.json()["detail"]
-    r = client.post("/v1/score", content=b"{" + b" " * 300_000 + b"}",
-                    headers={"X-API-Key": keys["scorer"], "content-type": "application/json"})
+    r = client.post(
+        "/v1/score",
+        content=b"{" + b" " * 300_000 + b"}",
+        headers={"X-API-Key": keys["scorer"], "content-type": "application/json"},
+    )
     assert r.status_code == 413 and "serving.max_body_bytes" in r.json()["detail"]
-    r = client.post("/v1/score", content=b'{"income": 1,', headers={
-        "X-API-Key": keys["scorer"], "content-type": "application/json"})
+    chunks = iter([b'{"notes": "', b"x" * 150_000, b"x" * 150_000, b'"}'])  # no Content-Length
+    r = client.post(
+        "/v1/score",
+        content=chunks,
+        headers={"X-API-Key": keys["scorer"], "content-type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json()["error"] == "PayloadTooLargeError"
+    r = client.post(
+        "/v1/score",
+        content=b'{"income": 1,',
+        headers={"X-API-Key": keys["scorer"], "content-type": "application/json"},
+    )
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
 
 
@@ -107,8 +125,9 @@ def test_admin_reload_needs_a_second_factor(api) -> None:
     r = client.post("/v1/admin/models/reload", json={}, headers={"X-API-Key": keys["admin"]})
     assert r.status_code == 401 and "multi-factor" in r.json()["detail"]
     token = issue_token(subject="ops", role="admin", mfa=True)
-    r = client.post("/v1/admin/models/reload", json={},
-                    headers={"Authorization": f"Bearer {token}"})
+    r = client.post(
+        "/v1/admin/models/reload", json={}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert r.status_code == 202 and r.json()["state"] == "loading"
     client.app.state.store.wait_reload()
     info = client.get("/v1/admin/models", headers={"X-API-Key": keys["analyst"]}).json()
@@ -119,8 +138,9 @@ def test_admin_reload_needs_a_second_factor(api) -> None:
 def test_grey_band_review_and_analyst_decision(api) -> None:
     client, ds, keys = api
     scorer = {"X-API-Key": keys["scorer"]}
-    r = client.post("/v1/score/batch", json={"applicants": [applicant(ds, i) for i in range(5)]},
-                    headers=scorer)
+    r = client.post(
+        "/v1/score/batch", json={"applicants": [applicant(ds, i) for i in range(5)]}, headers=scorer
+    )
     assert r.status_code == 200 and r.json()["count"] == 5
     reviews = [x["result"] for x in r.json()["results"] if x["result"]["decision"] == "review"]
     queue = client.get("/v1/review-queue", headers={"X-API-Key": keys["analyst"]}).json()
@@ -129,10 +149,35 @@ def test_grey_band_review_and_analyst_decision(api) -> None:
     assert client.get("/v1/review-queue", headers=scorer).status_code == 403
     item = queue["items"][0]
     analyst = {"X-API-Key": keys["analyst"]}
-    r = client.post(f"/v1/review-queue/{item['id']}/decision",
-                    json={"outcome": "approve", "note": "income verified"}, headers=analyst)
+    r = client.post(
+        f"/v1/review-queue/{item['id']}/decision",
+        json={"outcome": "approve", "note": "income verified"},
+        headers=analyst,
+    )
     assert r.status_code == 200 and r.json()["status"] == "decided"
-    r = client.post(f"/v1/review-queue/{item['id']}/decision", json={"outcome": "decline"},
-                    headers=analyst)
+    r = client.post(
+        f"/v1/review-queue/{item['id']}/decision", json={"outcome": "decline"}, headers=analyst
+    )
     assert r.status_code == 409
     assert verify_chain().ok
+
+
+def test_an_internal_failure_is_kept_and_answered_503(api) -> None:
+    client, _, keys = api
+    app = client.app
+
+    async def explode(body: dict) -> dict:
+        raise RuntimeError("bug in a route")
+
+    app.add_api_route("/v1/explode", explode, methods=["POST"])
+    with TestClient(app, raise_server_exceptions=False) as raw:
+        r = raw.post("/v1/explode", json={"applicant_id": 5, "income": 1.0})
+    assert r.status_code == 503 and r.json()["error"] == "ServiceUnavailableError"
+    request_id = r.json()["request_id"]
+    from greenscore.serving.dlq import get_dead_letter, list_dead_letters
+
+    letter = next(x for x in list_dead_letters() if x["request_id"] == request_id)
+    kept = get_dead_letter(letter["id"])
+    assert kept["kind"] == "http" and kept["route"] == "/v1/explode"
+    assert kept["payload"] == {"applicant_id": 5, "income": 1.0}
+    assert "bug in a route" in kept["error"]

@@ -34,8 +34,9 @@ def env(tmp_path: Path):
     store.load("good")
     service = ScoringService(settings, store)
     served = store.deployment.primary.model
-    schema = applicant_model(ds.spec, served.input_columns,
-                             categorical=set(served.scorer.features.categories))
+    schema = applicant_model(
+        ds.spec, served.input_columns, categorical=set(served.scorer.features.categories)
+    )
     yield settings, ds, service, schema
     use_settings(None)
 
@@ -82,8 +83,12 @@ def test_stopped_job_resumes_where_it_stopped(env) -> None:
     first.run_once()
     paused = jobs.get_job(job["id"])
     assert paused["status"] == "queued" and paused["done"] == 10 and calls == [10]
-    second = worker(settings, service, schema,
-                    decide=lambda p, **kw: calls.append(len(p)) or service.decide_payloads(p, **kw))
+    second = worker(
+        settings,
+        service,
+        schema,
+        decide=lambda p, **kw: calls.append(len(p)) or service.decide_payloads(p, **kw),
+    )
     second.run_once()
     assert calls == [10, 10, 10, 5]  # the saved chunk is not scored again
     rows = jobs.job_results(settings, job["id"], limit=100)["rows"]
@@ -94,8 +99,11 @@ def test_a_crashed_workers_job_is_taken_over_after_its_lease(env) -> None:
     settings, ds, service, schema = env
     job = jobs.create_job(settings, actor="k", records=[applicant(ds, i) for i in range(5)])
     with writing() as conn:  # as a worker that died mid-job leaves it
-        conn.execute(jobs.Job.__table__.update().values(
-            status="running", worker="dead", heartbeat_at=jobs._now()))
+        conn.execute(
+            jobs.Job.__table__.update().values(
+                status="running", worker="dead", heartbeat_at=jobs._now()
+            )
+        )
     settings.serving.job_lease_seconds = 60
     w = worker(settings, service, schema)
     assert not w.run_once()  # the lease still holds
@@ -132,18 +140,24 @@ def test_callbacks_are_retried_with_backoff_then_recorded(env) -> None:
             raise ConnectionError("refused")
         return 204
 
-    ok = jobs.create_job(settings, actor="k", records=[applicant(ds, 0)],
-                         callback_url="http://127.0.0.1:9/hook")
+    ok = jobs.create_job(
+        settings, actor="k", records=[applicant(ds, 0)], callback_url="http://127.0.0.1:9/hook"
+    )
     worker(settings, service, schema, post=flaky).run_once()
     delivered = jobs.get_job(ok["id"])["callback"]
-    assert delivered == {"url": "http://127.0.0.1:9/hook", "status": "delivered",
-                         "attempts": 3, "last_error": None}
+    assert delivered == {
+        "url": "http://127.0.0.1:9/hook",
+        "status": "delivered",
+        "attempts": 3,
+        "last_error": None,
+    }
     gaps = [b[0] - a[0] for a, b in zip(sent, sent[1:], strict=False)]
     assert gaps[0] >= 0.01 and gaps[1] >= 0.02  # exponential backoff
     assert sent[-1][1]["job_id"] == ok["id"] and sent[-1][1]["status"] == "done"
 
-    failing = jobs.create_job(settings, actor="k", records=[applicant(ds, 1)],
-                              callback_url="http://127.0.0.1:9/hook")
+    failing = jobs.create_job(
+        settings, actor="k", records=[applicant(ds, 1)], callback_url="http://127.0.0.1:9/hook"
+    )
     worker(settings, service, schema, post=lambda url, body: 500).run_once()
     failed = jobs.get_job(failing["id"])["callback"]
     assert failed["status"] == "failed" and failed["attempts"] == 3

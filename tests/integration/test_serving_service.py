@@ -13,7 +13,9 @@ from sklearn.pipeline import Pipeline
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import applicant, shared  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
 
+from greenscore.cli import app as cli_app  # noqa: E402
 from greenscore.config import Settings, use_settings  # noqa: E402
 from greenscore.errors import DataError  # noqa: E402
 from greenscore.models.bundle import ScoringBundle  # noqa: E402
@@ -44,9 +46,12 @@ def models():
     ds, good = shared()
     features = good.features
     broken = BrokenModel().fit(features.transform(ds.X.head(50)), ds.y[:50])
-    bad = ScoringBundle(name="broken", spec=ds.spec,
-                        pipeline=Pipeline([("features", features), ("model", broken)]),
-                        metadata=good.metadata)
+    bad = ScoringBundle(
+        name="broken",
+        spec=ds.spec,
+        pipeline=Pipeline([("features", features), ("model", broken)]),
+        metadata=good.metadata,
+    )
     return ds, {"good": good, "bad": bad}
 
 
@@ -106,7 +111,7 @@ def test_failing_primary_falls_back_and_the_circuit_opens(settings, models) -> N
     assert 'greenscore_circuit_state{variant="primary"} 2.0' in text
 
 
-def test_unanswerable_requests_are_kept_and_replayed(settings, models, monkeypatch) -> None:
+def test_unanswerable_requests_are_kept_and_replayed(settings, models) -> None:
     ds, bundles = models
     svc = service(settings, bundles, "bad")
     payload = applicant(ds, 5)
@@ -122,12 +127,17 @@ def test_unanswerable_requests_are_kept_and_replayed(settings, models, monkeypat
     report = replay(settings, model=None)  # "bad" is no folder the real loader can read
     assert report[0]["status"] == "failed"
     assert dlq.list_dead_letters(status="failed")[0]["id"] == letters[0]["id"]
-    monkeypatch.setattr("greenscore.serving.model_store._default_loader", lambda uri: bundles[uri])
-    report = replay(settings, ids=[letters[0]["id"]], model="good")
-    assert report[0]["status"] == "replayed"
+    bundles["good"].save(settings.home / "good")
+    result = CliRunner().invoke(
+        cli_app, ["dlq", "replay", str(letters[0]["id"]), "--model", str(settings.home / "good")]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"replayed request {letters[0]['request_id']}" in result.output
     stored = get_prediction(letters[0]["request_id"])
-    assert stored.decision == report[0]["decisions"][0]["decision"]
+    assert stored.decision in result.output
     assert dlq.list_dead_letters() == []
+    listed = CliRunner().invoke(cli_app, ["dlq", "list", "--status", "all"])
+    assert "replayed" in listed.output
     assert verify_chain().ok
 
 
@@ -167,7 +177,20 @@ def test_an_id_that_collides_with_the_details_is_still_audited(settings, models)
     payload = applicant(ds, 2)
     payload["applicant_id"] = "primary"  # also the variant label written in the details
     outcome = svc.decide_payloads([payload], actor="k", route="/v1/score")[0]
-    event = next(e for e in find_events(action="decision")
-                 if e["details"]["request_id"] == outcome.request_id)
+    event = next(
+        e
+        for e in find_events(action="decision")
+        if e["details"]["request_id"] == outcome.request_id
+    )
     assert event["subject_hash"] is None and len(event["details"]["subject_hash"]) == 64
     assert verify_chain().ok
+
+
+def test_energy_per_call_is_measured_at_load(settings, models) -> None:
+    _, bundles = models
+    svc = service(settings, bundles, "good")
+    served = svc.store.deployment.primary.model
+    assert served.energy.method.startswith("bundle metadata")
+    energy = served.calibrate_energy()
+    assert energy.method.endswith("(measured per call at load)")
+    assert energy.kwh > 0 and energy.co2_kg > 0

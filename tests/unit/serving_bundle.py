@@ -24,8 +24,12 @@ def training_ranges(X: pd.DataFrame) -> dict:  # noqa: N803
         s = X[column]
         if pd.api.types.is_numeric_dtype(s):
             v = s.dropna()
-            out[column] = {"min": float(v.min()), "max": float(v.max()),
-                           "p01": float(v.quantile(0.01)), "p99": float(v.quantile(0.99))}
+            out[column] = {
+                "min": float(v.min()),
+                "max": float(v.max()),
+                "p01": float(v.quantile(0.01)),
+                "p99": float(v.quantile(0.99)),
+            }
         else:
             out[column] = {"levels": sorted(map(str, s.dropna().unique()))}
     return out
@@ -34,26 +38,49 @@ def training_ranges(X: pd.DataFrame) -> dict:  # noqa: N803
 def dataset(rows: int = 1500, seed: int = 1) -> Dataset:
     """Generated applications with the synthetic preset and its borrower graph."""
     data = generate(rows, seed=seed)
-    return Dataset(frame=data.applications, spec=load_preset("synthetic"), location="synthetic",
-                   sha256="test", relations=data.relations)
+    return Dataset(
+        frame=data.applications,
+        spec=load_preset("synthetic"),
+        location="synthetic",
+        sha256="test",
+        relations=data.relations,
+    )
 
 
-def build_bundle(ds: Dataset, *, n_estimators: int = 60, seed: int = 0,
-                 name: str = "lightgbm") -> ScoringBundle:
+def build_bundle(
+    ds: Dataset, *, n_estimators: int = 60, seed: int = 0, name: str = "lightgbm"
+) -> ScoringBundle:
     """Fit the feature pipeline and a small LightGBM on a dataset."""
-    pipe = Pipeline([
-        ("features", build_feature_pipeline(ds.spec, relations=ds.relations)),
-        ("model", LightGBMCreditClassifier(n_estimators=n_estimators, early_stopping_rounds=None,
-                                           n_jobs=1, random_state=seed)),
-    ])
+    pipe = Pipeline(
+        [
+            ("features", build_feature_pipeline(ds.spec, relations=ds.relations)),
+            (
+                "model",
+                LightGBMCreditClassifier(
+                    n_estimators=n_estimators,
+                    early_stopping_rounds=None,
+                    n_jobs=1,
+                    random_state=seed,
+                ),
+            ),
+        ]
+    )
     pipe.fit(ds.X, ds.y)
     pd_ = pipe.predict_proba(ds.X)[:, 1]
-    bundle = ScoringBundle(name=name, spec=ds.spec, pipeline=pipe, metadata={
-        "training_ranges": training_ranges(ds.X),
-        "training_pd": np.quantile(pd_, np.linspace(0, 1, 101)).tolist(),
-        "metrics": {"energy_kwh_per_1k_predictions": 1e-6, "final_energy_kwh": 1e-3,
-                    "final_co2_kg": 2e-4},
-    })
+    bundle = ScoringBundle(
+        name=name,
+        spec=ds.spec,
+        pipeline=pipe,
+        metadata={
+            "training_ranges": training_ranges(ds.X),
+            "training_pd": np.quantile(pd_, np.linspace(0, 1, 101)).tolist(),
+            "metrics": {
+                "energy_kwh_per_1k_predictions": 1e-6,
+                "final_energy_kwh": 1e-3,
+                "final_co2_kg": 2e-4,
+            },
+        },
+    )
     attach_reason_codes(bundle, reference=ds.X.head(400))
     return bundle
 

@@ -59,10 +59,14 @@ def bundle_and_frame():
     frame = pd.DataFrame(rng.integers(0, 4, size=(30, 6)).astype(float), columns=MONTHS)
     frame.insert(0, "id", np.arange(500, 530))
     spec = DatasetSpec(
-        target="y", id_column="id", numeric=MONTHS,
+        target="y",
+        id_column="id",
+        numeric=MONTHS,
         sequences=[SequenceGroup(name="dpd", columns=MONTHS, kind="status")],
     )
-    pipeline = Pipeline([("f", FunctionTransformer()), ("m", AttentiveClassifier())]).fit(frame[MONTHS], [0, 1] * 15)
+    pipeline = Pipeline([("f", FunctionTransformer()), ("m", AttentiveClassifier())]).fit(
+        frame[MONTHS], [0, 1] * 15
+    )
     return ScoringBundle(name="lstm", spec=spec, pipeline=pipeline), frame
 
 
@@ -104,9 +108,16 @@ def test_models_without_attention_write_nothing(tmp_path, bundle_and_frame):
     _, frame = bundle_and_frame
     from lightgbm import LGBMClassifier
 
-    plain = Pipeline([("f", FunctionTransformer()), ("m", LGBMClassifier(n_estimators=2, verbose=-1, min_child_samples=2))])
+    plain = Pipeline(
+        [
+            ("f", FunctionTransformer()),
+            ("m", LGBMClassifier(n_estimators=2, verbose=-1, min_child_samples=2)),
+        ]
+    )
     plain.fit(frame[MONTHS], [0, 1] * 15)
-    bundle = ScoringBundle(name="lgbm", spec=DatasetSpec(target="y", id_column="id", numeric=MONTHS), pipeline=plain)
+    bundle = ScoringBundle(
+        name="lgbm", spec=DatasetSpec(target="y", id_column="id", numeric=MONTHS), pipeline=plain
+    )
     assert attention_report(bundle, frame, tmp_path) == {}
     with pytest.raises(ModelError, match="no per-month attention"):
         sequence_attention(bundle, frame)

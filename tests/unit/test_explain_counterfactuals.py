@@ -37,7 +37,12 @@ def german():
 def test_fixed_features_cover_immutable_and_protected(german):
     bundle, frame, _ = german
     columns = list(bundle.model_input(frame).columns)
-    assert set(fixed_features(bundle, columns)) == {"age", "personal_status", "foreign_worker", "num_dependents"}
+    assert set(fixed_features(bundle, columns)) == {
+        "age",
+        "personal_status",
+        "foreign_worker",
+        "num_dependents",
+    }
 
 
 def test_counterfactuals_keep_fixed_features_and_flip_the_decision(german):

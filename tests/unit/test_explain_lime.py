@@ -38,7 +38,9 @@ def test_explanation_is_local_and_deterministic(german):
     again = lime.explain(frame.iloc[7].to_dict(), num_features=5)
     assert first.factors == again.factors
     assert len(first.factors) == 5
-    assert first.probability_of_default == pytest.approx(float(bundle.predict_pd(bundle.model_input(frame.iloc[[7]]))[0]))
+    assert first.probability_of_default == pytest.approx(
+        float(bundle.predict_pd(bundle.model_input(frame.iloc[[7]]))[0])
+    )
     assert 0.0 <= first.local_prediction <= 1.0
     weights = [abs(f["weight"]) for f in first.factors]
     assert weights == sorted(weights, reverse=True)
@@ -56,7 +58,9 @@ def test_customer_wording_is_plain_and_omits_protected_attributes(german):
     summary = " ".join(result.customer_summary)
     for column in protected - {"sex"}:
         assert bundle.spec.describe(column) not in summary  # ...the customer is not told
-    assert all(s.startswith("Your ") and s.endswith("risk of default.") for s in result.customer_summary)
+    assert all(
+        s.startswith("Your ") and s.endswith("risk of default.") for s in result.customer_summary
+    )
     raising = [s for s in result.customer_summary if "increased" in s]
     lowering = [s for s in result.customer_summary if "lowered" in s]
     assert result.customer_summary == raising + lowering

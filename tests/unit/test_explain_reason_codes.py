@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import shap
 from lightgbm import LGBMClassifier
-from sklearn.pipeline import Pipeline
 from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from greenscore.data.loading import load_dataset
@@ -35,7 +35,10 @@ def _german_bundle(*, use_protected: bool = False, n_estimators: int = 100):
     pipeline = Pipeline(
         [
             ("coerce", TypeCoercer(spec=spec)),
-            ("model", LGBMClassifier(n_estimators=n_estimators, verbose=-1, n_jobs=1, random_state=0)),
+            (
+                "model",
+                LGBMClassifier(n_estimators=n_estimators, verbose=-1, n_jobs=1, random_state=0),
+            ),
         ]
     ).fit(X, dataset.y)
     return ScoringBundle(name="lightgbm", spec=spec, pipeline=pipeline), dataset.frame
@@ -65,7 +68,9 @@ def test_four_reasons_per_declined_applicant(german):
         reasons = coder.explain_one(frame.iloc[position].to_dict())
         assert len(reasons) == 4
         assert all(r.contribution > 0 for r in reasons)
-        assert [r.contribution for r in reasons] == sorted((r.contribution for r in reasons), reverse=True)
+        assert [r.contribution for r in reasons] == sorted(
+            (r.contribution for r in reasons), reverse=True
+        )
         assert all(r.code.startswith("GS") and r.text for r in reasons)
 
 
@@ -100,7 +105,9 @@ def test_contributions_agree_with_tree_explainer_in_sign_and_order(german):
     for position in _declined(bundle, frame)[:25]:
         reasons = coder.explain_one(frame.iloc[position].to_dict())
         expected = reference[position, [names.index(r.feature) for r in reasons]]
-        np.testing.assert_allclose([r.contribution for r in reasons], expected, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(
+            [r.contribution for r in reasons], expected, rtol=1e-6, atol=1e-9
+        )
         allowed = [j for j, n in enumerate(names) if reference[position, j] > 0]
         top = sorted(allowed, key=lambda j: -reference[position, j])[:4]
         assert [r.feature for r in reasons] == [names[j] for j in top]
@@ -112,10 +119,10 @@ def test_fast_dict_path_matches_the_pipeline_path(german):
     assert coder._tree.fast_path
     for position in range(0, 60, 7):
         fast = coder._tree.row(frame.iloc[position].to_dict())
-        slow = coder._tree.encode(bundle.features.transform(bundle.model_input(frame.iloc[[position]])))
-        np.testing.assert_array_equal(
-            fast, coder._tree.booster.predict(slow, pred_contrib=True)[0]
+        slow = coder._tree.encode(
+            bundle.features.transform(bundle.model_input(frame.iloc[[position]]))
         )
+        np.testing.assert_array_equal(fast, coder._tree.booster.predict(slow, pred_contrib=True)[0])
 
 
 def test_fast_path_refused_when_the_pipeline_changes_values(german):
@@ -129,7 +136,10 @@ def test_fast_path_refused_when_the_pipeline_changes_values(german):
         return out
 
     pipeline = Pipeline(
-        [("f", FunctionTransformer(scaled)), ("m", LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1))]
+        [
+            ("f", FunctionTransformer(scaled)),
+            ("m", LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1)),
+        ]
     ).fit(X, load_dataset(GERMAN, preset="german").y)
     other = ScoringBundle(name="scaled", spec=bundle.spec, pipeline=pipeline)
     coder = ReasonCoder.from_bundle(other)
@@ -180,7 +190,9 @@ def test_sentences_are_specific_and_derived_features_get_plain_names(german):
     for feature, text in texts.items():
         assert bundle.spec.describe(feature).lower() in text.lower()
     assert feature_phrase("utilisation_mean", bundle.spec) == "average credit utilisation"
-    assert feature_phrase("dpd_max_6m", bundle.spec) == "highest days past due over the last 6 months"
+    assert (
+        feature_phrase("dpd_max_6m", bundle.spec) == "highest days past due over the last 6 months"
+    )
     assert reason_sentence("average credit utilisation", 0.92, typical=0.41).startswith(
         "Average credit utilisation is high (0.92; typical 0.41)"
     )
@@ -192,7 +204,11 @@ def test_one_hot_columns_are_reported_under_their_category():
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     encode = ColumnTransformer(
         [
-            ("oh", OneHotEncoder(sparse_output=False, handle_unknown="ignore"), ["purpose", "checking_status"]),
+            (
+                "oh",
+                OneHotEncoder(sparse_output=False, handle_unknown="ignore"),
+                ["purpose", "checking_status"],
+            ),
             ("num", "passthrough", numeric),
         ]
     ).set_output(transform="pandas")
@@ -207,7 +223,9 @@ def test_one_hot_columns_are_reported_under_their_category():
     raw = pipeline[-1].booster_.predict(coder._tree.encode(transformed), pred_contrib=True)[:, :-1]
     members = [j for j, n in enumerate(coder.model_features) if n.startswith("oh__purpose_")]
     assert len(members) > 3
-    np.testing.assert_allclose(contributions[:, coder.features.index("purpose")], raw[:, members].sum(1))
+    np.testing.assert_allclose(
+        contributions[:, coder.features.index("purpose")], raw[:, members].sum(1)
+    )
     reasons = coder.explain_batch(dataset.frame.iloc[:5])
     for row, found in zip(range(5), reasons, strict=True):
         for reason in found:
@@ -233,3 +251,31 @@ def test_adverse_action_notice_for_a_declined_applicant(german):
     low, high = notice["score_range"]["low"], notice["score_range"]["high"]
     assert low < notice["score"] < high
     assert "contest" in notice["rights"]
+
+
+def test_model_agnostic_reasons_exclude_protected_attributes(german_protected):
+    bundle, frame = german_protected
+    pipeline = Pipeline([("coerce", bundle.pipeline[0]), ("model", _wrap(bundle.estimator))])
+    opaque = ScoringBundle(name="opaque", spec=bundle.spec, pipeline=pipeline)
+    coder = ReasonCoder.from_bundle(opaque, background=frame, seed=0)
+    assert coder.method == "kernel"
+    protected = {"age", "personal_status", "foreign_worker", "sex"}
+    for position in _declined(bundle, frame)[:2]:
+        reasons = coder.explain_one(frame.iloc[[position]])
+        assert 1 <= len(reasons) <= 4
+        assert not {r.feature for r in reasons} & protected
+        assert all(r.contribution > 0 for r in reasons)
+
+
+def _wrap(estimator):
+    class Wrapped:
+        classes_ = estimator.classes_
+        feature_names_in_ = estimator.feature_names_in_
+
+        def predict_proba(self, X):  # noqa: N803, ANN001, ANN201
+            return estimator.predict_proba(X)
+
+        def __sklearn_is_fitted__(self) -> bool:
+            return True
+
+    return Wrapped()

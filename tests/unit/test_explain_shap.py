@@ -49,7 +49,9 @@ def data():
 
 
 def _bundle(data, model) -> ScoringBundle:
-    pipeline = Pipeline([("coerce", TypeCoercer(spec=data.spec)), ("model", model)]).fit(data.X, data.y)
+    pipeline = Pipeline([("coerce", TypeCoercer(spec=data.spec)), ("model", model)]).fit(
+        data.X, data.y
+    )
     return ScoringBundle(name=type(model).__name__, spec=data.spec, pipeline=pipeline)
 
 
@@ -68,7 +70,9 @@ def test_tree_path_is_tree_explainer_and_adds_up(data, tree):
     assert expl.method == "lightgbm_pred_contrib"
     reference = np.asarray(shap.TreeExplainer(tree.estimator).shap_values(expl.data))
     np.testing.assert_allclose(expl.values, reference, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(expl.values.sum(1) + expl.base_values, _logit(tree, data.frame.iloc[:200]), atol=1e-6)
+    np.testing.assert_allclose(
+        expl.values.sum(1) + expl.base_values, _logit(tree, data.frame.iloc[:200]), atol=1e-6
+    )
     importance = expl.importance()
     assert importance.index[0] == "checking_status"
     assert (np.diff(importance.to_numpy()) <= 0).all()
@@ -92,7 +96,9 @@ def test_model_agnostic_path_adds_up_and_ranks_like_the_tree(data):
         contribution_backend(opaque, background=None)
     expl = explain(opaque, rows, background=data.frame, max_background=30, seed=0)
     assert expl.method == "kernel"
-    np.testing.assert_allclose(expl.values.sum(1) + expl.base_values, _logit(opaque, rows), atol=1e-6)
+    np.testing.assert_allclose(
+        expl.values.sum(1) + expl.base_values, _logit(opaque, rows), atol=1e-6
+    )
     # Same model seen through TreeSHAP: the model-agnostic values tell the same story.
     exact = explain(_bundle_like(opaque), rows)
     assert np.corrcoef(expl.values.ravel(), exact.values.ravel())[0, 1] > 0.8
@@ -112,7 +118,9 @@ def test_linear_path_is_exact(data):
     bundle = ScoringBundle(name="logistic", spec=data.spec, pipeline=pipeline)
     expl = explain(bundle, data.frame.iloc[:50], background=data.frame, max_background=1000)
     assert expl.method == "linear"
-    np.testing.assert_allclose(expl.values.sum(1) + expl.base_values, _logit(bundle, data.frame.iloc[:50]), atol=1e-9)
+    np.testing.assert_allclose(
+        expl.values.sum(1) + expl.base_values, _logit(bundle, data.frame.iloc[:50]), atol=1e-9
+    )
     masker = shap.maskers.Independent(pipeline[:-1].transform(data.X), max_samples=len(data.X))
     reference = shap.LinearExplainer(pipeline[-1], masker).shap_values(expl.data)
     np.testing.assert_allclose(expl.values, reference, atol=1e-9)
@@ -132,3 +140,34 @@ def test_plots_render_to_files(tmp_path, data, tree):
         waterfall_plot(expl, 150, tmp_path / "x.png")
     with pytest.raises(DataError, match="kind"):
         summary_plot(expl, tmp_path / "y.png", kind="violin")  # type: ignore[arg-type]
+
+
+class DecomposedClassifier(ClassifierMixin, BaseEstimator):
+    """A logistic model on numbers that reports its own per-feature log-odds terms."""
+
+    def fit(self, X, y):  # noqa: N803
+        self.model_ = LogisticRegression().fit(X, y)
+        self.mean_ = X.to_numpy(dtype=float).mean(0)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X):  # noqa: N803
+        return self.model_.predict_proba(X)
+
+    def log_odds_contributions(self, X):  # noqa: N803
+        coef = self.model_.coef_[0]
+        values = coef * (X.to_numpy(dtype=float) - self.mean_)
+        return values, self.model_.intercept_[0] + coef @ self.mean_
+
+
+def test_model_supplied_decomposition_is_used_without_background(data):
+    numeric = [c for c in data.X.columns if pd.api.types.is_numeric_dtype(data.X[c])]
+    scale = ColumnTransformer([("num", StandardScaler(), numeric)]).set_output(transform="pandas")
+    pipeline = Pipeline([("scale", scale), ("model", DecomposedClassifier())]).fit(data.X, data.y)
+    bundle = ScoringBundle(name="decomposed", spec=data.spec, pipeline=pipeline)
+    backend = contribution_backend(bundle, background=None)
+    assert backend.method == "model"
+    expl = explain(bundle, data.frame.iloc[:40], backend=backend)
+    np.testing.assert_allclose(
+        expl.values.sum(1) + expl.base_values, _logit(bundle, data.frame.iloc[:40]), atol=1e-9
+    )

@@ -77,7 +77,11 @@ def test_model_trained_with_a_protected_attribute_fails(german):
     assert report["overall"] == "fail"
     ecoa = _status(report, "ecoa.protected_not_features")
     assert ecoa["status"] == "fail"
-    assert set(ecoa["evidence"]["protected_among_inputs"]) == {"personal_status", "age", "foreign_worker"}
+    assert set(ecoa["evidence"]["protected_among_inputs"]) == {
+        "personal_status",
+        "age",
+        "foreign_worker",
+    }
     # Even so, the notice never cites them.
     assert _status(report, "fcra.adverse_action_notice")["status"] == "pass"
 
@@ -85,7 +89,9 @@ def test_model_trained_with_a_protected_attribute_fails(german):
 def test_protected_feature_smuggled_in_without_the_flag_still_fails(german):
     bundle = _bundle(german.frame, german.spec, german.y, extra=["age"])
     report = compliance_report(bundle, german.frame, record_audit_event=False)
-    assert _status(report, "ecoa.protected_not_features")["evidence"]["protected_among_inputs"] == ["age"]
+    assert _status(report, "ecoa.protected_not_features")["evidence"]["protected_among_inputs"] == [
+        "age"
+    ]
     assert report["overall"] == "fail"
 
 

@@ -26,7 +26,12 @@ GERMAN = "/work/shared/data/german_credit.csv"
 def _fit(spec, frame, y, n_estimators=100):
     X = frame[spec.feature_columns(list(frame.columns))]  # noqa: N806
     model = LGBMClassifier(
-        n_estimators=n_estimators, learning_rate=0.05, num_leaves=15, verbose=-1, n_jobs=1, random_state=0
+        n_estimators=n_estimators,
+        learning_rate=0.05,
+        num_leaves=15,
+        verbose=-1,
+        n_jobs=1,
+        random_state=0,
     )
     pipeline = Pipeline([("coerce", TypeCoercer(spec=spec)), ("model", model)]).fit(X, y)
     return ScoringBundle(name="lightgbm", spec=spec, pipeline=pipeline)
@@ -67,9 +72,12 @@ def test_rates_and_gaps_match_a_hand_count():
         assert entry["tpr"] == pytest.approx(approved[m & good].mean())
         assert entry["fpr"] == pytest.approx(approved[m & ~good].mean())
     a, b = report["groups"]["a"], report["groups"]["b"]
-    assert report["demographic_parity_difference"] == pytest.approx(abs(a["selection_rate"] - b["selection_rate"]))
+    assert report["demographic_parity_difference"] == pytest.approx(
+        abs(a["selection_rate"] - b["selection_rate"])
+    )
     assert report["demographic_parity_ratio"] == pytest.approx(
-        min(a["selection_rate"], b["selection_rate"]) / max(a["selection_rate"], b["selection_rate"])
+        min(a["selection_rate"], b["selection_rate"])
+        / max(a["selection_rate"], b["selection_rate"])
     )
     assert report["equalized_odds_difference"] == pytest.approx(
         max(abs(a["tpr"] - b["tpr"]), abs(a["fpr"] - b["fpr"]))
@@ -119,7 +127,13 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
 
 def test_age_bands_and_german_groups_need_no_hand_edits():
     assert age_bands(pd.Series([19, 25, 34, 35, 64, 65, None])).tolist() == [
-        "<25", "25-34", "25-34", "35-49", "50-64", "65+", "missing"
+        "<25",
+        "25-34",
+        "25-34",
+        "35-49",
+        "50-64",
+        "65+",
+        "missing",
     ]
     dataset = load_dataset(GERMAN, preset="german")
     groups = sensitive_features(dataset.frame, dataset.spec, ["sex", "age", "foreign_worker"])
@@ -139,4 +153,6 @@ def test_bad_inputs_are_named():
     with pytest.raises(DataError, match="religion"):
         sensitive_features(dataset.frame, dataset.spec, ["religion"])
     with pytest.raises(DataError, match="length"):
-        fairness_report(np.zeros(3), np.zeros(3), np.array(["approve"] * 2), pd.DataFrame({"g": ["a"] * 3}))
+        fairness_report(
+            np.zeros(3), np.zeros(3), np.array(["approve"] * 2), pd.DataFrame({"g": ["a"] * 3})
+        )

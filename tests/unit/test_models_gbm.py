@@ -76,7 +76,9 @@ def test_small_data_takes_rounds_from_internal_cv(
 
 def test_no_early_stopping_trains_every_round(data: tuple[pd.DataFrame, np.ndarray]) -> None:
     X, y = data  # noqa: N806
-    model = LightGBMCreditClassifier(n_estimators=30, early_stopping_rounds=None, n_jobs=1).fit(X, y)
+    model = LightGBMCreditClassifier(n_estimators=30, early_stopping_rounds=None, n_jobs=1).fit(
+        X, y
+    )
     assert model.best_iteration_ == 30
     assert model.booster_.num_trees() == 30
 

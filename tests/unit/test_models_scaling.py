@@ -21,7 +21,9 @@ def test_base_score_at_base_odds() -> None:
 @pytest.mark.parametrize("doublings", [-3, -1, 1, 2, 5])
 def test_every_pdo_points_double_the_odds(doublings: int) -> None:
     odds = 50.0 * 2.0**doublings
-    assert points_from_pd(np.array([_pd_at_odds(odds)]))[0] == pytest.approx(600.0 + 20.0 * doublings)
+    assert points_from_pd(np.array([_pd_at_odds(odds)]))[0] == pytest.approx(
+        600.0 + 20.0 * doublings
+    )
 
 
 def test_custom_scaling_is_honoured() -> None:
@@ -38,7 +40,9 @@ def test_higher_default_probability_means_fewer_points() -> None:
 def test_pd_from_points_inverts_points_from_pd() -> None:
     pd_ = np.array([0.001, 0.02, 0.1, 0.5, 0.9, 0.999])
     kwargs = {"base_score": 650.0, "base_odds": 30.0, "pdo": 40.0}
-    np.testing.assert_allclose(pd_from_points(points_from_pd(pd_, **kwargs), **kwargs), pd_, rtol=1e-9)
+    np.testing.assert_allclose(
+        pd_from_points(points_from_pd(pd_, **kwargs), **kwargs), pd_, rtol=1e-9
+    )
 
 
 def test_certain_outcomes_give_finite_points() -> None:

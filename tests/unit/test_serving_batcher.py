@@ -18,8 +18,9 @@ def test_requests_queued_together_are_scored_together() -> None:
         return [ValueError(f"bad {i}") if i == 3 else i * 10 for i in items]
 
     async def run() -> list[object]:
-        batcher = LoopBatcher(score, after=lambda outcomes: after.append(len(outcomes)),
-                              max_items=4)
+        batcher = LoopBatcher(
+            score, after=lambda outcomes: after.append(len(outcomes)), max_items=4
+        )
         futures = [batcher.submit(i) for i in range(6)]
         results = await asyncio.gather(*futures, return_exceptions=True)
         await asyncio.sleep(0)

@@ -85,8 +85,9 @@ class _Doubler(TransformerMixin, BaseEstimator):
 
 def test_unknown_steps_fall_back_to_the_pipeline(data) -> None:
     ds, bundle, rows, ids = data
-    pipeline = Pipeline([("features", bundle.features), ("odd", _Doubler()),
-                         ("model", bundle.estimator)])
+    pipeline = Pipeline(
+        [("features", bundle.features), ("odd", _Doubler()), ("model", bundle.estimator)]
+    )
     odd = ScoringBundle(name="odd", spec=bundle.spec, pipeline=pipeline, metadata=bundle.metadata)
     with pytest.raises(NotCompilableError, match="_Doubler"):
         CompiledFeatures(odd)
@@ -98,8 +99,9 @@ def test_unknown_steps_fall_back_to_the_pipeline(data) -> None:
 
 
 def test_column_frame_blocks_and_index() -> None:
-    frame = ColumnFrame(np.array([[1.0, 2.0], [3.0, 4.0]]), {"a": 0, "b": 1},
-                        pd.Index([10, 11]), {})
+    frame = ColumnFrame(
+        np.array([[1.0, 2.0], [3.0, 4.0]]), {"a": 0, "b": 1}, pd.Index([10, 11]), {}
+    )
     frame.add("c", np.array([5.0, 6.0]))
     assert frame[["b", "a"]].to_numpy().tolist() == [[2.0, 1.0], [4.0, 3.0]]
     assert frame[["a", "c"]].to_numpy(dtype=float).tolist() == [[1.0, 5.0], [3.0, 6.0]]

@@ -31,8 +31,9 @@ def test_reasons_match_the_full_bundle_coder(data) -> None:
     expected = ReasonCoder.from_bundle(bundle, max_reasons=4).explain_batch(ds.X.iloc[:40])
     for got, want in zip(results, expected, strict=True):
         assert [r.code for r in got.reasons] == [r.code for r in want]
-        np.testing.assert_allclose([r.contribution for r in got.reasons],
-                                   [r.contribution for r in want], rtol=1e-9)
+        np.testing.assert_allclose(
+            [r.contribution for r in got.reasons], [r.contribution for r in want], rtol=1e-9
+        )
         assert all(r.text for r in got.reasons)
 
 
@@ -40,7 +41,9 @@ def test_many_rows_explained_in_one_frame_agree_with_row_by_row(data) -> None:
     _, bundle, rows, ids = data
     served = ServedModel(bundle, uri="memory", max_reasons=4)
     many = served.score(rows, ids, explain=[True] * len(rows))  # > 32 rows: one frame
-    few = [served.score([r], [i], explain=[True])[0] for r, i in zip(rows[:10], ids[:10])]
+    few = [
+        served.score([r], [i], explain=[True])[0] for r, i in zip(rows[:10], ids[:10], strict=True)
+    ]
     for a, b in zip(many[:10], few, strict=True):
         assert [r.code for r in a.reasons] == [r.code for r in b.reasons]
 
@@ -51,15 +54,19 @@ def test_decisions_follow_cutoffs_and_approvals_carry_no_reasons(data) -> None:
     for result in served.score(rows, ids):
         p = result.probability_of_default
         s = bundle.scoring
-        expected = "approve" if p < s.approve_below else "decline" if p > s.decline_above else "review"
+        expected = (
+            "approve" if p < s.approve_below else "decline" if p > s.decline_above else "review"
+        )
         assert result.decision == expected
         assert (len(result.reasons) > 0) == (expected != "approve")
         assert result.score == round(float(bundle.points(np.array([p]))[0]), 1)
 
 
 def test_split_parsing() -> None:
-    assert parse_split("models:/m/1:0.9,models:/m/2:0.1") == [("models:/m/1", 0.9),
-                                                               ("models:/m/2", 0.1)]
+    assert parse_split("models:/m/1:0.9,models:/m/2:0.1") == [
+        ("models:/m/1", 0.9),
+        ("models:/m/2", 0.1),
+    ]
     for bad in ("models:/m/1", "a:0", "a:-1,b:1", "a:x"):
         with pytest.raises(ConfigError, match="A/B split"):
             parse_split(bad)

@@ -167,7 +167,9 @@ def compliance_command(model: ModelOpt, data: DataOpt, out: OutOpt) -> None:
         typer.echo(f"{check['status'].upper():4}  {check['id']}: {check['summary']}")
     typer.echo(f"overall: {report['overall'].upper()}; wrote {paths['json']} and {paths['html']}")
     if report["overall"] == "fail":
-        raise typer.Exit(1)
+        # SystemExit, not typer.Exit: cli.main runs click with standalone_mode=False, which
+        # returns a typer.Exit code instead of exiting with it.
+        raise SystemExit(1)
 
 
 def register(app: typer.Typer) -> None:

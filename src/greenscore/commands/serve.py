@@ -56,8 +56,11 @@ def serve(
         **tls,
     }
     scheme = "https" if tls else "http"
-    typer.echo(f"serving {ab or model} on {scheme}://{common['host']}:{common['port']} "
-               f"({n_workers} worker{'s' if n_workers > 1 else ''}); docs at /docs", err=True)
+    typer.echo(
+        f"serving {ab or model} on {scheme}://{common['host']}:{common['port']} "
+        f"({n_workers} worker{'s' if n_workers > 1 else ''}); docs at /docs",
+        err=True,
+    )
     if n_workers == 1:
         from greenscore.serving.app import create_app
 
@@ -73,9 +76,7 @@ def serve(
 
 @dlq_app.command("list")
 def dlq_list(
-    status: Annotated[
-        str, typer.Option(help="pending, replayed, failed or all.")
-    ] = "pending",
+    status: Annotated[str, typer.Option(help="pending, replayed, failed or all.")] = "pending",
     limit: Annotated[int, typer.Option(min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -98,7 +99,9 @@ def dlq_list(
 
 @dlq_app.command("replay")
 def dlq_replay(
-    ids: Annotated[list[int] | None, typer.Argument(help="Dead-letter ids (default: all pending).")] = None,
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Dead-letter ids (default: all pending).")
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Score with this model instead of the recorded one.")
     ] = None,

@@ -177,6 +177,9 @@ class ReasonCoder:
         Code of each reported feature.
     max_reasons : int
         Reasons returned per applicant.
+    method : str
+        How contributions are computed (``lightgbm_pred_contrib``, ``model``, ``linear``,
+        ``kernel`` or ``permutation``).
     """
 
     def __init__(
@@ -219,11 +222,13 @@ class ReasonCoder:
         if lightgbm_booster(bundle.estimator) is not None:
             self._tree: Any = TreeContributions(bundle, reference=reference)
             self._backend: Any = None
+            self.method = "lightgbm_pred_contrib"
         else:
             self._tree = None
             self._backend = contribution_backend(
                 bundle, background=background if background is not None else reference, seed=seed
             )
+            self.method = self._backend.method
 
     @classmethod
     def from_bundle(

@@ -24,6 +24,8 @@ from greenscore.logging import get_logger
 log = get_logger(__name__)
 
 DEFAULT_ROWS = 3
+#: Contribution methods that sample the model (thousands of calls per explained row).
+SAMPLED_METHODS = ("kernel", "permutation")
 _SAFE = str.maketrans({c: "_" for c in r'\/:*?"<>| '})
 
 
@@ -70,6 +72,7 @@ def explain_report(
     *,
     rows: Sequence[int] | None = None,
     max_shap_rows: int = 1000,
+    max_sampled_rows: int = 200,
     lime: bool = True,
     counterfactuals: bool = True,
     seed: int = 0,
@@ -88,6 +91,10 @@ def explain_report(
         0-based positions explained in detail; default: the first declined applicants.
     max_shap_rows : int
         Rows (seeded sample) behind the global SHAP importance and plots.
+    max_sampled_rows : int
+        For models explained by sampled SHAP (kernel, permutation), rows given reason
+        codes and behind the global plots (seeded sample); tree, linear and
+        model-provided contributions cover the whole file.
     lime, counterfactuals : bool
         Whether to run LIME and DiCE on the chosen rows.
     seed : int
@@ -115,17 +122,26 @@ def explain_report(
     files: dict[str, Any] = {}
 
     coder = ReasonCoder.from_bundle(bundle, reference=frame, background=frame, seed=seed)
-    table = coder.explain_frame(frame)
-    table.insert(0, "decision", decisions)
-    table.insert(0, "score", np.round(points, 1))
-    table.insert(0, "probability_of_default", pd_)
+    notes: list[str] = []
+    coded = np.arange(len(frame))
+    if coder.method in SAMPLED_METHODS and len(frame) > max_sampled_rows:
+        # Sampled SHAP costs thousands of model calls per row: code a seeded sample.
+        coded = np.sort(np.random.default_rng(seed).choice(len(frame), max_sampled_rows, replace=False))
+        notes.append(
+            f"{coder.method} SHAP: reason codes written for {max_sampled_rows} sampled rows of {len(frame)}"
+        )
+    table = coder.explain_frame(frame.iloc[coded])
+    table.insert(0, "decision", decisions[coded])
+    table.insert(0, "score", np.round(points[coded], 1))
+    table.insert(0, "probability_of_default", pd_[coded])
     table.to_csv(out / "reason_codes.csv")
     files["reason_codes"] = str(out / "reason_codes.csv")
     coder.table().to_csv(out / "reason_code_table.csv", index=False)
     files["reason_code_table"] = str(out / "reason_code_table.csv")
 
     backend = contribution_backend(bundle, background=frame, seed=seed)
-    sample = sample_background(frame, size=max_shap_rows, seed=seed)
+    limit = max_sampled_rows if backend.method in SAMPLED_METHODS else max_shap_rows
+    sample = sample_background(frame, size=min(max_shap_rows, limit), seed=seed)
     global_expl = explain(bundle, sample, backend=backend)
     importance = global_expl.importance()
     importance.to_csv(out / "shap_importance.csv", header=True)
@@ -136,7 +152,6 @@ def explain_report(
 
     detail = explain(bundle, frame.iloc[chosen], backend=backend)
     lime_explainer = cf_explainer = None
-    notes: list[str] = []
     if lime and chosen:
         from greenscore.explain.lime_explain import TabularLime
 

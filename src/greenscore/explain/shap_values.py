@@ -1,16 +1,17 @@
 """SHAP values for any GreenScore model: global importance and local contributions.
 
 Every explanation is in log-odds of default, so tree, linear and neural models read the
-same way and add up to the model's logit. Three exact-or-faithful paths, chosen from the
-classifier:
+same way and add up to the model's logit. The path is chosen from the classifier:
 
 - LightGBM: TreeSHAP computed by LightGBM itself (``pred_contrib=True``), identical to
   ``shap.TreeExplainer``'s path-dependent values, and fast.
+- Models with their own exact decomposition (``log_odds_contributions(X)``, e.g. a WoE
+  scorecard's per-characteristic terms): used as is.
 - Linear models with ``coef_`` (logistic regression on numeric features): the exact SHAP
   values of a linear model with independent features, ``coef * (x - background mean)``.
-- Anything else (WoE scorecards, PyTorch nets, ensembles): ``shap.PermutationExplainer``
-  over the model's ``predict_proba`` on the transformed features, with a small seeded
-  background sample.
+- Anything else (PyTorch nets, ensembles): ``shap.KernelExplainer`` (or
+  ``PermutationExplainer``) over the model's ``predict_proba`` on the transformed
+  features, with a small seeded background sample.
 """
 
 from __future__ import annotations
@@ -119,6 +120,31 @@ class TreeBackend:
         """Exact path-dependent TreeSHAP values and the expected log-odds."""
         raw = self.tree.booster.predict(self.tree.encode(transformed), pred_contrib=True)
         return raw[:, :-1], raw[:, -1]
+
+
+class ModelBackend:
+    """The model's own exact decomposition, for estimators that offer one.
+
+    An estimator may define ``log_odds_contributions(X) -> (values [n, p], base [n])``
+    over its input columns (a WoE scorecard's per-characteristic terms, say); it is then
+    used as is, with no sampling.
+    """
+
+    method = "model"
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+
+    def contributions(self, transformed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The estimator's own contributions, checked for shape."""
+        values, base = self.estimator.log_odds_contributions(transformed)
+        values = np.asarray(values, dtype=float)
+        base = np.broadcast_to(np.asarray(base, dtype=float), (len(transformed),)).copy()
+        if values.shape != transformed.shape:
+            raise ModelError(
+                f"log_odds_contributions returned shape {values.shape}, expected {transformed.shape}"
+            )
+        return values, base
 
 
 class LinearBackend:
@@ -301,6 +327,8 @@ def contribution_backend(
     """
     if lightgbm_booster(bundle.estimator) is not None:
         return TreeBackend(bundle)
+    if callable(getattr(bundle.estimator, "log_odds_contributions", None)):
+        return ModelBackend(bundle.estimator)
     if background is None:
         raise ModelError(
             f"explaining a {type(bundle.estimator).__name__} needs a background sample of applicants"

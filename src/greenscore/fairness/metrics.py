@@ -91,7 +91,9 @@ def two_sd_test(rates: dict[str, tuple[float, int]]) -> dict[str, Any] | None:
     return {"high": high, "low": low, "difference": _num(p1 - p2), "z": _num(z)}
 
 
-def score_disparity(pd_: np.ndarray, labels: np.ndarray, groups: Sequence[str]) -> dict[str, Any] | None:
+def score_disparity(
+    pd_: np.ndarray, labels: np.ndarray, groups: Sequence[str]
+) -> dict[str, Any] | None:
     """How far apart the groups' predicted risk is, whatever the cut-off.
 
     Compares the groups with the highest and lowest mean log-odds of default: the

@@ -11,12 +11,16 @@ Four methods, one per stage of the model's life:
 - ``adversarial`` (in-processing): :class:`AdversarialDebiasingClassifier` trained
   against an adversary predicting the group.
 - ``threshold_optimizer`` (post-processing, Fairlearn): group-specific thresholds on the
-  unchanged model's PD under a demographic-parity constraint. Its decisions read the
-  protected attribute at decision time, which US law treats as disparate treatment: it
-  is reported for evidence, not recommended for production.
+  unchanged model's PD under a demographic-parity constraint, fitted to agree with the
+  bundle's own decisions (so the operating point stays at the bank's cut-off), then
+  applied as one deterministic threshold per group at the optimizer's decline rates. Its decisions read the protected attribute at decision time, which US law
+  treats as disparate treatment: it is reported for evidence, not recommended for
+  production.
 
-All are fitted on one seeded, stratified split and compared on the held-out part against
-the unmitigated pipeline refitted on the same split. AUC is that of the score each
+All are fitted on one seeded split, stratified by group and outcome, and compared on the
+held-out test part against the unmitigated pipeline refitted on the same training rows;
+the threshold optimizer learns its thresholds from out-of-fold scores of the training
+rows (thresholds learnt on in-sample scores would follow the model's overfitting). AUC is that of the score each
 method ranks by: the PD for the refitted models, the weighted mixture of the
 constituent models' PDs for exponentiated gradient, and for the threshold optimizer the
 group-adjusted score (the PD's logit shifted per group so that one cut-off reproduces
@@ -30,8 +34,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
-from sklearn.model_selection import train_test_split
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 
 from greenscore.errors import ConfigError, DataError, ModelError
 from greenscore.fairness.groups import sensitive_features
@@ -93,9 +97,8 @@ class _Split:
         y = encode_target(frame[spec.target], spec)
         X = select_model_input(bundle, frame)  # noqa: N806
         strata = pd.Series(y.astype(str)) + "|" + groups.to_numpy()
-        counts = strata.value_counts()
         # Stratify by group and outcome where every cell can be split, else by outcome.
-        stratify = strata.to_numpy() if counts.min() >= 2 else y
+        stratify = strata.to_numpy() if strata.value_counts().min() >= 3 else y
         index = np.arange(len(y))
         train, test = train_test_split(
             index, test_size=test_size, random_state=seed, stratify=stratify
@@ -108,6 +111,13 @@ class _Split:
         self.g_test = groups.iloc[test].reset_index(drop=True)
         self.cut = bundle.scoring.decline_above
         self.baseline = clone(bundle.pipeline).fit(self.X_train, self.y_train)
+
+    def out_of_fold_pd(self, folds: int = 3) -> np.ndarray:
+        """PD of every training row from a pipeline that did not see it (k-fold)."""
+        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
+        return cross_val_predict(
+            clone(self.bundle.pipeline), self.X_train, self.y_train, cv=cv, method="predict_proba"
+        )[:, 1]
 
     def fit_weighted(self, weights: np.ndarray) -> Any:
         step = self.bundle.pipeline.steps[-1][0]
@@ -172,38 +182,64 @@ def _adversarial(split: _Split) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return pd_, pd_ > split.cut, ["a small neural network replaces the bundle's classifier"]
 
 
+class _ScoreAsProba(ClassifierMixin, BaseEstimator):
+    """A prefit 'classifier' whose only input column is already the PD."""
+
+    def __init__(self) -> None:
+        self.classes_ = np.array([0, 1])
+
+    def fit(self, X: Any, y: Any) -> _ScoreAsProba:  # noqa: N803
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+        p = np.asarray(X, dtype=float)[:, 0]
+        return np.column_stack([1 - p, p])
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+
 def _threshold_optimizer(split: _Split) -> tuple[np.ndarray, np.ndarray, list[str]]:
     from fairlearn.postprocessing import ThresholdOptimizer
 
     optimizer = ThresholdOptimizer(
-        estimator=split.baseline,
+        estimator=_ScoreAsProba(),
         constraints="demographic_parity",
-        objective="balanced_accuracy_score",
+        objective="accuracy_score",
         prefit=True,
         predict_method="predict_proba",
     )
-    optimizer.fit(split.X_train, split.y_train, sensitive_features=split.g_train.to_numpy())
+    groups = split.g_train.to_numpy()
+    oof = split.out_of_fold_pd()
+    # Fitted to agree as much as possible with the bundle's own decisions under the parity
+    # constraint: the operating point stays at the bank's cut-off and only the groups'
+    # thresholds move (fitting to outcomes would move it wherever accuracy peaks).
+    optimizer.fit(oof.reshape(-1, 1), (oof > split.cut).astype(int), sensitive_features=groups)
+    # The optimizer mixes two thresholds per group at random. The same per-group decline
+    # rates are applied as one deterministic threshold per group: a shift of each group's
+    # log-odds so that the bundle's single cut-off gives the optimizer's rates. That
+    # shifted log-odds is also the score whose AUC is reported.
     declined = optimizer.predict(
-        split.X_test, sensitive_features=split.g_test.to_numpy(), random_state=split.seed
+        oof.reshape(-1, 1), sensitive_features=groups, random_state=split.seed
     ).astype(bool)
-    # One score whose single cut-off gives each group its post-processed decline rate.
-    train_pd = split.baseline.predict_proba(split.X_train)[:, 1]
-    train_declined = optimizer.predict(
-        split.X_train, sensitive_features=split.g_train.to_numpy(), random_state=split.seed
-    ).astype(bool)
-    test_pd = split.baseline.predict_proba(split.X_test)[:, 1]
-    score = _logit(test_pd)
-    for group in np.unique(split.g_train):
-        in_train = split.g_train.to_numpy() == group
-        rate = train_declined[in_train].mean()
-        threshold = np.quantile(_logit(train_pd[in_train]), 1 - rate) if 0 < rate < 1 else None
-        in_test = split.g_test.to_numpy() == group
-        if threshold is not None:
-            score[in_test] = score[in_test] - threshold + _logit(np.array([split.cut]))[0]
+    score = _logit(split.baseline.predict_proba(split.X_test)[:, 1])
+    cut = float(_logit(np.array([split.cut]))[0])
+    groups_test = split.g_test.to_numpy()
+    rates = {}
+    for group in np.unique(groups):
+        member = groups == group
+        rate = float(declined[member].mean())
+        rates[str(group)] = round(rate, 6)
+        if 0 < rate < 1:
+            threshold = np.quantile(_logit(oof[member]), 1 - rate)
+            score[groups_test == group] += cut - threshold
     return (
         score,
-        declined,
-        ["decisions use the protected attribute at decision time (disparate treatment in US law)"],
+        score > cut,
+        [
+            f"decline rate per group set by the optimizer: {rates}",
+            "decisions use the protected attribute at decision time (disparate treatment in US law)",
+        ],
     )
 
 

@@ -17,6 +17,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 
+_SMALL_DATA_PATIENCE = 300
+_SMOOTHING_WINDOW = 51
+
+
 class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
     """Gradient-boosted trees with early stopping.
 
@@ -183,6 +187,9 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         if self.class_weight == "balanced":
             params["is_unbalance"] = True
         data = lgb.Dataset(X, label=y, weight=sample_weight, free_raw_data=False)
+        # Small folds make the CV curve jagged: a patience of a few hundred rounds and the peak
+        # of the smoothed curve, rather than its first noisy maximum, choose the round count.
+        patience = max(self.early_stopping_rounds, _SMALL_DATA_PATIENCE)
         history = lgb.cv(
             params,
             data,
@@ -190,14 +197,12 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
             nfold=self.cv_folds,
             stratified=True,
             seed=self.random_state,
-            callbacks=[
-                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
-                *(callbacks or []),
-            ],
+            callbacks=[lgb.early_stopping(patience, verbose=False), *(callbacks or [])],
         )
-        scores = history["valid auc-mean"]
-        self.best_iteration_ = int(np.argmax(scores)) + 1
-        self.validation_auc_ = float(np.max(scores))
+        scores = pd.Series(history["valid auc-mean"])
+        smoothed = scores.rolling(_SMOOTHING_WINDOW, center=True, min_periods=1).mean()
+        self.best_iteration_ = int(smoothed.to_numpy().argmax()) + 1
+        self.validation_auc_ = float(smoothed.max())
         self.model_ = self._lgbm(self.best_iteration_).fit(X, y, sample_weight=sample_weight)
         return self
 

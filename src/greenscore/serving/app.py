@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, GreenScoreError, PermissionDeniedError
 from greenscore.logging import get_logger
-from greenscore.serving.errors import PayloadTooLargeError, RateLimitedError
+from greenscore.serving.errors import RateLimitedError
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
 from greenscore.serving.ratelimit import make_rate_limiter
@@ -50,8 +50,9 @@ class RequestGuard:
     """Pure ASGI middleware: request id, body-size limit, latency metrics.
 
     Pure ASGI rather than ``BaseHTTPMiddleware``, which costs a task and a stream per
-    request. The body is counted as it streams in (a missing or false Content-Length
-    cannot get past the limit) and kept for the dead-letter table.
+    request. The body is read here in full before the app sees it, counting as it comes
+    (so a missing or false Content-Length cannot get past the limit: an oversized body is
+    answered 413 here), and kept for the dead-letter table.
     """
 
     def __init__(self, app: Any, *, monitor: Monitor, max_body: int) -> None:
@@ -71,32 +72,47 @@ class RequestGuard:
             await _too_large(send, request_id, self.max_body)
             self._observe(scope, 413, started)
             return
-        seen = 0
         chunks: list[bytes] = []
-        scope[_BODY_KEY] = chunks
-        status = 500
-
-        async def counted_receive() -> dict:
-            nonlocal seen
+        seen = 0
+        disconnected = False
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                body = message.get("body", b"")
-                seen += len(body)
-                if seen > self.max_body:
-                    raise PayloadTooLargeError(BODY_TOO_LARGE.format(limit=self.max_body))
-                chunks.append(body)
-            return message
+            if message["type"] != "http.request":
+                disconnected = True
+                break
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > self.max_body:
+                await _too_large(send, request_id, self.max_body)
+                self._observe(scope, 413, started)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        scope[_BODY_KEY] = chunks
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def buffered_receive() -> dict:
+            if replay:
+                return replay.pop()
+            if disconnected:
+                return {"type": "http.disconnect"}
+            return await receive()
+
+        status = 500
 
         async def tagged_send(message: dict) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
-            await self.app(scope, counted_receive, tagged_send)
+            await self.app(scope, buffered_receive, tagged_send)
         except Exception:
             status = 503
             raise
@@ -106,8 +122,9 @@ class RequestGuard:
     def _observe(self, scope: dict, status: int, started: float) -> None:
         route = scope.get("route")
         path = getattr(route, "path", None) or "unmatched"
-        self.monitor.observe_request(path, scope.get("method", ""), status,
-                                     time.perf_counter() - started)
+        self.monitor.observe_request(
+            path, scope.get("method", ""), status, time.perf_counter() - started
+        )
 
 
 def _content_length(scope: dict) -> int | None:
@@ -121,16 +138,25 @@ def _content_length(scope: dict) -> int | None:
 
 
 async def _too_large(send: Any, request_id: str, limit: int) -> None:
-    body = json.dumps({"error": "PayloadTooLargeError", "detail": BODY_TOO_LARGE.format(limit=limit),
-                       "request_id": request_id}).encode()
-    await send({
-        "type": "http.response.start",
-        "status": 413,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id.encode()),
-                    (b"connection", b"close")],
-    })
+    body = json.dumps(
+        {
+            "error": "PayloadTooLargeError",
+            "detail": BODY_TOO_LARGE.format(limit=limit),
+            "request_id": request_id,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -168,19 +194,27 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         from greenscore.serving.dlq import record_dead_letter
 
         record_dead_letter(
-            request_id=request_id, kind="http", error=f"{type(exc).__name__}: {exc}",
-            payload=payload, route=request.url.path,
-            actor=getattr(principal, "id", None), model=None,
+            request_id=request_id,
+            kind="http",
+            error=f"{type(exc).__name__}: {exc}",
+            payload=payload,
+            route=request.url.path,
+            actor=getattr(principal, "id", None),
+            model=None,
         )
         monitor.dead_letters.labels("http").inc()
 
     try:
         await asyncio.to_thread(keep)
     except Exception as store_exc:  # noqa: BLE001 - nothing more can be done than to log it
-        log.error("dead letter not stored", extra={"request_id": request_id,
-                                                   "error": repr(store_exc)})
-    body = {"error": "ServiceUnavailableError", "detail": INTERNAL.format(request_id=request_id),
-            "request_id": request_id}
+        log.error(
+            "dead letter not stored", extra={"request_id": request_id, "error": repr(store_exc)}
+        )
+    body = {
+        "error": "ServiceUnavailableError",
+        "detail": INTERNAL.format(request_id=request_id),
+        "request_id": request_id,
+    }
     return JSONResponse(body, status_code=503, headers={"x-request-id": request_id})
 
 
@@ -267,8 +301,9 @@ def create_app(
         try:
             variant.model.smoke_test()  # first calls pay one-off costs; pay them before traffic
         except Exception as exc:  # noqa: BLE001 - the breaker and fallback handle it in traffic
-            log.warning("model failed its warm-up", extra={"model": variant.model.label,
-                                                           "error": repr(exc)})
+            log.warning(
+                "model failed its warm-up", extra={"model": variant.model.label, "error": repr(exc)}
+            )
     monitor = Monitor(serving)
     service = ScoringService(settings, store, monitor=monitor)
     applicant = _applicant(store)
@@ -288,8 +323,9 @@ def create_app(
         if worker is not None:
             worker.start()
         if serving.energy_calibration:
-            threading.Thread(target=_calibrate, args=(store,), daemon=True,
-                             name="greenscore-energy").start()
+            threading.Thread(
+                target=_calibrate, args=(store,), daemon=True, name="greenscore-energy"
+            ).start()
         yield
         if worker is not None:
             await asyncio.to_thread(worker.stop)
@@ -334,5 +370,6 @@ def _calibrate(store: ModelStore) -> None:
         try:
             served.calibrate_energy()
         except Exception as exc:  # noqa: BLE001 - the metadata estimate stays in place
-            log.warning("energy calibration failed", extra={"model": served.label,
-                                                            "error": repr(exc)})
+            log.warning(
+                "energy calibration failed", extra={"model": served.label, "error": repr(exc)}
+            )

@@ -71,7 +71,10 @@ class ColumnFrame:
     """
 
     def __init__(
-        self, base: np.ndarray, positions: Mapping[str, int], index: pd.Index,
+        self,
+        base: np.ndarray,
+        positions: Mapping[str, int],
+        index: pd.Index,
         cache: dict[tuple[str, ...], np.ndarray],
     ) -> None:
         self._base = base
@@ -149,7 +152,10 @@ def _code(value: Any, codes: dict[Any, float], numeric_levels: bool, column: str
 
 
 def rows_frame(
-    rows: Sequence[Mapping[str, Any]], ids: Sequence[Any], columns: Sequence[str], id_name: str | None
+    rows: Sequence[Mapping[str, Any]],
+    ids: Sequence[Any],
+    columns: Sequence[str],
+    id_name: str | None,
 ) -> pd.DataFrame:
     """The raw DataFrame the real pipeline scores: ``columns`` of ``rows``, ids as index."""
     data = {c: [r.get(c) for r in rows] for c in columns}
@@ -360,6 +366,8 @@ class FastScorer:
         ``pipeline``: the bundle's own pipeline on a DataFrame.
     reason : str
         Why the faster modes were not taken (empty for ``lightgbm``).
+    probe_error : str or None
+        Set when the bundle's own pipeline fails on the probe rows (a broken model).
     features : CompiledFeatures or None
     booster : lightgbm.Booster or None
     """
@@ -371,6 +379,8 @@ class FastScorer:
         self.booster = lightgbm_booster(bundle.estimator)
         self.features: CompiledFeatures | None = None
         self.mode, self.reason = "pipeline", ""
+        self.probe_error: str | None = None
+        self._expected: tuple[Any, ...] | None = None
         try:
             self.features = CompiledFeatures(bundle)
         except NotCompilableError as exc:
@@ -383,10 +393,12 @@ class FastScorer:
             if why is None:
                 self.mode = mode
                 self.reason = "; ".join(failures)
+                self._expected = None
                 return
             failures.append(f"{mode}: {why}")
         self.features = None
         self.reason = "; ".join(failures)
+        self._expected = None
         log.info("fast path off", extra={"model": bundle.name, "reason": self.reason})
 
     # -------------------------------------------------------------- scoring
@@ -425,15 +437,25 @@ class FastScorer:
         return self.bundle.predict_pd(frame), None
 
     # -------------------------------------------------------------- verification
+    def _probe(self) -> tuple[Any, ...]:
+        """Probe rows and the real pipeline's features and PD on them (computed once)."""
+        if self._expected is None:
+            rows, ids = probe_rows(self.bundle)
+            frame = rows_frame(rows, ids, self.raw_columns, self.id_name)
+            try:
+                features = self.bundle.features.transform(frame)
+                expected = self.bundle.pipeline.predict_proba(frame)[:, 1]
+            except Exception as exc:  # noqa: BLE001 - a model failing its own probes
+                self.probe_error = f"{type(exc).__name__}: {exc}"
+                features = expected = None
+            self._expected = (rows, ids, features, expected)
+        return self._expected
+
     def _check(self, mode: str) -> str | None:
         """None when ``mode`` reproduces the pipeline on the probes, else why not."""
-        rows, ids = probe_rows(self.bundle)
-        frame = rows_frame(rows, ids, self.raw_columns, self.id_name)
-        try:
-            expected_features = self.bundle.features.transform(frame)
-            expected = self.bundle.pipeline.predict_proba(frame)[:, 1]
-        except Exception as exc:  # noqa: BLE001 - a model failing its own probes: no shortcut
-            return f"the pipeline itself fails on probe rows ({type(exc).__name__}: {exc})"
+        rows, ids, expected_features, expected = self._probe()
+        if self.probe_error is not None:
+            return f"the pipeline itself fails on probe rows ({self.probe_error})"
         try:
             got, matrix = self._predict(mode, rows, ids)
         except Exception as exc:  # noqa: BLE001 - any failure means "not this shortcut"

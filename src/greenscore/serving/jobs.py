@@ -149,9 +149,18 @@ def create_job(
     with writing() as conn:
         conn.execute(
             _T.insert().values(
-                id=job_id, status=QUEUED, created_at=now, updated_at=now, actor=actor,
-                source=source, input_path=str(path), total=total, done=0, errors=0,
-                callback_url=callback_url, callback_status="pending" if callback_url else "none",
+                id=job_id,
+                status=QUEUED,
+                created_at=now,
+                updated_at=now,
+                actor=actor,
+                source=source,
+                input_path=str(path),
+                total=total,
+                done=0,
+                errors=0,
+                callback_url=callback_url,
+                callback_status="pending" if callback_url else "none",
                 callback_attempts=0,
             )
         )
@@ -203,7 +212,11 @@ def get_job(job_id: str, *, reader: str | None = None) -> dict[str, Any]:
 
 
 def job_results(
-    settings: Settings, job_id: str, *, offset: int = 0, limit: int = 1000,
+    settings: Settings,
+    job_id: str,
+    *,
+    offset: int = 0,
+    limit: int = 1000,
     reader: str | None = None,
 ) -> dict[str, Any]:
     """One page of a finished job's result rows.
@@ -333,8 +346,7 @@ class JobWorker:
     def run_once(self) -> bool:
         """Run one claimable job or callback; False when there was nothing to do."""
         job = self._claim(
-            (_T.c.status == QUEUED)
-            | ((_T.c.status == RUNNING) & self._stale()),
+            (_T.c.status == QUEUED) | ((_T.c.status == RUNNING) & self._stale()),
             RUNNING,
         )
         if job is not None:
@@ -408,9 +420,7 @@ class JobWorker:
                 where.append(i)
             except Exception as exc:  # noqa: BLE001 - pydantic names the field; kept per row
                 results[i] = {"row": start + i, "error": _validation_message(exc)}
-        outcomes = (
-            self._decide(valid, actor=job.actor, route=f"/v1/jobs/{job.id}") if valid else []
-        )
+        outcomes = self._decide(valid, actor=job.actor, route=f"/v1/jobs/{job.id}") if valid else []
         for i, outcome in zip(where, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 results[i] = {
@@ -430,8 +440,11 @@ class JobWorker:
         pending = _row(job_id).callback_status == "pending"
         # Keep the claim while the callback is delivered, so no other worker sends it too.
         self._update(
-            job_id, status=status, error=error,
-            worker=self.worker_id if pending else None, heartbeat_at=_now() if pending else None,
+            job_id,
+            status=status,
+            error=error,
+            worker=self.worker_id if pending else None,
+            heartbeat_at=_now() if pending else None,
         )
         if pending:
             self._deliver(_row(job_id))
@@ -462,12 +475,17 @@ class JobWorker:
                 error = f"{type(exc).__name__}: {exc}"
             if error is None:
                 self._update(
-                    job.id, callback_status="delivered", callback_attempts=attempts,
-                    callback_error=None, worker=None, heartbeat_at=None,
+                    job.id,
+                    callback_status="delivered",
+                    callback_attempts=attempts,
+                    callback_error=None,
+                    worker=None,
+                    heartbeat_at=None,
                 )
                 return
-            log.warning("job callback failed", extra={"job": job.id, "attempt": attempts,
-                                                      "error": error})
+            log.warning(
+                "job callback failed", extra={"job": job.id, "attempt": attempts, "error": error}
+            )
             self._update(
                 job.id, callback_attempts=attempts, callback_error=error, heartbeat_at=_now()
             )

@@ -152,6 +152,9 @@ class ServedModel:
         return f"{self.name}:{self.version}"
 
     def _build_coder(self) -> tuple[ReasonCoder | None, str]:
+        if self.scorer.probe_error is not None:
+            # A model that cannot score probe applicants cannot be explained either.
+            return None, f"the model fails on probe applicants ({self.scorer.probe_error})"
         try:
             if self.scorer.mode == "lightgbm":
                 head = self._classifier_head()
@@ -548,7 +551,9 @@ class ModelStore:
         }
         self.reload_status = status
         thread = threading.Thread(
-            target=self._reload, args=(status, model, fallback, ab), daemon=True,
+            target=self._reload,
+            args=(status, model, fallback, ab),
+            daemon=True,
             name="greenscore-reload",
         )
         thread.start()

@@ -24,7 +24,21 @@ from greenscore.config import ServingSettings
 from greenscore.serving.resilience import STATE_CODES
 
 LATENCY_BUCKETS = (
-    0.001, 0.002, 0.004, 0.006, 0.008, 0.012, 0.016, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.001,
+    0.002,
+    0.004,
+    0.006,
+    0.008,
+    0.012,
+    0.016,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
 )
 _PSI_FLOOR = 1e-4  # empty bins would make the logarithm infinite
 _MAX_WINDOW = 200_000
@@ -166,27 +180,38 @@ class Monitor:
             "greenscore_requests", "HTTP requests", ["route", "method", "status"], registry=r
         )
         self.latency = Histogram(
-            "greenscore_request_latency_seconds", "HTTP request latency", ["route"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "greenscore_request_latency_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.errors = Counter("greenscore_errors", "failures by kind", ["kind"], registry=r)
         self.predictions = Counter(
-            "greenscore_predictions", "decisions made",
-            ["model", "version", "variant", "decision"], registry=r,
+            "greenscore_predictions",
+            "decisions made",
+            ["model", "version", "variant", "decision"],
+            registry=r,
         )
         self.fallbacks = Counter(
             "greenscore_fallbacks", "requests the fallback model answered", ["variant"], registry=r
         )
         self.model_info = Gauge(
-            "greenscore_model_info", "models served (value 1)",
-            ["model", "version", "variant", "role"], registry=r,
+            "greenscore_model_info",
+            "models served (value 1)",
+            ["model", "version", "variant", "role"],
+            registry=r,
         )
         self.energy = Counter(
-            "greenscore_energy_kwh", "estimated energy of scoring calls", ["model", "version"],
+            "greenscore_energy_kwh",
+            "estimated energy of scoring calls",
+            ["model", "version"],
             registry=r,
         )
         self.co2 = Counter(
-            "greenscore_co2_kg", "estimated CO2-eq of scoring calls", ["model", "version"],
+            "greenscore_co2_kg",
+            "estimated CO2-eq of scoring calls",
+            ["model", "version"],
             registry=r,
         )
         self.flags = Counter(
@@ -234,8 +259,15 @@ class Monitor:
         self.psi = psi_trackers
         self.breakers = breakers
 
-    def observe_decisions(self, model: Any, variant: str, pds: list[float], decisions: list[str],
-                          energy_kwh: float, co2_kg: float) -> None:
+    def observe_decisions(
+        self,
+        model: Any,
+        variant: str,
+        pds: list[float],
+        decisions: list[str],
+        energy_kwh: float,
+        co2_kg: float,
+    ) -> None:
         """Count decisions, feed the drift tracker and add the calls' energy."""
         for decision in decisions:
             self.predictions.labels(model.name, model.version, variant, decision).inc()

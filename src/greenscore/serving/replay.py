@@ -25,9 +25,15 @@ def _applicants(letter: dict[str, Any]) -> list[dict[str, Any]]:
     payload = letter["payload"]
     if isinstance(payload, dict) and isinstance(payload.get("applicants"), list):
         return payload["applicants"]
-    if letter["kind"] == "http" and letter.get("route") == "/v1/score" and isinstance(payload, dict):
+    if (
+        letter["kind"] == "http"
+        and letter.get("route") == "/v1/score"
+        and isinstance(payload, dict)
+    ):
         return [payload]
-    raise DataError(NOT_REPLAYABLE.format(id=letter["id"], kind=letter["kind"], route=letter["route"]))
+    raise DataError(
+        NOT_REPLAYABLE.format(id=letter["id"], kind=letter["kind"], route=letter["route"])
+    )
 
 
 def replay(
@@ -67,7 +73,10 @@ def replay(
 
 
 def _replay_one(
-    settings: Settings, letter: dict[str, Any], model: str | None, actor: str,
+    settings: Settings,
+    letter: dict[str, Any],
+    model: str | None,
+    actor: str,
     stores: dict[str, tuple[ModelStore, ScoringService]],
 ) -> dict[str, Any]:
     from greenscore.serving.app import _applicant
@@ -87,7 +96,8 @@ def _replay_one(
             schema.model_validate(a).model_dump(by_alias=True) for a in _applicants(letter)
         ]
         request_ids = (
-            [letter["request_id"]] if len(applicants) == 1
+            [letter["request_id"]]
+            if len(applicants) == 1
             else [new_request_id() for _ in applicants]
         )
         outcomes = service.decide_payloads(
@@ -97,8 +107,12 @@ def _replay_one(
         if failed:
             raise failed[0]
         out["decisions"] = [
-            {"request_id": o.request_id, "decision": o.result.decision,
-             "probability_of_default": o.result.probability_of_default, "model": o.model.label}
+            {
+                "request_id": o.request_id,
+                "decision": o.result.decision,
+                "probability_of_default": o.result.probability_of_default,
+                "model": o.model.label,
+            }
             for o in outcomes
         ]
         out["status"] = dlq.REPLAYED

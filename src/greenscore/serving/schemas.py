@@ -97,7 +97,9 @@ class ModelRef(BaseModel):
 
     name: str
     version: str
-    variant: str = Field(description="A/B arm ('primary' without a split, 'fallback' if failed over)")
+    variant: str = Field(
+        description="A/B arm ('primary' without a split, 'fallback' if failed over)"
+    )
 
 
 class ReasonCodeOut(BaseModel):
@@ -229,7 +231,9 @@ class ReviewDecisionRequest(BaseModel):
 class ReloadRequest(BaseModel):
     """What to load; all empty reloads the current URIs (an alias may have moved)."""
 
-    model: str | None = Field(None, description="folder, models:/NAME/VERSION or models:/NAME@ALIAS")
+    model: str | None = Field(
+        None, description="folder, models:/NAME/VERSION or models:/NAME@ALIAS"
+    )
     fallback: str | None = None
     ab: str | None = Field(None, description="A/B split 'MODEL:WEIGHT,MODEL:WEIGHT'")
 

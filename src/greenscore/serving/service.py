@@ -92,7 +92,11 @@ class Outcome:
         r = self.result
         return {
             "request_id": self.request_id,
-            "model": {"name": self.model.name, "version": self.model.version, "variant": self.variant},
+            "model": {
+                "name": self.model.name,
+                "version": self.model.version,
+                "variant": self.variant,
+            },
             "probability_of_default": r.probability_of_default,
             "score": r.score,
             "decision": r.decision,
@@ -166,14 +170,20 @@ class ScoringService:
         if guard is None:
             s = self.settings.serving
             guard = InputGuard(
-                model.training_ranges, model.input_columns, margin=s.range_margin,
+                model.training_ranges,
+                model.input_columns,
+                margin=s.range_margin,
                 refuse=s.refuse_out_of_range,
             )
             self._guards[model] = guard
         return guard
 
     def item(
-        self, payload: Mapping[str, Any], *, actor: str, request_id: str | None = None,
+        self,
+        payload: Mapping[str, Any],
+        *,
+        actor: str,
+        request_id: str | None = None,
         route: str = "/v1/score",
     ) -> Item:
         """Turn one validated applicant (column -> value) into an :class:`Item`.
@@ -223,7 +233,9 @@ class ScoringService:
         deployment = self.store.deployment
         groups: dict[str, tuple[Variant, list[int]]] = {}
         for i, item in enumerate(items):
-            variant = deployment.choose(None if item.applicant_id is None else str(item.applicant_id))
+            variant = deployment.choose(
+                None if item.applicant_id is None else str(item.applicant_id)
+            )
             groups.setdefault(variant.label, (variant, []))[1].append(i)
         answers: list[tuple[ServedModel, str, ScoreResult, bool, bool] | BaseException] = [
             ServiceUnavailableError("not scored")
@@ -240,8 +252,10 @@ class ScoringService:
             try:
                 outcomes.append(self._finish(item, *answer))
             except Exception as exc:  # noqa: BLE001 - an unaudited decision must not be returned
-                log.error("decision not recorded", extra={"request_id": item.request_id,
-                                                          "error": repr(exc)})
+                log.error(
+                    "decision not recorded",
+                    extra={"request_id": item.request_id, "error": repr(exc)},
+                )
                 outcomes.append(self._failed(item, exc, deployment))
         return outcomes
 
@@ -264,8 +278,11 @@ class ScoringService:
         rows = [items[k].row for k in todo]
         ids = [items[k].applicant_id for k in todo]
         results = self._score(model, rows, ids, breaker=variant.breaker)
-        failed = [j for j, r in enumerate(results) if isinstance(r, BaseException)
-                  and not isinstance(r, DataError)]
+        failed = [
+            j
+            for j, r in enumerate(results)
+            if isinstance(r, BaseException) and not isinstance(r, DataError)
+        ]
         if failed and deployment.fallback is not None:
             self.monitor.fallbacks.labels(variant.label).inc(len(failed))
             backup = self._score(
@@ -273,7 +290,8 @@ class ScoringService:
             )
             for j, result in zip(failed, backup, strict=True):
                 results[j] = (
-                    result if isinstance(result, BaseException)
+                    result
+                    if isinstance(result, BaseException)
                     else (deployment.fallback, "fallback", result, True, False)
                 )
         for j, k in enumerate(todo):
@@ -311,7 +329,12 @@ class ScoringService:
         return results
 
     def _finish(
-        self, item: Item, model: ServedModel, variant: str, result: ScoreResult, fallback: bool,
+        self,
+        item: Item,
+        model: ServedModel,
+        variant: str,
+        result: ScoreResult,
+        fallback: bool,
         cached: bool,
     ) -> Outcome:
         """Audit, record and count one decision."""
@@ -338,8 +361,11 @@ class ScoringService:
         review_id = None
         if result.decision == "review" and self.settings.serving.route_grey_band_to_review:
             review_id = add_item(
-                request_id=item.request_id, kind="grey_band", model=model.label,
-                decision=result.decision, probability=result.probability_of_default,
+                request_id=item.request_id,
+                kind="grey_band",
+                model=model.label,
+                decision=result.decision,
+                probability=result.probability_of_default,
             )
         row = prediction_row(
             request_id=item.request_id,
@@ -358,12 +384,23 @@ class ScoringService:
             },
         )
         self.monitor.observe_decisions(
-            model, variant, [result.probability_of_default], [result.decision],
-            0.0 if cached else model.energy.kwh, 0.0 if cached else model.energy.co2_kg,
+            model,
+            variant,
+            [result.probability_of_default],
+            [result.decision],
+            0.0 if cached else model.energy.kwh,
+            0.0 if cached else model.energy.co2_kg,
         )
         return Outcome(
-            request_id=item.request_id, model=model, variant=variant, result=result,
-            flags=item.flags, fallback=fallback, cached=cached, review_id=review_id, record=row,
+            request_id=item.request_id,
+            model=model,
+            variant=variant,
+            result=result,
+            flags=item.flags,
+            fallback=fallback,
+            cached=cached,
+            review_id=review_id,
+            record=row,
         )
 
     def _failed(self, item: Item, error: BaseException, deployment: Deployment) -> BaseException:
@@ -384,8 +421,9 @@ class ScoringService:
             )
             self.monitor.dead_letters.labels("score").inc()
         except Exception as exc:  # noqa: BLE001 - log the id at least; the caller still hears
-            log.error("dead letter not stored", extra={"request_id": item.request_id,
-                                                       "error": repr(exc)})
+            log.error(
+                "dead letter not stored", extra={"request_id": item.request_id, "error": repr(exc)}
+            )
         return ServiceUnavailableError(UNAVAILABLE.format(request_id=item.request_id))
 
     def _id_field(self, item: Item) -> dict[str, Any]:
@@ -394,7 +432,11 @@ class ScoringService:
 
     # ------------------------------------------------------------------ convenience
     def decide_payloads(
-        self, payloads: Sequence[Mapping[str, Any]], *, actor: str, route: str,
+        self,
+        payloads: Sequence[Mapping[str, Any]],
+        *,
+        actor: str,
+        route: str,
         request_ids: Sequence[str] | None = None,
     ) -> list[Outcome | BaseException]:
         """:meth:`item`, :meth:`decide` and :meth:`record` for many applicants (batches,

@@ -34,7 +34,12 @@ class Flag:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the response."""
-        return {"field": self.field, "issue": self.issue, "value": self.value, "action": self.action}
+        return {
+            "field": self.field,
+            "issue": self.issue,
+            "value": self.value,
+            "action": self.action,
+        }
 
 
 class InputGuard:
@@ -53,7 +58,11 @@ class InputGuard:
     """
 
     def __init__(
-        self, ranges: Mapping[str, Any], columns: list[str], *, margin: float = 0.0,
+        self,
+        ranges: Mapping[str, Any],
+        columns: list[str],
+        *,
+        margin: float = 0.0,
         refuse: bool = False,
     ) -> None:
         self.refuse = refuse

@@ -2,22 +2,39 @@
 
 Every net is a scikit-learn classifier (``fit`` / ``predict_proba`` on the model-input
 DataFrame, ``classes_ == [0, 1]``) built on :class:`TorchCreditClassifier`, which owns the
-encoder, the training loop, checkpoints and pickling.
+encoder, the training loop, checkpoints and pickling. :mod:`.search` holds the Optuna
+search spaces and the accuracy-versus-energy study.
+
+Names are imported on first use, so ``import greenscore.models.torch.dnn`` does not pay
+for PyTorch Geometric.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from typing import Any
 
 # OpenMP threads that spin while waiting burn a shared CPU (and the energy we measure):
 # with two busy cores, spinning made a small net's step twenty times slower. Effective only
 # if torch has not been imported yet; an explicit OMP_WAIT_POLICY wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from greenscore.models.torch.base import TorchCreditClassifier  # noqa: E402
-from greenscore.models.torch.dnn import DNNClassifier  # noqa: E402
-from greenscore.models.torch.gnn import GNNClassifier  # noqa: E402
-from greenscore.models.torch.lstm import BiLSTMClassifier  # noqa: E402
-from greenscore.models.torch.tcn import TCNClassifier  # noqa: E402
+_PUBLIC = {
+    "TorchCreditClassifier": "base",
+    "DNNClassifier": "dnn",
+    "BiLSTMClassifier": "lstm",
+    "TCNClassifier": "tcn",
+    "GNNClassifier": "gnn",
+    "search_space": "search",
+    "run_search": "search",
+    "SearchResult": "search",
+}
+__all__ = sorted(_PUBLIC)
 
-__all__ = ["BiLSTMClassifier", "DNNClassifier", "GNNClassifier", "TCNClassifier", "TorchCreditClassifier"]
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        module = importlib.import_module(f"{__name__}.{_PUBLIC[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -342,7 +342,9 @@ class TorchCreditClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
+        # A copy: object.__getstate__ may hand back the live __dict__ itself, and popping
+        # from that would unfit the estimator being saved.
+        state = dict(super().__getstate__())
         module = state.pop("module_", None)
         if module is not None:
             buffer = io.BytesIO()

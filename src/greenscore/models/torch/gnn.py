@@ -184,7 +184,11 @@ random_state, n_jobs
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **{k: v for k, v in TorchCreditClassifier._parameter_constraints.items() if k != "batch_size"},
+        **{
+            k: v
+            for k, v in TorchCreditClassifier._parameter_constraints.items()
+            if k != "batch_size"
+        },
         "relations": [None, pd.DataFrame],
         "conv": [StrOptions({"gcn", "gat"})],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
@@ -403,15 +407,28 @@ random_state, n_jobs
             self.module_.cpu()
         return logits[n_train:].float().cpu().numpy().astype(np.float64)
 
-    def attention_coefficients(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+    def attention_coefficients(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        *,
+        layer: int | None = -1,
+    ) -> pd.DataFrame:
         """GAT attention on the edges into the scored applicants, averaged over heads.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Applicants to score (attached to the training graph as in ``predict_proba``).
+        layer : int or None
+            Which GAT layer (default the last, nearest the readout); None gives all.
 
         Returns
         -------
         DataFrame
-            One row per (layer, edge into a row of ``X``) with ``layer``, ``target_id``
-            (the scored applicant), ``source_id`` (the neighbour, or itself for the
-            self-loop), ``source_is_new`` and ``attention``; a target's weights in one
+            One row per edge into a row of ``X`` with ``source`` (the neighbour's id, or
+            the applicant's own for the self-loop), ``target`` (the scored applicant),
+            ``weight`` (attention), ``layer`` and ``source_is_new`` (the neighbour is
+            another scored row rather than a training node). A target's weights in one
             layer sum to 1.
 
         Raises
@@ -429,18 +446,21 @@ random_state, n_jobs
             self.module_.eval()
             self.module_.embed(inputs["num"], inputs["cat"], inputs["edge_index"], attention)
         node_ids = np.concatenate([self.graph_ids_, X.index.to_numpy()])
+        layers = range(len(attention))
+        chosen = list(layers) if layer is None else [layers[layer]]
         frames = []
-        for layer, (edge_index, alpha) in enumerate(attention):
+        for number in chosen:
+            edge_index, alpha = attention[number]
             src, dst = edge_index.numpy()
             into_new = dst >= n_train
             frames.append(
                 pd.DataFrame(
                     {
-                        "layer": layer,
-                        "target_id": node_ids[dst[into_new]],
-                        "source_id": node_ids[src[into_new]],
+                        "source": node_ids[src[into_new]],
+                        "target": node_ids[dst[into_new]],
+                        "weight": alpha.mean(dim=1).numpy()[into_new].astype(np.float64),
+                        "layer": number,
                         "source_is_new": src[into_new] >= n_train,
-                        "attention": alpha.mean(dim=1).numpy()[into_new].astype(np.float64),
                     }
                 )
             )

@@ -23,7 +23,9 @@ from sklearn.neighbors import NearestNeighbors
 
 from greenscore.errors import DataError
 
-MSG_RELATION_COLUMNS = "relations frame lacks column(s) {columns} (spec.relations: {source}, {target})"
+MSG_RELATION_COLUMNS = (
+    "relations frame lacks column(s) {columns} (spec.relations: {source}, {target})"
+)
 MSG_DUPLICATE_IDS = "a graph model needs unique applicant ids in X.index; duplicated: {ids}"
 #: Width of :func:`label_features`' output.
 LABEL_FEATURES = 3
@@ -75,7 +77,9 @@ def relation_pairs(
     return np.column_stack([li[keep], ri[keep]]).astype(np.int64)
 
 
-def relation_graph(relations: pd.DataFrame, ids: np.ndarray, *, source: str, target: str) -> np.ndarray:
+def relation_graph(
+    relations: pd.DataFrame, ids: np.ndarray, *, source: str, target: str
+) -> np.ndarray:
     """Undirected ``edge_index [2, E]`` among ``ids`` from the relations table."""
     return _undirected(relation_pairs(relations, source=source, target=target, left=ids, right=ids))
 

@@ -32,9 +32,7 @@ class WeightedBCELoss(nn.Module):
         weight = None
         if self.pos_weight is not None:
             weight = torch.tensor(self.pos_weight, dtype=logits.dtype, device=logits.device)
-        return F.binary_cross_entropy_with_logits(
-            logits.float(), target.float(), pos_weight=weight
-        )
+        return F.binary_cross_entropy_with_logits(logits.float(), target.float(), pos_weight=weight)
 
 
 class FocalLoss(nn.Module):
@@ -68,9 +66,7 @@ class FocalLoss(nn.Module):
         return loss.mean()
 
 
-def make_loss(
-    name: str, *, gamma: float = 2.0, pos_weight: float | None = None
-) -> nn.Module:
+def make_loss(name: str, *, gamma: float = 2.0, pos_weight: float | None = None) -> nn.Module:
     """Build the loss a net was configured with.
 
     Parameters

@@ -76,9 +76,7 @@ class BiLSTMNet(nn.Module):
     def attend(self, seq: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sequence summary ``[n, 2h]`` and attention weights ``[n, T]`` (0 on padding)."""
         steps = seq.shape[1]
-        packed = pack_padded_sequence(
-            seq, lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
+        packed = pack_padded_sequence(seq, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
         scores = self.score(out).squeeze(-1).float()

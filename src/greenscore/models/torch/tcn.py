@@ -29,7 +29,9 @@ from greenscore.models.torch.sequence_base import SequenceCreditClassifier
 class CausalConv1d(nn.Conv1d):
     """``Conv1d`` padded on the left only, so step *t* sees steps ``<= t``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, dilation: int
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, dilation=dilation)
         self.left = (kernel_size - 1) * dilation
 
@@ -103,7 +105,9 @@ class TCNNet(nn.Module):
             )
             width = channels
         self.blocks = nn.ModuleList(blocks)
-        self.head = Head(2 * channels + self.static.out_dim, head_sizes, dropout=dropout, batch_norm=True)
+        self.head = Head(
+            2 * channels + self.static.out_dim, head_sizes, dropout=dropout, batch_norm=True
+        )
 
     def summarise(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Sequence summary ``[n, 2C]``: masked mean and last observed step."""

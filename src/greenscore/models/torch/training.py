@@ -164,8 +164,12 @@ def _make_scheduler(
     optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
     if config.scheduler == "onecycle":
+        if total_steps < 4:
+            return None  # too short to warm up and anneal: a constant rate
+        # OneCycleLR divides by its warm-up length in steps, which must be at least 2.
+        warmup = min(0.5, max(0.25, 2.0 / total_steps))
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=max(total_steps, 2), pct_start=0.25
+            optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=warmup
         )
     if config.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -235,7 +239,9 @@ def train_module(
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     module.to(device)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        module.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     total_steps = config.max_epochs * steps_per_epoch
     scheduler = _make_scheduler(optimizer, config, total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
@@ -316,7 +322,9 @@ def train_module(
         result.history.append(record)
         log.debug("epoch done", extra=record)
 
-        if path is not None and (epoch % config.checkpoint_every == 0 or epoch == config.max_epochs):
+        if path is not None and (
+            epoch % config.checkpoint_every == 0 or epoch == config.max_epochs
+        ):
             _save_atomic(
                 {
                     "fingerprint": fingerprint,

@@ -43,8 +43,12 @@ def reload_models(body: ReloadRequest, principal: ModelManager, store: Store) ->
     record_event(
         "models.reload",
         actor=principal.id,
-        details={"reload_id": started["id"], "model": body.model, "ab": body.ab,
-                 "fallback": body.fallback},
+        details={
+            "reload_id": started["id"],
+            "model": body.model,
+            "ab": body.ab,
+            "fallback": body.fallback,
+        },
     )
     return started
 

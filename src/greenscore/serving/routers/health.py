@@ -15,8 +15,12 @@ from greenscore.serving.schemas import HealthOut
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health/live", response_model=HealthOut, operation_id="health_live",
-            summary="The process is up")
+@router.get(
+    "/health/live",
+    response_model=HealthOut,
+    operation_id="health_live",
+    summary="The process is up",
+)
 async def live() -> Any:
     """Always ok while the process serves HTTP."""
     return {"status": "ok", "checks": {}}
@@ -47,9 +51,13 @@ def ready(request: Request) -> Any:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get("/metrics", operation_id="metrics", summary="Prometheus metrics",
-            response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "text format"}})
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "text format"}},
+)
 def metrics(request: Request) -> Response:
     """Requests, latency histogram and SLA quantiles, errors, decisions, model versions,
     circuit states, prediction drift (PSI) and energy."""

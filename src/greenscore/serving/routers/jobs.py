@@ -47,8 +47,9 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         summary="Start a batch job",
         responses=ERRORS,
     )
-    def create_job(body: job_request, principal: JobCreator, service: Service,
-                   request: Request) -> Any:
+    def create_job(
+        body: job_request, principal: JobCreator, service: Service, request: Request
+    ) -> Any:
         """Queue records (or a stored file) for scoring; poll the job or wait for its callback."""
         settings = service.settings
         records = None
@@ -59,7 +60,10 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
                 )
             records = [r.model_dump(by_alias=True) for r in body.records]
         created = jobs.create_job(
-            settings, actor=principal.id, records=records, file=body.file,
+            settings,
+            actor=principal.id,
+            records=records,
+            file=body.file,
             callback_url=str(body.callback_url) if body.callback_url else None,
         )
         worker = getattr(request.app.state, "job_worker", None)
@@ -95,8 +99,6 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
     ) -> Any:
         """One row per input record, in order: the decision, or the error that stopped it."""
         reader = None if principal.role in _READ_ALL else principal.id
-        return jobs.job_results(
-            service.settings, job_id, offset=offset, limit=limit, reader=reader
-        )
+        return jobs.job_results(service.settings, job_id, offset=offset, limit=limit, reader=reader)
 
     return router

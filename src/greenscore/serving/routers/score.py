@@ -38,8 +38,9 @@ class BatchResult(BatchResponse):
 def _json(body: Any, status: int = 200) -> Response:
     # The body is built from plain Python values: dumping it directly skips a second
     # validation pass through the response model (which is still what /docs shows).
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
-                    media_type="application/json")
+    return Response(
+        json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json"
+    )
 
 
 def build_router(applicant: type[BaseModel]) -> APIRouter:
@@ -67,8 +68,10 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         """Probability of default, points, decision and, for reviews and declines, the
         principal reasons; audited under the returned ``request_id``."""
         item = service.item(
-            body.model_dump(by_alias=True), actor=principal.id,
-            request_id=request.state.request_id, route="/v1/score",
+            body.model_dump(by_alias=True),
+            actor=principal.id,
+            request_id=request.state.request_id,
+            route="/v1/score",
         )
         outcome = await service.submit(item)
         return _json(outcome.to_dict())
@@ -89,17 +92,25 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
             raise PayloadTooLargeError(TOO_MANY.format(n=len(applicants), limit=limit))
         outcomes = service.decide_payloads(
             [a.model_dump(by_alias=True) for a in applicants],
-            actor=principal.id, route="/v1/score/batch",
+            actor=principal.id,
+            route="/v1/score/batch",
         )
         results = []
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, BaseException):
                 status = getattr(outcome, "http_status", 500)
-                results.append({
-                    "index": index, "status": status, "result": None,
-                    "error": {"error": type(outcome).__name__, "detail": str(outcome),
-                              "request_id": None},
-                })
+                results.append(
+                    {
+                        "index": index,
+                        "status": status,
+                        "result": None,
+                        "error": {
+                            "error": type(outcome).__name__,
+                            "detail": str(outcome),
+                            "request_id": None,
+                        },
+                    }
+                )
             else:
                 results.append(
                     {"index": index, "status": 200, "result": outcome.to_dict(), "error": None}

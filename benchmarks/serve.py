@@ -1,0 +1,564 @@
+"""Benchmark of the scoring service: latency and throughput over HTTP, and batch scoring.
+
+One run, on loopback, with bounded load from ``wrk`` (closed loop: a fixed number of
+connections, each sending its next request when the last one is answered):
+
+* ``/v1/score`` of the real service (``greenscore serve``): the LightGBM model trained by
+  the train workflow, API-key auth, rate limiting, input checks, 4 reason codes and a
+  hash-chained audit event per decision, answer cache off (so every request does the work);
+* beside it, same machine, same client: (a) a trivial FastAPI endpoint returning a
+  constant (the HTTP ceiling here) and (b) a naive endpoint that builds a one-row pandas
+  DataFrame and calls the pipeline's ``predict_proba`` (what most tutorials ship);
+* for each, p50/p99 latency at 1 connection and requests/s at 10 connections, plus the
+  servers' CPU time per request (from ``/proc``, all worker processes; steadier than wall
+  time on a shared host). All three run with the same number of worker processes
+  (``--workers``, default one per core up to 2).
+
+The request bodies are 500 distinct applicants the model refers or declines, so every
+answer carries 4 reason codes. Then, in this process with one LightGBM thread each, batch
+rows/s on the same rows: the service's batch scoring (features, PD, points, decision and
+reasons for referrals and declines) beside LightGBM's bare ``predict`` and its
+``pred_contrib`` on the model's feature matrix.
+
+Results go to ``benchmarks/results/serve.json`` and ``serve.md``; the exit status is 1 when
+a target of the issue is missed (the note says which, by how much, and the machine's load).
+
+Run: ``.venv/bin/python benchmarks/serve.py [--quick]``; ``--quick`` is a smoke run (small
+model, 3-second phases) written to ``serve_quick.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+TARGETS = {
+    "p99_ms_1_connection": 8.0,
+    "requests_per_s_10_connections": 400.0,
+    "ratio_to_naive_10_connections": 4.0,
+    "batch_ratio_to_pred_contrib": 1.0,
+}
+NO_WRK = (
+    "wrk is not installed: this benchmark drives the servers with wrk so that the client "
+    "does not compete with them for the CPU. Install it with 'apt-get install -y wrk' "
+    "(Debian/Ubuntu) and run again."
+)
+_TICKS = os.sysconf("SC_CLK_TCK")
+_LUA_DONE = r"""
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "RESULT {\"p50_us\": %d, \"p90_us\": %d, \"p99_us\": %d, \"requests\": %d, "
+    .. "\"duration_us\": %d, \"non_2xx\": %d, \"socket_errors\": %d}\n",
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), summary.requests,
+    summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+# ---------------------------------------------------------------------- machine context
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on, and how busy it was."""
+    started = time.perf_counter()
+    sum(range(10_000_000))
+    calibration = time.perf_counter() - started
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "python_sum_1e7_ms": round(calibration * 1000, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+# ---------------------------------------------------------------------- model and data
+def build_model(home: Path, quick: bool) -> tuple[Any, Any, Path]:
+    """Train the LightGBM bundle (train workflow; a small direct fit with --quick)."""
+    from greenscore.data.loading import Dataset
+    from greenscore.data.presets import load_preset
+    from greenscore.data.synthetic import generate
+    from greenscore.explain.reason_codes import attach_reason_codes
+
+    rows = 3000 if quick else 12_000
+    data = generate(rows, seed=7)
+    ds = Dataset(
+        frame=data.applications,
+        spec=load_preset("synthetic"),
+        location="synthetic",
+        sha256="benchmark",
+        relations=data.relations,
+    )
+    if quick:
+        from sklearn.pipeline import Pipeline
+
+        from greenscore.features.pipeline import build_feature_pipeline
+        from greenscore.models.bundle import ScoringBundle
+        from greenscore.models.gbm import LightGBMCreditClassifier
+
+        pipe = Pipeline(
+            [
+                ("features", build_feature_pipeline(ds.spec, relations=ds.relations)),
+                ("model", LightGBMCreditClassifier(n_estimators=100, early_stopping_rounds=None)),
+            ]
+        )
+        pipe.fit(ds.X, ds.y)
+        bundle = ScoringBundle(name="lightgbm", spec=ds.spec, pipeline=pipe)
+        p = pipe.predict_proba(ds.X)[:, 1]
+        bundle.metadata["training_pd"] = np.quantile(p, np.linspace(0, 1, 101)).tolist()
+    else:
+        from greenscore.workflows.train import TrainOptions, train
+
+        result = train(ds, TrainOptions(models=["lightgbm"], cv=2, out=home / "train"))
+        bundle = result.results["lightgbm"].bundle
+    # The reason-code table with training medians, so sentences say high or low.
+    attach_reason_codes(bundle, reference=ds.X.head(2000))
+    folder = bundle.save(home / "model")
+    return ds, bundle, folder
+
+
+def adverse_bodies(ds: Any, bundle: Any, n: int = 500) -> list[dict[str, Any]]:
+    """``n`` distinct applicants the model refers or declines, as JSON-ready dicts."""
+    pd_ = bundle.predict_pd(ds.X)
+    adverse = np.flatnonzero(bundle.decisions(pd_) != "approve")[:n]
+    columns = [*ds.spec.feature_columns(list(ds.frame.columns)), ds.spec.id_column]
+    frame = ds.frame.iloc[adverse][columns]
+    frame = frame.astype(object).where(frame.notna(), None)
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+        for r in frame.to_dict("records")
+    ]
+
+
+# ---------------------------------------------------------------------- servers and load
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server subprocess, its readiness and its CPU time."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], port: int, ready: str) -> None:
+        self.port = port
+        self.log = tempfile.NamedTemporaryFile(prefix="serve-bench-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=self.log, cwd=ROOT)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        import httpx
+
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-3000:]}")
+            try:
+                if ready == "post" or httpx.get(self.url + ready, timeout=1).status_code == 200:
+                    if ready != "post":
+                        return
+                    httpx.post(self.url + "/v1/score", json={}, timeout=1)
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError("server did not start within 180 s")
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the server and every process under it (uvicorn's workers)."""
+        stats: dict[int, tuple[int, int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        tree, frontier = {self.proc.pid}, [self.proc.pid]
+        while frontier:
+            parent = frontier.pop()
+            for pid, (ppid, _) in stats.items():
+                if ppid == parent and pid not in tree:
+                    tree.add(pid)
+                    frontier.append(pid)
+        return sum(stats[pid][1] for pid in tree if pid in stats) / _TICKS
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def lua_script(path: Path, bodies: list[dict[str, Any]], key: str) -> Path:
+    """A wrk script cycling through the bodies, with the API key, reporting JSON."""
+    lines = ["bodies = {"]
+    lines += ["[==[" + json.dumps(b) + "]==]," for b in bodies]
+    lines += [
+        "}",
+        "i = 0",
+        'wrk.method = "POST"',
+        'wrk.headers["Content-Type"] = "application/json"',
+        f'wrk.headers["X-API-Key"] = "{key}"',
+        "request = function() i = i % #bodies + 1; return wrk.format(nil, nil, nil, bodies[i]) end",
+        _LUA_DONE,
+    ]
+    path.write_text("\n".join(lines), "utf-8")
+    return path
+
+
+def wrk(server: Server, script: Path, connections: int, seconds: float) -> dict[str, Any]:
+    """One closed-loop load phase; latency in ms, rates per second, server CPU per request."""
+    cpu = server.cpu_seconds()
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            f"{server.url}/v1/score",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    cpu = server.cpu_seconds() - cpu
+    raw = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:])
+    seconds_run = raw["duration_us"] / 1e6
+    return {
+        "connections": connections,
+        "requests": raw["requests"],
+        "requests_per_s": round(raw["requests"] / seconds_run, 1),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "errors": raw["non_2xx"] + raw["socket_errors"],
+        "server_cpu_ms_per_request": round(cpu / max(raw["requests"], 1) * 1000, 3),
+    }
+
+
+def measure(server: Server, script: Path, seconds: float) -> dict[str, Any]:
+    """Warm up, then 1 connection and 10 connections."""
+    wrk(server, script, 2, min(3.0, seconds))
+    return {"c1": wrk(server, script, 1, seconds), "c10": wrk(server, script, 10, seconds)}
+
+
+def serve_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENSCORE_")}
+    env.update(
+        {
+            "GREENSCORE_HOME": str(home),
+            "GREENSCORE_ENVIRONMENT": "test",
+            "GREENSCORE_LOG_LEVEL": "WARNING",
+            "GREENSCORE_SERVING__CACHE_SIZE": "0",
+            "GREENSCORE_SERVING__ENERGY_CALIBRATION": "false",
+            "GREENSCORE_SERVING__JOB_WORKER": "false",
+            "GREENSCORE_SERVING__RATE_LIMIT_PER_MINUTE": "100000000",
+            "GREENSCORE_SERVING__RATE_LIMIT_BURST": "1000000",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(HERE)]),
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def http_benchmarks(
+    home: Path,
+    folder: Path,
+    bodies: list[dict[str, Any]],
+    key: str,
+    seconds: float,
+    workers: int,
+) -> dict[str, Any]:
+    """The three servers, one after another, under the same client."""
+    script = lua_script(home / "score.lua", bodies, key)
+    uvicorn = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--factory",
+        "--app-dir",
+        str(HERE),
+        "--workers",
+        str(workers),
+    ]
+    out: dict[str, Any] = {}
+    plans = [
+        (
+            "greenscore",
+            [sys.executable, "-m", "greenscore.cli", "serve", "--model", str(folder)]
+            + ["--workers", str(workers)],
+            "/health/ready",
+            {},
+        ),
+        ("trivial", [*uvicorn, "_serve_apps:trivial_app"], "post", {}),
+        (
+            "naive",
+            [*uvicorn, "_serve_apps:naive_app"],
+            "post",
+            {"GREENSCORE_BENCH_BUNDLE": str(folder)},
+        ),
+    ]
+    for name, cmd, ready, extra in plans:
+        port = free_port()
+        cmd = [*cmd, "--port", str(port)]
+        print(f"  {name}: starting", flush=True)
+        server = Server(cmd, serve_env(home, extra), port, ready)
+        try:
+            out[name] = measure(server, script, seconds)
+        finally:
+            server.stop()
+        c1, c10 = out[name]["c1"], out[name]["c10"]
+        print(
+            f"  {name}: 1 conn p50 {c1['p50_ms']:.2f} ms p99 {c1['p99_ms']:.2f} ms; "
+            f"10 conn {c10['requests_per_s']:.0f} req/s, errors {c10['errors']}",
+            flush=True,
+        )
+    return out
+
+
+# ---------------------------------------------------------------------- batch
+def _rate(fn: Any, rows: int, min_seconds: float) -> float:
+    fn()
+    calls, started = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - started
+        if elapsed >= min_seconds:
+            return rows * calls / elapsed
+
+
+def batch_benchmarks(bundle: Any, ds: Any, rows: int, seconds: float) -> dict[str, Any]:
+    """Rows/s of the service's batch scoring beside LightGBM's own predict and pred_contrib."""
+    import ctypes
+
+    from lightgbm.basic import _LIB
+
+    from greenscore.serving.model_store import ServedModel
+
+    _LIB.LGBM_SetMaxThreads(ctypes.c_int(1))  # as the service runs it; same for all three
+    served = ServedModel(bundle, uri="benchmark", max_reasons=4)
+    records = adverse_and_all = ds.frame.iloc[:rows]
+    columns = served.input_columns
+    data = records[columns].astype(object).where(records[columns].notna(), None)
+    payloads = data.to_dict("records")
+    ids = records[bundle.spec.id_column].tolist()
+    matrix = served.scorer.features.matrix(payloads, ids)
+    booster = served.scorer.booster
+    results = served.score(payloads, ids)
+    with_reasons = sum(1 for r in results if r.reasons)
+    rates = {
+        "lightgbm_predict": _rate(lambda: booster.predict(matrix, num_threads=1), rows, seconds),
+        "lightgbm_pred_contrib": _rate(
+            lambda: booster.predict(matrix, pred_contrib=True, num_threads=1), rows, seconds
+        ),
+        "greenscore_batch_with_reasons": _rate(lambda: served.score(payloads, ids), rows, seconds),
+        "greenscore_batch_reasons_for_every_row": _rate(
+            lambda: served.score(payloads, ids, explain=[True] * rows), rows, seconds
+        ),
+        "pipeline_predict_proba_dataframe": _rate(
+            lambda: bundle.predict_pd(adverse_and_all[columns]), rows, seconds
+        ),
+    }
+    return {
+        "rows": rows,
+        "rows_with_reasons": with_reasons,
+        "trees": booster.num_trees(),
+        "model_features": len(served.scorer.features.model_features),
+        "rows_per_s": {k: round(v, 1) for k, v in rates.items()},
+        "ratio_to_pred_contrib": round(
+            rates["greenscore_batch_with_reasons"] / rates["lightgbm_pred_contrib"], 3
+        ),
+        "fast_path": served.scorer.mode,
+    }
+
+
+# ---------------------------------------------------------------------- report
+def checks(http: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+    ours, naive = http["greenscore"], http["naive"]
+    ratio = ours["c10"]["requests_per_s"] / max(naive["c10"]["requests_per_s"], 1e-9)
+    figures = {
+        "p99_ms_1_connection": ours["c1"]["p99_ms"],
+        "requests_per_s_10_connections": ours["c10"]["requests_per_s"],
+        "ratio_to_naive_10_connections": round(ratio, 2),
+        "batch_ratio_to_pred_contrib": batch["ratio_to_pred_contrib"],
+    }
+    passed = {
+        "p99_ms_1_connection": figures["p99_ms_1_connection"] <= TARGETS["p99_ms_1_connection"],
+        "requests_per_s_10_connections": figures["requests_per_s_10_connections"]
+        >= TARGETS["requests_per_s_10_connections"]
+        and ours["c10"]["errors"] == 0,
+        "ratio_to_naive_10_connections": ratio >= TARGETS["ratio_to_naive_10_connections"],
+        "batch_ratio_to_pred_contrib": figures["batch_ratio_to_pred_contrib"]
+        >= TARGETS["batch_ratio_to_pred_contrib"],
+    }
+    return {"figures": figures, "targets": TARGETS, "passed": passed}
+
+
+def note(result: dict[str, Any]) -> str:
+    c = result["checks"]
+    http = result["http"]
+    m = result["machine"]
+    missed = [k for k, ok in c["passed"].items() if not ok]
+    parts = [
+        f"Measured on {m['cores']} cores ({m['cpu']}), load average "
+        f"{m['load_average'][0]:.1f} before the run and {result['machine_after']['load_average'][0]:.1f} "
+        f"after; a pure-Python loop of 1e7 additions took {m['python_sum_1e7_ms']:.0f} ms "
+        "(about 150-250 ms on an idle modern core), so the CPU this run had was shared.",
+        f"The HTTP ceiling here (constant endpoint) was p99 {http['trivial']['c1']['p99_ms']:.1f} ms "
+        f"at 1 connection and {http['trivial']['c10']['requests_per_s']:.0f} req/s at 10.",
+    ]
+    for name, label in (("greenscore", "/v1/score"), ("naive", "the naive endpoint")):
+        c10 = http[name]["c10"]
+        cpu = c10["server_cpu_ms_per_request"]
+        share = cpu * c10["requests_per_s"] / 1000
+        parts.append(
+            f"Server CPU per request of {label} at 10 connections: {cpu:.2f} ms, i.e. "
+            f"{1000 / cpu:.0f} req/s per fully available core; it obtained {share:.2f} cores "
+            "of CPU during the phase."
+        )
+    for key in missed:
+        target = c["targets"][key]
+        got = c["figures"][key]
+        parts.append(f"MISSED {key}: {got} against a target of {target}.")
+    if not missed:
+        parts.append("Every target met.")
+    return " ".join(parts)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    http, batch, c = result["http"], result["batch"], result["checks"]
+    lines = [
+        "## Scoring service (`benchmarks/serve.py`)",
+        "",
+        f"LightGBM model: {batch['trees']} trees, {batch['model_features']} model features; "
+        "each `/v1/score` answer carries 4 reason codes and one audit event; wrk on loopback; "
+        f"{result['workers_per_server']} worker process(es) per server.",
+        "",
+        "| server | 1 conn p50 ms | 1 conn p99 ms | 10 conn req/s | 10 conn p99 ms | errors "
+        "| server CPU ms/request (10 conn) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, label in (
+        ("greenscore", "GreenScore /v1/score"),
+        ("trivial", "trivial constant"),
+        ("naive", "naive one-row DataFrame"),
+    ):
+        h = http[name]
+        lines.append(
+            f"| {label} | {h['c1']['p50_ms']:.2f} | {h['c1']['p99_ms']:.2f} | "
+            f"{h['c10']['requests_per_s']:.0f} | {h['c10']['p99_ms']:.1f} | {h['c10']['errors']} | "
+            f"{h['c10']['server_cpu_ms_per_request']:.2f} |"
+        )
+    lines += [
+        "",
+        f"Batch of {batch['rows']} applicants ({batch['rows_with_reasons']} with reasons), "
+        "one LightGBM thread:",
+        "",
+        "| scoring | rows/s |",
+        "| --- | --- |",
+    ]
+    for name, rate in batch["rows_per_s"].items():
+        lines.append(f"| {name} | {rate:,.0f} |")
+    lines += ["", "| target | figure | goal | met |", "| --- | --- | --- | --- |"]
+    for key, goal in c["targets"].items():
+        lines.append(
+            f"| {key} | {c['figures'][key]} | {goal} | {'yes' if c['passed'][key] else 'NO'} |"
+        )
+    lines += ["", result["note"], ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, write the results, exit 1 if a target was missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: small model, short phases")
+    parser.add_argument("--seconds", type=float, default=None, help="length of each load phase")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="worker processes of every server (default: cores, at most 2)",
+    )
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print(NO_WRK, file=sys.stderr)
+        return 2
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+    home = Path(tempfile.mkdtemp(prefix="greenscore-serve-bench-"))
+    try:
+        from greenscore.config import Settings, use_settings
+        from greenscore.security import create_key
+
+        use_settings(Settings(home=home, environment="test"))
+        before = machine()
+        print("training the model", flush=True)
+        ds, bundle, folder = build_model(home, args.quick)
+        bodies = adverse_bodies(ds, bundle)
+        key = create_key(name="benchmark", role="scorer")[1]
+        print("HTTP load", flush=True)
+        http = http_benchmarks(home, folder, bodies, key, seconds, args.workers)
+        print("batch scoring", flush=True)
+        batch = batch_benchmarks(bundle, ds, 500 if args.quick else 2000, min(seconds, 3.0))
+        result = {
+            "quick": args.quick,
+            "workers_per_server": args.workers,
+            "machine": before,
+            "http": http,
+            "batch": batch,
+            "request_bodies": {"distinct": len(bodies), "decisions": "review or decline only"},
+            "machine_after": machine(),
+        }
+        result["checks"] = checks(http, batch)
+        result["note"] = note(result)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = "serve_quick" if args.quick else "serve"
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2), "utf-8")
+    (args.out / f"{stem}.md").write_text(markdown(result), "utf-8")
+    print(markdown(result))
+    return 0 if all(result["checks"]["passed"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
