@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# DiCE declares xgboost (and a 469 MB NCCL wheel) but only its xgboost backend needs it.
+	$(PY) -m pip install --quiet --no-deps 'dice-ml==0.12' 'raiutils>=0.4'
 	@$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else f'torch drifted to {v}')"
 	@touch $(STAMP)
 

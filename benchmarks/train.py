@@ -54,6 +54,16 @@ TARGETS: dict[str, dict[str, float]] = {
     "credit_risk": {"lightgbm": 0.948, "scorecard": 0.86},
 }
 TAIWAN_BUDGET_S = 600.0
+#: The code whose figures this benchmark measures (for the commit stamp in the results).
+MODELLING_CODE = (
+    "src/greenscore/models/gbm.py",
+    "src/greenscore/models/scorecard.py",
+    "src/greenscore/models/tuning.py",
+    "src/greenscore/models/registry.py",
+    "src/greenscore/workflows",
+    "src/greenscore/features",
+    "src/greenscore/evaluation",
+)
 MODELS = ["scorecard", "lightgbm"]
 SEED = 42
 
@@ -286,6 +296,18 @@ def bench_dataset(
     return row
 
 
+def _code_version() -> dict[str, Any]:
+    """The commit benchmarked, and whether the modelling code differed from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", *MODELLING_CODE)
+    return {"commit": git("rev-parse", "HEAD") or None, "uncommitted_src_changes": bool(changed)}
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The Markdown table of a results document."""
     meta = results["meta"]
@@ -370,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                 "platform": platform.platform(),
                 "load_average_1m_start": os.getloadavg()[0],
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **_code_version(),
             },
             "datasets": {},
         }

@@ -87,7 +87,10 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Entry point of the ``greenscore`` console script."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of a typer.Exit.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except GreenScoreError as exc:
         if _state["debug"]:
             console.print_exception()

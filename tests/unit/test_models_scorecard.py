@@ -121,3 +121,16 @@ def test_refuses_an_array_without_column_names(data: tuple[pd.DataFrame, np.ndar
     X, y = data  # noqa: N806
     with pytest.raises(ModelError, match="DataFrame"):
         WoEScorecardClassifier().fit(X[["income", "utilisation"]].to_numpy(), y)
+
+
+def test_iv_screen_offers_only_the_strongest_characteristics(
+    data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = data  # noqa: N806
+    model = WoEScorecardClassifier(max_features=2).fit(X, y)
+    assert sorted(model.candidates_) == ["income", "utilisation"]
+    assert set(model.selected_) <= set(model.candidates_)
+    assert model.features_in_ == list(X.columns)
+    np.testing.assert_allclose(
+        model.points(X), points_from_pd(model.predict_proba(X)[:, 1]), atol=1e-6
+    )

@@ -80,12 +80,29 @@ def build(arch: str, spec: DatasetSpec, relations: pd.DataFrame, **kw):
         return BiLSTMClassifier(spec=spec, batch_size=64, **kw)
     if arch == "tcn":
         return TCNClassifier(spec=spec, batch_size=64, **kw)
-    conv, graph = arch.split("-")[1:]
-    rel = relations if graph == "rel" else None
-    return GNNClassifier(spec=spec, relations=rel, conv=conv, hidden_size=16, k_neighbors=4, **kw)
+    _, conv, graph, *labels = arch.split("-")
+    return GNNClassifier(
+        spec=spec,
+        relations=relations if graph == "rel" else None,
+        conv=conv,
+        hidden_size=16,
+        k_neighbors=4,
+        label_features=labels == ["labels"],
+        **kw,
+    )
 
 
-ARCHS = ["dnn", "lstm", "tcn", "gnn-gcn-rel", "gnn-gat-rel", "gnn-gcn-knn", "gnn-gat-knn"]
+ARCHS = [
+    "dnn",
+    "lstm",
+    "tcn",
+    "gnn-gcn-rel",
+    "gnn-gat-rel",
+    "gnn-gcn-knn",
+    "gnn-gat-knn",
+    "gnn-gcn-rel-labels",
+    "gnn-gat-knn-labels",
+]
 VARIANTS = [
     pytest.param(arch, cat, seq, id=f"{arch}-cat{int(cat)}-seq{int(seq)}")
     for arch in ARCHS

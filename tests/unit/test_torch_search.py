@@ -71,9 +71,22 @@ def test_study_returns_pareto_front_importance_and_configs():
             )
     assert all(0 <= t["auc"] <= 1 and math.isfinite(t["energy"]) for t in result.trials)
     assert set(result.importance) == {"auc", "energy"}
-    assert set(result.importance["auc"]) <= set(search_space(optuna.trial.FixedTrial(
-        {"lr": 1e-3, "weight_decay": 1e-5, "dropout": 0.1, "batch_size": 256,
-         "hidden_layers": 2, "hidden_units": 64, "batch_norm": True}), "dnn"))
+    assert set(result.importance["auc"]) <= set(
+        search_space(
+            optuna.trial.FixedTrial(
+                {
+                    "lr": 1e-3,
+                    "weight_decay": 1e-5,
+                    "dropout": 0.1,
+                    "batch_size": 256,
+                    "hidden_layers": 2,
+                    "hidden_units": 64,
+                    "batch_norm": True,
+                }
+            ),
+            "dnn",
+        )
+    )
     assert result.importance["auc"] and abs(sum(result.importance["auc"].values()) - 1) < 1e-6
     best = result.best_configs["max_auc"]
     assert best == max(result.pareto, key=lambda p: p["auc"])["params"]

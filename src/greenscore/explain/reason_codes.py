@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greenscore.errors import DataError
+from greenscore.errors import DataError, ModelError
 from greenscore.explain.feature_map import (
     is_protected_feature,
     model_frame,
@@ -163,6 +163,18 @@ def attach_reason_codes(bundle: Any, reference: pd.DataFrame | None = None) -> d
     return table
 
 
+def _matches(table: Any, bundle: Any) -> bool:
+    """Whether a stored table is current and describes this model's features."""
+    from greenscore.explain.feature_map import model_feature_names
+
+    if not isinstance(table, Mapping) or table.get("version") != 1:
+        return False
+    try:
+        return set(table.get("groups") or {}) == set(model_feature_names(bundle))
+    except ModelError:
+        return bool(table.get("groups"))
+
+
 class ReasonCoder:
     """Turns a scored applicant into its top adverse-action reasons.
 
@@ -198,7 +210,14 @@ class ReasonCoder:
 
         self.bundle = bundle
         self.max_reasons = max_reasons
-        self.model_features = model_feature_names(bundle)
+        try:
+            self.model_features = model_feature_names(bundle)
+        except ModelError:
+            # A classifier that keeps no names: the table built from transformed rows has them.
+            self.model_features = list(table.get("groups") or {})
+            if not self.model_features:
+                raise
+
         groups = [table["groups"].get(f, f) for f in self.model_features]
         self.features = list(dict.fromkeys(groups))
         index = {g: i for i, g in enumerate(self.features)}
@@ -268,8 +287,8 @@ class ReasonCoder:
         if max_reasons < 1:
             raise DataError(f"max_reasons must be at least 1, got {max_reasons}")
         table = bundle.metadata.get(METADATA_KEY)
-        if not isinstance(table, Mapping) or table.get("version") != 1:
-            table = build_reason_table(bundle, reference)
+        if not _matches(table, bundle):
+            table = build_reason_table(bundle, reference if reference is not None else background)
         return cls(
             bundle=bundle,
             table=table,

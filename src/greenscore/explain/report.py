@@ -126,7 +126,9 @@ def explain_report(
     coded = np.arange(len(frame))
     if coder.method in SAMPLED_METHODS and len(frame) > max_sampled_rows:
         # Sampled SHAP costs thousands of model calls per row: code a seeded sample.
-        coded = np.sort(np.random.default_rng(seed).choice(len(frame), max_sampled_rows, replace=False))
+        coded = np.sort(
+            np.random.default_rng(seed).choice(len(frame), max_sampled_rows, replace=False)
+        )
         notes.append(
             f"{coder.method} SHAP: reason codes written for {max_sampled_rows} sampled rows of {len(frame)}"
         )

@@ -158,8 +158,35 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         self.selected_ = list(support)
         if not self.selected_:
             raise ModelError(f"no characteristic reached the minimum IV {self.min_iv}")
+        woe = self._woe(data[candidates])
+        self.woe_mean_ = woe.mean(axis=0)
         self.classes_ = np.array([0, 1])
         return self
+
+    def _woe(self, data: pd.DataFrame) -> np.ndarray:
+        """WoE values of the selected characteristics, in the estimator's column order."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            woe = self.scorecard_.binning_process_.transform(data, metric="woe")
+        return woe[self.selected_].to_numpy(dtype=float)
+
+    def log_odds_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+        """Exact additive terms of the log-odds of default per input column.
+
+        The model is ``logit(PD) = b + sum_j w_j * WoE_j``, so each selected characteristic
+        contributes ``w_j * (WoE_j - mean training WoE_j)`` around the base ``b + w . mean``;
+        columns not in the scorecard contribute 0. Returns (values [n, n_features_in], base [n]).
+        """
+        check_is_fitted(self, "scorecard_")
+        woe = self._woe(_prepare(X[self.candidates_], self.categorical_))
+        estimator = self.scorecard_.estimator_
+        coef = np.asarray(estimator.coef_, dtype=float).reshape(-1)
+        intercept = float(np.asarray(estimator.intercept_, dtype=float).reshape(-1)[0])
+        values = np.zeros((len(X), len(self.features_in_)))
+        positions = [self.features_in_.index(c) for c in self.selected_]
+        values[:, positions] = coef * (woe - self.woe_mean_)
+        base = np.full(len(X), intercept + float(coef @ self.woe_mean_))
+        return values, base
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """Probabilities of [no default, default]."""

@@ -30,12 +30,19 @@ from pydantic import BaseModel
 from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, GreenScoreError, PermissionDeniedError
 from greenscore.logging import get_logger
+from greenscore.serving.dlq import record_dead_letter
 from greenscore.serving.errors import RateLimitedError
+from greenscore.serving.fast_path import input_categories
+from greenscore.serving.jobs import JobWorker
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
 from greenscore.serving.ratelimit import make_rate_limiter
+from greenscore.serving.routers import admin, decisions, health, review
+from greenscore.serving.routers import jobs as jobs_router
+from greenscore.serving.routers import score as score_router
 from greenscore.serving.schemas import applicant_model
 from greenscore.serving.service import ScoringService, new_request_id
+from greenscore.store import Base, init_db
 
 log = get_logger(__name__)
 
@@ -191,8 +198,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     monitor.errors.labels("internal").inc()
 
     def keep() -> None:
-        from greenscore.serving.dlq import record_dead_letter
-
         record_dead_letter(
             request_id=request_id,
             kind="http",
@@ -233,9 +238,12 @@ def _limit_lightgbm_threads(threads: int) -> None:
         log.info("LightGBM thread cap unavailable", extra={"error": repr(exc)})
 
 
-def _applicant(store: ModelStore) -> type[BaseModel]:
-    from greenscore.serving.fast_path import input_categories
+def applicant_schema(store: ModelStore) -> type[BaseModel]:
+    """The request model of one applicant for the store's primary model.
 
+    Categorical inputs are the ones its type coercer learnt (else the training ranges'
+    levels and the spec's categorical columns); the rest are numbers.
+    """
     model = store.deployment.primary.model
     levels = input_categories(model.bundle)
     if levels is None:
@@ -280,11 +288,6 @@ def create_app(
     ConfigError
         If no model is given or configured.
     """
-    from greenscore.serving.jobs import JobWorker
-    from greenscore.serving.routers import admin, decisions, health, review
-    from greenscore.serving.routers import jobs as jobs_router
-    from greenscore.serving.routers import score as score_router
-    from greenscore.store import init_db
 
     settings = settings or get_settings()
     serving = settings.serving
@@ -306,7 +309,7 @@ def create_app(
             )
     monitor = Monitor(serving)
     service = ScoringService(settings, store, monitor=monitor)
-    applicant = _applicant(store)
+    applicant = applicant_schema(store)
     worker = (
         JobWorker(
             settings,
@@ -357,6 +360,10 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(health.router)
     app.add_middleware(RequestGuard, monitor=monitor, max_body=serving.max_body_bytes)
+    # Every table is declared by now: create what is missing before traffic, so no request
+    # pays for a schema check on the event loop.
+    init_db()
+    log.info("tables ready", extra={"tables": len(Base.metadata.tables)})
     return app
 
 

@@ -79,7 +79,7 @@ def _replay_one(
     actor: str,
     stores: dict[str, tuple[ModelStore, ScoringService]],
 ) -> dict[str, Any]:
-    from greenscore.serving.app import _applicant
+    from greenscore.serving.app import applicant_schema
 
     out: dict[str, Any] = {"id": letter["id"], "request_id": letter["request_id"]}
     try:
@@ -91,7 +91,7 @@ def _replay_one(
             store.load(uri)
             stores[uri] = (store, ScoringService(settings, store))
         store, service = stores[uri]
-        schema = _applicant(store)
+        schema = applicant_schema(store)
         applicants = [
             schema.model_validate(a).model_dump(by_alias=True) for a in _applicants(letter)
         ]

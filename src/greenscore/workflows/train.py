@@ -166,6 +166,10 @@ def _final_bundle(
     bundle = ScoringBundle(
         name=name, spec=dataset.spec, pipeline=pipeline, scoring=get_settings().scoring
     )
+    from greenscore.explain.reason_codes import attach_reason_codes
+
+    # The code table (stable codes, training medians for "high"/"low" wording) ships with the model.
+    attach_reason_codes(bundle, X)
     sample = X.iloc[: min(len(X), 5000)]
     energy["energy_kwh_per_1k_predictions"] = energy_per_1k_predictions(
         lambda frame: pipeline.predict_proba(frame), sample

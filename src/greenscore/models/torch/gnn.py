@@ -163,8 +163,11 @@ class GNNClassifier(TorchCreditClassifier):
     k_neighbors : int
         Neighbours per row of the kNN graph (used only without relations).
     label_features : bool
-        Join the share of defaulters among a node's neighbours with known (training)
-        labels to the readout. Never uses a row's own label or the validation labels.
+        Also join, at the readout only, the share of defaulters among a node's neighbours
+        whose labels are known (training rows; never the row's own label nor the internal
+        validation rows'). Off by default: the graph signal then comes from neighbours'
+        features alone. It lets one borrower's recorded default raise a linked applicant's
+        PD, which a lender must be able to justify.
     head_units : int
         Width of the first layer of the MLP head.
     dropout : float
@@ -211,7 +214,7 @@ random_state, n_jobs
         num_layers: int = 2,
         heads: int = 4,
         k_neighbors: int = 10,
-        label_features: bool = True,
+        label_features: bool = False,
         head_units: int = 64,
         dropout: float = 0.2,
         embedding_dim: int | None = None,
