@@ -271,9 +271,9 @@ def _append_once(
         except BaseException:
             conn.rollback()
             raise
-        if conn.dialect.name == "sqlite" and not durable:
-            # Hand the pooled connection back with SQLite's default for other writers.
-            conn.exec_driver_sql("PRAGMA synchronous=FULL")
+        if conn.dialect.name == "sqlite" and durable:
+            # Hand the pooled connection back with the store's setting (NORMAL, see store._db).
+            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
         return entry_id
 
 

@@ -3,28 +3,20 @@
 The hash-chained audit event is the record of a decision and is written before the caller
 gets an answer. The prediction-store row (what contests, subject-access requests and
 erasure look up) is written right after: for real-time requests one loop turn later, once
-the responses are on their way, and for batches and jobs before the call returns.
-
-The rows go into :class:`greenscore.store.predictions.PredictionRecord` exactly as
-``record_predictions`` would write them (the subject only as its keyed hash), but on a
-connection set to ``synchronous=NORMAL``: a pooled SQLite connection can come back set to
-FULL by another writer, and then every commit would wait for the disk.
+the responses are on their way, and for batches and jobs before the call returns. Rows go
+through :func:`greenscore.store.predictions.record_predictions`, which keeps the subject
+only as its keyed hash.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from greenscore.logging import get_logger
-from greenscore.security.audit import hash_subject
-from greenscore.serving._db import writing
-from greenscore.store.predictions import PredictionRecord
+from greenscore.store.predictions import record_predictions
 
 log = get_logger(__name__)
-
-_INSERT = PredictionRecord.__table__.insert()
 
 
 def prediction_row(
@@ -38,13 +30,12 @@ def prediction_row(
     probability: float,
     payload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One prediction-store row; the subject is kept only as its keyed hash."""
+    """The keyword arguments of one prediction-store record."""
     return {
         "request_id": request_id,
-        "subject_hash": None if subject is None else hash_subject(subject),
+        "subject": subject,
         "model_name": model_name,
         "model_version": str(model_version),
-        "created_at": datetime.now(UTC),
         "input_hash": input_hash,
         "decision": decision,
         "probability": float(probability),
@@ -53,21 +44,19 @@ def prediction_row(
 
 
 def store_predictions(rows: Iterable[dict[str, Any]]) -> int:
-    """Insert rows made by :func:`prediction_row` in one transaction; returns how many.
+    """Store rows made by :func:`prediction_row` in one transaction; returns how many.
 
     A failure is logged with the request ids (their audit events still hold the
-    decisions) and counted as zero stored.
+    decisions) and counted as zero stored: the caller already has its answer.
     """
     rows = list(rows)
     if not rows:
         return 0
     try:
-        with writing() as conn:
-            conn.execute(_INSERT, rows)
+        return record_predictions(rows)
     except Exception as exc:  # noqa: BLE001 - the decisions are audited; never fail the caller
         log.error(
             "prediction rows not stored",
             extra={"request_ids": [r["request_id"] for r in rows][:20], "error": repr(exc)},
         )
         return 0
-    return len(rows)
