@@ -6,16 +6,13 @@ Skips with its reason when no server answers, unless GREENSCORE_REQUIRE_SERVICES
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, text
 
 from greenscore.config import Settings, use_settings
 from greenscore.errors import PrivacyError
@@ -26,45 +23,14 @@ from greenscore.privacy.gdpr import erase
 from greenscore.privacy.registry import register_dataset
 from greenscore.privacy.retention import purge
 from greenscore.security.audit import verify_chain
-from greenscore.store import engine_for
 from greenscore.store.predictions import predictions_for_subject, record_prediction
 
 pytestmark = pytest.mark.services
 
-CANDIDATES = [
-    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "postgresql+psycopg://root@127.0.0.1:5432/test",
-]
-
-
-def _reachable() -> tuple[str | None, str]:
-    errors = []
-    for url in CANDIDATES:
-        try:
-            engine = create_engine(url, connect_args={"connect_timeout": 3})
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            engine.dispose()
-            return url, ""
-        except Exception as exc:  # any driver/auth/network failure means "not usable"
-            errors.append(f"{url}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-    return None, "; ".join(errors)
-
 
 @pytest.fixture
-def pg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    base, why = _reachable()
-    if base is None:
-        reason = f"PostgreSQL not reachable ({why})"
-        if os.environ.get("GREENSCORE_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    schema = f"gs_priv_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{base}?options=-csearch_path%3D{schema}"
+def pg(postgres_schema_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = postgres_schema_url
     monkeypatch.delenv("GREENSCORE_HOME", raising=False)
     monkeypatch.delenv("GREENSCORE_DATABASE_URL", raising=False)
     monkeypatch.setenv("GREENSCORE_MASTER_KEY", "9a" * 32)
@@ -75,10 +41,6 @@ def pg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield url
     finally:
         use_settings(None)
-        engine_for(url).dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_concurrent_releases_never_overspend(pg: str) -> None:

@@ -6,14 +6,12 @@ Skips with its reason when no server answers, unless GREENSCORE_REQUIRE_SERVICES
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from greenscore.config import Settings, use_settings
 from greenscore.errors import AuthError
@@ -30,44 +28,14 @@ from greenscore.security import (
     verify_key,
     verify_token,
 )
-from greenscore.store import engine_for, init_db
+from greenscore.store import init_db
 
 pytestmark = pytest.mark.services
 
-CANDIDATES = [
-    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "postgresql+psycopg://root@127.0.0.1:5432/test",
-]
-
-
-def _reachable() -> tuple[str | None, str]:
-    errors = []
-    for url in CANDIDATES:
-        try:
-            engine = create_engine(url, connect_args={"connect_timeout": 3})
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            engine.dispose()
-            return url, ""
-        except Exception as exc:  # any driver/auth/network failure means "not usable"
-            errors.append(f"{url}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-    return None, "; ".join(errors)
-
 
 @pytest.fixture
-def pg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    base, why = _reachable()
-    if base is None:
-        reason = f"PostgreSQL not reachable ({why})"
-        if os.environ.get("GREENSCORE_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    schema = f"gs_sec_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{base}?options=-csearch_path%3D{schema}"
+def pg(postgres_schema_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = postgres_schema_url
     monkeypatch.delenv("GREENSCORE_HOME", raising=False)
     monkeypatch.delenv("GREENSCORE_DATABASE_URL", raising=False)
     use_settings(Settings(home=tmp_path, database_url=url))
@@ -79,10 +47,6 @@ def pg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         use_settings(None)
         api_keys.clear_cache()
         tokens._forget()
-        engine_for(url).dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_audit_chain_on_postgres(pg: str) -> None:
