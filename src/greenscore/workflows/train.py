@@ -320,11 +320,24 @@ def train(
         },
         "comparisons": _comparisons(results, y),
     }
+    metrics["fairness"] = _fairness(results[best].bundle, dataset, options.seed)
     _write_outputs(out, dataset, results, metrics, best)
     result = TrainResult(metrics=metrics, results=results, best=best, out=out)
     _track(result, dataset, options)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), "utf-8")
     return result
+
+
+def _fairness(bundle: ScoringBundle, dataset: Dataset, seed: int) -> dict[str, Any] | None:
+    """Fairness of the best model by the spec's protected groups (in-sample decisions)."""
+    present = [c for c in dataset.spec.protected if c in dataset.frame.columns]
+    if not present:
+        return None
+    from greenscore.fairness.metrics import fairness_summary
+
+    summary = fairness_summary(bundle, dataset.frame, protected=present, n_boot=100, seed=seed)
+    summary["note"] = "decisions of the final model on its own training rows"
+    return summary
 
 
 def _write_outputs(
