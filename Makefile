@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install demo test test-all bench lint format clean
 
