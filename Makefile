@@ -38,7 +38,10 @@ test: install
 test-all: install
 	$(PY) -m pytest -q -n 2 --timeout 3600 -m "" $(PYTEST_ARGS)
 
+# The serving benchmark drives the API with wrk (Debian's package) so the client does not
+# compete with the server for the 2 cores.
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) benchmarks/run_all.py
 
 lint: install
