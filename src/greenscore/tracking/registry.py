@@ -331,8 +331,12 @@ def load_bundle(uri: str | Path, *, settings: Settings | None = None) -> Scoring
         return ScoringBundle.load(text)
     settings = _settings(settings)
     version = _resolve(text, settings)
+    import mlflow
     import mlflow.artifacts
 
+    # models:/ URIs resolve through the *registry* URI, which MLflow otherwise takes from its
+    # own default (a mlflow.db in the working directory), not from tracking_uri below.
+    mlflow.set_registry_uri(tracking_uri(settings))
     scratch = Path(tempfile.mkdtemp(prefix="greenscore-model-"))
     try:
         # Only the files are needed: the bundle loads itself, no MLflow environment checks.
