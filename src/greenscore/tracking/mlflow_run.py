@@ -31,7 +31,9 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
 # Download progress bars would land in the JSON logs of batch jobs and the API.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-# MLflow announces schema creation at INFO on its own handler; users only need its warnings.
+# MLflow announces schema creation at INFO on its own handler (configured at its import, so
+# the level must come by environment); users only need its warnings.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 from greenscore.config import Settings, get_settings  # noqa: E402
