@@ -34,6 +34,10 @@ def env(tmp_path_factory):
         ["--model", str(home / "model-v1"), "--fallback", str(home / "model-v2")],
         env={
             "GREENSCORE_SERVING__MAX_BATCH": "20",
+            # The reload test hammers as fast as the machine allows; rate limits are tested
+            # in test_service_faults.py, not here, so they must not bite on a fast machine.
+            "GREENSCORE_SERVING__RATE_LIMIT_PER_MINUTE": "10000000",
+            "GREENSCORE_SERVING__RATE_LIMIT_BURST": "1000000",
             "GREENSCORE_SERVING__MAX_BODY_BYTES": "100000",
             "GREENSCORE_SERVING__JOB_WORKER": "false",
             "GREENSCORE_SERVING__JOB_CHUNK_ROWS": "10",
