@@ -160,8 +160,9 @@ class ServingSettings(BaseModel):
         True, description="measure each loaded model's energy per call with CodeCarbon"
     )
     lightgbm_threads: int = Field(
-        1, description="most threads one LightGBM call may use in the service (0: no cap); "
-        "starting threads costs more than it saves on a few rows"
+        1,
+        description="most threads one LightGBM call may use in the service (0: no cap); "
+        "starting threads costs more than it saves on a few rows",
     )
     job_worker: bool = Field(True, description="run the batch-job worker in this process")
     job_chunk_rows: int = Field(500, description="rows a job scores and saves at a time")

@@ -16,7 +16,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-
 _SMALL_DATA_PATIENCE = 300
 _SMOOTHING_WINDOW = 51
 
