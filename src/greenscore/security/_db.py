@@ -1,15 +1,12 @@
-"""The database URL, engine and sessions for the current settings, resolved once per settings.
+"""The database URL, engine and sessions for the current settings.
 
-``Settings.db_url`` resolves the home folder on the file system each call (tens of µs);
-the per-request paths (API key checks, audit events) look it up here instead. Creating
-tables is serialised here too: two threads (or processes) creating the same new SQLite
-schema at once otherwise fail with "table already exists".
+Thin names over :mod:`greenscore.store` so the security modules take their settings
+explicitly (tests and the API pass them); the URL cache, table creation and its locking
+live in the store.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,42 +14,21 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from greenscore.config import Settings
-from greenscore.errors import ConfigError
-from greenscore.store import init_db
-
-_urls: dict[tuple[str | None, str, str], str] = {}
-_init_lock = threading.Lock()
+from greenscore.store import database_url, init_db, session_scope
 
 
 def db_url(settings: Settings) -> str:
-    """``settings.db_url``, cached on what it depends on (URL, home, cwd if home is relative)."""
-    home = settings.home
-    key = (settings.database_url, str(home), "" if home.is_absolute() else os.getcwd())
-    url = _urls.get(key)
-    if url is None:
-        url = _urls[key] = settings.db_url
-    return url
+    """The settings' database URL (cached by the store)."""
+    return database_url(settings)
 
 
 def engine(settings: Settings) -> Engine:
     """The engine for the current settings, with every declared table created."""
-    url = db_url(settings)
-    with _init_lock:
-        try:
-            return init_db(url)
-        except ConfigError:
-            # Another process may have been creating the same tables: the second
-            # create_all sees them and only adds what is still missing.
-            return init_db(url)
+    return init_db(database_url(settings))
 
 
 @contextmanager
 def session(settings: Settings) -> Iterator[Session]:
     """An ORM session that commits on success and rolls back on error."""
-    with Session(bind=engine(settings), expire_on_commit=False) as s:
-        try:
-            yield s
-            s.commit()
-        except BaseException:
-            s.rollback()
-            raise
+    with session_scope(database_url(settings)) as s:
+        yield s

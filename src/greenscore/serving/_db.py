@@ -1,8 +1,8 @@
 """Short write transactions for the serving tables (dead letters, review queue, jobs).
 
-SQLite commits with ``synchronous=NORMAL`` here, as the audit log's appends do: with WAL a
-process crash loses nothing, only an OS crash may lose the newest commits, and a commit
-does not wait for the disk (pooled connections can come back set to FULL by other writers).
+SQLite connections come from the store with WAL and ``synchronous=NORMAL``: a process crash
+loses nothing, only an OS crash may lose the newest commits, and a commit does not wait for
+the disk.
 """
 
 from __future__ import annotations
@@ -23,12 +23,5 @@ def engine() -> Engine:
 @contextmanager
 def writing() -> Iterator[Connection]:
     """A connection in one transaction: committed on success, rolled back on error."""
-    with engine().connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-        try:
-            yield conn
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+    with engine().begin() as conn:
+        yield conn

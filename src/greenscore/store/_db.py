@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from greenscore.errors import ConfigError
+
+if TYPE_CHECKING:
+    from greenscore.config import Settings
 
 
 class Base(DeclarativeBase):
@@ -44,12 +49,30 @@ def engine_for(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def _default_url(url: str | None) -> str:
-    if url is not None:
-        return url
-    from greenscore.config import get_settings
+_urls: dict[tuple[str | None, str, str], str] = {}
 
-    return get_settings().db_url
+
+def database_url(settings: Settings | None = None) -> str:
+    """The settings' database URL, cached on what it depends on.
+
+    ``Settings.db_url`` resolves the home folder on the file system (tens of µs); per-request
+    paths (API keys, audit events, predictions) ask for it often, so it is cached on the
+    configured URL, the home folder and, for a relative home, the working directory.
+    """
+    if settings is None:
+        from greenscore.config import get_settings
+
+        settings = get_settings()
+    home = settings.home
+    key = (settings.database_url, str(home), "" if home.is_absolute() else os.getcwd())
+    url = _urls.get(key)
+    if url is None:
+        url = _urls[key] = settings.db_url
+    return url
+
+
+def _default_url(url: str | None) -> str:
+    return url if url is not None else database_url()
 
 
 _created: dict[str, int] = {}
@@ -74,8 +97,13 @@ def init_db(url: str | None = None) -> Engine:
             return engine
         try:
             Base.metadata.create_all(engine)
-        except OperationalError as exc:
-            raise ConfigError(f"database not reachable at {engine.url!r}: {exc.orig}") from exc
+        except OperationalError:
+            # Another process may have created the same tables between our check and our
+            # CREATE ("table already exists"): a second pass only adds what is still missing.
+            try:
+                Base.metadata.create_all(engine)
+            except OperationalError as exc:
+                raise ConfigError(f"database not reachable at {engine.url!r}: {exc.orig}") from exc
         _created[resolved] = len(Base.metadata.tables)
     return engine
 
