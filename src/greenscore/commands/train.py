@@ -118,6 +118,7 @@ def score_command(
 ) -> None:
     """Score a file: probability of default, score points and decision band per row."""
     from greenscore.data.io import read_table
+    from greenscore.data.loading import add_derived_columns
     from greenscore.errors import ConfigError
     from greenscore.sustainability.energy import measure_energy
     from greenscore.tracking.registry import load_bundle
@@ -127,8 +128,6 @@ def score_command(
     bundle = load_bundle(model)
     frame = read_table(data, query=query)
     frame.columns = [str(c).strip() for c in frame.columns]
-    from greenscore.data.loading import add_derived_columns
-
     frame = add_derived_columns(frame, bundle.spec)
     with measure_energy("predict:batch") as reading:
         scored = bundle.score_frame(frame)

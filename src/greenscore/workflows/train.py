@@ -300,9 +300,7 @@ def train(
         results[name] = ModelResult(name, oof, fold_metrics, summary, bundle, final_params)
     best = max(results, key=lambda n: results[n].summary["auc"])
     metrics = {
-        "models": {
-            n: {**{k: r.summary[k] for k in METRIC_KEYS}, **r.summary} for n, r in results.items()
-        },
+        "models": {n: r.summary for n, r in results.items()},
         "best": best,
         "dataset": {
             "rows": int(len(y)),
@@ -324,6 +322,8 @@ def train(
     _write_outputs(out, dataset, results, metrics, best)
     result = TrainResult(metrics=metrics, results=results, best=best, out=out)
     _track(result, dataset, options)
+    # Written again so the file also names the MLflow run and registered version; the first
+    # write (before tracking) is what the run logs as its artifact.
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), "utf-8")
     return result
 
