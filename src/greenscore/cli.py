@@ -3,22 +3,30 @@
 Each capability registers its commands from its own module in ``greenscore.commands``
 (one ``register(app)`` function each), so this file only wires settings, logging and the
 error policy: a :class:`GreenScoreError` becomes one line on stderr and its exit code,
-never a traceback (``--debug`` shows one).
+never a traceback (``--debug`` shows one). Usage mistakes (a missing or unknown option, an
+unknown command) are Click's own: the command's usage line, a ``--help`` hint, exit 2.
+
+The same long option has the same short flag in every command (``-d/--data``,
+``-m/--model``, ``-o/--out``, …; ``tests/integration/test_cli_usage.py`` walks the whole
+command tree to hold that), and ``-h`` is ``--help`` everywhere.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.main
 from rich.console import Console
 
-from greenscore.config import get_settings, load_settings, use_settings
+from greenscore import __version__
+from greenscore.config import get_settings, load_settings, mask_url, use_settings
 from greenscore.errors import GreenScoreError
 from greenscore.logging import configure_logging
 
@@ -29,12 +37,16 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 # 2 cores were shared; passive waiting must be set before either library loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+#: Passed down to every subcommand's context: ``-h`` works wherever ``--help`` does.
+CONTEXT_SETTINGS = {"help_option_names": ["--help", "-h"]}
+
 app = typer.Typer(
     name="greenscore",
     help="Build, explain, audit and serve credit-risk models, with their energy and CO2.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings=CONTEXT_SETTINGS,
 )
 config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -52,15 +64,33 @@ COMMAND_MODULES: list[str] = [
     "explain",
     "serve",
     "generate",
+    "tracking",
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"greenscore {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
     config: Annotated[
-        Path | None, typer.Option("--config", help="YAML settings file (or GREENSCORE_CONFIG).")
+        Path | None,
+        typer.Option("--config", "-c", help="YAML settings file (or GREENSCORE_CONFIG)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_print_version,
+        ),
+    ] = False,
 ) -> None:
     _state["debug"] = debug
     if config is not None:
@@ -73,8 +103,23 @@ def _root(
 def config_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of YAML.")] = False,
 ) -> None:
-    """Print the effective settings (defaults, then the YAML file, then GREENSCORE_* env)."""
-    data = get_settings().public_dict()
+    """Print the settings (defaults, then the YAML file, then GREENSCORE_* env).
+
+    What is configured is shown as configured (``tracking.uri: null`` means "the
+    default"); the ``effective`` section says what that resolves to: the home folder,
+    the database, MLflow's tracking and registry URIs and artifact root (passwords masked).
+    """
+    from greenscore.tracking.mlflow_run import artifact_root
+
+    settings = get_settings()
+    data = settings.public_dict()
+    data["effective"] = {
+        "home": str(settings.home.resolve()),
+        "database_url": mask_url(settings.db_url),
+        "tracking_uri": mask_url(settings.tracking_uri),
+        "registry_uri": mask_url(settings.tracking_uri),
+        "artifact_root": artifact_root(settings),
+    }
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:
@@ -87,29 +132,27 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"greenscore.commands.{_name}").register(app)
 
 
-def main() -> None:
-    """Entry point of the ``greenscore`` console script."""
+@functools.cache
+def _command() -> Any:
+    """The Click command behind the app, built once per process (it takes ~0.1 s)."""
+    return typer.main.get_command(app)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``greenscore`` console script (``args`` default to ``sys.argv``)."""
     try:
-        # Without standalone mode click returns (not raises) the code of a typer.Exit.
-        code = app(standalone_mode=False)
-        if isinstance(code, int) and code != 0:
-            sys.exit(code)
+        # Standalone mode: Click prints usage errors with the command's usage line and
+        # exits 2, prints help for a bare group, and exits with a typer.Exit's code.
+        # (Typer 0.29 raises its own vendored Click's exceptions, which an
+        # ``isinstance(exc, click.ClickException)`` check here used to miss: every usage
+        # error became "internal error", exit 70.)
+        _command().main(args=args, prog_name="greenscore")
     except GreenScoreError as exc:
         if _state["debug"]:
             console.print_exception()
         console.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        console.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors come through here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:
         if _state["debug"]:
             raise
         console.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}", highlight=False)

@@ -12,9 +12,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +25,9 @@ from pydantic_settings import (
 from greenscore.errors import ConfigError
 
 CONFIG_ENV = "GREENSCORE_CONFIG"
+CUTOFFS_OUT_OF_ORDER = (
+    "approve_below ({approve_below}) must not exceed decline_above ({decline_above})"
+)
 
 
 class EnergySettings(BaseModel):
@@ -50,14 +54,30 @@ class TrackingSettings(BaseModel):
 
 
 class ScoringSettings(BaseModel):
-    """Points scaling and decision cut-offs on the probability of default."""
+    """Points scaling and decision cut-offs on the probability of default.
+
+    ``greenscore train --approve-below/--decline-above`` store cut-offs in the bundle;
+    these settings are the default when a run gives none.
+    """
 
     base_score: float = 600.0
     base_odds: float = 50.0
     pdo: float = 20.0
-    approve_below: float = Field(0.10, description="PD below this is approved")
-    decline_above: float = Field(0.30, description="PD above this is declined; between is review")
+    approve_below: float = Field(0.10, ge=0.0, le=1.0, description="PD below this is approved")
+    decline_above: float = Field(
+        0.30, ge=0.0, le=1.0, description="PD above this is declined; between is review"
+    )
     reason_codes: int = 4
+
+    @model_validator(mode="after")
+    def _ordered_cutoffs(self) -> ScoringSettings:
+        if self.approve_below > self.decline_above:
+            raise ValueError(
+                CUTOFFS_OUT_OF_ORDER.format(
+                    approve_below=self.approve_below, decline_above=self.decline_above
+                )
+            )
+        return self
 
 
 class TrainingSettings(BaseModel):
@@ -229,8 +249,23 @@ class Settings(BaseSettings):
         return self.home
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings as plain data with secrets masked, for display."""
-        return self.model_dump(mode="json")
+        """Settings as plain data with secrets (and passwords in URLs) masked, for display."""
+        data = self.model_dump(mode="json")
+        for section, key in ((None, "database_url"), ("tracking", "uri"), ("serving", "redis_url")):
+            holder = data if section is None else data[section]
+            if holder.get(key):
+                holder[key] = mask_url(holder[key])
+        return data
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password of its user-info part replaced by ``***``, for display."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

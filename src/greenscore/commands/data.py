@@ -26,13 +26,16 @@ DataOpt = Annotated[
 ]
 PresetOpt = Annotated[
     str | None,
-    typer.Option("--preset", help="Built-in spec: taiwan, german, credit_risk, synthetic."),
+    typer.Option("--preset", "-p", help="Built-in spec: taiwan, german, credit_risk, synthetic."),
 ]
-SpecOpt = Annotated[Path | None, typer.Option("--spec", help="Spec YAML file.")]
+SpecOpt = Annotated[Path | None, typer.Option("--spec", "-s", help="Spec YAML file.")]
 TargetOpt = Annotated[
-    str | None, typer.Option("--target", help="Target column; the rest of the spec is inferred.")
+    str | None,
+    typer.Option("--target", "-t", help="Target column; the rest of the spec is inferred."),
 ]
-QueryOpt = Annotated[str | None, typer.Option("--query", help="SQL query, for a database URL.")]
+QueryOpt = Annotated[
+    str | None, typer.Option("--query", "-q", help="SQL query, for a database URL.")
+]
 
 spec_app = typer.Typer(help="Infer and inspect dataset specs.", no_args_is_help=True)
 
@@ -123,14 +126,14 @@ def profile_command(
 @spec_app.command("infer")
 def spec_infer_command(
     data: DataOpt,
-    target: Annotated[str, typer.Option("--target", help="The outcome column (two values).")],
+    target: Annotated[str, typer.Option("--target", "-t", help="The outcome column (two values).")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the spec here (default: print it).")
     ] = None,
     name: Annotated[str, typer.Option("--name", help="Name of the spec.")] = "inferred",
     query: QueryOpt = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing --out file.")
+        bool, typer.Option("--force", "-f", help="Overwrite an existing --out file.")
     ] = False,
 ) -> None:
     """Infer a spec (target, ids, PII, types, sequences, protected) for a new file."""

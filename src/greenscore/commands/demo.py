@@ -10,7 +10,7 @@ import typer
 
 def demo_command(
     rows: Annotated[int, typer.Option(help="Applications to generate.", min=500)] = 10_000,
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("demo-out"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("demo-out"),
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings).")] = None,
 ) -> None:
     """Generate data, validate, profile, train and explain; write DIR/summary.json."""

@@ -19,7 +19,7 @@ ERR_OUT_IS_FILE = "--out {path} is a file; expected a folder to write the datase
 
 def generate_command(
     out: Annotated[
-        Path, typer.Option("--out", help="Folder to write the three files into (created).")
+        Path, typer.Option("--out", "-o", help="Folder to write the three files into (created).")
     ],
     rows: Annotated[int, typer.Option("--rows", help="Number of applicants.")] = 10_000,
     seed: Annotated[

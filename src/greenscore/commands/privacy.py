@@ -33,12 +33,14 @@ datasets_app = typer.Typer(
 )
 retention_app = typer.Typer(help="Retention periods per store.", no_args_is_help=True)
 
-DataOpt = Annotated[Path, typer.Option("--data", help="CSV, JSON or Parquet file (plain or .enc).")]
+DataOpt = Annotated[
+    Path, typer.Option("--data", "-d", help="CSV, JSON or Parquet file (plain or .enc).")
+]
 PresetOpt = Annotated[
-    str | None, typer.Option("--preset", help="Dataset preset naming PII and ids.")
+    str | None, typer.Option("--preset", "-p", help="Dataset preset naming PII and ids.")
 ]
 SpecOpt = Annotated[
-    Path | None, typer.Option("--spec", help="Dataset spec YAML naming PII and ids.")
+    Path | None, typer.Option("--spec", "-s", help="Dataset spec YAML naming PII and ids.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 SubjectOpt = Annotated[str, typer.Option("--subject", help="The subject's id.")]
@@ -113,7 +115,7 @@ def scan(
 def anonymize(
     data: DataOpt,
     k: Annotated[int, typer.Option("--k", help="Smallest equivalence class.")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the anonymised table.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the anonymised table.")],
     l_div: Annotated[
         int | None, typer.Option("--l", help="Distinct sensitive values per class.")
     ] = None,
@@ -173,7 +175,7 @@ def anonymize(
 @privacy_app.command("encrypt")
 def encrypt(
     src: Annotated[Path, typer.Argument(help="File to encrypt.")],
-    out: Annotated[Path, typer.Option("--out", help="Encrypted file to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Encrypted file to write.")],
     kind: Annotated[
         str, typer.Option("--kind", help="What the file is (kept in its header).")
     ] = "file",
@@ -187,7 +189,7 @@ def encrypt(
 @privacy_app.command("decrypt")
 def decrypt(
     src: Annotated[Path, typer.Argument(help="Encrypted file.")],
-    out: Annotated[Path, typer.Option("--out", help="Plain file to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Plain file to write.")],
 ) -> None:
     """Decrypt a file (refused when tampered, swapped, or under a retired key)."""
     from greenscore.privacy.crypto import decrypt_file
@@ -264,7 +266,7 @@ def keys_retire(
 # ---------------------------------------------------------------- backup
 @backup_app.command("create")
 def backup_create(
-    out: Annotated[Path, typer.Option("--out", help="Backup file to write.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Backup file to write.")],
     actor: ActorOpt = None,
 ) -> None:
     """Back up the home folder: a tar with a SHA-256 manifest, encrypted under the master key."""

@@ -216,7 +216,7 @@ def audit_verify() -> None:
 # ---------------------------------------------------------------- tls
 @tls_app.command("selfsigned")
 def tls_selfsigned(
-    out: Annotated[Path, typer.Option("--out", help="Folder for cert.pem and key.pem.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for cert.pem and key.pem.")],
     host: Annotated[str, typer.Option("--host", help="DNS name or IP.")] = "localhost",
 ) -> None:
     """Write a self-signed certificate and key for local TLS."""

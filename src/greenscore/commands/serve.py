@@ -14,7 +14,11 @@ dlq_app = typer.Typer(help="Requests no model could answer, kept for replay.", n
 def serve(
     model: Annotated[
         str | None,
-        typer.Option(help="Model: a bundle folder, models:/NAME/VERSION or models:/NAME@ALIAS."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model: a bundle folder, models:/NAME/VERSION or models:/NAME@ALIAS.",
+        ),
     ] = None,
     fallback: Annotated[
         str | None, typer.Option(help="Model that answers when the primary fails.")
@@ -103,7 +107,8 @@ def dlq_replay(
         list[int] | None, typer.Argument(help="Dead-letter ids (default: all pending).")
     ] = None,
     model: Annotated[
-        str | None, typer.Option(help="Score with this model instead of the recorded one.")
+        str | None,
+        typer.Option("--model", "-m", help="Score with this model instead of the recorded one."),
     ] = None,
 ) -> None:
     """Score dead letters again and record their decisions (exit 1 if any failed)."""

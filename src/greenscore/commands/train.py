@@ -8,17 +8,36 @@ from typing import Annotated
 import typer
 
 DataOpt = Annotated[
-    str, typer.Option("--data", help="Applications file (CSV/JSON/Parquet) or database URL.")
+    str,
+    typer.Option("--data", "-d", help="Applications file (CSV/JSON/Parquet) or database URL."),
 ]
 PresetOpt = Annotated[
-    str | None, typer.Option("--preset", help="taiwan, german, credit_risk or synthetic.")
+    str | None, typer.Option("--preset", "-p", help="taiwan, german, credit_risk or synthetic.")
 ]
-SpecOpt = Annotated[Path | None, typer.Option("--spec", help="DatasetSpec YAML file.")]
+SpecOpt = Annotated[Path | None, typer.Option("--spec", "-s", help="DatasetSpec YAML file.")]
 TargetOpt = Annotated[
-    str | None, typer.Option("--target", help="Target column; the rest is inferred.")
+    str | None, typer.Option("--target", "-t", help="Target column; the rest is inferred.")
 ]
 QueryOpt = Annotated[
-    str | None, typer.Option("--query", help="SQL query when --data is a database URL.")
+    str | None, typer.Option("--query", "-q", help="SQL query when --data is a database URL.")
+]
+ApproveBelowOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--approve-below",
+        min=0.0,
+        max=1.0,
+        help="Approve a PD below this (default: the model's, else scoring.approve_below).",
+    ),
+]
+DeclineAboveOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--decline-above",
+        min=0.0,
+        max=1.0,
+        help="Decline a PD above this; between the two is review (default as above).",
+    ),
 ]
 
 
@@ -48,23 +67,35 @@ def train_command(
     register: Annotated[
         str | None, typer.Option(help="Register the best model under this name.")
     ] = None,
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("train-out"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("train-out"),
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Write over a non-empty --out folder.")
+    ] = False,
     seed: Annotated[
         int | None, typer.Option(help="Seed for the whole run (default: settings).")
     ] = None,
+    approve_below: ApproveBelowOpt = None,
+    decline_above: DeclineAboveOpt = None,
 ) -> None:
     """Cross-validate models, measure their energy, and write metrics.json, report.html and model/."""
     from greenscore.commands.progress import run_with_progress
     from greenscore.config import get_settings
     from greenscore.errors import ConfigError
     from greenscore.models.registry import auto_tune_trials, parse_models
+    from greenscore.workflows.cutoffs import with_cutoffs
     from greenscore.workflows.load import load_validated
+    from greenscore.workflows.out_folder import check_out_folder
     from greenscore.workflows.summary import print_train_summary
     from greenscore.workflows.train import TrainOptions, train
 
     if cv_strategy not in ("stratified", "time"):
         raise ConfigError(f"--cv-strategy must be stratified or time, not '{cv_strategy}'")
     settings = get_settings()
+    # Both checked before any data is read: a usage mistake costs nothing.
+    scoring = with_cutoffs(
+        settings.scoring, approve_below=approve_below, decline_above=decline_above
+    )
+    check_out_folder(out, force=force)
     dataset, warnings = load_validated(
         data, preset=preset, spec_path=spec, target=target, query=query
     )
@@ -92,6 +123,7 @@ def train_command(
         register=register,
         out=out,
         seed=seed if seed is not None else settings.seed,
+        scoring=scoring,
     )
     for message in warnings[:10]:
         typer.secho(f"warning: {message}", fg="yellow", err=True)
@@ -109,12 +141,14 @@ def score_command(
     model: Annotated[
         str,
         typer.Option(
-            "--model", help="Bundle folder or models:/NAME/VERSION or models:/NAME@alias."
+            "--model", "-m", help="Bundle folder or models:/NAME/VERSION or models:/NAME@alias."
         ),
     ],
     data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", help="Output file: .csv or .parquet.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv or .parquet.")],
     query: QueryOpt = None,
+    approve_below: ApproveBelowOpt = None,
+    decline_above: DeclineAboveOpt = None,
 ) -> None:
     """Score a file: probability of default, score points and decision band per row."""
     from greenscore.data.io import read_table
@@ -122,10 +156,15 @@ def score_command(
     from greenscore.errors import ConfigError
     from greenscore.sustainability.energy import measure_energy
     from greenscore.tracking.registry import load_bundle
+    from greenscore.workflows.cutoffs import override_cutoffs
 
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise ConfigError(f"--out must end in .csv or .parquet, not '{out.suffix or out.name}'")
-    bundle = load_bundle(model)
+    bundle, cutoff_warning = override_cutoffs(
+        load_bundle(model), approve_below=approve_below, decline_above=decline_above
+    )
+    if cutoff_warning:
+        typer.secho(f"warning: {cutoff_warning}", fg="yellow", err=True)
     frame = read_table(data, query=query)
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = add_derived_columns(frame, bundle.spec)

@@ -61,6 +61,21 @@ def tracking_uri(settings: Settings | None = None) -> str:
     return uri
 
 
+def use_home_store(settings: Settings | None = None) -> str:
+    """Point MLflow's process-wide tracking *and* registry URIs at the settings' store.
+
+    MLflow's fluent functions (``Model.log``, ``register_model``, ``models:/`` downloads)
+    read these globals; left unset, either one defaults to ``./mlflow.db`` in the current
+    folder, which a run from a checkout then leaves behind. Returns the URI.
+    """
+    import mlflow
+
+    uri = tracking_uri(settings)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
 def artifact_root(settings: Settings | None = None) -> str | None:
     """Artifact location for new experiments: the setting, or ``<home>/mlartifacts``.
 
@@ -69,7 +84,7 @@ def artifact_root(settings: Settings | None = None) -> str | None:
     settings = settings or get_settings()
     if settings.tracking.artifact_location:
         return settings.tracking.artifact_location
-    uri = tracking_uri(settings)
+    uri = settings.tracking_uri  # only read: `config show` must not create the home folder
     if uri.startswith(("sqlite:", "file:", "postgresql", "mysql")) or "://" not in uri:
         return (settings.home / "mlartifacts").resolve().as_uri()
     return None

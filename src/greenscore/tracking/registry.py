@@ -27,7 +27,12 @@ import yaml
 from greenscore.config import Settings, get_settings
 from greenscore.errors import ConfigError, NotFoundError
 from greenscore.models.bundle import ScoringBundle
-from greenscore.tracking.mlflow_run import client_for, experiment_id, tracking_uri
+from greenscore.tracking.mlflow_run import (
+    client_for,
+    experiment_id,
+    tracking_uri,
+    use_home_store,
+)
 
 TRACKING_DISABLED = "the model registry needs MLflow: set tracking.enabled to true"
 NO_MODEL = "no registered model named '{name}' in the registry at {uri}"
@@ -229,7 +234,7 @@ def register_bundle(
 
     from greenscore.tracking._pyfunc import BUNDLE_ARTIFACT, BundleModel
 
-    uri = tracking_uri(settings)
+    uri = use_home_store(settings)  # Model.log reads MLflow's process-wide URIs
     client = client_for(uri)
     own_run = run_id is None
     if own_run:
@@ -237,9 +242,7 @@ def register_bundle(
             experiment_id(settings=settings), run_name=f"register:{name}"
         ).info.run_id
     exp_id = client.get_run(run_id).info.experiment_id
-    # Model.log reads MLflow's process-wide URI and experiment to place the artifacts.
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    # Model.log reads MLflow's process-wide experiment to place the artifacts.
     mlflow.set_experiment(experiment_id=exp_id)
     try:
         with _quiet_mlflow(), _fast_requirement_check(requirements):
@@ -334,9 +337,8 @@ def load_bundle(uri: str | Path, *, settings: Settings | None = None) -> Scoring
     import mlflow
     import mlflow.artifacts
 
-    # models:/ URIs resolve through the *registry* URI, which MLflow otherwise takes from its
-    # own default (a mlflow.db in the working directory), not from tracking_uri below.
-    mlflow.set_registry_uri(tracking_uri(settings))
+    # models:/ URIs resolve through the *registry* URI, not the tracking_uri passed below.
+    use_home_store(settings)
     scratch = Path(tempfile.mkdtemp(prefix="greenscore-model-"))
     try:
         # Only the files are needed: the bundle loads itself, no MLflow environment checks.

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greenscore.config import get_settings
+from greenscore.config import ScoringSettings, get_settings
 from greenscore.data.loading import Dataset
 from greenscore.errors import DataError
 from greenscore.logging import get_logger
@@ -58,6 +58,8 @@ class TrainOptions:
     register: str | None = None
     out: Path = Path("train-out")
     seed: int = 42
+    #: Points scaling and decision cut-offs stored in every bundle (None: settings.scoring).
+    scoring: ScoringSettings | None = None
 
 
 @dataclass
@@ -164,7 +166,10 @@ def _final_bundle(
     pipeline, energy = _fit_measured(pipeline, X, y, f"fit:{name}:final")
     energy["fit_seconds"] = time.perf_counter() - started
     bundle = ScoringBundle(
-        name=name, spec=dataset.spec, pipeline=pipeline, scoring=get_settings().scoring
+        name=name,
+        spec=dataset.spec,
+        pipeline=pipeline,
+        scoring=options.scoring or get_settings().scoring,
     )
     from greenscore.explain.reason_codes import attach_reason_codes
 
