@@ -29,8 +29,9 @@ def prediction_row(
     decision: str,
     probability: float,
     payload: dict[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
-    """The keyword arguments of one prediction-store record."""
+    """The keyword arguments of one prediction-store record (``tenant``: its owner)."""
     return {
         "request_id": request_id,
         "subject": subject,
@@ -40,6 +41,7 @@ def prediction_row(
         "decision": decision,
         "probability": float(probability),
         "payload": payload,
+        "tenant": tenant,
     }
 
 

@@ -101,7 +101,12 @@ def _replay_one(
             else [new_request_id() for _ in applicants]
         )
         outcomes = service.decide_payloads(
-            applicants, actor=actor, route=f"dlq:{letter['id']}", request_ids=request_ids
+            applicants,
+            actor=actor,
+            route=f"dlq:{letter['id']}",
+            request_ids=request_ids,
+            # The decision stays the original caller's, who may contest it by its id.
+            tenant=letter.get("actor"),
         )
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         if failed:

@@ -3,7 +3,9 @@
 An applicant may contest an automated decision; the contest lands here for an analyst,
 as do ``review`` decisions when ``serving.route_grey_band_to_review`` is set. Each item
 names the request it is about (whose stored prediction and audit event hold the details)
-and is closed by an analyst's recorded outcome.
+and is closed by an analyst's recorded outcome. An item keeps the ``tenant`` of its
+decision (see :mod:`greenscore.serving.ownership`): the review staff see every tenant's
+items, and the tenant is shown to them.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class ReviewEntry(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Nullable: items of databases made before owners were kept have none.
+    tenant: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 _TABLE = ReviewEntry.__table__
@@ -62,6 +66,7 @@ def _out(row: Any) -> dict[str, Any]:
         "outcome": row.outcome,
         "note": row.note,
         "decided_by": row.decided_by,
+        "tenant": row.tenant,
     }
 
 
@@ -72,9 +77,10 @@ def add_item(
     model: str,
     decision: str,
     probability: float,
+    tenant: str | None,
     comment: str | None = None,
 ) -> str:
-    """Queue a decision for review; returns the item id."""
+    """Queue a decision of ``tenant`` for review; returns the item id."""
     item_id = uuid.uuid4().hex
     with writing() as conn:
         conn.execute(
@@ -88,6 +94,7 @@ def add_item(
                 model=model,
                 decision=decision,
                 probability=float(probability),
+                tenant=tenant,
             )
         )
     return item_id

@@ -212,6 +212,9 @@ class ReviewItem(BaseModel):
     outcome: str | None = None
     note: str | None = None
     decided_by: str | None = None
+    tenant: str | None = Field(
+        None, description="who made the decision (none for decisions older than tenants)"
+    )
 
 
 class ReviewQueue(BaseModel):

@@ -71,6 +71,12 @@ class Item:
     route: str = "/v1/score"
     flags: list[Flag] = field(default_factory=list)
     input_sha256: str = ""
+    #: Who owns the decision (:mod:`greenscore.serving.ownership`); the actor if not given.
+    tenant: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.tenant is None:
+            self.tenant = self.actor
 
 
 @dataclass
@@ -185,8 +191,11 @@ class ScoringService:
         actor: str,
         request_id: str | None = None,
         route: str = "/v1/score",
+        tenant: str | None = None,
     ) -> Item:
         """Turn one validated applicant (column -> value) into an :class:`Item`.
+
+        ``tenant`` owns the decision (default: ``actor``, the caller's principal id).
 
         Raises
         ------
@@ -208,6 +217,7 @@ class ScoringService:
             actor=actor,
             route=route,
             flags=flags,
+            tenant=tenant,
             input_sha256=input_hash(row, model.input_columns, applicant_id),
         )
 
@@ -366,6 +376,7 @@ class ScoringService:
                 model=model.label,
                 decision=result.decision,
                 probability=result.probability_of_default,
+                tenant=item.tenant,
             )
         row = prediction_row(
             request_id=item.request_id,
@@ -382,6 +393,7 @@ class ScoringService:
                 "reason_codes": reasons,
                 "review_id": review_id,
             },
+            tenant=item.tenant,
         )
         self.monitor.observe_decisions(
             model,
@@ -438,18 +450,22 @@ class ScoringService:
         actor: str,
         route: str,
         request_ids: Sequence[str] | None = None,
+        tenant: str | None = None,
     ) -> list[Outcome | BaseException]:
         """:meth:`item`, :meth:`decide` and :meth:`record` for many applicants (batches,
         jobs, replays), in the calling thread.
 
         A refused input (out of range) is that applicant's outcome, not the batch's.
+        ``tenant`` owns the decisions (default: ``actor``).
         """
         items: list[Item] = []
         outcomes: list[Outcome | BaseException | None] = []
         for k, payload in enumerate(payloads):
             try:
                 rid = request_ids[k] if request_ids is not None else None
-                items.append(self.item(payload, actor=actor, request_id=rid, route=route))
+                items.append(
+                    self.item(payload, actor=actor, request_id=rid, route=route, tenant=tenant)
+                )
                 outcomes.append(None)
             except DataError as exc:
                 outcomes.append(exc)

@@ -10,8 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from greenscore.errors import ConfigError
@@ -104,8 +104,43 @@ def init_db(url: str | None = None) -> Engine:
                 Base.metadata.create_all(engine)
             except OperationalError as exc:
                 raise ConfigError(f"database not reachable at {engine.url!r}: {exc.orig}") from exc
+        _add_missing_columns(engine)
         _created[resolved] = len(Base.metadata.tables)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the declared nullable columns that existing tables lack.
+
+    A stopgap until Alembic migrations (with the 0.1.0 schema as their baseline) replace
+    it: ``create_all`` never alters a table that exists, so a database made by an older
+    release would miss a column added since (``predictions.tenant``, say). Only nullable
+    columns are added, with ``ALTER TABLE ... ADD COLUMN`` (in place on SQLite and
+    PostgreSQL, existing rows read NULL); nothing is ever changed or dropped.
+    """
+    inspector = inspect(engine)
+    tables = set(inspector.get_table_names())
+    quote = engine.dialect.identifier_preparer.quote
+    for table in Base.metadata.sorted_tables:
+        if table.name not in tables:
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(
+                        text(
+                            f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"
+                        )
+                    )
+            except (OperationalError, ProgrammingError):
+                # Another process may have added it first; anything else is a real failure.
+                added = {c["name"] for c in inspect(engine).get_columns(table.name)}
+                if column.name not in added:
+                    raise
 
 
 @contextmanager

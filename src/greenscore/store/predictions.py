@@ -4,6 +4,11 @@ A row stores who was scored only as ``hash_subject(subject)`` (the audit log's k
 hash), never the raw applicant id, so the table can be searched for one person (erasure,
 subject access) without naming anyone. The serving layer writes here; GDPR erasure and
 retention purge delete from here.
+
+Each row names its ``tenant``: who made the request, and so who may act on the decision
+later (contest it). Today a tenant is the caller's principal id (an API key id or a token
+subject); the column is explicit so that a later model with several keys per tenant only
+has to fill it differently. Rows stored before the column existed have no tenant.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.errors import DataError, NotFoundError
 from greenscore.store._db import Base, session_scope
+
+NO_PREDICTION = "no prediction with request id '{request_id}'"
 
 
 class PredictionRecord(Base):
@@ -34,6 +41,8 @@ class PredictionRecord(Base):
     decision: Mapped[str] = mapped_column(String(20))
     probability: Mapped[float] = mapped_column(Float)
     payload: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # Nullable: rows of databases made before owners were kept have none.
+    tenant: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 def _subject_hash(subject: str | None) -> str | None:
@@ -55,6 +64,7 @@ def _row(
     probability: float,
     payload: dict[str, Any] | None = None,
     created_at: datetime | None = None,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     return {
         "request_id": str(request_id),
@@ -66,6 +76,7 @@ def _row(
         "decision": decision,
         "probability": float(probability),
         "payload": payload,
+        "tenant": tenant,
     }
 
 
@@ -80,9 +91,10 @@ def record_prediction(
     probability: float,
     payload: dict[str, Any] | None = None,
     created_at: datetime | None = None,
+    tenant: str | None = None,
     url: str | None = None,
 ) -> PredictionRecord:
-    """Store one prediction; the subject is kept only as its hash.
+    """Store one prediction; the subject is kept only as its hash, ``tenant`` is its owner.
 
     Raises
     ------
@@ -99,6 +111,7 @@ def record_prediction(
         probability=probability,
         payload=payload,
         created_at=created_at,
+        tenant=tenant,
     )
     try:
         with session_scope(url) as session:
@@ -129,7 +142,7 @@ def record_predictions(records: Iterable[dict[str, Any]], *, url: str | None = N
 
 
 def get_prediction(request_id: str, *, url: str | None = None) -> PredictionRecord:
-    """The stored prediction of a request.
+    """The stored prediction of a request, whoever owns it (check ``record.tenant``).
 
     Raises
     ------
@@ -139,7 +152,7 @@ def get_prediction(request_id: str, *, url: str | None = None) -> PredictionReco
     with session_scope(url) as session:
         record = session.get(PredictionRecord, str(request_id))
     if record is None:
-        raise NotFoundError(f"no prediction with request id '{request_id}'")
+        raise NotFoundError(NO_PREDICTION.format(request_id=request_id))
     return record
 
 

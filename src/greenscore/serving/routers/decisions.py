@@ -1,4 +1,8 @@
-"""Contesting a decision: ``POST /v1/decisions/{request_id}/contest`` (GDPR Art. 22)."""
+"""Contesting a decision: ``POST /v1/decisions/{request_id}/contest`` (GDPR Art. 22).
+
+Only the decision's tenant may contest it (:mod:`greenscore.serving.ownership`); anyone
+else is answered as for an unknown request id.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from fastapi import APIRouter, status
 from greenscore.security.audit import record_event
 from greenscore.serving import review
 from greenscore.serving.deps import Contester
+from greenscore.serving.ownership import owned_prediction
 from greenscore.serving.routers.common import ERRORS, NOT_FOUND
 from greenscore.serving.schemas import ContestRequest, ReviewItem
-from greenscore.store.predictions import get_prediction
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 
@@ -25,9 +29,9 @@ router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
     responses={**ERRORS, **NOT_FOUND},
 )
 def contest(request_id: str, body: ContestRequest, principal: Contester) -> Any:
-    """Queue the decision of ``request_id`` for human review. Contesting the same decision
-    again returns the item already queued."""
-    prediction = get_prediction(request_id)
+    """Queue the caller's decision of ``request_id`` for human review. Contesting the same
+    decision again returns the item already queued (with its outcome once decided)."""
+    prediction = owned_prediction(request_id, principal)
     existing = review.find_item(request_id, "contest")
     if existing is not None:
         return existing
@@ -37,6 +41,7 @@ def contest(request_id: str, body: ContestRequest, principal: Contester) -> Any:
         model=f"{prediction.model_name}:{prediction.model_version}",
         decision=prediction.decision,
         probability=prediction.probability,
+        tenant=prediction.tenant,
         comment=body.reason,
     )
     record_event(

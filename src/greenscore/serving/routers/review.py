@@ -1,4 +1,9 @@
-"""The review queue for analysts: ``GET /v1/review-queue`` and deciding an item."""
+"""The review queue for analysts: ``GET /v1/review-queue`` and deciding an item.
+
+The review staff (roles with ``review:read`` / ``review:decide``: analyst, admin) see and
+decide every tenant's items, each naming its tenant; scorers have neither permission (see
+:mod:`greenscore.serving.ownership`).
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ def list_queue(
     status: Literal["open", "decided", "all"] = Query("open"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
-    """Contested and grey-band decisions, oldest first."""
+    """Contested and grey-band decisions of every tenant, oldest first."""
     items = review.list_items(status=None if status == "all" else status, limit=limit)
     return {"count": len(items), "items": items}
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, create_model
 
 from greenscore.serving.deps import Scorer, Service
 from greenscore.serving.errors import PayloadTooLargeError
+from greenscore.serving.ownership import tenant_of
 from greenscore.serving.routers.common import ERRORS
 from greenscore.serving.schemas import BatchResponse, ErrorResponse, ScoreResponse
 
@@ -72,6 +73,7 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
             actor=principal.id,
             request_id=request.state.request_id,
             route="/v1/score",
+            tenant=tenant_of(principal),
         )
         outcome = await service.submit(item)
         return _json(outcome.to_dict())
