@@ -149,10 +149,25 @@ class ServingSettings(BaseModel):
     )
     fallback: str | None = Field(None, description="model that answers when the primary fails")
     ab: str | None = Field(None, description="A/B split, e.g. 'models:/m/1:0.9,models:/m/2:0.1'")
-    max_batch: int = Field(1000, description="most applicants in one /v1/score/batch call")
+    max_batch: int = Field(500, description="most applicants in one /v1/score/batch call")
     max_body_bytes: int = 1_000_000
-    rate_limit_per_minute: int = 6000
-    rate_limit_burst: int = Field(200, description="requests a key may send at once")
+    # Sized to capacity: one worker decides a few hundred applicants/s (measured: see
+    # greenscore/serving/ratelimit.py); one key's default is a fraction of that.
+    rate_limit_per_minute: int = Field(
+        3000,
+        ge=1,
+        description="applicants a key may have scored per minute (a batch of n counts n; "
+        "every other call counts 1)",
+    )
+    rate_limit_burst: int = Field(
+        500, ge=1, description="applicants a key may have scored at once (its bucket size)"
+    )
+    batch_threads: int = Field(
+        2, ge=1, description="threads that score /v1/score/batch calls, all keys together"
+    )
+    batch_concurrency_per_key: int = Field(
+        1, ge=1, description="batch calls of one key scored at a time; the rest wait their turn"
+    )
     redis_url: str | None = Field(None, description="shared rate limits across workers via Redis")
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -193,6 +208,14 @@ class ServingSettings(BaseModel):
     )
     job_input_dir: Path | None = Field(
         None, description="folder jobs may read stored files from; default HOME/inputs"
+    )
+    job_max_active_per_key: int = Field(
+        2, ge=1, description="jobs one key may have queued or running at once (jobs' own quota)"
+    )
+    callback_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="host names or networks (CIDR) job callbacks may reach although they are "
+        "not public addresses (loopback, private, link-local); empty: public addresses only",
     )
     callback_attempts: int = Field(5, description="tries of a job's callback before giving up")
     callback_backoff_seconds: float = Field(

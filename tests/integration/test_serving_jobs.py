@@ -1,9 +1,12 @@
-"""Batch jobs: stored, resumed after a stop or a crash, every row answered, callbacks retried."""
+"""Batch jobs: stored sealed (no PII, encrypted), resumed after a stop or a crash, every row
+answered, fair between callers, erasable; callbacks checked, retried apart from scoring."""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -14,20 +17,29 @@ from serving_bundle import applicant, shared  # noqa: E402
 
 from greenscore.config import Settings, use_settings  # noqa: E402
 from greenscore.errors import DataError, NotFoundError  # noqa: E402
-from greenscore.serving import jobs  # noqa: E402
-from greenscore.serving._db import writing  # noqa: E402
-from greenscore.serving.errors import ConflictError  # noqa: E402
+from greenscore.privacy import sealed  # noqa: E402
+from greenscore.privacy.gdpr import erase  # noqa: E402
+from greenscore.privacy.retention import purge, set_retention  # noqa: E402
+from greenscore.serving import callbacks, dlq, jobs  # noqa: E402
+from greenscore.serving._db import engine, writing  # noqa: E402
+from greenscore.serving.errors import ConflictError, RateLimitedError  # noqa: E402
+from greenscore.serving.job_worker import JobWorker  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
 from greenscore.serving.schemas import applicant_model  # noqa: E402
 from greenscore.serving.service import ScoringService  # noqa: E402
 
+EMAIL = "jane.doe+greenscore@example.org"
+IBAN = "DE89370400440532013000"
+
 
 @pytest.fixture
-def env(tmp_path: Path):
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("GREENSCORE_MASTER_KEY", "ab" * 32)
     settings = Settings(home=tmp_path, environment="test")
     settings.serving.job_chunk_rows = 10
     settings.serving.callback_backoff_seconds = 0.01
     settings.serving.callback_attempts = 3
+    settings.serving.job_poll_seconds = 0.05
     use_settings(settings)
     ds, bundle = shared()
     store = ModelStore(settings.serving, loader=lambda uri: bundle)
@@ -41,8 +53,26 @@ def env(tmp_path: Path):
     use_settings(None)
 
 
-def worker(settings, service, schema, **kwargs) -> jobs.JobWorker:
-    return jobs.JobWorker(
+def keep(schema) -> list[str]:
+    return [f.alias or name for name, f in schema.model_fields.items()]
+
+
+def create(settings, ds, schema, **kwargs) -> dict:
+    kwargs.setdefault("actor", "k")
+    return jobs.create_job(settings, keep=keep(schema), id_column=ds.spec.id_column, **kwargs)
+
+
+def with_pii(ds, i: int) -> dict:
+    return applicant(ds, i) | {
+        "name": "Jane Doe",
+        "email": EMAIL,
+        "iban": IBAN,
+        "national_id": "X1",
+    }
+
+
+def worker(settings, service, schema, **kwargs) -> JobWorker:
+    return JobWorker(
         settings,
         decide=kwargs.pop("decide", service.decide_payloads),
         validate=lambda r: schema.model_validate(r).model_dump(by_alias=True),
@@ -50,10 +80,23 @@ def worker(settings, service, schema, **kwargs) -> jobs.JobWorker:
     )
 
 
+def stored_bytes(home: Path) -> bytes:
+    """Every byte GreenScore wrote under its home folder (database, WAL, files)."""
+    return b"".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
+
+
+def drain(sender: callbacks.CallbackSender, job_id: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while (status := jobs.get_job(job_id)["callback"])["status"] == "pending":
+        assert time.monotonic() < deadline, status
+        if not sender.run_once():
+            time.sleep(0.01)
+    return status
+
+
 def test_records_job_runs_to_completion_with_a_row_per_record(env) -> None:
     settings, ds, service, schema = env
-    records = [applicant(ds, i) for i in range(25)]
-    job = jobs.create_job(settings, actor="key-1", records=records)
+    job = create(settings, ds, schema, actor="key-1", records=[applicant(ds, i) for i in range(25)])
     assert job["status"] == "queued" and job["total"] == 25
     with pytest.raises(ConflictError, match="queued"):
         jobs.job_results(settings, job["id"])
@@ -68,10 +111,65 @@ def test_records_job_runs_to_completion_with_a_row_per_record(env) -> None:
         jobs.get_job(job["id"], reader="someone-else")
 
 
+def test_job_inputs_results_and_dead_letters_hold_no_pii_in_clear(env) -> None:
+    settings, ds, service, schema = env
+    job = create(settings, ds, schema, records=[with_pii(ds, i) for i in range(12)])
+    worker(settings, service, schema).run_once()
+    assert jobs.get_job(job["id"])["status"] == "done"
+    # The fields the model never reads were dropped before anything was stored ...
+    kept = sealed.unseal(jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 0))
+    assert set(kept[0]) == set(keep(schema)) and "email" not in kept[0]
+    # ... and what was kept is encrypted: the raw bytes hold neither PII nor inputs.
+    letter = dlq.record_dead_letter(
+        request_id="r-1",
+        kind="http",
+        error="RuntimeError: boom",
+        payload={"applicants": [with_pii(ds, 0)]},
+        keep=keep(schema),
+        subjects=[applicant(ds, 0)[ds.spec.id_column]],
+    )
+    unkept = dlq.record_dead_letter(
+        request_id="r-2", kind="http", error="boom", payload={"email": EMAIL, "iban": IBAN}
+    )
+    assert "email" not in dlq.get_dead_letter(letter)["payload"]["applicants"][0]
+    assert dlq.get_dead_letter(unkept)["payload"] == {"email": EMAIL, "iban": IBAN}
+    raw = stored_bytes(settings.home)
+    for secret in (EMAIL.encode(), IBAN.encode(), b"Jane Doe", b'"income"'):
+        assert secret not in raw, secret
+    assert not (settings.home / "jobs").exists()  # no clear-text job files any more
+
+
+def test_erasure_and_retention_reach_job_rows_and_dead_letters(env) -> None:
+    settings, ds, service, schema = env
+    records = [applicant(ds, i) for i in range(15)]
+    subject = str(records[12][ds.spec.id_column])
+    job = create(settings, ds, schema, records=records)
+    worker(settings, service, schema).run_once()
+    letter = dlq.record_dead_letter(
+        request_id="r-9",
+        kind="score",
+        error="boom",
+        payload={"applicants": [records[12]]},
+        subjects=[records[12][ds.spec.id_column]],
+    )
+    report = erase(subject, actor="dpo")
+    assert report.sealed == {"jobs": 2, "dead_letters": 1}  # its input row, result row, letter
+    rows = jobs.job_results(settings, job["id"], limit=100)["rows"]
+    assert rows[12] == {"row": 12, "erased": True} and "decision" in rows[11]
+    assert dlq.get_dead_letter(letter)["payload"] == {"applicants": [sealed.ERASED]}
+
+    set_retention("jobs", 0)
+    set_retention("dead_letters", 0)
+    done = purge(actor="ops")
+    assert done.deleted["jobs"] == 30 and done.deleted["dead_letters"] == 1
+    with pytest.raises(NotFoundError, match="deleted by retention"):
+        jobs.job_results(settings, job["id"])
+    assert dlq.get_dead_letter(letter)["payload"] is None
+
+
 def test_stopped_job_resumes_where_it_stopped(env) -> None:
     settings, ds, service, schema = env
-    records = [applicant(ds, i) for i in range(35)]
-    job = jobs.create_job(settings, actor="k", records=records)
+    job = create(settings, ds, schema, records=[applicant(ds, i) for i in range(35)])
     calls: list[int] = []
 
     def decide_then_stop(payloads, **kw):
@@ -97,12 +195,10 @@ def test_stopped_job_resumes_where_it_stopped(env) -> None:
 
 def test_a_crashed_workers_job_is_taken_over_after_its_lease(env) -> None:
     settings, ds, service, schema = env
-    job = jobs.create_job(settings, actor="k", records=[applicant(ds, i) for i in range(5)])
+    job = create(settings, ds, schema, records=[applicant(ds, i) for i in range(5)])
     with writing() as conn:  # as a worker that died mid-job leaves it
         conn.execute(
-            jobs.Job.__table__.update().values(
-                status="running", worker="dead", heartbeat_at=jobs._now()
-            )
+            jobs.TABLE.update().values(status="running", worker="dead", heartbeat_at=jobs.now())
         )
     settings.serving.job_lease_seconds = 60
     w = worker(settings, service, schema)
@@ -112,41 +208,76 @@ def test_a_crashed_workers_job_is_taken_over_after_its_lease(env) -> None:
     assert jobs.get_job(job["id"])["status"] == "done"
 
 
-def test_file_job_reports_bad_rows_and_refuses_paths_outside_its_folder(env) -> None:
+def test_callers_take_turns_chunk_by_chunk(env) -> None:
+    settings, ds, service, schema = env
+    long = create(settings, ds, schema, actor="a", records=[applicant(ds, i) for i in range(50)])
+    short = create(settings, ds, schema, actor="b", records=[applicant(ds, i) for i in range(5)])
+    w = worker(settings, service, schema)
+    w.run_once()  # a's first chunk, then a yields: b is waiting
+    assert jobs.get_job(long["id"])["done"] == 10 and jobs.get_job(long["id"])["status"] == "queued"
+    w.run_once()
+    assert jobs.get_job(short["id"])["status"] == "done"
+    assert jobs.get_job(long["id"])["done"] == 10
+    w.run_once()  # nobody else waits now: a runs to the end
+    assert jobs.get_job(long["id"])["status"] == "done"
+
+
+def test_refused_jobs_store_nothing(env) -> None:
+    settings, ds, service, schema = env
+    settings.serving.job_max_active_per_key = 1
+    with pytest.raises(DataError, match="callback_url"):
+        create(settings, ds, schema, records=[with_pii(ds, 0)], callback_url="http://127.0.0.1/")
+    with pytest.raises(DataError, match="inside the job input folder"):
+        create(settings, ds, schema, file="../greenscore.db")
+    with pytest.raises(DataError, match="inside the job input folder"):
+        create(settings, ds, schema, file="a\x00b.csv")
+    create(settings, ds, schema, records=[applicant(ds, 0)])
+    with pytest.raises(RateLimitedError, match="job_max_active_per_key"):
+        create(settings, ds, schema, records=[with_pii(ds, 1)])
+    with engine().connect() as conn:
+        assert conn.execute(jobs.TABLE.select()).all().__len__() == 1
+    assert not (settings.home / "jobs").exists()
+    assert EMAIL.encode() not in stored_bytes(settings.home)
+
+
+def test_file_job_reports_bad_rows(env) -> None:
     settings, ds, service, schema = env
     folder = jobs.input_dir(settings)
     folder.mkdir(parents=True)
-    frame = pd.DataFrame([applicant(ds, i) for i in range(6)])
+    frame = pd.DataFrame([with_pii(ds, i) for i in range(6)])
     frame["income"] = frame["income"].astype(object)
     frame.loc[2, "income"] = "lots"
     frame.to_csv(folder / "apps.csv", index=False)
-    job = jobs.create_job(settings, actor="k", file="apps.csv")
+    job = create(settings, ds, schema, file="apps.csv")
     worker(settings, service, schema).run_once()
     status = jobs.get_job(job["id"])
     rows = jobs.job_results(settings, job["id"])["rows"]
     assert status["errors"] == 1 and len(rows) == 6
     assert rows[2]["error"]["detail"].startswith("field 'income'")
-    with pytest.raises(DataError, match="inside the job input folder"):
-        jobs.create_job(settings, actor="k", file="../greenscore.db")
+    raw = stored_bytes(settings.home)
+    assert EMAIL.encode() in (folder / "apps.csv").read_bytes()  # the caller's own file
+    assert raw.count(EMAIL.encode()) == (folder / "apps.csv").read_bytes().count(EMAIL.encode())
 
 
-def test_callbacks_are_retried_with_backoff_then_recorded(env) -> None:
+def test_callbacks_are_retried_with_backoff_then_reported_generically(env) -> None:
     settings, ds, service, schema = env
+    settings.serving.callback_allow_hosts = ["127.0.0.1"]
     sent: list[tuple[float, dict]] = []
 
     def flaky(url: str, body: dict) -> int:
         sent.append((time.monotonic(), body))
         if len(sent) < 3:
-            raise ConnectionError("refused")
+            raise ConnectionError("[Errno 111] Connection refused by 127.0.0.1:9")
         return 204
 
-    ok = jobs.create_job(
-        settings, actor="k", records=[applicant(ds, 0)], callback_url="http://127.0.0.1:9/hook"
+    w = worker(settings, service, schema, post=flaky)
+    ok = create(
+        settings, ds, schema, records=[applicant(ds, 0)], callback_url="http://127.0.0.1:9/"
     )
-    worker(settings, service, schema, post=flaky).run_once()
-    delivered = jobs.get_job(ok["id"])["callback"]
-    assert delivered == {
-        "url": "http://127.0.0.1:9/hook",
+    w.run_once()
+    assert jobs.get_job(ok["id"])["callback"]["status"] == "pending"
+    assert drain(w.callbacks, ok["id"]) == {
+        "url": "http://127.0.0.1:9/",
         "status": "delivered",
         "attempts": 3,
         "last_error": None,
@@ -155,10 +286,60 @@ def test_callbacks_are_retried_with_backoff_then_recorded(env) -> None:
     assert gaps[0] >= 0.01 and gaps[1] >= 0.02  # exponential backoff
     assert sent[-1][1]["job_id"] == ok["id"] and sent[-1][1]["status"] == "done"
 
-    failing = jobs.create_job(
-        settings, actor="k", records=[applicant(ds, 1)], callback_url="http://127.0.0.1:9/hook"
+    failing = create(
+        settings, ds, schema, records=[applicant(ds, 1)], callback_url="http://127.0.0.1:9/"
     )
-    worker(settings, service, schema, post=lambda url, body: 500).run_once()
-    failed = jobs.get_job(failing["id"])["callback"]
+    w = worker(settings, service, schema, post=flaky_forever)
+    w.run_once()
+    failed = drain(w.callbacks, failing["id"])
     assert failed["status"] == "failed" and failed["attempts"] == 3
-    assert failed["last_error"] == "HTTP 500"
+    # Nothing about the target leaks into the status: no port scanner.
+    assert failed["last_error"] == callbacks.GAVE_UP.format(n=3)
+
+
+def flaky_forever(url: str, body: dict) -> int:
+    raise ConnectionError("[Errno 111] Connection refused by 10.0.0.7:22")
+
+
+class _Failing(BaseHTTPRequestHandler):
+    hits: list[float] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        _Failing.hits.append(time.monotonic())
+        self.rfile.read(int(self.headers["content-length"]))
+        time.sleep(0.2)
+        self.send_response(500)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_failing_callbacks_do_not_delay_another_callers_job(env) -> None:
+    settings, ds, service, schema = env
+    settings.serving.callback_allow_hosts = ["127.0.0.1"]
+    settings.serving.callback_attempts = 4
+    settings.serving.callback_backoff_seconds = 2.0  # four tries take > 14 s
+    receiver = HTTPServer(("127.0.0.1", 0), _Failing)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{receiver.server_port}/hook"
+    w = worker(settings, service, schema)
+    w.start()
+    try:
+        failing = [
+            create(
+                settings, ds, schema, actor=f"a{i}", records=[applicant(ds, i)], callback_url=hook
+            )
+            for i in range(4)
+        ]
+        for job in failing:
+            assert jobs.wait_for(job["id"], timeout=60)["status"] == "done"
+        other = create(settings, ds, schema, actor="b", records=[applicant(ds, 9)])
+        w.wake()
+        assert jobs.wait_for(other["id"], timeout=60)["status"] == "done"
+        # The other job finished while the failing callbacks were still being retried.
+        assert [jobs.get_job(j["id"])["callback"]["status"] for j in failing] == ["pending"] * 4
+        assert _Failing.hits  # the receiver really was called (and answered 500)
+    finally:
+        w.stop(timeout=5)
+        receiver.shutdown()

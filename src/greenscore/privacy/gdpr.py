@@ -2,7 +2,8 @@
 
 :func:`erase` removes one subject from every place GreenScore keeps personal data —
 each registered dataset file (rewritten, and re-encrypted if it was encrypted), consent
-history, lineage, the prediction cache and the token vault — and writes exactly **one**
+history, lineage, the prediction cache, the token vault and the scoring service's sealed
+rows (job inputs and results, dead letters) — and writes exactly **one**
 audit event, which names the subject only by ``hash_subject``. Model bundles are not
 rewritten: erasure reports which models were trained on the subject (from lineage) so
 the operator can retrain them.
@@ -29,6 +30,7 @@ from greenscore.privacy.consent import (
 from greenscore.privacy.lineage import lineage_for, record_lineage
 from greenscore.privacy.registry import list_datasets, register_dataset, unregister_dataset
 from greenscore.privacy.retention import purge, set_retention
+from greenscore.privacy.sealed import erase_subject
 from greenscore.security.principal import Principal
 
 __all__ = [
@@ -59,6 +61,8 @@ class ErasureReport:
     ----------
     datasets : rows removed per registered dataset.
     consent, lineage, predictions, token_vault : rows removed from each table.
+    sealed : rows erased per sealed kind (``jobs``: job inputs and results,
+        ``dead_letters``: kept requests), replaced by an ``erased`` marker.
     models : model name and version the subject's data trained (retrain candidates).
     audit_event_id : the id of the single audit event recorded.
     """
@@ -68,6 +72,7 @@ class ErasureReport:
     lineage: int = 0
     predictions: int = 0
     token_vault: int = 0
+    sealed: dict[str, int] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
     audit_event_id: int = 0
 
@@ -80,6 +85,7 @@ class ErasureReport:
             + self.lineage
             + self.predictions
             + self.token_vault
+            + sum(self.sealed.values())
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,6 +96,7 @@ class ErasureReport:
             "lineage": self.lineage,
             "predictions": self.predictions,
             "token_vault": self.token_vault,
+            "sealed": dict(self.sealed),
             "models": list(self.models),
         }
 
@@ -173,6 +180,7 @@ def erase(subject: str, *, actor: str, url: str | None = None) -> ErasureReport:
     report.lineage = delete_lineage(subject, url=url)
     report.predictions = delete_for_subject(subject, url=url)
     report.token_vault = _erase_from_vault(subject, url)
+    report.sealed = erase_subject(subject, url=url)
     report.audit_event_id = record_event(
         "gdpr.erase", actor=actor, subject=subject, details=report.as_dict()
     )

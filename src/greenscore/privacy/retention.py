@@ -2,7 +2,8 @@
 
 Every store of personal data has a retention period: ``privacy.retention_days`` unless a
 policy row overrides it for that target. Targets are ``predictions``, ``lineage``,
-``consent``, ``token_vault`` and ``dataset:<name>`` for each registered dataset (rows are
+``consent``, ``token_vault``, ``jobs`` and ``dead_letters`` (the service's sealed
+applicant rows) and ``dataset:<name>`` for each registered dataset (rows are
 dated by the dataset's time column; datasets without one are skipped and reported).
 Consent history is purged except for each subject's grant still in force: deleting it
 would silently withdraw a consent the subject gave.
@@ -19,9 +20,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.config import get_settings
 from greenscore.errors import ConfigError
+from greenscore.privacy import sealed
 from greenscore.store import Base, session_scope
 
 TABLE_TARGETS = ("predictions", "lineage", "consent", "token_vault")
+#: Sealed applicant rows (:mod:`greenscore.privacy.sealed`): job inputs and results, and
+#: the requests kept in the dead-letter table; the target is the sealed kind.
+SEALED_TARGETS = ("jobs", "dead_letters")
 
 
 class RetentionPolicy(Base):
@@ -53,10 +58,13 @@ class PurgeReport:
 
 
 def _check_target(target: str) -> str:
-    if target in TABLE_TARGETS or (target.startswith("dataset:") and len(target) > len("dataset:")):
+    if target in TABLE_TARGETS + SEALED_TARGETS or (
+        target.startswith("dataset:") and len(target) > len("dataset:")
+    ):
         return target
     raise ConfigError(
-        f"retention target '{target}' must be one of {', '.join(TABLE_TARGETS)} or dataset:<name>"
+        f"retention target '{target}' must be one of "
+        f"{', '.join(TABLE_TARGETS + SEALED_TARGETS)} or dataset:<name>"
     )
 
 
@@ -111,6 +119,8 @@ def _purge_table(target: str, before: datetime, *, dry_run: bool, url: str | Non
 
     if target == "consent":
         return _purge_consent(before, dry_run=dry_run, url=url)
+    if target in SEALED_TARGETS:
+        return sealed.purge(target, before, dry_run=dry_run, url=url)
     model, column = {
         "predictions": (PredictionRecord, PredictionRecord.created_at),
         "lineage": (LineageRecord, LineageRecord.at),
@@ -162,7 +172,7 @@ def purge(
 
     now = now or datetime.now(UTC)
     report = PurgeReport(dry_run=dry_run)
-    for target in TABLE_TARGETS:
+    for target in TABLE_TARGETS + SEALED_TARGETS:
         before = now - timedelta(days=retention_days(target, url=url))
         report.cutoffs[target] = before.isoformat(timespec="seconds")
         report.deleted[target] = _purge_table(target, before, dry_run=dry_run, url=url)

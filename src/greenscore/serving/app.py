@@ -33,7 +33,7 @@ from greenscore.logging import get_logger
 from greenscore.serving.dlq import record_dead_letter
 from greenscore.serving.errors import RateLimitedError
 from greenscore.serving.fast_path import input_categories
-from greenscore.serving.jobs import JobWorker
+from greenscore.serving.job_worker import JobWorker
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
 from greenscore.serving.ratelimit import make_rate_limiter

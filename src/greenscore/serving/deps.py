@@ -2,7 +2,9 @@
 
 Credentials come as ``X-API-Key: gs_<id>_<secret>`` or ``Authorization: Bearer <jwt>``
 (both declared as OpenAPI security schemes). Missing or invalid credentials answer 401, a
-role without the permission 403, a caller over its rate 429 with ``Retry-After``. The
+role without the permission 403, a caller over its rate 429 with ``Retry-After`` (every
+call takes one token of the caller's bucket, except a batch, which takes one per
+applicant once its size is known: :func:`take_tokens`). The
 checks are ``async``: a verified key or token is cached by the security core, so the
 common case does no I/O on the event loop (a cache miss costs one indexed query).
 """
@@ -20,12 +22,16 @@ from greenscore.security.api_keys import verify_key
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import authorize
 from greenscore.security.tokens import verify_token
+from greenscore.serving.batch_gate import BatchGate
 from greenscore.serving.errors import RateLimitedError
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.service import ScoringService
 
 NO_CREDENTIALS = "missing credentials: send 'X-API-Key' or 'Authorization: Bearer <token>'"
-RATE_LIMITED = "rate limit of {per_minute} requests per minute exceeded for '{key}'"
+RATE_LIMITED = (
+    "rate limit of {per_minute} applicants per minute exceeded for '{key}' "
+    "({cost} asked, a batch counts each applicant, other calls count 1)"
+)
 
 api_key_scheme = APIKeyHeader(
     name="X-API-Key",
@@ -63,8 +69,33 @@ async def current_principal(
     return principal
 
 
-def permission(action: str) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that authorises ``action`` and takes a rate-limit token.
+async def take_tokens(request: Request, principal: Principal, cost: int = 1) -> None:
+    """Take ``cost`` tokens (applicants) from the caller's bucket, all or none.
+
+    Raises
+    ------
+    RateLimitedError
+        If the bucket holds fewer; ``retry_after`` says when it will hold enough.
+    """
+    state = request.app.state
+    decision = await state.rate_limiter.hit(principal.id, cost)
+    if not decision.allowed:
+        state.monitor.rate_limited.inc()
+        raise RateLimitedError(
+            RATE_LIMITED.format(
+                per_minute=state.settings.serving.rate_limit_per_minute,
+                key=principal.id,
+                cost=cost,
+            ),
+            retry_after=decision.retry_after,
+        )
+
+
+def permission(action: str, *, counted: bool = True) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authorises ``action`` and, if ``counted``, takes a rate-limit token.
+
+    A route that counts its own cost (a batch: one token per applicant) passes
+    ``counted=False`` and calls :func:`take_tokens` itself.
 
     Raises
     ------
@@ -78,19 +109,12 @@ def permission(action: str) -> Callable[..., Awaitable[Principal]]:
         request: Request, principal: Annotated[Principal, Depends(current_principal)]
     ) -> Principal:
         authorize(principal, action)
-        state = request.app.state
-        decision = await state.rate_limiter.hit(principal.id)
-        if not decision.allowed:
-            state.monitor.rate_limited.inc()
-            raise RateLimitedError(
-                RATE_LIMITED.format(
-                    per_minute=state.settings.serving.rate_limit_per_minute, key=principal.id
-                ),
-                retry_after=decision.retry_after,
-            )
+        if counted:
+            await take_tokens(request, principal)
         return principal
 
-    dependency.__name__ = f"permission_{action.replace(':', '_')}"
+    suffix = "" if counted else "_uncounted"
+    dependency.__name__ = f"permission_{action.replace(':', '_')}{suffix}"
     return dependency
 
 
@@ -106,7 +130,20 @@ async def get_store(request: Request) -> ModelStore:
     return request.app.state.store
 
 
+async def get_batch_gate(request: Request) -> BatchGate:
+    """The app's batch thread pool with its per-tenant limit (made on first use)."""
+    state = request.app.state
+    gate = getattr(state, "batch_gate", None)
+    if gate is None:
+        serving = state.settings.serving
+        gate = state.batch_gate = BatchGate(
+            threads=serving.batch_threads, per_tenant=serving.batch_concurrency_per_key
+        )
+    return gate
+
+
 Scorer = Annotated[Principal, Depends(permission("score"))]
+BatchScorer = Annotated[Principal, Depends(permission("score", counted=False))]
 JobCreator = Annotated[Principal, Depends(permission("jobs:create"))]
 JobReader = Annotated[Principal, Depends(permission("jobs:read"))]
 Contester = Annotated[Principal, Depends(permission("decisions:contest"))]
@@ -117,3 +154,4 @@ ModelManager = Annotated[Principal, Depends(permission("models:manage"))]
 DlqAdmin = Annotated[Principal, Depends(permission("dlq:replay"))]
 Service = Annotated[ScoringService, Depends(get_service)]
 Store = Annotated[ModelStore, Depends(get_store)]
+Gate = Annotated[BatchGate, Depends(get_batch_gate)]

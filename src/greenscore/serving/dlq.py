@@ -6,11 +6,19 @@ written here with the error and the model that should have answered, and the cal
 503 with the request id. ``greenscore dlq list`` shows them; ``greenscore dlq replay``
 scores them again (with the recorded model or another one) and records the decisions
 under their original request ids, so nothing a caller sent is lost.
+
+What a letter holds of the applicants is kept as sealed rows
+(:mod:`greenscore.privacy.sealed`, kind ``dead_letters``): encrypted at rest always,
+found by subject for erasure (an erased applicant reads as ``{"erased": true}`` and is
+not replayed) and purged under the ``dead_letters`` retention target. The table itself
+keeps only what is needed to list letters: ids, route, caller, model, error. Fields the
+model never reads are dropped first when the caller says which to keep (``keep``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,11 +26,16 @@ from sqlalchemy import DateTime, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.errors import NotFoundError
+from greenscore.privacy import sealed
 from greenscore.serving._db import engine, writing
 from greenscore.store import Base
 
 PENDING, REPLAYED, FAILED = "pending", "replayed", "failed"
 NO_LETTER = "no dead letter with id {id}"
+SEALED_KIND = "dead_letters"
+# The payload column says how the sealed rows make the payload back (no applicant data).
+_APPLICANTS, _RAW = "sealed:applicants", "sealed:raw"
+_LISTS = ("applicants", "records")
 
 
 class DeadLetter(Base):
@@ -38,7 +51,8 @@ class DeadLetter(Base):
     actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
     model: Mapped[str | None] = mapped_column(String(500), nullable=True)
     error: Mapped[str] = mapped_column(Text)
-    # The request as received (applicants, or the raw body), JSON text.
+    # How the sealed payload is shaped (``sealed:applicants`` or ``sealed:raw``); letters
+    # of release 0.1.0 hold the request itself here, as JSON text.
     payload: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True, default=PENDING)
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -46,6 +60,22 @@ class DeadLetter(Base):
 
 
 _TABLE = DeadLetter.__table__
+
+
+def minimise(payload: Any, keep: Collection[str]) -> Any:
+    """The payload with only the ``keep`` fields of each applicant (a dict, or a list of
+    them under ``applicants``/``records``); anything else is returned as it is."""
+    fields = set(keep)
+
+    def cut(item: Any) -> Any:
+        return {k: v for k, v in item.items() if k in fields} if isinstance(item, dict) else item
+
+    if isinstance(payload, dict):
+        lists = {k: payload[k] for k in _LISTS if isinstance(payload.get(k), list)}
+        if lists:
+            return {**payload, **{k: [cut(x) for x in v] for k, v in lists.items()}}
+        return cut(payload)
+    return payload
 
 
 def record_dead_letter(
@@ -57,8 +87,10 @@ def record_dead_letter(
     route: str | None = None,
     actor: str | None = None,
     model: str | None = None,
+    subjects: Sequence[Any] | None = None,
+    keep: Collection[str] | None = None,
 ) -> int:
-    """Keep one failed request; returns its dead-letter id.
+    """Keep one failed request (its applicant data sealed); returns its dead-letter id.
 
     Parameters
     ----------
@@ -70,8 +102,21 @@ def record_dead_letter(
     error : str
         What went wrong (one line).
     payload : JSON-serialisable
+    subjects : sequence, optional
+        The applicant id of each of ``payload["applicants"]`` (for erasure).
+    keep : collection of str, optional
+        Fields to keep of each applicant (the model's inputs and the id); the rest are
+        dropped before anything is stored.
+
+    Raises
+    ------
+    PrivacyError
+        If the payload cannot be encrypted (no usable key); nothing is stored then.
     """
-    text = json.dumps(payload, default=str, separators=(",", ":"))
+    if keep is not None:
+        payload = minimise(payload, keep)
+    applicants = isinstance(payload, dict) and isinstance(payload.get("applicants"), list)
+    rows = payload["applicants"] if applicants else [payload]
     with writing() as conn:
         result = conn.execute(
             _TABLE.insert().values(
@@ -82,11 +127,18 @@ def record_dead_letter(
                 actor=actor,
                 model=model,
                 error=error[:2000],
-                payload=text,
+                payload=_APPLICANTS if applicants else _RAW,
                 status=PENDING,
             )
         )
-        return int(result.inserted_primary_key[0])
+        letter_id = int(result.inserted_primary_key[0])
+    try:
+        sealed.seal(SEALED_KIND, [sealed.Unit(ref=str(letter_id), rows=rows, subjects=subjects)])
+    except Exception:
+        with writing() as conn:  # no letter without its payload
+            conn.execute(_TABLE.delete().where(_TABLE.c.id == letter_id))
+        raise
+    return letter_id
 
 
 def _out(row: Any) -> dict[str, Any]:
@@ -125,7 +177,17 @@ def get_dead_letter(letter_id: int) -> dict[str, Any]:
         row = conn.execute(select(_TABLE).where(_TABLE.c.id == letter_id)).one_or_none()
     if row is None:
         raise NotFoundError(NO_LETTER.format(id=letter_id))
-    return {**_out(row), "payload": json.loads(row.payload)}
+    return {**_out(row), "payload": _payload(row)}
+
+
+def _payload(row: Any) -> Any:
+    if row.payload not in (_APPLICANTS, _RAW):
+        return json.loads(row.payload)  # a letter from before payloads were sealed
+    try:
+        rows = sealed.unseal(SEALED_KIND, str(row.id))
+    except NotFoundError:
+        return None  # purged under the retention period
+    return {"applicants": rows} if row.payload == _APPLICANTS else rows[0]
 
 
 def mark(letter_id: int, status: str, note: str | None = None) -> None:

@@ -1,11 +1,25 @@
 """Per-caller rate limits: a token bucket per key, in this process or shared through Redis.
 
 Each caller (API key id or token subject) has a bucket of ``serving.rate_limit_burst``
-tokens refilled at ``serving.rate_limit_per_minute / 60`` per second; a request takes one
-token, and a request that finds none is refused with 429 and ``Retry-After`` (seconds
-until a token is back). In-process buckets limit each worker separately; with
+tokens refilled at ``serving.rate_limit_per_minute / 60`` per second. A token is one
+applicant scored: ``/v1/score`` takes one, a batch of n takes n (all or none), any other
+call takes one. A call that finds too few is refused with 429 and ``Retry-After``
+(seconds until enough are back). In-process buckets limit each worker separately; with
 ``serving.redis_url`` every worker shares one bucket per key, updated atomically by a
 Lua script on Redis' own clock.
+
+Why a hand-written bucket and not the ``limits`` package (5.8, evaluated): its strategies
+are windows (fixed, moving, sliding counter), none a refill rate with a separate burst;
+the fixed window lets twice the limit through across a window edge, and the moving
+window, the only exact one, keeps one list entry per token. Measured side by side on the
+real Redis with 3,000/minute and six cost-500 hits on one key: the moving window held a
+3,000-entry list of 57,792 bytes, this bucket a 120-byte hash; a cost-500 hit took about
+1.0 ms against 0.3 ms here (in memory both take microseconds: 11 µs against 3 µs).
+
+Defaults are sized to one worker's capacity: it decided about 250 applicants/s in
+batches of 500 on the 2 shared cores of the development machine under load (load average
+5; a quiet core does more), so one key's default of 3,000 per minute (50/s) with a
+burst of 500 is a fifth of a loaded worker at most.
 """
 
 from __future__ import annotations
@@ -19,13 +33,12 @@ from typing import Any, Protocol
 from greenscore.config import ServingSettings
 from greenscore.serving.errors import ServiceUnavailableError
 
-RATE_LIMITED = "rate limit of {per_minute} requests per minute exceeded for '{key}'"
 REDIS_DOWN = "rate-limit store at {url} is not reachable: {error}"
 
 
 @dataclass(frozen=True)
 class RateDecision:
-    """The outcome of taking one token."""
+    """The outcome of taking tokens."""
 
     allowed: bool
     retry_after: float
@@ -33,10 +46,10 @@ class RateDecision:
 
 
 class RateLimiter(Protocol):
-    """Takes one token from a caller's bucket."""
+    """Takes tokens from a caller's bucket."""
 
-    async def hit(self, key: str) -> RateDecision:
-        """Take a token for ``key``."""
+    async def hit(self, key: str, cost: int = 1) -> RateDecision:
+        """Take ``cost`` tokens for ``key`` (all or none)."""
 
 
 class InProcessRateLimiter:
@@ -59,25 +72,26 @@ class InProcessRateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key: str) -> RateDecision:
-        """Take one token now (synchronous form of :meth:`hit`)."""
+    def take(self, key: str, cost: int = 1) -> RateDecision:
+        """Take ``cost`` tokens now, all or none (synchronous form of :meth:`hit`)."""
         now = self._clock()
         with self._lock:
             tokens, last = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return RateDecision(True, 0.0, tokens - 1.0)
+            if tokens >= cost:
+                self._buckets[key] = (tokens - cost, now)
+                return RateDecision(True, 0.0, tokens - cost)
             self._buckets[key] = (tokens, now)
-        wait = (1.0 - tokens) / self.rate if self.rate > 0 else math.inf
+        wait = (cost - tokens) / self.rate if self.rate > 0 else math.inf
         return RateDecision(False, wait, tokens)
 
-    async def hit(self, key: str) -> RateDecision:
-        """Take one token (no I/O: safe to call on the event loop)."""
-        return self.take(key)
+    async def hit(self, key: str, cost: int = 1) -> RateDecision:
+        """Take ``cost`` tokens (no I/O: safe to call on the event loop)."""
+        return self.take(key, cost)
 
 
-# KEYS[1] bucket key; ARGV rate per second, burst, key lifetime. Returns {allowed, tokens*1000, wait_ms}.
+# KEYS[1] bucket key; ARGV rate per second, burst, key lifetime, cost.
+# Returns {allowed, tokens*1000, wait_ms}.
 _LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -88,13 +102,14 @@ local tokens = tonumber(state[1])
 local ts = tonumber(state[2])
 if tokens == nil then tokens = burst; ts = now end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local cost = tonumber(ARGV[4])
 local allowed = 0
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= cost then
+  tokens = tokens - cost
   allowed = 1
 elseif rate > 0 then
-  wait = (1 - tokens) / rate
+  wait = (cost - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
@@ -129,8 +144,8 @@ class RedisRateLimiter:
         # A bucket refills completely in burst / rate seconds; keep it a little longer.
         self._ttl = max(1, math.ceil(self.burst / self.rate) + 1) if self.rate > 0 else 3600
 
-    async def hit(self, key: str) -> RateDecision:
-        """Take one token for ``key``.
+    async def hit(self, key: str, cost: int = 1) -> RateDecision:
+        """Take ``cost`` tokens for ``key``, all or none.
 
         Raises
         ------
@@ -139,7 +154,7 @@ class RedisRateLimiter:
         """
         try:
             allowed, tokens, wait_ms = await self._script(
-                keys=[self.prefix + key], args=[self.rate, self.burst, self._ttl]
+                keys=[self.prefix + key], args=[self.rate, self.burst, self._ttl, int(cost)]
             )
         except Exception as exc:  # redis raises several connection error types
             raise ServiceUnavailableError(REDIS_DOWN.format(url=self.url, error=exc)) from exc

@@ -2,6 +2,12 @@
 
 Built by a function because a job's records use the served applicant model. (No
 postponed annotations here: FastAPI must see the built model class itself.)
+
+Jobs are not counted in the per-key applicants-per-minute bucket (a job of 100,000
+records could never fit a burst): creating one takes one token like any call, and jobs
+have their own quota instead — at most ``serving.job_max_active_per_key`` queued or
+running per key, ``serving.job_max_records`` records each — and are scored by one worker
+thread per process that takes turns between callers chunk by chunk.
 """
 
 from typing import Any
@@ -23,6 +29,8 @@ _READ_ALL = frozenset({"analyst", "admin"})
 def build_router(applicant: type[BaseModel]) -> APIRouter:
     """The job routes for an applicant model."""
     router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+    # What a job keeps of each record: the model's inputs and the applicant id, by name.
+    keep = [field.alias or name for name, field in applicant.model_fields.items()]
     job_request = create_model(
         "JobRequest",
         records=(
@@ -31,11 +39,23 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         ),
         file=(
             str | None,
-            Field(None, description="a stored file (CSV, JSON, Parquet) in the job input folder"),
+            Field(
+                None,
+                min_length=1,
+                max_length=1024,
+                # No control characters (a NUL byte cannot be in a path).
+                pattern=r"^[^\x00-\x1f\x7f]+$",
+                description="a stored file (CSV, JSON, Parquet) in the job input folder",
+            ),
         ),
         callback_url=(
             AnyHttpUrl | None,
-            Field(None, description="POSTed a summary when the job ends (retried with backoff)"),
+            Field(
+                None,
+                description="POSTed a summary when the job ends (retried with backoff); "
+                "public addresses only, unless serving.callback_allow_hosts names the host; "
+                "no credentials in the URL; redirects are not followed",
+            ),
         ),
     )
 
@@ -50,7 +70,10 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
     def create_job(
         body: job_request, principal: JobCreator, service: Service, request: Request
     ) -> Any:
-        """Queue records (or a stored file) for scoring; poll the job or wait for its callback."""
+        """Queue records (or a stored file) for scoring; poll the job or wait for its callback.
+
+        Only the model's input fields and the applicant id are kept (encrypted); any other
+        field of a record is dropped before anything is stored."""
         settings = service.settings
         records = None
         if body.records is not None:
@@ -62,6 +85,8 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         created = jobs.create_job(
             settings,
             actor=principal.id,
+            keep=keep,
+            id_column=service.store.deployment.primary.model.id_name,
             records=records,
             file=body.file,
             callback_url=str(body.callback_url) if body.callback_url else None,

@@ -1,0 +1,233 @@
+"""Sealed rows: applicant records a capability must keep, encrypted at rest, erasable by subject.
+
+The scoring service keeps some applicant data for a while — a batch job's inputs and
+results, the requests in the dead-letter table — and that data must neither sit in clear
+on disk nor escape the right to erasure or the retention period. A capability stores it
+here as *units*: a list of JSON rows under ``(kind, ref)``, encrypted as one object with
+the keyring's envelope encryption (:func:`~greenscore.privacy.crypto.encrypt_bytes`; a
+fresh data key per unit), always, whatever ``privacy.encryption_enabled`` says. Each row
+may name its subject, kept only as ``hash_subject(subject)`` in a separate index, so
+:func:`erase_subject` finds the units to rewrite without decrypting anything else, and
+replaces that subject's rows with :data:`ERASED` (the other rows and their positions
+stay, so a job still has one result per input). :func:`purge` drops units older than a
+cut-off for retention.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from greenscore.errors import NotFoundError
+from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes, parse_header
+from greenscore.security.audit import hash_subject
+from greenscore.store import Base, session_scope
+
+ERASED: dict[str, Any] = {"erased": True}
+NO_UNIT = "no sealed {kind} data under '{ref}' (never stored, or deleted by retention)"
+
+
+class SealedUnit(Base):
+    """One encrypted list of rows."""
+
+    __tablename__ = "privacy_sealed_units"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    # Which KEK wraps the data key, so rotation can find the units still on an old one.
+    kek_version: Mapped[int] = mapped_column(Integer, index=True)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SealedSubject(Base):
+    """Which row of which unit is about which subject (by keyed hash only)."""
+
+    __tablename__ = "privacy_sealed_subjects"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Rows to seal under one reference."""
+
+    ref: str
+    rows: Sequence[Any]
+    subjects: Sequence[Any] | None = None
+
+
+def _name(kind: str, ref: str) -> str:
+    return f"sealed/{kind}/{ref}"
+
+
+def _encrypt(kind: str, ref: str, rows: Sequence[Any]) -> bytes:
+    data = json.dumps(list(rows), separators=(",", ":"), default=str).encode("utf-8")
+    return encrypt_bytes(data, name=_name(kind, ref), kind=f"sealed:{kind}")
+
+
+def _index(kind: str, ref: str, subjects: Sequence[Any] | None) -> list[dict[str, Any]]:
+    return [
+        {"kind": kind, "ref": ref, "position": i, "subject_hash": hash_subject(str(s))}
+        for i, s in enumerate(subjects or ())
+        if s is not None and str(s) != ""
+    ]
+
+
+def _clear(session: Any, kind: str, ref: str) -> None:
+    session.execute(delete(SealedUnit).where(SealedUnit.kind == kind, SealedUnit.ref == ref))
+    session.execute(
+        delete(SealedSubject).where(SealedSubject.kind == kind, SealedSubject.ref == ref)
+    )
+
+
+def seal(kind: str, units: Sequence[Unit], *, url: str | None = None) -> int:
+    """Encrypt and store units (replacing any under the same refs) in one transaction.
+
+    Parameters
+    ----------
+    kind : str
+        The capability's store (``jobs``, ``dead_letters``); also its retention target.
+    units : sequence of Unit
+        Rows (JSON-serialisable) and, per row, its subject id or None.
+    url : str, optional
+        Database URL (defaults to the settings').
+
+    Returns
+    -------
+    int
+        Rows stored.
+
+    Raises
+    ------
+    PrivacyError
+        If there is no usable master key or keyring (nothing is stored then).
+    """
+    now = datetime.now(UTC)
+    # Encrypt and hash everything before the transaction: a key problem stores nothing at
+    # all, and the first hash may itself write (the generated pepper) — not inside ours.
+    sealed = [(u, _encrypt(kind, u.ref, u.rows), _index(kind, u.ref, u.subjects)) for u in units]
+    with session_scope(url) as session:
+        for unit, blob, index in sealed:
+            _clear(session, kind, unit.ref)
+            session.add(
+                SealedUnit(
+                    kind=kind,
+                    ref=unit.ref,
+                    created_at=now,
+                    rows=len(unit.rows),
+                    kek_version=parse_header(blob).kek_version,
+                    blob=blob,
+                )
+            )
+            for entry in index:
+                session.add(SealedSubject(**entry))
+    return sum(len(u.rows) for u, _, _ in sealed)
+
+
+def unseal(kind: str, ref: str, *, url: str | None = None) -> list[Any]:
+    """The rows stored under ``(kind, ref)``; an erased row reads as :data:`ERASED`.
+
+    Raises
+    ------
+    NotFoundError
+        If nothing is stored there (never stored, or purged).
+    PrivacyError
+        If the unit cannot be decrypted (wrong key, tampered).
+    """
+    with session_scope(url) as session:
+        blob = session.execute(
+            select(SealedUnit.blob).where(SealedUnit.kind == kind, SealedUnit.ref == ref)
+        ).scalar_one_or_none()
+    if blob is None:
+        raise NotFoundError(NO_UNIT.format(kind=kind, ref=ref))
+    return json.loads(decrypt_bytes(bytes(blob), name=_name(kind, ref)))
+
+
+def drop(kind: str, prefix: str, *, url: str | None = None) -> int:
+    """Delete every unit whose ref starts with ``prefix``; returns how many."""
+    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with session_scope(url) as session:
+        session.execute(
+            delete(SealedSubject).where(
+                SealedSubject.kind == kind, SealedSubject.ref.like(like, escape="\\")
+            )
+        )
+        return int(
+            session.execute(
+                delete(SealedUnit).where(
+                    SealedUnit.kind == kind, SealedUnit.ref.like(like, escape="\\")
+                )
+            ).rowcount
+            or 0
+        )
+
+
+def erase_subject(subject: str, *, url: str | None = None) -> dict[str, int]:
+    """Replace every row about ``subject`` with :data:`ERASED`; rows erased per kind.
+
+    Each affected unit is decrypted, rewritten and encrypted again under a fresh data key;
+    its subject index loses the erased rows.
+    """
+    wanted = hash_subject(str(subject))
+    with session_scope(url) as session:
+        hits = session.execute(
+            select(SealedSubject.kind, SealedSubject.ref, SealedSubject.position).where(
+                SealedSubject.subject_hash == wanted
+            )
+        ).all()
+    by_unit: dict[tuple[str, str], list[int]] = {}
+    for kind, ref, position in hits:
+        by_unit.setdefault((kind, ref), []).append(position)
+    erased: dict[str, int] = {}
+    for (kind, ref), positions in by_unit.items():
+        try:
+            rows = unseal(kind, ref, url=url)
+        except NotFoundError:
+            continue  # purged meanwhile: nothing left to erase
+        for position in positions:
+            rows[position] = ERASED
+        blob = _encrypt(kind, ref, rows)
+        with session_scope(url) as session:
+            unit = session.get(SealedUnit, (kind, ref))
+            if unit is None:
+                continue
+            unit.blob = blob
+            unit.kek_version = parse_header(blob).kek_version
+            session.execute(
+                delete(SealedSubject).where(
+                    SealedSubject.kind == kind,
+                    SealedSubject.ref == ref,
+                    SealedSubject.subject_hash == wanted,
+                )
+            )
+        erased[kind] = erased.get(kind, 0) + len(positions)
+    return erased
+
+
+def purge(kind: str, before: datetime, *, dry_run: bool = False, url: str | None = None) -> int:
+    """Delete (or, in a dry run, count) the rows of units stored before ``before``."""
+    old = (SealedUnit.kind == kind) & (SealedUnit.created_at < before)
+    with session_scope(url) as session:
+        refs = select(SealedUnit.ref).where(old)
+        rows = int(
+            session.execute(
+                select(func.coalesce(func.sum(SealedUnit.rows), 0)).where(old)
+            ).scalar_one()
+        )
+        if not dry_run:
+            session.execute(
+                delete(SealedSubject).where(SealedSubject.kind == kind, SealedSubject.ref.in_(refs))
+            )
+            session.execute(delete(SealedUnit).where(old))
+    return rows

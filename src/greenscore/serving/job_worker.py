@@ -1,0 +1,248 @@
+"""The batch-job worker: a thread that claims jobs in the database and scores them chunk by chunk.
+
+The worker claims a job (a lease: worker id and heartbeat), scores one sealed input chunk
+at a time through the scoring service (each decision audited like a real-time one) and
+seals that chunk's results before it records the progress, so a job interrupted by a
+stop or a crash resumes at the first chunk not yet saved: on a clean stop the job goes
+back to the queue at once, after a crash it is taken over when its worker's heartbeat is
+older than ``serving.job_lease_seconds``. Every input row has a result row — a decision,
+an error naming the field, or ``erased`` for an applicant erased meanwhile — so no row
+is dropped.
+
+Fair share: after each chunk, if another caller has a job waiting, the running job goes
+back to the queue (keeping its progress) and the longest-waiting job is claimed next, so
+one caller's long jobs take turns with everyone else's instead of holding the worker.
+
+When a job ends with a callback URL, the worker only queues the delivery
+(:func:`greenscore.serving.callbacks.schedule`); a :class:`CallbackSender` thread of its
+own delivers it, so a failing or slow receiver never delays scoring.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import exists, or_, select, update
+
+from greenscore.config import Settings
+from greenscore.errors import NotFoundError
+from greenscore.logging import get_logger
+from greenscore.privacy import sealed
+from greenscore.serving import callbacks
+from greenscore.serving._db import engine, writing
+from greenscore.serving.jobs import (
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SEALED_KIND,
+    TABLE,
+    Validator,
+    chunk_size,
+    now,
+    part_ref,
+    row,
+)
+
+log = get_logger(__name__)
+
+INPUT_GONE = "the job's input is gone (purged by retention, or stored by an older release)"
+
+
+class JobWorker:
+    """The thread that runs queued jobs, with its callback sender beside it.
+
+    Parameters
+    ----------
+    settings : Settings
+    decide : callable
+        ``decide(payloads, actor=..., route=...) -> outcomes`` (the scoring service's
+        ``decide_payloads``).
+    validate : callable
+        Applicant dict -> validated dict; raises ``pydantic.ValidationError``.
+    post : callable, optional
+        ``post(url, json_body) -> status code`` for callbacks (tests); default a checked,
+        address-pinned POST (:func:`greenscore.serving.outbound.post_json`).
+
+    Attributes
+    ----------
+    callbacks : CallbackSender
+        Started and stopped with the worker.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        decide: Callable[..., list[Any]],
+        validate: Validator,
+        post: callbacks.Poster | None = None,
+    ) -> None:
+        self.settings = settings
+        self._decide = decide
+        self._validate = validate
+        self.callbacks = callbacks.CallbackSender(settings, post=post)
+        self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Start the worker thread and the callback sender."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="greenscore-jobs")
+        self._thread.start()
+        self.callbacks.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after the current chunk; an unfinished job goes back to the queue."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.callbacks.stop(timeout)
+
+    def wake(self) -> None:
+        """Look for work now (a job was just created)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive one bad job
+                log.error("job worker error", extra={"error": repr(exc)})
+                worked = False
+            if not worked:
+                self._wake.wait(self.settings.serving.job_poll_seconds)
+                self._wake.clear()
+
+    # -------------------------------------------------------------- claiming
+    def _claimable(self) -> Any:
+        lease = timedelta(seconds=self.settings.serving.job_lease_seconds)
+        stale = or_(TABLE.c.heartbeat_at.is_(None), TABLE.c.heartbeat_at < now() - lease)
+        return (TABLE.c.status == QUEUED) | ((TABLE.c.status == RUNNING) & stale)
+
+    def _claim(self) -> Any:
+        condition = self._claimable()
+        with engine().connect() as conn:
+            # Longest-waiting first: a job put back for fair share waits behind the others.
+            candidate = conn.execute(
+                select(TABLE.c.id).where(condition).order_by(TABLE.c.updated_at).limit(1)
+            ).first()
+        if candidate is None:
+            return None
+        with writing() as conn:
+            # The same condition again: two workers racing for one job, only one wins.
+            claimed = conn.execute(
+                update(TABLE)
+                .where(TABLE.c.id == candidate.id, condition)
+                .values(status=RUNNING, worker=self.worker_id, heartbeat_at=now(), updated_at=now())
+            ).rowcount
+        return row(candidate.id) if claimed == 1 else None
+
+    def run_once(self) -> bool:
+        """Run one claimable job (until it ends or yields its turn); False if there was none."""
+        job = self._claim()
+        if job is None:
+            return False
+        self._process(job)
+        return True
+
+    def _others_waiting(self, actor: str) -> bool:
+        with engine().connect() as conn:
+            return bool(
+                conn.execute(
+                    select(exists().where(TABLE.c.status == QUEUED, TABLE.c.actor != actor))
+                ).scalar()
+            )
+
+    # -------------------------------------------------------------- scoring
+    def _process(self, job: Any) -> None:
+        size = chunk_size(job, self.settings)
+        chunks = -(-job.total // size)
+        errors = job.errors if job.done else 0
+        for k in range(job.done // size, chunks):
+            if self._stop.is_set() or (k > job.done // size and self._others_waiting(job.actor)):
+                self._update(job.id, status=QUEUED, worker=None, heartbeat_at=None)
+                return
+            try:
+                rows = sealed.unseal(SEALED_KIND, part_ref(job.id, "in", k))
+            except NotFoundError:
+                self._finish(job, FAILED, error=INPUT_GONE)
+                return
+            results, bad = self._score_chunk(job, rows, k * size)
+            subjects = (
+                [r.get(job.id_column) if isinstance(r, dict) else None for r in rows]
+                if job.id_column
+                else None
+            )
+            sealed.seal(
+                SEALED_KIND,
+                [sealed.Unit(ref=part_ref(job.id, "out", k), rows=results, subjects=subjects)],
+            )
+            errors += bad
+            self._update(
+                job.id, done=min(job.total, (k + 1) * size), errors=errors, heartbeat_at=now()
+            )
+        self._finish(job, DONE)
+
+    def _score_chunk(self, job: Any, chunk: list[Any], start: int) -> tuple[list, int]:
+        results: list[dict[str, Any] | None] = [None] * len(chunk)
+        valid: list[dict[str, Any]] = []
+        where: list[int] = []
+        for i, record in enumerate(chunk):
+            if record == sealed.ERASED:
+                results[i] = {"row": start + i, **sealed.ERASED}
+                continue
+            try:
+                valid.append(self._validate(record))
+                where.append(i)
+            except Exception as exc:  # noqa: BLE001 - pydantic names the field; kept per row
+                results[i] = {"row": start + i, "error": _validation_message(exc)}
+        outcomes = self._decide(valid, actor=job.actor, route=f"/v1/jobs/{job.id}") if valid else []
+        for i, outcome in zip(where, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                results[i] = {
+                    "row": start + i,
+                    "error": {"error": type(outcome).__name__, "detail": str(outcome)},
+                }
+            else:
+                results[i] = {"row": start + i, **outcome.to_dict()}
+        bad = sum(1 for r in results if r is not None and "error" in r)
+        return results, bad
+
+    def _update(self, job_id: str, **values: Any) -> None:
+        with writing() as conn:
+            conn.execute(
+                update(TABLE).where(TABLE.c.id == job_id).values(updated_at=now(), **values)
+            )
+
+    def _finish(self, job: Any, status: str, error: str | None = None) -> None:
+        values: dict[str, Any] = {
+            "status": status,
+            "error": error,
+            "worker": None,
+            "heartbeat_at": None,
+        }
+        if job.callback_url:
+            values.update(callback_status=callbacks.PENDING, callback_next_at=now())
+        self._update(job.id, **values)
+        if job.callback_url:
+            self.callbacks.wake()
+
+
+def _validation_message(exc: Exception) -> dict[str, Any]:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "record"
+        return {"error": "ValidationError", "detail": f"field '{where}': {first.get('msg')}"}
+    return {"error": type(exc).__name__, "detail": str(exc)}
