@@ -41,6 +41,8 @@ def env(tmp_path_factory):
             "GREENSCORE_SERVING__MAX_BODY_BYTES": "100000",
             "GREENSCORE_SERVING__JOB_WORKER": "false",
             "GREENSCORE_SERVING__JOB_CHUNK_ROWS": "10",
+            # The job test's callback receiver listens on loopback, refused unless allowed.
+            "GREENSCORE_SERVING__CALLBACK_ALLOW_HOSTS": '["127.0.0.1"]',
         },
     )
     server.start()

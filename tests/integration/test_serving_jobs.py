@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import applicant, shared  # noqa: E402
@@ -20,8 +21,10 @@ from greenscore.errors import DataError, NotFoundError  # noqa: E402
 from greenscore.privacy import sealed  # noqa: E402
 from greenscore.privacy.gdpr import erase  # noqa: E402
 from greenscore.privacy.retention import purge, set_retention  # noqa: E402
+from greenscore.security import create_key  # noqa: E402
 from greenscore.serving import callbacks, dlq, jobs  # noqa: E402
 from greenscore.serving._db import engine, writing  # noqa: E402
+from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.errors import ConflictError, RateLimitedError  # noqa: E402
 from greenscore.serving.job_worker import JobWorker  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
@@ -343,3 +346,32 @@ def test_failing_callbacks_do_not_delay_another_callers_job(env) -> None:
     finally:
         w.stop(timeout=5)
         receiver.shutdown()
+
+
+def test_the_api_refuses_bad_callbacks_and_file_names_with_422_and_stores_nothing(env) -> None:
+    settings, ds, service, schema = env
+    settings.serving.job_worker = False
+    settings.serving.energy_calibration = False
+    key = {"X-API-Key": create_key(name="lender", role="scorer")[1]}
+    records = [with_pii(ds, 0)]
+    with TestClient(create_app(settings, store=service.store)) as client:
+        for url in (
+            "http://127.0.0.1:9/hook",
+            "http://2130706433/hook",
+            "http://[::ffff:127.0.0.1]/hook",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://user:secret@8.8.8.8/hook",
+        ):
+            r = client.post("/v1/jobs", json={"records": records, "callback_url": url}, headers=key)
+            assert r.status_code == 422 and "callback_url" in r.json()["detail"], (url, r.text)
+        r = client.post("/v1/jobs", json={"file": "apps\x00.csv"}, headers=key)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "file"]
+        r = client.post("/v1/jobs", json={"records": records}, headers=key)
+        assert r.status_code == 202
+        job = r.json()
+    with engine().connect() as conn:
+        assert len(conn.execute(jobs.TABLE.select()).all()) == 1
+    assert dlq.list_dead_letters() == []
+    assert EMAIL.encode() not in stored_bytes(settings.home)
+    kept = sealed.unseal(jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 0))
+    assert set(kept[0]) == set(keep(schema))

@@ -39,6 +39,18 @@ def test_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
     assert sum(limiter.take("k").allowed for _ in range(10)) == 3  # never more than the burst
 
 
+def test_a_batch_takes_a_token_per_applicant_all_or_none() -> None:
+    clock = Clock()
+    limiter = InProcessRateLimiter(per_minute=600, burst=100, clock=clock)  # 10 per second
+    assert limiter.take("k", 60).allowed  # 40 left
+    refused = limiter.take("k", 50)
+    assert not refused.allowed and refused.remaining == 40  # nothing taken
+    assert refused.retry_after == pytest.approx(1.0)  # 10 more tokens at 10/s
+    assert limiter.take("k", 40).allowed and not limiter.take("k").allowed
+    clock.now += 1.0
+    assert limiter.take("k", 10).allowed
+
+
 def test_settings_choose_the_backend() -> None:
     assert isinstance(make_rate_limiter(ServingSettings()), InProcessRateLimiter)
     limiter = make_rate_limiter(ServingSettings(redis_url=REDIS_URL))
@@ -77,3 +89,22 @@ def test_redis_bucket_is_shared_and_atomic() -> None:
 
     allowed = asyncio.run(run())
     assert sum(allowed) == 5
+
+
+def test_redis_bucket_counts_applicants() -> None:
+    if not _redis_available():
+        if os.environ.get("GREENSCORE_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Redis is required at {REDIS_URL}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    key = f"test-{uuid.uuid4().hex}"
+
+    async def run() -> list:
+        limiter = RedisRateLimiter(REDIS_URL, per_minute=60, burst=100, prefix="greenscore:test:")
+        try:
+            return [await limiter.hit(key, cost) for cost in (70, 40, 30)]
+        finally:
+            await limiter.close()
+
+    first, second, third = asyncio.run(run())
+    assert first.allowed and not second.allowed and third.allowed
+    assert 9.0 < second.retry_after <= 11.0  # 10 more tokens at 1 per second
