@@ -13,6 +13,7 @@ from typing import Any
 
 from greenscore.config import Settings
 from greenscore.errors import DataError
+from greenscore.privacy import sealed
 from greenscore.serving import dlq
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.service import ScoringService, new_request_id
@@ -24,8 +25,11 @@ NOT_REPLAYABLE = "dead letter {id} ({kind} on {route}) holds no applicants to sc
 def _applicants(letter: dict[str, Any]) -> list[dict[str, Any]]:
     payload = letter["payload"]
     if isinstance(payload, dict) and isinstance(payload.get("applicants"), list):
-        return payload["applicants"]
-    if (
+        # An applicant erased since (right to erasure) is not scored again.
+        kept = [a for a in payload["applicants"] if a != sealed.ERASED]
+        if kept:
+            return kept
+    elif (
         letter["kind"] == "http"
         and letter.get("route") == "/v1/score"
         and isinstance(payload, dict)
