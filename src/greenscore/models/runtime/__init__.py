@@ -1,0 +1,1 @@
+"""The one scoring runtime: raw applicants -> model matrix -> PD, points and exact reasons."""
