@@ -375,3 +375,23 @@ def test_the_api_refuses_bad_callbacks_and_file_names_with_422_and_stores_nothin
     assert EMAIL.encode() not in stored_bytes(settings.home)
     kept = sealed.unseal(jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 0))
     assert set(kept[0]) == set(keep(schema))
+
+
+def test_a_request_kept_after_an_internal_failure_keeps_no_extra_fields(env) -> None:
+    settings, ds, service, schema = env
+    settings.serving.job_worker = False
+    settings.serving.energy_calibration = False
+    key = {"X-API-Key": create_key(name="lender", role="scorer")[1]}
+    app = create_app(settings, store=service.store)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug inside the service")
+
+    app.state.service.item = broken
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.post("/v1/score", json=with_pii(ds, 3), headers=key)
+    assert r.status_code == 503
+    (letter,) = dlq.list_dead_letters()
+    kept = dlq.get_dead_letter(letter["id"])["payload"]
+    assert set(kept) == set(keep(schema)) and kept["income"] == applicant(ds, 3)["income"]
+    assert EMAIL.encode() not in stored_bytes(settings.home)

@@ -49,6 +49,7 @@ log = get_logger(__name__)
 NO_MODEL = "no model to serve: pass --model or set serving.model (GREENSCORE_SERVING__MODEL)"
 BODY_TOO_LARGE = "request body is over {limit} bytes (serving.max_body_bytes)"
 INTERNAL = "the service failed on request '{request_id}'; it is kept for replay"
+_APPLICANT_ROUTES = ("/v1/score", "/v1/jobs")
 _BODY_KEY = "greenscore.body"
 
 
@@ -189,10 +190,17 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = _request_id(request) or new_request_id()
     log.error("unhandled error", extra={"request_id": request_id, "error": repr(exc)})
     raw = b"".join(request.scope.get(_BODY_KEY, []))
+    keep_fields = None
     try:
         payload: Any = json.loads(raw) if raw else None
     except ValueError:
         payload = {"raw": raw.decode("utf-8", "replace")}
+    else:
+        if request.url.path.startswith(_APPLICANT_ROUTES):
+            # Of an applicant, only what the model reads (and the id) is kept: not names,
+            # contacts or account numbers (the dead letter is also encrypted).
+            applicant = request.app.state.applicant_model
+            keep_fields = [f.alias or n for n, f in applicant.model_fields.items()]
     principal = getattr(request.state, "principal", None)
     monitor: Monitor = request.app.state.monitor
     monitor.errors.labels("internal").inc()
@@ -206,6 +214,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
             route=request.url.path,
             actor=getattr(principal, "id", None),
             model=None,
+            keep=keep_fields,
         )
         monitor.dead_letters.labels("http").inc()
 
