@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from greenscore.config import get_settings
+from greenscore.data.cleaning import unquote_frame
 from greenscore.data.io import MISSING_TOKENS
 from greenscore.data.spec import DatasetSpec, SequenceGroup
 from greenscore.errors import DataError
@@ -54,6 +56,8 @@ _AGE_EXCLUDE = {
     "account", "acct", "loan", "credit", "file", "history", "hist", "vehicle", "car",
     "oldest", "newest", "months", "mths", "days", "line", "trade", "record", "bureau",
 }  # fmt: skip
+# "personal status" (German credit) and its kin mix sex with marital status.
+_STATUS_QUALIFIERS = {"personal", "civil", "family", "marital"}
 _PROTECTED_TOKENS = {
     "sex", "gender", "race", "ethnicity", "ethnic", "religion", "religious", "marital",
     "marriage", "nationality", "foreign", "citizenship", "citizen", "disability",
@@ -87,6 +91,28 @@ _SAMPLE = 200
 _PATTERN_SHARE = 0.8
 _MAX_CODE_LEVELS = 20
 _MIN_SEQUENCE = 3
+#: Share of a text column's known values that must be numbers for it to be numeric; the
+#: few others are recorded as the column's ``missing_values`` (read as missing).
+MOSTLY_NUMERIC = 0.95
+#: Most distinct text values a mostly-numeric column may hold (more is a text column).
+MAX_TEXT_VALUES = 10
+#: Words of a column name that make a binary column the likely target, most telling first.
+TARGET_WORDS = ("default", "defaulted", "target", "bad", "class", "label", "outcome", "status", "y")
+TOO_MANY_LEVELS = "dropped by inference: {n} distinct text values (more than {limit})"
+#: Words that make a column a fact about the past (a previous default on file), not the outcome.
+_HISTORY_WORDS = {
+    "on", "file", "previous", "prior", "history", "hist", "past", "ever", "bureau", "cb",
+    "record", "count", "num", "number", "times", "months", "last",
+}  # fmt: skip
+TARGET_GUESSED = "no --target given: using '{column}' (two values, named like a target)"
+NO_TARGET = (
+    "no --target given and no two-valued column is named like a target ({words}); "
+    "name the outcome column with --target"
+)
+AMBIGUOUS_TARGET = (
+    "no --target given and several two-valued columns are named like a target: {columns}; "
+    "name the outcome column with --target"
+)
 
 
 def tokens(name: str) -> list[str]:
@@ -131,6 +157,42 @@ def _check_target(frame: pd.DataFrame, target: str) -> pd.Series:
             f"found {len(levels)}: {shown or 'all missing'}"
         )
     return values
+
+
+def guess_target(frame: pd.DataFrame) -> str:
+    """The column that is most likely the outcome: two values and a target-like name.
+
+    Candidates are the columns with exactly two distinct values one of whose name words
+    (:func:`tokens`) is in :data:`TARGET_WORDS`, and none of which says the column is
+    history (``cb_person_default_on_file``); the earliest word in that list wins
+    (``default`` before ``status``), and between equals the table's last column.
+
+    Raises
+    ------
+    DataError
+        If no column qualifies, or several tie (they are named).
+    """
+    best: dict[int, list[str]] = {}
+    for column in frame.columns:
+        words = tokens(str(column))
+        ranks = [TARGET_WORDS.index(w) for w in words if w in TARGET_WORDS]
+        if not ranks or set(words) & _HISTORY_WORDS:
+            continue
+        try:
+            levels = frame[column].dropna().nunique()
+        except TypeError:
+            continue
+        if levels == 2:
+            best.setdefault(min(ranks), []).append(str(column))
+    if not best:
+        raise DataError(NO_TARGET.format(words=", ".join(TARGET_WORDS)))
+    found = best[min(best)]
+    last = str(frame.columns[-1])
+    if len(found) > 1 and last in found:
+        return last
+    if len(found) > 1:
+        raise DataError(AMBIGUOUS_TARGET.format(columns=", ".join(found)))
+    return found[0]
 
 
 def infer_positive_label(values: pd.Series) -> Any:
@@ -263,15 +325,28 @@ def _is_date_column(series: pd.Series, sample: pd.Series) -> bool:
     return bool(parsed.notna().mean() >= 0.9)
 
 
-def _numeric_text(series: pd.Series) -> bool:
-    """True for a text column whose values are numbers apart from missing-value tokens."""
+def numeric_text(series: pd.Series) -> list[str] | None:
+    """The text values of a text column that is numbers apart from a few of them.
+
+    Returns
+    -------
+    list of str or None
+        None when the column is not numeric: fewer than :data:`MOSTLY_NUMERIC` of its
+        known values are numbers, or it holds more than :data:`MAX_TEXT_VALUES` distinct
+        other texts. Otherwise those other texts (missing-value tokens such as ``?`` not
+        counted), sorted; empty when every value is a number or a token.
+    """
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        return False
+        return None
     text = series.dropna().astype(str).str.strip()
     real = text[~text.str.lower().isin(MISSING_TOKENS)]
     if real.empty:
-        return False
-    return bool(pd.to_numeric(real, errors="coerce").notna().all())
+        return None
+    numbers = pd.to_numeric(real, errors="coerce")
+    if float(numbers.notna().mean()) < MOSTLY_NUMERIC:
+        return None
+    others = sorted(set(real[numbers.isna()]))
+    return others if len(others) <= MAX_TEXT_VALUES else None
 
 
 def _is_code(series: pd.Series, words: list[str], n_unique: int) -> bool:
@@ -285,6 +360,13 @@ def _is_code(series: pd.Series, words: list[str], n_unique: int) -> bool:
 def _semantic(words: list[str]) -> bool:
     found = set(words)
     return bool(found & (_AMOUNT_TOKENS | _CODE_TOKENS | _PROTECTED_TOKENS | {"age"}))
+
+
+def _is_protected(words: list[str]) -> bool:
+    found = set(words)
+    if found & _PROTECTED_TOKENS or _is_age(words):
+        return True
+    return "status" in found and bool(found & _STATUS_QUALIFIERS)
 
 
 def _is_age(words: list[str]) -> bool:
@@ -376,41 +458,42 @@ def _quoted_share(frame: pd.DataFrame) -> float:
     return best
 
 
-def _strip_quotes(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for column in out.columns:
-        series = out[column]
-        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-            text = series.astype("string")
-            stripped = text.str.replace(r"^'(.*)'$", r"\1", regex=True)
-            out[column] = stripped.astype(object).where(text.notna(), None)
-    return out
-
-
 # ---------------------------------------------------------------------- the spec
-def infer_spec(frame: pd.DataFrame, *, target: str, name: str = "inferred") -> DatasetSpec:
+def infer_spec(
+    frame: pd.DataFrame,
+    *,
+    target: str | None = None,
+    name: str = "inferred",
+    max_category_levels: int | None = None,
+) -> DatasetSpec:
     """Guess what every column of a credit table means.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         The table as read (one row per application).
-    target : str
-        The outcome column; it must hold exactly two distinct values.
+    target : str, optional
+        The outcome column; it must hold exactly two distinct values. Guessed by
+        :func:`guess_target` when not given.
     name : str, default "inferred"
         Name of the spec.
+    max_category_levels : int, optional
+        A text column with more distinct values is dropped (free text, an identifier);
+        default the ``training.max_category_levels`` setting.
 
     Returns
     -------
     DatasetSpec
         A draft spec: positive label, id/time columns, PII, numeric and categorical
-        features, amounts, roles, sequences and protected attributes.
+        features, amounts, roles, sequences and protected attributes. A text column that
+        is numbers but for a few values is numeric, those values listed in its
+        ``missing_values``; a dropped column's description says why it was dropped.
 
     Raises
     ------
     DataError
-        If the frame has no rows, the target is absent (close matches are named) or
-        the target is not binary.
+        If the frame has no rows, the target is absent (close matches are named), not
+        binary, or (not given) cannot be guessed.
 
     Examples
     --------
@@ -423,12 +506,19 @@ def infer_spec(frame: pd.DataFrame, *, target: str, name: str = "inferred") -> D
     frame = frame.rename(columns=str)
     strip_quotes = _quoted_share(frame) >= 0.2
     if strip_quotes:
-        frame = _strip_quotes(frame)
+        frame = unquote_frame(frame)
+    if target is None:
+        target = guess_target(frame)
+    if max_category_levels is None:
+        max_category_levels = get_settings().training.max_category_levels
+    max_levels = max_category_levels
     positive = infer_positive_label(_check_target(frame, target))
 
     n_rows = len(frame)
     pii: list[str] = []
     drop: list[str] = []
+    missing_values: dict[str, list[str]] = {}
+    notes: dict[str, str] = {}
     dates: list[str] = []
     ids: list[str] = []
     numeric: list[str] = []
@@ -477,10 +567,13 @@ def infer_spec(frame: pd.DataFrame, *, target: str, name: str = "inferred") -> D
             categorical.append(column)
         elif pd.api.types.is_numeric_dtype(series):
             (categorical if _is_code(series, words, n_unique) else numeric).append(column)
-        elif _numeric_text(series):
+        elif (texts := numeric_text(series)) is not None:
             numeric.append(column)
-        elif n_unique > max(50, n_rows // 2):
-            drop.append(column)  # free text or a disguised identifier
+            if texts:
+                missing_values[column] = texts
+        elif n_unique > max_levels:
+            drop.append(column)  # free text, an identifier, or too many levels to learn from
+            notes[column] = TOO_MANY_LEVELS.format(n=n_unique, limit=max_levels)
         else:
             categorical.append(column)
 
@@ -497,11 +590,7 @@ def infer_spec(frame: pd.DataFrame, *, target: str, name: str = "inferred") -> D
             if column not in in_sequence and rule(set(tokens(column))):
                 roles[role] = column
                 break
-    protected = [
-        c
-        for c in [*numeric, *categorical]
-        if set(tokens(c)) & _PROTECTED_TOKENS or _is_age(tokens(c))
-    ]
+    protected = [c for c in [*numeric, *categorical] if _is_protected(tokens(c))]
     amounts = [c for c in numeric if _is_amount(tokens(c))]
     return DatasetSpec(
         name=name,
@@ -518,6 +607,8 @@ def infer_spec(frame: pd.DataFrame, *, target: str, name: str = "inferred") -> D
         immutable=list(protected),
         drop=drop,
         amount_columns=amounts,
+        missing_values=missing_values,
+        descriptions=notes,
         strip_quotes=strip_quotes,
     )
 

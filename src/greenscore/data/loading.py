@@ -1,9 +1,10 @@
 """From a location and a way to read it (preset, spec file or just a target) to a
 :class:`Dataset`: the raw frame, its spec, the borrower relations and a content hash.
 
-Reading applies only what the spec says about *format* (quote stripping, derived columns,
-numbers stored as text with "?"-style missing markers); it never drops rows or fixes
-values. Validation decides what is usable.
+Reading applies only what the spec says about *format*, through
+:func:`greenscore.data.cleaning.clean_frame` (the same cleaning every scoring path uses):
+quote stripping, column names, numbers stored as text with "?"-style missing markers,
+derived columns. It never drops rows or fixes values; validation decides what is usable.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from greenscore.data.io import MISSING_TOKENS, read_table
+from greenscore.data.cleaning import DERIVED_SOURCE_MISSING, clean_frame, clean_name
+from greenscore.data.io import read_table
 from greenscore.data.presets import load_preset
 from greenscore.data.spec import DatasetSpec
 from greenscore.errors import ConfigError, DataError
@@ -92,60 +94,6 @@ def encode_target(values: pd.Series, spec: DatasetSpec) -> np.ndarray:
     return (values.astype(str).str.strip() == str(positive)).to_numpy(dtype=np.int64)
 
 
-def _strip_quotes(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for column in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[column]):
-            s = out[column].astype("string")
-            out[column] = (
-                s.str.replace(r"^'(.*)'$", r"\1", regex=True).astype(object).where(s.notna(), None)
-            )
-    return out
-
-
-def coerce_numeric(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """Turn declared numeric columns stored as text into numbers.
-
-    A column is converted only when every value is a number or a missing-value token
-    (``?``, ``n/a``, …, see :data:`greenscore.data.io.MISSING_TOKENS`), which become NaN.
-    A column with real text in it is left as it is, for validation to name the rows.
-    """
-    out = frame
-    for column in dict.fromkeys([*spec.numeric, *spec.sequence_columns]):
-        if column not in frame.columns:
-            continue
-        series = frame[column]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            continue
-        text = series.astype("string").str.strip()
-        missing = (text.isna() | text.str.lower().isin(MISSING_TOKENS)).to_numpy(dtype=bool)
-        numbers = pd.to_numeric(text.astype(object).where(~missing, None), errors="coerce")
-        if bool((numbers.notna().to_numpy() | missing).all()):
-            out = frame.copy() if out is frame else out
-            out[column] = numbers.astype("float64")
-    return out
-
-
-def add_derived_columns(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    """Add the spec's derived columns (e.g. sex from ``personal_status``)."""
-    if not spec.derived:
-        return frame
-    out = frame.copy()
-    for derived in spec.derived:
-        if derived.source not in out.columns:
-            raise DataError(
-                f"derived column '{derived.name}' needs missing column '{derived.source}'"
-            )
-        source = out[derived.source].astype(str).str.lower()
-        labels = pd.Series(derived.default, index=out.index, dtype=object)
-        # Longest key first so "female" is matched before its substring "male".
-        for key in sorted(derived.contains, key=len, reverse=True):
-            hit = source.str.contains(key.lower(), regex=False) & labels.isna()
-            labels[hit] = derived.contains[key]
-        out[derived.name] = labels
-    return out
-
-
 def _hash_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -214,14 +162,15 @@ def load_dataset(
     preset, spec, spec_path, target : how to know what the columns mean (give one).
     query : the SQL query when ``location`` is a database URL.
     """
-    frame = read_table(location, query=query)
-    frame.columns = [str(c).strip() for c in frame.columns]
+    raw = read_table(location, query=query)
     if spec is None:
-        spec = resolve_spec(frame, preset=preset, spec_path=spec_path, target=target)
-    if spec.strip_quotes:
-        frame = _strip_quotes(frame)
-    frame = coerce_numeric(frame, spec)
-    frame = add_derived_columns(frame, spec)
+        named = raw.set_axis([clean_name(c) for c in raw.columns], axis=1)
+        spec = resolve_spec(named, preset=preset, spec_path=spec_path, target=target)
+    for derived in spec.derived:
+        if clean_name(derived.source) not in {clean_name(c) for c in raw.columns}:
+            raise DataError(DERIVED_SOURCE_MISSING.format(name=derived.name, source=derived.source))
+    # Lenient: a numeric column with real text in it stays text for validation to name.
+    frame = clean_frame(raw, spec, strict=False)
     path = Path(str(location))
     digest = _hash_file(path) if path.is_file() else hash_frame(frame)
     relations = load_relations(spec, str(location)) if path.is_file() else None

@@ -17,6 +17,9 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from greenscore.errors import ConfigError
 
 SequenceKind = Literal["status", "balance", "payment", "other"]
+#: Youngest and oldest plausible applicant (the ``age`` role's domain rule).
+AGE_RANGE = (18, 100)
+
 Role = Literal[
     "income",
     "loan_amount",
@@ -86,8 +89,17 @@ class DatasetSpec(BaseModel):
     immutable : features a person cannot change (never varied by counterfactuals).
     drop : columns never modelled (leaks, the lender's own pricing, free text).
     amount_columns : money columns that must not be negative.
+    bounds : plausible range ``[low, high]`` per numeric column (either end may be null);
+        with ``amount_columns`` (at least 0) and the ``age`` role (18 to 100) these are
+        the domain rules scoring refuses or flags values against (:meth:`domain_bounds`).
+    missing_values : text values that mean *missing* in a numeric column, beyond the
+        common tokens (``?``, ``n/a``, …); inference lists the few text values it found.
+    max_category_levels : most levels a categorical feature may have (default: the
+        ``training.max_category_levels`` setting); more is refused at validation.
     descriptions : plain-language meaning per column, used in reason codes.
     strip_quotes : strip one pair of single quotes around string values (ARFF exports).
+    monotone : known direction of risk per numeric column: +1 when risk rises with the
+        value, -1 when it falls; LightGBM is constrained to it and reasons follow it.
     """
 
     name: str = "custom"
@@ -105,8 +117,12 @@ class DatasetSpec(BaseModel):
     immutable: list[str] = []
     drop: list[str] = []
     amount_columns: list[str] = []
+    bounds: dict[str, tuple[float | None, float | None]] = {}
+    missing_values: dict[str, list[str]] = {}
+    max_category_levels: int | None = Field(None, ge=2)
     derived: list[DerivedColumn] = []
     descriptions: dict[str, str] = {}
+    monotone: dict[str, Literal[-1, 1]] = {}
     strip_quotes: bool = False
     use_protected_as_features: bool = False
 
@@ -119,6 +135,21 @@ class DatasetSpec(BaseModel):
         for listed in ("categorical", "numeric", "pii", "drop"):
             if self.target in getattr(self, listed):
                 raise ValueError(f"target '{self.target}' cannot be listed in {listed}")
+        return self
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A bundle pickled before a field existed lacks it: give it the field's default.
+        values = state.get("__dict__", {})
+        for name, info in type(self).model_fields.items():
+            if name not in values and not info.is_required():
+                values[name] = info.get_default(call_default_factory=True)
+        super().__setstate__(state)
+
+    @model_validator(mode="after")
+    def _bounds_are_ordered(self) -> DatasetSpec:
+        for column, (low, high) in self.bounds.items():
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"bounds of '{column}': low {low:g} is above high {high:g}")
         return self
 
     # ----------------------------------------------------------------- column sets
@@ -151,6 +182,20 @@ class DatasetSpec(BaseModel):
         excluded = self.non_feature_columns()
         pool = columns if columns is not None else [*self.numeric, *self.categorical]
         return [c for c in pool if c not in excluded]
+
+    def domain_bounds(self) -> dict[str, tuple[float | None, float | None]]:
+        """Plausible range of each numeric column: the age role, amounts and ``bounds``.
+
+        ``bounds`` wins over the rules implied by ``roles`` and ``amount_columns``.
+        """
+        out: dict[str, tuple[float | None, float | None]] = {}
+        for column in self.amount_columns:
+            out[column] = (0.0, None)
+        age = self.roles.get("age")
+        if age:
+            out[age] = AGE_RANGE
+        out.update(self.bounds)
+        return out
 
     def describe(self, column: str) -> str:
         """Plain-language name of a column, falling back to a tidied column name."""

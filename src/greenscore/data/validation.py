@@ -16,9 +16,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from greenscore.config import get_settings
+from greenscore.data.cleaning import TEXT_AS_MISSING
 from greenscore.data.io import MISSING_TOKENS
 from greenscore.data.loading import encode_target
-from greenscore.data.spec import DatasetSpec
+from greenscore.data.spec import AGE_RANGE, DatasetSpec
 from greenscore.errors import DataError
 
 Level = Literal["error", "warning"]
@@ -41,13 +43,13 @@ SEQUENCE_COLUMNS_MISSING = "sequence_columns_missing"
 SEQUENCE_HOLES = "sequence_holes"
 DUPLICATE_ROWS = "duplicate_rows"
 DECLARED_ABSENT = "declared_column_absent"
+TEXT_READ_AS_MISSING = "text_read_as_missing"
+TOO_MANY_LEVELS = "too_many_levels"
 
 #: Share of missing values above which a column is a warning.
 MISSING_WARN_SHARE = 0.20
 #: Univariate AUC (either direction) at or above which a feature is a leakage suspect.
 LEAKAGE_AUC = 0.95
-#: Youngest and oldest plausible applicant.
-AGE_RANGE = (18, 100)
 #: How many offending row labels a finding lists.
 ROWS_SHOWN = 5
 # A categorical is scored for leakage only with enough rows per level to trust its rates.
@@ -219,7 +221,8 @@ def _translate(cases: pd.DataFrame, frame: pd.DataFrame) -> list[Finding]:
                 str(column),
                 rows,
                 f"column '{column}' should be numeric but {int(bad.sum())} of {len(frame)} values "
-                f"are text, e.g. {_show(values[bad].unique())} (rows {rows})",
+                f"are text, e.g. {_show(values[bad].unique())} (rows {rows}); if they mean "
+                f"'unknown', list them under missing_values: {{{column}: [...]}} in the spec",
             )
         )
     return findings
@@ -452,6 +455,48 @@ def _duplicate_findings(frame: pd.DataFrame, spec: DatasetSpec) -> list[Finding]
     return [Finding("warning", DUPLICATE_ROWS, None, rows, message)]
 
 
+def _text_as_missing(frame: pd.DataFrame) -> list[Finding]:
+    """What cleaning read as missing because the spec lists it (``missing_values``)."""
+    found = frame.attrs.get(TEXT_AS_MISSING) or {}
+    return [
+        Finding(
+            "warning",
+            TEXT_READ_AS_MISSING,
+            column,
+            [],
+            f"column '{column}' is numeric: its text values {_show(values, 6)} are read as "
+            "missing (the spec's missing_values)",
+        )
+        for column, values in found.items()
+    ]
+
+
+def _level_findings(frame: pd.DataFrame, spec: DatasetSpec, limit: int) -> list[Finding]:
+    """Categorical features with more levels than a model can learn from."""
+    numeric = {*spec.numeric, *spec.sequence_columns}
+    findings = []
+    for column in spec.feature_columns(list(frame.columns)):
+        series = frame[column]
+        categorical = column in spec.categorical or not (
+            pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+        )
+        if column in numeric or not categorical:
+            continue
+        try:
+            levels = int(series.nunique(dropna=True))
+        except TypeError:  # unhashable cells (lists from JSON)
+            levels = int(series.astype(str).nunique(dropna=True))
+        if levels > limit:
+            message = (
+                f"categorical feature '{column}' has {levels} distinct values, more than "
+                f"{limit} (max_category_levels); drop it, declare it numeric if it is numbers "
+                "(listing its few text values under missing_values), or raise "
+                "max_category_levels in the spec"
+            )
+            findings.append(Finding("error", TOO_MANY_LEVELS, column, [], message))
+    return findings
+
+
 def _declared_absent(frame: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
     return [
         Finding(
@@ -467,7 +512,9 @@ def _declared_absent(frame: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
 
 
 # ---------------------------------------------------------------------- entry point
-def validate(frame: pd.DataFrame, spec: DatasetSpec) -> ValidationReport:
+def validate(
+    frame: pd.DataFrame, spec: DatasetSpec, *, max_category_levels: int | None = None
+) -> ValidationReport:
     """Check ``frame`` against ``spec``.
 
     Parameters
@@ -476,15 +523,19 @@ def validate(frame: pd.DataFrame, spec: DatasetSpec) -> ValidationReport:
         The table as read (target in its original labels).
     spec : DatasetSpec
         What the columns mean.
+    max_category_levels : int, optional
+        Most levels of a categorical feature; default the spec's ``max_category_levels``,
+        else the ``training.max_category_levels`` setting.
 
     Returns
     -------
     ValidationReport
         Errors first, then warnings. Errors: missing or non-numeric declared columns,
         an absent, incomplete or non-binary target, missing or repeated ids, wholly
-        empty columns, incomplete sequence groups. Warnings: negative amounts, impossible
-        ages, missing rates over 20 %, constant columns, leakage suspects, holes inside
-        monthly histories, duplicate rows, PII/drop columns not present.
+        empty columns, incomplete sequence groups, categorical features with too many
+        levels. Warnings: text read as missing in numeric columns, negative amounts,
+        impossible ages, missing rates over 20 %, constant columns, leakage suspects,
+        holes inside monthly histories, duplicate rows, PII/drop columns not present.
 
     Examples
     --------
@@ -493,12 +544,18 @@ def validate(frame: pd.DataFrame, spec: DatasetSpec) -> ValidationReport:
     >>> validate(frame, spec).ok
     True
     """
+    text_findings = _text_as_missing(frame)
     frame = frame.rename(columns=str)
+    if max_category_levels is None:
+        max_category_levels = (
+            spec.max_category_levels or get_settings().training.max_category_levels
+        )
     numeric_declared = [
         c for c in dict.fromkeys([*spec.numeric, *spec.sequence_columns]) if c in frame.columns
     ]
     cleaned = _without_placeholders(frame, numeric_declared)
-    findings = _schema_findings(cleaned, spec)
+    findings = _schema_findings(cleaned, spec) + text_findings
+    findings += _level_findings(frame, spec, max_category_levels)
     numbers = {c: pd.to_numeric(cleaned[c], errors="coerce") for c in numeric_declared}
     for column in frame.columns:
         if column not in numbers and pd.api.types.is_numeric_dtype(frame[column]):

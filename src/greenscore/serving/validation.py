@@ -1,49 +1,30 @@
-"""Protection against inputs the model never saw: values far outside training ranges, new categories.
+"""The API's second line on inputs: one applicant cleaned and held to the model's input rules.
 
 Schema validation (types, required fields, finite numbers) happens in the request model;
-this is the second line. A number beyond the training minimum or maximum (plus an
-optional margin, ``serving.range_margin``) is flagged and clipped to the range, so a
-typo such as an income of 1e12 cannot drive ratios to absurd values; with
-``serving.refuse_out_of_range`` the request is refused instead (422 naming the field).
-A category never seen in training is flagged and scored as missing, which is how the
-model's type coercion treats it.
+this applies what every other consumer of the model applies to a file
+(:mod:`greenscore.data.input_rules`), to one applicant: quotes stripped and numeric text
+read as the spec says, values outside the spec's domain rules refused (422 naming the
+field; flagged and clipped with ``serving.refuse_implausible`` off), numbers beyond the
+training range clipped (flagged beyond ``serving.range_margin``; refused with
+``serving.refuse_out_of_range``), categories matched to the training levels regardless
+of letter case (flagged as normalised) or flagged as unknown and scored as missing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from greenscore.errors import DataError
+from greenscore.data.input_rules import OUT_OF_RANGE, SENT_KEY, Flag, InputRules
+from greenscore.data.spec import DatasetSpec
 
-OUT_OF_RANGE = "field '{field}': {value:g} is outside the training range [{low:g}, {high:g}]"
-
-
-@dataclass(frozen=True)
-class Flag:
-    """One input outside the training data."""
-
-    field: str
-    issue: str
-    value: Any
-    action: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for the response."""
-        return {
-            "field": self.field,
-            "issue": self.issue,
-            "value": self.value,
-            "action": self.action,
-        }
+__all__ = ["OUT_OF_RANGE", "Flag", "InputGuard", "input_hash"]
 
 
 class InputGuard:
-    """Checks one model's inputs against its training ranges and levels.
+    """Checks one model's inputs against its spec's domain and its training ranges and levels.
 
     Parameters
     ----------
@@ -55,6 +36,10 @@ class InputGuard:
         Share of ``max - min`` a value may exceed the range by before it is flagged.
     refuse : bool
         Refuse out-of-range values instead of clipping them.
+    spec : DatasetSpec, optional
+        Domain rules, quote stripping and missing-value texts (none apply without it).
+    refuse_implausible : bool
+        Refuse values outside the domain rules instead of flagging and clipping them.
     """
 
     def __init__(
@@ -64,50 +49,36 @@ class InputGuard:
         *,
         margin: float = 0.0,
         refuse: bool = False,
+        spec: DatasetSpec | None = None,
+        refuse_implausible: bool = True,
     ) -> None:
         self.refuse = refuse
-        self._bounds: dict[str, tuple[float, float, float, float]] = {}
-        self._levels: dict[str, frozenset[str]] = {}
-        wanted = set(columns)
-        for column, spec in ranges.items():
-            if column not in wanted or not isinstance(spec, Mapping):
-                continue
-            if "levels" in spec:
-                self._levels[column] = frozenset(str(v) for v in spec["levels"])
-            elif "min" in spec and "max" in spec:
-                low, high = float(spec["min"]), float(spec["max"])
-                slack = margin * (high - low)
-                self._bounds[column] = (low, high, low - slack, high + slack)
+        self.refuse_implausible = refuse_implausible
+        self.rules = InputRules(ranges, columns, spec=spec, margin=margin)
 
     def check(self, row: dict[str, Any]) -> list[Flag]:
-        """Flag (and clip, in place) the row's unusual values.
+        """Clean, flag and repair (in place) one applicant's model inputs.
+
+        The values sent for fields that were changed or not recognised are kept in
+        ``row[SENT_KEY]`` for the reason wording.
 
         Raises
         ------
         DataError
-            If a value is out of range and the guard refuses them.
+            Naming the field: a value that is not a number, an implausible value, or (when
+            the guard refuses them) one outside the training range.
         """
-        flags: list[Flag] = []
-        for column, (low, high, lo_limit, hi_limit) in self._bounds.items():
-            value = row.get(column)
-            if value is None or not isinstance(value, int | float) or math.isnan(value):
-                continue
-            if lo_limit <= value <= hi_limit:
-                continue
-            if self.refuse:
-                raise DataError(OUT_OF_RANGE.format(field=column, value=value, low=low, high=high))
-            issue = "above_training_range" if value > hi_limit else "below_training_range"
-            flags.append(Flag(column, issue, value, "clipped"))
-            row[column] = min(max(value, low), high)
-        for column, levels in self._levels.items():
-            value = row.get(column)
-            if value is not None and str(value) not in levels:
-                flags.append(Flag(column, "unknown_category", value, "flagged"))
-        return flags
+        return self.rules.check_row(
+            row, refuse_domain=self.refuse_implausible, refuse_range=self.refuse
+        )
 
 
 def input_hash(row: Mapping[str, Any], columns: list[str], applicant_id: Any) -> str:
-    """SHA-256 of what the model saw: the input fields (and the id, which relational features read)."""
-    payload = {"id": applicant_id, "fields": {c: row.get(c) for c in columns}}
+    """SHA-256 of what the model saw: the input fields (and the id, which relational
+    features read), plus the values sent for fields that were changed, so that two
+    requests share a cached answer only when their reasons would read the same."""
+    payload: dict[str, Any] = {"id": applicant_id, "fields": {c: row.get(c) for c in columns}}
+    if row.get(SENT_KEY):
+        payload["sent"] = row[SENT_KEY]
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,180 @@
+"""Score a file with a bundle: read it, score every row it can, write predictions and rejects.
+
+What ``greenscore score`` runs. The bundle cleans and checks the rows itself
+(:meth:`ScoringBundle.score_frame`), so a file scores exactly as the API scores the same
+rows, with the API's flags. This module adds what only a file has: a row that cannot be
+scored (a number that is not one, an implausible value) either stops the run with an
+error naming its row and column, or, with ``on_error="skip"``, is left out, counted and
+written to a rejects file beside the output. Nothing is dropped silently.
+
+Outputs by suffix: ``.csv``, ``.parquet``, ``.json`` (one JSON array of row objects) and
+``.jsonl`` (one JSON object per line).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from greenscore.data.cleaning import RowProblem, rows_without
+from greenscore.data.io import read_table
+from greenscore.errors import ConfigError, DataError
+from greenscore.sustainability.energy import measure_energy
+
+OUT_SUFFIXES = (".csv", ".parquet", ".json", ".jsonl")
+ON_ERROR = ("raise", "skip")
+BAD_SUFFIX = "--out must end in .csv, .parquet, .json or .jsonl, not '{suffix}'"
+BAD_ON_ERROR = "--on-error must be raise or skip, not '{value}'"
+CANNOT_SCORE = "{first} ({count} row{s} cannot be scored; --on-error skip scores the others)"
+#: Suffix of the rejects file written beside the output.
+REJECTS_SUFFIX = ".rejects.csv"
+
+
+@dataclass
+class ScoreSummary:
+    """What one scoring run did.
+
+    Attributes
+    ----------
+    rows : rows in the input.
+    scored : the predictions, one row per scored input row.
+    skipped : rows left out (``on_error="skip"``).
+    flagged : scored rows with at least one flag.
+    rejects : where the skipped rows were written, or None.
+    kwh, method : energy of the scoring and how it was measured.
+    """
+
+    rows: int
+    scored: pd.DataFrame
+    skipped: int
+    flagged: int
+    rejects: Path | None
+    kwh: float
+    method: str
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Decisions by band."""
+        counts = self.scored["decision"].value_counts().to_dict()
+        return {band: int(counts.get(band, 0)) for band in ("approve", "review", "decline")}
+
+
+def check_options(out: Path, on_error: str) -> None:
+    """Refuse an output suffix or ``--on-error`` value before anything is read.
+
+    Raises
+    ------
+    ConfigError
+        Naming the option and what it accepts.
+    """
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise ConfigError(BAD_SUFFIX.format(suffix=out.suffix or out.name))
+    if on_error not in ON_ERROR:
+        raise ConfigError(BAD_ON_ERROR.format(value=on_error))
+
+
+def rejects_path(out: Path) -> Path:
+    """The rejects file beside an output: ``preds.csv`` -> ``preds.rejects.csv``."""
+    return out.with_name(out.stem + REJECTS_SUFFIX)
+
+
+def write_table(frame: pd.DataFrame, out: Path) -> None:
+    """Write predictions in the format the suffix names (see the module docstring)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        frame.to_csv(out, index=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(out, index=False)
+    elif suffix == ".jsonl":
+        frame.to_json(out, orient="records", lines=True, force_ascii=False)
+    else:
+        records = json.loads(frame.to_json(orient="records", force_ascii=False))
+        out.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", "utf-8")
+
+
+def _rejects(frame: pd.DataFrame, problems: list[RowProblem]) -> pd.DataFrame:
+    why: dict[int, list[str]] = {}
+    for problem in problems:
+        why.setdefault(problem.position, []).append(problem.message)
+    positions = sorted(why)
+    rows = frame.iloc[positions].reset_index(drop=True)
+    labels: list[Any] = [frame.index[p] for p in positions]
+    rows.insert(0, "error", ["; ".join(why[p]) for p in positions])
+    rows.insert(0, "row", labels)
+    return rows
+
+
+def score_file(
+    bundle: Any,
+    data: str | Path,
+    out: Path,
+    *,
+    query: str | None = None,
+    on_error: str = "raise",
+    refuse_implausible: bool = True,
+    margin: float = 0.0,
+) -> ScoreSummary:
+    """Score every row of a file and write the predictions (and rejects) to ``out``.
+
+    Parameters
+    ----------
+    bundle : ScoringBundle
+    data : file path or database URL (with ``query``).
+    out : output file; its suffix picks the format.
+    on_error : {"raise", "skip"}
+        What a row that cannot be scored does: stop the run, or be written to
+        :func:`rejects_path` and left out.
+    refuse_implausible : bool
+        Treat values outside the spec's domain rules as unscorable (else flag them).
+    margin : float
+        Share of a training range a value may pass it by before it is flagged.
+
+    Raises
+    ------
+    ConfigError
+        For a bad output suffix or ``on_error``.
+    DataError
+        Naming the first row and column that cannot be scored (``on_error="raise"``).
+    """
+    check_options(out, on_error)
+    frame = read_table(data, query=query)
+    problems = bundle.input_problems(frame, refuse_implausible=refuse_implausible)
+    if problems and on_error == "raise":
+        count = len({p.position for p in problems})
+        raise DataError(
+            CANNOT_SCORE.format(first=problems[0].message, count=count, s="s" * (count != 1))
+        )
+    rest = rows_without(frame, problems)
+    with measure_energy("predict:batch") as reading:
+        scored = bundle.score_frame(rest, refuse_implausible=refuse_implausible, margin=margin)
+    write_table(scored, out)
+    rejects = None
+    if problems:
+        rejects = rejects_path(out)
+        _rejects(frame, problems).to_csv(rejects, index=False)
+    return ScoreSummary(
+        rows=len(frame),
+        scored=scored,
+        skipped=len(frame) - len(rest),
+        flagged=int((scored["flags"] != "").sum()),
+        rejects=rejects,
+        kwh=reading.kwh,
+        method=reading.method,
+    )
+
+
+def summary_line(summary: ScoreSummary, *, model: str, out: Path) -> str:
+    """The one line ``greenscore score`` prints."""
+    c = summary.counts
+    skipped = f"; skipped {summary.skipped:,} (see {summary.rejects})" if summary.skipped else ""
+    flagged = f"; {summary.flagged:,} flagged" if summary.flagged else ""
+    return (
+        f"scored {len(summary.scored):,} of {summary.rows:,} rows with {model} -> {out} "
+        f"(approve {c['approve']}, review {c['review']}, decline {c['decline']}"
+        f"{skipped}{flagged}; {summary.kwh * 1000:.4f} Wh, {summary.method})"
+    )
