@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,11 @@ from sklearn.utils.validation import check_is_fitted
 
 import greenscore
 from greenscore.config import ScoringSettings
+from greenscore.data.cleaning import RowProblem, clean_frame, rows_without, unreadable_values
+from greenscore.data.input_rules import InputRules, flags_text
 from greenscore.data.loading import model_input
 from greenscore.data.spec import DatasetSpec
-from greenscore.errors import ModelError, NotFoundError
+from greenscore.errors import DataError, ModelError, NotFoundError
 from greenscore.models.scaling import decisions_from_pd, points_from_pd
 
 BUNDLE_FILE = "bundle.joblib"
@@ -66,12 +68,34 @@ class ScoringBundle:
 
     # ------------------------------------------------------------ scoring
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Select and index the spec's feature columns from a raw applications frame."""
-        return model_input(frame, self.spec)
+        """Clean a raw applications frame as the spec says and select its feature columns.
+
+        Cleaning (:func:`greenscore.data.cleaning.clean_frame`) is the same every consumer
+        applies: quotes stripped, a byte-order mark or spaces around column names removed,
+        numbers stored as text read with their missing-value markers. The result is
+        indexed by the id column when the spec has one.
+
+        Raises
+        ------
+        DataError
+            Naming the row and column of a value that is not a number, or a missing column.
+        """
+        return model_input(clean_frame(frame, self.spec), self.spec)
+
+    def input_rules(self, columns: list[str], *, margin: float = 0.0) -> InputRules:
+        """The rules raw inputs are held to: the spec's domain, training ranges and levels."""
+        ranges = self.metadata.get("training_ranges") or {}
+        return InputRules(ranges, columns, spec=self.spec, margin=margin)
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        """Probability of default for model-input rows (see :meth:`model_input`)."""
+        """Probability of default for model-input rows (see :meth:`model_input`).
+
+        Values beyond the training range are clipped to it and categories that differ from
+        a training level only in letter case are read as that level, as the API does, so
+        every consumer of a bundle gives the same PD for the same applicant.
+        """
         check_is_fitted(self.estimator)
+        X = self.input_rules(list(X.columns)).repair(X)  # noqa: N806
         return self.pipeline.predict_proba(X)[:, 1]
 
     def points(self, pd_: np.ndarray) -> np.ndarray:
@@ -84,20 +108,76 @@ class ScoringBundle:
         s = self.scoring
         return decisions_from_pd(pd_, approve_below=s.approve_below, decline_above=s.decline_above)
 
-    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Score a raw applications frame: PD, points and decision per row, same order."""
-        pd_ = self.predict_pd(self.model_input(frame))
+    def score_frame(
+        self, frame: pd.DataFrame, *, refuse_implausible: bool = True, margin: float = 0.0
+    ) -> pd.DataFrame:
+        """Score a raw applications frame: PD, points, decision and flags per row, same order.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            Raw applications, as read from a file (cleaned here, see :meth:`model_input`).
+        refuse_implausible : bool, default True
+            Refuse a value outside the spec's domain rules (an age of -5); False flags it
+            and scores it as the nearest end of the training range.
+        margin : float
+            Share of a training range a value may pass it by before it is flagged.
+
+        Returns
+        -------
+        DataFrame
+            ``probability_of_default``, ``score``, ``decision`` and ``flags`` (the API's
+            flags as ``field:issue`` joined by ``"; "``; empty when none), with the id
+            column first when the spec has one.
+
+        Raises
+        ------
+        DataError
+            Naming the first row and column that cannot be scored.
+        """
+        X = self.model_input(frame)
+        # Checked under the frame's own row labels, so a refusal names the row, not the id.
+        checked = self.input_rules(list(X.columns), margin=margin).check_frame(
+            X.set_axis(frame.index), refuse_domain=refuse_implausible
+        )
+        if checked.problems:
+            more = len(checked.problems) - 1
+            raise DataError(
+                checked.problems[0].message + (f" (and {more} more refused)" if more else "")
+            )
+        pd_ = self.predict_pd(checked.frame.set_axis(X.index))
         out = pd.DataFrame(
             {
                 "probability_of_default": pd_,
                 "score": np.round(self.points(pd_), 1),
                 "decision": self.decisions(pd_),
+                "flags": [flags_text(f) for f in checked.flags],
             },
             index=frame.index,
         )
-        if self.spec.id_column and self.spec.id_column in frame.columns:
-            out.insert(0, self.spec.id_column, frame[self.spec.id_column].to_numpy())
+        if self.spec.id_column and self.spec.id_column in X.index.names:
+            out.insert(0, self.spec.id_column, X.index.to_numpy())
         return out
+
+    def input_problems(
+        self, frame: pd.DataFrame, *, refuse_implausible: bool = True
+    ) -> list[RowProblem]:
+        """Rows of a raw frame :meth:`score_frame` would refuse, each with why.
+
+        Numbers that cannot be read and (with ``refuse_implausible``) values outside the
+        spec's domain rules; positions are in ``frame`` order, a row may appear twice.
+        """
+        problems = unreadable_values(frame, self.spec)
+        readable = rows_without(frame, problems)
+        if refuse_implausible and len(readable):
+            unread = [p.position for p in problems]
+            positions = np.flatnonzero(~np.isin(np.arange(len(frame)), unread))
+            X = self.model_input(readable)
+            checked = self.input_rules(list(X.columns)).check_frame(
+                X.set_axis(readable.index), refuse_domain=True
+            )
+            problems += [replace(p, position=int(positions[p.position])) for p in checked.problems]
+        return sorted(problems, key=lambda p: p.position)
 
     # ------------------------------------------------------------ files
     def save(self, folder: Path | str) -> Path:
