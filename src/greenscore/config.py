@@ -88,6 +88,12 @@ class TrainingSettings(BaseModel):
     # One thread: LightGBM's OpenMP threads spin and slow down badly (30x seen here) when the
     # 2 cores are shared with other work, e.g. parallel test workers or a second fold.
     n_jobs: int = 1
+    max_category_levels: int = Field(
+        50,
+        ge=2,
+        description="most levels a categorical feature may have; a column with more is "
+        "refused (a spec's max_category_levels overrides this)",
+    )
 
 
 class PrivacySettings(BaseModel):
@@ -179,6 +185,12 @@ class ServingSettings(BaseModel):
         0.0,
         description="share of the training range (max - min) a value may pass min or max by "
         "before it is flagged",
+    )
+    refuse_implausible: bool = Field(
+        True,
+        description="refuse values outside the spec's domain rules (an age of -5, a negative "
+        "income): 422 naming the field, an error row in `greenscore score`; false flags "
+        "them and scores them clipped to the training range",
     )
     cache_size: int = Field(1024, description="repeated identical requests remembered (0: off)")
     micro_batch_rows: int = Field(

@@ -4,7 +4,9 @@ ECOA / Regulation B (12 CFR 1002.9) asks a lender who declines to state the prin
 reasons; four is the convention. For one applicant, the reasons are the features that
 pushed the model's log-odds of default up the most (exact SHAP contributions), never a
 protected attribute or a feature derived from one, each with a stable code and a plain
-sentence.
+sentence. A feature is cited only when its value lies on the side of typical where risk
+is higher (:mod:`greenscore.explain.reason_sides`): "Annual income is high" is never a
+reason to decline, whatever the sign of its contribution.
 
 The serving layer calls :meth:`ReasonCoder.explain_one` per request, so for LightGBM the
 work per call is LightGBM's own ``pred_contrib`` on one row plus a few microseconds: names,
@@ -35,10 +37,15 @@ from greenscore.explain.feature_map import (
     reason_groups,
     select_model_input,
 )
+from greenscore.explain.reason_sides import RiskSides, build_sides
 from greenscore.explain.wording import feature_phrase, reason_sentence
 
 #: Key of the reason-code table in ``ScoringBundle.metadata``.
 METADATA_KEY = "reason_codes"
+#: Version of the table; version 1 (before risk sides) is still read.
+TABLE_VERSION = 2
+TARGET_LENGTH = "target has {n_target} values but the reference has {n_reference} rows"
+SHOWN_LENGTH = "shown has {n_shown} entries but X has {n_rows} rows"
 _CODE_PREFIX = "GS"
 _CODE_DIGITS = 5
 
@@ -52,7 +59,7 @@ class ReasonCode:
     code : stable identifier of the feature's reason (``GS1A2B3``).
     feature : the feature (raw column, or derived feature) it refers to.
     contribution : its push towards default, in log-odds (positive).
-    value : the applicant's value of the feature.
+    value : the applicant's value of the feature, as sent (before any clipping).
     text : a plain, specific sentence for the notice.
     """
 
@@ -101,7 +108,13 @@ def _is_categorical(values: pd.Series) -> bool:
     )
 
 
-def build_reason_table(bundle: Any, reference: pd.DataFrame | None = None) -> dict[str, Any]:
+def build_reason_table(
+    bundle: Any,
+    reference: pd.DataFrame | None = None,
+    target: np.ndarray | None = None,
+    *,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The reason-code table of a fitted bundle: groups, codes, phrases, typical values.
 
     Parameters
@@ -110,14 +123,27 @@ def build_reason_table(bundle: Any, reference: pd.DataFrame | None = None) -> di
         The fitted model.
     reference : DataFrame, optional
         Training applicants (model input or raw); their medians make sentences say
-        *high* or *low*.
+        *high* or *low*, and the model's partial dependence on a sample of them tells
+        which side of typical raises risk.
+    target : array of 0/1, optional
+        Outcomes of the reference rows: the observed default rates must then agree
+        that a side raises risk before it is cited.
+    seed : int
+        Seed of the partial-dependence sample.
 
     Returns
     -------
     dict
         JSON-ready: ``groups`` (model feature -> reported feature), ``codes``,
-        ``phrases``, ``categorical`` and ``typical`` per reported feature.
+        ``phrases``, ``categorical``, ``typical`` and ``sides`` per reported feature.
+
+    Raises
+    ------
+    DataError
+        If ``target`` and ``reference`` differ in length.
     """
+    if target is not None and reference is not None and len(target) != len(reference):
+        raise DataError(TARGET_LENGTH.format(n_target=len(target), n_reference=len(reference)))
     from greenscore.explain.feature_map import model_feature_names
 
     raw = raw_input_columns(bundle)
@@ -146,19 +172,39 @@ def build_reason_table(bundle: Any, reference: pd.DataFrame | None = None) -> di
                 if pd.notna(median):
                     typical[group] = float(median)
     unique_groups = list(dict.fromkeys(groups))
+    categorical = {g: bool(is_cat[g]) for g in unique_groups}
+    sides = (
+        build_sides(
+            bundle,
+            transformed,
+            features=[g for g in unique_groups if g in features],
+            categorical=categorical,
+            y=target,
+            seed=seed,
+        )
+        if transformed is not None
+        else {}
+    )
     return {
-        "version": 1,
+        "version": TABLE_VERSION,
         "groups": dict(zip(features, groups, strict=True)),
         "codes": reason_code_table(unique_groups),
         "phrases": {g: feature_phrase(g, bundle.spec) for g in unique_groups},
-        "categorical": {g: bool(is_cat[g]) for g in unique_groups},
+        "categorical": categorical,
         "typical": typical,
+        "sides": sides,
     }
 
 
-def attach_reason_codes(bundle: Any, reference: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Build the reason-code table and store it in ``bundle.metadata`` (call at fit time)."""
-    table = build_reason_table(bundle, reference)
+def attach_reason_codes(
+    bundle: Any, reference: pd.DataFrame | None = None, target: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Build the reason-code table and store it in ``bundle.metadata`` (call at fit time).
+
+    ``target`` (the outcomes of the ``reference`` rows) lets the observed default rates
+    veto a side the model alone would cite.
+    """
+    table = build_reason_table(bundle, reference, target)
     bundle.metadata[METADATA_KEY] = table
     return table
 
@@ -167,7 +213,7 @@ def _matches(table: Any, bundle: Any) -> bool:
     """Whether a stored table is current and describes this model's features."""
     from greenscore.explain.feature_map import model_feature_names
 
-    if not isinstance(table, Mapping) or table.get("version") != 1:
+    if not isinstance(table, Mapping) or table.get("version") not in (1, TABLE_VERSION):
         return False
     try:
         return set(table.get("groups") or {}) == set(model_feature_names(bundle))
@@ -229,6 +275,7 @@ class ReasonCoder:
         ]
         self._categorical = [bool(table["categorical"].get(g, False)) for g in self.features]
         self._typical = [table["typical"].get(g) for g in self.features]
+        self._sides = RiskSides(table.get("sides") or {}, self.features, self._typical)
         protected = protected_columns(bundle.spec)
         self._excluded = np.array(
             [is_protected_feature(g, protected) for g in self.features], dtype=bool
@@ -333,19 +380,29 @@ class ReasonCoder:
             raise DataError(f"applicant is missing input columns: {missing}")
         return pd.DataFrame({c: [v] for c, v in row.items() if c in self._raw})
 
-    def explain_one(self, row: Mapping[str, Any] | pd.DataFrame | pd.Series) -> list[ReasonCode]:
+    def explain_one(
+        self,
+        row: Mapping[str, Any] | pd.DataFrame | pd.Series,
+        shown: Mapping[str, Any] | None = None,
+    ) -> list[ReasonCode]:
         """The top reasons pushing one applicant towards default.
 
         Parameters
         ----------
         row : dict, Series or one-row DataFrame
             The applicant's model input (extra fields such as the id are ignored).
+        shown : mapping, optional
+            The values the applicant (or API caller) actually sent, by reported feature,
+            where they differ from ``row`` (e.g. before clipping to the training range):
+            reasons quote these. Used for wording only; the model and the side checks
+            see ``row``.
 
         Returns
         -------
         list of ReasonCode
             At most ``max_reasons``, largest contribution first; only positive
-            contributions; never a protected attribute; deterministic.
+            contributions of values on their unfavourable side of typical; never a
+            protected attribute; deterministic.
 
         Examples
         --------
@@ -363,26 +420,32 @@ class ReasonCoder:
         if transformed is not None:
             model_values = {c: transformed[c].iat[0] for c in transformed.columns}
             values = {**model_values, **{k: v for k, v in values.items() if k in self._raw}}
-        return self._reasons(contributions, values)
+        return self._reasons(contributions, values, shown)
 
-    def _reasons(self, contributions: np.ndarray, values: Mapping[str, Any]) -> list[ReasonCode]:
-        ranked = self._rank(contributions)
-        out = []
-        for j in ranked:
+    def _reasons(
+        self,
+        contributions: np.ndarray,
+        values: Mapping[str, Any],
+        shown: Mapping[str, Any] | None = None,
+    ) -> list[ReasonCode]:
+        scores = np.where(self._excluded, -np.inf, contributions)
+        # Largest push first; a stable sort breaks ties by model column order, so the
+        # same input always gives the same reasons.
+        out: list[ReasonCode] = []
+        for j in np.argsort(-scores, kind="stable").tolist():
+            if scores[j] <= 0 or len(out) == self.max_reasons:
+                break
             feature = self.features[j]
             value = values.get(feature)
+            if not self._sides.raises_risk(j, value):
+                continue  # a positive push from a favourable value is no reason to decline
+            if shown is not None and feature in shown:
+                value = shown[feature]
             text = reason_sentence(
                 self._phrases[j], value, typical=self._typical[j], categorical=self._categorical[j]
             )
             out.append(ReasonCode(self.codes[j], feature, float(contributions[j]), value, text))
         return out
-
-    def _rank(self, contributions: np.ndarray) -> list[int]:
-        scores = np.where(self._excluded, -np.inf, contributions)
-        # Largest push first; a stable sort breaks ties by model column order, so the
-        # same input always gives the same reasons.
-        order = np.argsort(-scores, kind="stable")[: self.max_reasons].tolist()
-        return [j for j in order if scores[j] > 0]
 
     # ------------------------------------------------------------------ many applicants
     def contributions_batch(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:  # noqa: N803
@@ -399,13 +462,32 @@ class ReasonCoder:
         np.add.at(grouped.T, self._group_of, raw.T)
         return grouped, transformed
 
-    def explain_batch(self, X: pd.DataFrame) -> list[list[ReasonCode]]:  # noqa: N803
-        """Reasons for every row of a frame (raw applications or model input), same order."""
+    def explain_batch(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        shown: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[list[ReasonCode]]:
+        """Reasons for every row of a frame (raw applications or model input), same order.
+
+        ``shown`` holds, per row, the values sent where they differ from ``X`` (see
+        :meth:`explain_one`); wording only.
+
+        Raises
+        ------
+        DataError
+            If ``shown`` and ``X`` differ in length.
+        """
+        if shown is not None and len(shown) != len(X):
+            raise DataError(SHOWN_LENGTH.format(n_shown=len(shown), n_rows=len(X)))
         contributions, transformed = self.contributions_batch(X)
         raw_records = select_model_input(self.bundle, X).to_dict("records")
         model_records = transformed.to_dict("records")
         return [
-            self._reasons(contributions[i], {**model_records[i], **raw_records[i]})
+            self._reasons(
+                contributions[i],
+                {**model_records[i], **raw_records[i]},
+                shown[i] if shown is not None else None,
+            )
             for i in range(len(contributions))
         ]
 
@@ -423,6 +505,22 @@ class ReasonCoder:
                 record[f"reason_{k + 1}_text"] = reason.text if reason else None
             records.append(record)
         return pd.DataFrame.from_records(records, index=select_model_input(self.bundle, X).index)
+
+    def typical_value(self, feature: str) -> float | None:
+        """The typical (training median) value of a reported numeric feature, if known."""
+        return self._typical[self.features.index(feature)] if feature in self.features else None
+
+    def raises_risk(self, feature: str, value: Any) -> bool:
+        """Whether ``value`` of a reported feature lies on its unfavourable side of typical.
+
+        Raises
+        ------
+        DataError
+            If the feature is not one this coder reports.
+        """
+        if feature not in self.features:
+            raise DataError(f"'{feature}' is not a reported feature of this model")
+        return self._sides.raises_risk(self.features.index(feature), value)
 
     def table(self) -> pd.DataFrame:
         """The code table: code, feature, phrase, whether it can ever be cited."""

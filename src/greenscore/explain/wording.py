@@ -225,7 +225,10 @@ def reason_sentence(
         return f"{_capitalise(phrase)} is not recorded"
     if categorical or typical is None:
         return f"{_capitalise(phrase)} is {shown}"
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return f"{_capitalise(phrase)} is {shown}"  # a value sent as text is quoted as sent
     if number > typical:
         level = "high"
     elif number < typical:

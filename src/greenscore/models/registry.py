@@ -35,6 +35,7 @@ def _lightgbm(
     from greenscore.config import get_settings
     from greenscore.models.gbm import LightGBMCreditClassifier
 
+    params.setdefault("monotone", dict(spec.monotone) or None)
     return LightGBMCreditClassifier(
         random_state=seed, n_jobs=get_settings().training.n_jobs, **params
     )

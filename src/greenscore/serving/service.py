@@ -180,6 +180,8 @@ class ScoringService:
                 model.input_columns,
                 margin=s.range_margin,
                 refuse=s.refuse_out_of_range,
+                spec=model.bundle.spec,
+                refuse_implausible=s.refuse_implausible,
             )
             self._guards[model] = guard
         return guard

@@ -173,8 +173,9 @@ def _final_bundle(
     )
     from greenscore.explain.reason_codes import attach_reason_codes
 
-    # The code table (stable codes, training medians for "high"/"low" wording) ships with the model.
-    attach_reason_codes(bundle, X)
+    # The code table (stable codes, training medians for "high"/"low" wording, the side of
+    # typical where each feature raises risk, checked against the outcomes) ships with the model.
+    attach_reason_codes(bundle, X, y)
     sample = X.iloc[: min(len(X), 5000)]
     energy["energy_kwh_per_1k_predictions"] = energy_per_1k_predictions(
         lambda frame: pipeline.predict_proba(frame), sample
