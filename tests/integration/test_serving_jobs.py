@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import applicant, shared  # noqa: E402
@@ -395,3 +396,52 @@ def test_a_request_kept_after_an_internal_failure_keeps_no_extra_fields(env) -> 
     kept = dlq.get_dead_letter(letter["id"])["payload"]
     assert set(kept) == set(keep(schema)) and kept["income"] == applicant(ds, 3)["income"]
     assert EMAIL.encode() not in stored_bytes(settings.home)
+
+
+def test_a_callback_retry_survives_a_restart_and_a_dead_sender(env) -> None:
+    settings, ds, service, schema = env
+    settings.serving.callback_allow_hosts = ["127.0.0.1"]
+    settings.serving.callback_backoff_seconds = 0.0
+    first = worker(settings, service, schema, post=flaky_forever)
+    job = create(
+        settings, ds, schema, records=[applicant(ds, 0)], callback_url="http://127.0.0.1:9/"
+    )
+    first.run_once()
+    assert first.callbacks.run_once()  # one failed attempt, the next one scheduled
+    status = jobs.get_job(job["id"])["callback"]
+    assert status["status"] == "pending" and status["attempts"] == 1
+    with writing() as conn:  # a sender that died holding the claim
+        conn.execute(jobs.TABLE.update().values(worker="dead", heartbeat_at=jobs.now()))
+    after_restart = callbacks.CallbackSender(settings, post=lambda url, body: 204)
+    assert not after_restart.run_once()  # its lease still holds
+    settings.serving.job_lease_seconds = 0
+    assert drain(after_restart, job["id"])["status"] == "delivered"
+    assert jobs.get_job(job["id"])["callback"]["attempts"] == 2
+
+
+@pytest.mark.services
+def test_jobs_and_dead_letters_on_postgres(postgres_schema_url: str, env) -> None:
+    settings, ds, service, schema = env
+    settings.database_url = postgres_schema_url
+    records = [with_pii(ds, i) for i in range(12)]
+    subject = str(records[3][ds.spec.id_column])
+    job = create(settings, ds, schema, records=records)
+    worker(settings, service, schema).run_once()
+    dlq.record_dead_letter(
+        request_id="r-pg",
+        kind="score",
+        error="boom",
+        payload={"applicants": [records[3]]},
+        keep=keep(schema),
+        subjects=[subject],
+    )
+    assert erase(subject, actor="dpo").sealed == {"jobs": 2, "dead_letters": 1}
+    rows = jobs.job_results(settings, job["id"], limit=100)["rows"]
+    assert len(rows) == 12 and rows[3] == {"row": 3, "erased": True}
+    with engine().connect() as conn:
+        dump = conn.execute(
+            text("select string_agg(encode(blob, 'escape'), '') from privacy_sealed_units")
+        ).scalar_one()
+        letters = conn.execute(text("select payload from serving_dead_letters")).scalars().all()
+    assert EMAIL not in dump and IBAN not in dump and "income" not in dump
+    assert letters == ["sealed:applicants"]

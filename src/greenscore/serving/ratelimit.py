@@ -16,10 +16,13 @@ real Redis with 3,000/minute and six cost-500 hits on one key: the moving window
 3,000-entry list of 57,792 bytes, this bucket a 120-byte hash; a cost-500 hit took about
 1.0 ms against 0.3 ms here (in memory both take microseconds: 11 µs against 3 µs).
 
-Defaults are sized to one worker's capacity: it decided about 250 applicants/s in
-batches of 500 on the 2 shared cores of the development machine under load (load average
-5; a quiet core does more), so one key's default of 3,000 per minute (50/s) with a
-burst of 500 is a fifth of a loaded worker at most.
+Defaults are sized to one worker's capacity. In-process (``decide_payloads``, audit log
+and prediction store included) one worker decided 227-243 applicants/s in batches of
+500 and 22-26/s one at a time, on the 2 shared cores of the development machine at load
+averages of 5 to 11 (a quiet core does more; about 60% of the time is the audit log's
+one transaction per decision). One key's default of 3,000 per minute (50/s) with a
+burst of 500 (one full batch, about 2 s of such a worker) is a fifth of a loaded worker
+at most, and batches run one per key at a time (:mod:`greenscore.serving.batch_gate`).
 """
 
 from __future__ import annotations
