@@ -13,10 +13,8 @@
 # passed at build time: every credential arrives at run time (environment or mounted
 # files), so no layer holds one.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-
 # ------------------------------------------------------------------ builder
-FROM ${PYTHON_IMAGE} AS builder
+FROM python:3.11-slim-bookworm AS builder
 
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
@@ -41,7 +39,7 @@ RUN pip install --no-cache-dir . \
     && python -m compileall -q /opt/venv/lib
 
 # ------------------------------------------------------------------ runtime
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11-slim-bookworm AS runtime
 
 ARG VERSION=0.1.0
 ARG REVISION=unknown

