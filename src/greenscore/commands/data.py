@@ -126,7 +126,14 @@ def profile_command(
 @spec_app.command("infer")
 def spec_infer_command(
     data: DataOpt,
-    target: Annotated[str, typer.Option("--target", "-t", help="The outcome column (two values).")],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="The outcome column (two values); guessed from the column names if not given.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the spec here (default: print it).")
     ] = None,
@@ -139,6 +146,12 @@ def spec_infer_command(
     """Infer a spec (target, ids, PII, types, sequences, protected) for a new file."""
     if out is not None and out.exists() and not force:
         raise ConfigError(f"{out} already exists; pass --force to overwrite it")
+    if target is None:
+        from greenscore.data.infer import TARGET_GUESSED, guess_target
+        from greenscore.data.io import read_table
+
+        target = guess_target(read_table(data, query=query))
+        typer.secho(TARGET_GUESSED.format(column=target), fg="yellow", err=True)
     dataset = _load(data, None, None, target, query)
     spec = dataset.spec.model_copy(update={"name": name})
     text = spec.to_yaml(out)

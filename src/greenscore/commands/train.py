@@ -145,42 +145,49 @@ def score_command(
         ),
     ],
     data: DataOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv or .parquet.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output file: .csv, .parquet, .json (an array of rows) or .jsonl (a row a line).",
+        ),
+    ],
     query: QueryOpt = None,
     approve_below: ApproveBelowOpt = None,
     decline_above: DeclineAboveOpt = None,
+    on_error: Annotated[
+        str,
+        typer.Option(
+            "--on-error",
+            help="A row that cannot be scored: raise (stop, naming row and column) or skip "
+            "(score the others; skipped rows go to OUT's .rejects.csv).",
+        ),
+    ] = "raise",
 ) -> None:
-    """Score a file: probability of default, score points and decision band per row."""
-    from greenscore.data.io import read_table
-    from greenscore.data.loading import add_derived_columns
-    from greenscore.errors import ConfigError
-    from greenscore.sustainability.energy import measure_energy
+    """Score a file: probability of default, score points, decision band and input flags per row."""
+    from greenscore.config import get_settings
     from greenscore.tracking.registry import load_bundle
     from greenscore.workflows.cutoffs import override_cutoffs
+    from greenscore.workflows.score import check_options, score_file, summary_line
 
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise ConfigError(f"--out must end in .csv or .parquet, not '{out.suffix or out.name}'")
+    check_options(out, on_error)
     bundle, cutoff_warning = override_cutoffs(
         load_bundle(model), approve_below=approve_below, decline_above=decline_above
     )
     if cutoff_warning:
         typer.secho(f"warning: {cutoff_warning}", fg="yellow", err=True)
-    frame = read_table(data, query=query)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame = add_derived_columns(frame, bundle.spec)
-    with measure_energy("predict:batch") as reading:
-        scored = bundle.score_frame(frame)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        scored.to_csv(out, index=False)
-    else:
-        scored.to_parquet(out, index=False)
-    counts = scored["decision"].value_counts().to_dict()
-    typer.echo(
-        f"scored {len(scored):,} rows with {bundle.name} -> {out} "
-        f"(approve {counts.get('approve', 0)}, review {counts.get('review', 0)}, decline {counts.get('decline', 0)}; "
-        f"{reading.kwh * 1000:.4f} Wh, {reading.method})"
+    serving = get_settings().serving
+    summary = score_file(
+        bundle,
+        data,
+        out,
+        query=query,
+        on_error=on_error,
+        refuse_implausible=serving.refuse_implausible,
+        margin=serving.range_margin,
     )
+    typer.echo(summary_line(summary, model=bundle.name, out=out))
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from greenscore.config import ServingSettings
+from greenscore.data.input_rules import SENT_KEY
 from greenscore.errors import ConfigError, ModelError
 from greenscore.explain.reason_codes import ReasonCode, ReasonCoder
 from greenscore.logging import get_logger
@@ -258,15 +259,21 @@ class ServedModel:
             return {}, False
         try:
             features = self.scorer.features
+            # Reasons quote what the caller sent where the guard changed or did not
+            # recognise it (InputGuard keeps those values under SENT_KEY).
+            shown = [rows[i].get(SENT_KEY) for i in which]
             if matrix is not None and features is not None and len(which) <= _BATCH_EXPLAIN_ROWS:
-                return {i: self.coder.explain_one(features.values(matrix[i])) for i in which}, True
+                return {
+                    i: self.coder.explain_one(features.values(matrix[i]), shown[k])
+                    for k, i in enumerate(which)
+                }, True
             sub_ids = [ids[i] for i in which]
             if matrix is not None and features is not None:
                 frame = features.frame_from(matrix[which], sub_ids)
             else:
                 sub_rows = [rows[i] for i in which]
                 frame = rows_frame(sub_rows, sub_ids, self.input_columns, self.id_name)
-            explained = self.coder.explain_batch(frame)
+            explained = self.coder.explain_batch(frame, shown)
             return dict(zip(which, explained, strict=True)), True
         except Exception as exc:  # noqa: BLE001 - a decision is still a decision without reasons
             log.warning("reason codes failed", extra={"model": self.label, "error": repr(exc)})

@@ -10,14 +10,36 @@ model. Field names are the column names themselves (as aliases), so a column cal
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from greenscore.data.cleaning import missing_tokens, read_number
 from greenscore.data.spec import DatasetSpec
 
 Decision = Literal["approve", "review", "decline"]
-FlagIssue = Literal["above_training_range", "below_training_range", "unknown_category"]
+FlagIssue = Literal[
+    "outside_plausible_range",
+    "above_training_range",
+    "below_training_range",
+    "category_normalised",
+    "unknown_category",
+]
+
+
+def _number_reader(spec: DatasetSpec, column: str) -> BeforeValidator:
+    """Read a number field as a file's column is read: ``"?"``/``"n/a"`` as null, numeric
+    text (quoted too, where the spec strips quotes) as the number; other text refused."""
+    missing = missing_tokens(spec, column)
+
+    def read(value: Any) -> Any:
+        if isinstance(value, str):
+            number = read_number(value, strip_quotes=spec.strip_quotes, missing=missing)
+            return None if math.isnan(number) else number
+        return value
+
+    return BeforeValidator(read)
 
 
 def applicant_model(
@@ -62,7 +84,8 @@ def applicant_model(
                 Field(..., alias=column, description=description, **extra),
             )
         else:
-            fields[f"f{i}"] = (float | None, Field(..., alias=column, description=description))
+            number = Annotated[float | None, _number_reader(spec, column)]
+            fields[f"f{i}"] = (number, Field(..., alias=column, description=description))
     if spec.id_column and spec.id_column not in columns:
         fields["applicant_id"] = (
             int | str | None,
@@ -118,9 +141,9 @@ class InputFlag(BaseModel):
     field: str
     issue: FlagIssue
     value: Any = None
-    action: Literal["clipped", "flagged"] = Field(
-        description="clipped to the training range, or only flagged (unknown categories "
-        "score as missing)"
+    action: Literal["clipped", "normalised", "flagged"] = Field(
+        description="clipped to the training range, normalised to the training level that "
+        "differs only in letter case, or only flagged (unknown categories score as missing)"
     )
 
 

@@ -9,14 +9,16 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, SkipValidation, ValidationError, create_model
 
+from greenscore.errors import DataError
 from greenscore.serving.deps import Scorer, Service
 from greenscore.serving.errors import PayloadTooLargeError
 from greenscore.serving.ownership import tenant_of
 from greenscore.serving.routers.common import ERRORS
 from greenscore.serving.schemas import BatchResponse, ErrorResponse, ScoreResponse
 
+INVALID_APPLICANT = "field '{field}': {msg}"
 TOO_MANY = "batch of {n} applicants is over the limit of {limit} (serving.max_batch)"
 
 
@@ -44,6 +46,16 @@ def _json(body: Any, status: int = 200) -> Response:
     )
 
 
+def _validated(applicant: type[BaseModel], raw: Any) -> dict[str, Any] | DataError:
+    """One batch applicant as the single-applicant route reads it, or why it cannot be."""
+    try:
+        return applicant.model_validate(raw).model_dump(by_alias=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "applicant"
+        return DataError(INVALID_APPLICANT.format(field=where, msg=first.get("msg")))
+
+
 def build_router(applicant: type[BaseModel]) -> APIRouter:
     """The scoring routes for an applicant model.
 
@@ -55,7 +67,12 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["scoring"])
     batch_model = create_model(
         "BatchRequest",
-        applicants=(list[applicant], Field(..., min_length=1, description="applicants to score")),
+        # Each applicant is validated on its own in the route: one bad applicant is that
+        # item's 422, not the batch's (the schema still documents the applicant model).
+        applicants=(
+            list[SkipValidation[applicant]],
+            Field(..., min_length=1, description="applicants to score"),
+        ),
     )
 
     @router.post(
@@ -92,11 +109,11 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         limit = service.settings.serving.max_batch
         if len(applicants) > limit:
             raise PayloadTooLargeError(TOO_MANY.format(n=len(applicants), limit=limit))
-        outcomes = service.decide_payloads(
-            [a.model_dump(by_alias=True) for a in applicants],
-            actor=principal.id,
-            route="/v1/score/batch",
-        )
+        checked = [_validated(applicant, a) for a in applicants]
+        valid = [c for c in checked if not isinstance(c, DataError)]
+        decided = service.decide_payloads(valid, actor=principal.id, route="/v1/score/batch")
+        it = iter(decided)
+        outcomes = [c if isinstance(c, DataError) else next(it) for c in checked]
         results = []
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, BaseException):
