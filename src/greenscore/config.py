@@ -177,6 +177,28 @@ class ServingSettings(BaseModel):
     redis_url: str | None = Field(None, description="shared rate limits across workers via Redis")
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="bearer token that lets a scraper read /metrics from any address "
+        "(Prometheus: authorization.credentials); compared in constant time",
+    )
+    metrics_public: bool = Field(
+        False,
+        description="serve /metrics to anyone; when false, only loopback callers and "
+        "holders of serving.metrics_token may read it",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="a connection whose request line and headers are not complete this long "
+        "after it opened (or after its previous response) is closed",
+    )
+    body_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="a request body not received in full this long after its headers is "
+        "answered 408 and its connection closed",
+    )
     route_grey_band_to_review: bool = False
     refuse_out_of_range: bool = Field(
         False, description="refuse (422) inputs outside training ranges instead of clipping them"

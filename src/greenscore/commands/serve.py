@@ -57,6 +57,8 @@ def serve(
         "port": port or s.port,
         "log_level": settings.log_level.lower(),
         "access_log": False,  # per-request lines cost throughput; /metrics counts requests
+        # httptools with a deadline and a size limit on request headers (slow clients).
+        "http": "greenscore.serving.http_protocol:GuardedHttpToolsProtocol",
         **tls,
     }
     scheme = "https" if tls else "http"

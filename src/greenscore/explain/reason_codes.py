@@ -235,6 +235,8 @@ class ReasonCoder:
         Code of each reported feature.
     max_reasons : int
         Reasons returned per applicant.
+    categorical : dict of str to bool
+        Whether each reported feature is categorical.
     method : str
         How contributions are computed (``lightgbm_pred_contrib``, ``model``, ``linear``,
         ``kernel`` or ``permutation``).
@@ -274,6 +276,7 @@ class ReasonCoder:
             table["phrases"].get(g) or feature_phrase(g, bundle.spec) for g in self.features
         ]
         self._categorical = [bool(table["categorical"].get(g, False)) for g in self.features]
+        self.categorical = dict(zip(self.features, self._categorical, strict=True))
         self._typical = [table["typical"].get(g) for g in self.features]
         self._sides = RiskSides(table.get("sides") or {}, self.features, self._typical)
         protected = protected_columns(bundle.spec)

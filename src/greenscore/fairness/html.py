@@ -15,12 +15,17 @@ th{background:#eef4f0}
 .pass{color:#fff;background:#2a7f62;padding:.1em .5em;border-radius:.3em}
 .fail{color:#fff;background:#b3261e;padding:.1em .5em;border-radius:.3em}
 .warn{color:#1d2a24;background:#f2c14e;padding:.1em .5em;border-radius:.3em}
+.na{color:#1d2a24;background:#dfe5e2;padding:.1em .5em;border-radius:.3em}
 pre{background:#f6f8f7;padding:.6em;overflow-x:auto;font-size:.85em;margin:0}
 """
 
 
+_BADGE_CLASS = {"n/a": "na"}
+
+
 def _badge(status: str) -> str:
-    return f'<span class="{html.escape(status)}">{html.escape(status.upper())}</span>'
+    css = _BADGE_CLASS.get(status, status)
+    return f'<span class="{html.escape(css)}">{html.escape(status.upper())}</span>'
 
 
 def _page(title: str, body: str) -> str:

@@ -7,9 +7,11 @@ the primary model's inputs), then assembles the app. ``uvicorn
 
 Error policy: a :class:`~greenscore.errors.GreenScoreError` answers its own HTTP status
 with ``{"error", "detail", "request_id"}``; request-validation errors keep FastAPI's 422
-shape (``detail[].loc`` names the field); anything else is a fault of the service, never
-of the caller: the request is written to the dead-letter table and the answer is 503
-with the request id.
+shape (``detail[].loc`` names the field), whatever the input (non-finite numbers and NUL
+characters are refused before the routes, :mod:`greenscore.serving.json_guard`); anything
+else is a fault of the service, never of the caller: the request is written to the
+dead-letter table and the answer is 503 with the request id. Limits, timeouts and
+security headers are the :class:`~greenscore.serving.request_guard.RequestGuard`'s.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import asyncio
 import json
 import math
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -31,12 +34,15 @@ from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, GreenScoreError, PermissionDeniedError
 from greenscore.logging import get_logger
 from greenscore.serving.dlq import record_dead_letter
+from greenscore.serving.docs import add_docs
 from greenscore.serving.errors import RateLimitedError
 from greenscore.serving.fast_path import input_categories
 from greenscore.serving.job_worker import JobWorker
+from greenscore.serving.json_guard import json_safe
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
 from greenscore.serving.ratelimit import make_rate_limiter
+from greenscore.serving.request_guard import BODY_KEY, RequestGuard
 from greenscore.serving.routers import admin, decisions, health, review
 from greenscore.serving.routers import jobs as jobs_router
 from greenscore.serving.routers import score as score_router
@@ -47,125 +53,8 @@ from greenscore.store import Base, init_db
 log = get_logger(__name__)
 
 NO_MODEL = "no model to serve: pass --model or set serving.model (GREENSCORE_SERVING__MODEL)"
-BODY_TOO_LARGE = "request body is over {limit} bytes (serving.max_body_bytes)"
 INTERNAL = "the service failed on request '{request_id}'; it is kept for replay"
 _APPLICANT_ROUTES = ("/v1/score", "/v1/jobs")
-_BODY_KEY = "greenscore.body"
-
-
-# ---------------------------------------------------------------------- middleware
-class RequestGuard:
-    """Pure ASGI middleware: request id, body-size limit, latency metrics.
-
-    Pure ASGI rather than ``BaseHTTPMiddleware``, which costs a task and a stream per
-    request. The body is read here in full before the app sees it, counting as it comes
-    (so a missing or false Content-Length cannot get past the limit: an oversized body is
-    answered 413 here), and kept for the dead-letter table.
-    """
-
-    def __init__(self, app: Any, *, monitor: Monitor, max_body: int) -> None:
-        self.app = app
-        self.monitor = monitor
-        self.max_body = max_body
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        request_id = new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
-        length = _content_length(scope)
-        if length is not None and length > self.max_body:
-            await _too_large(send, request_id, self.max_body)
-            self._observe(scope, 413, started)
-            return
-        chunks: list[bytes] = []
-        seen = 0
-        disconnected = False
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                disconnected = True
-                break
-            body = message.get("body", b"")
-            seen += len(body)
-            if seen > self.max_body:
-                await _too_large(send, request_id, self.max_body)
-                self._observe(scope, 413, started)
-                return
-            chunks.append(body)
-            if not message.get("more_body", False):
-                break
-        scope[_BODY_KEY] = chunks
-        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
-
-        async def buffered_receive() -> dict:
-            if replay:
-                return replay.pop()
-            if disconnected:
-                return {"type": "http.disconnect"}
-            return await receive()
-
-        status = 500
-
-        async def tagged_send(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
-        try:
-            await self.app(scope, buffered_receive, tagged_send)
-        except Exception:
-            status = 503
-            raise
-        finally:
-            self._observe(scope, status, started)
-
-    def _observe(self, scope: dict, status: int, started: float) -> None:
-        route = scope.get("route")
-        path = getattr(route, "path", None) or "unmatched"
-        self.monitor.observe_request(
-            path, scope.get("method", ""), status, time.perf_counter() - started
-        )
-
-
-def _content_length(scope: dict) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-async def _too_large(send: Any, request_id: str, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": "PayloadTooLargeError",
-            "detail": BODY_TOO_LARGE.format(limit=limit),
-            "request_id": request_id,
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 # ---------------------------------------------------------------------- error handlers
@@ -185,11 +74,22 @@ async def _greenscore_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
 
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 shape, written so that any input can be answered (a non-finite number
+    is echoed as text: standard JSON cannot hold it, and the answer must stay a 422)."""
+    assert isinstance(exc, RequestValidationError)
+    try:
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+    except (TypeError, ValueError):
+        plain = [{k: e.get(k) for k in ("type", "loc", "msg")} for e in exc.errors()]
+        return JSONResponse({"detail": jsonable_encoder(plain)}, status_code=422)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     """Anything not raised on purpose: keep the request, answer 503 with its id."""
     request_id = _request_id(request) or new_request_id()
     log.error("unhandled error", extra={"request_id": request_id, "error": repr(exc)})
-    raw = b"".join(request.scope.get(_BODY_KEY, []))
+    raw = b"".join(request.scope.get(BODY_KEY, []))
     keep_fields = None
     try:
         payload: Any = json.loads(raw) if raw else None
@@ -352,6 +252,8 @@ def create_app(
         "jobs, contests and model administration. Authenticate with an API key "
         "(X-API-Key) or a bearer token.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
@@ -361,6 +263,7 @@ def create_app(
     app.state.job_worker = worker
     app.state.applicant_model = applicant
     app.add_exception_handler(GreenScoreError, _greenscore_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(score_router.build_router(applicant))
     app.include_router(jobs_router.build_router(applicant))
@@ -368,7 +271,14 @@ def create_app(
     app.include_router(review.router)
     app.include_router(admin.router)
     app.include_router(health.router)
-    app.add_middleware(RequestGuard, monitor=monitor, max_body=serving.max_body_bytes)
+    add_docs(app)
+    app.add_middleware(
+        RequestGuard,
+        monitor=monitor,
+        max_body=serving.max_body_bytes,
+        body_timeout=serving.body_timeout_seconds,
+        tls=serving.tls_cert is not None,
+    )
     # Every table is declared by now: create what is missing before traffic, so no request
     # pays for a schema check on the event loop.
     init_db()

@@ -1,7 +1,17 @@
-"""Probes and metrics: ``/health/live``, ``/health/ready`` and ``/metrics`` (no credentials)."""
+"""Probes and metrics: ``/health/live``, ``/health/ready`` (no credentials) and ``/metrics``.
+
+``/metrics`` tells request rates, model versions and decision mixes, which are nobody
+else's business: it is served to loopback callers only (a scraper beside the service),
+unless ``serving.metrics_token`` is set, in which case every caller must send it as
+``Authorization: Bearer <token>`` (Prometheus: ``authorization: {credentials: ...}``), or
+``serving.metrics_public`` opens it to all. Behind a reverse proxy on the same host, set
+the token: the proxy's requests come from loopback.
+"""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -9,10 +19,52 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
+from greenscore.errors import AuthError, PermissionDeniedError
 from greenscore.serving._db import engine
-from greenscore.serving.schemas import HealthOut
+from greenscore.serving.schemas import ErrorResponse, HealthOut
 
 router = APIRouter(tags=["health"])
+
+METRICS_TOKEN_NEEDED = "/metrics needs 'Authorization: Bearer <serving.metrics_token>'"
+METRICS_LOOPBACK_ONLY = (
+    "/metrics is served to loopback callers only; set serving.metrics_token to scrape it "
+    "from elsewhere"
+)
+
+
+def _loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_metrics_access(request: Request) -> None:
+    """Let the caller read ``/metrics``, or raise.
+
+    Raises
+    ------
+    AuthError
+        If a token is configured and the caller did not send it (401).
+    PermissionDeniedError
+        If no token is configured and the caller is not on loopback (403).
+    """
+    serving = request.app.state.settings.serving
+    if serving.metrics_public:
+        return
+    if serving.metrics_token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = serving.metrics_token.get_secret_value().encode()
+        # Compared in constant time; a wrong scheme compares an empty token.
+        ok = hmac.compare_digest(
+            given.strip().encode() if scheme.lower() == "bearer" else b"", expected
+        )
+        if not ok:
+            raise AuthError(METRICS_TOKEN_NEEDED)
+        return
+    if not _loopback(request):
+        raise PermissionDeniedError(METRICS_LOOPBACK_ONLY)
 
 
 @router.get(
@@ -56,9 +108,14 @@ def ready(request: Request) -> Any:
     operation_id="metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "text format"}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "text format"},
+        401: {"model": ErrorResponse, "description": "serving.metrics_token not sent"},
+        403: {"model": ErrorResponse, "description": "not a loopback caller"},
+    },
 )
 def metrics(request: Request) -> Response:
     """Requests, latency histogram and SLA quantiles, errors, decisions, model versions,
-    circuit states, prediction drift (PSI) and energy."""
+    circuit states, prediction drift (PSI) and energy (who may read it: see the module)."""
+    check_metrics_access(request)
     return Response(request.app.state.monitor.render(), media_type=CONTENT_TYPE_LATEST)
