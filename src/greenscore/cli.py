@@ -65,6 +65,7 @@ COMMAND_MODULES: list[str] = [
     "serve",
     "generate",
     "tracking",
+    "scorecard",
 ]
 
 

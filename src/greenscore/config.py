@@ -88,6 +88,9 @@ class TrainingSettings(BaseModel):
     # One thread: LightGBM's OpenMP threads spin and slow down badly (30x seen here) when the
     # 2 cores are shared with other work, e.g. parallel test workers or a second fold.
     n_jobs: int = 1
+    scorecard_characteristics: int = Field(
+        20, ge=1, description="most characteristics in a scorecard (highest IV after filters)"
+    )
     max_category_levels: int = Field(
         50,
         ge=2,

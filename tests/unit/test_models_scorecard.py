@@ -83,9 +83,11 @@ def test_probabilities_are_valid_and_rank_risk(
 
 def test_scorecard_table_has_the_reviewer_columns(fitted: WoEScorecardClassifier) -> None:
     table = fitted.scorecard_table()
-    assert {"Variable", "Bin", "WoE", "IV", "Points"} <= set(table.columns)
-    assert set(table["Variable"]) == set(fitted.selected_)
-    assert np.isfinite(table["Points"].astype(float)).all()
+    assert {"characteristic", "bin", "count", "bad_rate", "woe", "coefficient", "points"} <= set(
+        table.columns
+    )
+    assert set(table["characteristic"]) == set(fitted.selected_)
+    assert np.isfinite(table["points"].astype(float)).all()
 
 
 def test_to_json_round_trips_through_json(fitted: WoEScorecardClassifier) -> None:
@@ -93,7 +95,7 @@ def test_to_json_round_trips_through_json(fitted: WoEScorecardClassifier) -> Non
     assert json.loads(json.dumps(exported)) == exported
     assert exported["scaling"] == {"base_score": 600.0, "base_odds": 50.0, "pdo": 20.0}
     assert len(exported["table"]) == len(fitted.scorecard_table())
-    housing_bins = [row["Bin"] for row in exported["table"] if row["Variable"] == "housing"]
+    housing_bins = [row["bin"] for row in exported["table"] if row["characteristic"] == "housing"]
     assert any(isinstance(b, list) for b in housing_bins)  # category groups stay readable
 
 
@@ -130,7 +132,128 @@ def test_iv_screen_offers_only_the_strongest_characteristics(
     model = WoEScorecardClassifier(max_features=2).fit(X, y)
     assert sorted(model.candidates_) == ["income", "utilisation"]
     assert set(model.selected_) <= set(model.candidates_)
-    assert model.features_in_ == list(X.columns)
+    assert list(model.feature_names_in_) == list(X.columns)
     np.testing.assert_allclose(
         model.points(X), points_from_pd(model.predict_proba(X)[:, 1]), atol=1e-6
     )
+
+
+# ---------------------------------------------------------------- issue 11: served, signed, shown
+def test_records_its_feature_names_as_scikit_learn_does(fitted, data) -> None:
+    from greenscore.explain.feature_map import model_feature_names
+
+    X, _ = data  # noqa: N806
+    assert list(fitted.feature_names_in_) == list(X.columns)
+    assert fitted.n_features_in_ == X.shape[1]
+
+    class _Bundle:  # model_feature_names reads .estimator only
+        estimator = fitted
+
+    assert model_feature_names(_Bundle()) == list(X.columns)
+    values, base = fitted.log_odds_contributions(X.head(5))
+    assert values.shape == (5, X.shape[1]) and base.shape == (5,)
+
+
+def test_a_derived_near_duplicate_gives_way_to_the_given_column(data) -> None:
+    X, y = data  # noqa: N806
+    X = X.assign(income_ratio=X["income"] * 1.01)  # noqa: N806 - a derived restatement
+    given = ["income", "utilisation", "noise", "housing"]
+    model = WoEScorecardClassifier(given_features=given).fit(X, y)
+    assert "income" in model.selected_ and "income_ratio" not in model.selected_
+    row = model.removal_table().set_index("characteristic").loc["income_ratio"]
+    assert row["step"] == "near-duplicate" and row["partner"] == "income"
+    assert row["value"] > 0.99 and "derived" in row["reason"]
+
+
+def test_a_wrong_sign_characteristic_is_removed_and_every_coefficient_is_negative() -> None:
+    # x2 rises with risk on its own (through x1) but lowers it given x1: its WoE, coded from
+    # its own bad rates, gets a positive coefficient in the joint regression.
+    rng = np.random.default_rng(3)
+    n = 3000
+    x1 = rng.normal(size=n)
+    x2 = 0.7 * x1 + 0.7 * rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-1.0 + 2.0 * x1 - 0.8 * x2)))).astype(int)
+    X = pd.DataFrame({"x1": x1, "x2": x2})  # noqa: N806
+    model = WoEScorecardClassifier().fit(X, y)
+    assert model.selected_ == ["x1"]
+    removed = model.removal_table().set_index("characteristic")
+    assert removed.loc["x2", "step"] == "wrong sign" and removed.loc["x2", "value"] > 0
+    assert (model.coefficients() < 0).all()
+    assert (model.scorecard_table()["coefficient"] < 0).all()
+
+
+def test_monotonic_trend_is_on_by_default_for_numeric_characteristics() -> None:
+    rng = np.random.default_rng(4)
+    n = 4000
+    age = rng.uniform(18, 80, n)
+    # Risk falls with age but rises again after 60: a valley the default constraint flattens.
+    logit = -1.0 - 0.05 * (age - 40) + 0.15 * np.clip(age - 60, 0, None)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = pd.DataFrame({"age": age})  # noqa: N806
+
+    def woe_steps(model: WoEScorecardClassifier) -> np.ndarray:
+        table = model.scorecard_table()
+        bins = table[table["lower"].notna()]
+        return np.sign(np.diff(bins["woe"].to_numpy()))
+
+    steps = woe_steps(WoEScorecardClassifier().fit(X, y))
+    assert len(set(steps)) == 1  # one direction only
+    free = woe_steps(WoEScorecardClassifier(monotonic_trend=None).fit(X, y))
+    assert len(set(free)) == 2
+
+
+def test_the_cap_keeps_the_strongest_characteristics(data) -> None:
+    X, y = data  # noqa: N806
+    model = WoEScorecardClassifier(max_characteristics=1).fit(X, y)
+    assert model.selected_ == ["utilisation"]
+    capped = model.removal_table().query("step == 'characteristic cap'")
+    assert {"income", "housing"} <= set(capped["characteristic"])
+
+
+def test_a_missing_bin_with_data_is_scored_by_its_own_woe() -> None:
+    rng = np.random.default_rng(5)
+    n = 3000
+    income = rng.lognormal(10, 0.5, n)
+    missing = rng.random(n) < 0.1
+    logit = -1.5 - 0.8 * (np.log(income) - 10) + 1.5 * missing  # missing income: riskier
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X = pd.DataFrame({"income": np.where(missing, np.nan, income)})  # noqa: N806
+    model = WoEScorecardClassifier().fit(X, y)
+    table = model.scorecard_table()
+    missing_row = table[(table["characteristic"] == "income") & (table["bin"] == "Missing")]
+    assert int(missing_row["count"].iloc[0]) == int(missing.sum())
+    assert float(missing_row["woe"].iloc[0]) < -0.3  # its own, riskier WoE, not neutral 0
+    neutral = table[(table["characteristic"] == "income") & (table["bin"] == "Special")]
+    assert float(missing_row["points"].iloc[0]) < float(neutral["points"].iloc[0])
+    per_row = model.points_by_characteristic(X[missing])
+    np.testing.assert_allclose(per_row["income"], float(missing_row["points"].iloc[0]))
+    pd_ = model.predict_proba(X)[:, 1]
+    np.testing.assert_allclose(model.points(X), points_from_pd(pd_), atol=1e-6)
+    assert pd_[missing].mean() > pd_[~missing].mean()
+
+
+def test_an_unseen_category_scores_as_missing_in_points_and_probability(fitted, data) -> None:
+    X, _ = data  # noqa: N806
+    rows = X.head(3).assign(housing=["castle", None, "own"])
+    per_row = fitted.points_by_characteristic(rows)
+    assert per_row["housing"].iloc[0] == per_row["housing"].iloc[1]
+    np.testing.assert_allclose(
+        fitted.points(rows), points_from_pd(fitted.predict_proba(rows)[:, 1]), atol=1e-6
+    )
+
+
+def test_points_by_characteristic_add_up_to_the_points(fitted, data) -> None:
+    X, _ = data  # noqa: N806
+    per_row = fitted.points_by_characteristic(X)
+    assert list(per_row.columns) == fitted.selected_ and per_row.index.equals(X.index)
+    np.testing.assert_allclose(per_row.sum(axis=1), fitted.points(X), atol=1e-9)
+
+
+def test_parameters_are_checked_at_fit(data) -> None:
+    from greenscore.errors import ConfigError
+
+    X, y = data  # noqa: N806
+    with pytest.raises(ConfigError, match="monotonic_trend"):
+        WoEScorecardClassifier(monotonic_trend="sideways").fit(X, y)
+    with pytest.raises(ConfigError, match="max_correlation"):
+        WoEScorecardClassifier(max_correlation=1.5).fit(X, y)

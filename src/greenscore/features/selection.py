@@ -8,6 +8,7 @@ row per input feature (score, kept, reason) so a model reviewer can see the deci
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
@@ -72,6 +73,78 @@ def variance_inflation(matrix: np.ndarray) -> np.ndarray:
         corr = np.corrcoef(matrix[:, live], rowvar=False)
         vif[live] = np.diag(np.linalg.pinv(corr))
     return vif
+
+
+def decorrelate(
+    corr: np.ndarray, order: Sequence[int], cut: float
+) -> list[tuple[bool, int, float]]:
+    """Greedy redundancy filter: keep columns in ``order`` unless too correlated with a kept one.
+
+    Parameters
+    ----------
+    corr : ndarray of shape (n, n)
+        Correlation matrix (signed; NaN counts as 0).
+    order : sequence of int
+        Column positions, most wanted first: of a correlated pair, the earlier one stays.
+    cut : float
+        A column whose |r| with a kept column is above this is dropped.
+
+    Returns
+    -------
+    list of (kept, partner, r), one per column in position order
+        ``partner`` is the kept column it is most correlated with (-1 when none was kept
+        before it), ``r`` the signed correlation with that partner.
+    """
+    signed = np.atleast_2d(np.nan_to_num(np.asarray(corr, dtype=float)))
+    strength = np.abs(signed)
+    kept: list[int] = []
+    out: list[tuple[bool, int, float]] = [(True, -1, 0.0)] * signed.shape[0]
+    for j in order:
+        partner = max(kept, key=lambda i: strength[i, j]) if kept else -1
+        r = float(signed[partner, j]) if partner >= 0 else 0.0
+        keep = abs(r) <= cut
+        if keep:
+            kept.append(j)
+        out[j] = (keep, partner, r)
+    return out
+
+
+def drop_by_vif(
+    matrix: np.ndarray, cut: float, *, first: np.ndarray | None = None
+) -> tuple[list[tuple[int, float]], np.ndarray]:
+    """Repeatedly drop the column with the largest variance inflation while it exceeds ``cut``.
+
+    Parameters
+    ----------
+    matrix : ndarray of shape (n_samples, n_features)
+    cut : float
+    first : ndarray of bool, optional
+        Columns to drop before any other whenever one of them is above the cut (e.g.
+        derived features, which go before the given columns they restate).
+
+    Returns
+    -------
+    dropped : list of (position, VIF when dropped), in drop order
+    vif : ndarray of shape (n_features,)
+        The final VIF of each column (of the kept ones; NaN for the dropped).
+    """
+    live = list(range(matrix.shape[1]))
+    preferred = np.zeros(matrix.shape[1], dtype=bool) if first is None else np.asarray(first)
+    dropped: list[tuple[int, float]] = []
+    final = np.full(matrix.shape[1], np.nan)
+    while live:
+        vif = variance_inflation(matrix[:, live])
+        over = vif > cut
+        if not over.any():
+            final[live] = vif
+            break
+        # Among those above the cut, the preferred-to-drop ones go first, worst VIF first.
+        candidates = [i for i in range(len(live)) if over[i] and preferred[live[i]]]
+        if not candidates:
+            candidates = [i for i in range(len(live)) if over[i]]
+        at = max(candidates, key=lambda i: vif[i])
+        dropped.append((live.pop(at), float(vif[at])))
+    return dropped, final
 
 
 class FeatureSelector(FrameTransformer):
@@ -177,45 +250,37 @@ class FeatureSelector(FrameTransformer):
     def _fit_correlation(self, names, matrix, target):
         cut = self._cut()
         with np.errstate(all="ignore"):
-            corr = np.nan_to_num(np.abs(np.corrcoef(matrix, rowvar=False)))
+            corr = np.corrcoef(matrix, rowvar=False)
             relevance = np.nan_to_num(
                 np.abs([np.corrcoef(matrix[:, j], target)[0, 1] for j in range(matrix.shape[1])])
             )
-        corr = np.atleast_2d(corr)
         # Visit features from most to least related to y, so the stronger of a pair stays.
         order = np.argsort(-relevance, kind="stable")
-        kept: list[int] = []
-        rows = {}
-        for j in order:
-            partner = max(kept, key=lambda i: corr[i, j]) if kept else None
-            r = corr[partner, j] if partner is not None else 0.0
-            if partner is not None and r > cut:
-                rows[j] = (r, False, f"|r|={r:.3f} with '{names[partner]}' above {cut:g}")
-            else:
-                kept.append(j)
-                rows[j] = (r, True, f"max |r| with kept features {r:.3f} <= {cut:g}")
-        return [
-            {"feature": names[j], "score": rows[j][0], "kept": rows[j][1], "reason": rows[j][2]}
-            for j in range(len(names))
-        ]
+        rows = []
+        for name, (keep, partner, r) in zip(names, decorrelate(corr, order, cut), strict=True):
+            reason = (
+                f"max |r| with kept features {abs(r):.3f} <= {cut:g}"
+                if keep
+                else f"|r|={abs(r):.3f} with '{names[partner]}' above {cut:g}"
+            )
+            rows.append({"feature": name, "score": abs(r), "kept": keep, "reason": reason})
+        return rows
 
     def _fit_vif(self, names, matrix):
         cut = self._cut()
-        live = list(range(matrix.shape[1]))
-        rows = {}
-        while live:
-            vif = variance_inflation(matrix[:, live])
-            worst = int(np.argmax(vif))
-            if vif[worst] <= cut:
-                for pos, j in enumerate(live):
-                    rows[j] = (float(vif[pos]), True, f"VIF {vif[pos]:.3g} <= {cut:g}")
-                break
-            j = live.pop(worst)
-            reason = "constant" if np.isinf(vif[worst]) else f"VIF {vif[worst]:.3g} > {cut:g}"
-            rows[j] = (float(vif[worst]), False, reason)
+        dropped, final = drop_by_vif(matrix, cut)
+        rows = {
+            j: (v, False, "constant" if np.isinf(v) else f"VIF {v:.3g} > {cut:g}")
+            for j, v in dropped
+        }
         return [
-            {"feature": names[j], "score": rows[j][0], "kept": rows[j][1], "reason": rows[j][2]}
-            for j in range(len(names))
+            {
+                "feature": n,
+                "score": rows[j][0] if j in rows else float(final[j]),
+                "kept": j not in rows,
+                "reason": rows[j][2] if j in rows else f"VIF {final[j]:.3g} <= {cut:g}",
+            }
+            for j, n in enumerate(names)
         ]
 
     def _fit_rfecv(self, names, matrix, target):

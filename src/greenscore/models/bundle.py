@@ -29,6 +29,7 @@ from greenscore.data.loading import model_input
 from greenscore.data.spec import DatasetSpec
 from greenscore.errors import DataError, ModelError, NotFoundError
 from greenscore.models.scaling import decisions_from_pd, points_from_pd
+from greenscore.models.scorecard_export import write_beside_bundle
 
 BUNDLE_FILE = "bundle.joblib"
 METADATA_FILE = "metadata.json"
@@ -186,14 +187,19 @@ class ScoringBundle:
 
         folder = Path(folder)
         self.metadata.setdefault("greenscore_version", greenscore.__version__)
+        # A scorecard's points table travels beside it as CSV, readable without unpickling
+        # (bin counts and rates, no applicant rows, so it stays plain when the model is not).
         if encryption_enabled():
-            return save_encrypted_bundle(self, folder)
+            save_encrypted_bundle(self, folder)
+            write_beside_bundle(self.estimator, folder)
+            return folder
         folder.mkdir(parents=True, exist_ok=True)
         joblib.dump(self, folder / BUNDLE_FILE, compress=3)
         (folder / METADATA_FILE).write_text(
             json.dumps({"name": self.name, **self.metadata}, indent=2, default=str), "utf-8"
         )
         self.spec.to_yaml(folder / SPEC_FILE)
+        write_beside_bundle(self.estimator, folder)
         return folder
 
     @classmethod

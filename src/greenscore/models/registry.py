@@ -23,9 +23,19 @@ def _scorecard(
     from greenscore.config import get_settings
     from greenscore.models.scorecard import WoEScorecardClassifier
 
-    scoring = get_settings().scoring
+    settings = get_settings()
+    scoring = settings.scoring
+    defaults = {
+        "max_characteristics": settings.training.scorecard_characteristics,
+        # The spec's columns are the given ones; the rest are built by the feature
+        # pipeline and give way to a given column they nearly duplicate.
+        "given_features": spec.feature_columns(),
+    }
     return WoEScorecardClassifier(
-        base_score=scoring.base_score, base_odds=scoring.base_odds, pdo=scoring.pdo, **params
+        base_score=scoring.base_score,
+        base_odds=scoring.base_odds,
+        pdo=scoring.pdo,
+        **{**defaults, **params},
     )
 
 

@@ -2,58 +2,86 @@
 regression on the WoE values, and points scaling (base score at base odds, PDO).
 
 This is the industry-standard, explainable baseline every bank model is compared with.
-The scorecard table (bin, WoE, IV, points per characteristic) is exported as JSON so a
-reviewer can read the model without unpickling it.
+Characteristics are chosen as scorecard practice does (see
+:mod:`greenscore.models.scorecard_selection`): no near-duplicates, every coefficient with
+the right sign, monotonic WoE trends, a cap on their number. Missing values (and special
+codes) are scored by their own bin's WoE when training had them; a category never seen
+in training is scored as missing, so every applicant falls in a row of the points table
+and the table's points add up to the score. The table (characteristic, bin, counts, bad
+rate, WoE, coefficient, points) is exported as JSON, CSV, XLSX or SQL so a reviewer can
+read the model without unpickling it.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from greenscore.errors import ModelError
+from greenscore.errors import ConfigError, ModelError
+from greenscore.models.scorecard_selection import (
+    Removal,
+    below_min_iv,
+    cap_by_iv,
+    choose_characteristics,
+    removal_frame,
+    screen_by_iv,
+    worst_wrong_sign,
+)
+
+NOT_A_FRAME = "the scorecard needs a DataFrame with named columns"
+NO_CHARACTERISTIC = "no characteristic reached the minimum IV {min_iv}"
+NONE_LEFT = "every characteristic was removed ({steps}); the scorecard has nothing to score"
+MISSING_COLUMNS = "the scorecard's input lacks characteristics: {columns}"
+#: optbinning's monotonic trends for the event rate over a characteristic's bins.
+TRENDS = ("auto", "auto_heuristic", "auto_asc_desc", "ascending", "descending", "peak", "valley")
+#: How missing values and special codes are coded: their own bin's WoE, as a value.
+_EMPIRICAL = {"metric_missing": "empirical", "metric_special": "empirical"}
+#: Points-table columns, renamed from optbinning's detailed scorecard table.
+TABLE_COLUMNS = {
+    "Variable": "characteristic",
+    "Bin id": "bin_id",
+    "Bin": "bin",
+    "Count": "count",
+    "Count (%)": "count_share",
+    "Event": "bads",
+    "Event rate": "bad_rate",
+    "WoE": "woe",
+    "IV": "iv",
+    "Coefficient": "coefficient",
+    "Points": "points",
+}
 
 
-def _prepare(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:  # noqa: N803
-    """optbinning wants plain object columns for categoricals, floats for the rest."""
+def _prepare(
+    X: pd.DataFrame,  # noqa: N803
+    categorical: list[str],
+    levels: dict[str, set[str]] | None = None,
+) -> pd.DataFrame:
+    """optbinning wants plain text columns for categoricals, floats for the rest.
+
+    With ``levels`` (the training levels), a category outside them becomes missing, so it
+    is scored by the Missing bin both in the probability and in the points.
+    """
     out = X.copy()
     for column in out.columns:
         if column in categorical:
-            out[column] = out[column].astype(object).where(out[column].notna(), np.nan)
-            out[column] = out[column].map(lambda v: v if v is np.nan else str(v))
+            values = out[column].astype(object).where(out[column].notna(), np.nan)
+            values = values.map(lambda v: v if v is np.nan else str(v))
+            if levels is not None:
+                values = values.where(values.isin(levels[column]), np.nan)
+            out[column] = values
         else:
             out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     return out
-
-
-def _decile_iv(values: pd.Series, y: np.ndarray, categorical: bool) -> float:
-    """Information value over deciles (or levels), missing as its own bin: a quick screen."""
-    if categorical:
-        bins = values.fillna("__missing__").astype(str)
-    else:
-        ranked = values.rank(method="first")
-        bins = pd.qcut(ranked, q=min(10, max(1, ranked.nunique())), labels=False, duplicates="drop")
-        bins = bins.astype("float").fillna(-1)
-    table = pd.crosstab(bins, y).reindex(columns=[0, 1], fill_value=0) + 0.5
-    good, bad = table[0] / table[0].sum(), table[1] / table[1].sum()
-    return float(((good - bad) * np.log(good / bad)).sum())
-
-
-def _screen_by_iv(
-    data: pd.DataFrame, y: np.ndarray, categorical: list[str], keep: int | None
-) -> list[str]:
-    columns = list(data.columns)
-    if keep is None or len(columns) <= keep:
-        return columns
-    iv = {c: _decile_iv(data[c], y, c in categorical) for c in columns}
-    chosen = set(sorted(columns, key=lambda c: iv[c], reverse=True)[:keep])
-    return [c for c in columns if c in chosen]  # keep the data's order for stable tables
 
 
 class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
@@ -76,21 +104,72 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
     C : float
         Inverse L2 strength of the logistic regression.
     max_features : int or None
-        Characteristics offered to optimal binning, chosen by a quick decile IV screen;
-        a scorecard reviewers can read has tens of characteristics, not hundreds, and
-        optimal binning costs time per characteristic.
+        Characteristics offered to optimal binning, chosen by a quick decile IV screen
+        (optimal binning costs time per characteristic).
+    monotonic_trend : str or None, default="auto_asc_desc"
+        optbinning's constraint on the bad rate across a numeric characteristic's bins
+        (categories are always ordered by bad rate). ``"auto_asc_desc"`` picks rising or
+        falling, so points move one way as a value grows; ``"auto"`` also allows a peak or
+        valley; None leaves the bins unconstrained.
+    max_correlation : float, default=0.8
+        Largest |correlation| between two kept characteristics' WoE values.
+    max_vif : float or None, default=10.0
+        Largest variance inflation factor among the kept characteristics' WoE values.
+    max_characteristics : int or None, default=20
+        Most characteristics in the scorecard, highest IV first, after the filters.
+    given_features : list of str or None
+        The columns of the applications file. Any other input column is taken as derived
+        by the feature pipeline and gives way to a given column it nearly duplicates.
+        None: every column counts as given.
 
     Attributes
     ----------
     scorecard_ : optbinning.Scorecard
+        Fitted on the selected characteristics only.
+    feature_names_in_ : ndarray of str
+        Every input column, in order (as scikit-learn records it).
+    n_features_in_ : int
     categorical_ : list of str
-        Columns binned as categories.
-    features_in_ : list of str
+        Input columns binned as categories.
+    levels_ : dict of str to set of str
+        Training levels of each selected categorical characteristic.
     candidates_ : list of str
         Characteristics that passed the IV screen and were binned.
     selected_ : list of str
-        Characteristics kept in the scorecard.
+        Characteristics kept in the scorecard, in input order.
+    removed_ : DataFrame
+        Every characteristic left out: characteristic, step, reason, partner, value.
+    binning_summary_ : DataFrame
+        IV and bin count of every binned candidate, and whether it was selected.
+    woe_mean_ : ndarray
+        Mean training WoE of each selected characteristic.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"utilisation": rng.uniform(size=2000), "noise": rng.normal(size=2000)})
+    >>> y = (rng.uniform(size=2000) < 0.1 + 0.4 * X["utilisation"]).astype(int)
+    >>> model = WoEScorecardClassifier().fit(X, y)
+    >>> model.selected_, bool((model.coefficients() < 0).all())
+    (['utilisation'], True)
     """
+
+    _parameter_constraints: dict = {
+        "base_score": [Real],
+        "base_odds": [Interval(Real, 0, None, closed="neither")],
+        "pdo": [Interval(Real, 0, None, closed="neither")],
+        "max_n_bins": [Interval(Integral, 2, None, closed="left")],
+        "min_bin_size": [Interval(Real, 0, 0.5, closed="right")],
+        "min_iv": [Interval(Real, 0, None, closed="left")],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "max_features": [Interval(Integral, 1, None, closed="left"), None],
+        "monotonic_trend": [StrOptions(set(TRENDS)), None],
+        "max_correlation": [Interval(Real, 0, 1, closed="right")],
+        "max_vif": [Interval(Real, 1, None, closed="left"), None],
+        "max_characteristics": [Interval(Integral, 1, None, closed="left"), None],
+        "given_features": [list, None],
+    }
 
     def __init__(
         self,
@@ -103,6 +182,11 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         min_iv: float = 0.01,
         C: float = 1.0,  # noqa: N803 - scikit-learn's name
         max_features: int | None = 40,
+        monotonic_trend: str | None = "auto_asc_desc",
+        max_correlation: float = 0.8,
+        max_vif: float | None = 10.0,
+        max_characteristics: int | None = 20,
+        given_features: list[str] | None = None,
     ) -> None:
         self.base_score = base_score
         self.base_odds = base_odds
@@ -112,16 +196,63 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         self.min_iv = min_iv
         self.C = C
         self.max_features = max_features
+        self.monotonic_trend = monotonic_trend
+        self.max_correlation = max_correlation
+        self.max_vif = max_vif
+        self.max_characteristics = max_characteristics
+        self.given_features = given_features
+
+    # ------------------------------------------------------------------ fitting
+    def _binning_process(self, names: list[str], *, min_iv: bool) -> Any:
+        from optbinning import BinningProcess
+
+        return BinningProcess(
+            variable_names=names,
+            categorical_variables=[c for c in self.categorical_ if c in names] or None,
+            max_n_bins=self.max_n_bins,
+            min_bin_size=self.min_bin_size,
+            selection_criteria={"iv": {"min": self.min_iv}} if min_iv else None,
+            binning_fit_params={n: {"monotonic_trend": self.monotonic_trend} for n in names},
+        )
+
+    def _scorecard(self, names: list[str]) -> Any:
+        from optbinning import Scorecard
+
+        # optbinning's PDO/odds convention is points at odds good:bad, matching ours.
+        return Scorecard(
+            binning_process=self._binning_process(names, min_iv=False),
+            estimator=LogisticRegression(C=self.C, max_iter=2000),
+            scaling_method="pdo_odds",
+            scaling_method_params={
+                "pdo": self.pdo,
+                "odds": self.base_odds,
+                "scorecard_points": self.base_score,
+            },
+        )
 
     def fit(
-        self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None
-    ) -> WoEScorecardClassifier:  # noqa: N803
-        """Bin every characteristic, fit the logistic regression and scale to points."""
-        from optbinning import BinningProcess, Scorecard
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> WoEScorecardClassifier:
+        """Bin, choose the characteristics, fit the logistic regression and scale to points.
 
+        Raises
+        ------
+        ConfigError
+            If a parameter is out of its range.
+        ModelError
+            If ``X`` is not a DataFrame, or no characteristic survives the selection.
+        """
+        try:
+            self._validate_params()
+        except InvalidParameterError as exc:
+            raise ConfigError(str(exc).splitlines()[0]) from exc
         if not isinstance(X, pd.DataFrame):
-            raise ModelError("the scorecard needs a DataFrame with named columns")
-        self.features_in_ = list(X.columns)
+            raise ModelError(NOT_A_FRAME)
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = X.shape[1]
         self.categorical_ = [
             c
             for c in X.columns
@@ -130,44 +261,127 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         ]
         data = _prepare(X, self.categorical_)
         y = np.asarray(y).astype(int)
-        candidates = _screen_by_iv(data, y, self.categorical_, self.max_features)
-        binning = BinningProcess(
-            variable_names=candidates,
-            categorical_variables=[c for c in self.categorical_ if c in candidates] or None,
-            max_n_bins=self.max_n_bins,
-            min_bin_size=self.min_bin_size,
-            selection_criteria={"iv": {"min": self.min_iv}},
+        removals: list[Removal] = []
+        kept, iv, n_bins = self._choose(data, y, sample_weight, removals)
+        kept = self._fit_scorecard(data, y, sample_weight, kept, removals)
+        self.selected_ = kept
+        self.levels_ = {c: set(data[c].dropna().unique()) for c in self.categorical_ if c in kept}
+        self.removed_ = removal_frame(removals)
+        self.binning_summary_ = pd.DataFrame(
+            {
+                "feature": iv.index,
+                "iv": iv.to_numpy(),
+                "n_bins": n_bins,
+                "selected": iv.index.isin(kept),
+            }
         )
-        estimator = LogisticRegression(C=self.C, max_iter=2000)
-        # optbinning's PDO/odds convention is points at odds good:bad, matching ours.
-        self.scorecard_ = Scorecard(
-            binning_process=binning,
-            estimator=estimator,
-            scaling_method="pdo_odds",
-            scaling_method_params={
-                "pdo": self.pdo,
-                "odds": self.base_odds,
-                "scorecard_points": self.base_score,
-            },
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.scorecard_.fit(data[candidates], y, sample_weight=sample_weight)
-        self.candidates_ = candidates
-        support = self.scorecard_.binning_process_.get_support(names=True)
-        self.selected_ = list(support)
-        if not self.selected_:
-            raise ModelError(f"no characteristic reached the minimum IV {self.min_iv}")
-        woe = self._woe(data[candidates])
-        self.woe_mean_ = woe.mean(axis=0)
+        self.woe_mean_ = self._woe(data[kept]).mean(axis=0)
         self.classes_ = np.array([0, 1])
         return self
 
-    def _woe(self, data: pd.DataFrame) -> np.ndarray:
-        """WoE values of the selected characteristics, in the estimator's column order."""
+    def _choose(
+        self,
+        data: pd.DataFrame,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        removals: list[Removal],
+    ) -> tuple[list[str], pd.Series, np.ndarray]:
+        """Screen, bin once, and choose the characteristics; returns them, IV and bin counts."""
+        candidates, screened = screen_by_iv(
+            data, y, categorical=self.categorical_, keep=self.max_features
+        )
+        removals += screened
+        self.candidates_ = candidates
+        binning = self._binning_process(candidates, min_iv=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            woe = self.scorecard_.binning_process_.transform(data, metric="woe")
+            binning.fit(data[candidates], y, sample_weight=sample_weight)
+            passed = list(binning.get_support(names=True))
+            woe = binning.transform(data[passed], metric="woe", **_EMPIRICAL) if passed else None
+        summary = binning.summary()
+        iv = pd.Series(summary["iv"].astype(float).to_numpy(), index=summary["name"].astype(str))
+        removals += below_min_iv(iv, self.min_iv)
+        if woe is None:
+            raise ModelError(NO_CHARACTERISTIC.format(min_iv=self.min_iv))
+        given = set(self.given_features) if self.given_features is not None else set(passed)
+        kept, dropped = choose_characteristics(
+            woe[passed],
+            iv,
+            derived={c for c in passed if c not in given},
+            max_correlation=self.max_correlation,
+            max_vif=self.max_vif,
+        )
+        removals += dropped
+
+        # Signs on the WoE already computed (a refit is one logistic regression), before and
+        # after the cap, so the cap's places go to characteristics that keep their sign.
+        def refit(names: list[str]) -> np.ndarray:
+            model = LogisticRegression(C=self.C, max_iter=2000)
+            return model.fit(woe[names], y, sample_weight=sample_weight).coef_
+
+        kept = self._right_signs(kept, removals, refit)
+        kept, capped = cap_by_iv(kept, iv, self.max_characteristics)
+        if capped:
+            removals += capped
+            kept = self._right_signs(kept, removals, refit)
+        return kept, iv, summary["n_bins"].astype(int).to_numpy()
+
+    def _fit_scorecard(
+        self,
+        data: pd.DataFrame,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        kept: list[str],
+        removals: list[Removal],
+    ) -> list[str]:
+        """Fit optbinning's scorecard on the chosen characteristics (binning them again gives
+        the same bins), checking its coefficients' signs too; returns what it kept."""
+
+        def fit(names: list[str]) -> np.ndarray:
+            self.scorecard_ = self._scorecard(names)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.scorecard_.fit(data[names], y, sample_weight=sample_weight, **_EMPIRICAL)
+            return self.scorecard_.estimator_.coef_
+
+        return self._right_signs(kept, removals, fit, first=fit(kept))
+
+    @staticmethod
+    def _right_signs(
+        kept: list[str],
+        removals: list[Removal],
+        fit: Callable[[list[str]], np.ndarray],
+        *,
+        first: np.ndarray | None = None,
+    ) -> list[str]:
+        """Drop the worst wrong-sign characteristic and refit until every sign is right."""
+        kept = list(kept)
+        coef = first if first is not None else (fit(kept) if kept else None)
+        while kept:
+            wrong = worst_wrong_sign(kept, coef)
+            if wrong is None:
+                return kept
+            removals.append(wrong)
+            kept.remove(wrong.characteristic)
+            if kept:
+                coef = fit(kept)
+        steps = sorted({r.step for r in removals})
+        raise ModelError(NONE_LEFT.format(steps=", ".join(steps)))
+
+    # ------------------------------------------------------------------ scoring
+    def _input(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+        """The selected characteristics of ``X``, coded as at fit (unseen levels missing)."""
+        check_is_fitted(self, "scorecard_")
+        missing = [c for c in self.selected_ if c not in X.columns]
+        if missing:
+            raise ModelError(MISSING_COLUMNS.format(columns=missing))
+        return _prepare(X[self.selected_], self.categorical_, self.levels_)
+
+    def _woe(self, data: pd.DataFrame) -> np.ndarray:
+        """WoE values of the selected characteristics (prepared), in the estimator's order."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            woe = self.scorecard_.binning_process_.transform(data, metric="woe", **_EMPIRICAL)
         return woe[self.selected_].to_numpy(dtype=float)
 
     def log_odds_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
@@ -177,21 +391,18 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         contributes ``w_j * (WoE_j - mean training WoE_j)`` around the base ``b + w . mean``;
         columns not in the scorecard contribute 0. Returns (values [n, n_features_in], base [n]).
         """
-        check_is_fitted(self, "scorecard_")
-        woe = self._woe(_prepare(X[self.candidates_], self.categorical_))
-        estimator = self.scorecard_.estimator_
-        coef = np.asarray(estimator.coef_, dtype=float).reshape(-1)
-        intercept = float(np.asarray(estimator.intercept_, dtype=float).reshape(-1)[0])
-        values = np.zeros((len(X), len(self.features_in_)))
-        positions = [self.features_in_.index(c) for c in self.selected_]
-        values[:, positions] = coef * (woe - self.woe_mean_)
+        woe = self._woe(self._input(X))
+        coef = self.coefficients().to_numpy()
+        intercept = float(np.asarray(self.scorecard_.estimator_.intercept_).reshape(-1)[0])
+        names = list(self.feature_names_in_)
+        values = np.zeros((len(X), len(names)))
+        values[:, [names.index(c) for c in self.selected_]] = coef * (woe - self.woe_mean_)
         base = np.full(len(X), intercept + float(coef @ self.woe_mean_))
         return values, base
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """Probabilities of [no default, default]."""
-        check_is_fitted(self, "scorecard_")
-        data = _prepare(X[self.candidates_], self.categorical_)
+        data = self._input(X)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return self.scorecard_.predict_proba(data)
@@ -202,28 +413,60 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
 
     def points(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """Scorecard points (sum of the characteristics' points) per row."""
+        return self.points_by_characteristic(X).sum(axis=1).to_numpy()
+
+    def points_by_characteristic(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+        """Points of each selected characteristic per row (they add up to :meth:`points`)."""
+        data = self._input(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = self.scorecard_.transform(data)
+        return table[self.selected_].set_axis(X.index, axis=0).astype(float)
+
+    # ------------------------------------------------------------------ reading the model
+    def coefficients(self) -> pd.Series:
+        """Logistic coefficient of each selected characteristic's WoE (all negative)."""
         check_is_fitted(self, "scorecard_")
-        data = _prepare(X[self.candidates_], self.categorical_)
-        return np.asarray(self.scorecard_.score(data), dtype=float)
+        coef = np.asarray(self.scorecard_.estimator_.coef_, dtype=float).reshape(-1)
+        return pd.Series(coef, index=self.selected_, name="coefficient")
 
     def scorecard_table(self) -> pd.DataFrame:
-        """Characteristic, bin, counts, WoE, IV and points per bin."""
+        """The points table: one row per bin of each characteristic, Special and Missing included.
+
+        Columns: characteristic, bin_id, bin, lower, upper (exact numeric bounds, the bin
+        being ``lower <= x < upper``), count, count_share, bads, bad_rate, woe, iv,
+        coefficient, points. Categorical bins list their categories in ``bin``.
+        """
         check_is_fitted(self, "scorecard_")
         table = self.scorecard_.table(style="detailed")
-        keep = [
-            c
-            for c in ("Variable", "Bin", "Count", "Count (%)", "Event rate", "WoE", "IV", "Points")
-            if c in table
-        ]
-        return table[keep].reset_index(drop=True)
+        out = table[[c for c in TABLE_COLUMNS if c in table]].rename(columns=TABLE_COLUMNS)
+        out = out.reset_index(drop=True)
+        lower, upper = np.full(len(out), np.nan), np.full(len(out), np.nan)
+        for name in self.selected_:
+            if name in self.categorical_:
+                continue
+            edges = np.concatenate([[-np.inf], self.splits(name), [np.inf]])
+            rows = np.flatnonzero(out["characteristic"].to_numpy() == name)
+            n_bins = len(edges) - 1
+            lower[rows[:n_bins]], upper[rows[:n_bins]] = edges[:-1], edges[1:]
+        out.insert(3, "lower", lower)
+        out.insert(4, "upper", upper)
+        return out
+
+    def splits(self, name: str) -> np.ndarray:
+        """Exact split points of a numeric characteristic (bins are ``[s_i, s_i+1)``)."""
+        check_is_fitted(self, "scorecard_")
+        return np.asarray(self.scorecard_.binning_process_.get_binned_variable(name).splits, float)
+
+    def removal_table(self) -> pd.DataFrame:
+        """Every characteristic left out, in the order the steps ran, with the reason."""
+        check_is_fitted(self, "scorecard_")
+        return self.removed_.copy()
 
     def iv_table(self) -> pd.DataFrame:
-        """Information value per characteristic (selected ones first)."""
+        """Information value per binned characteristic (selected ones first)."""
         check_is_fitted(self, "scorecard_")
-        summary = self.scorecard_.binning_process_.summary()
-        out = summary[["name", "iv", "n_bins", "selected"]].rename(columns={"name": "feature"})
-        # optbinning's summary holds every column as object; plots and sorting need numbers.
-        out = out.astype({"iv": float, "n_bins": int, "selected": bool})
+        out = self.binning_summary_.astype({"iv": float, "n_bins": int, "selected": bool})
         return out.sort_values(["selected", "iv"], ascending=False).reset_index(drop=True)
 
     def feature_importance(self) -> pd.Series:
@@ -232,17 +475,19 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         return table[table["selected"]].set_index("feature")["iv"].astype(float)
 
     def to_json(self) -> dict[str, Any]:
-        """The scorecard as plain data (scaling plus table), for review without pickle."""
+        """The scorecard as plain data (scaling, table, removals), for review without pickle."""
+
+        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
         return {
             "scaling": {
                 "base_score": self.base_score,
                 "base_odds": self.base_odds,
                 "pdo": self.pdo,
             },
-            "table": [
-                {key: _plain(value) for key, value in row.items()}
-                for row in self.scorecard_table().to_dict("records")
-            ],
+            "table": records(self.scorecard_table()),
+            "removed": records(self.removal_table()),
         }
 
 

@@ -1,6 +1,6 @@
 """The HTML report of one train: model comparison, ROC/KS/calibration plots, score bands,
-importances, the scorecard's information values and (when available) the fairness summary
-of the best model."""
+importances, the scorecard's information values, points table and removed characteristics,
+and (when available) the fairness summary of the best model."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from greenscore.evaluation.report import HtmlReport
+from greenscore.models.scorecard_export import SCORECARD_CSV, is_scorecard, points_table
 
 if TYPE_CHECKING:
     from greenscore.data.loading import Dataset
@@ -35,6 +38,44 @@ def _comparison_table(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _points_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The points table for reading: shares as percentages, points to two decimals."""
+    out = table.drop(columns=["lower", "upper"])
+    out["count_share"] = out["count_share"].map(lambda v: f"{v:.1%}")
+    out["bad_rate"] = out["bad_rate"].map(lambda v: f"{v:.1%}")
+    for column in ("woe", "iv", "coefficient"):
+        out[column] = out[column].map(lambda v: f"{v:.4f}")
+    out["points"] = out["points"].map(lambda v: f"{v:.2f}")
+    return out
+
+
+def _scorecard_section(report: HtmlReport, name: str, estimator: Any) -> None:
+    """The points table and the characteristics left out (with why) of a scorecard."""
+    report.add_heading(f"Scorecard points — {name}")
+    report.add_text(
+        f"{estimator.base_score:g} points at odds {estimator.base_odds:g}:1 (good:bad), "
+        f"{estimator.pdo:g} points to double the odds. An applicant's score is the sum of "
+        "the points of their bin in each characteristic; a missing value scores the "
+        "Missing bin's points (its own WoE when training had missing values, else neutral), "
+        "as does a category not seen in training. The same table is saved beside the "
+        f"model as {SCORECARD_CSV} and exported by `greenscore scorecard export`."
+    )
+    report.add_table(_points_display(points_table(estimator)))
+    removed = estimator.removal_table()
+    report.add_heading(f"Characteristics removed — {name}")
+    if removed.empty:
+        report.add_text("None: every binned characteristic is in the scorecard.")
+        return
+    report.add_text(
+        "In the order the steps ran: IV screen, minimum IV, near-duplicates (WoE "
+        "correlation; a derived feature gives way to the given column it restates), "
+        "variance inflation, wrong-sign coefficients (removed one at a time, refitting "
+        "after each; every kept coefficient is negative, as higher WoE means lower risk), "
+        "then the cap on characteristics, with the signs checked again after it."
+    )
+    report.add_table(removed.fillna(""))
+
+
 def write_train_report(
     path: Path, *, dataset: Dataset, results: dict[str, ModelResult], metrics: dict[str, Any]
 ) -> Path:
@@ -47,7 +88,6 @@ def write_train_report(
         ks_figure,
         roc_figure,
     )
-    from greenscore.evaluation.report import HtmlReport
     from greenscore.workflows.train import scored_rows
 
     scored = scored_rows(results)
@@ -95,6 +135,8 @@ def write_train_report(
         if hasattr(estimator, "iv_table"):
             report.add_heading(f"Information value — {name}")
             report.add_figure(iv_figure(estimator.iv_table()))
+        if is_scorecard(estimator):
+            _scorecard_section(report, name, estimator)
     fairness = metrics.get("fairness")
     if fairness:
         report.add_heading(f"Fairness — {best}")
