@@ -58,6 +58,10 @@ class SealedSubject(Base):
     subject_hash: Mapped[str] = mapped_column(String(64), index=True)
 
 
+_UNITS = SealedUnit.__table__
+_SUBJECTS = SealedSubject.__table__
+
+
 @dataclass(frozen=True)
 class Unit:
     """Rows to seal under one reference."""
@@ -82,13 +86,6 @@ def _index(kind: str, ref: str, subjects: Sequence[Any] | None) -> list[dict[str
         for i, s in enumerate(subjects or ())
         if s is not None and str(s) != ""
     ]
-
-
-def _clear(session: Any, kind: str, ref: str) -> None:
-    session.execute(delete(SealedUnit).where(SealedUnit.kind == kind, SealedUnit.ref == ref))
-    session.execute(
-        delete(SealedSubject).where(SealedSubject.kind == kind, SealedSubject.ref == ref)
-    )
 
 
 def seal(kind: str, units: Sequence[Unit], *, url: str | None = None) -> int:
@@ -116,23 +113,33 @@ def seal(kind: str, units: Sequence[Unit], *, url: str | None = None) -> int:
     now = datetime.now(UTC)
     # Encrypt and hash everything before the transaction: a key problem stores nothing at
     # all, and the first hash may itself write (the generated pepper) — not inside ours.
-    sealed = [(u, _encrypt(kind, u.ref, u.rows), _index(kind, u.ref, u.subjects)) for u in units]
+    blobs = [_encrypt(kind, u.ref, u.rows) for u in units]
+    index = [entry for u in units for entry in _index(kind, u.ref, u.subjects)]
+    refs = [u.ref for u in units]
     with session_scope(url) as session:
-        for unit, blob, index in sealed:
-            _clear(session, kind, unit.ref)
-            session.add(
-                SealedUnit(
-                    kind=kind,
-                    ref=unit.ref,
-                    created_at=now,
-                    rows=len(unit.rows),
-                    kek_version=parse_header(blob).kek_version,
-                    blob=blob,
-                )
+        # Core statements, not ORM objects: a 100,000-row job has as many index rows.
+        session.execute(_UNITS.delete().where(_UNITS.c.kind == kind, _UNITS.c.ref.in_(refs)))
+        session.execute(
+            _SUBJECTS.delete().where(_SUBJECTS.c.kind == kind, _SUBJECTS.c.ref.in_(refs))
+        )
+        if units:
+            session.execute(
+                _UNITS.insert(),
+                [
+                    {
+                        "kind": kind,
+                        "ref": u.ref,
+                        "created_at": now,
+                        "rows": len(u.rows),
+                        "kek_version": parse_header(blob).kek_version,
+                        "blob": blob,
+                    }
+                    for u, blob in zip(units, blobs, strict=True)
+                ],
             )
-            for entry in index:
-                session.add(SealedSubject(**entry))
-    return sum(len(u.rows) for u, _, _ in sealed)
+        if index:
+            session.execute(_SUBJECTS.insert(), index)
+    return sum(len(u.rows) for u in units)
 
 
 def unseal(kind: str, ref: str, *, url: str | None = None) -> list[Any]:
