@@ -21,6 +21,7 @@ from greenscore.config import Settings, use_settings  # noqa: E402
 from greenscore.errors import DataError, NotFoundError  # noqa: E402
 from greenscore.privacy import sealed  # noqa: E402
 from greenscore.privacy.gdpr import erase  # noqa: E402
+from greenscore.privacy.keys import Keyring  # noqa: E402
 from greenscore.privacy.retention import purge, set_retention  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
 from greenscore.serving import callbacks, dlq, jobs  # noqa: E402
@@ -445,3 +446,15 @@ def test_jobs_and_dead_letters_on_postgres(postgres_schema_url: str, env) -> Non
         letters = conn.execute(text("select payload from serving_dead_letters")).scalars().all()
     assert EMAIL not in dump and IBAN not in dump and "income" not in dump
     assert letters == ["sealed:applicants"]
+
+
+def test_sealed_rows_move_to_a_new_kek_before_the_old_one_is_retired(env) -> None:
+    settings, ds, service, schema = env
+    job = create(settings, ds, schema, records=[applicant(ds, i) for i in range(12)])
+    assert sealed.kek_versions_in_use() == {1: 2}
+    keyring = Keyring.open()
+    keyring.rotate()
+    assert sealed.rewrap() == 2 and sealed.kek_versions_in_use() == {2: 2}
+    keyring.retire(1)
+    rows = sealed.unseal(jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 1))
+    assert len(rows) == 2 and set(rows[0]) == set(keep(schema))

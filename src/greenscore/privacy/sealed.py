@@ -10,7 +10,9 @@ may name its subject, kept only as ``hash_subject(subject)`` in a separate index
 :func:`erase_subject` finds the units to rewrite without decrypting anything else, and
 replaces that subject's rows with :data:`ERASED` (the other rows and their positions
 stay, so a job still has one result per input). :func:`purge` drops units older than a
-cut-off for retention.
+cut-off for retention. Units are database rows, not files the keyring tracks: before a
+KEK is retired, :func:`rewrap` moves them to the current one and
+:func:`kek_versions_in_use` says which versions they still need.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.errors import NotFoundError
 from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes, parse_header
+from greenscore.privacy.keys import Keyring
 from greenscore.security.audit import hash_subject
 from greenscore.store import Base, session_scope
 
@@ -238,3 +241,35 @@ def purge(kind: str, before: datetime, *, dry_run: bool = False, url: str | None
             )
             session.execute(delete(SealedUnit).where(old))
     return rows
+
+
+def kek_versions_in_use(*, url: str | None = None) -> dict[int, int]:
+    """Units per KEK version (a version still listed here must not be retired)."""
+    with session_scope(url) as session:
+        counts = session.execute(
+            select(SealedUnit.kek_version, func.count()).group_by(SealedUnit.kek_version)
+        ).all()
+    return {int(version): int(n) for version, n in counts}
+
+
+def rewrap(*, url: str | None = None) -> int:
+    """Encrypt again, under the keyring's current KEK, every unit on an older one.
+
+    Each unit gets a fresh data key (the rows are decrypted and encrypted in memory);
+    returns how many units were rewritten.
+    """
+    current = Keyring.open().current_version
+    with session_scope(url) as session:
+        stale = session.execute(
+            select(SealedUnit.kind, SealedUnit.ref).where(SealedUnit.kek_version != current)
+        ).all()
+    for kind, ref in stale:
+        rows = unseal(kind, ref, url=url)
+        blob = _encrypt(kind, ref, rows)
+        with session_scope(url) as session:
+            session.execute(
+                _UNITS.update()
+                .where(_UNITS.c.kind == kind, _UNITS.c.ref == ref)
+                .values(blob=blob, kek_version=parse_header(blob).kek_version)
+            )
+    return len(stale)
