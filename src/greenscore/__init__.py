@@ -1,4 +1,55 @@
 """GreenScore: build, explain, audit and serve probability-of-default models, and measure
-what each one costs in energy and carbon."""
+what each one costs in energy and carbon.
+
+The Python API (:mod:`greenscore.api`) is available from here and loads on first use, so
+``import greenscore`` stays instant::
+
+    import greenscore as gs
+
+    run = gs.train("applications.csv", target="default", out="runs/first")
+    model = gs.load_model("runs/first/model")
+    scored = gs.score(model, "new_applications.csv")
+"""
+
+from __future__ import annotations
+
+# Not ``from typing import TYPE_CHECKING``: importing typing took ``import greenscore``
+# from under 1 ms to about 60 ms here. Type checkers honour this spelling too.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
+
+#: Names served from greenscore.api on first access.
+_API = ("train", "load_model", "score", "explain_applicants", "TrainResult", "ScoringBundle")
+
+__all__ = [
+    "ScoringBundle",
+    "TrainResult",
+    "__version__",
+    "explain_applicants",
+    "load_model",
+    "score",
+    "train",
+]
+
+if TYPE_CHECKING:
+    from greenscore.api import (
+        ScoringBundle,
+        TrainResult,
+        explain_applicants,
+        load_model,
+        score,
+        train,
+    )
+
+
+def __getattr__(name: str) -> object:
+    if name in _API:
+        from greenscore import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'greenscore' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

@@ -209,3 +209,69 @@ def test_console_script_prints_clicks_usage_error(tmp_path: Path) -> None:
     assert "Try 'greenscore train --help' for help." in done.stderr
     assert "Missing option '--data'" in done.stderr
     assert "internal error" not in done.stderr
+
+
+# ---------------------------------------------------------------- train's output folder
+def test_train_refuses_a_non_empty_out_before_reading_any_data(cli: Call, tmp_path: Path) -> None:
+    previous = tmp_path / "train-out"
+    previous.mkdir()
+    (previous / "metrics.json").write_text('{"best": "kept"}')
+    code, _, err = cli("train", "-d", "nowhere.csv", "-t", "y")  # default --out train-out
+    assert code == 2, err
+    assert "output folder train-out is not empty (it holds metrics.json)" in err
+    assert "--force" in err and "file not found" not in err
+    assert (previous / "metrics.json").read_text() == '{"best": "kept"}'
+
+
+def test_train_force_lets_a_non_empty_out_through(cli: Call, tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("x")
+    code, _, err = cli("train", "-d", "nowhere.csv", "-t", "y", "-o", "run", "--force")
+    assert code == 2, err
+    assert "file not found" in err  # past the folder check, stopped by the missing data
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--approve-below", "0.5", "--decline-above", "0.2"], "must not exceed decline_above"),
+        (["--decline-above", "1.5"], "Invalid value for '--decline-above'"),
+    ],
+)
+def test_train_refuses_bad_cutoffs(cli: Call, args: list[str], message: str) -> None:
+    code, _, err = cli("train", "-d", "nowhere.csv", "-t", "y", *args)
+    assert code == 2, err
+    assert message in err and "file not found" not in err
+
+
+# ---------------------------------------------------------------- config show
+def test_config_show_resolves_what_is_left_to_defaults(
+    cli: Call, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    use_settings(
+        Settings(home=tmp_path / "home", database_url="postgresql://bob:hunter2@db:5432/gs")
+    )
+    code, out, err = cli("config", "show")
+    assert code == 0, err
+    shown = yaml.safe_load(out)
+    assert shown["tracking"]["uri"] is None  # what is configured stays visible
+    home = (tmp_path / "home").resolve()
+    assert shown["effective"] == {
+        "home": str(home),
+        "database_url": "postgresql://bob:***@db:5432/gs",
+        "tracking_uri": f"sqlite:///{home / 'mlflow.db'}",
+        "registry_uri": f"sqlite:///{home / 'mlflow.db'}",
+        "artifact_root": (home / "mlartifacts").as_uri(),
+    }
+    assert "hunter2" not in out
+    assert not home.exists()  # showing settings creates nothing
+
+
+def test_config_show_json_has_the_same_effective_section(cli: Call) -> None:
+    import json
+
+    code, out, _ = cli("config", "show", "--json")
+    assert code == 0
+    assert json.loads(out)["effective"]["tracking_uri"].endswith("/home/mlflow.db")

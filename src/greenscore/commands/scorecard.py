@@ -30,7 +30,6 @@ def export_command(
         ExportFormat,
         typer.Option(
             "--format",
-            "-f",
             help="csv (points table), xlsx (points, removed characteristics, scaling) or sql "
             "(a SELECT adding scorecard_points, for SQLite and PostgreSQL).",
         ),

@@ -34,7 +34,9 @@ def mlflow_ui_args(*, host: str, port: int) -> list[str]:
         # Experiments GreenScore created already name this root; the server reads the
         # files there itself rather than proxying them (which would default to ./mlartifacts).
         args += ["--default-artifact-root", root, "--no-serve-artifacts"]
-    return [*args, "--host", host, "--port", str(port)]
+    # One worker: a local UI has one user, and uvicorn's supervisor killed workers whose
+    # MLflow import outlasted its 5 s health check on a busy machine.
+    return [*args, "--host", host, "--port", str(port), "--workers", "1"]
 
 
 @mlflow_app.command("ui")

@@ -79,55 +79,31 @@ def train_command(
 ) -> None:
     """Cross-validate models, measure their energy, and write metrics.json, report.html and model/."""
     from greenscore.commands.progress import run_with_progress
-    from greenscore.config import get_settings
-    from greenscore.errors import ConfigError
-    from greenscore.models.registry import auto_tune_trials, parse_models
-    from greenscore.workflows.cutoffs import with_cutoffs
-    from greenscore.workflows.load import load_validated
-    from greenscore.workflows.out_folder import check_out_folder
     from greenscore.workflows.summary import print_train_summary
-    from greenscore.workflows.train import TrainOptions, train
+    from greenscore.workflows.train import train
+    from greenscore.workflows.train_plan import plan_training
 
-    if cv_strategy not in ("stratified", "time"):
-        raise ConfigError(f"--cv-strategy must be stratified or time, not '{cv_strategy}'")
-    settings = get_settings()
-    # Both checked before any data is read: a usage mistake costs nothing.
-    scoring = with_cutoffs(
-        settings.scoring, approve_below=approve_below, decline_above=decline_above
-    )
-    check_out_folder(out, force=force)
-    dataset, warnings = load_validated(
-        data, preset=preset, spec_path=spec, target=target, query=query
-    )
-    names = parse_models(
-        models,
-        spec=dataset.spec,
-        n_rows=len(dataset.frame),
-        has_relations=dataset.relations is not None,
-    )
-    trials = (
-        tune_trials
-        if tune_trials is not None
-        else (
-            auto_tune_trials(len(dataset.frame))
-            if models == "auto"
-            else settings.training.tune_trials
-        )
-    )
-    options = TrainOptions(
-        models=names,
+    dataset, options, warnings = plan_training(
+        data,
+        preset=preset,
+        spec=spec,
+        target=target,
+        query=query,
+        models=models,
         cv=cv,
         cv_strategy=cv_strategy,
-        tune_trials=trials,
+        tune_trials=tune_trials,
         sampler=sampler,
         register=register,
         out=out,
-        seed=seed if seed is not None else settings.seed,
-        scoring=scoring,
+        force=force,
+        seed=seed,
+        approve_below=approve_below,
+        decline_above=decline_above,
     )
     for message in warnings[:10]:
         typer.secho(f"warning: {message}", fg="yellow", err=True)
-    total = len(names) * (cv + 1)
+    total = len(options.models) * (cv + 1)
     result = run_with_progress(
         "training", total, lambda progress: train(dataset, options, progress=progress)
     )

@@ -1,0 +1,281 @@
+"""The Python API: what ``greenscore train``, ``score`` and ``explain`` do, for notebooks.
+
+Thin, typed functions over the same workflows the command line runs, so a notebook and
+the CLI give the same models, the same PDs and the same reasons. They are importable from
+the package itself (``from greenscore import train``); importing ``greenscore`` loads
+none of this until a function is first used.
+
+Examples
+--------
+>>> import greenscore as gs
+>>> run = gs.train("applications.csv", target="default", cv=5, out="runs/first")
+>>> run.best, run.metrics["models"][run.best]["auc"]                  # doctest: +SKIP
+>>> model = gs.load_model("runs/first/model")    # or "models:/my-pd@champion"
+>>> scored = gs.score(model, "new_applications.csv")  # PD, points, decision per row
+>>> report = gs.explain_applicants(model, "new_applications.csv", out="explain/")
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from greenscore.config import get_settings
+from greenscore.data.io import read_table
+from greenscore.data.loading import load_dataset
+from greenscore.models.bundle import ScoringBundle
+from greenscore.tracking.registry import load_bundle
+from greenscore.workflows.cutoffs import override_cutoffs
+from greenscore.workflows.train import TrainResult
+from greenscore.workflows.train import train as run_training
+from greenscore.workflows.train_plan import DEFAULT_MODELS, plan_training
+
+__all__ = [
+    "ScoringBundle",
+    "TrainResult",
+    "ValidationWarning",
+    "explain_applicants",
+    "load_model",
+    "score",
+    "train",
+]
+
+#: A model given to :func:`score` or :func:`explain_applicants`: loaded, or where to load it.
+Model = ScoringBundle | str | Path
+#: Applications: a frame of raw rows, a file path or a database URL.
+Data = pd.DataFrame | str | Path
+
+
+class ValidationWarning(UserWarning):
+    """A validation finding that does not stop training (shown once per message)."""
+
+
+def train(
+    data: str | Path,
+    *,
+    target: str | None = None,
+    preset: str | None = None,
+    spec: str | Path | None = None,
+    query: str | None = None,
+    models: str | Sequence[str] = DEFAULT_MODELS,
+    cv: int = 5,
+    cv_strategy: str = "stratified",
+    tune_trials: int | None = None,
+    sampler: str | None = None,
+    register: str | None = None,
+    out: str | Path = "train-out",
+    force: bool = False,
+    seed: int | None = None,
+    approve_below: float | None = None,
+    decline_above: float | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> TrainResult:
+    """Cross-validate credit models on a file and fit the final ones, as ``greenscore train``.
+
+    Parameters
+    ----------
+    data : str or Path
+        Applications file (CSV, JSON, Parquet) or a database URL (with ``query``).
+    target, preset, spec : str or Path, optional
+        What the columns mean, one of: the target column (the rest is inferred), a
+        built-in preset (``taiwan``, ``german``, ``credit_risk``, ``synthetic``) or a
+        DatasetSpec YAML file.
+    query : str, optional
+        SQL query when ``data`` is a database URL.
+    models : str or sequence of str, default "scorecard,lightgbm"
+        Model names (``scorecard``, ``lightgbm``, ``dnn``, ``lstm``, ``tcn``, ``gnn``) or
+        ``"auto"``.
+    cv : int, default 5
+        Cross-validation folds (2 to 20).
+    cv_strategy : {"stratified", "time"}
+        ``time`` needs the spec's time column.
+    tune_trials : int, optional
+        Optuna trials for LightGBM (default: ``settings.training.tune_trials``).
+    sampler : str, optional
+        Imbalance sampler on training folds (``smote``, ``random_under``, ...).
+    register : str, optional
+        Register the best model in the MLflow registry under this name.
+    out : str or Path, default "train-out"
+        Folder for ``metrics.json``, ``report.html``, ``model/`` and ``models/``.
+    force : bool, default False
+        Write into ``out`` even when it is not empty.
+    seed : int, optional
+        Seed of the whole run (default: ``settings.seed``).
+    approve_below, decline_above : float, optional
+        Decision cut-offs on the PD stored in the bundles (default: ``settings.scoring``).
+    progress : callable, optional
+        Called with ``(message, advance)`` after each fold and final fit.
+
+    Returns
+    -------
+    TrainResult
+        ``metrics`` (what ``metrics.json`` holds), ``results`` (per model: out-of-fold
+        PDs, fold metrics, the fitted ``bundle``), ``best``, ``out``, ``run_id`` and
+        ``registered_version``.
+
+    Raises
+    ------
+    ConfigError
+        For a bad option or a non-empty ``out`` without ``force``.
+    DataError
+        When the data cannot be read or fails validation.
+
+    Warns
+    -----
+    ValidationWarning
+        For each validation warning about the data.
+    """
+    dataset, options, findings = plan_training(
+        data,
+        preset=preset,
+        spec=spec,
+        target=target,
+        query=query,
+        models=models,
+        cv=cv,
+        cv_strategy=cv_strategy,
+        tune_trials=tune_trials,
+        sampler=sampler,
+        register=register,
+        out=out,
+        force=force,
+        seed=seed,
+        approve_below=approve_below,
+        decline_above=decline_above,
+    )
+    for message in findings:
+        warnings.warn(message, ValidationWarning, stacklevel=2)
+    return run_training(dataset, options, progress=progress)
+
+
+def load_model(uri: str | Path) -> ScoringBundle:
+    """Load a trained model: a bundle folder or a registry URI.
+
+    Parameters
+    ----------
+    uri : str or Path
+        A folder written by :func:`train` (e.g. ``runs/first/model``),
+        ``models:/NAME/VERSION``, ``models:/NAME@ALIAS`` or ``models:/NAME/latest``.
+
+    Returns
+    -------
+    ScoringBundle
+        The fitted pipeline, its spec, its cut-offs and its metadata.
+
+    Raises
+    ------
+    NotFoundError
+        If there is no such folder, model, version or alias.
+    """
+    return load_bundle(uri)
+
+
+def _bundle(model: Model) -> ScoringBundle:
+    return model if isinstance(model, ScoringBundle) else load_model(model)
+
+
+def _raw_frame(data: Data, query: str | None) -> pd.DataFrame:
+    """Raw applications as read from a file; the bundle cleans them itself when scoring."""
+    return data if isinstance(data, pd.DataFrame) else read_table(data, query=query)
+
+
+def score(
+    model: Model,
+    data: Data,
+    *,
+    query: str | None = None,
+    approve_below: float | None = None,
+    decline_above: float | None = None,
+) -> pd.DataFrame:
+    """Score applications: probability of default, points and decision per row.
+
+    Parameters
+    ----------
+    model : ScoringBundle, str or Path
+        A loaded model, or a folder or registry URI for :func:`load_model`.
+    data : DataFrame, str or Path
+        Raw application rows, a file or a database URL (with ``query``).
+    query : str, optional
+        SQL query when ``data`` is a database URL.
+    approve_below, decline_above : float, optional
+        Cut-offs for this call instead of the model's own (a warning says so).
+
+    Returns
+    -------
+    DataFrame
+        One row per input row, same order and index: the id column when the spec has
+        one, ``probability_of_default``, ``score`` and ``decision``.
+
+    Warns
+    -----
+    UserWarning
+        When the cut-offs given differ from the model's.
+    """
+    bundle, note = override_cutoffs(
+        _bundle(model), approve_below=approve_below, decline_above=decline_above
+    )
+    if note:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return bundle.score_frame(_raw_frame(data, query))
+
+
+def explain_applicants(
+    model: Model,
+    data: Data,
+    *,
+    out: str | Path,
+    rows: Sequence[int] | None = None,
+    shap_rows: int = 1000,
+    lime: bool = True,
+    counterfactuals: bool = True,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Reason codes for every applicant, SHAP, LIME and counterfactuals, as ``greenscore explain``.
+
+    (Not named ``explain``: that is the name of the :mod:`greenscore.explain` package.)
+
+    Parameters
+    ----------
+    model : ScoringBundle, str or Path
+        A loaded model, or a folder or registry URI for :func:`load_model`.
+    data : DataFrame, str or Path
+        Raw application rows (a file is read with the model's spec), or a database URL.
+    out : str or Path
+        Folder for ``explanation.json``, ``reason_codes.csv`` and the plots.
+    rows : sequence of int, optional
+        0-based rows explained in detail (default: the first declined applicants).
+    shap_rows : int, default 1000
+        Rows sampled for the global SHAP importance.
+    lime, counterfactuals : bool, default True
+        Whether to run LIME and DiCE on the chosen rows.
+    seed : int, optional
+        Seed of every sampled step (default: ``settings.seed``).
+
+    Returns
+    -------
+    dict
+        What ``explanation.json`` holds: per chosen row its decision, PD, score and
+        reason codes, global importance, files written and notes.
+    """
+    # SHAP, LIME and DiCE load only when an explanation is asked for.
+    from greenscore.explain.report import explain_report
+
+    bundle = _bundle(model)
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    else:
+        frame = load_dataset(data, spec=bundle.spec).frame
+    return explain_report(
+        bundle,
+        frame,
+        out,
+        rows=rows,
+        max_shap_rows=shap_rows,
+        lime=lime,
+        counterfactuals=counterfactuals,
+        seed=get_settings().seed if seed is None else seed,
+    )
