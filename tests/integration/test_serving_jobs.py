@@ -27,7 +27,11 @@ from greenscore.security import create_key  # noqa: E402
 from greenscore.serving import callbacks, dlq, jobs  # noqa: E402
 from greenscore.serving._db import engine, writing  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
-from greenscore.serving.errors import ConflictError, RateLimitedError  # noqa: E402
+from greenscore.serving.errors import (  # noqa: E402
+    ConflictError,
+    PayloadTooLargeError,
+    RateLimitedError,
+)
 from greenscore.serving.job_worker import JobWorker  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
 from greenscore.serving.schemas import applicant_model  # noqa: E402
@@ -236,6 +240,14 @@ def test_refused_jobs_store_nothing(env) -> None:
         create(settings, ds, schema, file="../greenscore.db")
     with pytest.raises(DataError, match="inside the job input folder"):
         create(settings, ds, schema, file="a\x00b.csv")
+    jobs.input_dir(settings).mkdir(parents=True)
+    pd.DataFrame([applicant(ds, i) for i in range(4)]).to_csv(
+        jobs.input_dir(settings) / "big.csv", index=False
+    )
+    settings.serving.job_max_records = 3
+    with pytest.raises(PayloadTooLargeError, match="serving.job_max_records"):
+        create(settings, ds, schema, file="big.csv")
+    settings.serving.job_max_records = 100
     create(settings, ds, schema, records=[applicant(ds, 0)])
     with pytest.raises(RateLimitedError, match="job_max_active_per_key"):
         create(settings, ds, schema, records=[with_pii(ds, 1)])

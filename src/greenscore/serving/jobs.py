@@ -31,7 +31,12 @@ from greenscore.logging import get_logger
 from greenscore.privacy import sealed
 from greenscore.serving import outbound
 from greenscore.serving._db import engine, writing
-from greenscore.serving.errors import ConflictError, RateLimitedError, ServiceUnavailableError
+from greenscore.serving.errors import (
+    ConflictError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    ServiceUnavailableError,
+)
 from greenscore.store import Base
 
 log = get_logger(__name__)
@@ -47,6 +52,7 @@ TOO_MANY_ACTIVE = (
     "'{actor}' already has {n} jobs queued or running (serving.job_max_active_per_key); "
     "wait for one to finish"
 )
+TOO_MANY = "job of {n} records is over the limit of {limit} (serving.job_max_records)"
 STORAGE_DOWN = "job storage is unavailable (encryption keys); the job was not created"
 # Jobs end in seconds to minutes: a caller over its job quota may look again this soon.
 _QUOTA_RETRY_SECONDS = 10.0
@@ -180,6 +186,8 @@ def create_job(
     ------
     DataError
         Neither or both of records and file; a refused file or callback URL.
+    PayloadTooLargeError
+        If there are more than ``serving.job_max_records`` records (or file rows).
     RateLimitedError
         If the caller already has ``serving.job_max_active_per_key`` active jobs.
     ServiceUnavailableError
@@ -192,6 +200,8 @@ def create_job(
         outbound.check_url(callback_url, allow=outbound.AllowList(s.callback_allow_hosts))
     if records is None:
         records = read_file(resolve_input_file(settings, file or ""))
+    if len(records) > s.job_max_records:
+        raise PayloadTooLargeError(TOO_MANY.format(n=len(records), limit=s.job_max_records))
     _check_quota(actor, s.job_max_active_per_key)
     fields = list(keep)
     rows = [{f: record.get(f) for f in fields} for record in records]

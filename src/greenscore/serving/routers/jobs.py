@@ -17,11 +17,9 @@ from pydantic import AnyHttpUrl, BaseModel, Field, create_model
 
 from greenscore.serving import jobs
 from greenscore.serving.deps import JobCreator, JobReader, Service
-from greenscore.serving.errors import PayloadTooLargeError
 from greenscore.serving.routers.common import ERRORS, NOT_FOUND
 from greenscore.serving.schemas import JobResults, JobStatus
 
-TOO_MANY = "job of {n} records is over the limit of {limit} (serving.job_max_records)"
 # Analysts and admins read every job; a scorer reads the jobs it created.
 _READ_ALL = frozenset({"analyst", "admin"})
 
@@ -77,10 +75,6 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         settings = service.settings
         records = None
         if body.records is not None:
-            if len(body.records) > settings.serving.job_max_records:
-                raise PayloadTooLargeError(
-                    TOO_MANY.format(n=len(body.records), limit=settings.serving.job_max_records)
-                )
             records = [r.model_dump(by_alias=True) for r in body.records]
         created = jobs.create_job(
             settings,
