@@ -429,6 +429,7 @@ class ScoringService:
                 kind="score",
                 error=f"{type(error).__name__}: {error}",
                 payload={"applicants": [{**item.row, **self._id_field(item)}]},
+                subjects=[item.applicant_id],
                 route=item.route,
                 actor=item.actor,
                 model=deployment.primary.model.uri,

@@ -12,14 +12,17 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, SkipValidation, ValidationError, create_model
 
 from greenscore.errors import DataError
-from greenscore.serving.deps import Scorer, Service
+from greenscore.serving.deps import BatchScorer, Gate, Scorer, Service, take_tokens
 from greenscore.serving.errors import PayloadTooLargeError
 from greenscore.serving.ownership import tenant_of
 from greenscore.serving.routers.common import ERRORS
 from greenscore.serving.schemas import BatchResponse, ErrorResponse, ScoreResponse
 
 INVALID_APPLICANT = "field '{field}': {msg}"
-TOO_MANY = "batch of {n} applicants is over the limit of {limit} (serving.max_batch)"
+TOO_MANY = (
+    "batch of {n} applicants is over the limit of {limit} "
+    "(serving.max_batch, and serving.rate_limit_burst: a batch takes a token per applicant)"
+)
 
 
 class BatchItem(BaseModel):
@@ -102,16 +105,28 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         summary="Score a batch of applicants",
         responses=ERRORS,
     )
-    def score_batch(body: batch_model, principal: Scorer, service: Service) -> Any:
+    async def score_batch(
+        body: batch_model, principal: BatchScorer, service: Service, gate: Gate, request: Request
+    ) -> Any:
         """Up to ``serving.max_batch`` applicants; one result (or error) per applicant,
-        in order. Runs beside, not in front of, real-time requests."""
+        in order. Takes one rate-limit token per applicant. Runs beside, not in front of,
+        real-time requests, on the batch threads, one batch of a caller at a time."""
         applicants = body.applicants
-        limit = service.settings.serving.max_batch
-        if len(applicants) > limit:
-            raise PayloadTooLargeError(TOO_MANY.format(n=len(applicants), limit=limit))
+        s = service.settings.serving
+        if len(applicants) > min(s.max_batch, s.rate_limit_burst):
+            raise PayloadTooLargeError(
+                TOO_MANY.format(n=len(applicants), limit=min(s.max_batch, s.rate_limit_burst))
+            )
+        await take_tokens(request, principal, len(applicants))
         checked = [_validated(applicant, a) for a in applicants]
         valid = [c for c in checked if not isinstance(c, DataError)]
-        decided = service.decide_payloads(valid, actor=principal.id, route="/v1/score/batch")
+        decided = await gate.run(
+            tenant_of(principal),
+            service.decide_payloads,
+            valid,
+            actor=principal.id,  # the decisions' tenant too (ScoringService.item's default)
+            route="/v1/score/batch",
+        )
         it = iter(decided)
         outcomes = [c if isinstance(c, DataError) else next(it) for c in checked]
         results = []
