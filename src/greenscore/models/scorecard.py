@@ -384,6 +384,16 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
             woe = self.scorecard_.binning_process_.transform(data, metric="woe", **_EMPIRICAL)
         return woe[self.selected_].to_numpy(dtype=float)
 
+    def woe(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+        """WoE of each selected characteristic per row (what the regression reads).
+
+        Returns
+        -------
+        DataFrame of shape (n_samples, len(selected_)), same index as ``X``.
+        """
+        values = self._woe(self._input(X))
+        return pd.DataFrame(values, index=X.index, columns=self.selected_)
+
     def log_odds_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
         """Exact additive terms of the log-odds of default per input column.
 
