@@ -215,3 +215,23 @@ def test_metrics_are_loopback_only_unless_a_token_or_public(api) -> None:
         assert client.get("/metrics").status_code == 200
     finally:
         serving.metrics_public = False
+
+
+def test_starlettes_own_answers_have_the_one_error_shape(api) -> None:
+    client, _, headers = api
+    r = client.post("/v1/score", content=b"\xff\xfe{", headers=headers)  # not UTF-8
+    assert r.status_code == 400 and r.json()["error"] == "BadRequestError"
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+    r = client.get("/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["error"] == "NotFoundError"
+    r = client.get("/v1/score", headers=headers)
+    assert r.status_code == 405 and r.json()["error"] == "MethodNotAllowedError"
+    assert "POST" in r.headers["allow"]
+    doc = client.get("/openapi.json").json()
+    answers = doc["paths"]["/v1/jobs"]["post"]["responses"]
+    assert {"400", "408", "422"} <= set(answers)
+    shapes = answers["422"]["content"]["application/json"]["schema"]["anyOf"]
+    assert {s["$ref"].rsplit("/", 1)[1] for s in shapes} == {
+        "ValidationErrorResponse",
+        "ErrorResponse",
+    }

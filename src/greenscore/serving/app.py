@@ -22,6 +22,7 @@ import math
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,6 +30,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, GreenScoreError, PermissionDeniedError
@@ -72,6 +74,15 @@ async def _greenscore_error(request: Request, exc: Exception) -> JSONResponse:
             headers["WWW-Authenticate"] = 'Bearer, ApiKey realm="greenscore"'
     body = {"error": type(exc).__name__, "detail": exc.message, "request_id": _request_id(request)}
     return JSONResponse(body, status_code=exc.http_status, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own answers (unknown route 404, 405, an unreadable body 400) in the
+    service's one error shape."""
+    assert isinstance(exc, HTTPException)
+    name = HTTPStatus(exc.status_code).phrase.replace(" ", "").replace("-", "") + "Error"
+    body = {"error": name, "detail": str(exc.detail), "request_id": _request_id(request)}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
@@ -264,6 +275,7 @@ def create_app(
     app.state.applicant_model = applicant
     app.add_exception_handler(GreenScoreError, _greenscore_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(score_router.build_router(applicant))
     app.include_router(jobs_router.build_router(applicant))

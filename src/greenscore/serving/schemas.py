@@ -115,6 +115,22 @@ class ErrorResponse(BaseModel):
     request_id: str | None = None
 
 
+class FieldError(BaseModel):
+    """One field that failed request validation."""
+
+    type: str = Field(description="what kind of failure, e.g. missing, finite_number")
+    loc: list[str | int] = Field(description="where: 'body' or 'query', then the field's path")
+    msg: str
+    input: Any = Field(None, description="the value sent (non-finite numbers as text)")
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorResponse(BaseModel):
+    """Request-validation errors (422), one per field."""
+
+    detail: list[FieldError]
+
+
 class ModelRef(BaseModel):
     """Which model answered."""
 

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenscore.serving.schemas import ErrorResponse
+from greenscore.serving.schemas import ErrorResponse, ValidationErrorResponse
 
 _SHAPE: dict[str, Any] = {"model": ErrorResponse}
 
-#: Error answers of an authenticated, rate-limited route (422 is FastAPI's own shape).
+#: Error answers of an authenticated, rate-limited route. A 422 is either a field that
+#: failed validation (FastAPI's shape, ``detail[].loc`` names it) or an input the service
+#: cannot use (``error``, ``detail``).
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {**_SHAPE, "description": "the body could not be read as JSON text"},
     401: {**_SHAPE, "description": "missing, invalid or expired credentials"},
     403: {**_SHAPE, "description": "the caller's role may not do this"},
+    408: {**_SHAPE, "description": "the body did not arrive within serving.body_timeout_seconds"},
     413: {**_SHAPE, "description": "body or batch over the configured limit"},
+    422: {
+        "model": ValidationErrorResponse | ErrorResponse,
+        "description": "a field is missing or invalid, or an input cannot be used",
+    },
     429: {**_SHAPE, "description": "rate limit exceeded; see the Retry-After header"},
     503: {**_SHAPE, "description": "no model could answer; the request was kept for replay"},
 }
