@@ -28,6 +28,53 @@ CONFIG_ENV = "GREENSCORE_CONFIG"
 CUTOFFS_OUT_OF_ORDER = (
     "approve_below ({approve_below}) must not exceed decline_above ({decline_above})"
 )
+#: Environments in which GreenScore may generate its own secrets (master key, first JWT key,
+#: audit pepper); anywhere else each must be configured.
+GENERATING_ENVIRONMENTS = frozenset({"local", "test"})
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and any missing parents owner-only (0700) and return it.
+
+    Folders that already exist keep their mode; :meth:`Settings.ensure_home` tightens the
+    home folder itself.
+    """
+    missing = []
+    here = Path(path)
+    while not here.exists() and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass  # another process made it between our check and our mkdir
+    return Path(path)
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty and owner-only (0600) if missing, else tighten it to 0600.
+
+    For files other programs create with their own mode (SQLite databases): creating the
+    file first means it is never readable by others, not even for a moment.
+    """
+    path = Path(path)
+    private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        _tighten(path, 0o600)
+    return path
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """chmod ``path`` to ``mode`` when it is ours and looser (files from older releases)."""
+    try:
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o777 & ~mode:
+            path.chmod(mode)
+    except OSError:
+        pass  # gone, or not ours to change: the folder's mode still protects it
 
 
 class EnergySettings(BaseModel):
@@ -139,6 +186,20 @@ class SecuritySettings(BaseModel):
     audit_pepper: SecretStr | None = Field(
         None, description="HMAC key for audit subject hashes; generated and stored if unset"
     )
+    totp_max_failures: int = Field(
+        5, description="wrong TOTP codes in a row after which the user is locked out", ge=1
+    )
+    totp_backoff_seconds: float = Field(
+        1.0, description="wait after the first wrong TOTP code; doubles with each further one"
+    )
+    totp_lockout_seconds: float = Field(
+        900.0,
+        description="length of a TOTP lockout, doubling with each wrong code after it "
+        "(0: until an admin runs 'greenscore mfa unlock')",
+    )
+    mfa_token_ttl_seconds: int = Field(
+        600, description="lifetime of the token 'greenscore tokens issue --user' gives an operator"
+    )
     audit_durable_commits: bool = Field(
         False,
         description="wait for the disk on every audit event (SQLite synchronous=FULL, "
@@ -155,6 +216,11 @@ class ServingSettings(BaseModel):
     workers: int = 1
     model: str | None = Field(
         None, description="model served when --model is not given: a folder or models:/NAME/..."
+    )
+    model_dirs: list[Path] = Field(
+        default_factory=list,
+        description="folders a reload may load signed bundles from (besides the registry); "
+        "the folders of the models the service starts with are added",
     )
     fallback: str | None = Field(None, description="model that answers when the primary fails")
     ab: str | None = Field(None, description="A/B split, e.g. 'models:/m/1:0.9,models:/m/2:0.1'")
@@ -303,9 +369,15 @@ class Settings(BaseSettings):
         """MLflow tracking URI: the configured one, else SQLite in the home folder."""
         return self.tracking.uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
 
+    @property
+    def generates_secrets(self) -> bool:
+        """Whether missing secrets are generated (``local`` and ``test`` environments)."""
+        return self.environment in GENERATING_ENVIRONMENTS
+
     def ensure_home(self) -> Path:
-        """Create the home folder if needed and return it."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        """Create the home folder owner-only (0700) if needed, tighten it if not, return it."""
+        private_dir(self.home)
+        _tighten(self.home, 0o700)
         return self.home
 
     def public_dict(self) -> dict[str, Any]:

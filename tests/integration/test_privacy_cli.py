@@ -178,6 +178,7 @@ def test_erase_needs_admin_totp_and_records_one_hashed_event(
     assert code == PermissionDeniedError.exit_code and "may not perform 'gdpr:erase'" in err
     assert read_table(path)["applicant_id"].tolist() == ["S-77", "S-78"]
 
+    clock[0] += 1  # alice's wrong code above earns a 1 s back-off (security.lockout)
     code, out, err = run(
         "gdpr", "erase", "--subject", "S-77", "--user", "alice", "--totp", totp.at(clock[0])
     )

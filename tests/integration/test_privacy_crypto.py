@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from greenscore.config import Settings, use_settings
-from greenscore.errors import PrivacyError
+from greenscore.errors import ModelError, PrivacyError
 from greenscore.privacy import at_rest
 from greenscore.privacy.crypto import (
     decrypt_bytes,
@@ -23,6 +23,7 @@ from greenscore.privacy.crypto import (
     rewrap_file,
 )
 from greenscore.privacy.keys import Keyring, MasterKey, keyring_path
+from greenscore.privacy.signing import sign_folder
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 OTHER_KEY = bytes(range(1, 33)).hex()
@@ -93,12 +94,20 @@ def test_wrong_master_key_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         Keyring.open()
 
 
-def test_missing_and_short_master_keys_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_and_short_master_keys_are_refused(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("GREENSCORE_MASTER_KEY")
+    # Only local and test use generate a master key (HOME/keys/master.key); production never.
+    use_settings(Settings(home=home, environment="production"))
     with pytest.raises(
         PrivacyError, match="no master key: set the environment variable GREENSCORE_MASTER_KEY"
     ):
         encrypt_bytes(b"x", name="x", kind="t")
+    use_settings(Settings(home=home, environment="local"))
+    blob = encrypt_bytes(b"x", name="x", kind="t")
+    assert decrypt_bytes(blob, name="x") == b"x"
+    assert oct((home / "keys" / "master.key").stat().st_mode & 0o777) == "0o600"
     monkeypatch.setenv("GREENSCORE_MASTER_KEY", "short")
     with pytest.raises(PrivacyError, match="neither 32 bytes"):
         encrypt_bytes(b"x", name="x", kind="t")
@@ -212,5 +221,9 @@ def test_model_bundle_round_trip_and_swap(home: Path) -> None:
     (other / at_rest.ENCRYPTED_BUNDLE_FILE).write_bytes(
         (folder / at_rest.ENCRYPTED_BUNDLE_FILE).read_bytes()
     )
+    # The bundle's signature catches the swap first; signed anyway, the cipher still does.
+    with pytest.raises(ModelError, match="was changed"):
+        at_rest.load_encrypted_bundle(other)
+    sign_folder(other)
     with pytest.raises(PrivacyError, match="wrong object"):
         at_rest.load_encrypted_bundle(other)

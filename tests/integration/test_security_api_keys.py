@@ -112,3 +112,21 @@ def test_cache_is_per_database(tmp_path: Path) -> None:
     use_settings(Settings(home=tmp_path / "other"))
     with pytest.raises(AuthError, match="unknown API key"):
         verify_key(plaintext)
+
+
+def test_revocation_during_a_verification_is_not_undone_by_its_cache_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key_id, plaintext = create_key(name="svc", role="scorer")
+    real_load = api_keys._load
+
+    def load_then_revoke(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        loaded = real_load(*args, **kwargs)  # read while the key was still valid
+        revoke_key(key_id)  # another thread revokes before this verification caches it
+        return loaded
+
+    monkeypatch.setattr(api_keys, "_load", load_then_revoke)
+    verify_key(plaintext)  # began before the revocation: it may pass
+    monkeypatch.setattr(api_keys, "_load", real_load)
+    with pytest.raises(AuthError, match="revoked"):
+        verify_key(plaintext)  # but nothing after it, not even for the cache's 5 s

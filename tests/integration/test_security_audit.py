@@ -1,9 +1,11 @@
-"""Hash-chained audit log on SQLite: verification, tampering, deletion, forgery, concurrency."""
+"""Keyed audit chain on SQLite: verification, tampering, deletion, forgery, rewrites without
+the key, anchors, the switch-over from release 0.1.0's unkeyed chain, concurrency."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -21,7 +23,8 @@ from greenscore.security import (
     record_event,
     verify_chain,
 )
-from greenscore.security.audit import entry_hash
+from greenscore.security.anchor import current_anchor, read_anchor, verify_against, write_anchor
+from greenscore.security.audit import GENESIS, chain_key, entry_hash, entry_mac
 from greenscore.store import init_db
 
 
@@ -113,13 +116,45 @@ def test_forged_appended_entry_is_detected() -> None:
         details="{}",
         prev_hash=prev,
     )
-    # A well-formed forgery: correct link and hash, but the head was not updated.
+    # A well-formed forgery as someone without the chain key makes it: correct link, a
+    # plain SHA-256 for the hash, and the head moved on to it.
     sql(
         "INSERT INTO security_audit_log (id, ts, action, actor, subject_hash, details, "
         "prev_hash, hash) VALUES (:id, :ts, :action, :actor, :subject_hash, :details, "
         ":prev_hash, :hash)",
         **fields,
         hash=entry_hash(**fields),
+    )
+    sql(
+        "UPDATE security_audit_head SET count = 6, last_id = 6, head_hash = :h",
+        h=entry_hash(**fields),
+    )
+    result = verify_chain()
+    assert (result.ok, result.first_bad_id) == (False, 6)
+    assert "altered" in result.reason
+
+
+def test_entry_appended_outside_record_event_is_detected() -> None:
+    five()
+    key = chain_key()
+    with init_db().connect() as conn:
+        prev = conn.execute(text("SELECT hash FROM security_audit_log WHERE id = 5")).scalar_one()
+    fields = dict(
+        id=6,
+        ts="2026-01-01T00:00:00.000000+00:00",
+        action="keys.create",
+        actor="ops",
+        subject_hash=None,
+        details="{}",
+        prev_hash=prev,
+    )
+    # Even with the key (a buggy writer, not an attacker), the head must move with it.
+    sql(
+        "INSERT INTO security_audit_log (id, ts, action, actor, subject_hash, details, "
+        "prev_hash, hash) VALUES (:id, :ts, :action, :actor, :subject_hash, :details, "
+        ":prev_hash, :hash)",
+        **fields,
+        hash=entry_mac(key, **fields),
     )
     result = verify_chain()
     assert (result.ok, result.first_bad_id) == (False, 6)
@@ -147,9 +182,9 @@ def test_forged_replacement_in_the_middle_is_detected() -> None:
         h=entry_hash(**fields),
     )
     result = verify_chain()
-    # Entry 3 is self-consistent, so the break shows where entry 4 no longer links to it.
-    assert (result.ok, result.first_bad_id) == (False, 4)
-    assert "does not link" in result.reason
+    # Without the key the replacement cannot carry a valid MAC.
+    assert (result.ok, result.first_bad_id) == (False, 3)
+    assert "altered" in result.reason
 
 
 def test_missing_head_refuses_to_append() -> None:
@@ -195,3 +230,127 @@ def test_processes_append_without_gaps(home: Path) -> None:
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     result = verify_chain()
     assert (result.ok, result.checked) == (True, 61)
+
+
+# ------------------------------------------------------------------ keyed chain and anchors
+def _rows() -> list[dict]:
+    with init_db().connect() as conn:
+        return [
+            dict(r)
+            for r in conn.execute(text("SELECT * FROM security_audit_log ORDER BY id")).mappings()
+        ]
+
+
+def _rewrite_plain(rows: list[dict]) -> None:
+    """Rewrite every entry and the head as an attacker without the key can: plain SHA-256."""
+    prev = GENESIS
+    for row in rows:
+        fields = {k: row[k] for k in ("id", "ts", "action", "actor", "subject_hash", "details")}
+        digest = entry_hash(**fields, prev_hash=prev)
+        sql(
+            "UPDATE security_audit_log SET details = :d, prev_hash = :p, hash = :h WHERE id = :i",
+            d=row["details"],
+            p=prev,
+            h=digest,
+            i=row["id"],
+        )
+        prev = digest
+    sql(
+        "UPDATE security_audit_head SET count = :n, last_id = :n, head_hash = :h",
+        n=len(rows),
+        h=prev,
+    )
+
+
+def test_consistent_rewrite_without_the_key_fails() -> None:
+    five()
+    rows = _rows()
+    rows[2]["details"] = '{"pd":0.0}'  # a decline turned into an approval
+    _rewrite_plain(rows)
+    result = verify_chain()
+    assert (result.ok, result.first_bad_id) == (False, 1)
+    assert "altered" in result.reason
+    # Removing the switch-over record to pass the rewrite off as an old unkeyed chain fails too.
+    sql("DELETE FROM security_audit_keying")
+    result = verify_chain()
+    assert (result.ok, result.first_bad_id) == (False, 1)
+    assert result.reason.startswith("entry 1: not keyed")
+
+
+def test_switch_over_record_is_macd() -> None:
+    five()
+    sql("UPDATE security_audit_keying SET keyed_from = 4")
+    result = verify_chain()
+    assert not result.ok and "switch-over record is altered" in result.reason
+
+
+def test_truncation_with_head_update_fails_against_the_anchor(tmp_path: Path) -> None:
+    five()
+    document = current_anchor().signed()
+    write_anchor(document, tmp_path / "anchor.json")
+    anchor = read_anchor(tmp_path / "anchor.json")
+    assert (anchor.count, anchor.last_id, anchor.keyed_from) == (5, 5, 1)
+    assert verify_against(anchor).ok
+    record_event("score", actor="k1")  # later entries are fine
+    assert verify_against(anchor).ok
+    # Drop the last two entries and set the head back: consistent on its own...
+    with init_db().connect() as conn:
+        mac4 = conn.execute(text("SELECT hash FROM security_audit_log WHERE id = 4")).scalar_one()
+    sql("DELETE FROM security_audit_log WHERE id >= 5")
+    sql("UPDATE security_audit_head SET count = 4, last_id = 4, head_hash = :h", h=mac4)
+    assert verify_chain().ok
+    # ...but not against the anchor.
+    result = verify_against(anchor)
+    assert (result.ok, result.first_bad_id) == (False, 5)
+    assert "anchored entry 5 is missing" in result.reason
+
+
+def test_anchor_signature_is_checked(tmp_path: Path) -> None:
+    five()
+    path = write_anchor(current_anchor().signed(), tmp_path / "anchor.json")
+    doc = json.loads(path.read_text())
+    doc["count"] = 2  # made to match a truncated log
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match="not signed by this keyring"):
+        read_anchor(path)
+    path.write_text("{}")
+    with pytest.raises(DataError, match="cannot be read"):
+        read_anchor(path)
+
+
+FIXTURE_DB = Path(__file__).parents[1] / "fixtures" / "home-0.1.0" / "greenscore.db"
+
+
+def test_unkeyed_chain_of_release_0_1_0_switches_over(home: Path) -> None:
+    shutil.copy(FIXTURE_DB, home / "greenscore.db")
+    legacy = _rows()
+    n = len(legacy)
+    assert n >= 2 and all(
+        r["hash"] == entry_hash(**{k: r[k] for k in r if k != "hash"}) for r in legacy
+    )
+    result = verify_chain()  # nothing audited since the upgrade: no switch-over yet
+    assert not result.ok and "release 0.1.0" in result.reason
+    assert record_event("audit.anchor", actor="ops") == n + 1
+    result = verify_chain()
+    assert (result.ok, result.checked) == (True, n + 1)
+    with init_db().connect() as conn:
+        keying = conn.execute(text("SELECT * FROM security_audit_keying")).mappings().one()
+    assert (keying["keyed_from"], keying["legacy_head"]) == (n + 1, legacy[-1]["hash"])
+    # The unkeyed part is still checked: a consistent plain rewrite of it is caught.
+    rows = _rows()[:n]
+    rows[0]["details"] = '{"decision":"approve","request_id":"r1"}'
+    prev = GENESIS
+    for row in rows:
+        fields = {k: row[k] for k in ("id", "ts", "action", "actor", "subject_hash", "details")}
+        digest = entry_hash(**fields, prev_hash=prev)
+        sql(
+            "UPDATE security_audit_log SET details = :d, prev_hash = :p, hash = :h WHERE id = :i",
+            d=row["details"],
+            p=prev,
+            h=digest,
+            i=row["id"],
+        )
+        prev = digest
+    result = verify_chain()
+    assert (result.ok, result.first_bad_id) == (False, n + 1)
+    assert "unkeyed entries before the switch-over were rewritten" in result.reason

@@ -33,6 +33,17 @@ def test_self_signed_pair(pair: tuple[Path, Path]) -> None:
     assert "127.0.0.1" in [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
 
 
+def test_self_signed_certificate_is_a_server_leaf(pair: tuple[Path, Path]) -> None:
+    cert = x509.load_pem_x509_certificate(pair[0].read_bytes())
+    basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert basic.critical and basic.value.ca is False  # it can sign no other certificate
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and usage.key_encipherment
+    assert not usage.key_cert_sign and not usage.crl_sign
+    extended = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(extended) == [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]
+
+
 def test_server_context_is_tls13_only(pair: tuple[Path, Path], tmp_path: Path) -> None:
     ctx = server_ssl_context(*pair)
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_3

@@ -1,35 +1,43 @@
-"""CLI for the security core: API keys, JWT signing keys, operators' TOTP, audit log, TLS.
+"""CLI for the security core: API keys, JWT signing keys, operators' TOTP, audit log, TLS,
+model bundle signatures.
 
-Every command that changes credentials is an admin action: it takes ``--user`` and
-``--totp`` of an enrolled admin, checked with TOTP and RBAC, and is itself written to the
-audit log (refusals too). Secrets (API keys, TOTP secrets) are printed once, on stdout.
+Every command that changes credentials or trust is an admin action: it takes ``--user``
+and ``--totp`` of an enrolled admin, checked with TOTP and RBAC, and is itself written to
+the audit log (refusals too). Secrets (API keys, TOTP secrets, tokens) are printed once,
+on stdout.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from greenscore.security.principal import Principal
 
 keys_app = typer.Typer(help="API keys for machine callers.", no_args_is_help=True)
 tokens_app = typer.Typer(help="JWT signing keys and operator tokens.", no_args_is_help=True)
 mfa_app = typer.Typer(help="Operators' second factor (TOTP).", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 tls_app = typer.Typer(help="TLS certificates for the scoring service.", no_args_is_help=True)
+model_app = typer.Typer(help="Model bundles: signatures.", no_args_is_help=True)
 
 UserOpt = Annotated[str, typer.Option("--user", help="Enrolled admin performing the action.")]
 TotpOpt = Annotated[str, typer.Option("--totp", help="Current TOTP code of --user.")]
 
 
-def _admin(user: str, code: str, action: str, command: str) -> str:
-    """Authenticate and authorise an operator; refusals are audited too. Returns the actor."""
+def _operator(user: str, code: str, command: str, action: str | None = None) -> Principal:
+    """Authenticate an operator (and authorise ``action``); refusals are audited too."""
     from greenscore.errors import AuthError
     from greenscore.security import authenticate_user, authorize, record_event
 
     try:
-        authorize(authenticate_user(user, code), action)
+        principal = authenticate_user(user, code)
+        if action is not None:
+            authorize(principal, action)
     except AuthError as exc:
         record_event(
             "cli.refused",
@@ -37,7 +45,12 @@ def _admin(user: str, code: str, action: str, command: str) -> str:
             details={"command": command, "action": action, "reason": exc.message},
         )
         raise
-    return user
+    return principal
+
+
+def _admin(user: str, code: str, action: str, command: str) -> str:
+    """Authenticate and authorise an operator; refusals are audited too. Returns the actor."""
+    return _operator(user, code, command, action).id
 
 
 # ---------------------------------------------------------------- keys
@@ -104,26 +117,61 @@ def keys_revoke(
 
 
 # ---------------------------------------------------------------- tokens
+SUBJECT_AND_ROLE = "--subject and --role go together (a service token); give both or neither"
+
+
 @tokens_app.command("issue")
 def tokens_issue(
-    subject: Annotated[str, typer.Option("--subject", help="Who the token is for.")],
-    role: Annotated[str, typer.Option("--role", help="scorer, analyst or admin.")],
-    user: UserOpt,
+    user: Annotated[
+        str, typer.Option("--user", help="Enrolled operator (an admin, for --subject).")
+    ],
     totp: TotpOpt,
+    subject: Annotated[
+        str | None,
+        typer.Option("--subject", help="Service the token is for (no MFA); omit for --user's own."),
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option("--role", help="Role of the --subject token: scorer, analyst, admin."),
+    ] = None,
     ttl_seconds: Annotated[
         int | None, typer.Option("--ttl-seconds", help="Lifetime (default: settings).")
     ] = None,
 ) -> None:
-    """Issue a bearer token (JWT) and print it."""
+    """Issue a bearer token (JWT) and print it.
+
+    Without --subject: a short-lived token for --user itself, with the role of its TOTP
+    enrolment and MFA verified (what the admin API's model reload needs), lasting
+    security.mfa_token_ttl_seconds at most. With --subject and --role: a service token
+    an admin issues (no MFA), lasting security.jwt_ttl_seconds unless --ttl-seconds.
+    """
+    from greenscore.config import get_settings
+    from greenscore.errors import ConfigError
     from greenscore.security import issue_token, record_event
 
-    actor = _admin(user, totp, "keys:manage", "tokens issue")
-    token = issue_token(subject=subject, role=role, ttl_seconds=ttl_seconds)
-    record_event(
-        "tokens.issue",
-        actor=actor,
-        details={"token_subject": subject, "role": role, "ttl_seconds": ttl_seconds},
-    )
+    if (subject is None) != (role is None):
+        raise ConfigError(SUBJECT_AND_ROLE)
+    if subject is None:
+        principal = _operator(user, totp, "tokens issue")
+        limit = get_settings().security.mfa_token_ttl_seconds
+        ttl = limit if ttl_seconds is None else min(ttl_seconds, limit)
+        token = issue_token(subject=principal.id, role=principal.role, ttl_seconds=ttl, mfa=True)
+        details = {"token_subject": principal.id, "role": principal.role, "mfa": True}
+        record_event("tokens.issue", actor=principal.id, details={**details, "ttl_seconds": ttl})
+    else:
+        assert role is not None
+        actor = _admin(user, totp, "keys:manage", "tokens issue")
+        token = issue_token(subject=subject, role=role, ttl_seconds=ttl_seconds)
+        record_event(
+            "tokens.issue",
+            actor=actor,
+            details={
+                "token_subject": subject,
+                "role": role,
+                "mfa": False,
+                "ttl_seconds": ttl_seconds,
+            },
+        )
     typer.echo(token)
 
 
@@ -197,20 +245,94 @@ def mfa_enroll(
     typer.echo("add it to an authenticator app now: it is not shown again", err=True)
 
 
+@mfa_app.command("unlock")
+def mfa_unlock(
+    user: Annotated[str, typer.Option("--user", help="Operator to unlock.")],
+    by: Annotated[str, typer.Option("--by", help="Enrolled admin unlocking.")],
+    totp: Annotated[str, typer.Option("--totp", help="Current TOTP code of --by.")],
+) -> None:
+    """Lift an operator's TOTP back-off or lockout (after too many wrong codes)."""
+    from greenscore.security import record_event
+    from greenscore.security.mfa import unlock_user
+
+    actor = _admin(by, totp, "users:manage", "mfa unlock")
+    failures = unlock_user(user)
+    record_event("mfa.unlock", actor=actor, details={"user": user, "failures": failures})
+    typer.echo(f"unlocked {user} ({failures} wrong codes cleared)")
+
+
 # ---------------------------------------------------------------- audit
+def _os_actor() -> str:
+    """Who runs an unauthenticated but audited command: the operating-system user."""
+    import getpass
+    import os
+
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return f"os:uid-{os.getuid()}"
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check every hash and link of the audit log; exit 2 naming the first bad entry."""
+def audit_verify(
+    anchor: Annotated[
+        Path | None,
+        typer.Option("--anchor", help="Anchor file from 'greenscore audit anchor' to check."),
+    ] = None,
+) -> None:
+    """Check every MAC and link of the audit log (and the anchor); exit 2 naming the first
+    bad entry."""
     from greenscore.errors import DataError
     from greenscore.security import verify_chain
+    from greenscore.security.anchor import read_anchor, verify_against
 
-    result = verify_chain()
+    result = verify_against(read_anchor(anchor)) if anchor is not None else verify_chain()
     if not result.ok:
         raise DataError(
             f"audit log NOT verified: {result.reason} (first bad entry id {result.first_bad_id}; "
             f"{result.checked} entries before it are intact)"
         )
-    typer.echo(f"audit log verified: {result.checked} entries")
+    typer.echo(f"audit log verified: {result.reason if anchor else f'{result.checked} entries'}")
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write the anchor to.")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="http(s) endpoint to POST the anchor to.")
+    ] = None,
+) -> None:
+    """Write the audit chain's head, signed, outside the database (a file or a URL).
+
+    Keep anchors where the database's writers cannot change them, and check the log
+    against the latest with 'greenscore audit verify --anchor FILE': entries deleted
+    since (with the head rewritten) are caught.
+    """
+    from urllib.parse import urlsplit
+
+    from greenscore.errors import ConfigError
+    from greenscore.security import record_event
+    from greenscore.security.anchor import current_anchor, post_anchor, write_anchor
+
+    if out is None and url is None:
+        raise ConfigError("give --out FILE or --url URL (or both) for the anchor")
+    where = {"out": str(Path(out).resolve()) if out else None}
+    if url:
+        parts = urlsplit(url)
+        where["url"] = f"{parts.scheme}://{parts.hostname}{parts.path}"  # never credentials
+    record_event("audit.anchor", actor=_os_actor(), details=where)
+    anchor = current_anchor()
+    document = anchor.signed()
+    if out is not None:
+        write_anchor(document, out)
+    if url is not None:
+        post_anchor(document, url)
+    typer.echo(
+        f"anchored {anchor.count} entries (last id {anchor.last_id}) to "
+        + " and ".join(v for v in where.values() if v)
+    )
 
 
 # ---------------------------------------------------------------- tls
@@ -227,10 +349,41 @@ def tls_selfsigned(
     typer.echo(f"key: {key}")
 
 
+# ---------------------------------------------------------------- model
+@model_app.command("sign")
+def model_sign(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Bundle folder to sign.")],
+    user: UserOpt,
+    totp: TotpOpt,
+) -> None:
+    """Sign a bundle folder you trust (one saved before signatures, or from another home).
+
+    Loading refuses unsigned bundles because a bundle is a pickle: sign only bundles whose
+    origin you know. Nothing in the folder is unpickled here.
+    """
+    from greenscore.errors import NotFoundError
+    from greenscore.models.bundle import BUNDLE_FILE
+    from greenscore.privacy.at_rest import ENCRYPTED_BUNDLE_FILE
+    from greenscore.privacy.signing import sign_folder, signed_manifest
+    from greenscore.security import record_event
+
+    folder = Path(model)
+    if not any((folder / name).is_file() for name in (BUNDLE_FILE, ENCRYPTED_BUNDLE_FILE)):
+        raise NotFoundError(f"no model bundle at {folder}")
+    actor = _admin(user, totp, "models:manage", "model sign")
+    sign_folder(folder)
+    files = signed_manifest(folder)
+    record_event(
+        "models.sign", actor=actor, details={"folder": str(folder.resolve()), "files": files}
+    )
+    typer.echo(f"signed {folder} ({len(files)} files)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``keys``, ``tokens``, ``mfa``, ``audit`` and ``tls`` command groups."""
+    """Add the ``keys``, ``tokens``, ``mfa``, ``audit``, ``tls`` and ``model`` command groups."""
     app.add_typer(keys_app, name="keys")
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(mfa_app, name="mfa")
     app.add_typer(audit_app, name="audit")
     app.add_typer(tls_app, name="tls")
+    app.add_typer(model_app, name="model")

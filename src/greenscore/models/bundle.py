@@ -4,11 +4,15 @@ A bundle holds the fitted feature pipeline and model as one scikit-learn ``Pipel
 (raw model input in, probability of default out), the dataset spec, the scaling and
 cut-offs used to turn a PD into points and a decision, and metadata (metrics, energy,
 lineage, training ranges). It is saved as a folder: ``bundle.joblib`` plus readable
-``metadata.json`` and ``spec.yaml``, stamped with the GreenScore version.
+``metadata.json`` and ``spec.yaml``, stamped with the GreenScore version, and
+``signature.json``, an HMAC under the keyring over the folder's files
+(:mod:`greenscore.privacy.signing`): :meth:`ScoringBundle.load` checks it before anything
+is unpickled, and refuses a bundle that is unsigned or was changed.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from dataclasses import dataclass, field, replace
@@ -182,8 +186,15 @@ class ScoringBundle:
 
     # ------------------------------------------------------------ files
     def save(self, folder: Path | str) -> Path:
-        """Write the bundle to a folder and return it."""
+        """Write the bundle to a folder, sign it, and return the folder.
+
+        Raises
+        ------
+        PrivacyError
+            If there is no master key to sign with (production must configure one).
+        """
         from greenscore.privacy.at_rest import encryption_enabled, save_encrypted_bundle
+        from greenscore.privacy.signing import sign_folder
 
         folder = Path(folder)
         self.metadata.setdefault("greenscore_version", greenscore.__version__)
@@ -192,6 +203,7 @@ class ScoringBundle:
         if encryption_enabled():
             save_encrypted_bundle(self, folder)
             write_beside_bundle(self.estimator, folder)
+            sign_folder(folder)  # again: the table beside it is signed too
             return folder
         folder.mkdir(parents=True, exist_ok=True)
         joblib.dump(self, folder / BUNDLE_FILE, compress=3)
@@ -200,20 +212,23 @@ class ScoringBundle:
         )
         self.spec.to_yaml(folder / SPEC_FILE)
         write_beside_bundle(self.estimator, folder)
+        sign_folder(folder)
         return folder
 
     @classmethod
     def load(cls, folder: Path | str) -> ScoringBundle:
-        """Load a bundle folder saved by :meth:`save`.
+        """Load a bundle folder saved by :meth:`save`, after checking its signature.
 
         Raises
         ------
         NotFoundError
             If there is no bundle there.
         ModelError
-            If the file is not a GreenScore bundle.
+            If the bundle is unsigned, its signature or a signed file does not match
+            (nothing is unpickled then), or the file is not a GreenScore bundle.
         """
         from greenscore.privacy.at_rest import is_encrypted_bundle, load_encrypted_bundle
+        from greenscore.privacy.signing import read_signed, signed_manifest
 
         path = Path(folder)
         if is_encrypted_bundle(path):
@@ -223,8 +238,9 @@ class ScoringBundle:
         target = path / BUNDLE_FILE if path.is_dir() else path
         if not target.exists():
             raise NotFoundError(f"no model bundle at {folder}")
+        data = read_signed(target.parent, target.name, signed_manifest(target.parent))
         try:
-            bundle = joblib.load(target)
+            bundle = joblib.load(io.BytesIO(data))
         except Exception as exc:  # a corrupt or foreign file can fail in many ways
             raise ModelError(f"{target} is not a readable GreenScore bundle: {exc}") from exc
         if not isinstance(bundle, cls):

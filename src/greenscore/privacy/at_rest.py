@@ -9,6 +9,8 @@ memory and encrypted before the one atomic write.
 Hook for :class:`~greenscore.models.bundle.ScoringBundle`: ``save`` may call
 :func:`save_encrypted_bundle` when :func:`encryption_enabled` is true, and ``load`` may call
 :func:`load_encrypted_bundle` when :func:`is_encrypted_bundle` is true for the folder.
+Encrypted bundles are signed like plain ones (:mod:`greenscore.privacy.signing`, over the
+ciphertext file): the signature is checked before the file is even decrypted.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ import pandas as pd
 from greenscore.config import Settings, get_settings
 from greenscore.errors import DataError, ModelError, NotFoundError
 from greenscore.privacy._files import atomic_write
-from greenscore.privacy.crypto import is_encrypted, read_encrypted, write_encrypted
+from greenscore.privacy.crypto import (
+    decrypt_bytes,
+    is_encrypted,
+    object_name,
+    read_encrypted,
+    write_encrypted,
+)
+from greenscore.privacy.signing import read_signed, sign_folder, signed_manifest
 
 if TYPE_CHECKING:
     from greenscore.models.bundle import ScoringBundle
@@ -159,6 +168,7 @@ def save_encrypted_bundle(bundle: ScoringBundle, folder: Path | str) -> Path:
         json.dumps({"name": bundle.name, **bundle.metadata}, indent=2, default=str), "utf-8"
     )
     bundle.spec.to_yaml(folder / SPEC_FILE)
+    sign_folder(folder)
     return folder
 
 
@@ -169,10 +179,11 @@ def load_encrypted_bundle(folder: Path | str) -> ScoringBundle:
     ------
     NotFoundError
         If the folder holds no encrypted bundle.
+    ModelError
+        If the bundle is unsigned or fails its signature (checked first), or the
+        decrypted bytes are not a ScoringBundle.
     PrivacyError
         If the file cannot be decrypted (wrong key, tampered, swapped from another folder).
-    ModelError
-        If the decrypted bytes are not a ScoringBundle.
     """
     import joblib
 
@@ -182,7 +193,8 @@ def load_encrypted_bundle(folder: Path | str) -> ScoringBundle:
     target = Path(folder) / ENCRYPTED_BUNDLE_FILE
     if not target.exists():
         raise NotFoundError(f"no encrypted model bundle at {folder}")
-    data = read_encrypted(target)
+    blob = read_signed(target.parent, target.name, signed_manifest(target.parent))
+    data = decrypt_bytes(blob, name=object_name(target))
     try:
         bundle = joblib.load(io.BytesIO(data))
     except Exception as exc:  # a foreign pickle can fail in many ways

@@ -1,13 +1,18 @@
 """Key management: the master key from the environment and the versioned keyring of KEKs.
 
-Envelope encryption has three layers. The **master key** comes from outside GreenScore
-(an environment variable or a file named in settings; 32 raw bytes as base64 or hex, or a
-passphrase stretched with scrypt) and is never stored or logged. It encrypts the
-**keyring** file in the home folder, which holds versioned **key-encryption keys** (KEKs).
-A KEK wraps the fresh **data key** of every encrypted object (see
-:mod:`greenscore.privacy.crypto`). Rotating adds a KEK version; rewrapping moves an object
-to the newest version without touching its ciphertext; retiring destroys an old KEK once
-no known object uses it.
+Envelope encryption has three layers. The **master key** comes from an environment
+variable or a file named in settings (32 raw bytes as base64 or hex, or a passphrase
+stretched with scrypt); in the ``local`` and ``test`` environments only, when neither is
+set, GreenScore generates one on first use in ``HOME/keys/master.key`` (0600), beside the
+keyring and outside the database, so a copy of the database alone opens nothing. In
+production it must be configured. It is never logged. It encrypts the **keyring** file in
+the home folder, which holds versioned **key-encryption keys** (KEKs). A KEK wraps the
+fresh **data key** of every encrypted object (see :mod:`greenscore.privacy.crypto`).
+Rotating adds a KEK version; rewrapping moves an object to the newest version without
+touching its ciphertext; retiring destroys an old KEK once no known object uses it.
+
+Keys for other uses of the master key (the audit chain's HMAC, bundle signatures) come
+from :meth:`Keyring.derive_key` by purpose, and :func:`derived_key` caches them per process.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from greenscore.config import Settings, get_settings
+from greenscore.config import Settings, get_settings, private_dir
 from greenscore.errors import PrivacyError
 from greenscore.privacy._files import atomic_write
 
@@ -46,9 +51,11 @@ _CHECK_LABEL = b"greenscore key check"
 # scrypt cost: about 0.1 s and 32 MiB per derivation (OWASP's interactive minimum is 2**15).
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
 
+MASTER_KEY_FILE = "master.key"
 NO_MASTER_KEY = (
     "no master key: set the environment variable {env} (32 bytes as base64 or hex, or a "
     "passphrase of at least {min} characters) or settings field 'privacy.master_key_file'"
+    " (required when environment is '{environment}'; only local and test generate one)"
 )
 SHORT_PASSPHRASE = (
     "master key in {source} is neither 32 bytes of base64/hex nor a passphrase of {min}+ characters"
@@ -145,23 +152,36 @@ class MasterKey:
     def from_settings(cls, settings: Settings | None = None) -> MasterKey:
         """The master key named by ``settings.privacy`` (environment variable first, then file).
 
+        In the ``local`` and ``test`` environments, with neither set, the key in
+        ``HOME/keys/master.key``, generated on first use.
+
         Raises
         ------
         PrivacyError
-            If neither source holds a usable key.
+            If neither source holds a usable key (and none may be generated).
         """
-        privacy = (settings or get_settings()).privacy
+        settings = settings or get_settings()
+        privacy = settings.privacy
         value = os.environ.get(privacy.master_key_env)
         if value:
             return cls.parse(value, source=f"environment variable {privacy.master_key_env}")
         if privacy.master_key_file is not None:
-            path = Path(privacy.master_key_file)
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise PrivacyError(f"cannot read master key file {path}: {exc.strerror}") from exc
-            return cls.parse(text, source=f"file {path}")
-        raise PrivacyError(NO_MASTER_KEY.format(env=privacy.master_key_env, min=MIN_PASSPHRASE))
+            return cls._read_file(Path(privacy.master_key_file))
+        if settings.generates_secrets:
+            return cls._read_file(_generated_master_key(master_key_path(settings)))
+        raise PrivacyError(
+            NO_MASTER_KEY.format(
+                env=privacy.master_key_env, min=MIN_PASSPHRASE, environment=settings.environment
+            )
+        )
+
+    @classmethod
+    def _read_file(cls, path: Path) -> MasterKey:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PrivacyError(f"cannot read master key file {path}: {exc.strerror}") from exc
+        return cls.parse(text, source=f"file {path}")
 
     def root(self, salt: bytes) -> bytes:
         """The 32-byte root key for a salt (scrypt for a passphrase, HKDF for raw bytes)."""
@@ -185,11 +205,37 @@ def keyring_path(settings: Settings | None = None) -> Path:
     return Path(settings.privacy.keyring_file or settings.home / "keys" / "keyring.gsk")
 
 
+def master_key_path(settings: Settings | None = None) -> Path:
+    """Where a generated master key lives (local and test use): ``HOME/keys/master.key``."""
+    return Path((settings or get_settings()).home) / "keys" / MASTER_KEY_FILE
+
+
+def _generated_master_key(path: Path) -> Path:
+    """Make ``path`` hold a fresh random master key unless it exists; return it.
+
+    The key is written to a temporary file and hard-linked into place, which fails if the
+    name exists: of two processes starting at once, one key wins whole and both use it.
+    """
+    if path.exists():
+        return path
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    atomic_write(tmp, (_b64(secrets.token_bytes(KEY_BYTES)) + "\n").encode(), mode=0o600)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process generated it first: use theirs
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock beside the keyring so two processes never lose each other's writes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(path.suffix + ".lock"), "a+b") as fh:
+    private_dir(path.parent)
+    lock = os.open(path.with_suffix(path.suffix + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(lock, "r+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -279,7 +325,7 @@ class Keyring:
             "nonce": _b64(nonce),
             "ciphertext": _b64(body),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         atomic_write(path, json.dumps(doc, indent=1).encode())
 
     @contextmanager
@@ -292,6 +338,14 @@ class Keyring:
             self._state, self._salt = state, salt
 
     # ------------------------------------------------------------------ keys
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one use (``"audit-chain"``, ``"bundle-signature"``, ...).
+
+        Derived from the master key and this keyring's salt, so it is the same in every
+        process that opens this keyring and survives KEK rotation.
+        """
+        return self._master.derive(self._salt, f"keyring/{purpose}")
+
     @property
     def current_version(self) -> int:
         """The KEK version new objects are wrapped with."""
@@ -401,3 +455,34 @@ class Keyring:
             }
             for v in self.versions
         ]
+
+
+_derived: dict[tuple[str, ...], bytes] = {}
+
+
+def derived_key(purpose: str, settings: Settings | None = None) -> bytes:
+    """:meth:`Keyring.derive_key` of the settings' keyring, cached for this process.
+
+    For per-request paths (each audit event needs the chain key): opening the keyring
+    reads and decrypts a file. The cache is keyed on what the key depends on: the keyring
+    file and where the master key comes from.
+
+    Raises
+    ------
+    PrivacyError
+        If there is no usable master key or it does not open the keyring.
+    """
+    settings = settings or get_settings()
+    privacy = settings.privacy
+    path = keyring_path(settings)
+    cache_key = (
+        purpose,
+        str(path.resolve()),
+        os.environ.get(privacy.master_key_env) or "",
+        str(privacy.master_key_file or ""),
+        settings.environment,
+    )
+    key = _derived.get(cache_key)
+    if key is None:
+        key = _derived[cache_key] = Keyring.open(settings).derive_key(purpose)
+    return key

@@ -3,8 +3,13 @@
 A key reads ``gs_<key_id>_<secret>``. Only the SHA-256 of the secret is stored: the
 secret is 256 random bits, so a slow password hash would add nothing but latency to
 every request. Verified keys are cached in-process for a few seconds
-(``security.api_key_cache_seconds``) so the API does not ask the database per call;
-a revocation is seen at once in the revoking process and within that time elsewhere.
+(``security.api_key_cache_seconds``) so the API does not ask the database per call.
+
+A revocation is refused at once in the process that revokes (its cache entry is dropped,
+and a verification that read the key from the database before the revocation committed
+does not put it back: every revocation bumps a generation the cache write checks). Other
+processes — API workers, when the CLI revokes — refuse the key within
+``security.api_key_cache_seconds``; set it to 0 to ask the database on every request.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ class _Cached:
 
 _cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
 _cache_lock = threading.Lock()
+# Bumped by every revocation (and clear_cache): a verification that started before it
+# may have read the key as valid, and must not cache that.
+_generation = [0]
 
 
 def _sha256(secret: str) -> str:
@@ -150,12 +158,14 @@ def verify_key(plaintext: str) -> Principal:
             _cache.move_to_end(cache_key)
         else:
             hit = None
+        generation = _generation[0]
     if hit is None:
         hit = _load(settings, key_id, digest, now_mono)
         with _cache_lock:
-            _cache[cache_key] = hit
-            while len(_cache) > settings.security.api_key_cache_size:
-                _cache.popitem(last=False)
+            if _generation[0] == generation:
+                _cache[cache_key] = hit
+                while len(_cache) > settings.security.api_key_cache_size:
+                    _cache.popitem(last=False)
     if hit.expires_at is not None and _clock.utcnow() >= hit.expires_at:
         raise AuthError(EXPIRED.format(key_id=key_id, when=hit.expires_at.isoformat()))
     return Principal(id=hit.key_id, role=hit.role, kind="api_key")
@@ -199,6 +209,7 @@ def revoke_key(key_id: str) -> None:
             if exists is None:
                 raise NotFoundError(NOT_FOUND.format(key_id=key_id))
     with _cache_lock:
+        _generation[0] += 1
         for cache_key in [k for k, v in _cache.items() if k[0] == url and v.key_id == key_id]:
             del _cache[cache_key]
 
@@ -241,3 +252,4 @@ def clear_cache() -> None:
     """Forget every cached verification (tests; after restoring a database backup)."""
     with _cache_lock:
         _cache.clear()
+        _generation[0] += 1

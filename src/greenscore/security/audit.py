@@ -1,9 +1,22 @@
-"""Append-only, hash-chained audit log: who did what, when, to whom (hashed), tamper-evident.
+"""Append-only, keyed hash chain of audit events: who did what, when, to whom (hashed).
 
-Each entry's ``hash`` is SHA-256 over the canonical JSON of its fields, including the
-previous entry's hash, so editing, inserting or deleting an entry breaks the chain from
-that point. A one-row *head* (entry count, last id, last hash), updated in the same
-transaction as each insert, also exposes deletion of the newest entries.
+Each entry's ``hash`` is an HMAC-SHA256, under a key derived from the keyring (purpose
+``"audit-chain"``, see :func:`greenscore.privacy.keys.derived_key`), over the canonical
+JSON of its fields, including the previous entry's MAC. Editing, inserting or deleting an
+entry breaks the chain from that point, and since only a holder of the master key can
+compute a MAC, nobody else can rewrite the chain consistently or append a forged entry.
+A one-row *head* (entry count, last id, last MAC), updated in the same transaction as
+each insert, also exposes deletion of the newest entries unless the head is rewritten too;
+a truncation with a head update is caught by comparing with an *anchor*, a signed copy of
+the head kept outside the database (:mod:`greenscore.security.anchor`).
+
+Chains started by release 0.1.0 were unkeyed (plain SHA-256 of the same JSON). The first
+append by this release records a *switch-over* (``security_audit_keying``): the id of the
+first keyed entry and the hash of the last unkeyed one, itself under an HMAC. Verification
+checks entries before it as plain SHA-256 and entries from it on as HMACs; a log with
+entries but no switch-over record fails, so deleting the record to pass a plain rewrite off
+as an old chain does not work. Every writer of one database must run this release (an
+older process appending unkeyed entries after the switch-over breaks the chain).
 
 Subjects (applicants, borrowers) are never stored: only ``hash_subject(subject)``, an
 HMAC-SHA256 under a pepper (``security.audit_pepper``, or a generated one kept in the
@@ -30,12 +43,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.config import Settings, get_settings
 from greenscore.errors import ConfigError, DataError, PrivacyError
+from greenscore.privacy.keys import derived_key
 from greenscore.security._db import db_url, engine
 from greenscore.security._secrets import refuse_generated, stored_secret
 from greenscore.store import Base
 
 GENESIS = "0" * 64
 HEAD_ID = 1
+KEYING_ID = 1
+CHAIN_KEY_PURPOSE = "audit-chain"
 _CHUNK = 5000
 MISSING_HEAD = (
     "audit log head is missing while the log holds {n} entries; "
@@ -46,6 +62,13 @@ RAW_SUBJECT = (
     "its hash is stored"
 )
 NOT_JSON = "audit details for action '{action}' are not JSON-serialisable: {error}"
+NOT_KEYED = (
+    "not keyed: the log holds entries but no switch-over record; either the record was "
+    "removed, or the database comes from release 0.1.0 and nothing was audited since "
+    "(then run 'greenscore audit anchor' once: its event starts the keyed chain)"
+)
+SWITCH_ALTERED = "the switch-over record is altered (its MAC does not match)"
+LEGACY_REWRITTEN = "the unkeyed entries before the switch-over were rewritten"
 
 
 class AuditEntry(Base):
@@ -75,6 +98,17 @@ class AuditHead(Base):
     head_hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditKeying(Base):
+    """Where the chain became keyed: the first keyed entry and the last unkeyed hash, MACed."""
+
+    __tablename__ = "security_audit_keying"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    keyed_from: Mapped[int] = mapped_column(Integer)
+    legacy_head: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+
+
 @dataclass(frozen=True)
 class AuditVerification:
     """Result of :func:`verify_chain`.
@@ -99,8 +133,12 @@ class AuditVerification:
 
 _write_lock = threading.Lock()
 _peppers: dict[tuple[str, str | None], bytes] = {}
+# Databases whose switch-over record this process has seen or written.
+_keyed: set[str] = set()
 _LOG = AuditEntry.__table__
 _HEAD = AuditHead.__table__
+_KEYING = AuditKeying.__table__
+_SELECT_KEYING = select(_KEYING.c.keyed_from).where(_KEYING.c.id == KEYING_ID)
 # Built once: record_event runs per decision, and building Core statements costs more
 # than executing these cached ones.
 _SELECT_HEAD = select(_HEAD.c.count, _HEAD.c.last_id, _HEAD.c.head_hash).where(
@@ -125,7 +163,7 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def entry_hash(
+def _entry_payload(
     *,
     id: int,  # noqa: A002 - the column's name
     ts: str,
@@ -134,9 +172,8 @@ def entry_hash(
     subject_hash: str | None,
     details: str,
     prev_hash: str,
-) -> str:
-    """SHA-256 (hex) of an entry's canonical JSON, its previous hash included."""
-    payload = canonical_json(
+) -> bytes:
+    return canonical_json(
         {
             "id": id,
             "ts": ts,
@@ -146,8 +183,40 @@ def entry_hash(
             "details": details,
             "prev_hash": prev_hash,
         }
+    ).encode("utf-8")
+
+
+def entry_hash(**fields: Any) -> str:
+    """Plain SHA-256 (hex) of an entry's canonical JSON: how unkeyed (0.1.0) entries chain.
+
+    Takes the entry's fields as keywords: ``id``, ``ts``, ``action``, ``actor``,
+    ``subject_hash``, ``details``, ``prev_hash``.
+    """
+    return hashlib.sha256(_entry_payload(**fields)).hexdigest()
+
+
+def entry_mac(key: bytes, **fields: Any) -> str:
+    """HMAC-SHA256 (hex) of an entry's canonical JSON under the chain key (keyed entries)."""
+    return hmac.new(key, _entry_payload(**fields), hashlib.sha256).hexdigest()
+
+
+def switch_mac(key: bytes, *, keyed_from: int, legacy_head: str) -> str:
+    """HMAC-SHA256 (hex) of the switch-over record."""
+    payload = canonical_json(
+        {"record": "switch-over", "keyed_from": keyed_from, "legacy_head": legacy_head}
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def chain_key(settings: Settings | None = None) -> bytes:
+    """The HMAC key of the chain (from the keyring; cached per process).
+
+    Raises
+    ------
+    PrivacyError
+        If there is no usable master key (in production it must be configured).
+    """
+    return derived_key(CHAIN_KEY_PURPOSE, settings or get_settings())
 
 
 def _pepper(settings: Settings) -> bytes:
@@ -247,30 +316,35 @@ def record_event(
         raise DataError(NOT_JSON.format(action=action, error=exc)) from exc
     settings = get_settings()
     eng = engine(settings)
+    key = chain_key(settings)
+    entry = _Entry(action, actor, subject_hash, details_text)
     durable = settings.security.audit_durable_commits
     with _write_lock:
         try:
-            return _append_once(eng, action, actor, subject_hash, details_text, durable)
+            return _append_once(eng, entry, key, durable)
         except IntegrityError:
             # Two processes created the head row at once (PostgreSQL): it exists now.
-            return _append_once(eng, action, actor, subject_hash, details_text, durable)
+            return _append_once(eng, entry, key, durable)
 
 
-def _append_once(
-    eng: Engine,
-    action: str,
-    actor: str,
-    subject_hash: str | None,
-    details_text: str,
-    durable: bool,
-) -> int:
+@dataclass(frozen=True)
+class _Entry:
+    action: str
+    actor: str
+    subject_hash: str | None
+    details: str
+
+
+def _append_once(eng: Engine, entry: _Entry, key: bytes, durable: bool) -> int:
+    url = str(eng.url)
     with eng.connect() as conn:
         try:
-            entry_id = _append(conn, action, actor, subject_hash, details_text, durable)
+            entry_id = _append(conn, entry, key, durable, keyed=url in _keyed)
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
+        _keyed.add(url)  # committed: the switch-over record exists now
         if conn.dialect.name == "sqlite" and durable:
             # Hand the pooled connection back with the store's setting (NORMAL, see store._db).
             conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
@@ -293,14 +367,7 @@ def _lock_head(conn: Connection, durable: bool):  # noqa: ANN202 - a SQLAlchemy 
     return head
 
 
-def _append(
-    conn: Connection,
-    action: str,
-    actor: str,
-    subject_hash: str | None,
-    details_text: str,
-    durable: bool,
-) -> int:
+def _append(conn: Connection, entry: _Entry, key: bytes, durable: bool, *, keyed: bool) -> int:
     head = _lock_head(conn, durable)
     if head is None:
         existing = conn.execute(select(func.count()).select_from(_LOG)).scalar_one()
@@ -311,29 +378,29 @@ def _append(
     else:
         count, last_id, prev = head.count, head.last_id, head.head_hash
     entry_id = last_id + 1
+    if not keyed and conn.execute(_SELECT_KEYING).one_or_none() is None:
+        # First append since this release: everything from here on is keyed.
+        conn.execute(
+            _KEYING.insert(),
+            {
+                "id": KEYING_ID,
+                "keyed_from": entry_id,
+                "legacy_head": prev,
+                "mac": switch_mac(key, keyed_from=entry_id, legacy_head=prev),
+            },
+        )
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
-    digest = entry_hash(
-        id=entry_id,
-        ts=ts,
-        action=action,
-        actor=actor,
-        subject_hash=subject_hash,
-        details=details_text,
-        prev_hash=prev,
-    )
-    conn.execute(
-        _INSERT_ENTRY,
-        {
-            "id": entry_id,
-            "ts": ts,
-            "action": action,
-            "actor": actor,
-            "subject_hash": subject_hash,
-            "details": details_text,
-            "prev_hash": prev,
-            "hash": digest,
-        },
-    )
+    fields = {
+        "id": entry_id,
+        "ts": ts,
+        "action": entry.action,
+        "actor": entry.actor,
+        "subject_hash": entry.subject_hash,
+        "details": entry.details,
+        "prev_hash": prev,
+    }
+    digest = entry_mac(key, **fields)
+    conn.execute(_INSERT_ENTRY, {**fields, "hash": digest})
     conn.execute(
         _UPDATE_HEAD, {"new_count": count + 1, "new_last_id": entry_id, "new_hash": digest}
     )
@@ -345,7 +412,7 @@ def _bad(checked: int, entry_id: int, why: str) -> AuditVerification:
 
 
 def verify_chain() -> AuditVerification:
-    """Recompute every hash and link, then compare the end of the chain with the head.
+    """Recompute every MAC (hash for unkeyed entries) and link, then compare with the head.
 
     Reads one consistent snapshot, so events appended meanwhile do not disturb it.
 
@@ -353,44 +420,68 @@ def verify_chain() -> AuditVerification:
     -------
     AuditVerification
         ``ok`` with the number of entries, or the first bad entry id and why.
+
+    Raises
+    ------
+    PrivacyError
+        If the chain key cannot be had (no usable master key).
     """
-    with engine(get_settings()).connect() as conn:
+    settings = get_settings()
+    key = chain_key(settings)
+    with engine(settings).connect() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN")
         else:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         try:
-            return _verify(conn)
+            return _verify(conn, key)
         finally:
             conn.rollback()
 
 
-def _verify(conn: Connection) -> AuditVerification:
+def _check_entry(row: Any, key: bytes, keyed_from: int) -> bool:
+    fields = {
+        "id": row.id,
+        "ts": row.ts,
+        "action": row.action,
+        "actor": row.actor,
+        "subject_hash": row.subject_hash,
+        "details": row.details,
+        "prev_hash": row.prev_hash,
+    }
+    recomputed = entry_mac(key, **fields) if row.id >= keyed_from else entry_hash(**fields)
+    return hmac.compare_digest(recomputed, row.hash)
+
+
+def _verify(conn: Connection, key: bytes) -> AuditVerification:
     head = conn.execute(select(_HEAD).where(_HEAD.c.id == HEAD_ID)).one_or_none()
+    keying = conn.execute(select(_KEYING).where(_KEYING.c.id == KEYING_ID)).one_or_none()
+    if keying is not None:
+        expected_mac = switch_mac(key, keyed_from=keying.keyed_from, legacy_head=keying.legacy_head)
+        if not hmac.compare_digest(expected_mac, keying.mac):
+            return _bad(0, keying.keyed_from, SWITCH_ALTERED)
+    keyed_from = keying.keyed_from if keying is not None else None
     expected, prev, checked = 1, GENESIS, 0
     while True:
         rows = conn.execute(
             select(_LOG).where(_LOG.c.id >= expected).order_by(_LOG.c.id).limit(_CHUNK)
         ).all()
         for row in rows:
+            if keyed_from is None:
+                return _bad(checked, row.id, NOT_KEYED)
             if row.id != expected:
                 return _bad(checked, expected, f"missing (the next entry is {row.id})")
+            if row.id == keyed_from and not hmac.compare_digest(keying.legacy_head, prev):
+                return _bad(checked, row.id, LEGACY_REWRITTEN)
             if row.prev_hash != prev:
                 return _bad(checked, row.id, "does not link to the entry before it")
-            recomputed = entry_hash(
-                id=row.id,
-                ts=row.ts,
-                action=row.action,
-                actor=row.actor,
-                subject_hash=row.subject_hash,
-                details=row.details,
-                prev_hash=row.prev_hash,
-            )
-            if not hmac.compare_digest(recomputed, row.hash):
-                return _bad(checked, row.id, "altered (its content does not match its hash)")
+            if not _check_entry(row, key, keyed_from):
+                return _bad(checked, row.id, "altered (its content does not match its MAC)")
             prev, checked, expected = row.hash, checked + 1, expected + 1
         if len(rows) < _CHUNK:
             break
+    if keyed_from is not None and checked < keyed_from:
+        return _bad(checked, checked + 1, f"missing: the chain is keyed from entry {keyed_from}")
     if head is None:
         if checked == 0:
             return AuditVerification(True, 0, None, "audit log is empty")

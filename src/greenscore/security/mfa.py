@@ -3,7 +3,10 @@
 An enrolled user also has a role, so a verified code yields a :class:`Principal` the CLI's
 admin actions can authorise. A code is accepted within ``security.totp_valid_window``
 steps of clock drift, and only once: the last used time step is stored and a code for that
-step or an earlier one is refused, even from another process.
+step or an earlier one is refused, even from another process. Wrong codes are limited
+per user (back-off, then lockout; see :mod:`greenscore.security.lockout`). The secret is
+stored sealed under the keyring, bound to the user name (see
+:mod:`greenscore.security._secrets`).
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ import hmac
 from datetime import datetime
 
 import pyotp
-from sqlalchemy import DateTime, Integer, String, or_, select, update
+from sqlalchemy import DateTime, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.config import get_settings
 from greenscore.errors import AuthError, ConfigError
-from greenscore.security import _clock
+from greenscore.security import _clock, lockout
 from greenscore.security._db import engine, session
+from greenscore.security._secrets import reseal_rows, seal, sealed_column, unseal
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import check_role
 from greenscore.store import Base
 
+DIGITS = 6  # what authenticator apps show
 NOT_ENROLLED = "user '{user}' is not enrolled for multi-factor authentication"
 ALREADY_ENROLLED = "user '{user}' is already enrolled; re-enrol with replace=True (CLI: --replace)"
 BAD_FORMAT = "TOTP code for user '{user}' must be {digits} digits"
@@ -37,9 +42,16 @@ class TotpUser(Base):
 
     user: Mapped[str] = mapped_column(String(200), primary_key=True)
     role: Mapped[str] = mapped_column(String(32))
-    secret: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(Text)  # sealed
     enrolled_at: Mapped[datetime] = mapped_column(DateTime)
     last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+sealed_column(TotpUser.__table__, key="user", column="secret")
+
+
+def _ref(user: str) -> str:
+    return f"{TotpUser.__tablename__}/{user}"
 
 
 def enroll(user: str, *, role: str = "admin", replace: bool = False) -> tuple[str, str]:
@@ -71,20 +83,23 @@ def enroll(user: str, *, role: str = "admin", replace: bool = False) -> tuple[st
     check_role(role)
     settings = get_settings()
     secret = pyotp.random_base32()
+    sealed = seal(secret, ref=_ref(user), settings=settings)
     with session(settings) as db:
         row = db.get(TotpUser, user)
         if row is not None and not replace:
             raise ConfigError(ALREADY_ENROLLED.format(user=user))
         if row is None:
-            db.add(TotpUser(user=user, role=role, secret=secret, enrolled_at=_clock.utcnow()))
+            db.add(TotpUser(user=user, role=role, secret=sealed, enrolled_at=_clock.utcnow()))
         else:
             row.role, row.secret, row.enrolled_at, row.last_step = (
                 role,
-                secret,
+                sealed,
                 _clock.utcnow(),
                 None,
             )
-    uri = pyotp.TOTP(secret).provisioning_uri(name=user, issuer_name=settings.security.totp_issuer)
+    uri = pyotp.TOTP(secret, digits=DIGITS).provisioning_uri(
+        name=user, issuer_name=settings.security.totp_issuer
+    )
     return secret, uri
 
 
@@ -94,7 +109,8 @@ def verify_totp(user: str, code: str) -> None:
     Raises
     ------
     AuthError
-        If the user is not enrolled, the code is malformed or wrong, or it was already used.
+        If the user is not enrolled, locked out or backing off, the code is malformed or
+        wrong, or it was already used.
     """
     authenticate_user(user, code)
 
@@ -110,16 +126,19 @@ def authenticate_user(user: str, code: str) -> Principal:
     settings = get_settings()
     eng = engine(settings)
     table = TotpUser.__table__
+    reseal_rows(settings, table, key="user", column="secret")
     with eng.connect() as conn:
         row = conn.execute(
             select(table.c.secret, table.c.role).where(table.c.user == user)
         ).one_or_none()
     if row is None:
         raise AuthError(NOT_ENROLLED.format(user=user))
-    totp = pyotp.TOTP(row.secret)
     code = str(code).replace(" ", "")
-    if len(code) != totp.digits or not code.isdigit():
-        raise AuthError(BAD_FORMAT.format(user=user, digits=totp.digits))
+    if len(code) != DIGITS or not code.isdigit():
+        raise AuthError(BAD_FORMAT.format(user=user, digits=DIGITS))
+    # Counted before the code is checked, so parallel guesses share one allowance.
+    reservation = lockout.reserve(user, settings)
+    totp = pyotp.TOTP(unseal(row.secret, ref=_ref(user), settings=settings), digits=DIGITS)
     now_step = int(_clock.epoch() // totp.interval)
     window = settings.security.totp_valid_window
     step = next(
@@ -131,6 +150,7 @@ def authenticate_user(user: str, code: str) -> Principal:
         None,
     )
     if step is None:
+        lockout.failed(reservation, settings)
         raise AuthError(WRONG_CODE.format(user=user))
     # The conditional update is the replay check: it succeeds for one caller per step only.
     with eng.begin() as conn:
@@ -140,8 +160,23 @@ def authenticate_user(user: str, code: str) -> Principal:
             .values(last_step=step)
         ).rowcount
     if taken != 1:
+        lockout.give_back(reservation, settings)  # a right code seen before: no guess
         raise AuthError(REPLAYED.format(user=user))
+    lockout.succeeded(user, settings)
     return Principal(id=user, role=row.role, kind="user", mfa_verified=True)
+
+
+def unlock_user(user: str) -> int:
+    """Lift a user's TOTP back-off or lockout; returns the wrong codes that were counted.
+
+    Raises
+    ------
+    AuthError
+        If the user is not enrolled.
+    """
+    if not is_enrolled(user):
+        raise AuthError(NOT_ENROLLED.format(user=user))
+    return lockout.unlock(user, get_settings())
 
 
 def is_enrolled(user: str) -> bool:

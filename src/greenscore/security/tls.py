@@ -64,9 +64,12 @@ def _load_pair(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
 
 
 def generate_self_signed(out_dir: Path, host: str = "localhost") -> tuple[Path, Path]:
-    """Write a self-signed certificate and key (EC P-256, one year) for ``host``.
+    """Write a self-signed leaf certificate and key (EC P-256, one year) for ``host``.
 
-    For local use and tests; production certificates come from the bank's CA.
+    For local use and tests; production certificates come from the bank's CA. The
+    certificate is a server leaf (``CA:FALSE``; key usage digitalSignature and
+    keyEncipherment; extended key usage serverAuth; the host in subjectAltName), so a
+    client told to trust it trusts this server only.
 
     Parameters
     ----------
@@ -114,10 +117,27 @@ def generate_self_signed(out_dir: Path, host: str = "localhost") -> tuple[Path, 
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=365))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        # A leaf: it may identify this server, never sign other certificates. A CA:TRUE
+        # certificate trusted by a client would let its key vouch for any host.
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=True,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = out_dir / CERT_FILE, out_dir / KEY_FILE

@@ -2,10 +2,11 @@
 
 Every token names its signing key in the ``kid`` header. The keyring holds the secret from
 ``security.jwt_secret`` (if set) and the keys made by :func:`rotate_signing_key`, which are
-stored in the database; the most recently activated key signs, every key not retired
-verifies, so tokens issued before a rotation stay valid until they expire. In the
-``local`` and ``test`` environments a first key is generated on first use; anywhere else
-``security.jwt_secret`` must be set (32 bytes or more).
+stored in the database sealed under the keyring (see :mod:`greenscore.security._secrets`),
+so a copy of the database alone cannot mint a token; the most recently activated key
+signs, every key not retired verifies, so tokens issued before a rotation stay valid until
+they expire. In the ``local`` and ``test`` environments a first key is generated on first
+use; anywhere else ``security.jwt_secret`` must be set (32 bytes or more).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import jwt
-from sqlalchemy import DateTime, String, select, update
+from sqlalchemy import DateTime, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -26,7 +27,14 @@ from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, NotFoundError
 from greenscore.security import _clock
 from greenscore.security._db import db_url, engine
-from greenscore.security._secrets import GENERATING_ENVIRONMENTS, refuse_generated
+from greenscore.security._secrets import (
+    GENERATING_ENVIRONMENTS,
+    refuse_generated,
+    reseal_rows,
+    seal,
+    sealed_column,
+    unseal,
+)
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import ROLES, check_role
 from greenscore.store import Base
@@ -51,14 +59,15 @@ NO_SUCH_KID = "no signing key with id '{kid}'"
 class SigningKey(Base):
     """One member of the JWT keyring.
 
-    ``secret`` is empty for the key configured in settings, which is recorded only to know
-    when it became active and whether it was retired.
+    ``secret`` is sealed (:func:`~greenscore.security._secrets.seal`, bound to the ``kid``);
+    it is empty for the key configured in settings, which is recorded only to know when it
+    became active and whether it was retired.
     """
 
     __tablename__ = "security_signing_keys"
 
     kid: Mapped[str] = mapped_column(String(40), primary_key=True)
-    secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    secret: Mapped[str | None] = mapped_column(Text, nullable=True)
     activated_at: Mapped[datetime] = mapped_column(DateTime)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
@@ -70,8 +79,13 @@ class _Keyring:
     fetched: float
 
 
+sealed_column(SigningKey.__table__, key="kid", column="secret")
+
 _cache: dict[tuple[str, str | None], _Keyring] = {}
 _lock = threading.Lock()
+# Bumped by every change of the keyring: a load that read the database before a retirement
+# must not put its (stale) keyring into the cache after the retirement cleared it.
+_generation = [0]
 
 
 def _configured(settings: Settings) -> tuple[str | None, str | None]:
@@ -117,9 +131,11 @@ def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
             and now - ring.fetched < settings.security.keyring_cache_seconds
         ):
             return ring
+        generation = _generation[0]
     if cfg_kid is not None:
         _record_configured(settings, cfg_kid)
     table = SigningKey.__table__
+    reseal_rows(settings, table, key="kid", column="secret")
     with engine(settings).connect() as conn:
         rows = conn.execute(
             select(table.c.kid, table.c.secret, table.c.activated_at)
@@ -129,9 +145,10 @@ def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
     usable: dict[str, str] = {}
     active = None
     for row in rows:
-        secret = (
-            row.secret if row.secret is not None else (cfg_secret if row.kid == cfg_kid else None)
-        )
+        if row.secret is not None:
+            secret = unseal(row.secret, ref=_ref(row.kid), settings=settings)
+        else:
+            secret = cfg_secret if row.kid == cfg_kid else None
         if secret is not None:
             usable[row.kid] = secret
             active = row.kid
@@ -141,13 +158,19 @@ def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
         return _load(settings, fresh=True)
     ring = _Keyring(active_kid=active, secrets=usable, fetched=now)
     with _lock:
-        _cache[cache_key] = ring
+        if _generation[0] == generation:
+            _cache[cache_key] = ring
     return ring
+
+
+def _ref(kid: str) -> str:
+    return f"{SigningKey.__tablename__}/{kid}"
 
 
 def _forget() -> None:
     with _lock:
         _cache.clear()
+        _generation[0] += 1
 
 
 def issue_token(
@@ -270,10 +293,11 @@ def rotate_signing_key() -> str:
 def _new_key(settings: Settings) -> str:
     _configured(settings)  # refuses outside local/test without security.jwt_secret
     kid = f"k-{secrets.token_hex(8)}"
+    sealed = seal(secrets.token_urlsafe(48), ref=_ref(kid), settings=settings)
     with engine(settings).begin() as conn:
         conn.execute(
             SigningKey.__table__.insert().values(
-                kid=kid, secret=secrets.token_urlsafe(48), activated_at=_clock.utcnow()
+                kid=kid, secret=sealed, activated_at=_clock.utcnow()
             )
         )
     _forget()

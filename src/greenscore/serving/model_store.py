@@ -9,11 +9,20 @@ sees a half-loaded model.
 
 Applicants are assigned to a variant by a hash of their id, so the same applicant always
 meets the same model while the split stands (sticky assignment).
+
+What a reload may load is limited: a registry URI (``models:/...``), or a bundle folder
+inside ``serving.model_dirs`` or beside a model the service started with, whose signature
+(:mod:`greenscore.privacy.signing`) checks out before the reload is accepted; bundles are
+also verified again, from the bytes that are unpickled, when they load. The home folder's
+database and key files are never opened (closing any descriptor of a SQLite file drops
+the process's locks on it): a folder holding a link to one of them is refused. Every
+refusal has one message, whatever the reason, so the API does not tell which paths exist.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import threading
 import uuid
@@ -25,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from greenscore.config import ServingSettings
+from greenscore.config import ServingSettings, Settings, get_settings
 from greenscore.data.input_rules import SENT_KEY
-from greenscore.errors import ConfigError, ModelError
+from greenscore.errors import ConfigError, GreenScoreError, ModelError
 from greenscore.explain.reason_codes import ReasonCode, ReasonCoder
 from greenscore.logging import get_logger
 from greenscore.serving.errors import ServiceUnavailableError
@@ -43,6 +52,11 @@ DIFFERENT_INPUTS = (
 )
 NO_MODEL = "no model is loaded"
 SMOKE_FAILED = "model '{uri}' failed its smoke test on probe applicants: {error}"
+REFUSED = (
+    "model '{uri}' cannot be loaded: it is not a signed bundle folder in an allowed model "
+    "folder (serving.model_dirs) or a registry URI (models:/NAME/VERSION)"
+)
+REGISTRY_PREFIX = "models:/"
 #: Rows above which reasons are computed in one frame instead of row by row.
 _BATCH_EXPLAIN_ROWS = 32
 
@@ -404,6 +418,50 @@ def _default_loader(uri: str) -> Any:
     return load_bundle(uri)
 
 
+def _sqlite_file(url: str) -> Path | None:
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def protected_files(settings: Settings) -> tuple[list[Path], list[Path]]:
+    """(files, folders) of the home a model load must never open: databases and keys."""
+    from greenscore.privacy.keys import keyring_path, master_key_path
+
+    files: list[Path] = []
+    for url in (settings.db_url, settings.tracking_uri):
+        db = _sqlite_file(url)
+        if db is not None:
+            files += [db] + [db.with_name(db.name + s) for s in ("-wal", "-shm", "-journal")]
+    files += [keyring_path(settings), master_key_path(settings)]
+    if settings.privacy.master_key_file is not None:
+        files.append(Path(settings.privacy.master_key_file))
+    folders = [Path(settings.home) / "keys", keyring_path(settings).parent]
+    return [f.resolve() for f in files], [d.resolve() for d in folders]
+
+
+def refuse_private(folder: Path, settings: Settings) -> None:
+    """Raise ModelError if ``folder`` is, is inside, or links to the home's databases or keys.
+
+    Only ``lstat`` is used (nothing is opened): a symbolic link in the folder is refused,
+    and so is a hard link to a protected file (same device and inode).
+    """
+    files, folders = protected_files(settings)
+    folder = folder.resolve()
+    if folder in files or any(folder.is_relative_to(d) for d in folders):
+        raise ModelError("protected")
+    inodes = set()
+    for path in files:
+        try:
+            st = os.stat(path)
+            inodes.add((st.st_dev, st.st_ino))
+        except OSError:
+            continue
+    entries = list(folder.iterdir()) if folder.is_dir() else [folder]
+    for entry in entries:
+        st = os.lstat(entry)
+        if entry.is_symlink() or (st.st_dev, st.st_ino) in inodes:
+            raise ModelError("protected")
+
+
 class ModelStore:
     """The current deployment, its loading and its hot reload.
 
@@ -412,7 +470,8 @@ class ModelStore:
     settings : ServingSettings
     max_reasons : int
     loader : callable, optional
-        URI -> ScoringBundle; default :func:`greenscore.tracking.registry.load_bundle`.
+        URI -> ScoringBundle; default :func:`greenscore.tracking.registry.load_bundle`
+        (whose paths a reload vets, see :meth:`vet`).
     """
 
     def __init__(
@@ -431,6 +490,10 @@ class ModelStore:
         self._cache: dict[str, ServedModel] = {}
         self.reload_status: dict[str, Any] | None = None
         self.on_swap: list[Callable[[Deployment], None]] = []
+        # What a reload may load from besides the registry: the configured folders, plus
+        # the folder holding each model the service started with.
+        self.model_dirs: list[Path] = [Path(d).resolve() for d in settings.model_dirs]
+        self._started: set[str] = set()
 
     # ------------------------------------------------------------------ reading
     @property
@@ -464,7 +527,13 @@ class ModelStore:
         cached = self._cache.get(key) if key else None
         if cached is not None:
             return cached
-        model = ServedModel(self._loader(uri), uri=uri, max_reasons=self.max_reasons)
+        try:
+            bundle = self._loader(uri)
+        except GreenScoreError as exc:
+            if self._vetted_path(uri):  # the API must not learn why (or whether it exists)
+                raise ModelError(REFUSED.format(uri=uri)) from exc
+            raise
+        model = ServedModel(bundle, uri=uri, max_reasons=self.max_reasons)
         if key:
             self._cache[key] = model
         return model
@@ -515,10 +584,71 @@ class ModelStore:
             listener(deployment)
 
     def load(self, model: str, *, fallback: str | None = None, ab: str | None = None) -> Deployment:
-        """Build and install a deployment now (service start)."""
+        """Build and install a deployment now (service start).
+
+        The folders holding these models join :attr:`model_dirs`, so a reload may load a
+        sibling version.
+
+        Raises
+        ------
+        ModelError
+            If a model path is the home's database or key files, or links to one.
+        """
+        settings = get_settings()
+        for uri in _uris(model, fallback, ab):
+            if not uri.startswith(REGISTRY_PREFIX) and Path(uri).exists():
+                try:
+                    refuse_private(Path(uri), settings)
+                except (ModelError, OSError) as exc:
+                    raise ModelError(REFUSED.format(uri=uri)) from exc
+                folder = Path(uri).resolve().parent
+                if folder not in self.model_dirs:
+                    self.model_dirs.append(folder)
+            self._started.add(uri)
         deployment = self.build(model, fallback=fallback, ab=ab)
         self.install(deployment)
         return deployment
+
+    def _vetted_path(self, uri: str) -> bool:
+        """Whether ``uri`` is a path that only the reload vetting allowed (not a start URI).
+
+        Only for the default loader: a loader passed in by code (tests, replay) decides
+        itself what its URIs mean.
+        """
+        return (
+            self._loader is _default_loader
+            and not uri.startswith(REGISTRY_PREFIX)
+            and uri not in self._started
+        )
+
+    def vet(self, uri: str) -> None:
+        """Refuse a URI a reload may not load, before anything of it is unpickled.
+
+        Registry URIs and the URIs the service started with pass. A path must be a bundle
+        folder inside :attr:`model_dirs`, hold nothing that is or links to the home's
+        databases or keys, and carry a valid signature over unchanged files.
+
+        Raises
+        ------
+        ModelError
+            With one message (:data:`REFUSED`) whatever the reason.
+        """
+        if not self._vetted_path(uri):
+            return
+        from greenscore.privacy.signing import verify_folder
+
+        settings = get_settings()
+        try:
+            folder = Path(uri).resolve()
+            if not any(folder.is_relative_to(d) for d in self.model_dirs):
+                raise ModelError("outside the allowed folders")
+            if not folder.is_dir():
+                raise ModelError("not a folder")
+            refuse_private(folder, settings)
+            verify_folder(folder, settings=settings)
+        except (GreenScoreError, OSError, ValueError) as exc:
+            log.warning("model reload refused", extra={"uri": uri, "why": str(exc)})
+            raise ModelError(REFUSED.format(uri=uri)) from None
 
     def reload(
         self,
@@ -530,10 +660,17 @@ class ModelStore:
     ) -> dict[str, Any]:
         """Start loading a new deployment in the background; returns the reload's status.
 
-        The new models are loaded, checked against the served input fields and
-        smoke-tested before the swap; on any failure the current deployment stays.
-        Without ``model`` and ``ab``, the current URIs are loaded again (a registry alias
-        then picks up the version it points to now).
+        Each URI is vetted first (:meth:`vet`). The new models are loaded, checked against
+        the served input fields and smoke-tested before the swap; on any failure the
+        current deployment stays. Without ``model`` and ``ab``, the current URIs are
+        loaded again (a registry alias then picks up the version it points to now).
+
+        Raises
+        ------
+        ModelError
+            If a URI may not be loaded (nothing is started then).
+        ConfigError
+            If the A/B split cannot be read, or there is nothing to reload.
         """
         current = self._deployment
         if model is None and ab is None:
@@ -545,6 +682,8 @@ class ModelStore:
                 model = current.primary.model.uri
         if fallback is None and keep_fallback and current is not None and current.fallback:
             fallback = current.fallback.uri
+        for uri in _uris(model, fallback, ab):
+            self.vet(uri)
         status: dict[str, Any] = {
             "id": uuid.uuid4().hex,
             "state": "loading",
@@ -599,3 +738,9 @@ class ModelStore:
                 break
             time.sleep(0.02)
         return self.reload_status
+
+
+def _uris(model: str | None, fallback: str | None, ab: str | None) -> list[str]:
+    """Every model URI of a deployment: the variants (or the one model) and the fallback."""
+    uris = [uri for uri, _ in parse_split(ab)] if ab else [model] if model else []
+    return uris + ([fallback] if fallback else [])

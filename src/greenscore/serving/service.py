@@ -16,7 +16,6 @@ large batch never holds up real-time requests.
 from __future__ import annotations
 
 import asyncio
-import random
 import secrets
 import weakref
 from collections.abc import Mapping, Sequence
@@ -50,14 +49,14 @@ log = get_logger(__name__)
 UNAVAILABLE = "no model could score request '{request_id}': it is kept for replay"
 
 
-# A process-local generator seeded from the OS: ids are not secrets, and drawing from
-# os.urandom per request costs a system call each time on a busy host.
-_IDS = random.Random(secrets.randbits(128))
-
-
 def new_request_id() -> str:
-    """A fresh random request id (32 hex characters)."""
-    return f"{_IDS.getrandbits(128):032x}"
+    """A fresh request id: 128 bits from the OS's CSPRNG (32 hex characters).
+
+    Every response shows its id (``X-Request-ID``), unauthenticated ones included, so ids
+    must not be predictable from earlier ones (a seeded Mersenne Twister was: 156 ids gave
+    away the next). An id only names a decision; whoever asks about one must also own it.
+    """
+    return secrets.token_hex(16)
 
 
 @dataclass

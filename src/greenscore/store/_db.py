@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from greenscore.config import private_file
 from greenscore.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class Base(DeclarativeBase):
 def engine_for(url: str) -> Engine:
     """Return the (cached) engine for a URL; SQLite files get WAL and foreign keys."""
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(Path(url.removeprefix("sqlite:///")))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -49,6 +50,21 @@ def engine_for(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file owner-only before SQLite opens it (SQLite would make it 0644).
+
+    SQLite gives its -wal and -shm files the mode of the database file; those of an older,
+    looser database are tightened here too.
+    """
+    if str(path) in ("", ":memory:"):
+        return
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            private_file(side)
+
+
 _urls: dict[tuple[str | None, str, str], str] = {}
 
 
@@ -67,6 +83,8 @@ def database_url(settings: Settings | None = None) -> str:
     key = (settings.database_url, str(home), "" if home.is_absolute() else os.getcwd())
     url = _urls.get(key)
     if url is None:
+        if settings.database_url is None:
+            settings.ensure_home()  # the default database lives there: owner-only from the start
         url = _urls[key] = settings.db_url
     return url
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, status
 
+from greenscore.errors import ModelError
 from greenscore.security.audit import record_event
 from greenscore.serving import dlq
 from greenscore.serving.deps import DlqAdmin, ModelManager, ModelReader, Store
@@ -38,8 +39,20 @@ def list_models(principal: ModelReader, store: Store) -> Any:
 )
 def reload_models(body: ReloadRequest, principal: ModelManager, store: Store) -> Any:
     """Load in the background, smoke-test, then swap atomically; requests in flight finish
-    on the old model. Poll ``GET /v1/admin/models`` for the outcome."""
-    started = store.reload(model=body.model, fallback=body.fallback, ab=body.ab)
+    on the old model. Poll ``GET /v1/admin/models`` for the outcome.
+
+    Needs an admin with a second factor (a token from ``greenscore tokens issue --user``).
+    Loads only registry URIs and signed bundle folders in the allowed model folders; any
+    other path is refused (409) with one message, whatever the reason."""
+    try:
+        started = store.reload(model=body.model, fallback=body.fallback, ab=body.ab)
+    except ModelError:
+        record_event(
+            "models.reload.refused",
+            actor=principal.id,
+            details={"model": body.model, "ab": body.ab, "fallback": body.fallback},
+        )
+        raise
     record_event(
         "models.reload",
         actor=principal.id,
