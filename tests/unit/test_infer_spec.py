@@ -9,11 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greenscore.data.infer import infer_positive_label, infer_spec, tokens
+from greenscore.data.infer import TOO_MANY_LEVELS as TOO_MANY_LEVELS_NOTE
+from greenscore.data.infer import guess_target, infer_positive_label, infer_spec, tokens
+from greenscore.data.io import read_table
 from greenscore.data.loading import load_dataset
 from greenscore.data.spec import DatasetSpec
-from greenscore.data.validation import validate
+from greenscore.data.validation import TOO_MANY_LEVELS, validate
 from greenscore.errors import DataError
+from greenscore.workflows.load import load_validated
 
 N = 60
 
@@ -202,3 +205,81 @@ def test_tokens() -> None:
     assert tokens("BILL_AMT1") == ["bill", "amt", "1"]
     assert tokens("annualIncome") == ["annual", "income"]
     assert tokens("default.payment.next.month") == ["default", "payment", "next", "month"]
+
+
+# ---------------------------------------------------------------------- issue 11, item 8
+DATA = Path(__file__).parents[3] / "shared" / "data"
+TEXTS = ["n.k.", "self-employed", "varies"]
+
+
+def _incomes(n: int = 3000) -> pd.DataFrame:
+    rng = np.random.default_rng(8)
+    income = rng.integers(4_000, 200_000, n).astype(str).astype(object)
+    income[[n // 300, n // 6, n // 3 * 2]] = TEXTS
+    return pd.DataFrame(
+        {
+            "person_income": income,
+            "loan_grade": rng.choice(list("ABCDEFG"), n),
+            "loan_status": rng.integers(0, 2, n),
+        }
+    )
+
+
+def test_a_mostly_numeric_column_is_numeric_and_its_few_texts_are_missing(tmp_path: Path) -> None:
+    frame = _incomes()
+    spec = infer_spec(frame, target="loan_status")
+    assert "person_income" in spec.numeric and "person_income" not in spec.categorical
+    assert spec.missing_values == {"person_income": TEXTS}
+    path = tmp_path / "apps.csv"
+    frame.to_csv(path, index=False)
+    dataset, warnings = load_validated(path, target="loan_status")
+    income = dataset.frame["person_income"]
+    assert income.dtype == float and income.isna().sum() == 3
+    assert [w for w in warnings if "person_income" in w and "'varies'" in w]
+
+
+def test_a_column_with_many_texts_stays_text() -> None:
+    frame = _incomes(200)
+    frame.loc[:30, "person_income"] = [f"band {i % 12}" for i in range(31)]
+    spec = infer_spec(frame, target="loan_status")
+    assert "person_income" not in spec.numeric and spec.missing_values == {}
+
+
+def test_a_categorical_with_too_many_levels_is_refused_naming_it() -> None:
+    frame = _incomes(400).assign(branch=[f"BR{i % 80:03d}" for i in range(400)])
+    frame["person_income"] = pd.to_numeric(frame["person_income"], errors="coerce")
+    spec = DatasetSpec(target="loan_status", categorical=["loan_grade", "branch"])
+    errors = validate(frame, spec).errors
+    assert [(f.rule, f.column) for f in errors] == [(TOO_MANY_LEVELS, "branch")]
+    assert "'branch' has 80 distinct values, more than 50" in errors[0].message
+    assert validate(frame, spec.model_copy(update={"max_category_levels": 100})).ok
+    inferred = infer_spec(frame, target="loan_status")
+    assert "branch" in inferred.drop and "branch" not in inferred.categorical
+    assert inferred.descriptions["branch"] == TOO_MANY_LEVELS_NOTE.format(n=80, limit=50)
+
+
+@pytest.mark.parametrize(
+    ("file", "target"),
+    [
+        ("german_credit.csv", "class"),
+        ("UCI_Credit_Card.csv", "default.payment.next.month"),
+        ("credit_risk_dataset.csv", "loan_status"),  # not cb_person_default_on_file
+    ],
+)
+def test_the_target_is_guessed_from_the_column_names(file: str, target: str) -> None:
+    assert guess_target(read_table(DATA / file)) == target
+
+
+def test_a_target_that_cannot_be_guessed_is_asked_for() -> None:
+    with pytest.raises(DataError, match="no two-valued column is named like a target"):
+        guess_target(pd.DataFrame({"income": [1, 2, 3], "grade": ["a", "b", "a"]}))
+    tied = pd.DataFrame({"bad": [0, 1, 0], "is_bad": [1, 0, 1], "x": [1, 2, 3]})
+    with pytest.raises(DataError, match="several two-valued columns .*: bad, is_bad"):
+        guess_target(tied)
+    assert infer_spec(_incomes(100)).target == "loan_status"
+
+
+def test_german_personal_status_is_protected() -> None:
+    spec = infer_spec(read_table(DATA / "german_credit.csv"))
+    assert spec.target == "class" and spec.positive_label == "bad"
+    assert {"personal_status", "age", "foreign_worker"} <= set(spec.protected)

@@ -149,13 +149,20 @@ class InputRules:
         self._strip_quotes = bool(spec and spec.strip_quotes)
         numeric = set(self._ranges)
         self._domain: dict[str, tuple[float | None, float | None]] = {}
+        # Domain rules on fields the model does not read (an age kept out as protected):
+        # an implausible value there is flagged, never refused or changed.
+        self._watched: dict[str, tuple[float | None, float | None]] = {}
         self._missing: dict[str, frozenset[str]] = {}
         if spec is not None:
             numeric |= wanted & {*spec.numeric, *spec.sequence_columns}
             for column, (low, high) in spec.domain_bounds().items():
-                if column in wanted and column not in self._levels:
+                if column in self._levels:
+                    continue
+                if column in wanted:
                     self._domain[column] = self._widened(column, low, high)
-            self._missing = {c: missing_tokens(spec, c) for c in numeric}
+                else:
+                    self._watched[column] = (low, high)
+            self._missing = {c: missing_tokens(spec, c) for c in [*numeric, *self._watched]}
         self._numeric = [c for c in self.columns if c in numeric]
 
     def _widened(
@@ -181,11 +188,12 @@ class InputRules:
             value = row.get(column)
             if value is not None and not isinstance(value, int | float):
                 try:
-                    row[column] = read_number(
+                    number = read_number(
                         value, strip_quotes=self._strip_quotes, missing=self._missing_of(column)
                     )
                 except ValueError as exc:
                     raise DataError(NOT_READABLE.format(field=column, reason=exc)) from None
+                row[column] = None if math.isnan(number) else number
             elif isinstance(value, float) and math.isnan(value):
                 row[column] = None
         if self._strip_quotes:
@@ -195,8 +203,23 @@ class InputRules:
     def _missing_of(self, column: str) -> frozenset[str]:
         return self._missing.get(column, MISSING_TOKENS)
 
+    def _readable(self, column: str, value: Any) -> float | None:
+        """A field's number, or None when it is missing or not a number."""
+        try:
+            number = read_number(
+                value, strip_quotes=self._strip_quotes, missing=self._missing_of(column)
+            )
+        except ValueError:
+            return None
+        return None if math.isnan(number) else number
+
     def check_row(
-        self, row: dict[str, Any], *, refuse_domain: bool = True, refuse_range: bool = False
+        self,
+        row: dict[str, Any],
+        *,
+        others: Mapping[str, Any] | None = None,
+        refuse_domain: bool = True,
+        refuse_range: bool = False,
     ) -> list[Flag]:
         """Clean, check and repair one applicant in place; return its flags.
 
@@ -205,6 +228,9 @@ class InputRules:
         row : dict
             Field -> value; changed in place (clipped numbers, normalised categories) and
             given :data:`SENT_KEY` when a flagged field was changed or not recognised.
+        others : mapping, optional
+            The whole record sent: fields the model does not read are held to the
+            domain rules too, and only flagged.
         refuse_domain : bool
             Refuse an implausible value (else flag it and clip it to the training range).
         refuse_range : bool
@@ -234,6 +260,10 @@ class InputRules:
                 implausible.add(column)
                 action = "clipped" if column in self._ranges else "flagged"
                 flags.append(Flag(column, IMPLAUSIBLE, value, action))
+        for column, (low, high) in self._watched.items():
+            value = self._readable(column, (others or {}).get(column))
+            if value is not None and not _inside(value, low, high):
+                flags.append(Flag(column, IMPLAUSIBLE, value, "flagged"))
         for column, (low, high, lo_limit, hi_limit) in self._ranges.items():
             value = row.get(column)
             if value is None or math.isnan(value) or low <= value <= high:
@@ -274,8 +304,17 @@ class InputRules:
         return value, Flag(column, UNKNOWN_CATEGORY, value, "flagged")
 
     # ------------------------------------------------------------------ a frame
-    def check_frame(self, X: pd.DataFrame, *, refuse_domain: bool = True) -> FrameCheck:  # noqa: N803
+    def check_frame(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        *,
+        others: pd.DataFrame | None = None,
+        refuse_domain: bool = True,
+    ) -> FrameCheck:
         """Check and repair cleaned model-input rows as :meth:`check_row` does one.
+
+        ``others`` holds the same rows' other columns (in the same order), for the
+        domain rules on fields the model does not read.
 
         Returns
         -------
@@ -313,6 +352,17 @@ class InputRules:
                     problems.append(RowProblem(label, int(position), column, value, message))
                 else:
                     flags[position].append(Flag(column, IMPLAUSIBLE, value, action))
+        for column, (low, high) in self._watched.items():
+            if others is None or column not in others.columns:
+                continue
+            values = others[column].map(lambda v, c=column: self._readable(c, v))
+            values = values.to_numpy(dtype=float, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isnan(values) & ~_inside(values, low, high)
+            for position in np.flatnonzero(bad):
+                flags[position].append(
+                    Flag(column, IMPLAUSIBLE, float(values[position]), "flagged")
+                )
         for column, (low, high, lo_limit, hi_limit) in self._ranges.items():
             if column not in out.columns:
                 continue
@@ -390,6 +440,13 @@ class InputRules:
             out = X.copy() if out is X else out
             out[column] = folded.astype(object)
         return out
+
+
+def _inside(value: Any, low: float | None, high: float | None) -> Any:
+    """Whether a number (or each of an array) lies within ``[low, high]`` (None: open)."""
+    above_low = True if low is None else value >= low
+    below_high = True if high is None else value <= high
+    return above_low & below_high
 
 
 def _unique_folds(levels: Sequence[str]) -> dict[str, str]:

@@ -56,11 +56,13 @@ class InputGuard:
         self.refuse_implausible = refuse_implausible
         self.rules = InputRules(ranges, columns, spec=spec, margin=margin)
 
-    def check(self, row: dict[str, Any]) -> list[Flag]:
+    def check(self, row: dict[str, Any], payload: Mapping[str, Any] | None = None) -> list[Flag]:
         """Clean, flag and repair (in place) one applicant's model inputs.
 
-        The values sent for fields that were changed or not recognised are kept in
-        ``row[SENT_KEY]`` for the reason wording.
+        ``payload``, the whole record sent, lets implausible values of fields the model
+        does not read (an age kept out as protected) be flagged too. The values sent for
+        fields that were changed or not recognised are kept in ``row[SENT_KEY]`` for the
+        reason wording.
 
         Raises
         ------
@@ -69,7 +71,7 @@ class InputGuard:
             the guard refuses them) one outside the training range.
         """
         return self.rules.check_row(
-            row, refuse_domain=self.refuse_implausible, refuse_range=self.refuse
+            row, others=payload, refuse_domain=self.refuse_implausible, refuse_range=self.refuse
         )
 
 
