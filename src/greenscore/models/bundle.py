@@ -140,10 +140,13 @@ class ScoringBundle:
         DataError
             Naming the first row and column that cannot be scored.
         """
-        X = self.model_input(frame)
+        cleaned = clean_frame(frame, self.spec)
+        X = model_input(cleaned, self.spec)
         # Checked under the frame's own row labels, so a refusal names the row, not the id.
         checked = self.input_rules(list(X.columns), margin=margin).check_frame(
-            X.set_axis(frame.index), refuse_domain=refuse_implausible
+            X.set_axis(frame.index),
+            others=cleaned.set_axis(frame.index),
+            refuse_domain=refuse_implausible,
         )
         if checked.problems:
             more = len(checked.problems) - 1

@@ -208,7 +208,7 @@ class ScoringService:
         id_name = model.id_name
         applicant_id = payload.get(id_name) if id_name else None
         row = {c: payload.get(c) for c in model.input_columns}
-        flags = self.guard(model).check(row)
+        flags = self.guard(model).check(row, payload)
         for flag in flags:
             self.monitor.flags.labels(flag.issue).inc()
         return Item(
