@@ -7,12 +7,15 @@ none of this until a function is first used.
 
 Examples
 --------
->>> import greenscore as gs
->>> run = gs.train("applications.csv", target="default", cv=5, out="runs/first")
->>> run.best, run.metrics["models"][run.best]["auc"]                  # doctest: +SKIP
->>> model = gs.load_model("runs/first/model")    # or "models:/my-pd@champion"
->>> scored = gs.score(model, "new_applications.csv")  # PD, points, decision per row
->>> report = gs.explain_applicants(model, "new_applications.csv", out="explain/")
+::
+
+    import greenscore as gs
+
+    run = gs.train("applications.csv", target="default", cv=5, out="runs/first")
+    print(run.best, run.metrics["models"][run.best]["auc"])
+    model = gs.load_model("runs/first/model")      # or "models:/my-pd@champion"
+    scored = gs.score(model, "new_applications.csv")  # PD, points, decision per row
+    report = gs.explain_applicants(model, "new_applications.csv", out="explain/")
 """
 
 from __future__ import annotations
