@@ -16,6 +16,7 @@ from greenscore.config import Settings, use_settings
 from greenscore.data.loading import load_dataset
 from greenscore.data.presets import load_preset
 from greenscore.data.synthetic import generate
+from greenscore.explain.reason_codes import attach_reason_codes
 from greenscore.features.coercion import TypeCoercer
 from greenscore.models.bundle import ScoringBundle
 
@@ -56,7 +57,9 @@ def _save(frame: pd.DataFrame, spec, y, folder: Path, n_estimators: int = 60) ->
         random_state=0,
     )
     pipeline = Pipeline([("coerce", TypeCoercer(spec=spec)), ("model", model)]).fit(X, y)
-    return ScoringBundle(name="lightgbm", spec=spec, pipeline=pipeline).save(folder)
+    bundle = ScoringBundle(name="lightgbm", spec=spec, pipeline=pipeline)
+    attach_reason_codes(bundle, X, y)  # as `greenscore train` does
+    return bundle.save(folder)
 
 
 @pytest.fixture(scope="module")
@@ -154,16 +157,21 @@ def test_fairness_flags_the_planted_gap_and_a_mitigation_meets_the_target(run, t
     assert best["dp_reduction"] >= 0.5 and best["auc_cost"] <= 0.02
 
 
-def test_compliance_passes_a_clean_model_and_fails_one_with_protected_features(
+def test_compliance_fails_where_fairness_fails_and_on_protected_features(
     run, tmp_path, german_model
 ):
     code, stdout, err = run(
         "compliance", "--model", german_model, "--data", GERMAN, "--out", tmp_path / "ok"
     )
-    assert code == 0, err
-    assert json.loads((tmp_path / "ok" / "compliance.json").read_text())["overall"] == "pass"
+    # The German model uses no protected attribute, but its decisions fail the four-fifths
+    # rule on age: compliance fails exactly where `greenscore fairness` flags.
+    assert code == 1, err
+    report = json.loads((tmp_path / "ok" / "compliance.json").read_text())
+    failed = [c["id"] for c in report["checks"] if c["status"] == "fail"]
+    assert failed == ["ecoa.disparate_impact"] and "overall: FAIL" in stdout
+    assert "FAIL  ecoa.disparate_impact: fairness flags" in stdout and "age_band" in stdout
+    assert "PASS  fcra.adverse_action_notice" in stdout
     assert (tmp_path / "ok" / "compliance.html").stat().st_size > 2_000
-    assert "overall: PASS" in stdout
     dataset = load_dataset(GERMAN, preset="german")
     spec = dataset.spec.model_copy(update={"use_protected_as_features": True})
     bad = _save(dataset.frame, spec, dataset.y, tmp_path / "bad_model", n_estimators=20)

@@ -114,7 +114,11 @@ def fairness_command(
         ),
     ] = None,
     mitigate_for: Annotated[
-        str | None, typer.Option("--mitigate-for", help="Attribute to mitigate for.")
+        str | None,
+        typer.Option(
+            "--mitigate-for",
+            help="Attribute to mitigate for: a column (age) or its report name (age_band).",
+        ),
     ] = None,
     n_boot: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples.")] = 200,
     seed: SeedOpt = None,
@@ -145,10 +149,14 @@ def fairness_command(
     mitigation = report.get("mitigation")
     if mitigation:
         for method, result in mitigation["methods"].items():
+            if result.get("degenerate"):
+                # No policy at all: its zero gap is not a "+100 % reduction".
+                typer.echo(f"  {method}: {result['degenerate']}; AUC {result['auc']}")
+                continue
             typer.echo(
                 f"  {method}: parity difference {result['demographic_parity_difference']} "
-                f"({result['dp_reduction']:+.0%} reduction), AUC {result['auc']} "
-                f"(cost {result['auc_cost']:+.3f})"
+                f"({result['dp_reduction']:+.0%} reduction), approval rate "
+                f"{result['approval_rate']:.1%}, AUC {result['auc']} (cost {result['auc_cost']:+.3f})"
                 if result["dp_reduction"] is not None
                 else f"  {method}: AUC {result['auc']}"
             )

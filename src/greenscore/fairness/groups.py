@@ -8,18 +8,23 @@ numeric ones in quartiles. Derived protected columns (German credit's ``sex`` fr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from greenscore.data.spec import DatasetSpec
-from greenscore.errors import DataError
+from greenscore.errors import ConfigError, DataError
 
 #: Age band edges (years): under 25, 25-34, 35-49, 50-64, 65 and over.
 AGE_EDGES = (25, 35, 50, 65)
 MISSING = "missing"
 _MAX_LEVELS = 10
+UNKNOWN_ATTRIBUTE = "unknown protected attribute '{name}': choose from {choices}"
+# The first number in a band label: "<25" -> 25 (after the "<"), "25-34" -> 25, "65+" -> 65,
+# "(-0.001, 25.0]" -> -0.001.
+_FIRST_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def age_bands(values: pd.Series) -> pd.Series:
@@ -48,6 +53,49 @@ def group_column_name(name: str, spec: DatasetSpec, values: pd.Series) -> str:
     if is_age_column(name, spec) and pd.api.types.is_numeric_dtype(values):
         return f"{name}_band"
     return f"{name}_quartile" if numeric else name
+
+
+def group_order(labels: Iterable[str]) -> list[str]:
+    """Group labels in reading order: bands and quartiles by value, ``missing`` last.
+
+    Labels that are all numeric ranges (``<25``, ``25-34``, ``65+``, ``(0.5, 2.0]``)
+    sort by their lower bound, ``<x`` first; anything else sorts alphabetically.
+    """
+    unique = list(dict.fromkeys(str(label) for label in labels))
+    present = [g for g in unique if g != MISSING]
+
+    def lower(label: str) -> float | None:
+        match = _FIRST_NUMBER.search(label)
+        if match is None:
+            return None
+        return -np.inf if label.startswith("<") else float(match.group())
+
+    bounds = {g: lower(g) for g in present}
+    if present and all(b is not None for b in bounds.values()):
+        ordered = sorted(present, key=lambda g: (bounds[g], g))
+    else:
+        ordered = sorted(present)
+    return ordered + ([MISSING] if MISSING in unique else [])
+
+
+def resolve_attribute(
+    name: str, frame: pd.DataFrame, spec: DatasetSpec, protected: Sequence[str] | None = None
+) -> str:
+    """The protected column behind a name as reports show it (``age_band`` -> ``age``).
+
+    Raises
+    ------
+    ConfigError
+        If the name is neither a column of the data nor a protected attribute's label.
+    """
+    names = [c for c in (spec.protected if protected is None else protected) if c in frame.columns]
+    if name in frame.columns:
+        return name
+    labels = {group_column_name(c, spec, frame[c]): c for c in names}
+    if name in labels:
+        return labels[name]
+    choices = sorted({*names, *labels})
+    raise ConfigError(UNKNOWN_ATTRIBUTE.format(name=name, choices=choices))
 
 
 def sensitive_features(

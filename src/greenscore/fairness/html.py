@@ -6,6 +6,8 @@ import html
 import json
 from typing import Any
 
+from greenscore.fairness.tables import group_table
+
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;max-width:70em;color:#1d2a24}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}
@@ -58,25 +60,45 @@ def compliance_html(report: dict[str, Any]) -> str:
     return _page(f"Compliance - {report['model']}", body)
 
 
+def _table(frame: Any) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _reduction(result: dict[str, Any]) -> str:
+    if result.get("degenerate"):
+        return str(result["degenerate"])
+    reduction = result.get("dp_reduction")
+    return "" if reduction is None else f"{reduction:+.0%}"
+
+
 def fairness_html(report: dict[str, Any]) -> str:
-    """One page: per attribute, group rates, gaps and verdict; mitigation if present."""
+    """One page: per attribute, the by-group table, gaps and verdict; mitigation if present."""
+    decisions = report.get("decisions")
     parts = [
         f"<h1>Fairness: {html.escape(str(report.get('model', '')))}</h1>",
         f"<p>Favourable outcome: {html.escape(report['favourable_outcome'])}. "
         f"{html.escape(report['convention'])}.</p>",
     ]
+    if decisions:
+        parts.append(f"<p>Decisions: {html.escape(str(decisions))}.</p>")
+    bootstrap = report.get("bootstrap") or {}
+    if bootstrap.get("resamples"):
+        parts.append(
+            f"<p>Intervals ({bootstrap['resamples']} bootstrap resamples): group rates, "
+            f"{html.escape(str(bootstrap.get('group_rate_intervals')))}; gaps, "
+            f"{html.escape(str(bootstrap.get('gap_intervals')))}.</p>"
+        )
     for attribute, result in report["attributes"].items():
         status = "fail" if result["flagged"] else "pass"
-        rows = "".join(
-            f"<tr><td>{html.escape(g)}</td><td>{v['count']}</td><td>{v['selection_rate']}</td>"
-            f"<td>{v['tpr']}</td><td>{v['fpr']}</td><td>{v['default_rate']}</td></tr>"
-            for g, v in result["groups"].items()
-        )
         reasons = "".join(f"<li>{html.escape(r)}</li>" for r in result["flag_reasons"])
         parts.append(
             f"<h2>{html.escape(attribute)} {_badge(status)}</h2>"
-            "<table><tr><th>Group</th><th>Applicants</th><th>Approval rate</th><th>TPR</th>"
-            f"<th>FPR</th><th>Default rate</th></tr>{rows}</table>"
+            f"{_table(group_table(result))}"
             f"<p>Demographic parity difference {result['demographic_parity_difference']}, "
             f"ratio {result['demographic_parity_ratio']}, equalized odds difference "
             f"{result['equalized_odds_difference']}, four-fifths rule "
@@ -86,16 +108,18 @@ def fairness_html(report: dict[str, Any]) -> str:
     if mitigation:
         rows = "".join(
             f"<tr><td>{html.escape(m)}</td><td>{r['auc']}</td><td>{r['auc_cost']}</td>"
-            f"<td>{r['demographic_parity_difference']}</td><td>{r['dp_reduction']}</td>"
+            f"<td>{r['approval_rate']}</td><td>{r['demographic_parity_difference']}</td>"
+            f"<td>{html.escape(_reduction(r))}</td>"
             f"<td>{_badge('pass' if r['meets_target'] else 'warn')}</td></tr>"
             for m, r in mitigation["methods"].items()
         )
         before = mitigation["before"]
         parts.append(
             f"<h2>Mitigation for {html.escape(mitigation['attribute'])}</h2>"
-            f"<p>Before: AUC {before['auc']}, demographic parity difference "
-            f"{before['demographic_parity_difference']}.</p>"
-            "<table><tr><th>Method</th><th>AUC</th><th>AUC cost</th><th>DP difference</th>"
-            f"<th>DP reduction</th><th>Target met</th></tr>{rows}</table>"
+            f"<p>Before: AUC {before['auc']}, approval rate {before['approval_rate']}, "
+            f"demographic parity difference {before['demographic_parity_difference']}.</p>"
+            "<table><tr><th>Method</th><th>AUC</th><th>AUC cost</th><th>Approval rate</th>"
+            "<th>DP difference</th><th>DP reduction</th><th>Target met</th></tr>"
+            f"{rows}</table>"
         )
     return _page(f"Fairness - {report.get('model', '')}", "".join(parts))

@@ -31,7 +31,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from greenscore.errors import DataError
-from greenscore.fairness.groups import sensitive_features
+from greenscore.fairness.bootstrap import GAP_INTERVAL, RATE_INTERVAL
+from greenscore.fairness.groups import group_order, sensitive_features
 
 FOUR_FIFTHS = 0.8
 DP_THRESHOLD = 0.10
@@ -228,17 +229,32 @@ def attribute_report(
         if n_boot
         else None
     )
+    # The reference is the most approved group compared; every group is read against it.
+    reference = (
+        str(rated["selection_rate"].idxmax()) if rated["selection_rate"].notna().any() else None
+    )
+    ref = (
+        {m: float(rated.loc[reference, m]) for m in ("selection_rate", "tpr", "fpr")}
+        if reference is not None
+        else None
+    )
     groups_out: dict[str, Any] = {}
-    for group in by_group.index:
+    for group in group_order(by_group.index.astype(str)):
         mask = labels == group
         size = int(by_group.loc[group, "count"])
+        rate = float(by_group.loc[group, "selection_rate"])
         entry: dict[str, Any] = {
             "count": size,
             "default_rate": _num(y_default[mask].mean()),
-            "selection_rate": _num(by_group.loc[group, "selection_rate"]),
+            "selection_rate": _num(rate),
             "tpr": _num(by_group.loc[group, "tpr"]),
             "fpr": _num(by_group.loc[group, "fpr"]),
             "small": size < min_group,
+            "ratio_to_reference": (
+                _num(rate / ref["selection_rate"]) if ref and ref["selection_rate"] > 0 else None
+            ),
+            "tpr_gap": _num(float(by_group.loc[group, "tpr"]) - ref["tpr"]) if ref else None,
+            "fpr_gap": _num(float(by_group.loc[group, "fpr"]) - ref["fpr"]) if ref else None,
         }
         if pd_ is not None:
             entry["auc"] = _num(safe_auc(y_default[mask], np.asarray(pd_)[mask]))
@@ -286,7 +302,8 @@ def attribute_report(
     }
     out: dict[str, Any] = {
         "groups": groups_out,
-        "groups_compared": [str(g) for g in compared.index],
+        "groups_compared": group_order(compared.index.astype(str)),
+        "reference_group": reference,
         "demographic_parity_difference": dp_difference,
         "demographic_parity_ratio": dp_ratio,
         "tpr_difference": tpr_gap,
@@ -375,7 +392,13 @@ def fairness_report(
             "demographic_parity_difference": dp_threshold,
             "equalized_odds_difference": eo_threshold,
         },
-        "bootstrap": {"resamples": n_boot, "seed": seed, "quantiles": list(CI_QUANTILES)},
+        "bootstrap": {
+            "resamples": n_boot,
+            "seed": seed,
+            "quantiles": list(CI_QUANTILES),
+            "group_rate_intervals": RATE_INTERVAL,
+            "gap_intervals": GAP_INTERVAL,
+        },
         "overall": {
             "applicants": n,
             "auc": _num(safe_auc(y_default, pd_)),

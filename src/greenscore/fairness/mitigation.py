@@ -38,10 +38,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
 
 from greenscore.errors import ConfigError, DataError, ModelError
-from greenscore.fairness.groups import sensitive_features
+from greenscore.fairness.groups import resolve_attribute, sensitive_features
 from greenscore.fairness.metrics import attribute_report, safe_auc
 
 METHODS = ("reweighing", "exponentiated_gradient", "adversarial", "threshold_optimizer")
+APPROVES_NONE = "approves no applicants"
+APPROVES_ALL = "approves every applicant"
 TARGET_REDUCTION = 0.5
 MAX_AUC_COST = 0.02
 _EPS = 1e-6
@@ -64,6 +66,19 @@ def kamiran_calders_weights(groups: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
     return np.log(p / (1 - p))
+
+
+def degenerate(approval_rate: float) -> str | None:
+    """Why a set of decisions is no credit policy at all, or None when it is one.
+
+    A model that approves nobody (or everybody) has no parity gap to speak of; its
+    "reduction" of the gap is not an improvement and is never reported as one.
+    """
+    if approval_rate <= 0:
+        return APPROVES_NONE
+    if approval_rate >= 1:
+        return APPROVES_ALL
+    return None
 
 
 def _gaps(
@@ -269,7 +284,8 @@ def mitigation_report(
     frame : DataFrame
         Labelled raw applications with the protected column.
     attribute : str
-        The protected column to mitigate for (age is banded).
+        The protected column to mitigate for, or its name in the reports (``age_band``
+        for ``age``; age is banded).
     methods : sequence of str
         Any of :data:`METHODS`.
     test_size : float
@@ -281,8 +297,11 @@ def mitigation_report(
     -------
     dict
         ``attribute``, ``split``, ``before`` (the refitted unmitigated model), ``methods``
-        (per method: figures, ``dp_reduction``, ``auc_cost``, ``meets_target``, notes,
-        seconds) and ``best`` (the method meeting the target with the lowest AUC cost).
+        (per method: figures, ``degenerate`` (``"approves no applicants"`` /
+        ``"approves every applicant"`` or None; such a method has no ``dp_reduction``
+        and never meets the target), ``dp_reduction``, ``auc_cost``, ``meets_target``,
+        notes, seconds) and ``best`` (the method meeting the target with the lowest AUC
+        cost).
 
     Raises
     ------
@@ -294,7 +313,7 @@ def mitigation_report(
         raise ConfigError(
             f"unknown mitigation method(s) {unknown}: expected some of {list(METHODS)}"
         )
-    split = _Split(bundle, frame, attribute, test_size, seed)
+    split = _Split(bundle, frame, resolve_attribute(attribute, frame, bundle.spec), test_size, seed)
     base_pd = split.baseline.predict_proba(split.X_test)[:, 1]
     before = _gaps(split.y_test, base_pd > split.cut, split.g_test, base_pd)
     results: dict[str, Any] = {}
@@ -306,18 +325,22 @@ def mitigation_report(
             before["demographic_parity_difference"],
             after["demographic_parity_difference"],
         )
+        broken = degenerate(after["approval_rate"])
         reduction = (
-            round(1 - dp_after / dp_before, 6) if dp_before and dp_after is not None else None
+            round(1 - dp_after / dp_before, 6)
+            if dp_before and dp_after is not None and broken is None
+            else None
         )
         auc_cost = round(before["auc"] - after["auc"], 6)
         results[method] = {
             **after,
+            "degenerate": broken,
             "dp_reduction": reduction,
             "auc_cost": auc_cost,
             "meets_target": bool(
                 reduction is not None and reduction >= TARGET_REDUCTION and auc_cost <= MAX_AUC_COST
             ),
-            "notes": notes,
+            "notes": ([f"the mitigated model {broken}"] if broken else []) + notes,
             "seconds": round(time.perf_counter() - started, 2),
         }
     meeting = [m for m, r in results.items() if r["meets_target"]]

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from greenscore.errors import ConfigError
-from greenscore.fairness.groups import group_column_name
+from greenscore.fairness.groups import group_column_name, resolve_attribute
 from greenscore.fairness.metrics import fairness_summary
 from greenscore.fairness.mitigation import METHODS, mitigation_report
 
@@ -84,7 +84,8 @@ def fairness_files(
     mitigate : sequence of str
         Mitigation methods to run (see :data:`METHODS`); none by default.
     mitigate_for : str, optional
-        Attribute to mitigate for; default: the flagged one with the largest gap.
+        Attribute to mitigate for, as a column (``age``) or as the report names it
+        (``age_band``); default: the flagged one with the largest gap.
     n_boot, seed : bootstrap resamples and seed of every random step.
 
     Returns
@@ -97,9 +98,11 @@ def fairness_files(
     names = list(bundle.spec.protected if protected is None else protected)
     report = fairness_summary(bundle, frame, protected=names, n_boot=n_boot, seed=seed)
     if mitigate:
-        attribute = mitigate_for or mitigation_attribute(report, frame, bundle.spec, names)
-        if attribute not in frame.columns:
-            raise ConfigError(f"cannot mitigate for '{attribute}': no such column in the data")
+        attribute = (
+            resolve_attribute(mitigate_for, frame, bundle.spec, names)
+            if mitigate_for
+            else mitigation_attribute(report, frame, bundle.spec, names)
+        )
         report["mitigation"] = mitigation_report(
             bundle, frame, attribute=attribute, methods=list(mitigate), seed=seed
         )

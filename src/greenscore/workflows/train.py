@@ -324,7 +324,7 @@ def train(
         },
         "comparisons": _comparisons(results, y),
     }
-    metrics["fairness"] = _fairness(results[best].bundle, dataset, options.seed)
+    metrics["fairness"] = _fairness(results[best], dataset, options.seed)
     _write_outputs(out, dataset, results, metrics, best)
     result = TrainResult(metrics=metrics, results=results, best=best, out=out)
     _track(result, dataset, options)
@@ -334,15 +334,36 @@ def train(
     return result
 
 
-def _fairness(bundle: ScoringBundle, dataset: Dataset, seed: int) -> dict[str, Any] | None:
-    """Fairness of the best model by the spec's protected groups (in-sample decisions)."""
+def _fairness(result: ModelResult, dataset: Dataset, seed: int) -> dict[str, Any] | None:
+    """Fairness of the best model by the spec's protected groups, on out-of-fold decisions.
+
+    Each applicant's decision comes from the fold model that never saw them, at the final
+    bundle's cut-offs: the final model's decisions on its own training rows would flatter
+    it (and its groups) as much as its in-sample AUC does.
+    """
     present = [c for c in dataset.spec.protected if c in dataset.frame.columns]
     if not present:
         return None
-    from greenscore.fairness.metrics import fairness_summary
+    from greenscore.fairness.groups import sensitive_features
+    from greenscore.fairness.metrics import fairness_report
 
-    summary = fairness_summary(bundle, dataset.frame, protected=present, n_boot=100, seed=seed)
-    summary["note"] = "decisions of the final model on its own training rows"
+    scored = np.isfinite(result.oof)
+    pd_ = result.oof[scored]
+    summary = fairness_report(
+        dataset.y[scored],
+        pd_,
+        result.bundle.decisions(pd_),
+        sensitive_features(dataset.frame.iloc[np.flatnonzero(scored)], dataset.spec, present),
+        n_boot=100,
+        seed=seed,
+    )
+    summary["model"] = result.name
+    summary["decisions"] = (
+        f"out-of-fold: each of {int(scored.sum()):,} applicants scored by the cross-validation "
+        f"model that did not train on them, at cut-offs approve below "
+        f"{result.bundle.scoring.approve_below:g} / decline above "
+        f"{result.bundle.scoring.decline_above:g}"
+    )
     return summary
 
 

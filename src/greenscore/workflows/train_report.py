@@ -1,6 +1,7 @@
 """The HTML report of one train: model comparison, ROC/KS/calibration plots, score bands,
 importances, the scorecard's information values, points table and removed characteristics,
-and (when available) the fairness summary of the best model."""
+LightGBM's monotone constraints, the cut-off strategy of each model and (when available)
+the fairness of the best model's out-of-fold decisions by protected group."""
 
 from __future__ import annotations
 
@@ -76,6 +77,106 @@ def _scorecard_section(report: HtmlReport, name: str, estimator: Any) -> None:
     report.add_table(removed.fillna(""))
 
 
+def _pct(value: float | None) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:.1%}"
+
+
+def _strategy_section(
+    report: HtmlReport, y: Any, oof: dict[str, Any], results: dict[str, ModelResult]
+) -> None:
+    """Per model: PD bands with cumulative approval / bad rates, and cut-off options."""
+    from greenscore.evaluation.strategy import cutoff_options, strategy_table
+
+    for name, result in results.items():
+        scoring = result.bundle.scoring
+        cuts = {"approve_below": scoring.approve_below, "decline_above": scoring.decline_above}
+        bands = strategy_table(y, oof[name], **cuts)
+        for column in ("bad rate", "approval rate", "bad rate among approved", "defaults declined"):
+            bands[column] = bands[column].map(_pct)
+        for column in ("PD from", "PD to"):
+            bands[column] = bands[column].map(lambda v: f"{v:.4f}")
+        bands["defaults approved per 100 applicants"] = bands[
+            "defaults approved per 100 applicants"
+        ].map(lambda v: f"{v:.1f}")
+        report.add_heading(f"Cut-off strategy — {name}")
+        report.add_text(
+            "Out-of-fold PDs in equal-count bands, safest first. The cumulative columns say "
+            "what approving every applicant up to the top of the band would give; "
+            "'defaults approved per 100 applicants' is the loss proxy. Current cut-offs: "
+            f"approve below {scoring.approve_below:g}, decline above {scoring.decline_above:g} "
+            "(marked in the band that holds them; set them with the train options or "
+            "scoring settings)."
+        )
+        report.add_table(bands)
+        options = cutoff_options(y, oof[name], **cuts)
+        for column in (
+            "approval rate",
+            "bad rate among approved",
+            "defaults declined",
+            "repayers declined",
+        ):
+            options[column] = options[column].map(_pct)
+        options["PD cut-off"] = options["PD cut-off"].map(
+            lambda v: "none reaches it" if v is None or pd.isna(v) else f"{v:.4f}"
+        )
+        options["defaults approved per 100 applicants"] = options[
+            "defaults approved per 100 applicants"
+        ].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+        report.add_heading(f"Suggested cut-offs — {name}", level=3)
+        report.add_table(options)
+
+
+def _monotone_section(report: HtmlReport, name: str, estimator: Any) -> None:
+    """The directions LightGBM was held to, and where each came from."""
+    constraints = getattr(estimator, "monotone_constraints_", None)
+    if constraints is None:
+        return
+    report.add_heading(f"Monotone constraints — {name}")
+    if not constraints:
+        report.add_text("None: no feature had a declared or clear direction of risk.")
+        return
+    report.add_text(
+        "Risk is held to rise (or fall) with each feature below. 'spec': declared in the "
+        "dataset spec (monotone). 'inferred': clear in the training rows (Spearman rho with "
+        "default and the trend of decile default rates); declare a direction in the spec to "
+        "override one, or list it with the other sign."
+    )
+    report.add_table(
+        pd.DataFrame(
+            [
+                {
+                    "feature": feature,
+                    "risk": "rises with the value"
+                    if c["direction"] > 0
+                    else "falls with the value",
+                    "source": c["source"],
+                    "Spearman rho": "" if c["rho"] is None else f"{c['rho']:+.3f}",
+                    "decile trend": "" if c["trend"] is None else f"{c['trend']:+.2f}",
+                }
+                for feature, c in constraints.items()
+            ]
+        )
+    )
+
+
+def _fairness_section(report: HtmlReport, best: str, fairness: dict[str, Any]) -> None:
+    """One table per protected attribute (group, n, approval rate, ratio, AUC, gaps, verdict)."""
+    from greenscore.fairness.metrics import MIN_GROUP
+    from greenscore.fairness.tables import attribute_summary, group_table
+
+    report.add_heading(f"Fairness — {best}")
+    report.add_text(
+        f"Decisions: {fairness.get('decisions', 'not stated')}. Favourable outcome: "
+        f"{fairness['favourable_outcome']}; {fairness['convention']}. Each group is compared "
+        "with the reference group (the most approved one); groups under "
+        f"{MIN_GROUP} applicants are too few to judge."
+    )
+    for attribute, result in fairness["attributes"].items():
+        report.add_heading(attribute, level=3)
+        report.add_text(attribute_summary(attribute, result))
+        report.add_table(group_table(result))
+
+
 def write_train_report(
     path: Path, *, dataset: Dataset, results: dict[str, ModelResult], metrics: dict[str, Any]
 ) -> Path:
@@ -137,9 +238,10 @@ def write_train_report(
             report.add_figure(iv_figure(estimator.iv_table()))
         if is_scorecard(estimator):
             _scorecard_section(report, name, estimator)
+        _monotone_section(report, name, estimator)
+    _strategy_section(report, y, oof, results)
     fairness = metrics.get("fairness")
     if fairness:
-        report.add_heading(f"Fairness — {best}")
-        report.add_json(fairness)
+        _fairness_section(report, best, fairness)
     report.write(path)
     return path
