@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from greenscore.data.loading import Dataset, load_dataset
 from greenscore.errors import DataError
 from greenscore.evaluation.cv import make_folds
+from greenscore.explain.adverse_action import adverse_action_notice
 from greenscore.explain.feature_map import model_frame, select_model_input
 from greenscore.explain.reason_codes import ReasonCoder, attach_reason_codes
 from greenscore.explain.reason_sides import RiskSides, build_sides
@@ -244,6 +245,10 @@ def test_reasons_quote_the_value_sent_not_the_clipped_one(credit_coder):
     ]
     with pytest.raises(DataError, match="shown has 2 entries but X has 1 rows"):
         coder.explain_batch(rows.iloc[[cited[0]]], [{}, {}])
+    notice = adverse_action_notice(
+        coder.bundle, rows.iloc[[cited[0]]], coder=coder, shown={"person_income": -60000}
+    )
+    assert any(text.startswith("Annual income is low (-60,000; ") for text in notice["reasons"])
 
 
 def test_income_above_typical_is_never_a_reason(credit_coder):

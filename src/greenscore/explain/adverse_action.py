@@ -50,6 +50,7 @@ def adverse_action_notice(
     coder: ReasonCoder | None = None,
     reference: pd.DataFrame | None = None,
     date: dt.date | None = None,
+    shown: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The adverse-action notice of one applicant, as JSON-ready data.
 
@@ -65,6 +66,10 @@ def adverse_action_notice(
         Training applicants, to build the coder (and needed for non-tree models).
     date : date, optional
         Date of the notice; today (UTC) by default.
+    shown : mapping, optional
+        The values the applicant sent where ``row`` holds them changed (clipped to the
+        training range, say): the reasons quote these (see
+        :meth:`ReasonCoder.explain_one`).
 
     Returns
     -------
@@ -79,7 +84,7 @@ def adverse_action_notice(
     inputs = select_model_input(bundle, frame)
     pd_ = float(bundle.predict_pd(inputs)[0])
     decision = str(bundle.decisions(np.array([pd_]))[0])
-    reasons = coder.explain_one(frame)
+    reasons = coder.explain_one(frame, shown)
     low, high = score_range(bundle)
     spec = bundle.spec
     applicant = (
