@@ -148,6 +148,16 @@ def test_impossible_ages_counted(frame: pd.DataFrame, spec: DatasetSpec) -> None
     assert "2 impossible values" in finding.message
 
 
+def test_values_outside_the_specs_bounds_warn(frame: pd.DataFrame, spec: DatasetSpec) -> None:
+    spec = spec.model_copy(update={"bounds": {"bal_1": (0, 400)}})
+    frame["bal_1"] = frame["bal_1"].clip(upper=400)
+    assert v.validate(frame, spec).findings == []
+    frame.loc[[2, 9], "bal_1"] = [-3.0, 401.0]
+    finding = only(v.validate(frame, spec), v.OUTSIDE_BOUNDS)
+    assert finding.level == "warning" and finding.rows == [2, 9]
+    assert "2 values outside its plausible range [0, 400]" in finding.message
+
+
 def test_missing_rates(frame: pd.DataFrame, spec: DatasetSpec) -> None:
     frame.loc[: int(N * 0.2) - 1, "income"] = np.nan  # exactly 20 %: tolerated
     assert v.validate(frame, spec).findings == []

@@ -45,6 +45,7 @@ DUPLICATE_ROWS = "duplicate_rows"
 DECLARED_ABSENT = "declared_column_absent"
 TEXT_READ_AS_MISSING = "text_read_as_missing"
 TOO_MANY_LEVELS = "too_many_levels"
+OUTSIDE_BOUNDS = "outside_bounds"
 
 #: Share of missing values above which a column is a warning.
 MISSING_WARN_SHARE = 0.20
@@ -335,6 +336,31 @@ def _age_findings(
     return [Finding("warning", IMPOSSIBLE_AGE, column, rows, message)]
 
 
+def _bounds_findings(
+    frame: pd.DataFrame, numbers: dict[str, pd.Series], spec: DatasetSpec
+) -> list[Finding]:
+    """Values outside the spec's own ``bounds`` (ages and amounts have their rules above)."""
+    findings = []
+    for column, (low, high) in spec.bounds.items():
+        if column not in numbers:
+            continue
+        values = numbers[column]
+        outside = (values < low if low is not None else False) | (
+            values > high if high is not None else False
+        )
+        count = int(np.asarray(outside, dtype=bool).sum())
+        if not count:
+            continue
+        rows = _rows(outside, frame.index)
+        shown = f"[{'' if low is None else f'{low:g}'}, {'' if high is None else f'{high:g}'}]"
+        message = (
+            f"column '{column}' has {count} values outside its plausible range {shown} "
+            f"(seen {values[outside].min():g} to {values[outside].max():g}; rows {rows})"
+        )
+        findings.append(Finding("warning", OUTSIDE_BOUNDS, column, rows, message))
+    return findings
+
+
 def _column_findings(
     frame: pd.DataFrame, spec: DatasetSpec, placeholders: pd.DataFrame
 ) -> list[Finding]:
@@ -534,7 +560,7 @@ def validate(
         an absent, incomplete or non-binary target, missing or repeated ids, wholly
         empty columns, incomplete sequence groups, categorical features with too many
         levels. Warnings: text read as missing in numeric columns, negative amounts,
-        impossible ages, missing rates over 20 %, constant columns, leakage suspects,
+        impossible ages, values outside the spec's bounds, missing rates over 20 %, constant columns, leakage suspects,
         holes inside monthly histories, duplicate rows, PII/drop columns not present.
 
     Examples
@@ -568,6 +594,7 @@ def validate(
     findings += _column_findings(frame, spec, cleaned)
     findings += _amount_findings(frame, numbers, spec)
     findings += _age_findings(frame, numbers, spec)
+    findings += _bounds_findings(frame, numbers, spec)
     if y is not None:
         findings += _leakage_findings(frame, numbers, spec, y)
     findings += _duplicate_findings(frame, spec)
