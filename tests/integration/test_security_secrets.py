@@ -12,6 +12,8 @@ import os
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -193,3 +195,39 @@ def test_production_needs_a_configured_master_key(tmp_path: Path) -> None:
     with pytest.raises(PrivacyError, match="privacy.master_key_file.*production"):
         enroll("alice")
     assert not (tmp_path / "prod" / "keys" / "master.key").exists()
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from greenscore.config import Settings, use_settings
+from greenscore.privacy.keys import derived_key
+from greenscore.security import record_event
+use_settings(Settings(home=Path(sys.argv[1]), environment="test"))
+record_event("start", actor=sys.argv[2])
+print(derived_key("audit-chain").hex())
+"""
+
+
+def test_processes_starting_together_share_one_master_key(tmp_path: Path) -> None:
+    # Parallel test workers (pytest-xdist) and service workers may start on a fresh home at
+    # once: exactly one master key and one keyring must come out, and one chain.
+    shared = tmp_path / "shared"
+    use_settings(Settings(home=shared, environment="test"))
+    init_db()  # the tables first: concurrent schema creation is the store's own race
+    assert not (shared / "keys").exists()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENSCORE_")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(shared), f"p{n}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    keys = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert [p.returncode for p in procs] == [0] * 4
+    assert len(keys) == 1 and len(next(iter(keys))) == 64
+    result = verify_chain()
+    assert (result.ok, result.checked) == (True, 4)
