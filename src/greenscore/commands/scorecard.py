@@ -65,7 +65,7 @@ def export_command(
     elif fmt is ExportFormat.xlsx:
         write_xlsx(estimator, out)
     elif out is None:
-        typer.echo(points_table(estimator).to_csv(index=False, float_format="%.17g"), nl=False)
+        typer.echo(points_table(estimator).to_csv(index=False), nl=False)
         return
     else:
         write_csv(estimator, out)

@@ -66,7 +66,7 @@ def write_csv(estimator: Any, path: Path | str) -> Path:
     """Write the points table as CSV (full precision) and return the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    points_table(estimator).to_csv(target, index=False, float_format="%.17g")
+    points_table(estimator).to_csv(target, index=False)
     return target
 
 
