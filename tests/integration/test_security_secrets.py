@@ -21,8 +21,9 @@ import jwt
 import pyotp
 import pytest
 
-from greenscore.config import Settings, use_settings
+from greenscore.config import Settings, get_settings, use_settings
 from greenscore.errors import PrivacyError
+from greenscore.privacy.keys import Keyring
 from greenscore.security import (
     _clock,
     authenticate_user,
@@ -34,7 +35,7 @@ from greenscore.security import (
     verify_token,
 )
 from greenscore.security import tokens as tokens_mod
-from greenscore.security._secrets import SEALED_PREFIX, stored_secret
+from greenscore.security._secrets import SEALED_PREFIX, reseal_all, stored_secret
 from greenscore.store import init_db
 
 FIXTURE_DB = Path(__file__).parents[1] / "fixtures" / "home-0.1.0" / "greenscore.db"
@@ -231,3 +232,14 @@ def test_processes_starting_together_share_one_master_key(tmp_path: Path) -> Non
     assert len(keys) == 1 and len(next(iter(keys))) == 64
     result = verify_chain()
     assert (result.ok, result.checked) == (True, 4)
+
+
+def test_sealed_secrets_follow_kek_rotation_so_the_old_kek_can_be_retired(
+    clock: list[float],
+) -> None:
+    secret, _ = enroll("alice", role="admin")
+    keyring = Keyring.open()
+    assert keyring.rotate() == 2
+    assert reseal_all(get_settings()) >= 1  # what 'greenscore privacy keys rewrap' also does
+    keyring.retire(1)
+    assert authenticate_user("alice", pyotp.TOTP(secret).at(clock[0])).id == "alice"

@@ -232,21 +232,31 @@ def keys_rewrap(
     ] = None,
     actor: ActorOpt = None,
 ) -> None:
-    """Re-wrap files' data keys with the current KEK (the ciphertext is not touched)."""
+    """Re-wrap files' data keys with the current KEK (the ciphertext is not touched).
+
+    Without FILES, the secrets sealed in the database (TOTP, JWT keys) are re-sealed too.
+    """
+    from greenscore.config import get_settings
     from greenscore.privacy.crypto import rewrap_file
     from greenscore.privacy.keys import Keyring
+    from greenscore.security._secrets import reseal_all
     from greenscore.security.audit import record_event
 
     keyring = Keyring.open()
     targets = files or keyring.known_files()
     for path in targets:
         rewrap_file(path, keyring=keyring)
+    secrets = 0 if files else reseal_all(get_settings())
     record_event(
         "privacy.keys.rewrap",
         actor=_actor(actor),
-        details={"files": len(targets), "version": keyring.current_version},
+        details={"files": len(targets), "secrets": secrets, "version": keyring.current_version},
     )
     typer.echo(f"rewrapped {len(targets)} file(s) to KEK version {keyring.current_version}")
+    if secrets:
+        typer.echo(
+            f"re-sealed {secrets} database secret(s) to KEK version {keyring.current_version}"
+        )
 
 
 @keys_app.command("retire")
