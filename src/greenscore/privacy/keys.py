@@ -474,10 +474,14 @@ def derived_key(purpose: str, settings: Settings | None = None) -> bytes:
     """
     settings = settings or get_settings()
     privacy = settings.privacy
-    path = keyring_path(settings)
+    # Cheap reads only (resolving the keyring's path costs more than an audit append's
+    # HMAC): a relative home or keyring file is told apart by the working directory.
+    where = privacy.keyring_file or settings.home
     cache_key = (
         purpose,
-        str(path.resolve()),
+        str(privacy.keyring_file or ""),
+        str(settings.home),
+        "" if Path(where).is_absolute() else os.getcwd(),
         os.environ.get(privacy.master_key_env) or "",
         str(privacy.master_key_file or ""),
         settings.environment,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, NotFoundError
+from greenscore.privacy.keys import Keyring
 from greenscore.security import _clock
 from greenscore.security._db import db_url, engine
 from greenscore.security._secrets import (
@@ -144,9 +145,10 @@ def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
         ).all()
     usable: dict[str, str] = {}
     active = None
+    keyring = Keyring.open(settings) if any(r.secret is not None for r in rows) else None
     for row in rows:
         if row.secret is not None:
-            secret = unseal(row.secret, ref=_ref(row.kid), settings=settings)
+            secret = unseal(row.secret, ref=_ref(row.kid), settings=settings, keyring=keyring)
         else:
             secret = cfg_secret if row.kid == cfg_kid else None
         if secret is not None:
