@@ -66,6 +66,8 @@ COMMAND_MODULES: list[str] = [
     "generate",
     "tracking",
     "scorecard",
+    "monitor",
+    "outcomes",
 ]
 
 

@@ -327,6 +327,63 @@ class ServingSettings(BaseModel):
     callback_timeout_seconds: float = 5.0
 
 
+class MonitoringSettings(BaseModel):
+    """Model monitoring (``greenscore monitor``): drift bands, alert thresholds, actions."""
+
+    psi_bins: int = Field(10, ge=2, description="equal-mass reference bins of PSI and CSI")
+    psi_watch: float = Field(0.1, gt=0, description="PSI from which a shift is watched")
+    psi_act: float = Field(0.25, gt=0, description="PSI from which a shift needs action")
+    min_window_rows: int = Field(
+        50, ge=1, description="windows with fewer rows are listed but not held to the bands"
+    )
+    missing_rate_increase: float = Field(
+        0.05, ge=0, description="rise of a column's missing share over the reference that alerts"
+    )
+    out_of_range_share: float = Field(
+        0.01, ge=0, description="share of values outside the reference range that alerts"
+    )
+    unseen_share: float = Field(
+        0.01, ge=0, description="share of category values never seen in the reference that alerts"
+    )
+    auc_drop: float = Field(
+        0.05,
+        ge=0,
+        description="fall of a vintage's AUC below the model's baseline that alerts, when "
+        "the upper end of its bootstrap interval is below the baseline too",
+    )
+    min_vintage_defaults: int = Field(
+        10, ge=1, description="defaults and non-defaults a vintage needs before AUC is judged"
+    )
+    bootstrap_samples: int = Field(200, ge=10, description="resamples of each interval")
+    confidence: float = Field(0.95, gt=0, lt=1, description="level of the bootstrap intervals")
+    webhook_url: SecretStr | None = Field(None, description="alerts are POSTed here as JSON")
+    webhook_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts or networks (CIDR) the webhook may reach although not public",
+    )
+    webhook_timeout_seconds: float = 5.0
+    prometheus_textfile: Path | None = Field(
+        None, description="write the monitor's gauges here (node exporter textfile collector)"
+    )
+    retrain_on: list[Literal["auc_drop", "score_psi"]] = Field(
+        default_factory=lambda: ["auc_drop", "score_psi"],
+        description="alerts that file a training job (score_psi: in the act band)",
+    )
+    challenger_alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="a retrained model replaces the champion only when its AUC is higher "
+        "and the DeLong test's p-value is below this",
+    )
+
+    @model_validator(mode="after")
+    def _ordered_bands(self) -> MonitoringSettings:
+        if self.psi_watch >= self.psi_act:
+            raise ValueError(f"psi_watch ({self.psi_watch}) must be below psi_act ({self.psi_act})")
+        return self
+
+
 class Settings(BaseSettings):
     """The effective settings of one GreenScore process."""
 
@@ -346,6 +403,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     security: SecuritySettings = SecuritySettings()
     serving: ServingSettings = ServingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @classmethod
     def settings_customise_sources(

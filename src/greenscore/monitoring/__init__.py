@@ -1,0 +1,1 @@
+"""Model monitoring: drift, data quality, performance over time, alerts, retraining."""
