@@ -19,6 +19,7 @@ from greenscore.data.synthetic import generate
 from greenscore.explain.reason_codes import attach_reason_codes
 from greenscore.features.coercion import TypeCoercer
 from greenscore.models.bundle import ScoringBundle
+from greenscore.privacy.signing import sign_folder
 
 GERMAN = "/work/shared/data/german_credit.csv"
 
@@ -63,9 +64,17 @@ def _save(frame: pd.DataFrame, spec, y, folder: Path, n_estimators: int = 60) ->
 
 
 @pytest.fixture(scope="module")
-def german_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def german_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dataset = load_dataset(GERMAN, preset="german")
     return _save(dataset.frame, dataset.spec, dataset.y, tmp_path_factory.mktemp("m") / "german")
+
+
+@pytest.fixture
+def german_model(german_bundle: Path, home: Path) -> Path:
+    # Trained once, loaded in each test's own home: sign it there, as an admin would
+    # ('greenscore model sign') for a bundle from another home.
+    sign_folder(german_bundle)
+    return german_bundle
 
 
 def test_explain_writes_reasons_plots_lime_and_counterfactuals(run, tmp_path, german_model):

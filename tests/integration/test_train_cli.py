@@ -133,7 +133,11 @@ def test_unfamiliar_file_gets_a_sensible_spec(
     from greenscore.models.bundle import ScoringBundle
 
     assert trained.returncode == 0, trained.stderr[-3000:]
-    spec = ScoringBundle.load(workdir / "out" / "model").spec
+    use_settings(Settings(home=workdir / ".greenscore"))  # the home that trained (and signed) it
+    try:
+        spec = ScoringBundle.load(workdir / "out" / "model").spec
+    finally:
+        use_settings(None)
     assert spec.target == TARGET and spec.positive_label == "Y"
     assert spec.id_column == "Loan Ref"
     assert spec.time_column == "Application Date"
