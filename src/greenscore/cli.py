@@ -68,6 +68,7 @@ COMMAND_MODULES: list[str] = [
     "scorecard",
     "monitor",
     "outcomes",
+    "retrain",
 ]
 
 
