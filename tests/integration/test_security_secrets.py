@@ -37,6 +37,7 @@ from greenscore.security import (
 from greenscore.security import tokens as tokens_mod
 from greenscore.security._secrets import SEALED_PREFIX, reseal_all, stored_secret
 from greenscore.store import init_db
+from greenscore.tracking.mlflow_run import tracking_uri
 
 FIXTURE_DB = Path(__file__).parents[1] / "fixtures" / "home-0.1.0" / "greenscore.db"
 T0 = 1_800_000_000.0
@@ -92,8 +93,9 @@ def test_database_file_holds_no_secret_in_clear(home: Path) -> None:
 def test_home_and_files_are_owner_only(home: Path) -> None:
     enroll("alice", role="admin")
     issue_token(subject="svc", role="scorer")
+    tracking_uri(get_settings())  # MLflow's store, created before MLflow opens it
     assert _mode(home) == 0o700
-    for name in ("greenscore.db", "greenscore.db-wal", "greenscore.db-shm"):
+    for name in ("greenscore.db", "greenscore.db-wal", "greenscore.db-shm", "mlflow.db"):
         assert _mode(home / name) == 0o600, name
     keys = home / "keys"
     assert _mode(keys) == 0o700

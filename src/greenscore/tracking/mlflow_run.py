@@ -36,7 +36,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 
-from greenscore.config import Settings, get_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, private_file  # noqa: E402
 from greenscore.errors import ConfigError, DataError, NotFoundError  # noqa: E402
 
 NOT_A_NUMBER = "metric '{key}' must be a real number, got {value!r} ({kind})"
@@ -51,13 +51,15 @@ _KEY_BAD = re.compile(r"[^A-Za-z0-9_\-. /:]")
 def tracking_uri(settings: Settings | None = None) -> str:
     """The MLflow tracking (and registry) URI from the settings.
 
-    ``settings.tracking.uri`` if set, else ``sqlite:///<home>/mlflow.db``; the folder
-    of a SQLite file is created.
+    ``settings.tracking.uri`` if set, else ``sqlite:///<home>/mlflow.db``; a SQLite file
+    is created owner-only (0600, in a 0700 folder) before MLflow opens it.
     """
     settings = settings or get_settings()
     uri = settings.tracking_uri
     if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if settings.tracking.uri is None:
+            settings.ensure_home()
+        private_file(Path(uri.removeprefix("sqlite:///")))
     return uri
 
 
