@@ -1,5 +1,7 @@
-"""Security core: who is calling (API keys, JWTs, TOTP), what they may do (RBAC), what they
-did (hash-chained audit log), and TLS 1.3 for the service.
+"""Security core: who is calling (API keys, JWTs, TOTP with lockout), what they may do
+(RBAC), what they did (keyed hash-chained audit log, anchored outside the database), the
+secrets it keeps (sealed under the keyring), and TLS 1.3 for the service. See
+``docs/security.md``.
 """
 
 from greenscore.security.api_keys import create_key, list_keys, revoke_key, verify_key
