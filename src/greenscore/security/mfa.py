@@ -138,7 +138,12 @@ def authenticate_user(user: str, code: str) -> Principal:
         raise AuthError(BAD_FORMAT.format(user=user, digits=DIGITS))
     # Counted before the code is checked, so parallel guesses share one allowance.
     reservation = lockout.reserve(user, settings)
-    totp = pyotp.TOTP(unseal(row.secret, ref=_ref(user), settings=settings), digits=DIGITS)
+    try:
+        secret = unseal(row.secret, ref=_ref(user), settings=settings)
+    except BaseException:
+        lockout.give_back(reservation, settings)  # a key problem is no guess
+        raise
+    totp = pyotp.TOTP(secret, digits=DIGITS)
     now_step = int(_clock.epoch() // totp.interval)
     window = settings.security.totp_valid_window
     step = next(
