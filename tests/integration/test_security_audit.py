@@ -9,13 +9,14 @@ import shutil
 import subprocess
 import sys
 import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from greenscore.config import Settings, use_settings
-from greenscore.errors import DataError, PrivacyError
+from greenscore.errors import ConfigError, DataError, PrivacyError
 from greenscore.security import (
     chain_head,
     find_events,
@@ -23,7 +24,13 @@ from greenscore.security import (
     record_event,
     verify_chain,
 )
-from greenscore.security.anchor import current_anchor, read_anchor, verify_against, write_anchor
+from greenscore.security.anchor import (
+    current_anchor,
+    post_anchor,
+    read_anchor,
+    verify_against,
+    write_anchor,
+)
 from greenscore.security.audit import GENESIS, chain_key, entry_hash, entry_mac
 from greenscore.store import init_db
 
@@ -354,3 +361,29 @@ def test_unkeyed_chain_of_release_0_1_0_switches_over(home: Path) -> None:
     result = verify_chain()
     assert (result.ok, result.first_bad_id) == (False, n + 1)
     assert "unkeyed entries before the switch-over were rewritten" in result.reason
+
+
+def test_anchor_can_be_posted_to_a_url(tmp_path: Path) -> None:
+    received: list[bytes] = []
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Sink)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    five()
+    post_anchor(current_anchor().signed(), f"http://127.0.0.1:{server.server_port}/anchors")
+    thread.join(timeout=10)
+    server.server_close()
+    path = tmp_path / "from-the-sink.json"
+    path.write_bytes(received[0])
+    assert read_anchor(path).count == 5  # what the endpoint keeps is a valid, signed anchor
+    with pytest.raises(ConfigError, match="must start with http"):
+        post_anchor({}, "file:///etc/passwd")
