@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, Integer, String, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.config import get_settings
 from greenscore.errors import ConfigError, PrivacyError
-from greenscore.store import Base, session_scope
+from greenscore.store import session_scope
+from greenscore.store.tables.privacy import PrivacyBudget, PrivacySpend
 
 # Floating-point slack so ten releases of 0.1 fit a budget of 1.0.
 _TOLERANCE = 1e-9
@@ -25,30 +25,6 @@ BUDGET_EXCEEDED = (
     "privacy budget of dataset '{dataset}' would be exceeded: spent {spent:g} of {budget:g}, "
     "this release needs epsilon {epsilon:g}"
 )
-
-
-class PrivacyBudget(Base):
-    """Total and spent epsilon of one dataset."""
-
-    __tablename__ = "privacy_budget"
-
-    dataset: Mapped[str] = mapped_column(String(200), primary_key=True)
-    budget: Mapped[float] = mapped_column(Float)
-    spent: Mapped[float] = mapped_column(Float, default=0.0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class PrivacySpend(Base):
-    """One differentially private release and the epsilon it cost."""
-
-    __tablename__ = "privacy_budget_spend"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    dataset: Mapped[str] = mapped_column(String(200), index=True)
-    query: Mapped[str] = mapped_column(String(500))
-    epsilon: Mapped[float] = mapped_column(Float)
-    actor: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass(frozen=True)

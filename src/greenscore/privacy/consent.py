@@ -11,28 +11,14 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, String, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select
 
 from greenscore.errors import ConfigError, PrivacyError
-from greenscore.store import Base, session_scope
+from greenscore.store import session_scope
+from greenscore.store.tables.privacy import ConsentRecord
 
 _PURPOSE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 NO_CONSENT = "no consent from this subject for purpose '{purpose}'"
-
-
-class ConsentRecord(Base):
-    """One grant or revocation of consent."""
-
-    __tablename__ = "privacy_consent"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
-    purpose: Mapped[str] = mapped_column(String(64), index=True)
-    granted: Mapped[bool] = mapped_column(Boolean)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    actor: Mapped[str] = mapped_column(String(200))
-    source: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 @dataclass(frozen=True)

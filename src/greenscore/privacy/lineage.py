@@ -10,27 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Integer, String, delete, insert, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, insert, select
 
 from greenscore.errors import ConfigError
-from greenscore.store import Base, session_scope
+from greenscore.store import session_scope
+from greenscore.store.tables.privacy import LineageRecord
 
 ACTIONS = ("ingested", "trained_on", "scored", "explained", "anonymised")
-
-
-class LineageRecord(Base):
-    """One use of one subject's data."""
-
-    __tablename__ = "privacy_lineage"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
-    action: Mapped[str] = mapped_column(String(32))
-    dataset_sha: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    model_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    model_version: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 def record_lineage(

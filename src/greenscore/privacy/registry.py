@@ -16,27 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import DateTime, String, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, select
 
 from greenscore.errors import ConfigError, DataError, NotFoundError
 from greenscore.privacy.at_rest import read_table, write_table
 from greenscore.privacy.crypto import is_encrypted
-from greenscore.store import Base, session_scope
-
-
-class RegisteredDataset(Base):
-    """A stored dataset with personal data."""
-
-    __tablename__ = "privacy_datasets"
-
-    name: Mapped[str] = mapped_column(String(200), primary_key=True)
-    path: Mapped[str] = mapped_column(String(1000))
-    id_column: Mapped[str] = mapped_column(String(200))
-    time_column: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    sha256: Mapped[str] = mapped_column(String(64))
-    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+from greenscore.store import session_scope
+from greenscore.store.tables.privacy import RegisteredDataset
 
 
 @dataclass(frozen=True)

@@ -15,28 +15,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import DateTime, Integer, String, delete, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, func, select
 
 from greenscore.config import get_settings
 from greenscore.errors import ConfigError
 from greenscore.privacy import sealed
-from greenscore.store import Base, session_scope
+from greenscore.store import session_scope
+from greenscore.store.tables.privacy import RetentionPolicy
 
 TABLE_TARGETS = ("predictions", "lineage", "consent", "token_vault")
 #: Sealed applicant rows (:mod:`greenscore.privacy.sealed`): job inputs and results, and
 #: the requests kept in the dead-letter table; the target is the sealed kind.
 SEALED_TARGETS = ("jobs", "dead_letters")
-
-
-class RetentionPolicy(Base):
-    """A retention period that overrides the default for one target."""
-
-    __tablename__ = "privacy_retention"
-
-    target: Mapped[str] = mapped_column(String(250), primary_key=True)
-    days: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass

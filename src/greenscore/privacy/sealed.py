@@ -23,42 +23,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, func, select
 
 from greenscore.errors import NotFoundError
 from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes, parse_header
 from greenscore.privacy.keys import Keyring
 from greenscore.security.audit import hash_subject
-from greenscore.store import Base, session_scope
+from greenscore.store import session_scope
+from greenscore.store.tables.privacy import SealedSubject, SealedUnit
 
 ERASED: dict[str, Any] = {"erased": True}
 NO_UNIT = "no sealed {kind} data under '{ref}' (never stored, or deleted by retention)"
-
-
-class SealedUnit(Base):
-    """One encrypted list of rows."""
-
-    __tablename__ = "privacy_sealed_units"
-
-    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
-    ref: Mapped[str] = mapped_column(String(200), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    rows: Mapped[int] = mapped_column(Integer)
-    # Which KEK wraps the data key, so rotation can find the units still on an old one.
-    kek_version: Mapped[int] = mapped_column(Integer, index=True)
-    blob: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-class SealedSubject(Base):
-    """Which row of which unit is about which subject (by keyed hash only)."""
-
-    __tablename__ = "privacy_sealed_subjects"
-
-    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
-    ref: Mapped[str] = mapped_column(String(200), primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
 
 
 _UNITS = SealedUnit.__table__

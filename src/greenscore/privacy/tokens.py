@@ -15,26 +15,15 @@ import hmac
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import DateTime, LargeBinary, String, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, select
 
 from greenscore.errors import ConfigError, NotFoundError
-from greenscore.store import Base, session_scope
+from greenscore.store import session_scope
+from greenscore.store.tables.privacy import TokenVaultEntry
 
 TOKEN_PREFIX = "tok_"
 TOKEN_HEX = 24
 _TOKEN_SALT = b"greenscore-tokenisation"
-
-
-class TokenVaultEntry(Base):
-    """One tokenised value, kept encrypted so a token can be reversed on purpose."""
-
-    __tablename__ = "privacy_token_vault"
-
-    token: Mapped[str] = mapped_column(String(64), primary_key=True)
-    column: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 def mask(values: pd.Series, *, keep_last: int = 4, char: str = "*") -> pd.Series:

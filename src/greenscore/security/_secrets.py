@@ -24,11 +24,9 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
-from datetime import datetime
 
-from sqlalchemy import DateTime, String, Table, Text, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.config import GENERATING_ENVIRONMENTS, Settings
 from greenscore.errors import ConfigError
@@ -36,7 +34,7 @@ from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes, parse_header
 from greenscore.privacy.keys import Keyring
 from greenscore.security import _clock
 from greenscore.security._db import db_url, engine, session
-from greenscore.store import Base
+from greenscore.store.tables.security import SEALED_COLUMNS, StoredSecret
 
 __all__ = [
     "GENERATING_ENVIRONMENTS",
@@ -46,7 +44,6 @@ __all__ = [
     "seal",
     "reseal_all",
     "reseal_rows",
-    "sealed_column",
     "stored_secret",
     "unseal",
 ]
@@ -59,28 +56,8 @@ MISSING_SECRET = (
 )
 
 
-class StoredSecret(Base):
-    """A generated secret, by name (sealed)."""
-
-    __tablename__ = "security_secrets"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-
-
 _sealed_tables: set[tuple[str, str]] = set()
 _sealed_lock = threading.Lock()
-#: (table, key column, secret column) of every sealed column, filled as modules declare them.
-SEALED_COLUMNS: list[tuple[Table, str, str]] = []
-
-
-def sealed_column(table: Table, *, key: str, column: str) -> None:
-    """Declare that ``table.column`` holds sealed secrets (so :func:`reseal_all` covers it)."""
-    SEALED_COLUMNS.append((table, key, column))
-
-
-sealed_column(StoredSecret.__table__, key="name", column="value")
 
 
 def is_sealed(stored: str) -> bool:

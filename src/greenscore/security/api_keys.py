@@ -22,8 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, String, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select, update
 
 from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, NotFoundError
@@ -31,7 +30,7 @@ from greenscore.security import _clock
 from greenscore.security._db import db_url, engine, session
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import check_role
-from greenscore.store import Base
+from greenscore.store.tables.security import ApiKey
 
 PREFIX = "gs"
 MALFORMED = "malformed API key: expected 'gs_<key_id>_<secret>'"
@@ -39,20 +38,6 @@ UNKNOWN = "unknown API key"
 REVOKED = "API key '{key_id}' has been revoked"
 EXPIRED = "API key '{key_id}' expired at {when}Z"
 NOT_FOUND = "no API key with id '{key_id}'"
-
-
-class ApiKey(Base):
-    """One issued API key (the secret itself is never stored)."""
-
-    __tablename__ = "security_api_keys"
-
-    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(32))
-    secret_sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 @dataclass(frozen=True)

@@ -37,16 +37,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, String, Text, bindparam, func, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.config import Settings, get_settings
 from greenscore.errors import ConfigError, DataError, PrivacyError
 from greenscore.privacy.keys import derived_key
 from greenscore.security._db import db_url, engine
 from greenscore.security._secrets import refuse_generated, stored_secret
-from greenscore.store import Base
+from greenscore.store.tables.security import AuditEntry, AuditHead, AuditKeying
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -69,44 +68,6 @@ NOT_KEYED = (
 )
 SWITCH_ALTERED = "the switch-over record is altered (its MAC does not match)"
 LEGACY_REWRITTEN = "the unkeyed entries before the switch-over were rewritten"
-
-
-class AuditEntry(Base):
-    """One audit event; rows are only ever inserted."""
-
-    __tablename__ = "security_audit_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    ts: Mapped[str] = mapped_column(String(40))
-    action: Mapped[str] = mapped_column(String(100), index=True)
-    actor: Mapped[str] = mapped_column(String(200))
-    subject_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    # Canonical JSON text, hashed as stored: a JSON column type could re-serialise it.
-    details: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-
-class AuditHead(Base):
-    """The chain head: a single row updated with every insert."""
-
-    __tablename__ = "security_audit_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    count: Mapped[int] = mapped_column(Integer)
-    last_id: Mapped[int] = mapped_column(Integer)
-    head_hash: Mapped[str] = mapped_column(String(64))
-
-
-class AuditKeying(Base):
-    """Where the chain became keyed: the first keyed entry and the last unkeyed hash, MACed."""
-
-    __tablename__ = "security_audit_keying"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    keyed_from: Mapped[int] = mapped_column(Integer)
-    legacy_head: Mapped[str] = mapped_column(String(64))
-    mac: Mapped[str] = mapped_column(String(64))
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import Float, Integer, String, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.config import Settings
 from greenscore.errors import AuthError
 from greenscore.security import _clock
 from greenscore.security._db import engine
 from greenscore.security.audit import record_event
-from greenscore.store import Base
+from greenscore.store.tables.security import TotpAttempts
 
 BACKING_OFF = "too many wrong TOTP codes for user '{user}'; retry in {seconds} s"
 LOCKED_OUT = (
@@ -41,16 +40,6 @@ LOCKED_UNTIL_UNLOCK = (
     "an admin must run 'greenscore mfa unlock --user {user}'"
 )
 _MAX_DOUBLINGS = 20  # keeps 2**n finite; 2**20 lockouts is years
-
-
-class TotpAttempts(Base):
-    """Wrong TOTP codes in a row for one user, and when the last one came."""
-
-    __tablename__ = "security_totp_attempts"
-
-    user: Mapped[str] = mapped_column(String(200), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer)
-    last_failure: Mapped[float] = mapped_column(Float)
 
 
 _TABLE = TotpAttempts.__table__

@@ -12,20 +12,18 @@ stored sealed under the keyring, bound to the user name (see
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
 
 import pyotp
-from sqlalchemy import DateTime, Integer, String, Text, or_, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import or_, select, update
 
 from greenscore.config import get_settings
 from greenscore.errors import AuthError, ConfigError
 from greenscore.security import _clock, lockout
 from greenscore.security._db import engine, session
-from greenscore.security._secrets import reseal_rows, seal, sealed_column, unseal
+from greenscore.security._secrets import reseal_rows, seal, unseal
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import check_role
-from greenscore.store import Base
+from greenscore.store.tables.security import TotpUser
 
 DIGITS = 6  # what authenticator apps show
 NOT_ENROLLED = "user '{user}' is not enrolled for multi-factor authentication"
@@ -33,21 +31,6 @@ ALREADY_ENROLLED = "user '{user}' is already enrolled; re-enrol with replace=Tru
 BAD_FORMAT = "TOTP code for user '{user}' must be {digits} digits"
 WRONG_CODE = "wrong TOTP code for user '{user}'"
 REPLAYED = "TOTP code for user '{user}' was already used; wait for the next code"
-
-
-class TotpUser(Base):
-    """An operator enrolled for TOTP, with the role a verified code grants."""
-
-    __tablename__ = "security_totp_users"
-
-    user: Mapped[str] = mapped_column(String(200), primary_key=True)
-    role: Mapped[str] = mapped_column(String(32))
-    secret: Mapped[str] = mapped_column(Text)  # sealed
-    enrolled_at: Mapped[datetime] = mapped_column(DateTime)
-    last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
-
-
-sealed_column(TotpUser.__table__, key="user", column="secret")
 
 
 def _ref(user: str) -> str:

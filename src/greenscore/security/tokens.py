@@ -16,12 +16,10 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 import jwt
-from sqlalchemy import DateTime, String, Text, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, NotFoundError
@@ -33,12 +31,11 @@ from greenscore.security._secrets import (
     refuse_generated,
     reseal_rows,
     seal,
-    sealed_column,
     unseal,
 )
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import ROLES, check_role
-from greenscore.store import Base
+from greenscore.store.tables.security import SigningKey
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
@@ -57,30 +54,12 @@ RETIRE_ACTIVE = "signing key '{kid}' is the active one; rotate to a new key befo
 NO_SUCH_KID = "no signing key with id '{kid}'"
 
 
-class SigningKey(Base):
-    """One member of the JWT keyring.
-
-    ``secret`` is sealed (:func:`~greenscore.security._secrets.seal`, bound to the ``kid``);
-    it is empty for the key configured in settings, which is recorded only to know when it
-    became active and whether it was retired.
-    """
-
-    __tablename__ = "security_signing_keys"
-
-    kid: Mapped[str] = mapped_column(String(40), primary_key=True)
-    secret: Mapped[str | None] = mapped_column(Text, nullable=True)
-    activated_at: Mapped[datetime] = mapped_column(DateTime)
-    retired_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-
-
 @dataclass(frozen=True)
 class _Keyring:
     active_kid: str
     secrets: dict[str, str]
     fetched: float
 
-
-sealed_column(SigningKey.__table__, key="kid", column="secret")
 
 _cache: dict[tuple[str, str | None], _Keyring] = {}
 _lock = threading.Lock()

@@ -22,13 +22,12 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select, update
 
 from greenscore.errors import NotFoundError
 from greenscore.privacy import sealed
 from greenscore.serving._db import engine, writing
-from greenscore.store import Base
+from greenscore.store.tables.serving import DeadLetter
 
 PENDING, REPLAYED, FAILED = "pending", "replayed", "failed"
 NO_LETTER = "no dead letter with id {id}"
@@ -36,27 +35,6 @@ SEALED_KIND = "dead_letters"
 # The payload column says how the sealed rows make the payload back (no applicant data).
 _APPLICANTS, _RAW = "sealed:applicants", "sealed:raw"
 _LISTS = ("applicants", "records")
-
-
-class DeadLetter(Base):
-    """One request that could not be answered."""
-
-    __tablename__ = "serving_dead_letters"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(String(64), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    kind: Mapped[str] = mapped_column(String(20))
-    route: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    model: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    error: Mapped[str] = mapped_column(Text)
-    # How the sealed payload is shaped (``sealed:applicants`` or ``sealed:raw``); letters
-    # of release 0.1.0 hold the request itself here, as JSON text.
-    payload: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), index=True, default=PENDING)
-    replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 _TABLE = DeadLetter.__table__

@@ -22,8 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import func, select
 
 from greenscore.config import Settings
 from greenscore.errors import DataError, NotFoundError, PrivacyError
@@ -37,7 +36,7 @@ from greenscore.serving.errors import (
     RateLimitedError,
     ServiceUnavailableError,
 )
-from greenscore.store import Base
+from greenscore.store.tables.serving import Job
 
 log = get_logger(__name__)
 
@@ -58,38 +57,6 @@ STORAGE_DOWN = "job storage is unavailable (encryption keys); the job was not cr
 _QUOTA_RETRY_SECONDS = 10.0
 
 Validator = Callable[[Mapping[str, Any]], dict[str, Any]]
-
-
-class Job(Base):
-    """One batch job (its rows live in sealed units, not here)."""
-
-    __tablename__ = "serving_jobs"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    actor: Mapped[str] = mapped_column(String(200))
-    source: Mapped[str] = mapped_column(String(20))
-    # The stored file's name for a file job (shown, never read again); empty for records.
-    input_path: Mapped[str] = mapped_column(Text)
-    total: Mapped[int] = mapped_column(Integer)
-    done: Mapped[int] = mapped_column(Integer, default=0)
-    errors: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
-    callback_status: Mapped[str] = mapped_column(String(20), default="none")
-    callback_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    callback_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # When the next callback attempt is due (its own schedule: survives a restart).
-    callback_next_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), nullable=True
-    )
-    # Rows per sealed chunk, fixed at creation (the setting may change before it runs).
-    chunk_rows: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    id_column: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 TABLE = Job.__table__

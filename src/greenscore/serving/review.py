@@ -14,39 +14,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float, String, Text, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select, update
 
 from greenscore.errors import NotFoundError
 from greenscore.serving._db import engine, writing
 from greenscore.serving.errors import ConflictError
-from greenscore.store import Base
+from greenscore.store.tables.serving import ReviewEntry
 
 OPEN, DECIDED = "open", "decided"
 NO_ITEM = "no review item with id '{id}'"
 ALREADY_DECIDED = "review item '{id}' was already decided"
-
-
-class ReviewEntry(Base):
-    """One decision waiting for (or decided by) a person."""
-
-    __tablename__ = "serving_review_queue"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    request_id: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
-    model: Mapped[str] = mapped_column(String(300))
-    decision: Mapped[str] = mapped_column(String(20))
-    probability: Mapped[float] = mapped_column(Float)
-    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
-    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    # Nullable: items of databases made before owners were kept have none.
-    tenant: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 _TABLE = ReviewEntry.__table__

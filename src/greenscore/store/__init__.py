@@ -4,6 +4,7 @@ Each capability declares its tables in its own module on :class:`Base`; importin
 module before :func:`init_db` is enough for the tables to be created.
 """
 
-from greenscore.store._db import Base, database_url, engine_for, init_db, session_scope
+from greenscore.store._db import database_url, engine_for, init_db, session_scope
+from greenscore.store.base import Base
 
 __all__ = ["Base", "database_url", "engine_for", "init_db", "session_scope"]

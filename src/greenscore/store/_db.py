@@ -12,17 +12,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from greenscore.config import private_file
 from greenscore.errors import ConfigError
+from greenscore.store.schema import metadata
 
 if TYPE_CHECKING:
     from greenscore.config import Settings
-
-
-class Base(DeclarativeBase):
-    """Declarative base of every GreenScore table."""
 
 
 @lru_cache(maxsize=8)
@@ -108,22 +105,22 @@ def init_db(url: str | None = None) -> Engine:
     resolved = _default_url(url)
     engine = engine_for(resolved)
     # create_all costs a round of schema queries: repeat it only when new tables were declared.
-    if _created.get(resolved) == len(Base.metadata.tables):
+    if _created.get(resolved) == len(metadata.tables):
         return engine
     with _create_lock:  # two threads creating one schema would race on "table exists"
-        if _created.get(resolved) == len(Base.metadata.tables):
+        if _created.get(resolved) == len(metadata.tables):
             return engine
         try:
-            Base.metadata.create_all(engine)
+            metadata.create_all(engine)
         except OperationalError:
             # Another process may have created the same tables between our check and our
             # CREATE ("table already exists"): a second pass only adds what is still missing.
             try:
-                Base.metadata.create_all(engine)
+                metadata.create_all(engine)
             except OperationalError as exc:
                 raise ConfigError(f"database not reachable at {engine.url!r}: {exc.orig}") from exc
         _add_missing_columns(engine)
-        _created[resolved] = len(Base.metadata.tables)
+        _created[resolved] = len(metadata.tables)
     return engine
 
 
@@ -139,7 +136,7 @@ def _add_missing_columns(engine: Engine) -> None:
     inspector = inspect(engine)
     tables = set(inspector.get_table_names())
     quote = engine.dialect.identifier_preparer.quote
-    for table in Base.metadata.sorted_tables:
+    for table in metadata.sorted_tables:
         if table.name not in tables:
             continue
         present = {c["name"] for c in inspector.get_columns(table.name)}

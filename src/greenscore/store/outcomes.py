@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, String, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete, select
 
 from greenscore.errors import DataError
-from greenscore.store._db import Base, session_scope
+from greenscore.store._db import session_scope
 from greenscore.store._time import aware, utc
-from greenscore.store.predictions import PredictionRecord, _subject_hash
+from greenscore.store.predictions import _subject_hash
+from greenscore.store.tables.monitoring import OutcomeRecord
+from greenscore.store.tables.predictions import PredictionRecord
 
 NO_DECISION = "no decision found for {n} outcome(s), e.g. row {row} ({what})"
 BEFORE_DECISION = (
@@ -42,27 +43,6 @@ TWICE = "rows {first} and {second} both record an outcome for request id '{reque
 NO_KEY = "row {row}: an outcome needs a request_id or an applicant_id"
 #: Ids asked of the database per query (well under every backend's parameter limit).
 _CHUNK = 500
-
-
-class OutcomeRecord(Base):
-    """The observed outcome of one decision."""
-
-    __tablename__ = "outcomes"
-
-    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    subject_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    model_name: Mapped[str] = mapped_column(String(200), index=True)
-    model_version: Mapped[str] = mapped_column(String(100))
-    probability: Mapped[float] = mapped_column(Float)
-    decision: Mapped[str] = mapped_column(String(20))
-    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    loan_date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    vintage: Mapped[str] = mapped_column(String(7), index=True)
-    defaulted: Mapped[bool] = mapped_column(Boolean)
-    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    source: Mapped[str | None] = mapped_column(String(300), nullable=True)
-    tenant: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from greenscore.store._db import session_scope
 from greenscore.store._time import aware
-from greenscore.store.predictions import PredictionRecord
+from greenscore.store.tables.predictions import PredictionRecord
 
 
 def scored_probabilities(

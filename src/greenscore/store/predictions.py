@@ -17,32 +17,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, String, delete, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.errors import DataError, NotFoundError
-from greenscore.store._db import Base, session_scope
+from greenscore.store._db import session_scope
+from greenscore.store.tables.predictions import PredictionRecord
 
 NO_PREDICTION = "no prediction with request id '{request_id}'"
-
-
-class PredictionRecord(Base):
-    """One scored request."""
-
-    __tablename__ = "predictions"
-
-    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    subject_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
-    model_name: Mapped[str] = mapped_column(String(200))
-    model_version: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    input_hash: Mapped[str] = mapped_column(String(64))
-    decision: Mapped[str] = mapped_column(String(20))
-    probability: Mapped[float] = mapped_column(Float)
-    payload: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    # Nullable: rows of databases made before owners were kept have none.
-    tenant: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 def _subject_hash(subject: str | None) -> str | None:

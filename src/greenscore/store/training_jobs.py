@@ -19,41 +19,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, String, Text, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.errors import NotFoundError
-from greenscore.store._db import Base, session_scope
+from greenscore.store._db import session_scope
+from greenscore.store.tables.monitoring import TrainingJob
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 OPEN = (PENDING, RUNNING)
 NO_JOB = "no training job with id '{id}'"
-
-
-class TrainingJob(Base):
-    """One request to retrain a model."""
-
-    __tablename__ = "training_jobs"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    model: Mapped[str] = mapped_column(String(500), index=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    reasons: Mapped[list] = mapped_column(JSON)
-    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
-    requested_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for output."""
-        keys = ("id", "model", "status", "reasons", "requested_by", "result", "error")
-        out = {k: getattr(self, k) for k in keys}
-        out["created_at"] = self.created_at.isoformat()
-        out["updated_at"] = self.updated_at.isoformat()
-        return out
 
 
 def dedupe_key(model: str, evidence: Sequence[str]) -> str:
