@@ -384,6 +384,44 @@ class MonitoringSettings(BaseModel):
         return self
 
 
+class SustainabilitySettings(BaseModel):
+    """Carbon intensity, carbon budgets, the ESG report and dashboard (issue 16)."""
+
+    project: str = Field("greenscore", description="project that runs are charged to")
+    team: str | None = Field(None, description="team that runs are charged to")
+    intensity_provider: str = Field(
+        "offline",
+        description="'offline' (the shipped grid table and hourly profiles) or "
+        "'package.module:Class' implementing greenscore.sustainability.intensity.IntensityProvider",
+    )
+    hourly_profile_file: Path | None = Field(
+        None, description="CSV of measured hourly intensities (country,region,hour,g_co2e_per_kwh)"
+    )
+    budget_mode: Literal["warn", "refuse"] = Field(
+        "warn", description="refuse: a training whose estimate would exceed a budget is refused"
+    )
+    alert_thresholds: list[float] = Field(
+        default_factory=lambda: [0.8, 1.0], description="shares of a budget that alert once each"
+    )
+    prometheus_textfile: Path | None = Field(
+        None, description="write the budget gauges here (node exporter textfile collector)"
+    )
+    offset_price_per_tonne: float = Field(
+        25.0, ge=0, description="price of one tonne CO2e of offsets in the report"
+    )
+    currency: str = "EUR"
+    metrics_url: str | None = Field(
+        None, description="the scoring service's /metrics, read by the dashboard's live panel"
+    )
+    metrics_token: SecretStr | None = Field(None, description="bearer token for metrics_url")
+    dashboard_in_api: bool = Field(
+        False, description="mount the dashboard at /dashboard in the API (operator login)"
+    )
+    report_schedule: str = Field(
+        "0 6 1 * *", description="cron line of 'greenscore report esg --schedule'"
+    )
+
+
 class Settings(BaseSettings):
     """The effective settings of one GreenScore process."""
 
@@ -404,6 +442,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     serving: ServingSettings = ServingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    sustainability: SustainabilitySettings = SustainabilitySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -50,6 +50,7 @@ from typing import Any
 from greenscore.config import EnergySettings, get_settings
 from greenscore.errors import ConfigError, DataError
 from greenscore.logging import get_logger
+from greenscore.sustainability.intensity import co2_kg, grid_factor
 
 log = get_logger(__name__)
 
@@ -72,11 +73,14 @@ class EnergyReading:
     ----------
     label : what was measured (``fit:lightgbm``, ``predict:batch``).
     kwh : electricity used by CPU, RAM and GPU during the block (NaN if unavailable).
-    co2_kg : kg CO2-eq for that energy at the configured country's grid intensity.
+    co2_kg : kg CO2-eq: ``kwh`` x ``intensity_g_per_kwh`` / 1000.
     duration_s : wall-clock seconds of the block.
     method : how the figure was obtained, starting with ``rapl:``, ``counters:``,
         ``estimate:`` or ``unavailable:``.
     country, country_name, region : where the carbon intensity comes from.
+    intensity_g_per_kwh, intensity_source : the grid factor used for ``co2_kg`` and its
+        source (:func:`greenscore.sustainability.intensity.grid_factor`: annual average
+        of the region, else of the country).
     cpu_kwh, ram_kwh, gpu_kwh : the energy split by component.
     cpu_w, ram_w, gpu_w : mean power of each component during the block.
     depth : 0 for an outermost measurement, 1 inside another one, and so on.
@@ -91,6 +95,8 @@ class EnergyReading:
     country: str | None = None
     country_name: str | None = None
     region: str | None = None
+    intensity_g_per_kwh: float = math.nan
+    intensity_source: str | None = None
     cpu_kwh: float = math.nan
     ram_kwh: float = math.nan
     gpu_kwh: float = math.nan
@@ -262,7 +268,6 @@ def describe_method(tracker: Any) -> str:
 
 def _fill(reading: EnergyReading, data: Any, tracker: Any) -> None:
     reading.kwh = float(data.energy_consumed)
-    reading.co2_kg = float(data.emissions)
     reading.cpu_kwh = float(data.cpu_energy)
     reading.ram_kwh = float(data.ram_energy)
     reading.gpu_kwh = float(data.gpu_energy)
@@ -272,6 +277,12 @@ def _fill(reading: EnergyReading, data: Any, tracker: Any) -> None:
     reading.country = data.country_iso_code
     reading.country_name = data.country_name
     reading.region = data.region or None
+    # CodeCarbon meters the energy; the carbon factor is the grid table's, named in the
+    # reading (the table holds the same figures CodeCarbon ships, with their sources).
+    factor = grid_factor(data.country_iso_code, reading.region)
+    reading.co2_kg = co2_kg(reading.kwh, factor)
+    reading.intensity_g_per_kwh = factor.g_co2e_per_kwh
+    reading.intensity_source = factor.citation
     reading.method = describe_method(tracker)
 
 

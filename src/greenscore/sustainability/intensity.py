@@ -1,0 +1,281 @@
+"""Grid carbon intensity: the offline table by country and region, and live providers.
+
+Every CO2 figure GreenScore shows is ``kWh x factor``, and names its factor: a
+:class:`GridFactor` carries the grams CO2e per kWh, the year, the source and the region's
+timezone and typical daily shape. The table (``data/grid_intensity.csv``) holds typical
+annual averages (location-based, GHG Protocol Scope 2) with their sources in the file:
+Ember's yearly data by country, US EPA eGRID2023 by state, ENTSO-E by Nordic bidding zone.
+
+Hour by hour, intensity comes from an :class:`IntensityProvider`. The default,
+:class:`OfflineProvider`, multiplies the annual average by the region's typical hourly
+profile (:mod:`greenscore.sustainability.hourly_profiles`) and never opens a connection.
+A live provider (a grid operator's or Electricity Maps' API, say) is plugged in by
+setting ``sustainability.intensity_provider`` to ``"package.module:Class"``: the class is
+built with the settings and answers :meth:`IntensityProvider.forecast`; GreenScore ships
+none, so nothing calls out unless you add one.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import math
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+from greenscore.config import Settings, get_settings
+from greenscore.errors import ConfigError
+
+TABLE_FILE = "grid_intensity.csv"
+UNKNOWN_COUNTRY = "no grid carbon intensity for country '{country}' in {file}; use an ISO alpha-3 code such as GBR, FRA or USA"
+BAD_PROVIDER = (
+    "sustainability.intensity_provider '{spec}' must be 'offline' or 'package.module:Class'"
+)
+PROVIDER_FAILED = "intensity provider '{spec}' cannot be loaded: {error}"
+NOT_A_PROVIDER = "intensity provider '{spec}' has no forecast(country=, region=, start=, hours=)"
+BAD_HOURS = "hours must be a positive integer, got {hours}"
+
+#: What an hourly figure is: the annual mean, a typical hour, a measured mean, a forecast.
+ANNUAL, TYPICAL_HOUR, MEASURED_HOUR, FORECAST = (
+    "annual-average",
+    "typical-hour",
+    "measured-hour",
+    "forecast",
+)
+
+
+@dataclass(frozen=True)
+class GridFactor:
+    """The annual average carbon intensity of one country or region's grid.
+
+    Attributes
+    ----------
+    country : ISO 3166 alpha-3 code.
+    region : the region within the country, or None for the whole country.
+    name : readable name.
+    g_co2e_per_kwh : grams CO2-equivalent per kWh (annual average).
+    year : the year the figure describes.
+    source : full citation of where the figure comes from.
+    timezone : IANA zone of the region's local hours.
+    profile : name of its typical daily shape.
+    renewable_share : share of generation from renewables, if the source gives it.
+    source_label : the source's short name (``Ember``, ``US EPA eGRID2023``).
+    """
+
+    country: str
+    region: str | None
+    name: str
+    g_co2e_per_kwh: float
+    year: int
+    source: str
+    timezone: str
+    profile: str
+    renewable_share: float | None = None
+    source_label: str = ""
+
+    @property
+    def kg_per_kwh(self) -> float:
+        """The factor in kg CO2e per kWh."""
+        return self.g_co2e_per_kwh / 1000.0
+
+    @property
+    def citation(self) -> str:
+        """One line naming the factor and its source, printed beside every CO2 figure."""
+        return (
+            f"{self.g_co2e_per_kwh:.1f} gCO2e/kWh, {self.name} {self.year} annual average "
+            f"({self.source_label})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, with the one-line citation."""
+        return {**asdict(self), "citation": self.citation}
+
+
+def data_file(name: str) -> Any:
+    return resources.files("greenscore.sustainability").joinpath("data", name)
+
+
+def comment_lines(text: str) -> list[str]:
+    """The ``#`` header lines of a data file, without the ``#``."""
+    return [line[1:].strip() for line in text.splitlines() if line.startswith("#")]
+
+
+def data_rows(text: str) -> list[dict[str, str]]:
+    """The CSV rows of a data file whose header lines start with ``#``."""
+    return list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[tuple[str, str | None], GridFactor]:
+    text = data_file(TABLE_FILE).read_text(encoding="utf-8")
+    sources = {}
+    for line in comment_lines(text):
+        if line.startswith("source ") and ":" in line:
+            key, citation = line.removeprefix("source ").split(":", 1)
+            sources[key.strip()] = citation.strip()
+    table = {}
+    for row in data_rows(text):
+        region = row["region"] or None
+        table[(row["country"], region)] = GridFactor(
+            country=row["country"],
+            region=region,
+            name=row["name"],
+            g_co2e_per_kwh=float(row["g_co2e_per_kwh"]),
+            year=int(row["year"]),
+            source=sources[row["source"]],
+            timezone=row["timezone"],
+            profile=row["profile"],
+            renewable_share=float(row["renewable_share"]) if row["renewable_share"] else None,
+            source_label=sources[row["source"]].split(",")[0],
+        )
+    return table
+
+
+def grid_table() -> list[GridFactor]:
+    """Every row of the offline table, countries and regions."""
+    return list(_table().values())
+
+
+def grid_factor(country: str, region: str | None = None) -> GridFactor:
+    """The annual factor of a region, else of its country.
+
+    A region the table does not list falls back to the whole country, and the returned
+    factor says so (its ``region`` is None): the figure is never attributed to a region
+    it was not measured for.
+
+    Raises
+    ------
+    ConfigError
+        If the country is not in the table.
+    """
+    code = str(country).upper()
+    table = _table()
+    if region:
+        found = table.get((code, str(region))) or table.get((code, str(region).lower()))
+        if found is not None:
+            return found
+    found = table.get((code, None))
+    if found is None:
+        raise ConfigError(UNKNOWN_COUNTRY.format(country=country, file=TABLE_FILE))
+    return found
+
+
+def configured_factor(settings: Settings | None = None) -> GridFactor:
+    """The factor of the place GreenScore runs (``settings.energy`` country and region)."""
+    energy = (settings or get_settings()).energy
+    return grid_factor(energy.country_iso_code, energy.region)
+
+
+def co2_kg(kwh: float, factor: GridFactor) -> float:
+    """kg CO2e of ``kwh`` at ``factor`` (NaN stays NaN: an unmeasured block has no carbon)."""
+    return float(kwh) * factor.kg_per_kwh if not math.isnan(float(kwh)) else math.nan
+
+
+# ---------------------------------------------------------------------- providers
+@dataclass(frozen=True)
+class IntensityPoint:
+    """Intensity of one hour.
+
+    Attributes
+    ----------
+    start : the hour's start (aware, UTC).
+    g_co2e_per_kwh : grams CO2e per kWh during it.
+    kind : ``annual-average``, ``typical-hour``, ``measured-hour`` or ``forecast``.
+    source : where the figure comes from.
+    """
+
+    start: datetime
+    g_co2e_per_kwh: float
+    kind: str
+    source: str
+
+
+@runtime_checkable
+class IntensityProvider(Protocol):
+    """Hour-by-hour carbon intensity of a region's grid.
+
+    Implement ``forecast`` (and a ``name``) to plug a live source in: set
+    ``sustainability.intensity_provider`` to ``"package.module:Class"``; the class is
+    called with the :class:`~greenscore.config.Settings` and must return exactly ``hours``
+    points, one per hour from the hour containing ``start``. Raise
+    :class:`~greenscore.errors.ConfigError` for a region it does not cover.
+    """
+
+    name: str
+
+    def forecast(
+        self, *, country: str, region: str | None, start: datetime, hours: int
+    ) -> list[IntensityPoint]:
+        """Intensity of each hour from the hour containing ``start``."""
+        ...
+
+
+def hour_floor(moment: datetime) -> datetime:
+    """The start of the UTC hour containing ``moment`` (naive values are taken as UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+class OfflineProvider:
+    """Annual factor x typical (or measured) hourly profile; opens no connection.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        ``sustainability.hourly_profile_file`` may give measured hourly means.
+    """
+
+    name = "offline"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+
+    def forecast(
+        self, *, country: str, region: str | None, start: datetime, hours: int
+    ) -> list[IntensityPoint]:
+        """Intensity of each hour from the hour containing ``start``."""
+        from greenscore.sustainability.hourly_profiles import hourly_intensity
+
+        if isinstance(hours, bool) or int(hours) != hours or hours < 1:
+            raise ConfigError(BAD_HOURS.format(hours=hours))
+        factor = grid_factor(country, region)
+        zone = ZoneInfo(factor.timezone)
+        first = hour_floor(start)
+        points = []
+        for k in range(int(hours)):
+            at = first + timedelta(hours=k)
+            value, kind, source = hourly_intensity(
+                factor, at.astimezone(zone).hour, settings=self.settings
+            )
+            points.append(IntensityPoint(start=at, g_co2e_per_kwh=value, kind=kind, source=source))
+        return points
+
+
+def provider_from_settings(settings: Settings | None = None) -> IntensityProvider:
+    """The provider ``sustainability.intensity_provider`` names.
+
+    Raises
+    ------
+    ConfigError
+        If the setting is neither ``offline`` nor an importable ``module:Class``
+        with a ``forecast`` method.
+    """
+    settings = settings or get_settings()
+    spec = settings.sustainability.intensity_provider
+    if spec == "offline":
+        return OfflineProvider(settings)
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name:
+        raise ConfigError(BAD_PROVIDER.format(spec=spec))
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+        provider = cls(settings)
+    except Exception as exc:  # noqa: BLE001 - any import or constructor failure is the setting's
+        raise ConfigError(PROVIDER_FAILED.format(spec=spec, error=exc)) from exc
+    if not callable(getattr(provider, "forecast", None)):
+        raise ConfigError(NOT_A_PROVIDER.format(spec=spec))
+    return provider
