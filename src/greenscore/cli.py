@@ -63,12 +63,14 @@ COMMAND_MODULES: list[str] = [
     "privacy",
     "explain",
     "serve",
+    "db",
     "generate",
     "tracking",
     "scorecard",
     "monitor",
     "outcomes",
     "retrain",
+    "synthesize",
 ]
 
 
