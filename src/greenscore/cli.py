@@ -63,7 +63,6 @@ COMMAND_MODULES: list[str] = [
     "privacy",
     "explain",
     "serve",
-    "db",
     "generate",
     "tracking",
     "scorecard",
