@@ -1,10 +1,22 @@
-"""Persistence: one SQLAlchemy engine per database URL (SQLite by default, PostgreSQL by URL).
+"""Persistence: one :class:`Database` per URL (SQLite by default, PostgreSQL by URL), every
+table's declaration (:mod:`greenscore.store.tables`, gathered by :mod:`greenscore.store.schema`)
+and the Alembic migrations that build them (:mod:`greenscore.store.migrate`).
 
-Each capability declares its tables in its own module on :class:`Base`; importing that
-module before :func:`init_db` is enough for the tables to be created.
+The store is the bottom layer: it imports nothing of the capabilities that use it.
 """
 
-from greenscore.store._db import database_url, engine_for, init_db, session_scope
+from greenscore.store._legacy import init_db, session_scope
 from greenscore.store.base import Base
+from greenscore.store.database import Database, database, database_url, open_database
+from greenscore.store.engine import engine_for
 
-__all__ = ["Base", "database_url", "engine_for", "init_db", "session_scope"]
+__all__ = [
+    "Base",
+    "Database",
+    "database",
+    "database_url",
+    "engine_for",
+    "init_db",
+    "open_database",
+    "session_scope",
+]

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from greenscore.errors import DataError
-from greenscore.store._db import session_scope
+from greenscore.store._legacy import session_scope
 from greenscore.store._time import aware, utc
 from greenscore.store.predictions import _subject_hash
 from greenscore.store.tables.monitoring import OutcomeRecord

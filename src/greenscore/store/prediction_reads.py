@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from greenscore.store._db import session_scope
+from greenscore.store._legacy import session_scope
 from greenscore.store._time import aware
 from greenscore.store.tables.predictions import PredictionRecord
 

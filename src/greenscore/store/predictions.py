@@ -13,15 +13,15 @@ has to fill it differently. Rows stored before the column existed have no tenant
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from greenscore.errors import DataError, NotFoundError
-from greenscore.store._db import session_scope
+from greenscore.store._legacy import session_scope
 from greenscore.store.tables.predictions import PredictionRecord
 
 NO_PREDICTION = "no prediction with request id '{request_id}'"
@@ -120,6 +120,25 @@ def record_predictions(records: Iterable[dict[str, Any]], *, url: str | None = N
             session.execute(insert(PredictionRecord), rows)
     except IntegrityError as exc:
         raise DataError(f"a request id in this batch of {len(rows)} is already recorded") from exc
+    return len(rows)
+
+
+def insert_predictions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert prediction rows on an open connection, inside the caller's transaction.
+
+    For the service, which writes a micro-batch's rows in the transaction of its audit
+    events (both commit or neither). Each row has :class:`PredictionRecord`'s columns,
+    ``subject_hash`` hashed once by the caller; ``created_at`` defaults to now.
+
+    Raises
+    ------
+    IntegrityError
+        If a request id is already recorded (the caller's transaction must roll back).
+    """
+    if not rows:
+        return 0
+    now = datetime.now(UTC)
+    conn.execute(insert(PredictionRecord), [{"created_at": now, **r} for r in rows])
     return len(rows)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from greenscore.errors import NotFoundError
-from greenscore.store._db import session_scope
+from greenscore.store._legacy import session_scope
 from greenscore.store.tables.monitoring import TrainingJob
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"

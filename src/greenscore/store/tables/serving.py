@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Integer, String, Text
+from sqlalchemy import DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from greenscore.store.base import Base
@@ -46,9 +46,13 @@ class Job(Base):
 
 
 class ReviewEntry(Base):
-    """One decision waiting for (or decided by) a person."""
+    """One decision waiting for (or decided by) a person; at most one per request and kind
+    (two contests of one decision sent at once make one item)."""
 
     __tablename__ = "serving_review_queue"
+    __table_args__ = (
+        UniqueConstraint("request_id", "kind", name="uq_serving_review_queue_request_kind"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     request_id: Mapped[str] = mapped_column(String(64), index=True)

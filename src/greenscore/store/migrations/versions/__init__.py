@@ -1,0 +1,1 @@
+"""The migrations, one file per revision (``NNNN_what.py``), oldest first."""
