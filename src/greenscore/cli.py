@@ -63,6 +63,7 @@ COMMAND_MODULES: list[str] = [
     "privacy",
     "explain",
     "serve",
+    "db",
     "generate",
     "tracking",
     "scorecard",
@@ -70,6 +71,9 @@ COMMAND_MODULES: list[str] = [
     "outcomes",
     "retrain",
     "synthesize",
+    "carbon",
+    "report",
+    "dashboard",
 ]
 
 

@@ -1,0 +1,2 @@
+"""The GreenScore dashboard (Dash + Plotly): standalone (``greenscore dashboard``) or mounted
+in the API at ``/dashboard`` behind operator login."""
