@@ -19,26 +19,17 @@ from flwr.app import RecordDict
 from sklearn.metrics import roc_auc_score
 
 from greenscore.data.spec import DatasetSpec
-from greenscore.federated import compression as comp
-from greenscore.federated.dnn_local import (
-    LocalTraining,
-    build_classifier,
-    get_arrays,
-    predict,
-    score_histograms,
-    set_arrays,
-    train_round,
-)
-from greenscore.federated.dp_local import dp_train_round, plan_local_dp
-from greenscore.federated.encoder_stats import first_moments, second_moments
 from greenscore.federated.lender import LenderRows
 from greenscore.federated.plan import FederationPlan
-from greenscore.federated.privacy_ledger import charge_round
 from greenscore.federated.schema import schema_report
 from greenscore.federated.shared import SharedState, shared_encoder, shared_pipeline
 from greenscore.logging import get_logger
 from greenscore.security.audit import record_event
 from greenscore.sustainability.energy import measure_energy
+
+# Each message of a deployment runs in a fresh process, and Flower gives a task 30 s to
+# report in: what only training needs (torch's trainer, Opacus) is imported by the
+# functions that train, not here.
 
 log = get_logger(__name__)
 
@@ -65,9 +56,19 @@ class Task:
         return SharedState.from_json(self.state_json)
 
     def frame(self, which: str) -> Any:
-        """The lender's rows of a split after the shared feature steps."""
-        X = {"train": self.rows.X_train, "val": self.rows.X_val, "test": self.rows.X_test}[which]  # noqa: N806
-        return shared_pipeline(self.state_json, self.spec).transform(X)
+        """The lender's rows of a split after the shared feature steps (cached per schema:
+        a scorecard fit asks for them at every one of its dozens of steps)."""
+        import json
+
+        schema = json.dumps(json.loads(self.state_json)["schema"], sort_keys=True)
+        key = (schema, which)
+        if key not in self.rows.frames:
+            X = {"train": self.rows.X_train, "val": self.rows.X_val, "test": self.rows.X_test}[
+                which
+            ]  # noqa: N806
+            self.rows.frames.clear() if len(self.rows.frames) > 6 else None
+            self.rows.frames[key] = shared_pipeline(self.state_json, self.spec).transform(X)
+        return self.rows.frames[key]
 
 
 def _energy(reading: Any) -> dict[str, float]:
@@ -98,6 +99,8 @@ def schema(task: Task) -> str:
 
 def stats_first(task: Task) -> np.ndarray:
     """Round one of the encoder statistics."""
+    from greenscore.federated.encoder_stats import first_moments
+
     state = task.state
     assert state.layout is not None
     return first_moments(task.frame("train"), state.layout)
@@ -105,6 +108,8 @@ def stats_first(task: Task) -> np.ndarray:
 
 def stats_second(task: Task, *, log_mask: np.ndarray, scales: np.ndarray | None) -> np.ndarray:
     """Round two of the encoder statistics."""
+    from greenscore.federated.encoder_stats import second_moments
+
     state = task.state
     assert state.layout is not None
     return second_moments(task.frame("train"), state.layout, log_mask=log_mask, scales=scales)
@@ -112,6 +117,8 @@ def stats_second(task: Task, *, log_mask: np.ndarray, scales: np.ndarray | None)
 
 # ------------------------------------------------------------------ DNN
 def _classifier(task: Task, arrays: list[np.ndarray]) -> Any:
+    from greenscore.federated.dnn_local import build_classifier, set_arrays
+
     clf = build_classifier(shared_encoder(task.state_json, task.spec), task.plan.model_params())
     set_arrays(clf.module_, arrays)
     return clf
@@ -123,6 +130,9 @@ def _encoded(task: Task, clf: Any, which: str) -> Any:
 
 def _dp_charge(task: Task, server_round: int) -> dict[str, float]:
     """Plan DP-SGD and charge this round to the lender's ledger before training."""
+    from greenscore.federated.dp_local import plan_local_dp
+    from greenscore.federated.privacy_ledger import charge_round
+
     plan = task.plan
     dp = plan_local_dp(
         rows=len(task.rows.y_train),
@@ -168,6 +178,9 @@ def dnn_round(
     PrivacyError
         When the round would pass the lender's privacy budget (nothing is trained).
     """
+    from greenscore.federated.dnn_local import LocalTraining, get_arrays, train_round
+    from greenscore.federated.dp_local import dp_train_round
+
     plan = task.plan
     metrics: dict[str, Any] = {}
     dp = None
@@ -208,6 +221,8 @@ def compress_update(
     """The compressed delta ``local - base`` (top-k keeps its residual in the node state)."""
     from flwr.app import Array, ArrayRecord
 
+    from greenscore.federated import compression as comp
+
     delta = [a - b for a, b in zip(local, base, strict=True)]
     residual = None
     if task.plan.compression == "topk" and RESIDUAL_STATE in task.node_state.array_records:
@@ -228,6 +243,8 @@ def compress_update(
 
 def evaluate(task: Task, arrays: list[np.ndarray]) -> dict[str, Any]:
     """Histograms of the global model's PDs on the lender's validation rows."""
+    from greenscore.federated.dnn_local import predict, score_histograms
+
     rows = task.rows
     if len(rows.y_val) == 0:
         return {"num-examples": 0, "hist-pos": [], "hist-neg": []}
@@ -251,6 +268,7 @@ def final(task: Task, arrays: list[np.ndarray], *, model_dir: str | None) -> dic
     ordinary ``DNNClassifier.fit``).
     """
     from greenscore.federated.dnn_local import LocalTraining as Plan
+    from greenscore.federated.dnn_local import predict, train_round
     from greenscore.models.torch.dnn import DNNClassifier
 
     plan, rows = task.plan, task.rows

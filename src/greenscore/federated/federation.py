@@ -227,7 +227,7 @@ def run_federation(grid: Grid, plan: FederationPlan) -> FederationResult:
     out = Path(plan.out) if plan.out else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        bundle.metadata["federation"] = _bundle_summary(result)
+        bundle.metadata.federation = _bundle_summary(result)
         bundle.save(out / MODEL_DIR)
         result.model_dir = str(out / MODEL_DIR)
         (out / REPORT_FILE).write_text(result.to_json(), "utf-8")

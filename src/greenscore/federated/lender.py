@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,6 +55,8 @@ class LenderRows:
     y_val: np.ndarray
     X_test: pd.DataFrame
     y_test: np.ndarray
+    #: The splits after the federation's feature steps, by (schema, split).
+    frames: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict, repr=False)
 
 
 def _split(
