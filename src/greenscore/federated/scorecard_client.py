@@ -64,13 +64,19 @@ def histogram_shares(
         )
         parts.append(_class_counts(bins, y, len(points) + 2) / n)
     for column, levels in vocab.items():
-        lookup = {level: i for i, level in enumerate(levels)}
-        keys = frame[column].astype(object).map(lambda v: None if pd.isna(v) else _key(v))
-        bins = keys.map(
-            lambda k: lookup.get(k, len(levels)) if k is not None else len(levels)
-        ).to_numpy(dtype=int)
-        parts.append(_class_counts(bins, y, len(levels) + 1) / n)
+        parts.append(_class_counts(_level_bins(frame[column], levels), y, len(levels) + 1) / n)
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _level_bins(values: pd.Series, levels: list[str]) -> np.ndarray:
+    """Position of each value's level in ``levels``; ``len(levels)`` for missing or unseen."""
+    lookup = {level: i for i, level in enumerate(levels)}
+    other = len(levels)
+    return np.fromiter(
+        (other if pd.isna(v) else lookup.get(_key(v), other) for v in values.astype(object)),
+        dtype=int,
+        count=len(values),
+    )
 
 
 def _class_counts(bins: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
