@@ -30,8 +30,6 @@ CRD_DIR = Path(__file__).resolve().parent / "crd"
 OVERLAYS = ("staging", "production")
 RUNBOOK_URL = re.compile(r"/blob/main/(docs/runbooks/[\w.-]+\.md)$")
 
-#: Metrics that other issues add, named here so rules may use them before they exist.
-PENDING_METRICS = {"greenscore_carbon_budget_used_ratio": "issue 16 (carbon budgets)"}
 #: Series Prometheus makes itself.
 PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE"}
 
@@ -129,9 +127,12 @@ def relabel(docs: list[dict[str, Any]], *, namespace: str) -> list[dict[str, Any
 
 @lru_cache(maxsize=1)
 def exposed_metrics() -> frozenset[str]:
-    """Every series name a scoring service's /metrics can expose, from the real registry."""
+    """Every series name GreenScore can expose, from the real registries: the scoring
+    service's /metrics and the carbon-budget gauges (written to
+    ``sustainability.prometheus_textfile`` for node-exporter's textfile collector)."""
     from greenscore.config import ServingSettings
     from greenscore.serving.monitoring import Monitor
+    from greenscore.sustainability.budgets import BudgetGauges
 
     suffixes = {
         "counter": ("_total", "_created"),
@@ -140,7 +141,8 @@ def exposed_metrics() -> frozenset[str]:
         "info": ("_info",),
     }
     names = set()
-    for family in Monitor(ServingSettings()).registry.collect():
+    families = [*Monitor(ServingSettings()).registry.collect(), *BudgetGauges().registry.collect()]
+    for family in families:
         for suffix in suffixes.get(family.type, ("",)):
             names.add(family.name + suffix)
     return frozenset(names)
@@ -163,5 +165,5 @@ def metric_names(expr: str) -> set[str]:
 
 def unknown_metrics(expr: str) -> set[str]:
     """Names in ``expr`` that neither the service, the rules nor Prometheus provide."""
-    known = exposed_metrics() | set(recording_rules()) | PROMETHEUS_SERIES | set(PENDING_METRICS)
+    known = exposed_metrics() | set(recording_rules()) | PROMETHEUS_SERIES
     return metric_names(expr) - known
