@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 
 import anyio
 
+from greenscore.config import Settings
 from greenscore.errors import AuthError
 from greenscore.logging import get_logger
 
@@ -63,7 +64,7 @@ def page_headers(csp_hashes: list[str], *, tls: bool) -> list[tuple[bytes, bytes
     return headers
 
 
-def check_token(token: str) -> Any:
+def check_token(token: str, settings: Settings) -> Any:
     """The principal of an operator token allowed to read the dashboard.
 
     Raises
@@ -75,7 +76,7 @@ def check_token(token: str) -> Any:
     from greenscore.security.rbac import authorize
     from greenscore.security.tokens import verify_token
 
-    principal = verify_token(token)
+    principal = verify_token(token, settings=settings)
     if not principal.mfa_verified:
         raise AuthError(NO_MFA)
     authorize(principal, ACTION)
@@ -103,6 +104,7 @@ class OperatorGate:
     Parameters
     ----------
     app : ASGI app (the dashboard through a2wsgi).
+    settings : whose keyring verifies tokens and whose audit chain records logins.
     prefix : path of the dashboard as the browser sees it, ending in ``/``.
     require_login : whether requests need an operator token.
     csp_hashes : hashes of the page's inline scripts (``dash_app.csp_hashes()``).
@@ -113,12 +115,14 @@ class OperatorGate:
         self,
         app: Any,
         *,
+        settings: Settings,
         prefix: str,
         require_login: bool,
         csp_hashes: list[str],
         tls: bool = False,
     ) -> None:
         self.app = app
+        self.settings = settings
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
         self.require_login = require_login
         self.tls = tls
@@ -144,8 +148,10 @@ class OperatorGate:
                 if scope["method"] == "GET" and b"text/html" in _header(scope, b"accept"):
                     await self._answer(send, 303, b"", location=self.prefix + "login")
                 else:
-                    body = json.dumps({"detail": denied}).encode()
-                    await self._answer(send, 401, body, content_type=b"application/json")
+                    body = json.dumps({"detail": denied.message}).encode()
+                    await self._answer(
+                        send, denied.http_status, body, content_type=b"application/json"
+                    )
                 return
 
         async def send_with_headers(message: MutableMapping[str, Any]) -> None:
@@ -158,15 +164,15 @@ class OperatorGate:
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _denied(self, scope: Scope) -> str | None:
-        """Why the request may not pass, or None."""
+    async def _denied(self, scope: Scope) -> AuthError | None:
+        """Why the request may not pass (401 or 403), or None."""
         token = _bearer(scope) or _cookies(scope).get(COOKIE)
         if not token:
-            return NO_TOKEN
+            return AuthError(NO_TOKEN)
         try:
-            await anyio.to_thread.run_sync(check_token, token)
+            await anyio.to_thread.run_sync(check_token, token, self.settings)
         except AuthError as exc:
-            return exc.message
+            return exc
         return None
 
     async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -186,15 +192,17 @@ class OperatorGate:
                 break
         token = (parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0].strip()
         try:
-            principal = await anyio.to_thread.run_sync(check_token, token)
+            principal = await anyio.to_thread.run_sync(check_token, token, self.settings)
         except AuthError as exc:
             page = _login_page(self.prefix, exc.message)
-            await self._answer(send, 401, page, content_type=b"text/html; charset=utf-8")
+            await self._answer(
+                send, exc.http_status, page, content_type=b"text/html; charset=utf-8"
+            )
             return
         import jwt
 
         expires = int(jwt.decode(token, options={"verify_signature": False}).get("exp", 0))
-        await anyio.to_thread.run_sync(_audit_login, principal)
+        await anyio.to_thread.run_sync(_audit_login, principal, self.settings)
         cookie = self._cookie(token, max(expires - int(time.time()), 0))
         await self._answer(send, 303, b"", location=self.prefix, cookie=cookie)
 
@@ -230,10 +238,12 @@ class OperatorGate:
         await send({"type": "http.response.body", "body": body})
 
 
-def _audit_login(principal: Any) -> None:
+def _audit_login(principal: Any, settings: Settings) -> None:
     from greenscore.security.audit import record_event
 
-    record_event("dashboard.login", actor=principal.id, details={"role": principal.role})
+    record_event(
+        "dashboard.login", actor=principal.id, details={"role": principal.role}, settings=settings
+    )
 
 
 def _header(scope: Scope, name: bytes) -> bytes:

@@ -46,6 +46,7 @@ def dashboard_asgi(
     )
     return OperatorGate(
         WSGIMiddleware(dash_app.server, workers=4),
+        settings=settings,
         prefix=prefix,
         require_login=require_login,
         csp_hashes=dash_app.csp_hashes(),
