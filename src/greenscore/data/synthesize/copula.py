@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr
+
+from greenscore.data.synthesize.marginals import EmpiricalMarginal, slice_scores
 
 #: Uniform scores are kept this far from 0 and 1 so their normal scores stay finite.
 _EDGE = 1e-6
@@ -51,7 +53,7 @@ class GaussianCopulaSynthesizer:
     def fit(self, table: pd.DataFrame, categorical: list[str]) -> GaussianCopulaSynthesizer:
         """Learn from a learnable table (numbers without missing values, levels as text)."""
         self.columns_ = list(table.columns)
-        self.sorted_: dict[str, np.ndarray] = {}
+        self.marginals_: dict[str, EmpiricalMarginal] = {}
         self.levels_: dict[str, _Levels] = {}
         n = len(table)
         scores = np.empty((n, len(self.columns_)))
@@ -61,11 +63,10 @@ class GaussianCopulaSynthesizer:
             if column in categorical:
                 levels, codes, counts = _ordered_levels(values.astype(str))
                 self.levels_[column] = _Levels(levels=levels, upper=np.cumsum(counts) / n)
+                scores[:, j], spread[j] = slice_scores(codes, counts)
             else:
-                x = values.astype(float)
-                _, codes, counts = np.unique(x, return_inverse=True, return_counts=True)
-                self.sorted_[column] = np.sort(x)
-            scores[:, j], spread[j] = _slice_scores(codes, counts)
+                marginal = self.marginals_[column] = EmpiricalMarginal(values)
+                scores[:, j], spread[j] = marginal.scores_, marginal.spread_
         if len(self.columns_) > 1:
             with np.errstate(invalid="ignore", divide="ignore"):
                 # A score that is a level's mean normal score correlates with the latent
@@ -77,7 +78,6 @@ class GaussianCopulaSynthesizer:
         else:
             latent = np.ones((1, 1))
         self.correlation_ = _nearest_correlation(latent)
-        self.n_rows_ = n
         return self
 
     def sample(self, rows: int, *, seed: int | None = None) -> pd.DataFrame:
@@ -96,28 +96,8 @@ class GaussianCopulaSynthesizer:
                 )
                 out[column] = spec.levels[index].astype(object)
             else:
-                ordered = self.sorted_[column]
-                positions = u[:, j] * self.n_rows_ - 0.5
-                out[column] = np.interp(positions, np.arange(self.n_rows_), ordered)
+                out[column] = self.marginals_[column].from_normal(z[:, j])
         return pd.DataFrame(out)
-
-
-def _slice_scores(codes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, float]:
-    """Each row's mean normal score over its value's slice, and the scores' spread.
-
-    Value ``k`` (in order) owns the slice of [0, 1] between the cumulative shares before and
-    after it; its score is the mean of a standard normal over that slice,
-    ``(pdf(a) - pdf(b)) / share``. Ties share one score instead of random ones, which would
-    only add noise. The spread ``sqrt(sum share * score^2)`` is 1 for all-distinct values
-    and less the coarser the column.
-    """
-    share = counts / counts.sum()
-    upper = np.minimum(np.cumsum(share), 1.0)
-    upper[-1] = 1.0
-    lower = np.r_[0.0, upper[:-1]]
-    density = np.exp(-0.5 * np.square(ndtri(np.r_[lower, upper]))) / np.sqrt(2 * np.pi)
-    means = (density[: len(share)] - density[len(share) :]) / np.maximum(share, 1e-300)
-    return means[codes], float(np.sqrt(np.sum(share * means**2)))
 
 
 def _ordered_levels(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from greenscore.data.synthesize.marginals import EmpiricalMarginal
+
 #: CTGAN packs ``pac`` rows per discriminator input: the batch must be a multiple of it.
 PAC = 10
 
@@ -43,7 +45,15 @@ class CTGANSynthesizer:
             epochs=self.epochs, batch_size=batch, pac=PAC, enable_gpu=False, verbose=False
         )
         model.set_random_state(self.seed)
-        model.fit(table, discrete_columns=[c for c in table.columns if c in categorical])
+        # Numbers go in as normal scores (see .marginals) and come back through their own
+        # empirical quantiles: exact marginals, and mixtures that fit in seconds.
+        self.marginals_ = {
+            c: EmpiricalMarginal(table[c].to_numpy(dtype=float))
+            for c in table.columns
+            if c not in categorical
+        }
+        scored = table.assign(**{c: m.scores_ for c, m in self.marginals_.items()})
+        model.fit(scored, discrete_columns=[c for c in table.columns if c in categorical])
         self.model_ = model
         self.columns_ = list(table.columns)
         return self
@@ -52,4 +62,7 @@ class CTGANSynthesizer:
         """Draw ``rows`` new rows of the learnable table."""
         if seed is not None:
             self.model_.set_random_state(seed)
-        return self.model_.sample(rows)[self.columns_]
+        drawn = self.model_.sample(rows)[self.columns_]
+        for column, marginal in self.marginals_.items():
+            drawn[column] = marginal.from_normal(drawn[column].to_numpy(dtype=float))
+        return drawn
