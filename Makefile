@@ -22,7 +22,7 @@ export DO_NOT_TRACK := true
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install infra-tools infra-check image demo test test-all bench lint format clean
+.PHONY: install infra-tools infra-check image demo browser test test-all bench lint format clean
 
 install: $(STAMP)
 
@@ -66,10 +66,16 @@ image:
 demo: install
 	$(VENV)/bin/greenscore demo --out demo-out
 
-test: install infra-tools
+# The dashboard's browser test drives Debian's Chromium (Playwright cannot download its own
+# browsers here); installed once, like wrk for the benchmark.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
+test: install infra-tools browser
 	$(PY) -m pytest -q -n 2 --timeout 600 $(PYTEST_ARGS)
 
-test-all: install infra-tools
+test-all: install infra-tools browser
 	$(PY) -m pytest -q -n 2 --timeout 3600 -m "" $(PYTEST_ARGS)
 
 # The serving benchmark drives the API with wrk (Debian's package) so the client does not
