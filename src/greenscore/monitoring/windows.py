@@ -17,7 +17,7 @@ from greenscore.errors import DataError
 Window = Literal["day", "week", "month"]
 WINDOWS: tuple[str, ...] = ("day", "week", "month")
 #: pandas period of each window; W-SUN is the week that ends on Sunday, so starts on Monday.
-_PERIOD = {"day": "D", "week": "W-SUN", "month": "M"}
+PERIODS = {"day": "D", "week": "W-SUN", "month": "M"}
 BAD_WINDOW = "window must be one of {choices}, got '{window}'"
 BAD_TIMES = "column '{column}' holds values that are not dates, e.g. row {row}: {value!r}"
 
@@ -30,6 +30,11 @@ class WindowSlice:
     start: str
     end: str
     rows: np.ndarray
+
+
+def label_of(period: pd.Period, window: str) -> str:
+    """A window's label: ``2024-05-31``, ``2024-W22`` (ISO week) or ``2024-05``."""
+    return str(period) if window != "week" else period.start_time.strftime("%G-W%V")
 
 
 def parse_times(values: pd.Series, *, column: str = "time") -> pd.Series:
@@ -57,13 +62,13 @@ def split_windows(times: pd.Series, window: str) -> list[WindowSlice]:
         One timestamp per row (see :func:`parse_times`).
     window : ``day``, ``week`` or ``month``
     """
-    if window not in _PERIOD:
+    if window not in PERIODS:
         raise DataError(BAD_WINDOW.format(choices=", ".join(WINDOWS), window=window))
-    periods = times.dt.to_period(_PERIOD[window])
+    periods = times.dt.to_period(PERIODS[window])
     out = []
     for period in sorted(periods.dropna().unique()):
         rows = np.flatnonzero((periods == period).to_numpy())
-        label = str(period) if window != "week" else period.start_time.strftime("%G-W%V")
+        label = label_of(period, window)
         out.append(
             WindowSlice(
                 label=label,
