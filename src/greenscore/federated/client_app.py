@@ -29,8 +29,10 @@ from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFI
 from flwr.compat.common import recorddict_compat as compat
 
 from greenscore.data.spec import DatasetSpec
+from greenscore.errors import DataError
 from greenscore.federated import client_tasks as tasks
 from greenscore.federated.lender import lender_rows, lender_settings
+from greenscore.federated.lender_data import ERR_SPEC, spec_fingerprint
 from greenscore.federated.plan import FederationPlan
 from greenscore.federated.secure import fit_reply
 
@@ -58,6 +60,11 @@ def _task(context: Context, state_json: str) -> tasks.Task:
     import yaml
 
     spec = DatasetSpec.from_dict(yaml.safe_load(plan.spec))
+    local = node.get("spec-fingerprint")
+    if local is not None and str(local) != spec_fingerprint(spec):
+        raise DataError(
+            ERR_SPEC.format(lender=node["lender"], local=local, federation=spec_fingerprint(spec))
+        )
     rows = lender_rows(
         str(node["data"]),
         spec,

@@ -328,6 +328,6 @@ def _save_personal(task: Task, clf: Any, folder: Path) -> None:
         spec=task.spec,
         name="federated-dnn-personalised",
         levels=task.state.schema.levels,
-        metadata={"federation": task.plan.federation, "lender": task.lender},
+        metadata={"federation": {"name": task.plan.federation, "personalised": True}, "lender": task.lender},
     )
     bundle.save(folder)

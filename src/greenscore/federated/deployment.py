@@ -311,3 +311,109 @@ def supernode_command(
         "--port", str(port),
         "--health-server-address", f"127.0.0.1:{health_port}",
     ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- whole roles
+def run_server(
+    plan: FederationPlan,
+    *,
+    lender_keys: list[Path],
+    workdir: Path,
+    host: str = "127.0.0.1",
+    port: int = 9091,
+    cert: Path | None = None,
+    key: Path | None = None,
+    wait_seconds: float = 3600.0,
+    join_seconds: float = 600.0,
+) -> tuple[int, str]:
+    """Start the SuperLink, register the lenders, run the federation, stop; return
+    (run id, final status). The model and report land in ``plan.out``.
+
+    The SuperLink waits up to ``join_seconds`` for the registered lenders to connect
+    (the run starts with those online; the strategy waits for ``plan.min_lenders``).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    if cert is None or key is None:
+        cert, key = tls_pair(
+            workdir / "tls", host="localhost" if host in {"127.0.0.1", "localhost"} else host
+        )
+    health = free_port(host)
+    log_path = workdir / "superlink.log"
+    link = subprocess.Popen(
+        superlink_command(
+            host=host,
+            port=port,
+            cert=cert,
+            key=key,
+            database=workdir / "superlink.db",
+            health_port=health,
+        ),
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+    )
+    try:
+        wait_for_port(host, port, seconds=60, what="the SuperLink", log=log_path)
+        flwr_home = workdir / "flwr-home"
+        write_flower_config(flwr_home, address=f"{host}:{port}", cert=cert)
+        for public in lender_keys:
+            register_node(flwr_home, public)
+        app = write_flower_app(workdir / "app", plan)
+        _wait_for_nodes(flwr_home, len(lender_keys), seconds=join_seconds)
+        run_id = submit_run(flwr_home, app)
+        return run_id, wait_for_run(flwr_home, run_id, seconds=wait_seconds)
+    finally:
+        link.terminate()
+        try:
+            link.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            link.kill()
+
+
+def online_nodes(flwr_home: Path) -> int:
+    """How many registered SuperNodes are online now."""
+    done = _flwr(["supernode", "list", CONNECTION, "--format", "json"], flwr_home=flwr_home)
+    try:
+        nodes = json.loads(done.stdout).get("nodes", [])
+    except json.JSONDecodeError:
+        return 0
+    return sum(1 for n in nodes if str(n.get("status", "")).startswith("online"))
+
+
+def _wait_for_nodes(flwr_home: Path, count: int, *, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and online_nodes(flwr_home) < count:
+        time.sleep(2.0)
+
+
+def run_client(
+    *,
+    superlink: str,
+    root_cert: Path,
+    private_key: Path,
+    lender: str,
+    data: Path,
+    spec_fingerprint: str,
+    epsilon_budget: float | None = None,
+) -> int:
+    """Run this lender's SuperNode until it is stopped; return its exit code.
+
+    The lender's spec fingerprint travels in its node config: a task from a federation
+    using another spec is refused (:data:`greenscore.federated.lender_data.ERR_SPEC`).
+    """
+    node_config = {
+        "lender": lender,
+        "data": str(Path(data).resolve()),
+        "spec-fingerprint": spec_fingerprint,
+    }
+    if epsilon_budget is not None:
+        node_config["epsilon-budget"] = str(epsilon_budget)
+    command = supernode_command(
+        superlink=superlink,
+        root_cert=root_cert,
+        private_key=private_key,
+        node_config=node_config,
+        port=free_port(),
+        health_port=free_port(),
+    )
+    return subprocess.call(command)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from greenscore.config import get_settings
 from greenscore.errors import PrivacyError
 from greenscore.privacy.budget import set_budget, spend, spending
+from greenscore.store import database
 
 BUDGET_STOPPED = "privacy budget exhausted: lender '{lender}' stops training ({why})"
 
@@ -66,8 +68,10 @@ def charge_round(
         With :data:`BUDGET_STOPPED` when the round would pass the budget (nothing charged).
     """
     name = ledger_name(lender, data_fingerprint)
-    if not spending(name):
-        set_budget(name, budget)
+    settings = get_settings()  # the lender process's own home
+    db = database(settings)
+    if not spending(name, db=db):
+        set_budget(name, budget, db=db)
     increment = max(epsilon_after - epsilon_before, 1e-12)
     try:
         status = spend(
@@ -78,6 +82,7 @@ def charge_round(
                 f"cumulative epsilon {epsilon_after:.6g}"
             ),
             actor=f"lender:{lender}",
+            settings=settings,
         )
     except PrivacyError as exc:
         raise PrivacyError(BUDGET_STOPPED.format(lender=lender, why=exc.message)) from exc
@@ -86,4 +91,4 @@ def charge_round(
 
 def ledger_rows(lender: str, data_fingerprint: str) -> list[dict]:
     """The lender's federated charges, oldest first (epsilon per round, cumulative in text)."""
-    return spending(ledger_name(lender, data_fingerprint))
+    return spending(ledger_name(lender, data_fingerprint), db=database(get_settings()))

@@ -94,9 +94,14 @@ def simulate(
     node_configs : lender -> node config (from :func:`prepare_lenders`).
     availability : lender -> chance it answers a message (default: always).
     """
+    import logging
+
     from greenscore.federated.client_app import app as client_app
     from greenscore.federated.local_grid import LocalGrid
 
+    # Flower narrates every round at INFO; in one process with the lenders that is noise
+    # (GreenScore's own log and the command's summary say what happened).
+    logging.getLogger("flwr").setLevel(max(logging.WARNING, logging.getLogger().level))
     grid = LocalGrid(
         client_app=client_app,
         node_configs=node_configs,
@@ -105,3 +110,44 @@ def simulate(
         seed=plan.seed,
     )
     return run_federation(grid, plan)
+
+
+def simulate_file(
+    data: str | Path,
+    *,
+    plan: FederationPlan,
+    lenders: int,
+    split: str,
+    alpha: float = 0.5,
+    preset: str | None = None,
+    spec: str | Path | None = None,
+    target: str | None = None,
+    force: bool = False,
+    availability: Mapping[str, float] | None = None,
+) -> tuple[FederationResult, dict[str, dict[str, float]]]:
+    """Load and validate ``data``, cut it into lenders under ``plan.out`` and federate.
+
+    Returns the run's result and each lender's rows and default rate.
+
+    Raises
+    ------
+    ConfigError
+        For a bad option or a non-empty ``plan.out`` without ``force``.
+    DataError
+        When the data cannot be read, fails validation, or cannot be split.
+    """
+    from greenscore.workflows.load import load_validated
+    from greenscore.workflows.out_folder import check_out_folder
+
+    plan.check()
+    out = check_out_folder(plan.out, force=force)
+    dataset, _warnings = load_validated(data, preset=preset, spec_path=spec, target=target)
+    plan.spec = dataset.spec.to_yaml()
+    configs = prepare_lenders(
+        dataset, out=out, lenders=lenders, split=split, alpha=alpha, seed=plan.seed
+    )
+    summary = lender_summary(dataset, configs)
+    result = simulate(plan, configs, availability=availability)
+    result.extra["lenders"] = summary
+    (out / "federation.json").write_text(result.to_json(), "utf-8")
+    return result, summary
