@@ -74,6 +74,7 @@ COMMAND_MODULES: list[str] = [
     "carbon",
     "report",
     "dashboard",
+    "federate",
 ]
 
 
