@@ -14,6 +14,7 @@ import pytest
 
 from greenscore.data.spec import DatasetSpec
 from greenscore.errors import DataError
+from greenscore.features.pipeline import build_feature_pipeline
 from greenscore.federated.encoder_stats import (
     EncoderLayout,
     assemble_encoder,
@@ -27,7 +28,6 @@ from greenscore.federated.schema import (
     schema_frame,
     schema_report,
 )
-from greenscore.features.pipeline import build_feature_pipeline
 from greenscore.models.torch.encoding import TabularEncoder
 
 SPEC = DatasetSpec(

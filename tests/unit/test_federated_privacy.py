@@ -7,7 +7,7 @@ import pytest
 
 from greenscore.config import Settings, use_settings
 from greenscore.errors import ConfigError, PrivacyError
-from greenscore.federated.dp_local import check_dp, central_noise, epsilon_after, plan_local_dp
+from greenscore.federated.dp_local import central_noise, check_dp, epsilon_after, plan_local_dp
 from greenscore.federated.privacy_ledger import BUDGET_STOPPED, charge_round, ledger_rows
 
 
