@@ -39,6 +39,7 @@ def home(tmp_path: Path) -> Iterator[Path]:
     use_settings(None)
 
 
+@pytest.mark.slow  # a whole train (fairness, reports, energy per 1k): a minute or more here
 def test_training_is_charged_to_the_ledger_and_estimates_the_next(home: Path) -> None:
     result = train(dataset(ROWS), TrainOptions(models=["lightgbm"], cv=2, out=home / "run"))
     rows = ledger.usage()
