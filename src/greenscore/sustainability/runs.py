@@ -112,7 +112,9 @@ def _models(metrics: dict[str, float], names: list[str]) -> dict[str, ModelFigur
     out = {}
     for name in names:
         summary = {k: metrics.get(f"{name}.{k}") for k in _PER_MODEL}
-        if summary["auc"] is None or summary["energy_kwh"] is None:
+        if summary["auc"] is None or (
+            summary["energy_kwh"] is None and summary["total_energy_kwh"] is None
+        ):
             continue
         kwh, fits = training_kwh(summary)
         out[name] = ModelFigures(
