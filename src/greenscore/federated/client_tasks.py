@@ -36,6 +36,8 @@ log = get_logger(__name__)
 #: Node-state records a lender keeps between rounds (Flower persists the node's context).
 DP_STATE = "greenscore.dp"
 RESIDUAL_STATE = "greenscore.residual"
+#: Fewest defaulters (or non-defaulters) for a local-only model to keep validation rows.
+MIN_LOCAL_MINORITY = 20
 
 
 @dataclass
@@ -300,15 +302,24 @@ def final(task: Task, arrays: list[np.ndarray], *, model_dir: str | None) -> dic
             **plan.model_params(),
             "max_epochs": max(1, plan.rounds * plan.local_epochs),
         }
-        local_only = DNNClassifier(spec=task.spec, **local_params).fit(
-            task.frame("train"), rows.y_train
+        # A lender with a handful of defaulters cannot hold some out for early stopping;
+        # with fewer than two it cannot train alone at all (joining is all it has).
+        minority = int(np.bincount(rows.y_train, minlength=2).min())
+        if minority < MIN_LOCAL_MINORITY:
+            local_params["validation_fraction"] = 0.0
+        local_only = (
+            DNNClassifier(spec=task.spec, **local_params).fit(task.frame("train"), rows.y_train)
+            if minority >= 2
+            else None
         )
     out: dict[str, float] = {"test-rows": float(len(rows.y_test)), "personalised": chose}
     if len(rows.y_test):
         test = task.frame("test")
         out["auc-federated"] = _auc(rows.y_test, predict(global_clf, test))
         out["auc-personalised"] = _auc(rows.y_test, predict(chosen, test))
-        out["auc-local"] = _auc(rows.y_test, local_only.predict_proba(test)[:, 1])
+        out["auc-local"] = (
+            _auc(rows.y_test, local_only.predict_proba(test)[:, 1]) if local_only else float("nan")
+        )
     out.update(_energy(reading))
     out["seconds"] = time.perf_counter() - started
     if model_dir:
@@ -328,6 +339,9 @@ def _save_personal(task: Task, clf: Any, folder: Path) -> None:
         spec=task.spec,
         name="federated-dnn-personalised",
         levels=task.state.schema.levels,
-        metadata={"federation": {"name": task.plan.federation, "personalised": True}, "lender": task.lender},
+        metadata={
+            "federation": {"name": task.plan.federation, "personalised": True},
+            "lender": task.lender,
+        },
     )
     bundle.save(folder)

@@ -301,6 +301,12 @@ def _final_phase(
     table: dict[str, dict[str, float]] = {}
     for reply in grid.send_and_receive(messages, timeout=plan.round_timeout):
         if reply.has_error():
+            name = result.name_of(reply.metadata.src_node_id)
+            result.extra.setdefault("final_failures", {})[name] = reply.error.reason
+            log.warning(
+                "lender's final comparison failed",
+                extra={"lender": name, "reason": reply.error.reason},
+            )
             continue
         metrics = reply.content["metrics"]
         table[result.name_of(reply.metadata.src_node_id)] = {
