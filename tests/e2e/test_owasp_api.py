@@ -16,9 +16,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from service_server import Server  # noqa: E402
 from serving_bundle import applicant, shared  # noqa: E402
 
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
 from greenscore.serving.dlq import list_dead_letters  # noqa: E402
+from greenscore.store import database  # noqa: E402
 
 TIMEOUT = 1.0  # header and body deadlines of the server under test, seconds
 TOKEN = "scrape-token-for-tests"
@@ -30,7 +31,7 @@ def env(tmp_path_factory):
     use_settings(Settings(home=home, environment="test"))
     ds, bundle = shared()
     bundle.save(home / "model")
-    keys = {name: create_key(name=name, role="scorer")[1] for name in ("lender-a", "lender-b")}
+    keys = {name: create_key(name=name, role="scorer", settings=get_settings())[1] for name in ("lender-a", "lender-b")}
     server = Server(
         home,
         ["--model", str(home / "model")],
@@ -92,7 +93,7 @@ def test_non_finite_numbers_answer_422_and_keep_nothing(env) -> None:
             assert r.json()["detail"][0]["loc"] == ["body", "income"]
         r = c.post("/v1/jobs", json={"file": "a\u0000b.csv"})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "file"]
-    assert list_dead_letters(status=None) == []
+    assert list_dead_letters(status=None, db=database(get_settings())) == []
     assert "Traceback" not in server.tail()
 
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from service_server import Server, cli, free_port  # noqa: E402
 from serving_bundle import applicant, build_bundle, shared  # noqa: E402
 
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.security import create_key, issue_token, verify_chain  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def env(tmp_path_factory):
     ds, bundle = shared()
     bundle.save(home / "model-v1")
     build_bundle(ds, n_estimators=30, seed=7, name="lightgbm").save(home / "model-v2")
-    keys = {role: create_key(name=role, role=role)[1] for role in ("scorer", "analyst", "admin")}
+    keys = {role: create_key(name=role, role=role, settings=get_settings())[1] for role in ("scorer", "analyst", "admin")}
     server = Server(
         home,
         ["--model", str(home / "model-v1"), "--fallback", str(home / "model-v2")],
@@ -58,12 +58,12 @@ def test_credentials_and_roles(env) -> None:
         assert c.post("/v1/score", json=body).status_code == 401
         wrong = c.post("/v1/score", json=body, headers={"X-API-Key": keys["scorer"][:-4] + "xxxx"})
         assert wrong.status_code == 401 and wrong.json()["detail"] == "unknown API key"
-        expired = issue_token(subject="svc", role="scorer", ttl_seconds=-30)
+        expired = issue_token(subject="svc", role="scorer", ttl_seconds=-30, settings=get_settings())
         r = c.post("/v1/score", json=body, headers={"Authorization": f"Bearer {expired}"})
         assert r.status_code == 401 and r.json()["detail"] == "token expired"
         r = c.post("/v1/score", json=body, headers={"X-API-Key": keys["analyst"]})
         assert r.status_code == 403
-        token = issue_token(subject="lender-system", role="scorer")
+        token = issue_token(subject="lender-system", role="scorer", settings=get_settings())
         r = c.post("/v1/score", json=body, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["decision"] in ("approve", "review", "decline")
 
@@ -138,7 +138,7 @@ def test_reload_under_load_drops_nothing(env) -> None:
                     versions.add(r.json()["model"]["version"])
                 i += 4
 
-    admin = issue_token(subject="ops", role="admin", mfa=True)
+    admin = issue_token(subject="ops", role="admin", mfa=True, settings=get_settings())
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(hammer, k) for k in range(4)]
         time.sleep(1.0)

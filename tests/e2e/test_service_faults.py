@@ -14,7 +14,7 @@ from faulty_model import RaisingClassifier  # noqa: E402
 from service_server import Server, cli  # noqa: E402
 from serving_bundle import applicant, shared  # noqa: E402
 
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.models.bundle import ScoringBundle  # noqa: E402
 from greenscore.security import create_key, issue_token, verify_chain  # noqa: E402
 
@@ -52,13 +52,13 @@ def test_fallback_answers_and_nothing_is_lost(env) -> None:
     server, ds = env
     answers = []
     for i in range(8):  # a key per request: this test is not about rate limits
-        key = create_key(name=f"lender-{i}", role="scorer")[1]
+        key = create_key(name=f"lender-{i}", role="scorer", settings=get_settings())[1]
         with server.client(**{"X-API-Key": key}) as c:
             r = c.post("/v1/score", json=applicant(ds, i))
             assert r.status_code == 200, r.text
             answers.append(r.json())
     assert all(a["fallback"] and a["model"]["variant"] == "fallback" for a in answers)
-    admin = issue_token(subject="ops", role="admin", mfa=True)
+    admin = issue_token(subject="ops", role="admin", mfa=True, settings=get_settings())
     with server.client(Authorization=f"Bearer {admin}") as c:
         variant = c.get("/v1/admin/models").json()["deployment"]["variants"][0]
         assert variant["name"] == "broken" and variant["circuit"] == "open"
@@ -72,7 +72,7 @@ def test_fallback_answers_and_nothing_is_lost(env) -> None:
 
 def test_rate_limit_answers_429_with_retry_after(env) -> None:
     server, _ = env
-    key = create_key(name="greedy", role="analyst")[1]
+    key = create_key(name="greedy", role="analyst", settings=get_settings())[1]
     with server.client(**{"X-API-Key": key}) as c:
         codes = [c.get("/v1/review-queue") for _ in range(8)]
     assert [r.status_code for r in codes[:5]] == [200] * 5

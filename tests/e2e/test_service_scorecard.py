@@ -16,7 +16,7 @@ from faulty_model import RaisingClassifier  # noqa: E402
 from service_server import Server  # noqa: E402
 from serving_bundle import applicant, dataset, training_ranges  # noqa: E402
 
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.data.loading import Dataset  # noqa: E402
 from greenscore.explain.reason_codes import attach_reason_codes  # noqa: E402
 from greenscore.features.pipeline import build_feature_pipeline  # noqa: E402
@@ -56,7 +56,7 @@ def served(tmp_path_factory):
         metadata=card.metadata,
         pipeline=Pipeline([("features", card.features), ("model", broken)]),
     ).save(home / "broken")
-    key = create_key(name="lender", role="scorer")[1]
+    key = create_key(name="lender", role="scorer", settings=get_settings())[1]
     yield home, ds, card, key
     use_settings(None)
 

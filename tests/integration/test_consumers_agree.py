@@ -29,10 +29,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from greenscore.cli import app
-from greenscore.config import Settings, use_settings
+from greenscore.config import Settings, get_settings, use_settings
 from greenscore.data.io import read_table
 from greenscore.data.synthetic import generate
 from greenscore.models.bundle import ScoringBundle
+from greenscore.models.runtime import ScoringRuntime
 from greenscore.security import create_key
 from greenscore.serving import jobs
 from greenscore.serving.app import create_app
@@ -120,7 +121,7 @@ def trained(home: Path) -> dict[str, tuple[dict[str, Path], dict[str, Path]]]:
 def _python(bundle: ScoringBundle, path: Path, variant: str) -> np.ndarray:
     """The Python API on a frame read by pandas itself (BOM left in the first column name)."""
     raw = pd.read_csv(path, sep=";" if variant == "semicolon" else ",")
-    scored = bundle.score_frame(raw)["probability_of_default"].to_numpy()
+    scored = ScoringRuntime(bundle).score_frame(raw)["probability_of_default"].to_numpy()
     direct = bundle.predict_pd(bundle.model_input(raw))
     np.testing.assert_allclose(direct, scored, rtol=0, atol=TOLERANCE)
     return scored
@@ -186,7 +187,7 @@ class Api:
         store.load("served")
         self.client = TestClient(create_app(self.settings, store=store))
         self.client.__enter__()
-        self.key = {"X-API-Key": create_key(name="consumers", role="scorer")[1]}
+        self.key = {"X-API-Key": create_key(name="consumers", role="scorer", settings=get_settings())[1]}
 
     def close(self) -> None:
         self.client.__exit__(None, None, None)

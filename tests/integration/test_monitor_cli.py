@@ -21,7 +21,7 @@ from lightgbm import LGBMClassifier
 from sklearn.pipeline import Pipeline
 
 from greenscore import cli
-from greenscore.config import MonitoringSettings, Settings, use_settings
+from greenscore.config import MonitoringSettings, Settings, get_settings, use_settings
 from greenscore.data.loading import encode_target
 from greenscore.data.presets import load_preset
 from greenscore.data.synthetic import DRIFT_MONTHS, MONTHS, generate
@@ -30,6 +30,8 @@ from greenscore.features.coercion import TypeCoercer
 from greenscore.models.bundle import ScoringBundle
 from greenscore.monitoring.retrain import AUDIT_ACTION
 from greenscore.security.audit import find_events
+from greenscore.security.pseudonym import subject_hash
+from greenscore.store import database
 from greenscore.store.predictions import record_predictions
 from greenscore.store.training_jobs import training_jobs
 
@@ -142,20 +144,28 @@ def test_neither_current_nor_store_is_a_usage_error(world: dict, run) -> None:
 def test_outcomes_of_a_degraded_window_file_exactly_one_training_job(world: dict, run) -> None:
     root, holdout = world["root"], world["holdout"]
     ids = [f"req-{i}" for i in holdout["applicant_id"]]
+    settings = get_settings()
     record_predictions(
-        {
-            "request_id": rid,
-            "subject": str(applicant),
-            "model_name": "lightgbm",
-            "model_version": "1",
-            "input_hash": "x",
-            "decision": "approve",
-            "probability": float(p),
-            "created_at": when.to_pydatetime(),
-        }
-        for rid, applicant, p, when in zip(
-            ids, holdout["applicant_id"], world["p_hold"], holdout["application_date"], strict=True
-        )
+        [
+            {
+                "request_id": rid,
+                "subject_hash": subject_hash(applicant, settings=settings),
+                "model_name": "lightgbm",
+                "model_version": "1",
+                "input_hash": "x",
+                "decision": "approve",
+                "probability": float(p),
+                "created_at": when.to_pydatetime(),
+            }
+            for rid, applicant, p, when in zip(
+                ids,
+                holdout["applicant_id"],
+                world["p_hold"],
+                holdout["application_date"],
+                strict=True,
+            )
+        ],
+        db=database(settings),
     )
     month = holdout["application_date"].dt.to_period("M").astype(str).to_numpy()
     defaulted = world["y"].copy()
@@ -188,10 +198,10 @@ def test_outcomes_of_a_degraded_window_file_exactly_one_training_job(world: dict
     assert {a["subject"] for a in first["alerts"] if a["kind"] == "auc_drop"} == set(DEGRADED)
     assert first["retraining"]["created"] and not second["retraining"]["created"]
     assert second["retraining"]["job_id"] == first["retraining"]["job_id"]
-    (job,) = training_jobs()
+    (job,) = training_jobs(db=database(settings))
     assert job.model == str(root / "model") and job.status == "pending"
     assert {r["evidence"] for r in job.reasons} >= {f"auc_drop:{v}:{v}" for v in DEGRADED}
-    (event,) = find_events(action=AUDIT_ACTION)
+    (event,) = find_events(action=AUDIT_ACTION, settings=settings)
     assert event["details"]["job_id"] == job.id
     assert any("AUC of vintage 2024-12 fell" in r for r in event["details"]["reasons"])
     assert "already filed" in stdout

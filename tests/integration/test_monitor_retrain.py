@@ -21,6 +21,7 @@ from greenscore.models.bundle import ScoringBundle
 from greenscore.monitoring.alerts import CRITICAL, Alert
 from greenscore.monitoring.retrain import request_retraining
 from greenscore.security.audit import find_events
+from greenscore.store import database
 from greenscore.store.training_jobs import DONE, training_jobs
 from greenscore.workflows.retrain import COMPARED, FOLDER_CHAMPION, PROMOTED
 
@@ -66,13 +67,13 @@ def test_a_folder_champion_is_compared_but_never_overwritten(
         champion = _weak_champion(tmp_path / "champion")
         before = (champion / "bundle.joblib").read_bytes()
         generate(1500, seed=11).applications.to_parquet(tmp_path / "new.parquet", index=False)
-        filed = request_retraining(model=str(champion), alerts=[DROP], settings=settings.monitoring)
+        filed = request_retraining(model=str(champion), alerts=[DROP], settings=settings)
         code, out, err = _run(
             monkeypatch, capsys, "retrain", "run-pending", "-d", tmp_path / "new.parquet",
             "-p", "synthetic", "-o", tmp_path / "rt",
         )  # fmt: skip
         assert code == 0, err
-        (job,) = training_jobs()
+        (job,) = training_jobs(db=database(settings))
         assert job.id == filed["job_id"] and job.status == DONE
         comparison = job.result["comparison"]
         assert comparison["rows"] == 1500
@@ -84,7 +85,7 @@ def test_a_folder_champion_is_compared_but_never_overwritten(
             )
         assert (champion / "bundle.joblib").read_bytes() == before
         assert (tmp_path / "rt" / job.id / "model" / "bundle.joblib").exists()
-        (event,) = find_events(action=COMPARED)
+        (event,) = find_events(action=COMPARED, settings=settings)
         assert event["details"]["job_id"] == job.id and not event["details"]["promoted"]
         assert f"job {job.id}: " in out
         code, out, _ = _run(monkeypatch, capsys, "retrain", "run-pending", "-d",
@@ -107,17 +108,17 @@ def test_a_better_challenger_replaces_a_registered_champion(
     try:
         register_bundle(_weak_champion(tmp_path / "champion"), name="pd")
         generate(3000, seed=11).applications.to_parquet(tmp_path / "new.parquet", index=False)
-        request_retraining(model="models:/pd@champion", alerts=[DROP], settings=settings.monitoring)
+        request_retraining(model="models:/pd@champion", alerts=[DROP], settings=settings)
         code, out, err = _run(
             monkeypatch, capsys, "retrain", "run-pending", "-d", tmp_path / "new.parquet",
             "-p", "synthetic", "-o", tmp_path / "rt",
         )  # fmt: skip
         assert code == 0, err
-        (job,) = training_jobs()
+        (job,) = training_jobs(db=database(settings))
         assert job.result["comparison"]["promote"] and job.result["promoted"], job.result
         versions = {v["version"]: v["aliases"] for v in list_versions("pd")}
         assert versions == {1: [], 2: ["challenger", "champion"]}
-        (event,) = find_events(action=PROMOTED)
+        (event,) = find_events(action=PROMOTED, settings=settings)
         assert event["details"] == {"job_id": job.id, "model": "pd", "version": 2}
         assert "promoted" in out
     finally:

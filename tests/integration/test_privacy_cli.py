@@ -12,7 +12,7 @@ import pytest
 from pycanon import anonymity
 
 from greenscore import cli
-from greenscore.config import Settings, use_settings
+from greenscore.config import Settings, get_settings, use_settings
 from greenscore.errors import AuthError, PermissionDeniedError, PrivacyError
 from greenscore.privacy.at_rest import read_table, write_table
 from greenscore.security import _clock
@@ -106,7 +106,7 @@ def test_keys_rotate_rewrap_retire(run, home: Path, tmp_path: Path) -> None:
     assert code == PrivacyError.exit_code and "still wraps 1 file(s)" in err
     assert "rewrapped 1 file(s) to KEK version 2" in run("privacy", "keys", "rewrap")[1]
     assert run("privacy", "keys", "retire", "1", "--actor", "ops")[0] == 0
-    assert [e["action"] for e in find_events(limit=10)][:2] == [
+    assert [e["action"] for e in find_events(limit=10, settings=get_settings())][:2] == [
         "privacy.keys.retire",
         "privacy.keys.rewrap",
     ]
@@ -125,7 +125,10 @@ def test_backup_create_and_restore(run, home: Path, tmp_path: Path) -> None:
     backup = tmp_path / "home.gsb"
     code, out, err = run("backup", "create", "--out", str(backup))
     assert code == 0, err
-    assert find_events(action="privacy.backup.create")[0]["details"]["files"] >= 2
+    assert (
+        find_events(action="privacy.backup.create", settings=get_settings())[0]["details"]["files"]
+        >= 2
+    )
     code, out, err = run("backup", "restore", str(backup), "--to", str(tmp_path / "restored"))
     assert code == 0 and "verified file(s)" in out, err
     restored = tmp_path / "restored" / "data" / "d.csv.enc"
@@ -166,8 +169,8 @@ def test_erase_needs_admin_totp_and_records_one_hashed_event(
         encrypt=False,
     )
     assert run("gdpr", "datasets", "add", str(path), "--id-column", "applicant_id")[0] == 0
-    secret, _ = enroll("alice", role="admin")
-    analyst, _ = enroll("bob", role="analyst")
+    secret, _ = enroll("alice", role="admin", settings=get_settings())
+    analyst, _ = enroll("bob", role="analyst", settings=get_settings())
     totp = pyotp.TOTP(secret)
 
     code, _, err = run("gdpr", "erase", "--subject", "S-77", "--user", "alice", "--totp", "000000")
@@ -185,8 +188,10 @@ def test_erase_needs_admin_totp_and_records_one_hashed_event(
     assert code == 0, err
     assert json.loads(out)["datasets"] == {"apps.csv": 1}
     assert read_table(path)["applicant_id"].tolist() == ["S-78"]
-    erased = find_events(action="gdpr.erase")
+    erased = find_events(action="gdpr.erase", settings=get_settings())
     assert len(erased) == 1 and erased[0]["actor"] == "alice"
-    assert len(find_events(action="cli.refused")) == 2
+    assert len(find_events(action="cli.refused", settings=get_settings())) == 2
     assert verify_chain().ok
-    assert all("S-77" not in json.dumps(e) for e in find_events(limit=1000))
+    assert all(
+        "S-77" not in json.dumps(e) for e in find_events(limit=1000, settings=get_settings())
+    )

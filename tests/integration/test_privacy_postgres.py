@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from greenscore.config import Settings, use_settings
+from greenscore.config import Settings, get_settings, use_settings
 from greenscore.errors import PrivacyError
 from greenscore.privacy.at_rest import read_table, write_table
 from greenscore.privacy.budget import budget_status, spend
@@ -23,6 +23,8 @@ from greenscore.privacy.gdpr import erase
 from greenscore.privacy.registry import register_dataset
 from greenscore.privacy.retention import purge
 from greenscore.security.audit import verify_chain
+from greenscore.security.pseudonym import subject_hash
+from greenscore.store import database
 from greenscore.store.predictions import predictions_for_subject, record_prediction
 
 pytestmark = pytest.mark.services
@@ -44,14 +46,15 @@ def pg(postgres_schema_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_concurrent_releases_never_overspend(pg: str) -> None:
-    spend("warm-up", 0.1, query="count")  # create the tables before the threads race
+    # The schema first (the store's own concern), before the threads race on the budget.
+    spend("warm-up", 0.1, query="count", settings=get_settings())
     outcomes: list[str] = []
     lock = threading.Lock()
 
     def release() -> None:
         for _ in range(5):
             try:
-                spend("apps", 0.1, query="count")
+                spend("apps", 0.1, query="count", settings=get_settings())
                 result = "ok"
             except PrivacyError:
                 result = "refused"
@@ -64,7 +67,7 @@ def test_concurrent_releases_never_overspend(pg: str) -> None:
     for t in threads:
         t.join()
     assert outcomes.count("ok") == 10 and outcomes.count("refused") == 10
-    assert budget_status("apps").spent == pytest.approx(1.0)
+    assert budget_status("apps", settings=get_settings()).spent == pytest.approx(1.0)
 
 
 def test_erasure_and_purge_on_postgres(pg: str, tmp_path: Path) -> None:
@@ -73,18 +76,45 @@ def test_erasure_and_purge_on_postgres(pg: str, tmp_path: Path) -> None:
         tmp_path / "apps.parquet",
         encrypt=True,
     )
-    register_dataset(path, id_column="applicant_id")
-    grant_consent("2", "credit_scoring", actor="ops")
-    grant_consent("3", "marketing", actor="ops")
-    revoke_consent("3", "marketing", actor="ops")
+    register_dataset(path, id_column="applicant_id", db=database(get_settings()))
+    grant_consent(
+        subject_hash("2", settings=get_settings()),
+        "credit_scoring",
+        actor="ops",
+        settings=get_settings(),
+    )
+    grant_consent(
+        subject_hash("3", settings=get_settings()),
+        "marketing",
+        actor="ops",
+        settings=get_settings(),
+    )
+    revoke_consent(
+        subject_hash("3", settings=get_settings()),
+        "marketing",
+        actor="ops",
+        settings=get_settings(),
+    )
     record_prediction(
-        request_id="r1", subject="2", model_name="m", model_version="1",
-        input_hash="0" * 64, decision="approve", probability=0.1,
+        request_id="r1", subject_hash=subject_hash("2", settings=get_settings()),
+        model_name="m", model_version="1",
+        input_hash="0" * 64, decision="approve", probability=0.1, db=database(get_settings()),
     )  # fmt: skip
-    report = erase("2", actor="dpo")
+    report = erase("2", actor="dpo", settings=get_settings())
     assert report.datasets == {"apps.parquet.enc": 1} and report.predictions == 1
     assert read_table(path)["applicant_id"].tolist() == [1, 3]
-    assert consent_status("2") == {} and predictions_for_subject("2") == []
-    later = purge(now=datetime.now(UTC) + timedelta(days=10_000))
-    assert later.deleted["consent"] == 2 and consent_status("3") == {}
+    assert (
+        consent_status(subject_hash("2", settings=get_settings()), db=database(get_settings()))
+        == {}
+        and predictions_for_subject(
+            subject_hash("2", settings=get_settings()), db=database(get_settings())
+        )
+        == []
+    )
+    later = purge(now=datetime.now(UTC) + timedelta(days=10_000), settings=get_settings())
+    assert (
+        later.deleted["consent"] == 2
+        and consent_status(subject_hash("3", settings=get_settings()), db=database(get_settings()))
+        == {}
+    )
     assert verify_chain().ok

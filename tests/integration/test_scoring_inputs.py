@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import shared  # noqa: E402
 
 from greenscore import cli  # noqa: E402
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.data.input_rules import SENT_KEY  # noqa: E402
 from greenscore.explain.wording import format_value  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
@@ -51,7 +51,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     store = ModelStore(s, loader=lambda uri: bundle)
     store.load("served")
     with TestClient(create_app(settings, store=store)) as client:
-        key = {"X-API-Key": create_key(name="inputs", role="scorer")[1]}
+        key = {"X-API-Key": create_key(name="inputs", role="scorer", settings=get_settings())[1]}
         yield folder, ds, model, client, key, store
     use_settings(None)
     patch.undo()

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from greenscore.config import Settings, use_settings
+from greenscore.config import Settings, get_settings, use_settings
 from greenscore.errors import ConfigError, DataError, PrivacyError
 from greenscore.security import (
     chain_head,
     find_events,
-    hash_subject,
     record_event,
+    subject_hash,
     verify_chain,
 )
 from greenscore.security.anchor import (
@@ -32,7 +32,7 @@ from greenscore.security.anchor import (
     write_anchor,
 )
 from greenscore.security.audit import GENESIS, chain_key, entry_hash, entry_mac
-from greenscore.store import init_db
+from greenscore.store import database
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def sql(statement: str, **params: object) -> None:
-    with init_db().begin() as conn:
+    with database(get_settings()).begin() as conn:
         conn.execute(text(statement), params)
 
 
@@ -61,29 +61,33 @@ def test_ids_and_verification() -> None:
     assert five() == [1, 2, 3, 4, 5]
     result = verify_chain()
     assert (result.ok, result.checked, result.first_bad_id) == (True, 5, None)
-    assert chain_head()[0] == 5
+    assert chain_head(settings=get_settings())[0] == 5
 
 
 def test_subject_stored_only_as_hmac(home: Path) -> None:
     record_event("score", actor="k1", subject="APP-777777", details={"decision": "approve"})
-    with init_db().connect() as conn:
+    with database(get_settings()).connect() as conn:
         row = conn.execute(text("SELECT * FROM security_audit_log")).mappings().one()
     assert "APP-777777" not in json.dumps(dict(row))
-    assert row["subject_hash"] == hash_subject("APP-777777") != hash_subject("APP-777778")
+    assert (
+        row["subject_hash"]
+        == subject_hash("APP-777777", settings=get_settings())
+        != subject_hash("APP-777778", settings=get_settings())
+    )
     assert len(row["subject_hash"]) == 64
-    assert [e["id"] for e in find_events(subject="APP-777777")] == [1]
+    assert [e["id"] for e in find_events(subject="APP-777777", settings=get_settings())] == [1]
     with pytest.raises(PrivacyError, match="field 'note'"):
         record_event("score", actor="k1", subject="APP-777777", details={"note": "APP-777777"})
-    assert chain_head()[0] == 1  # the refused event was not written
+    assert chain_head(settings=get_settings())[0] == 1  # the refused event was not written
 
 
 def test_pepper_from_settings_changes_hashes(home: Path) -> None:
-    generated = hash_subject("APP-1")
+    generated = subject_hash("APP-1", settings=get_settings())
     use_settings(Settings(home=home, security={"audit_pepper": "p" * 32}))
-    assert hash_subject("APP-1") != generated
+    assert subject_hash("APP-1", settings=get_settings()) != generated
     use_settings(Settings(home=home / "prod", environment="production"))
     with pytest.raises(Exception, match="security.audit_pepper"):
-        hash_subject("APP-1")
+        subject_hash("APP-1", settings=get_settings())
 
 
 def test_edited_details_are_detected() -> None:
@@ -112,7 +116,7 @@ def test_deleted_last_entry_is_detected() -> None:
 
 def test_forged_appended_entry_is_detected() -> None:
     five()
-    with init_db().connect() as conn:
+    with database(get_settings()).connect() as conn:
         prev = conn.execute(text("SELECT hash FROM security_audit_log WHERE id = 5")).scalar_one()
     fields = dict(
         id=6,
@@ -144,7 +148,7 @@ def test_forged_appended_entry_is_detected() -> None:
 def test_entry_appended_outside_record_event_is_detected() -> None:
     five()
     key = chain_key()
-    with init_db().connect() as conn:
+    with database(get_settings()).connect() as conn:
         prev = conn.execute(text("SELECT hash FROM security_audit_log WHERE id = 5")).scalar_one()
     fields = dict(
         id=6,
@@ -170,7 +174,7 @@ def test_entry_appended_outside_record_event_is_detected() -> None:
 
 def test_forged_replacement_in_the_middle_is_detected() -> None:
     five()
-    with init_db().connect() as conn:
+    with database(get_settings()).connect() as conn:
         prev = conn.execute(text("SELECT hash FROM security_audit_log WHERE id = 2")).scalar_one()
     fields = dict(
         id=3,
@@ -241,7 +245,7 @@ def test_processes_append_without_gaps(home: Path) -> None:
 
 # ------------------------------------------------------------------ keyed chain and anchors
 def _rows() -> list[dict]:
-    with init_db().connect() as conn:
+    with database(get_settings()).connect() as conn:
         return [
             dict(r)
             for r in conn.execute(text("SELECT * FROM security_audit_log ORDER BY id")).mappings()
@@ -293,36 +297,39 @@ def test_switch_over_record_is_macd() -> None:
 
 def test_truncation_with_head_update_fails_against_the_anchor(tmp_path: Path) -> None:
     five()
-    document = current_anchor().signed()
+    document = current_anchor(settings=get_settings()).signed(settings=get_settings())
     write_anchor(document, tmp_path / "anchor.json")
-    anchor = read_anchor(tmp_path / "anchor.json")
+    anchor = read_anchor(tmp_path / "anchor.json", settings=get_settings())
     assert (anchor.count, anchor.last_id, anchor.keyed_from) == (5, 5, 1)
-    assert verify_against(anchor).ok
+    assert verify_against(anchor, settings=get_settings()).ok
     record_event("score", actor="k1")  # later entries are fine
-    assert verify_against(anchor).ok
+    assert verify_against(anchor, settings=get_settings()).ok
     # Drop the last two entries and set the head back: consistent on its own...
-    with init_db().connect() as conn:
+    with database(get_settings()).connect() as conn:
         mac4 = conn.execute(text("SELECT hash FROM security_audit_log WHERE id = 4")).scalar_one()
     sql("DELETE FROM security_audit_log WHERE id >= 5")
     sql("UPDATE security_audit_head SET count = 4, last_id = 4, head_hash = :h", h=mac4)
     assert verify_chain().ok
     # ...but not against the anchor.
-    result = verify_against(anchor)
+    result = verify_against(anchor, settings=get_settings())
     assert (result.ok, result.first_bad_id) == (False, 5)
     assert "anchored entry 5 is missing" in result.reason
 
 
 def test_anchor_signature_is_checked(tmp_path: Path) -> None:
     five()
-    path = write_anchor(current_anchor().signed(), tmp_path / "anchor.json")
+    path = write_anchor(
+        current_anchor(settings=get_settings()).signed(settings=get_settings()),
+        tmp_path / "anchor.json",
+    )
     doc = json.loads(path.read_text())
     doc["count"] = 2  # made to match a truncated log
     path.write_text(json.dumps(doc))
     with pytest.raises(DataError, match="not signed by this keyring"):
-        read_anchor(path)
+        read_anchor(path, settings=get_settings())
     path.write_text("{}")
     with pytest.raises(DataError, match="cannot be read"):
-        read_anchor(path)
+        read_anchor(path, settings=get_settings())
 
 
 FIXTURE_DB = Path(__file__).parents[1] / "fixtures" / "home-0.1.0" / "greenscore.db"
@@ -340,7 +347,7 @@ def test_unkeyed_chain_of_release_0_1_0_switches_over(home: Path) -> None:
     assert record_event("audit.anchor", actor="ops") == n + 1
     result = verify_chain()
     assert (result.ok, result.checked) == (True, n + 1)
-    with init_db().connect() as conn:
+    with database(get_settings()).connect() as conn:
         keying = conn.execute(text("SELECT * FROM security_audit_keying")).mappings().one()
     assert (keying["keyed_from"], keying["legacy_head"]) == (n + 1, legacy[-1]["hash"])
     # The unkeyed part is still checked: a consistent plain rewrite of it is caught.
@@ -379,11 +386,16 @@ def test_anchor_can_be_posted_to_a_url(tmp_path: Path) -> None:
     thread = threading.Thread(target=server.handle_request, daemon=True)
     thread.start()
     five()
-    post_anchor(current_anchor().signed(), f"http://127.0.0.1:{server.server_port}/anchors")
+    post_anchor(
+        current_anchor(settings=get_settings()).signed(settings=get_settings()),
+        f"http://127.0.0.1:{server.server_port}/anchors",
+    )
     thread.join(timeout=10)
     server.server_close()
     path = tmp_path / "from-the-sink.json"
     path.write_bytes(received[0])
-    assert read_anchor(path).count == 5  # what the endpoint keeps is a valid, signed anchor
+    assert (
+        read_anchor(path, settings=get_settings()).count == 5
+    )  # what the endpoint keeps is a valid, signed anchor
     with pytest.raises(ConfigError, match="must start with http"):
         post_anchor({}, "file:///etc/passwd")

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import text
 
 from greenscore import cli
-from greenscore.config import Settings, use_settings
+from greenscore.config import Settings, get_settings, use_settings
 from greenscore.errors import AuthError
 from greenscore.security import _clock, api_keys, find_events, verify_key, verify_token
-from greenscore.store import init_db
+from greenscore.store import database
 
 T0 = 1_800_000_000.0
 
@@ -72,7 +72,7 @@ def test_key_lifecycle_needs_admin_totp_and_is_audited(run, clock: list[float]) 
     assert code == 0, err
     key_id = re.search(r"key_id: (\w+)", out).group(1)
     plaintext = re.search(r"key: (gs_\S+)", out).group(1)
-    assert verify_key(plaintext).role == "scorer"
+    assert verify_key(plaintext, settings=get_settings()).role == "scorer"
 
     # The same code again is a replay; a wrong code is refused; both leave exit code 5.
     code, _, err = run(
@@ -82,18 +82,18 @@ def test_key_lifecycle_needs_admin_totp_and_is_audited(run, clock: list[float]) 
     clock[0] += 30
     code, _, err = run("keys", "revoke", key_id, "--user", "alice", "--totp", "000000")
     assert code == AuthError.exit_code
-    verify_key(plaintext)  # still valid
+    verify_key(plaintext, settings=get_settings())  # still valid
 
     clock[0] += 30
     code, out, _ = run("keys", "revoke", key_id, "--user", "alice", "--totp", totp.at(clock[0]))
     assert code == 0 and f"revoked {key_id}" in out
     with pytest.raises(AuthError, match="revoked"):
-        verify_key(plaintext)
+        verify_key(plaintext, settings=get_settings())
 
     code, out, _ = run("keys", "list")
     assert key_id in out and "revoked" in out and plaintext not in out
 
-    actions = [e["action"] for e in find_events(limit=20)][::-1]
+    actions = [e["action"] for e in find_events(limit=20, settings=get_settings())][::-1]
     # The replay is refused but is no guess; the wrong code is one (mfa.failure).
     assert actions == [
         "mfa.enroll", "keys.create", "cli.refused", "mfa.failure", "cli.refused", "keys.revoke"
@@ -127,7 +127,7 @@ def test_audit_verify_names_the_bad_entry(run, clock: list[float]) -> None:
         code, _, err = run("keys", "create", "--name", f"k{i}", "--role", "analyst",
                            "--user", "alice", "--totp", totp.at(clock[0]))  # fmt: skip
         assert code == 0, err
-    with init_db().begin() as conn:
+    with database(get_settings()).begin() as conn:
         conn.execute(text("UPDATE security_audit_log SET actor = 'mallory' WHERE id = 2"))
     code, out, err = run("audit", "verify")
     assert code == 2
@@ -156,7 +156,7 @@ def test_audit_anchor_then_verify_against_it(run, clock: list[float], home: Path
     code, out, _ = run("audit", "verify", "--anchor", str(anchor))
     assert code == 0 and "3 entries verified; anchor of" in out
     # Entries 2 and 3 deleted, the head set back to entry 1: only the anchor tells.
-    with init_db().begin() as conn:
+    with database(get_settings()).begin() as conn:
         mac1 = conn.execute(text("SELECT hash FROM security_audit_log WHERE id = 1")).scalar_one()
         conn.execute(text("DELETE FROM security_audit_log WHERE id >= 2"))
         conn.execute(
@@ -175,7 +175,7 @@ def test_operator_token_carries_mfa_and_service_token_does_not(run, clock: list[
     totp = enroll_admin(run)
     code, out, err = run("tokens", "issue", "--user", "alice", "--totp", totp.at(clock[0]))
     assert code == 0, err
-    principal = verify_token(out.strip())
+    principal = verify_token(out.strip(), settings=get_settings())
     assert (principal.id, principal.role, principal.mfa_verified) == ("alice", "admin", True)
     claims = jwt.decode(out.strip(), options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 600  # security.mfa_token_ttl_seconds
@@ -186,7 +186,7 @@ def test_operator_token_carries_mfa_and_service_token_does_not(run, clock: list[
     assert jwt.decode(out.strip(), options={"verify_signature": False})["mfa"] is False
     code, _, err = run("tokens", "issue", "--user", "alice", "--totp", "123456", "--role", "admin")
     assert code == 2 and "--subject and --role go together" in err
-    issued = [e["details"] for e in find_events(action="tokens.issue")]
+    issued = [e["details"] for e in find_events(action="tokens.issue", settings=get_settings())]
     assert [(d["token_subject"], d["mfa"]) for d in issued] == [("svc", False), ("alice", True)]
 
 
@@ -207,7 +207,7 @@ def test_admin_unlocks_a_locked_out_operator(run, clock: list[float], home: Path
     clock[0] += 30
     code, _, err = run("tokens", "issue", "--user", "bob", "--totp", bob.at(clock[0]))
     assert code == 0, err
-    actions = [e["action"] for e in find_events(limit=20)][::-1]
+    actions = [e["action"] for e in find_events(limit=20, settings=get_settings())][::-1]
     assert actions[-6:] == [
         "mfa.failure", "mfa.lockout", "cli.refused", "cli.refused", "mfa.unlock", "tokens.issue"
     ]  # fmt: skip

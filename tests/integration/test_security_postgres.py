@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from greenscore.config import Settings, use_settings
+from greenscore.config import Settings, get_settings, use_settings
 from greenscore.errors import AuthError
 from greenscore.security import (
     api_keys,
@@ -28,7 +28,7 @@ from greenscore.security import (
     verify_key,
     verify_token,
 )
-from greenscore.store import init_db
+from greenscore.store import open_database
 
 pytestmark = pytest.mark.services
 
@@ -61,11 +61,11 @@ def test_audit_chain_on_postgres(pg: str) -> None:
         t.join()
     result = verify_chain()
     assert (result.ok, result.checked) == (True, 40)
-    with init_db(pg).begin() as conn:
+    with open_database(pg).begin() as conn:
         conn.execute(text("UPDATE security_audit_log SET details = '{}' WHERE id = 17"))
     result = verify_chain()
     assert (result.ok, result.first_bad_id) == (False, 17)
-    with init_db(pg).begin() as conn:
+    with open_database(pg).begin() as conn:
         conn.execute(text("DELETE FROM security_audit_log WHERE id >= 17"))
     result = verify_chain()
     assert (result.ok, result.first_bad_id, result.checked) == (False, 17, 16)
@@ -73,15 +73,15 @@ def test_audit_chain_on_postgres(pg: str) -> None:
 
 
 def test_keys_and_tokens_on_postgres(pg: str) -> None:
-    key_id, plaintext = create_key(name="svc", role="scorer")
-    assert verify_key(plaintext).id == key_id
-    revoke_key(key_id)
+    key_id, plaintext = create_key(name="svc", role="scorer", settings=get_settings())
+    assert verify_key(plaintext, settings=get_settings()).id == key_id
+    revoke_key(key_id, settings=get_settings())
     with pytest.raises(AuthError, match="revoked"):
-        verify_key(plaintext)
-    old = issue_token(subject="alice", role="analyst")
-    first_kid = tokens.active_kid()
-    rotate_signing_key()
-    assert verify_token(old).id == "alice"
-    retire_signing_key(first_kid)
+        verify_key(plaintext, settings=get_settings())
+    old = issue_token(subject="alice", role="analyst", settings=get_settings())
+    first_kid = tokens.active_kid(settings=get_settings())
+    rotate_signing_key(settings=get_settings())
+    assert verify_token(old, settings=get_settings()).id == "alice"
+    retire_signing_key(first_kid, settings=get_settings())
     with pytest.raises(AuthError, match="retired"):
-        verify_token(old)
+        verify_token(old, settings=get_settings())

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import shared  # noqa: E402
 
 from greenscore import cli  # noqa: E402
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.models.bundle import BUNDLE_FILE  # noqa: E402
 from greenscore.security import (  # noqa: E402
     create_key,
@@ -84,8 +84,11 @@ def service(tmp_path_factory: pytest.TempPathFactory):
     bundle.save(home / "model-v2")
     # One operator per TOTP code used below: a code is good once.
     roles = {"alice": "admin", "bob": "analyst", "dave": "admin", "erin": "admin"}
-    totp = {user: pyotp.TOTP(enroll(user, role=role)[0]) for user, role in roles.items()}
-    admin_key = create_key(name="ops", role="admin")[1]
+    totp = {
+        user: pyotp.TOTP(enroll(user, role=role, settings=get_settings())[0])
+        for user, role in roles.items()
+    }
+    admin_key = create_key(name="ops", role="admin", settings=get_settings())[1]
     # The service starts with model-v1: its folder (the home) is where a reload may look.
     app = create_app(settings, model=str(home / "model-v1"))
     with TestClient(app) as client:
@@ -136,7 +139,7 @@ def test_an_mfa_token_from_the_cli_can_reload_and_nothing_else_can(service, toke
     status = client.app.state.store.wait_reload()
     assert status["state"] == "done", status
     assert client.app.state.store.deployment.primary.model.uri == target
-    issued = [e for e in find_events(action="tokens.issue", limit=10)]
+    issued = [e for e in find_events(action="tokens.issue", limit=10, settings=get_settings())]
     assert {(e["details"]["token_subject"], e["details"]["mfa"]) for e in issued} == {
         ("alice", True),
         ("bob", True),
@@ -166,7 +169,7 @@ def test_crafted_pickles_run_nothing(service, tokens, tmp_path: Path) -> None:
     _refused(reload(client, bearer(tokens["alice"]), str(swapped)), str(swapped))
     assert not marker.exists()
     assert client.app.state.store.reload_status is before  # nothing was even started
-    refused = find_events(action="models.reload.refused", limit=10)
+    refused = find_events(action="models.reload.refused", limit=10, settings=get_settings())
     assert {e["details"]["model"] for e in refused} >= {str(evil), str(swapped)}
 
 
@@ -218,7 +221,7 @@ def test_an_admin_signs_an_old_bundle_then_it_reloads(
     )
     assert status == 0, err
     assert re.match(r"signed .*model-old \(\d+ files\)", out)
-    [signed] = find_events(action="models.sign", limit=1)
+    [signed] = find_events(action="models.sign", limit=1, settings=get_settings())
     assert signed["actor"] == "erin" and "bundle.joblib" in signed["details"]["files"]
     assert reload(client, bearer(tokens["alice"]), str(old)).status_code == 202
     assert client.app.state.store.wait_reload()["state"] == "done"

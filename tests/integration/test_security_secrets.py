@@ -28,15 +28,15 @@ from greenscore.security import (
     _clock,
     authenticate_user,
     enroll,
-    hash_subject,
     issue_token,
     record_event,
+    subject_hash,
     verify_chain,
     verify_token,
 )
 from greenscore.security import tokens as tokens_mod
 from greenscore.security._secrets import SEALED_PREFIX, reseal_all, stored_secret
-from greenscore.store import init_db
+from greenscore.store import database
 from greenscore.tracking.mlflow_run import tracking_uri
 
 FIXTURE_DB = Path(__file__).parents[1] / "fixtures" / "home-0.1.0" / "greenscore.db"
@@ -75,24 +75,24 @@ def _mode(path: Path) -> int:
 
 
 def test_database_file_holds_no_secret_in_clear(home: Path) -> None:
-    totp_secret, _ = enroll("alice", role="admin")
-    token = issue_token(subject="alice", role="admin", mfa=True)
+    totp_secret, _ = enroll("alice", role="admin", settings=get_settings())
+    token = issue_token(subject="alice", role="admin", mfa=True, settings=get_settings())
     kid = jwt.get_unverified_header(token)["kid"]
-    jwt_secret = tokens_mod._load(tokens_mod.get_settings()).secrets[kid]
-    pepper = stored_secret("audit_pepper", settings=tokens_mod.get_settings())
+    jwt_secret = tokens_mod._load(get_settings()).secrets[kid]
+    pepper = stored_secret("audit_pepper", settings=get_settings())
     record_event("score", actor="k1", subject="APP-1")
     raw = _database_bytes(home)
     assert b"security_totp_users" in raw  # the grep does see the database's contents
     for secret in (totp_secret, jwt_secret, pepper):
         assert len(secret) >= 32 and secret.encode() not in raw
-    with init_db().connect() as conn:
+    with database(get_settings()).connect() as conn:
         stored = conn.exec_driver_sql("SELECT secret FROM security_totp_users").scalar_one()
     assert stored.startswith(SEALED_PREFIX)
 
 
 def test_home_and_files_are_owner_only(home: Path) -> None:
-    enroll("alice", role="admin")
-    issue_token(subject="svc", role="scorer")
+    enroll("alice", role="admin", settings=get_settings())
+    issue_token(subject="svc", role="scorer", settings=get_settings())
     tracking_uri(get_settings())  # MLflow's store, created before MLflow opens it
     assert _mode(home) == 0o700
     for name in ("greenscore.db", "greenscore.db-wal", "greenscore.db-shm", "mlflow.db"):
@@ -110,14 +110,14 @@ def test_an_older_loose_home_is_tightened(tmp_path: Path) -> None:
     os.chmod(loose, 0o755)
     os.chmod(loose / "greenscore.db", 0o644)
     use_settings(Settings(home=loose, environment="test"))
-    init_db()
+    database(get_settings())
     assert (_mode(loose), _mode(loose / "greenscore.db")) == (0o700, 0o600)
 
 
 def test_a_copy_of_the_database_alone_opens_nothing(home: Path, tmp_path: Path) -> None:
-    secret, _ = enroll("alice", role="admin")
-    token = issue_token(subject="alice", role="admin", mfa=True)
-    assert verify_token(token).mfa_verified
+    secret, _ = enroll("alice", role="admin", settings=get_settings())
+    token = issue_token(subject="alice", role="admin", mfa=True, settings=get_settings())
+    assert verify_token(token, settings=get_settings()).mfa_verified
     thief = tmp_path / "thief"
     thief.mkdir()
     with (
@@ -129,21 +129,21 @@ def test_a_copy_of_the_database_alone_opens_nothing(home: Path, tmp_path: Path) 
     use_settings(Settings(home=thief, environment="test"))
     tokens_mod._forget()
     with pytest.raises(PrivacyError):
-        verify_token(token)
+        verify_token(token, settings=get_settings())
     with pytest.raises(PrivacyError):
-        authenticate_user("alice", pyotp.TOTP(secret).now())
+        authenticate_user("alice", pyotp.TOTP(secret).now(), settings=get_settings())
 
 
 def test_a_sealed_secret_is_bound_to_its_row(home: Path, clock: list[float]) -> None:
-    enroll("alice", role="admin")
-    bob_secret, _ = enroll("bob", role="analyst")
-    with init_db().begin() as conn:
+    enroll("alice", role="admin", settings=get_settings())
+    bob_secret, _ = enroll("bob", role="analyst", settings=get_settings())
+    with database(get_settings()).begin() as conn:
         conn.exec_driver_sql(
             "UPDATE security_totp_users SET secret = "
             "(SELECT secret FROM security_totp_users WHERE user = 'bob') WHERE user = 'alice'"
         )
     with pytest.raises(PrivacyError, match="wrong object"):
-        authenticate_user("alice", pyotp.TOTP(bob_secret).at(clock[0]))
+        authenticate_user("alice", pyotp.TOTP(bob_secret).at(clock[0]), settings=get_settings())
 
 
 def test_plaintext_secrets_of_release_0_1_0_are_sealed_on_first_use(
@@ -166,14 +166,17 @@ def test_plaintext_secrets_of_release_0_1_0_are_sealed_on_first_use(
          "iat": int(time.time()) - 5, "exp": int(time.time()) + 600},
         jwt_secret, algorithm="HS256", headers={"kid": kid},
     )  # fmt: skip
-    assert verify_token(legacy).id == "svc"
-    assert authenticate_user(user, pyotp.TOTP(totp_secret).at(clock[0])).role == "admin"
+    assert verify_token(legacy, settings=get_settings()).id == "svc"
+    assert (
+        authenticate_user(user, pyotp.TOTP(totp_secret).at(clock[0]), settings=get_settings()).role
+        == "admin"
+    )
     # The audit pepper is the same secret (subject hashes still match), now sealed too.
-    assert hash_subject("100042") == old_subject_hash
+    assert subject_hash("100042", settings=get_settings()) == old_subject_hash
     raw = _database_bytes(home)
     for secret in (totp_secret, jwt_secret):
         assert secret.encode() not in raw
-    with init_db().connect() as conn:
+    with database(get_settings()).connect() as conn:
         for table, column in (
             ("security_totp_users", "secret"),
             ("security_signing_keys", "secret"),
@@ -196,7 +199,7 @@ def test_production_needs_a_configured_master_key(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(PrivacyError, match="privacy.master_key_file.*production"):
-        enroll("alice")
+        enroll("alice", settings=get_settings())
     assert not (tmp_path / "prod" / "keys" / "master.key").exists()
 
 
@@ -217,7 +220,7 @@ def test_processes_starting_together_share_one_master_key(tmp_path: Path) -> Non
     # once: exactly one master key and one keyring must come out, and one chain.
     shared = tmp_path / "shared"
     use_settings(Settings(home=shared, environment="test"))
-    init_db()  # the tables first: concurrent schema creation is the store's own race
+    database(get_settings())  # the schema first: concurrent migration is the store's own test
     assert not (shared / "keys").exists()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENSCORE_")}
     procs = [
@@ -239,9 +242,12 @@ def test_processes_starting_together_share_one_master_key(tmp_path: Path) -> Non
 def test_sealed_secrets_follow_kek_rotation_so_the_old_kek_can_be_retired(
     clock: list[float],
 ) -> None:
-    secret, _ = enroll("alice", role="admin")
+    secret, _ = enroll("alice", role="admin", settings=get_settings())
     keyring = Keyring.open()
     assert keyring.rotate() == 2
     assert reseal_all(get_settings()) >= 1  # what 'greenscore privacy keys rewrap' also does
     keyring.retire(1)
-    assert authenticate_user("alice", pyotp.TOTP(secret).at(clock[0])).id == "alice"
+    assert (
+        authenticate_user("alice", pyotp.TOTP(secret).at(clock[0]), settings=get_settings()).id
+        == "alice"
+    )

@@ -8,7 +8,7 @@ import jwt
 import pytest
 from sqlalchemy import text
 
-from greenscore.config import Settings, use_settings
+from greenscore.config import Settings, get_settings, use_settings
 from greenscore.errors import AuthError, ConfigError, NotFoundError
 from greenscore.security import (
     issue_token,
@@ -17,7 +17,7 @@ from greenscore.security import (
     verify_token,
 )
 from greenscore.security import tokens as tokens_mod
-from greenscore.store import init_db
+from greenscore.store import database
 
 
 @pytest.fixture(autouse=True)
@@ -34,70 +34,74 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_issue_and_verify() -> None:
-    token = issue_token(subject="alice", role="analyst", mfa=True)
-    principal = verify_token(token)
+    token = issue_token(subject="alice", role="analyst", mfa=True, settings=get_settings())
+    principal = verify_token(token, settings=get_settings())
     assert (principal.id, principal.role, principal.kind) == ("alice", "analyst", "jwt")
     assert principal.mfa_verified
-    assert not verify_token(issue_token(subject="svc", role="scorer")).mfa_verified
+    assert not verify_token(
+        issue_token(subject="svc", role="scorer", settings=get_settings()), settings=get_settings()
+    ).mfa_verified
 
 
 def test_expired_token_is_refused() -> None:
-    token = issue_token(subject="alice", role="analyst", ttl_seconds=-1)
+    token = issue_token(subject="alice", role="analyst", ttl_seconds=-1, settings=get_settings())
     with pytest.raises(AuthError) as err:
-        verify_token(token)
+        verify_token(token, settings=get_settings())
     assert err.value.message == "token expired"
 
 
 def test_wrong_audience_and_issuer(home: Path) -> None:
-    token = issue_token(subject="alice", role="analyst")
+    token = issue_token(subject="alice", role="analyst", settings=get_settings())
     use_settings(Settings(home=home, security={"jwt_audience": "other-service"}))
     with pytest.raises(AuthError, match="token audience is not 'other-service'"):
-        verify_token(token)
+        verify_token(token, settings=get_settings())
     use_settings(Settings(home=home, security={"jwt_issuer": "someone-else"}))
     with pytest.raises(AuthError, match="token issuer is not 'someone-else'"):
-        verify_token(token)
+        verify_token(token, settings=get_settings())
 
 
 def test_tampered_and_foreign_tokens() -> None:
-    token = issue_token(subject="alice", role="analyst")
+    token = issue_token(subject="alice", role="analyst", settings=get_settings())
     head, body, sig = token.split(".")
     forged_body = jwt.utils.base64url_encode(
         jwt.utils.base64url_decode(body).replace(b'"analyst"', b'"admin"')
     ).decode()
     with pytest.raises(AuthError, match="signature invalid"):
-        verify_token(f"{head}.{forged_body}.{sig}")
+        verify_token(f"{head}.{forged_body}.{sig}", settings=get_settings())
     foreign = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers={"kid": "k-nope"})
     with pytest.raises(AuthError, match="unknown or retired key 'k-nope'"):
-        verify_token(foreign)
+        verify_token(foreign, settings=get_settings())
     with pytest.raises(AuthError, match="no key id"):
-        verify_token(jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256"))
+        verify_token(jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256"), settings=get_settings())
     with pytest.raises(AuthError, match="malformed token"):
-        verify_token("not.a.jwt")
+        verify_token("not.a.jwt", settings=get_settings())
 
 
 def test_rotation_keeps_old_tokens_until_retired() -> None:
-    old = issue_token(subject="alice", role="analyst")
+    old = issue_token(subject="alice", role="analyst", settings=get_settings())
     old_kid = jwt.get_unverified_header(old)["kid"]
-    new_kid = rotate_signing_key()
+    new_kid = rotate_signing_key(settings=get_settings())
     assert new_kid != old_kid
-    new = issue_token(subject="bob", role="scorer")
+    new = issue_token(subject="bob", role="scorer", settings=get_settings())
     assert jwt.get_unverified_header(new)["kid"] == new_kid
-    assert verify_token(old).id == "alice"
+    assert verify_token(old, settings=get_settings()).id == "alice"
     with pytest.raises(ConfigError, match="active one"):
-        retire_signing_key(new_kid)
-    retire_signing_key(old_kid)
+        retire_signing_key(new_kid, settings=get_settings())
+    retire_signing_key(old_kid, settings=get_settings())
     with pytest.raises(AuthError, match=f"unknown or retired key '{old_kid}'"):
-        verify_token(old)
-    assert verify_token(new).id == "bob"
+        verify_token(old, settings=get_settings())
+    assert verify_token(new, settings=get_settings()).id == "bob"
     with pytest.raises(NotFoundError):
-        retire_signing_key("k-missing")
+        retire_signing_key("k-missing", settings=get_settings())
 
 
 def test_rotation_in_another_process_is_picked_up() -> None:
-    issue_token(subject="alice", role="analyst")  # our keyring is now cached
+    issue_token(
+        subject="alice", role="analyst", settings=get_settings()
+    )  # our keyring is now cached
     # Another process rotates: a new key row appears in the database behind our cache.
     secret = "n" * 48
-    with init_db().begin() as conn:
+    with database(get_settings()).begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO security_signing_keys (kid, secret, activated_at) "
@@ -109,13 +113,13 @@ def test_rotation_in_another_process_is_picked_up() -> None:
     token = jwt.encode(
         {**claims, "iat": 0, "exp": 2**40}, secret, algorithm="HS256", headers={"kid": "k-other"}
     )
-    assert verify_token(token).id == "c"
+    assert verify_token(token, settings=get_settings()).id == "c"
 
 
 def test_configured_secret_and_production_rules(home: Path) -> None:
     secret = "s" * 40
     use_settings(Settings(home=home, security={"jwt_secret": secret}))
-    token = issue_token(subject="alice", role="admin")
+    token = issue_token(subject="alice", role="admin", settings=get_settings())
     kid = jwt.get_unverified_header(token)["kid"]
     assert kid.startswith("cfg-")
     assert jwt.decode(token, secret, algorithms=["HS256"], audience="greenscore")["sub"] == "alice"
@@ -126,24 +130,30 @@ def test_configured_secret_and_production_rules(home: Path) -> None:
             ConfigError,
             match=f"security.jwt_secret' must be set when environment is '{environment}'",
         ):
-            issue_token(subject="alice", role="admin")
+            issue_token(subject="alice", role="admin", settings=get_settings())
     with pytest.raises(ConfigError, match="security.jwt_secret"):
-        verify_token(token)
+        verify_token(token, settings=get_settings())
     use_settings(
         Settings(home=home / "prod", environment="production", security={"jwt_secret": "short"})
     )
     with pytest.raises(ConfigError, match="at least 32 bytes"):
-        issue_token(subject="alice", role="admin")
+        issue_token(subject="alice", role="admin", settings=get_settings())
     use_settings(
         Settings(home=home / "prod", environment="production", security={"jwt_secret": secret})
     )
-    assert verify_token(issue_token(subject="alice", role="admin")).role == "admin"
+    assert (
+        verify_token(
+            issue_token(subject="alice", role="admin", settings=get_settings()),
+            settings=get_settings(),
+        ).role
+        == "admin"
+    )
 
 
 def test_unknown_role_refused_both_ways() -> None:
     with pytest.raises(ConfigError, match="unknown role"):
-        issue_token(subject="alice", role="root")
-    ring = tokens_mod._load(tokens_mod.get_settings())
+        issue_token(subject="alice", role="root", settings=get_settings())
+    ring = tokens_mod._load(get_settings())
     token = jwt.encode(
         {
             "sub": "a",
@@ -158,4 +168,4 @@ def test_unknown_role_refused_both_ways() -> None:
         headers={"kid": ring.active_kid},
     )
     with pytest.raises(AuthError, match="token role 'root'"):
-        verify_token(token)
+        verify_token(token, settings=get_settings())

@@ -11,10 +11,11 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import applicant, shared  # noqa: E402
 
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.security import create_key, issue_token, verify_chain  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
+from greenscore.store import database  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,10 @@ def api(tmp_path_factory):
     store = ModelStore(settings.serving, loader=lambda uri: bundle)
     store.load("good")
     app = create_app(settings, store=store)
-    keys = {role: create_key(name=role, role=role)[1] for role in ("scorer", "analyst", "admin")}
+    keys = {
+        role: create_key(name=role, role=role, settings=get_settings())[1]
+        for role in ("scorer", "analyst", "admin")
+    }
     with TestClient(app) as client:
         yield client, ds, keys
     use_settings(None)
@@ -124,7 +128,7 @@ def test_admin_reload_needs_a_second_factor(api) -> None:
     client, _, keys = api
     r = client.post("/v1/admin/models/reload", json={}, headers={"X-API-Key": keys["admin"]})
     assert r.status_code == 401 and "multi-factor" in r.json()["detail"]
-    token = issue_token(subject="ops", role="admin", mfa=True)
+    token = issue_token(subject="ops", role="admin", mfa=True, settings=get_settings())
     r = client.post(
         "/v1/admin/models/reload", json={}, headers={"Authorization": f"Bearer {token}"}
     )
@@ -176,8 +180,10 @@ def test_an_internal_failure_is_kept_and_answered_503(api) -> None:
     request_id = r.json()["request_id"]
     from greenscore.serving.dlq import get_dead_letter, list_dead_letters
 
-    letter = next(x for x in list_dead_letters() if x["request_id"] == request_id)
-    kept = get_dead_letter(letter["id"])
+    letter = next(
+        x for x in list_dead_letters(db=database(get_settings())) if x["request_id"] == request_id
+    )
+    kept = get_dead_letter(letter["id"], db=database(get_settings()))
     assert kept["kind"] == "http" and kept["route"] == "/v1/explode"
     assert kept["payload"] == {"applicant_id": 5, "income": 1.0}
     assert "bug in a route" in kept["error"]

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import applicant, shared  # noqa: E402
 
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
@@ -47,7 +47,7 @@ async def _post(app, key: str, path: str, body: dict) -> httpx.Response:
 
 def test_a_batch_takes_a_token_per_applicant(app) -> None:
     app, ds = app
-    key = create_key(name="counted", role="scorer")[1]
+    key = create_key(name="counted", role="scorer", settings=get_settings())[1]
     batch = {"applicants": [applicant(ds, i) for i in range(30)]}
 
     async def run() -> list[httpx.Response]:
@@ -68,8 +68,8 @@ def test_a_batch_takes_a_token_per_applicant(app) -> None:
 
 def test_one_tenant_cannot_take_every_batch_thread(app) -> None:
     app, ds = app
-    flooder = create_key(name="flooder", role="scorer")
-    other = create_key(name="other", role="scorer")
+    flooder = create_key(name="flooder", role="scorer", settings=get_settings())
+    other = create_key(name="other", role="scorer", settings=get_settings())
     service = app.state.service
     decide = service.decide_payloads
     running: dict[str, int] = {}

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import applicant, shared  # noqa: E402
 
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.dlq import list_dead_letters  # noqa: E402
@@ -28,6 +28,7 @@ from greenscore.serving.routers.health import (  # noqa: E402
     METRICS_LOOPBACK_ONLY,
     METRICS_TOKEN_NEEDED,
 )
+from greenscore.store import database  # noqa: E402
 
 #: Literals Python's json reads and standard JSON has not (1e309 and a 400-digit integer
 #: overflow a float).
@@ -50,7 +51,7 @@ def api(tmp_path_factory):
     store = ModelStore(settings.serving, loader=lambda uri: bundle)
     store.load("good")
     app = create_app(settings, store=store)
-    scorer = create_key(name="scorer", role="scorer")[1]
+    scorer = create_key(name="scorer", role="scorer", settings=get_settings())[1]
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, ds, {"X-API-Key": scorer, "content-type": "application/json"}
     use_settings(None)
@@ -84,7 +85,7 @@ def _names(response, loc: list, message: str | None = None) -> None:
 @pytest.mark.parametrize("literal", NON_FINITE)
 def test_non_finite_numbers_are_422_naming_the_field_and_nothing_is_kept(api, literal) -> None:
     client, ds, headers = api
-    letters = len(list_dead_letters(status=None, limit=1000))
+    letters = len(list_dead_letters(status=None, limit=1000, db=database(get_settings())))
     body = applicant(ds, 0)
     r = client.post("/v1/score", content=_with(body, "income", literal), headers=headers)
     _names(r, ["body", "income"])
@@ -106,13 +107,13 @@ def test_non_finite_numbers_are_422_naming_the_field_and_nothing_is_kept(api, li
     if literal in ("NaN", "Infinity", "-Infinity"):
         extra = _with(body | {"notes": 0}, "notes", literal)
         _names(client.post("/v1/score", content=extra, headers=headers), ["body", "notes"])
-    assert len(list_dead_letters(status=None, limit=1000)) == letters
+    assert len(list_dead_letters(status=None, limit=1000, db=database(get_settings()))) == letters
 
 
 def test_nul_characters_are_422_and_create_nothing(api) -> None:
     client, ds, headers = api
     home = client.app.state.settings.home
-    letters = len(list_dead_letters(status=None, limit=1000))
+    letters = len(list_dead_letters(status=None, limit=1000, db=database(get_settings())))
     before = sorted(p.name for p in home.rglob("*"))
     r = client.post("/v1/jobs", json={"file": "input\u0000.csv"}, headers=headers)
     _names(r, ["body", "file"], HAS_NUL)
@@ -120,7 +121,7 @@ def test_nul_characters_are_422_and_create_nothing(api) -> None:
     _names(r, ["body", "reason"], HAS_NUL)
     r = client.post("/v1/score", json=applicant(ds, 0) | {"notes\u0000": 1}, headers=headers)
     _names(r, ["body", "notes\u0000"], HAS_NUL)
-    assert len(list_dead_letters(status=None, limit=1000)) == letters
+    assert len(list_dead_letters(status=None, limit=1000, db=database(get_settings()))) == letters
     assert sorted(p.name for p in home.rglob("*")) == before
 
 

@@ -17,15 +17,15 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import applicant, shared  # noqa: E402
 
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.errors import DataError, NotFoundError  # noqa: E402
 from greenscore.privacy import sealed  # noqa: E402
 from greenscore.privacy.gdpr import erase  # noqa: E402
 from greenscore.privacy.keys import Keyring  # noqa: E402
 from greenscore.privacy.retention import purge, set_retention  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
+from greenscore.security.pseudonym import subject_hashes  # noqa: E402
 from greenscore.serving import callbacks, dlq, jobs  # noqa: E402
-from greenscore.serving._db import engine, writing  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.errors import (  # noqa: E402
     ConflictError,
@@ -36,6 +36,7 @@ from greenscore.serving.job_worker import JobWorker  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
 from greenscore.serving.schemas import applicant_model  # noqa: E402
 from greenscore.serving.service import ScoringService  # noqa: E402
+from greenscore.store import database  # noqa: E402
 
 EMAIL = "jane.doe+greenscore@example.org"
 IBAN = "DE89370400440532013000"
@@ -96,7 +97,9 @@ def stored_bytes(home: Path) -> bytes:
 
 def drain(sender: callbacks.CallbackSender, job_id: str, timeout: float = 10.0) -> dict:
     deadline = time.monotonic() + timeout
-    while (status := jobs.get_job(job_id)["callback"])["status"] == "pending":
+    while (status := jobs.get_job(job_id, db=database(get_settings()))["callback"])[
+        "status"
+    ] == "pending":
         assert time.monotonic() < deadline, status
         if not sender.run_once():
             time.sleep(0.01)
@@ -111,22 +114,24 @@ def test_records_job_runs_to_completion_with_a_row_per_record(env) -> None:
         jobs.job_results(settings, job["id"])
     w = worker(settings, service, schema)
     assert w.run_once() and not w.run_once()
-    done = jobs.get_job(job["id"], reader="key-1")
+    done = jobs.get_job(job["id"], reader="key-1", db=database(get_settings()))
     assert done["status"] == "done" and done["done"] == 25 and done["progress"] == 1.0
     page = jobs.job_results(settings, job["id"], offset=5, limit=12)
     assert [r["row"] for r in page["rows"]] == list(range(5, 17)) and page["next_offset"] == 17
     assert all(r["decision"] in ("approve", "review", "decline") for r in page["rows"])
     with pytest.raises(NotFoundError):
-        jobs.get_job(job["id"], reader="someone-else")
+        jobs.get_job(job["id"], reader="someone-else", db=database(get_settings()))
 
 
 def test_job_inputs_results_and_dead_letters_hold_no_pii_in_clear(env) -> None:
     settings, ds, service, schema = env
     job = create(settings, ds, schema, records=[with_pii(ds, i) for i in range(12)])
     worker(settings, service, schema).run_once()
-    assert jobs.get_job(job["id"])["status"] == "done"
+    assert jobs.get_job(job["id"], db=database(get_settings()))["status"] == "done"
     # The fields the model never reads were dropped before anything was stored ...
-    kept = sealed.unseal(jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 0))
+    kept = sealed.unseal(
+        jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 0), db=database(get_settings())
+    )
     assert set(kept[0]) == set(keep(schema)) and "email" not in kept[0]
     # ... and what was kept is encrypted: the raw bytes hold neither PII nor inputs.
     letter = dlq.record_dead_letter(
@@ -136,12 +141,23 @@ def test_job_inputs_results_and_dead_letters_hold_no_pii_in_clear(env) -> None:
         payload={"applicants": [with_pii(ds, 0)]},
         keep=keep(schema),
         subjects=[applicant(ds, 0)[ds.spec.id_column]],
+        db=database(get_settings()),
     )
     unkept = dlq.record_dead_letter(
-        request_id="r-2", kind="http", error="boom", payload={"email": EMAIL, "iban": IBAN}
+        request_id="r-2",
+        kind="http",
+        error="boom",
+        payload={"email": EMAIL, "iban": IBAN},
+        db=database(get_settings()),
     )
-    assert "email" not in dlq.get_dead_letter(letter)["payload"]["applicants"][0]
-    assert dlq.get_dead_letter(unkept)["payload"] == {"email": EMAIL, "iban": IBAN}
+    assert (
+        "email"
+        not in dlq.get_dead_letter(letter, db=database(get_settings()))["payload"]["applicants"][0]
+    )
+    assert dlq.get_dead_letter(unkept, db=database(get_settings()))["payload"] == {
+        "email": EMAIL,
+        "iban": IBAN,
+    }
     raw = stored_bytes(settings.home)
     for secret in (EMAIL.encode(), IBAN.encode(), b"Jane Doe", b'"income"'):
         assert secret not in raw, secret
@@ -160,20 +176,23 @@ def test_erasure_and_retention_reach_job_rows_and_dead_letters(env) -> None:
         error="boom",
         payload={"applicants": [records[12]]},
         subjects=[records[12][ds.spec.id_column]],
+        db=database(get_settings()),
     )
-    report = erase(subject, actor="dpo")
+    report = erase(subject, actor="dpo", settings=get_settings())
     assert report.sealed == {"jobs": 2, "dead_letters": 1}  # its input row, result row, letter
     rows = jobs.job_results(settings, job["id"], limit=100)["rows"]
     assert rows[12] == {"row": 12, "erased": True} and "decision" in rows[11]
-    assert dlq.get_dead_letter(letter)["payload"] == {"applicants": [sealed.ERASED]}
+    assert dlq.get_dead_letter(letter, db=database(get_settings()))["payload"] == {
+        "applicants": [sealed.ERASED]
+    }
 
     set_retention("jobs", 0)
     set_retention("dead_letters", 0)
-    done = purge(actor="ops")
+    done = purge(actor="ops", settings=get_settings())
     assert done.deleted["jobs"] == 30 and done.deleted["dead_letters"] == 1
     with pytest.raises(NotFoundError, match="deleted by retention"):
         jobs.job_results(settings, job["id"])
-    assert dlq.get_dead_letter(letter)["payload"] is None
+    assert dlq.get_dead_letter(letter, db=database(get_settings()))["payload"] is None
 
 
 def test_stopped_job_resumes_where_it_stopped(env) -> None:
@@ -188,7 +207,7 @@ def test_stopped_job_resumes_where_it_stopped(env) -> None:
 
     first = worker(settings, service, schema, decide=decide_then_stop)
     first.run_once()
-    paused = jobs.get_job(job["id"])
+    paused = jobs.get_job(job["id"], db=database(get_settings()))
     assert paused["status"] == "queued" and paused["done"] == 10 and calls == [10]
     second = worker(
         settings,
@@ -205,7 +224,7 @@ def test_stopped_job_resumes_where_it_stopped(env) -> None:
 def test_a_crashed_workers_job_is_taken_over_after_its_lease(env) -> None:
     settings, ds, service, schema = env
     job = create(settings, ds, schema, records=[applicant(ds, i) for i in range(5)])
-    with writing() as conn:  # as a worker that died mid-job leaves it
+    with database(get_settings()).begin() as conn:  # as a worker that died mid-job leaves it
         conn.execute(
             jobs.TABLE.update().values(status="running", worker="dead", heartbeat_at=jobs.now())
         )
@@ -214,7 +233,7 @@ def test_a_crashed_workers_job_is_taken_over_after_its_lease(env) -> None:
     assert not w.run_once()  # the lease still holds
     settings.serving.job_lease_seconds = 0
     assert w.run_once()
-    assert jobs.get_job(job["id"])["status"] == "done"
+    assert jobs.get_job(job["id"], db=database(get_settings()))["status"] == "done"
 
 
 def test_callers_take_turns_chunk_by_chunk(env) -> None:
@@ -223,12 +242,15 @@ def test_callers_take_turns_chunk_by_chunk(env) -> None:
     short = create(settings, ds, schema, actor="b", records=[applicant(ds, i) for i in range(5)])
     w = worker(settings, service, schema)
     w.run_once()  # a's first chunk, then a yields: b is waiting
-    assert jobs.get_job(long["id"])["done"] == 10 and jobs.get_job(long["id"])["status"] == "queued"
+    assert (
+        jobs.get_job(long["id"], db=database(get_settings()))["done"] == 10
+        and jobs.get_job(long["id"], db=database(get_settings()))["status"] == "queued"
+    )
     w.run_once()
-    assert jobs.get_job(short["id"])["status"] == "done"
-    assert jobs.get_job(long["id"])["done"] == 10
+    assert jobs.get_job(short["id"], db=database(get_settings()))["status"] == "done"
+    assert jobs.get_job(long["id"], db=database(get_settings()))["done"] == 10
     w.run_once()  # nobody else waits now: a runs to the end
-    assert jobs.get_job(long["id"])["status"] == "done"
+    assert jobs.get_job(long["id"], db=database(get_settings()))["status"] == "done"
 
 
 def test_refused_jobs_store_nothing(env) -> None:
@@ -251,7 +273,7 @@ def test_refused_jobs_store_nothing(env) -> None:
     create(settings, ds, schema, records=[applicant(ds, 0)])
     with pytest.raises(RateLimitedError, match="job_max_active_per_key"):
         create(settings, ds, schema, records=[with_pii(ds, 1)])
-    with engine().connect() as conn:
+    with database(get_settings()).connect() as conn:
         assert conn.execute(jobs.TABLE.select()).all().__len__() == 1
     assert not (settings.home / "jobs").exists()
     assert EMAIL.encode() not in stored_bytes(settings.home)
@@ -267,7 +289,7 @@ def test_file_job_reports_bad_rows(env) -> None:
     frame.to_csv(folder / "apps.csv", index=False)
     job = create(settings, ds, schema, file="apps.csv")
     worker(settings, service, schema).run_once()
-    status = jobs.get_job(job["id"])
+    status = jobs.get_job(job["id"], db=database(get_settings()))
     rows = jobs.job_results(settings, job["id"])["rows"]
     assert status["errors"] == 1 and len(rows) == 6
     assert rows[2]["error"]["detail"].startswith("field 'income'")
@@ -292,7 +314,7 @@ def test_callbacks_are_retried_with_backoff_then_reported_generically(env) -> No
         settings, ds, schema, records=[applicant(ds, 0)], callback_url="http://127.0.0.1:9/"
     )
     w.run_once()
-    assert jobs.get_job(ok["id"])["callback"]["status"] == "pending"
+    assert jobs.get_job(ok["id"], db=database(get_settings()))["callback"]["status"] == "pending"
     assert drain(w.callbacks, ok["id"]) == {
         "url": "http://127.0.0.1:9/",
         "status": "delivered",
@@ -350,12 +372,20 @@ def test_failing_callbacks_do_not_delay_another_callers_job(env) -> None:
             for i in range(4)
         ]
         for job in failing:
-            assert jobs.wait_for(job["id"], timeout=60)["status"] == "done"
+            assert (
+                jobs.wait_for(job["id"], timeout=60, db=database(get_settings()))["status"]
+                == "done"
+            )
         other = create(settings, ds, schema, actor="b", records=[applicant(ds, 9)])
         w.wake()
-        assert jobs.wait_for(other["id"], timeout=60)["status"] == "done"
+        assert (
+            jobs.wait_for(other["id"], timeout=60, db=database(get_settings()))["status"] == "done"
+        )
         # The other job finished while the failing callbacks were still being retried.
-        assert [jobs.get_job(j["id"])["callback"]["status"] for j in failing] == ["pending"] * 4
+        assert [
+            jobs.get_job(j["id"], db=database(get_settings()))["callback"]["status"]
+            for j in failing
+        ] == ["pending"] * 4
         assert _Failing.hits  # the receiver really was called (and answered 500)
     finally:
         w.stop(timeout=5)
@@ -366,7 +396,7 @@ def test_the_api_refuses_bad_callbacks_and_file_names_with_422_and_stores_nothin
     settings, ds, service, schema = env
     settings.serving.job_worker = False
     settings.serving.energy_calibration = False
-    key = {"X-API-Key": create_key(name="lender", role="scorer")[1]}
+    key = {"X-API-Key": create_key(name="lender", role="scorer", settings=get_settings())[1]}
     records = [with_pii(ds, 0)]
     with TestClient(create_app(settings, store=service.store)) as client:
         for url in (
@@ -383,11 +413,13 @@ def test_the_api_refuses_bad_callbacks_and_file_names_with_422_and_stores_nothin
         r = client.post("/v1/jobs", json={"records": records}, headers=key)
         assert r.status_code == 202
         job = r.json()
-    with engine().connect() as conn:
+    with database(get_settings()).connect() as conn:
         assert len(conn.execute(jobs.TABLE.select()).all()) == 1
-    assert dlq.list_dead_letters() == []
+    assert dlq.list_dead_letters(db=database(get_settings())) == []
     assert EMAIL.encode() not in stored_bytes(settings.home)
-    kept = sealed.unseal(jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 0))
+    kept = sealed.unseal(
+        jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 0), db=database(get_settings())
+    )
     assert set(kept[0]) == set(keep(schema))
 
 
@@ -395,7 +427,7 @@ def test_a_request_kept_after_an_internal_failure_keeps_no_extra_fields(env) -> 
     settings, ds, service, schema = env
     settings.serving.job_worker = False
     settings.serving.energy_calibration = False
-    key = {"X-API-Key": create_key(name="lender", role="scorer")[1]}
+    key = {"X-API-Key": create_key(name="lender", role="scorer", settings=get_settings())[1]}
     app = create_app(settings, store=service.store)
 
     def broken(*args, **kwargs):
@@ -405,8 +437,8 @@ def test_a_request_kept_after_an_internal_failure_keeps_no_extra_fields(env) -> 
     with TestClient(app, raise_server_exceptions=False) as client:
         r = client.post("/v1/score", json=with_pii(ds, 3), headers=key)
     assert r.status_code == 503
-    (letter,) = dlq.list_dead_letters()
-    kept = dlq.get_dead_letter(letter["id"])["payload"]
+    (letter,) = dlq.list_dead_letters(db=database(get_settings()))
+    kept = dlq.get_dead_letter(letter["id"], db=database(get_settings()))["payload"]
     assert set(kept) == set(keep(schema)) and kept["income"] == applicant(ds, 3)["income"]
     assert EMAIL.encode() not in stored_bytes(settings.home)
 
@@ -421,15 +453,15 @@ def test_a_callback_retry_survives_a_restart_and_a_dead_sender(env) -> None:
     )
     first.run_once()
     assert first.callbacks.run_once()  # one failed attempt, the next one scheduled
-    status = jobs.get_job(job["id"])["callback"]
+    status = jobs.get_job(job["id"], db=database(get_settings()))["callback"]
     assert status["status"] == "pending" and status["attempts"] == 1
-    with writing() as conn:  # a sender that died holding the claim
+    with database(get_settings()).begin() as conn:  # a sender that died holding the claim
         conn.execute(jobs.TABLE.update().values(worker="dead", heartbeat_at=jobs.now()))
     after_restart = callbacks.CallbackSender(settings, post=lambda url, body: 204)
     assert not after_restart.run_once()  # its lease still holds
     settings.serving.job_lease_seconds = 0
     assert drain(after_restart, job["id"])["status"] == "delivered"
-    assert jobs.get_job(job["id"])["callback"]["attempts"] == 2
+    assert jobs.get_job(job["id"], db=database(get_settings()))["callback"]["attempts"] == 2
 
 
 @pytest.mark.services
@@ -446,12 +478,16 @@ def test_jobs_and_dead_letters_on_postgres(postgres_schema_url: str, env) -> Non
         error="boom",
         payload={"applicants": [records[3]]},
         keep=keep(schema),
-        subjects=[subject],
+        subject_hashes=subject_hashes([subject], settings=get_settings()),
+        db=database(get_settings()),
     )
-    assert erase(subject, actor="dpo").sealed == {"jobs": 2, "dead_letters": 1}
+    assert erase(subject, actor="dpo", settings=get_settings()).sealed == {
+        "jobs": 2,
+        "dead_letters": 1,
+    }
     rows = jobs.job_results(settings, job["id"], limit=100)["rows"]
     assert len(rows) == 12 and rows[3] == {"row": 3, "erased": True}
-    with engine().connect() as conn:
+    with database(get_settings()).connect() as conn:
         dump = conn.execute(
             text("select string_agg(encode(blob, 'escape'), '') from privacy_sealed_units")
         ).scalar_one()
@@ -463,10 +499,14 @@ def test_jobs_and_dead_letters_on_postgres(postgres_schema_url: str, env) -> Non
 def test_sealed_rows_move_to_a_new_kek_before_the_old_one_is_retired(env) -> None:
     settings, ds, service, schema = env
     job = create(settings, ds, schema, records=[applicant(ds, i) for i in range(12)])
-    assert sealed.kek_versions_in_use() == {1: 2}
+    assert sealed.kek_versions_in_use(db=database(get_settings())) == {1: 2}
     keyring = Keyring.open()
     keyring.rotate()
-    assert sealed.rewrap() == 2 and sealed.kek_versions_in_use() == {2: 2}
+    assert sealed.rewrap(db=database(get_settings())) == 2 and sealed.kek_versions_in_use(
+        db=database(get_settings())
+    ) == {2: 2}
     keyring.retire(1)
-    rows = sealed.unseal(jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 1))
+    rows = sealed.unseal(
+        jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 1), db=database(get_settings())
+    )
     assert len(rows) == 2 and set(rows[0]) == set(keep(schema))

@@ -1,29 +1,24 @@
 """Object-level authorisation in-process: a decision, its contest and its review item belong
-to the tenant that made the decision; anyone else is answered as for an unknown id. Also
-the store's stopgap for columns added since 0.1.0 (an old database keeps working)."""
+to the tenant that made the decision; anyone else is answered as for an unknown id. (An old
+database keeps working: ``tests/integration/test_store_migrations.py``.)"""
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, inspect, text
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import applicant, shared  # noqa: E402
 
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
-from greenscore.store import init_db  # noqa: E402
+from greenscore.store import database  # noqa: E402
 from greenscore.store.predictions import get_prediction, record_prediction  # noqa: E402
-
-FIXTURE_DB = Path(__file__).parents[1] / "fixtures" / "home-0.1.0" / "greenscore.db"
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +34,10 @@ def api(tmp_path_factory):
     store.load("good")
     app = create_app(settings, store=store)
     keys = {
-        name: create_key(name=name, role=role)
+        name: create_key(name=name, role=role, settings=get_settings())
         for name, role in (("a", "scorer"), ("b", "scorer"), ("analyst", "analyst"))
     }
-    keys["admin"] = create_key(name="admin", role="admin")
+    keys["admin"] = create_key(name="admin", role="admin", settings=get_settings())
     with TestClient(app) as client:
         yield (
             client,
@@ -85,7 +80,7 @@ def test_only_the_tenant_may_contest_its_decision(api) -> None:
     again = _contest(client, request_id, a, "second try")
     assert again.status_code == 202 and again.json()["id"] == item["id"]
     assert again.json()["comment"] == "my income is higher"
-    assert get_prediction(request_id).tenant == a_id
+    assert get_prediction(request_id, db=database(get_settings())).tenant == a_id
 
 
 def test_review_staff_see_every_tenant_and_scorers_none(api) -> None:
@@ -120,12 +115,13 @@ def test_a_decision_older_than_tenants_is_an_admins_to_contest(api) -> None:
     client, _, keys = api
     record_prediction(
         request_id="legacy-1",
-        subject=None,
+        subject_hash=None,
         model_name="lightgbm",
         model_version="1",
         input_hash="0" * 64,
         decision="decline",
         probability=0.6,
+        db=database(get_settings()),
     )
     for name in ("a", "b"):
         assert _contest(client, "legacy-1", keys[name][1], "x").status_code == 404
@@ -146,53 +142,3 @@ def test_another_tenants_job_is_not_found(api) -> None:
         assert theirs.status_code == unknown.status_code == 404
         assert _without_id(theirs.json())["error"] == _without_id(unknown.json())["error"]
         assert theirs.json()["detail"] == unknown.json()["detail"].replace("0" * len(job), job)
-
-
-def test_an_old_database_gets_the_new_columns(tmp_path: Path) -> None:
-    db = tmp_path / "greenscore.db"
-    shutil.copy(FIXTURE_DB, db)
-    url = f"sqlite:///{db}"
-    init_db(url)
-    columns = {c["name"] for c in inspect(create_engine(url)).get_columns("predictions")}
-    assert "tenant" in columns
-    columns = {c["name"] for c in inspect(create_engine(url)).get_columns("serving_review_queue")}
-    assert "tenant" in columns
-    old = get_prediction("r1", url=url)
-    assert old.decision == "decline" and old.tenant is None
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM predictions").fetchone()[0] == 2
-
-
-def test_an_old_postgres_table_gets_the_new_column(postgres_schema_url: str) -> None:
-    engine = create_engine(postgres_schema_url)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE TABLE predictions (request_id VARCHAR(64) PRIMARY KEY, "
-                "subject_hash VARCHAR(64), model_name VARCHAR(200) NOT NULL, "
-                "model_version VARCHAR(100) NOT NULL, created_at TIMESTAMPTZ NOT NULL, "
-                "input_hash VARCHAR(64) NOT NULL, decision VARCHAR(20) NOT NULL, "
-                "probability FLOAT NOT NULL, payload JSON)"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO predictions VALUES ('r1', NULL, 'm', '1', now(), 'h', "
-                "'approve', 0.1, NULL)"
-            )
-        )
-    engine.dispose()
-    init_db(postgres_schema_url)
-    assert get_prediction("r1", url=postgres_schema_url).tenant is None
-    record_prediction(
-        request_id="r2",
-        subject=None,
-        model_name="m",
-        model_version="1",
-        input_hash="h",
-        decision="approve",
-        probability=0.1,
-        tenant="key-a",
-        url=postgres_schema_url,
-    )
-    assert get_prediction("r2", url=postgres_schema_url).tenant == "key-a"

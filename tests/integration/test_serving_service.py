@@ -16,7 +16,7 @@ from serving_bundle import applicant, shared  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from greenscore.cli import app as cli_app  # noqa: E402
-from greenscore.config import Settings, use_settings  # noqa: E402
+from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.errors import DataError  # noqa: E402
 from greenscore.models.bundle import ScoringBundle  # noqa: E402
 from greenscore.security.audit import find_events, verify_chain  # noqa: E402
@@ -26,6 +26,7 @@ from greenscore.serving.model_store import ModelStore  # noqa: E402
 from greenscore.serving.replay import replay  # noqa: E402
 from greenscore.serving.review import list_items  # noqa: E402
 from greenscore.serving.service import ScoringService  # noqa: E402
+from greenscore.store import database  # noqa: E402
 from greenscore.store.predictions import get_prediction  # noqa: E402
 
 
@@ -76,7 +77,7 @@ def test_decisions_are_audited_and_stored(settings, models) -> None:
     payloads = [applicant(ds, i) for i in range(12)]
     outcomes = svc.decide_payloads(payloads, actor="key-1", route="/v1/score/batch")
     assert all(not isinstance(o, BaseException) for o in outcomes)
-    events = find_events(action="decision", limit=100)
+    events = find_events(action="decision", limit=100, settings=get_settings())
     assert len(events) == 12 and verify_chain().ok
     by_request = {e["details"]["request_id"]: e for e in events}
     for payload, outcome in zip(payloads, outcomes, strict=True):
@@ -88,13 +89,13 @@ def test_decisions_are_audited_and_stored(settings, models) -> None:
         assert details["reason_codes"] == [r.code for r in outcome.result.reasons]
         assert len(details["input_sha256"]) == 64
         assert str(payload["applicant_id"]) not in json.dumps(details)  # only hashed
-        stored = get_prediction(outcome.request_id)
+        stored = get_prediction(outcome.request_id, db=database(get_settings()))
         assert stored.decision == outcome.result.decision
         assert stored.subject_hash == event["subject_hash"] is not None
     subject = str(payloads[0]["applicant_id"])
-    assert [e["details"]["request_id"] for e in find_events(subject=subject)] == [
-        outcomes[0].request_id
-    ]
+    assert [
+        e["details"]["request_id"] for e in find_events(subject=subject, settings=get_settings())
+    ] == [outcomes[0].request_id]
 
 
 def test_failing_primary_falls_back_and_the_circuit_opens(settings, models) -> None:
@@ -105,7 +106,7 @@ def test_failing_primary_falls_back_and_the_circuit_opens(settings, models) -> N
         assert outcome.fallback and outcome.variant == "fallback"
         assert outcome.model.name == "lightgbm"
     assert svc.store.deployment.primary.breaker.state == "open"
-    assert dlq.list_dead_letters() == []
+    assert dlq.list_dead_letters(db=database(get_settings())) == []
     text = svc.monitor.render().decode()
     assert 'greenscore_fallbacks_total{variant="primary"} 4.0' in text
     assert 'greenscore_circuit_state{variant="primary"} 2.0' in text
@@ -117,25 +118,30 @@ def test_unanswerable_requests_are_kept_and_replayed(settings, models) -> None:
     payload = applicant(ds, 5)
     outcome = svc.decide_payloads([payload], actor="k", route="/v1/score")[0]
     assert isinstance(outcome, ServiceUnavailableError)
-    letters = dlq.list_dead_letters()
+    letters = dlq.list_dead_letters(db=database(get_settings()))
     assert len(letters) == 1 and letters[0]["request_id"] in str(outcome)
-    kept = dlq.get_dead_letter(letters[0]["id"])["payload"]["applicants"][0]
+    kept = dlq.get_dead_letter(letters[0]["id"], db=database(get_settings()))["payload"][
+        "applicants"
+    ][0]
     assert kept["applicant_id"] == payload["applicant_id"] and kept["income"] == payload["income"]
     # The recorded model still fails: replay reports it and keeps the letter.
     store_uri = letters[0]["model"]
     assert store_uri == "bad"
     report = replay(settings, model=None)  # "bad" is no folder the real loader can read
     assert report[0]["status"] == "failed"
-    assert dlq.list_dead_letters(status="failed")[0]["id"] == letters[0]["id"]
+    assert (
+        dlq.list_dead_letters(status="failed", db=database(get_settings()))[0]["id"]
+        == letters[0]["id"]
+    )
     bundles["good"].save(settings.home / "good")
     result = CliRunner().invoke(
         cli_app, ["dlq", "replay", str(letters[0]["id"]), "--model", str(settings.home / "good")]
     )
     assert result.exit_code == 0, result.output
     assert f"replayed request {letters[0]['request_id']}" in result.output
-    stored = get_prediction(letters[0]["request_id"])
+    stored = get_prediction(letters[0]["request_id"], db=database(get_settings()))
     assert stored.decision in result.output
-    assert dlq.list_dead_letters() == []
+    assert dlq.list_dead_letters(db=database(get_settings())) == []
     listed = CliRunner().invoke(cli_app, ["dlq", "list", "--status", "all"])
     assert "replayed" in listed.output
     assert verify_chain().ok
@@ -149,13 +155,15 @@ def test_grey_band_goes_to_review_and_cache_reuses_answers(settings, models) -> 
     outcomes = svc.decide_payloads(payloads, actor="k", route="/v1/score/batch")
     reviews = [o for o in outcomes if o.result.decision == "review"]
     assert reviews, "the sample should hold grey-band applicants"
-    queued = {i["request_id"]: i for i in list_items()}
+    queued = {i["request_id"]: i for i in list_items(db=database(get_settings()))}
     assert {o.request_id for o in reviews} == set(queued)
     assert all(queued[o.request_id]["id"] == o.review_id for o in reviews)
     again = svc.decide_payloads(payloads[:3], actor="k", route="/v1/score")
     assert all(o.cached for o in again)
     assert [o.result for o in again] == [o.result for o in outcomes[:3]]
-    assert len(find_events(action="decision", limit=1000)) == 63  # cached answers are audited too
+    assert (
+        len(find_events(action="decision", limit=1000, settings=get_settings())) == 63
+    )  # cached answers are audited too
 
 
 def test_out_of_range_values_are_clipped_or_refused(settings, models) -> None:
@@ -179,7 +187,7 @@ def test_an_id_that_collides_with_the_details_is_still_audited(settings, models)
     outcome = svc.decide_payloads([payload], actor="k", route="/v1/score")[0]
     event = next(
         e
-        for e in find_events(action="decision")
+        for e in find_events(action="decision", settings=get_settings())
         if e["details"]["request_id"] == outcome.request_id
     )
     assert event["subject_hash"] is None and len(event["details"]["subject_hash"]) == 64

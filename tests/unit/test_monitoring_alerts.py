@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greenscore.config import MonitoringSettings, Settings, use_settings
+from greenscore.config import MonitoringSettings, Settings, get_settings, use_settings
 from greenscore.data.presets import load_preset
 from greenscore.monitoring.alerts import (
     CRITICAL,
@@ -27,6 +27,7 @@ from greenscore.monitoring.reference import reference_from_frame
 from greenscore.monitoring.retrain import AUDIT_ACTION, request_retraining, triggering
 from greenscore.monitoring.windows import parse_times
 from greenscore.security.audit import find_events
+from greenscore.store import database
 from greenscore.store.training_jobs import (
     DONE,
     PENDING,
@@ -143,14 +144,14 @@ def _drop(vintage: str) -> Alert:
 
 def test_the_trigger_files_exactly_one_job_and_audits_it(home: Path) -> None:
     first = request_retraining(model="models:/pd@champion", alerts=[_drop("2024-03")],
-                               settings=SETTINGS)  # fmt: skip
+                               settings=get_settings())  # fmt: skip
     again = request_retraining(model="models:/pd@champion", alerts=[_drop("2024-03")],
-                               settings=SETTINGS)  # fmt: skip
+                               settings=get_settings())  # fmt: skip
     assert first is not None and first["created"] and first["status"] == PENDING
     assert again is not None and not again["created"] and again["job_id"] == first["job_id"]
-    (job,) = training_jobs()
+    (job,) = training_jobs(db=database(get_settings()))
     assert job.reasons[0]["evidence"] == "auc_drop:2024-03:2024-03"
-    (event,) = find_events(action=AUDIT_ACTION)
+    (event,) = find_events(action=AUDIT_ACTION, settings=get_settings())
     assert event["details"] == {
         "job_id": first["job_id"],
         "model": "models:/pd@champion",
@@ -159,16 +160,18 @@ def test_the_trigger_files_exactly_one_job_and_audits_it(home: Path) -> None:
 
 
 def test_new_evidence_waits_for_the_open_job_then_files_again(home: Path) -> None:
-    first = request_retraining(model="m", alerts=[_drop("2024-03")], settings=SETTINGS)
-    later = request_retraining(model="m", alerts=[_drop("2024-04")], settings=SETTINGS)
+    first = request_retraining(model="m", alerts=[_drop("2024-03")], settings=get_settings())
+    later = request_retraining(model="m", alerts=[_drop("2024-04")], settings=get_settings())
     assert later["job_id"] == first["job_id"] and not later["created"]
-    assert claim_training_job(first["job_id"]) and not claim_training_job(first["job_id"])
-    finish_training_job(first["job_id"], status=DONE, result={"promoted": False})
-    same = request_retraining(model="m", alerts=[_drop("2024-03")], settings=SETTINGS)
+    db = database(get_settings())
+    assert claim_training_job(first["job_id"], db=db)
+    assert not claim_training_job(first["job_id"], db=db)
+    finish_training_job(first["job_id"], status=DONE, result={"promoted": False}, db=db)
+    same = request_retraining(model="m", alerts=[_drop("2024-03")], settings=get_settings())
     assert not same["created"]  # that evidence was acted on already
-    fresh = request_retraining(model="m", alerts=[_drop("2024-04")], settings=SETTINGS)
-    assert fresh["created"] and len(training_jobs()) == 2
-    assert len(find_events(action=AUDIT_ACTION)) == 2
+    fresh = request_retraining(model="m", alerts=[_drop("2024-04")], settings=get_settings())
+    assert fresh["created"] and len(training_jobs(db=database(get_settings()))) == 2
+    assert len(find_events(action=AUDIT_ACTION, settings=get_settings())) == 2
 
 
 def test_which_alerts_trigger_is_a_setting(home: Path) -> None:
@@ -178,5 +181,6 @@ def test_which_alerts_trigger_is_a_setting(home: Path) -> None:
     assert triggering([score, watch, feature], settings=SETTINGS) == [score]
     only_auc = MonitoringSettings(retrain_on=["auc_drop"])
     assert triggering([score, _drop("x")], settings=only_auc) == [_drop("x")]
-    assert request_retraining(model="m", alerts=[score], settings=only_auc) is None
-    assert training_jobs() == []
+    settings = get_settings().model_copy(update={"monitoring": only_auc})
+    assert request_retraining(model="m", alerts=[score], settings=settings) is None
+    assert training_jobs(db=database(get_settings())) == []

@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from greenscore.config import Settings, use_settings
+from greenscore.config import Settings, get_settings, use_settings
 from greenscore.errors import DataError
 from greenscore.monitoring.outcomes import BAD_DATE, BAD_FLAG, MISSING_COLUMNS, parse_outcomes
+from greenscore.security.pseudonym import subject_hash
+from greenscore.store import Database, database
 from greenscore.store.outcomes import (
     BEFORE_DECISION,
     NO_DECISION,
@@ -28,6 +30,14 @@ from greenscore.store.predictions import record_predictions
 T0 = datetime(2024, 1, 15, tzinfo=UTC)
 
 
+def _pseudonym(applicant: str) -> str:
+    return subject_hash(applicant, settings=get_settings())
+
+
+def _db() -> Database:
+    return database(get_settings())
+
+
 @pytest.fixture
 def decisions(tmp_path: Path):
     use_settings(Settings(home=tmp_path / "home"))
@@ -37,18 +47,21 @@ def decisions(tmp_path: Path):
         ("r3", "bob", T0 + timedelta(days=60), 0.35, "tenant-b"),
     ]
     record_predictions(
-        {
-            "request_id": rid,
-            "subject": subject,
-            "model_name": "pd",
-            "model_version": "1",
-            "input_hash": "x",
-            "decision": "approve",
-            "probability": pd_,
-            "created_at": at,
-            "tenant": tenant,
-        }
-        for rid, subject, at, pd_, tenant in rows
+        [
+            {
+                "request_id": rid,
+                "subject_hash": _pseudonym(subject),
+                "model_name": "pd",
+                "model_version": "1",
+                "input_hash": "x",
+                "decision": "approve",
+                "probability": pd_,
+                "created_at": at,
+                "tenant": tenant,
+            }
+            for rid, subject, at, pd_, tenant in rows
+        ],
+        db=_db(),
     )
     yield
     use_settings(None)
@@ -66,40 +79,46 @@ def test_outcomes_are_recorded_with_the_decisions_pd_and_vintage(decisions: None
             ),
         ],
         source="file.csv",
+        pseudonym=_pseudonym,
+        db=_db(),
     )
     assert result.to_dict() == {"inserted": 2, "updated": 0, "unchanged": 0}
-    rows = {r["request_id"]: r for r in outcome_rows(model_name="pd")}
+    rows = {r["request_id"]: r for r in outcome_rows(model_name="pd", db=_db())}
     assert (rows["r1"]["probability"], rows["r1"]["vintage"], rows["r1"]["defaulted"]) == (
         0.10,
         "2024-01",
         True,
     )
     assert rows["r2"]["vintage"] == "2024-03"  # the loan date given, not the decision's
-    assert [r["request_id"] for r in outcome_rows(since=datetime(2024, 2, 1))] == ["r2"]
+    assert [r["request_id"] for r in outcome_rows(since=datetime(2024, 2, 1), db=_db())] == ["r2"]
 
 
 def test_an_applicant_id_finds_their_latest_decision_before_the_outcome(decisions: None) -> None:
     record_outcomes([Outcome(defaulted=True, observed_at=T0 + timedelta(days=30),
-                             applicant_id="bob")])  # fmt: skip
-    assert [r["request_id"] for r in outcome_rows()] == ["r2"]  # r3 came after the outcome
+                             applicant_id="bob")], pseudonym=_pseudonym, db=_db())  # fmt: skip
+    assert [r["request_id"] for r in outcome_rows(db=_db())] == ["r2"]  # r3 came after the outcome
     record_outcomes([Outcome(defaulted=True, observed_at=T0 + timedelta(days=90),
-                             applicant_id="bob")])  # fmt: skip
-    assert sorted(r["request_id"] for r in outcome_rows()) == ["r2", "r3"]
+                             applicant_id="bob")], pseudonym=_pseudonym, db=_db())  # fmt: skip
+    assert sorted(r["request_id"] for r in outcome_rows(db=_db())) == ["r2", "r3"]
 
 
 def test_a_later_observation_replaces_an_earlier_one_and_an_older_changes_nothing(
     decisions: None,
 ) -> None:
     record_outcomes([Outcome(defaulted=False, observed_at=T0 + timedelta(days=180),
-                             request_id="r1")])  # fmt: skip
+                             request_id="r1")], pseudonym=_pseudonym, db=_db())  # fmt: skip
     later = record_outcomes(
-        [Outcome(defaulted=True, observed_at=T0 + timedelta(days=365), request_id="r1")]
+        [Outcome(defaulted=True, observed_at=T0 + timedelta(days=365), request_id="r1")],
+        pseudonym=_pseudonym,
+        db=_db(),
     )
     older = record_outcomes(
-        [Outcome(defaulted=False, observed_at=T0 + timedelta(days=90), request_id="r1")]
+        [Outcome(defaulted=False, observed_at=T0 + timedelta(days=90), request_id="r1")],
+        pseudonym=_pseudonym,
+        db=_db(),
     )
     assert (later.updated, older.unchanged) == (1, 1)
-    (row,) = outcome_rows()
+    (row,) = outcome_rows(db=_db())
     assert row["defaulted"] is True
 
 
@@ -141,16 +160,21 @@ def test_a_bad_outcome_refuses_the_whole_load(
     decisions: None, outcomes: list[Outcome], message: str
 ) -> None:
     with pytest.raises(DataError) as err:
-        record_outcomes(outcomes)
+        record_outcomes(outcomes, pseudonym=_pseudonym, db=_db())
     assert str(err.value) == message
-    assert outcome_rows() == []
+    assert outcome_rows(db=_db()) == []
 
 
 def test_another_tenants_decision_is_not_found(decisions: None) -> None:
     with pytest.raises(DataError):
         record_outcomes([Outcome(True, T0 + timedelta(days=99), request_id="r3")],
-                        tenant="tenant-a")  # fmt: skip
-    record_outcomes([Outcome(True, T0 + timedelta(days=99), request_id="r3")], tenant="tenant-b")
+                        tenant="tenant-a", pseudonym=_pseudonym, db=_db())  # fmt: skip
+    record_outcomes(
+        [Outcome(True, T0 + timedelta(days=99), request_id="r3")],
+        tenant="tenant-b",
+        pseudonym=_pseudonym,
+        db=_db(),
+    )
 
 
 def test_erasure_and_retention_reach_outcomes(decisions: None) -> None:
@@ -158,17 +182,21 @@ def test_erasure_and_retention_reach_outcomes(decisions: None) -> None:
         [
             Outcome(True, T0 + timedelta(days=99), request_id="r1"),
             Outcome(False, T0 + timedelta(days=99), request_id="r3"),
-        ]
+        ],
+        pseudonym=_pseudonym,
+        db=_db(),
     )
-    assert delete_outcomes_for_subject("alice") == 1
-    assert purge_outcomes(T0 + timedelta(days=61)) == 1
-    assert outcome_rows() == []
+    assert delete_outcomes_for_subject(_pseudonym("alice"), db=_db()) == 1
+    assert purge_outcomes(T0 + timedelta(days=61), db=_db()) == 1
+    assert outcome_rows(db=_db()) == []
 
 
 def test_the_pds_of_a_model_are_read_back_in_time_order(decisions: None) -> None:
-    times, probabilities = scored_probabilities(model_name="pd", since=T0 + timedelta(days=1))
+    times, probabilities = scored_probabilities(
+        model_name="pd", since=T0 + timedelta(days=1), db=_db()
+    )
     assert probabilities == [0.40, 0.35] and times[0] < times[1]
-    assert scored_probabilities(model_name="other") == ([], [])
+    assert scored_probabilities(model_name="other", db=_db()) == ([], [])
 
 
 # ---------------------------------------------------------------- files

@@ -36,17 +36,27 @@ def load_command(
 
     from rich.console import Console
 
+    from greenscore.config import get_settings
     from greenscore.data.io import read_table
     from greenscore.monitoring.outcomes import parse_outcomes
     from greenscore.security.audit import record_event
+    from greenscore.security.pseudonym import subject_hash
+    from greenscore.store import database
     from greenscore.store.outcomes import record_outcomes
 
+    settings = get_settings()
     outcomes = parse_outcomes(read_table(file))
-    result = record_outcomes(outcomes, source=file.name)
+    result = record_outcomes(
+        outcomes,
+        source=file.name,
+        pseudonym=lambda applicant: subject_hash(applicant, settings=settings),
+        db=database(settings),
+    )
     record_event(
         AUDIT_ACTION,
         actor=actor or getpass.getuser(),
         details={"file": file.name, "rows": len(outcomes), **result.to_dict()},
+        settings=settings,
     )
     Console().print(
         f"{len(outcomes)} outcome(s) from {file.name}: {result.inserted} new, "

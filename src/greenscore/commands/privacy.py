@@ -53,6 +53,24 @@ def _actor(actor: str | None) -> str:
     return actor or getpass.getuser()
 
 
+def _settings():  # noqa: ANN202 - Settings; imported late to keep --help fast
+    from greenscore.config import get_settings
+
+    return get_settings()
+
+
+def _db():  # noqa: ANN202 - the settings' Database
+    from greenscore.store import database
+
+    return database(_settings())
+
+
+def _subject_hash(subject: str) -> str:
+    from greenscore.security.pseudonym import subject_hash
+
+    return subject_hash(subject, settings=_settings())
+
+
 def _csv(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
@@ -164,7 +182,7 @@ def anonymize(
         sensitive=sensitive,
         drop=drop,
         tokenize_columns=tokenised,
-        vault=vault,
+        vault=_db() if vault else None,
         max_suppression=max_suppression,
     )
     written = write_table(result.frame, out, encrypt=encrypt)
@@ -221,7 +239,12 @@ def keys_rotate(actor: ActorOpt = None) -> None:
     from greenscore.security.audit import record_event
 
     version = Keyring.open().rotate()
-    record_event("privacy.keys.rotate", actor=_actor(actor), details={"version": version})
+    record_event(
+        "privacy.keys.rotate",
+        actor=_actor(actor),
+        details={"version": version},
+        settings=_settings(),
+    )
     typer.echo(f"current KEK version: {version}")
 
 
@@ -236,7 +259,6 @@ def keys_rewrap(
 
     Without FILES, the secrets sealed in the database (TOTP, JWT keys) are re-sealed too.
     """
-    from greenscore.config import get_settings
     from greenscore.privacy.crypto import rewrap_file
     from greenscore.privacy.keys import Keyring
     from greenscore.security._secrets import reseal_all
@@ -246,11 +268,12 @@ def keys_rewrap(
     targets = files or keyring.known_files()
     for path in targets:
         rewrap_file(path, keyring=keyring)
-    secrets = 0 if files else reseal_all(get_settings())
+    secrets = 0 if files else reseal_all(_settings())
     record_event(
         "privacy.keys.rewrap",
         actor=_actor(actor),
         details={"files": len(targets), "secrets": secrets, "version": keyring.current_version},
+        settings=_settings(),
     )
     typer.echo(f"rewrapped {len(targets)} file(s) to KEK version {keyring.current_version}")
     if secrets:
@@ -269,7 +292,12 @@ def keys_retire(
     from greenscore.security.audit import record_event
 
     Keyring.open().retire(version)
-    record_event("privacy.keys.retire", actor=_actor(actor), details={"version": version})
+    record_event(
+        "privacy.keys.retire",
+        actor=_actor(actor),
+        details={"version": version},
+        settings=_settings(),
+    )
     typer.echo(f"KEK version {version} retired")
 
 
@@ -289,6 +317,7 @@ def backup_create(
         "privacy.backup.create",
         actor=_actor(actor),
         details={"path": str(report.path), "files": report.files, "bytes": report.bytes},
+        settings=_settings(),
     )
     typer.echo(f"backed up {report.files} file(s), {report.bytes} bytes, to {report.path}")
 
@@ -318,7 +347,9 @@ def consent_grant(
     """Record a subject's consent to a purpose."""
     from greenscore.privacy.consent import grant_consent
 
-    event = grant_consent(subject, purpose, actor=_actor(actor), source=source)
+    event = grant_consent(
+        _subject_hash(subject), purpose, actor=_actor(actor), source=source, settings=_settings()
+    )
     typer.echo(f"consent to '{event.purpose}' granted at {event.at.isoformat(timespec='seconds')}")
 
 
@@ -332,7 +363,9 @@ def consent_revoke(
     """Record that a subject withdraws consent to a purpose."""
     from greenscore.privacy.consent import revoke_consent
 
-    event = revoke_consent(subject, purpose, actor=_actor(actor), source=source)
+    event = revoke_consent(
+        _subject_hash(subject), purpose, actor=_actor(actor), source=source, settings=_settings()
+    )
     typer.echo(f"consent to '{event.purpose}' revoked at {event.at.isoformat(timespec='seconds')}")
 
 
@@ -341,7 +374,8 @@ def consent_show(subject: SubjectOpt, as_json: JsonOpt = False) -> None:
     """Show a subject's current consent per purpose and its history."""
     from greenscore.privacy.consent import consent_history, consent_status
 
-    status = consent_status(subject)
+    hashed, db = _subject_hash(subject), _db()
+    status = consent_status(hashed, db=db)
     history = [
         {
             "purpose": e.purpose,
@@ -350,7 +384,7 @@ def consent_show(subject: SubjectOpt, as_json: JsonOpt = False) -> None:
             "actor": e.actor,
             "source": e.source,
         }
-        for e in consent_history(subject)
+        for e in consent_history(hashed, db=db)
     ]
     if as_json:
         _echo_json({"current": status, "history": history})
@@ -375,16 +409,18 @@ def gdpr_erase(
     from greenscore.privacy.gdpr import authorize_erasure, erase
     from greenscore.security.audit import record_event
 
+    settings = _settings()
     try:
-        authorize_erasure(user, totp)
+        authorize_erasure(user, totp, settings=settings)
     except AuthError as exc:
         record_event(
             "cli.refused",
             actor=user or "unknown",
             details={"command": "gdpr erase", "action": "gdpr:erase", "reason": exc.message},
+            settings=settings,
         )
         raise
-    report = erase(subject, actor=user)
+    report = erase(subject, actor=user, settings=settings)
     _echo_json(
         {**report.as_dict(), "rows_removed": report.total, "audit_event": report.audit_event_id}
     )
@@ -398,7 +434,7 @@ def gdpr_purge(
     """Delete personal data older than its retention period (privacy.retention_days or policy)."""
     from greenscore.privacy.retention import purge
 
-    report = purge(actor=_actor(actor), dry_run=dry_run)
+    report = purge(actor=_actor(actor), dry_run=dry_run, settings=_settings())
     _echo_json(
         {
             "dry_run": report.dry_run,
@@ -414,7 +450,7 @@ def gdpr_lineage(subject: SubjectOpt) -> None:
     """Which datasets and model versions used a subject's data."""
     from greenscore.privacy.lineage import lineage_for
 
-    _echo_json(lineage_for(subject))
+    _echo_json(lineage_for(_subject_hash(subject), db=_db()))
 
 
 @datasets_app.command("add")
@@ -431,7 +467,9 @@ def datasets_add(
     """Register a dataset so erasure and retention reach it."""
     from greenscore.privacy.registry import register_dataset
 
-    entry = register_dataset(path, id_column=id_column, name=name, time_column=time_column)
+    entry = register_dataset(
+        path, id_column=id_column, name=name, time_column=time_column, db=_db()
+    )
     typer.echo(f"registered '{entry.name}' ({entry.path}, id column {entry.id_column})")
 
 
@@ -449,7 +487,7 @@ def datasets_list(as_json: JsonOpt = False) -> None:
             "encrypted": e.encrypted,
             "sha256": e.sha256,
         }
-        for e in list_datasets()
+        for e in list_datasets(db=_db())
     ]
     if as_json:
         _echo_json(rows)
@@ -466,21 +504,25 @@ def datasets_remove(name: Annotated[str, typer.Argument(help="Registry name.")])
     """Unregister a dataset (its file is left alone)."""
     from greenscore.privacy.registry import unregister_dataset
 
-    unregister_dataset(name)
+    unregister_dataset(name, db=_db())
     typer.echo(f"unregistered '{name}'")
 
 
 @retention_app.command("set")
 def retention_set(
     target: Annotated[
-        str, typer.Argument(help="predictions, lineage, consent, token_vault or dataset:<name>.")
+        str,
+        typer.Argument(
+            help="predictions, outcomes, lineage, consent, token_vault, jobs, dead_letters "
+            "or dataset:<name>."
+        ),
     ],
     days: Annotated[int, typer.Argument(help="Days to keep records.")],
 ) -> None:
     """Override the retention period of one store."""
     from greenscore.privacy.retention import set_retention
 
-    set_retention(target, days)
+    set_retention(target, days, db=_db())
     typer.echo(f"retention of {target}: {days} days")
 
 

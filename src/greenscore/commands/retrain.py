@@ -26,9 +26,11 @@ def list_command(
     ] = None,
 ) -> None:
     """Print the training jobs as JSON lines, oldest first."""
+    from greenscore.config import get_settings
+    from greenscore.store import database
     from greenscore.store.training_jobs import training_jobs
 
-    for job in training_jobs(status=status):
+    for job in training_jobs(status=status, db=database(get_settings())):
         typer.echo(json.dumps(job.to_dict(), default=str))
 
 

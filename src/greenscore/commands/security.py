@@ -29,13 +29,19 @@ UserOpt = Annotated[str, typer.Option("--user", help="Enrolled admin performing 
 TotpOpt = Annotated[str, typer.Option("--totp", help="Current TOTP code of --user.")]
 
 
+def _settings():  # noqa: ANN202 - Settings; imported late to keep --help fast
+    from greenscore.config import get_settings
+
+    return get_settings()
+
+
 def _operator(user: str, code: str, command: str, action: str | None = None) -> Principal:
     """Authenticate an operator (and authorise ``action``); refusals are audited too."""
     from greenscore.errors import AuthError
     from greenscore.security import authenticate_user, authorize, record_event
 
     try:
-        principal = authenticate_user(user, code)
+        principal = authenticate_user(user, code, settings=_settings())
         if action is not None:
             authorize(principal, action)
     except AuthError as exc:
@@ -43,6 +49,7 @@ def _operator(user: str, code: str, command: str, action: str | None = None) -> 
             "cli.refused",
             actor=user or "unknown",
             details={"command": command, "action": action, "reason": exc.message},
+            settings=_settings(),
         )
         raise
     return principal
@@ -70,11 +77,12 @@ def keys_create(
 
     check_role(role)
     actor = _admin(user, totp, "keys:manage", "keys create")
-    key_id, plaintext = create_key(name=name, role=role, ttl_days=ttl_days)
+    key_id, plaintext = create_key(name=name, role=role, ttl_days=ttl_days, settings=_settings())
     record_event(
         "keys.create",
         actor=actor,
         details={"key_id": key_id, "name": name, "role": role, "ttl_days": ttl_days},
+        settings=_settings(),
     )
     typer.echo(f"key_id: {key_id}")
     typer.echo(f"key: {plaintext}")
@@ -88,7 +96,7 @@ def keys_list(
     """List API keys (ids, names, roles, status; never the secret)."""
     from greenscore.security import list_keys
 
-    keys = list_keys()
+    keys = list_keys(settings=_settings())
     if as_json:
         typer.echo(json.dumps(keys, indent=2))
         return
@@ -111,8 +119,8 @@ def keys_revoke(
     from greenscore.security import record_event, revoke_key
 
     actor = _admin(user, totp, "keys:manage", "keys revoke")
-    revoke_key(key_id)
-    record_event("keys.revoke", actor=actor, details={"key_id": key_id})
+    revoke_key(key_id, settings=_settings())
+    record_event("keys.revoke", actor=actor, details={"key_id": key_id}, settings=_settings())
     typer.echo(f"revoked {key_id}")
 
 
@@ -145,23 +153,30 @@ def tokens_issue(
     security.mfa_token_ttl_seconds at most. With --subject and --role: a service token
     an admin issues (no MFA), lasting security.jwt_ttl_seconds unless --ttl-seconds.
     """
-    from greenscore.config import get_settings
     from greenscore.errors import ConfigError
     from greenscore.security import issue_token, record_event
 
+    settings = _settings()
     if (subject is None) != (role is None):
         raise ConfigError(SUBJECT_AND_ROLE)
     if subject is None:
         principal = _operator(user, totp, "tokens issue")
-        limit = get_settings().security.mfa_token_ttl_seconds
+        limit = settings.security.mfa_token_ttl_seconds
         ttl = limit if ttl_seconds is None else min(ttl_seconds, limit)
-        token = issue_token(subject=principal.id, role=principal.role, ttl_seconds=ttl, mfa=True)
+        token = issue_token(
+            subject=principal.id, role=principal.role, ttl_seconds=ttl, mfa=True, settings=settings
+        )
         details = {"token_subject": principal.id, "role": principal.role, "mfa": True}
-        record_event("tokens.issue", actor=principal.id, details={**details, "ttl_seconds": ttl})
+        record_event(
+            "tokens.issue",
+            actor=principal.id,
+            details={**details, "ttl_seconds": ttl},
+            settings=settings,
+        )
     else:
         assert role is not None
         actor = _admin(user, totp, "keys:manage", "tokens issue")
-        token = issue_token(subject=subject, role=role, ttl_seconds=ttl_seconds)
+        token = issue_token(subject=subject, role=role, ttl_seconds=ttl_seconds, settings=settings)
         record_event(
             "tokens.issue",
             actor=actor,
@@ -171,6 +186,7 @@ def tokens_issue(
                 "mfa": False,
                 "ttl_seconds": ttl_seconds,
             },
+            settings=settings,
         )
     typer.echo(token)
 
@@ -181,8 +197,8 @@ def tokens_rotate(user: UserOpt, totp: TotpOpt) -> None:
     from greenscore.security import record_event, rotate_signing_key
 
     actor = _admin(user, totp, "keys:manage", "tokens rotate")
-    kid = rotate_signing_key()
-    record_event("tokens.rotate", actor=actor, details={"kid": kid})
+    kid = rotate_signing_key(settings=_settings())
+    record_event("tokens.rotate", actor=actor, details={"kid": kid}, settings=_settings())
     typer.echo(f"active signing key: {kid}")
 
 
@@ -196,8 +212,8 @@ def tokens_retire(
     from greenscore.security import record_event, retire_signing_key
 
     actor = _admin(user, totp, "keys:manage", "tokens retire")
-    retire_signing_key(kid)
-    record_event("tokens.retire", actor=actor, details={"kid": kid})
+    retire_signing_key(kid, settings=_settings())
+    record_event("tokens.retire", actor=actor, details={"kid": kid}, settings=_settings())
     typer.echo(f"retired {kid}")
 
 
@@ -225,7 +241,7 @@ def mfa_enroll(
     from greenscore.security.rbac import check_role
 
     check_role(role)
-    bootstrap = not enrolled_users()
+    bootstrap = not enrolled_users(settings=_settings())
     if bootstrap:
         if role != "admin":
             raise ConfigError("the first enrolled operator must have role 'admin'")
@@ -234,11 +250,12 @@ def mfa_enroll(
         if not by or not totp:
             raise AuthError("enrolling an operator needs --by and --totp of an enrolled admin")
         actor = _admin(by, totp, "users:manage", "mfa enroll")
-    secret, uri = enroll(user, role=role, replace=replace)
+    secret, uri = enroll(user, role=role, replace=replace, settings=_settings())
     record_event(
         "mfa.enroll",
         actor=actor,
         details={"user": user, "role": role, "replace": replace, "bootstrap": bootstrap},
+        settings=_settings(),
     )
     typer.echo(f"secret: {secret}")
     typer.echo(f"uri: {uri}")
@@ -256,8 +273,13 @@ def mfa_unlock(
     from greenscore.security.mfa import unlock_user
 
     actor = _admin(by, totp, "users:manage", "mfa unlock")
-    failures = unlock_user(user)
-    record_event("mfa.unlock", actor=actor, details={"user": user, "failures": failures})
+    failures = unlock_user(user, settings=_settings())
+    record_event(
+        "mfa.unlock",
+        actor=actor,
+        details={"user": user, "failures": failures},
+        settings=_settings(),
+    )
     typer.echo(f"unlocked {user} ({failures} wrong codes cleared)")
 
 
@@ -286,7 +308,12 @@ def audit_verify(
     from greenscore.security import verify_chain
     from greenscore.security.anchor import read_anchor, verify_against
 
-    result = verify_against(read_anchor(anchor)) if anchor is not None else verify_chain()
+    settings = _settings()
+    result = (
+        verify_against(read_anchor(anchor, settings), settings)
+        if anchor is not None
+        else verify_chain(settings=settings)
+    )
     if not result.ok:
         raise DataError(
             f"audit log NOT verified: {result.reason} (first bad entry id {result.first_bad_id}; "
@@ -322,9 +349,10 @@ def audit_anchor(
     if url:
         parts = urlsplit(url)
         where["url"] = f"{parts.scheme}://{parts.hostname}{parts.path}"  # never credentials
-    record_event("audit.anchor", actor=_os_actor(), details=where)
-    anchor = current_anchor()
-    document = anchor.signed()
+    settings = _settings()
+    record_event("audit.anchor", actor=_os_actor(), details=where, settings=settings)
+    anchor = current_anchor(settings)
+    document = anchor.signed(settings)
     if out is not None:
         write_anchor(document, out)
     if url is not None:
@@ -374,7 +402,10 @@ def model_sign(
     sign_folder(folder)
     files = signed_manifest(folder)
     record_event(
-        "models.sign", actor=actor, details={"folder": str(folder.resolve()), "files": files}
+        "models.sign",
+        actor=actor,
+        details={"folder": str(folder.resolve()), "files": files},
+        settings=_settings(),
     )
     typer.echo(f"signed {folder} ({len(files)} files)")
 

@@ -43,8 +43,12 @@ def serve(
     from greenscore.config import get_settings
     from greenscore.errors import ConfigError
     from greenscore.security.tls import uvicorn_ssl_kwargs
+    from greenscore.store import database
 
     settings = get_settings()
+    # Before any worker starts: one clear line if the database cannot be reached or is
+    # newer than this release, and one upgrade (workers then find the schema current).
+    database(settings)
     s = settings.serving
     model = model or s.model
     ab = ab or s.ab
@@ -87,9 +91,13 @@ def dlq_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List dead letters, oldest first."""
+    from greenscore.config import get_settings
     from greenscore.serving.dlq import list_dead_letters
+    from greenscore.store import database
 
-    letters = list_dead_letters(status=None if status == "all" else status, limit=limit)
+    letters = list_dead_letters(
+        status=None if status == "all" else status, limit=limit, db=database(get_settings())
+    )
     if as_json:
         typer.echo(json.dumps(letters, indent=2))
         return

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from greenscore.config import MonitoringSettings
+from greenscore.config import MonitoringSettings, Settings
 from greenscore.monitoring.alerts import CRITICAL, Alert
 from greenscore.security.audit import record_event
+from greenscore.store import database
 from greenscore.store.training_jobs import file_training_job
 
 AUDIT_ACTION = "monitor.retrain.filed"
@@ -40,11 +41,11 @@ def request_retraining(
     *,
     model: str,
     alerts: Sequence[Alert],
-    settings: MonitoringSettings,
+    settings: Settings,
     actor: str = "monitor",
-    url: str | None = None,
 ) -> dict[str, Any] | None:
-    """File a training job for ``model`` if any alert calls for one.
+    """File a training job for ``model`` if any alert calls for one (``monitoring.retrain_on``),
+    in the settings' database, and audit it there.
 
     Returns
     -------
@@ -53,7 +54,7 @@ def request_retraining(
         an open job or the same evidence already filed one), ``reasons`` and, for a new
         job, ``audit_event_id``.
     """
-    reasons = triggering(alerts, settings=settings)
+    reasons = triggering(alerts, settings=settings.monitoring)
     if not reasons:
         return None
     job, created = file_training_job(
@@ -61,7 +62,7 @@ def request_retraining(
         reasons=[a.to_dict() for a in reasons],
         evidence=[a.evidence for a in reasons],
         requested_by=actor,
-        url=url,
+        db=database(settings),
     )
     out: dict[str, Any] = {
         "job_id": job.id,
@@ -74,5 +75,6 @@ def request_retraining(
             AUDIT_ACTION,
             actor=actor,
             details={"job_id": job.id, "model": model, "reasons": out["reasons"]},
+            settings=settings,
         )
     return out

@@ -29,6 +29,7 @@ import pandas as pd
 from greenscore.config import get_settings
 from greenscore.errors import ConfigError, DataError
 from greenscore.privacy.hierarchies import Hierarchy, default_hierarchy
+from greenscore.store import Database
 
 MISSING_COLUMN = "column '{column}' named as {role} is not in the data (columns: {known})"
 
@@ -276,7 +277,7 @@ def anonymize_frame(
     drop: list[str] | None = None,
     tokenize_columns: list[str] | None = None,
     mask_columns: list[str] | None = None,
-    vault: bool = False,
+    vault: Database | None = None,
     hierarchies: dict[str, Hierarchy] | None = None,
     max_suppression: float | None = None,
 ) -> AnonymizationResult:
@@ -294,8 +295,8 @@ def anonymize_frame(
         Identifiers replaced by keyed HMAC tokens (see :mod:`greenscore.privacy.tokens`).
     mask_columns : list of str, optional
         Identifiers masked to their last four characters.
-    vault : bool
-        Keep tokenised originals, encrypted, in the token vault.
+    vault : Database, optional
+        Keep tokenised originals, encrypted, in this database's token vault (None: not kept).
     """
     drop, tokenize_columns, mask_columns = drop or [], tokenize_columns or [], mask_columns or []
     for role, columns in (

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from greenscore.config import get_settings
+from greenscore.config import Settings
 from greenscore.errors import ConfigError, PrivacyError
-from greenscore.store import session_scope
+from greenscore.store import Database, database
 from greenscore.store.tables.privacy import PrivacyBudget, PrivacySpend
 
 # Floating-point slack so ten releases of 0.1 fit a budget of 1.0.
@@ -41,9 +41,9 @@ class BudgetStatus:
         return max(0.0, self.budget - self.spent)
 
 
-def _ensure(session, dataset: str, budget: float | None) -> None:  # noqa: ANN001
+def _ensure(session, dataset: str, budget: float) -> None:  # noqa: ANN001
     if session.get(PrivacyBudget, dataset) is None:
-        total = get_settings().privacy.dp_epsilon_budget if budget is None else budget
+        total = budget
         try:
             with session.begin_nested():
                 session.add(
@@ -58,7 +58,7 @@ def _ensure(session, dataset: str, budget: float | None) -> None:  # noqa: ANN00
             pass  # another process created it first; its row is as good as ours
 
 
-def set_budget(dataset: str, budget: float, *, url: str | None = None) -> BudgetStatus:
+def set_budget(dataset: str, budget: float, *, db: Database) -> BudgetStatus:
     """Set (or create) a dataset's total epsilon; it may not drop below what is already spent.
 
     Raises
@@ -68,7 +68,7 @@ def set_budget(dataset: str, budget: float, *, url: str | None = None) -> Budget
     """
     if budget <= 0:
         raise ConfigError(f"privacy budget must be positive, got {budget}")
-    with session_scope(url) as session:
+    with db.session() as session:
         _ensure(session, dataset, budget)
         row = session.get(PrivacyBudget, dataset)
         assert row is not None  # _ensure created it
@@ -81,9 +81,10 @@ def set_budget(dataset: str, budget: float, *, url: str | None = None) -> Budget
 
 
 def spend(
-    dataset: str, epsilon: float, *, query: str, actor: str = "system", url: str | None = None
+    dataset: str, epsilon: float, *, query: str, actor: str = "system", settings: Settings
 ) -> BudgetStatus:
-    """Charge ``epsilon`` to a dataset's budget, or refuse.
+    """Charge ``epsilon`` to a dataset's budget (``privacy.dp_epsilon_budget`` unless one was
+    set), in the settings' database, or refuse.
 
     Raises
     ------
@@ -94,8 +95,8 @@ def spend(
     """
     if not epsilon > 0:
         raise ConfigError(f"epsilon must be positive, got {epsilon}")
-    with session_scope(url) as session:
-        _ensure(session, dataset, None)
+    with database(settings).session() as session:
+        _ensure(session, dataset, settings.privacy.dp_epsilon_budget)
         table = PrivacyBudget.__table__
         charged = session.execute(
             update(table)
@@ -123,18 +124,18 @@ def spend(
         return BudgetStatus(dataset, row.budget, row.spent)
 
 
-def budget_status(dataset: str, *, url: str | None = None) -> BudgetStatus:
+def budget_status(dataset: str, *, settings: Settings) -> BudgetStatus:
     """A dataset's budget and spending (the default budget if nothing was spent yet)."""
-    with session_scope(url) as session:
+    with database(settings).session() as session:
         row = session.get(PrivacyBudget, dataset)
         if row is None:
-            return BudgetStatus(dataset, get_settings().privacy.dp_epsilon_budget, 0.0)
+            return BudgetStatus(dataset, settings.privacy.dp_epsilon_budget, 0.0)
         return BudgetStatus(dataset, row.budget, row.spent)
 
 
-def spending(dataset: str, *, url: str | None = None) -> list[dict]:
+def spending(dataset: str, *, db: Database) -> list[dict]:
     """The ledger of one dataset, oldest first."""
-    with session_scope(url) as session:
+    with db.session() as session:
         rows = session.execute(
             select(PrivacySpend).where(PrivacySpend.dataset == dataset).order_by(PrivacySpend.id)
         ).scalars()

@@ -1,8 +1,9 @@
 """Consent records: grant and revoke per subject and purpose, with the full history kept.
 
 Every change is a new row (nothing is updated in place), so the history answers "did we
-have consent for this purpose on that date?". The subject is stored only as
-``hash_subject(subject)``; each change is also written to the audit log.
+have consent for this purpose on that date?". The subject is known here only by its
+pseudonym (:func:`greenscore.security.pseudonym.subject_hash`, computed once by the
+caller); each change is also written to the audit log under the same hash.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from greenscore.config import Settings
 from greenscore.errors import ConfigError, PrivacyError
-from greenscore.store import session_scope
+from greenscore.security.audit import record_event
+from greenscore.store import Database, database
 from greenscore.store.tables.privacy import ConsentRecord
 
 _PURPOSE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
@@ -32,12 +35,6 @@ class ConsentEvent:
     source: str | None
 
 
-def _hash(subject: str) -> str:
-    from greenscore.security.audit import hash_subject
-
-    return hash_subject(str(subject))
-
-
 def _check_purpose(purpose: str) -> str:
     if not _PURPOSE.match(purpose or ""):
         raise ConfigError(
@@ -48,16 +45,20 @@ def _check_purpose(purpose: str) -> str:
 
 
 def _change(
-    subject: str, purpose: str, *, granted: bool, actor: str, source: str | None, url: str | None
+    subject_hash: str,
+    purpose: str,
+    *,
+    granted: bool,
+    actor: str,
+    source: str | None,
+    settings: Settings,
 ) -> ConsentEvent:
-    from greenscore.security.audit import record_event
-
     purpose = _check_purpose(purpose)
     now = datetime.now(UTC)
-    with session_scope(url) as session:
+    with database(settings).session() as session:
         session.add(
             ConsentRecord(
-                subject_hash=_hash(subject),
+                subject_hash=subject_hash,
                 purpose=purpose,
                 granted=granted,
                 at=now,
@@ -68,51 +69,66 @@ def _change(
     record_event(
         "gdpr.consent.grant" if granted else "gdpr.consent.revoke",
         actor=actor,
-        subject=str(subject),
+        subject_hash=subject_hash,
         details={"purpose": purpose, "source": source},
+        settings=settings,
     )
     return ConsentEvent(purpose, granted, now, actor, source)
 
 
 def grant_consent(
-    subject: str, purpose: str, *, actor: str, source: str | None = None, url: str | None = None
+    subject_hash: str,
+    purpose: str,
+    *,
+    actor: str,
+    source: str | None = None,
+    settings: Settings,
 ) -> ConsentEvent:
-    """Record that ``subject`` consents to ``purpose``."""
-    return _change(subject, purpose, granted=True, actor=actor, source=source, url=url)
+    """Record (and audit) that a subject, by pseudonym, consents to ``purpose``."""
+    return _change(
+        subject_hash, purpose, granted=True, actor=actor, source=source, settings=settings
+    )
 
 
 def revoke_consent(
-    subject: str, purpose: str, *, actor: str, source: str | None = None, url: str | None = None
+    subject_hash: str,
+    purpose: str,
+    *,
+    actor: str,
+    source: str | None = None,
+    settings: Settings,
 ) -> ConsentEvent:
-    """Record that ``subject`` withdraws consent to ``purpose``."""
-    return _change(subject, purpose, granted=False, actor=actor, source=source, url=url)
+    """Record (and audit) that a subject, by pseudonym, withdraws consent to ``purpose``."""
+    return _change(
+        subject_hash, purpose, granted=False, actor=actor, source=source, settings=settings
+    )
 
 
-def consent_history(subject: str, *, url: str | None = None) -> list[ConsentEvent]:
+def consent_history(subject_hash: str, *, db: Database) -> list[ConsentEvent]:
     """Every consent change of a subject, oldest first."""
-    with session_scope(url) as session:
+    with db.session() as session:
         rows = session.execute(
             select(ConsentRecord)
-            .where(ConsentRecord.subject_hash == _hash(subject))
+            .where(ConsentRecord.subject_hash == subject_hash)
             .order_by(ConsentRecord.at, ConsentRecord.id)
         ).scalars()
         return [ConsentEvent(r.purpose, r.granted, r.at, r.actor, r.source) for r in rows]
 
 
-def consent_status(subject: str, *, url: str | None = None) -> dict[str, bool]:
+def consent_status(subject_hash: str, *, db: Database) -> dict[str, bool]:
     """The current state per purpose: the latest change wins."""
     state: dict[str, bool] = {}
-    for event in consent_history(subject, url=url):
+    for event in consent_history(subject_hash, db=db):
         state[event.purpose] = event.granted
     return state
 
 
-def has_consent(subject: str, purpose: str, *, url: str | None = None) -> bool:
+def has_consent(subject_hash: str, purpose: str, *, db: Database) -> bool:
     """True when the subject's latest change for ``purpose`` is a grant."""
-    return consent_status(subject, url=url).get(_check_purpose(purpose), False)
+    return consent_status(subject_hash, db=db).get(_check_purpose(purpose), False)
 
 
-def require_consent(subject: str, purpose: str, *, url: str | None = None) -> None:
+def require_consent(subject_hash: str, purpose: str, *, db: Database) -> None:
     """Raise unless the subject currently consents to ``purpose``.
 
     Raises
@@ -120,5 +136,5 @@ def require_consent(subject: str, purpose: str, *, url: str | None = None) -> No
     PrivacyError
         If consent was never given or was revoked.
     """
-    if not has_consent(subject, purpose, url=url):
+    if not has_consent(subject_hash, purpose, db=db):
         raise PrivacyError(NO_CONSENT.format(purpose=purpose))

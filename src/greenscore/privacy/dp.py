@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from greenscore.config import Settings
 from greenscore.errors import ConfigError, DataError
 
 _MODELS = "diffprivlib.models"
@@ -135,7 +136,7 @@ def noisy_histogram(
 
 # ---------------------------------------------------------------------- budgeted releases
 def release_count(
-    values: Any, *, dataset: str, epsilon: float, actor: str = "system", url: str | None = None
+    values: Any, *, dataset: str, epsilon: float, actor: str = "system", settings: Settings
 ) -> float:
     """A differentially private count of the non-missing values, charged to ``dataset``'s budget.
 
@@ -146,7 +147,7 @@ def release_count(
     """
     from greenscore.privacy.budget import spend
 
-    spend(dataset, _check_epsilon(epsilon), query="count", actor=actor, url=url)
+    spend(dataset, _check_epsilon(epsilon), query="count", actor=actor, settings=settings)
     array = np.asarray(values, dtype=object).ravel()
     true = int(
         sum(1 for v in array if v is not None and not (isinstance(v, float) and np.isnan(v)))
@@ -161,7 +162,7 @@ def release_mean(
     epsilon: float,
     bounds: tuple[float, float],
     actor: str = "system",
-    url: str | None = None,
+    settings: Settings,
 ) -> float:
     """A differentially private bounded mean, charged to ``dataset``'s budget.
 
@@ -173,7 +174,11 @@ def release_mean(
     from greenscore.privacy.budget import spend
 
     spend(
-        dataset, _check_epsilon(epsilon), query=f"mean bounds={list(bounds)}", actor=actor, url=url
+        dataset,
+        _check_epsilon(epsilon),
+        query=f"mean bounds={list(bounds)}",
+        actor=actor,
+        settings=settings,
     )
     return noisy_mean(values, epsilon=epsilon, bounds=bounds)
 
@@ -186,7 +191,7 @@ def release_histogram(
     bins: int | list[float] = 10,
     range: tuple[float, float] | None = None,  # noqa: A002 - numpy's name
     actor: str = "system",
-    url: str | None = None,
+    settings: Settings,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A differentially private histogram, charged to ``dataset``'s budget.
 
@@ -204,6 +209,6 @@ def release_histogram(
         _check_epsilon(epsilon),
         query=f"histogram bins={bins} range={range}",
         actor=actor,
-        url=url,
+        settings=settings,
     )
     return noisy_histogram(values, epsilon=epsilon, bins=bins, range=range)

@@ -2,9 +2,10 @@
 
 :func:`erase` removes one subject from every place GreenScore keeps personal data —
 each registered dataset file (rewritten, and re-encrypted if it was encrypted), consent
-history, lineage, the prediction cache, the token vault and the scoring service's sealed
-rows (job inputs and results, dead letters) — and writes exactly **one**
-audit event, which names the subject only by ``hash_subject``. Model bundles are not
+history, lineage, the prediction cache, observed outcomes, the token vault and the
+scoring service's sealed rows (job inputs and results, dead letters) — all in the one
+database of the settings it is given, and writes exactly **one** audit event there,
+which names the subject only by its pseudonym (hashed once). Model bundles are not
 rewritten: erasure reports which models were trained on the subject (from lineage) so
 the operator can retrain them.
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from greenscore.config import Settings
 from greenscore.privacy.consent import (
     consent_history,
     consent_status,
@@ -27,11 +29,26 @@ from greenscore.privacy.consent import (
     require_consent,
     revoke_consent,
 )
-from greenscore.privacy.lineage import lineage_for, record_lineage
-from greenscore.privacy.registry import list_datasets, register_dataset, unregister_dataset
+from greenscore.privacy.lineage import delete_lineage, lineage_for, record_lineage
+from greenscore.privacy.registry import (
+    list_datasets,
+    register_dataset,
+    remove_rows,
+    rows_of_subject,
+    unregister_dataset,
+)
 from greenscore.privacy.retention import purge, set_retention
 from greenscore.privacy.sealed import erase_subject
+from greenscore.privacy.tokens import forget_value
+from greenscore.security.audit import record_event
+from greenscore.security.mfa import authenticate_user
 from greenscore.security.principal import Principal
+from greenscore.security.pseudonym import subject_hash
+from greenscore.security.rbac import authorize
+from greenscore.store import Database, database
+from greenscore.store.outcomes import delete_outcomes_for_subject
+from greenscore.store.predictions import delete_for_subject
+from greenscore.store.tables.privacy import ConsentRecord, TokenVaultEntry
 
 __all__ = [
     "ErasureReport",
@@ -60,7 +77,7 @@ class ErasureReport:
     Attributes
     ----------
     datasets : rows removed per registered dataset.
-    consent, lineage, predictions, token_vault : rows removed from each table.
+    consent, lineage, predictions, outcomes, token_vault : rows removed from each table.
     sealed : rows erased per sealed kind (``jobs``: job inputs and results,
         ``dead_letters``: kept requests), replaced by an ``erased`` marker.
     models : model name and version the subject's data trained (retrain candidates).
@@ -71,6 +88,7 @@ class ErasureReport:
     consent: int = 0
     lineage: int = 0
     predictions: int = 0
+    outcomes: int = 0
     token_vault: int = 0
     sealed: dict[str, int] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
@@ -84,6 +102,7 @@ class ErasureReport:
             + self.consent
             + self.lineage
             + self.predictions
+            + self.outcomes
             + self.token_vault
             + sum(self.sealed.values())
         )
@@ -95,13 +114,14 @@ class ErasureReport:
             "consent": self.consent,
             "lineage": self.lineage,
             "predictions": self.predictions,
+            "outcomes": self.outcomes,
             "token_vault": self.token_vault,
             "sealed": dict(self.sealed),
             "models": list(self.models),
         }
 
 
-def authorize_erasure(user: str, totp: str) -> Principal:
+def authorize_erasure(user: str, totp: str, *, settings: Settings) -> Principal:
     """Check an operator's TOTP code and that their role may erase personal data.
 
     Raises
@@ -111,25 +131,19 @@ def authorize_erasure(user: str, totp: str) -> Principal:
     PermissionDeniedError
         If the user's role may not perform ``gdpr:erase``.
     """
-    from greenscore.security.mfa import authenticate_user
-    from greenscore.security.rbac import authorize
-
-    principal = authenticate_user(user, totp)
+    principal = authenticate_user(user, totp, settings=settings)
     authorize(principal, "gdpr:erase")
     return principal
 
 
-def _erase_from_vault(subject: str, url: str | None) -> int:
-    from greenscore.privacy.tokens import TokenVaultEntry, forget_value
-    from greenscore.store import session_scope
-
-    with session_scope(url) as session:
+def _erase_from_vault(subject: str, db: Database) -> int:
+    with db.session() as session:
         if not session.execute(select(func.count()).select_from(TokenVaultEntry)).scalar_one():
             return 0  # an empty vault needs no master key to be searched
-    return forget_value(subject, url=url)
+    return forget_value(subject, db=db)
 
 
-def erase(subject: str, *, actor: str, url: str | None = None) -> ErasureReport:
+def erase(subject: str, *, actor: str, settings: Settings) -> ErasureReport:
     """Remove a subject's personal data everywhere and record one audit event.
 
     Parameters
@@ -138,8 +152,9 @@ def erase(subject: str, *, actor: str, url: str | None = None) -> ErasureReport:
         The subject's id, as it appears in the registered datasets' id columns.
     actor : str
         Who requested the erasure (recorded in the audit log).
-    url : str, optional
-        Database URL (defaults to the settings').
+    settings : Settings
+        Whose database (every table is erased there, and the event audited there), pepper
+        and keys.
 
     Returns
     -------
@@ -152,36 +167,37 @@ def erase(subject: str, *, actor: str, url: str | None = None) -> ErasureReport:
         If a registered dataset's file or id column is gone (nothing is deleted from the
         tables then, so the erasure can be rerun once the registry is fixed).
     """
-    from greenscore.privacy.consent import ConsentRecord
-    from greenscore.privacy.lineage import delete_lineage
-    from greenscore.privacy.registry import remove_rows, rows_of_subject
-    from greenscore.security.audit import hash_subject, record_event
-    from greenscore.store import session_scope
-    from greenscore.store.predictions import delete_for_subject
-
     subject = str(subject)
+    db = database(settings)
+    hashed = subject_hash(subject, settings=settings)
     report = ErasureReport()
     report.models = sorted(
         {
             f"{r['model_name']}:{r['model_version']}"
-            for r in lineage_for(subject, url=url)
+            for r in lineage_for(hashed, db=db)
             if r["model_name"] and r["action"] == "trained_on"
         }
     )
-    for entry in list_datasets(url=url):
-        report.datasets[entry.name] = remove_rows(entry, rows_of_subject(entry, subject), url=url)
-    with session_scope(url) as session:
+    for entry in list_datasets(db=db):
+        report.datasets[entry.name] = remove_rows(entry, rows_of_subject(entry, subject), db=db)
+    with db.session() as session:
         report.consent = int(
             session.execute(
-                delete(ConsentRecord).where(ConsentRecord.subject_hash == hash_subject(subject))
+                delete(ConsentRecord).where(ConsentRecord.subject_hash == hashed)
             ).rowcount
             or 0
         )
-    report.lineage = delete_lineage(subject, url=url)
-    report.predictions = delete_for_subject(subject, url=url)
-    report.token_vault = _erase_from_vault(subject, url)
-    report.sealed = erase_subject(subject, url=url)
+    report.lineage = delete_lineage(hashed, db=db)
+    report.predictions = delete_for_subject(hashed, db=db)
+    report.outcomes = delete_outcomes_for_subject(hashed, db=db)
+    report.token_vault = _erase_from_vault(subject, db)
+    report.sealed = erase_subject(hashed, db=db)
     report.audit_event_id = record_event(
-        "gdpr.erase", actor=actor, subject=subject, details=report.as_dict()
+        "gdpr.erase",
+        actor=actor,
+        subject=subject,
+        subject_hash=hashed,
+        details=report.as_dict(),
+        settings=settings,
     )
     return report

@@ -1,8 +1,8 @@
 """Subject lineage: which dataset (by SHA-256) and which model version touched which subject.
 
 Answers a subject-access or erasure request ("which models were trained on me?") and lets
-erasure tell the operator which models to retrain. Subjects are stored only as
-``hash_subject(subject)``.
+erasure tell the operator which models to retrain. Subjects are known here only by their
+pseudonyms (:func:`greenscore.security.pseudonym.subject_hash`, computed by the caller).
 """
 
 from __future__ import annotations
@@ -13,20 +13,20 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, insert, select
 
 from greenscore.errors import ConfigError
-from greenscore.store import session_scope
+from greenscore.store import Database
 from greenscore.store.tables.privacy import LineageRecord
 
 ACTIONS = ("ingested", "trained_on", "scored", "explained", "anonymised")
 
 
 def record_lineage(
-    subjects: Iterable[object],
+    subject_hashes: Iterable[str],
     *,
     action: str,
     dataset_sha: str | None = None,
     model_name: str | None = None,
     model_version: str | None = None,
-    url: str | None = None,
+    db: Database,
 ) -> int:
     """Record that ``action`` used the data of each subject; returns the rows written.
 
@@ -35,36 +35,32 @@ def record_lineage(
     ConfigError
         If ``action`` is not one of :data:`ACTIONS`.
     """
-    from greenscore.security.audit import hash_subject
-
     if action not in ACTIONS:
         raise ConfigError(f"lineage action '{action}' is not one of: {', '.join(ACTIONS)}")
     now = datetime.now(UTC)
     rows = [
         {
-            "subject_hash": hash_subject(str(s)),
+            "subject_hash": h,
             "action": action,
             "dataset_sha": dataset_sha,
             "model_name": model_name,
             "model_version": None if model_version is None else str(model_version),
             "at": now,
         }
-        for s in dict.fromkeys(subjects)
+        for h in dict.fromkeys(subject_hashes)
     ]
     if rows:
-        with session_scope(url) as session:
+        with db.session() as session:
             session.execute(insert(LineageRecord), rows)
     return len(rows)
 
 
-def lineage_for(subject: str, *, url: str | None = None) -> list[dict]:
+def lineage_for(subject_hash: str, *, db: Database) -> list[dict]:
     """Every lineage record of a subject, oldest first."""
-    from greenscore.security.audit import hash_subject
-
-    with session_scope(url) as session:
+    with db.session() as session:
         rows = session.execute(
             select(LineageRecord)
-            .where(LineageRecord.subject_hash == hash_subject(str(subject)))
+            .where(LineageRecord.subject_hash == subject_hash)
             .order_by(LineageRecord.at, LineageRecord.id)
         ).scalars()
         return [
@@ -79,20 +75,18 @@ def lineage_for(subject: str, *, url: str | None = None) -> list[dict]:
         ]
 
 
-def delete_lineage(subject: str, *, url: str | None = None) -> int:
+def delete_lineage(subject_hash: str, *, db: Database) -> int:
     """Delete a subject's lineage (erasure); returns how many rows."""
-    from greenscore.security.audit import hash_subject
-
-    with session_scope(url) as session:
+    with db.session() as session:
         result = session.execute(
-            delete(LineageRecord).where(LineageRecord.subject_hash == hash_subject(str(subject)))
+            delete(LineageRecord).where(LineageRecord.subject_hash == subject_hash)
         )
         return int(result.rowcount or 0)
 
 
-def purge_lineage(before: datetime, *, url: str | None = None) -> int:
+def purge_lineage(before: datetime, *, db: Database) -> int:
     """Delete lineage recorded before ``before`` (retention); returns how many rows."""
-    with session_scope(url) as session:
+    with db.session() as session:
         return int(
             session.execute(delete(LineageRecord).where(LineageRecord.at < before)).rowcount or 0
         )

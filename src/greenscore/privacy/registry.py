@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from greenscore.errors import ConfigError, DataError, NotFoundError
 from greenscore.privacy.at_rest import read_table, write_table
 from greenscore.privacy.crypto import is_encrypted
-from greenscore.store import session_scope
+from greenscore.store import Database
 from greenscore.store.tables.privacy import RegisteredDataset
 
 
@@ -58,7 +58,7 @@ def register_dataset(
     id_column: str,
     name: str | None = None,
     time_column: str | None = None,
-    url: str | None = None,
+    db: Database,
 ) -> DatasetEntry:
     """Register (or re-register) a stored dataset.
 
@@ -78,7 +78,7 @@ def register_dataset(
             )
     name = name or path.name
     now = datetime.now(UTC)
-    with session_scope(url) as session:
+    with db.session() as session:
         row = session.get(RegisteredDataset, name)
         if row is None:
             row = RegisteredDataset(name=name, registered_at=now)
@@ -88,14 +88,14 @@ def register_dataset(
         return _entry(row)
 
 
-def list_datasets(*, url: str | None = None) -> list[DatasetEntry]:
+def list_datasets(*, db: Database) -> list[DatasetEntry]:
     """Every registered dataset, by name."""
-    with session_scope(url) as session:
+    with db.session() as session:
         rows = session.execute(select(RegisteredDataset).order_by(RegisteredDataset.name)).scalars()
         return [_entry(r) for r in rows]
 
 
-def unregister_dataset(name: str, *, url: str | None = None) -> None:
+def unregister_dataset(name: str, *, db: Database) -> None:
     """Forget a dataset (the file is left alone).
 
     Raises
@@ -103,7 +103,7 @@ def unregister_dataset(name: str, *, url: str | None = None) -> None:
     NotFoundError
         If no dataset has that name.
     """
-    with session_scope(url) as session:
+    with db.session() as session:
         if not session.execute(
             delete(RegisteredDataset).where(RegisteredDataset.name == name)
         ).rowcount:
@@ -114,7 +114,7 @@ def remove_rows(
     entry: DatasetEntry,
     select_rows: Callable[[pd.DataFrame], pd.Series],
     *,
-    url: str | None = None,
+    db: Database,
 ) -> int:
     """Delete the rows ``select_rows`` marks from a registered file, rewriting it in place.
 
@@ -138,7 +138,7 @@ def remove_rows(
     removed = int(hit.sum())
     if removed:
         write_table(frame.loc[~hit], entry.path, encrypt=entry.encrypted)
-        with session_scope(url) as session:
+        with db.session() as session:
             row = session.get(RegisteredDataset, entry.name)
             if row is not None:
                 row.sha256, row.updated_at = _sha256(entry.path), datetime.now(UTC)

@@ -1,8 +1,9 @@
 """Retention: how long personal data is kept, and the purge that enforces it.
 
 Every store of personal data has a retention period: ``privacy.retention_days`` unless a
-policy row overrides it for that target. Targets are ``predictions``, ``lineage``,
-``consent``, ``token_vault``, ``jobs`` and ``dead_letters`` (the service's sealed
+policy row overrides it for that target. Targets are ``predictions``, ``outcomes`` (by
+the date of their decision), ``lineage``, ``consent``, ``token_vault``, ``jobs`` and
+``dead_letters`` (the service's sealed
 applicant rows) and ``dataset:<name>`` for each registered dataset (rows are
 dated by the dataset's time column; datasets without one are skipped and reported).
 Consent history is purged except for each subject's grant still in force: deleting it
@@ -17,13 +18,22 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from sqlalchemy import delete, func, select
 
-from greenscore.config import get_settings
+from greenscore.config import Settings
 from greenscore.errors import ConfigError
 from greenscore.privacy import sealed
-from greenscore.store import session_scope
-from greenscore.store.tables.privacy import RetentionPolicy
+from greenscore.privacy.registry import list_datasets, remove_rows
+from greenscore.security.audit import record_event
+from greenscore.store import Database, database
+from greenscore.store.tables.monitoring import OutcomeRecord
+from greenscore.store.tables.predictions import PredictionRecord
+from greenscore.store.tables.privacy import (
+    ConsentRecord,
+    LineageRecord,
+    RetentionPolicy,
+    TokenVaultEntry,
+)
 
-TABLE_TARGETS = ("predictions", "lineage", "consent", "token_vault")
+TABLE_TARGETS = ("predictions", "outcomes", "lineage", "consent", "token_vault")
 #: Sealed applicant rows (:mod:`greenscore.privacy.sealed`): job inputs and results, and
 #: the requests kept in the dead-letter table; the target is the sealed kind.
 SEALED_TARGETS = ("jobs", "dead_letters")
@@ -58,7 +68,7 @@ def _check_target(target: str) -> str:
     )
 
 
-def set_retention(target: str, days: int, *, url: str | None = None) -> None:
+def set_retention(target: str, days: int, *, db: Database) -> None:
     """Keep ``target``'s records for ``days`` days (overrides ``privacy.retention_days``).
 
     Raises
@@ -69,22 +79,20 @@ def set_retention(target: str, days: int, *, url: str | None = None) -> None:
     _check_target(target)
     if days < 0:
         raise ConfigError(f"retention for '{target}' must be 0 or more days, got {days}")
-    with session_scope(url) as session:
+    with db.session() as session:
         row = session.get(RetentionPolicy, target) or RetentionPolicy(target=target)
         row.days, row.updated_at = int(days), datetime.now(UTC)
         session.add(row)
 
 
-def retention_days(target: str, *, url: str | None = None) -> int:
+def retention_days(target: str, *, settings: Settings) -> int:
     """The retention period of a target: its policy, else ``privacy.retention_days``."""
-    with session_scope(url) as session:
+    with database(settings).session() as session:
         row = session.get(RetentionPolicy, _check_target(target))
-        return int(row.days) if row is not None else int(get_settings().privacy.retention_days)
+        return int(row.days) if row is not None else int(settings.privacy.retention_days)
 
 
-def _purge_consent(before: datetime, *, dry_run: bool, url: str | None) -> int:
-    from greenscore.privacy.consent import ConsentRecord
-
+def _purge_consent(before: datetime, *, dry_run: bool, db: Database) -> int:
     latest = select(func.max(ConsentRecord.id)).group_by(
         ConsentRecord.subject_hash, ConsentRecord.purpose
     )
@@ -92,7 +100,7 @@ def _purge_consent(before: datetime, *, dry_run: bool, url: str | None) -> int:
         ConsentRecord.id.in_(latest), ConsentRecord.granted.is_(True)
     )
     condition = (ConsentRecord.at < before) & ConsentRecord.id.not_in(in_force)
-    with session_scope(url) as session:
+    with db.session() as session:
         if dry_run:
             return int(
                 session.execute(
@@ -102,21 +110,18 @@ def _purge_consent(before: datetime, *, dry_run: bool, url: str | None) -> int:
         return int(session.execute(delete(ConsentRecord).where(condition)).rowcount or 0)
 
 
-def _purge_table(target: str, before: datetime, *, dry_run: bool, url: str | None) -> int:
-    from greenscore.privacy.lineage import LineageRecord
-    from greenscore.privacy.tokens import TokenVaultEntry
-    from greenscore.store.predictions import PredictionRecord
-
+def _purge_table(target: str, before: datetime, *, dry_run: bool, db: Database) -> int:
     if target == "consent":
-        return _purge_consent(before, dry_run=dry_run, url=url)
+        return _purge_consent(before, dry_run=dry_run, db=db)
     if target in SEALED_TARGETS:
-        return sealed.purge(target, before, dry_run=dry_run, url=url)
+        return sealed.purge(target, before, dry_run=dry_run, db=db)
     model, column = {
         "predictions": (PredictionRecord, PredictionRecord.created_at),
+        "outcomes": (OutcomeRecord, OutcomeRecord.decided_at),
         "lineage": (LineageRecord, LineageRecord.at),
         "token_vault": (TokenVaultEntry, TokenVaultEntry.created_at),
     }[target]
-    with session_scope(url) as session:
+    with db.session() as session:
         if dry_run:
             return int(
                 session.execute(
@@ -140,7 +145,7 @@ def purge(
     actor: str = "system",
     now: datetime | None = None,
     dry_run: bool = False,
-    url: str | None = None,
+    settings: Settings,
 ) -> PurgeReport:
     """Delete personal data older than its retention period from every known store.
 
@@ -152,21 +157,21 @@ def purge(
         The reference time (default: now, UTC).
     dry_run : bool
         Count what would go without deleting anything.
+    settings : Settings
+        Whose database, default period and audit log.
 
     Returns
     -------
     PurgeReport
     """
-    from greenscore.privacy.registry import list_datasets, remove_rows
-    from greenscore.security.audit import record_event
-
+    db = database(settings)
     now = now or datetime.now(UTC)
     report = PurgeReport(dry_run=dry_run)
     for target in TABLE_TARGETS + SEALED_TARGETS:
-        before = now - timedelta(days=retention_days(target, url=url))
+        before = now - timedelta(days=retention_days(target, settings=settings))
         report.cutoffs[target] = before.isoformat(timespec="seconds")
-        report.deleted[target] = _purge_table(target, before, dry_run=dry_run, url=url)
-    for entry in list_datasets(url=url):
+        report.deleted[target] = _purge_table(target, before, dry_run=dry_run, db=db)
+    for entry in list_datasets(db=db):
         target = f"dataset:{entry.name}"
         if entry.time_column is None:
             report.skipped[target] = "no time column registered"
@@ -174,7 +179,7 @@ def purge(
         if not entry.path.exists():
             report.skipped[target] = f"file {entry.path} is missing"
             continue
-        before = now - timedelta(days=retention_days(target, url=url))
+        before = now - timedelta(days=retention_days(target, settings=settings))
         report.cutoffs[target] = before.isoformat(timespec="seconds")
         selector = _older_than(entry.time_column, before)
         if dry_run:
@@ -182,7 +187,7 @@ def purge(
 
             report.deleted[target] = int(selector(read_table(entry.path)).sum())
         else:
-            report.deleted[target] = remove_rows(entry, selector, url=url)
+            report.deleted[target] = remove_rows(entry, selector, db=db)
     if not dry_run:
         record_event(
             "gdpr.purge",
@@ -192,5 +197,6 @@ def purge(
                 "skipped": report.skipped,
                 "cutoffs": report.cutoffs,
             },
+            settings=settings,
         )
     return report

@@ -6,7 +6,8 @@ on disk nor escape the right to erasure or the retention period. A capability st
 here as *units*: a list of JSON rows under ``(kind, ref)``, encrypted as one object with
 the keyring's envelope encryption (:func:`~greenscore.privacy.crypto.encrypt_bytes`; a
 fresh data key per unit), always, whatever ``privacy.encryption_enabled`` says. Each row
-may name its subject, kept only as ``hash_subject(subject)`` in a separate index, so
+may name its subject, kept only as its keyed hash (the caller's
+:func:`~greenscore.security.pseudonym.subject_hash`) in a separate index, so
 :func:`erase_subject` finds the units to rewrite without decrypting anything else, and
 replaces that subject's rows with :data:`ERASED` (the other rows and their positions
 stay, so a job still has one result per input). :func:`purge` drops units older than a
@@ -28,8 +29,7 @@ from sqlalchemy import delete, func, select
 from greenscore.errors import NotFoundError
 from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes, parse_header
 from greenscore.privacy.keys import Keyring
-from greenscore.security.audit import hash_subject
-from greenscore.store import session_scope
+from greenscore.store import Database
 from greenscore.store.tables.privacy import SealedSubject, SealedUnit
 
 ERASED: dict[str, Any] = {"erased": True}
@@ -42,11 +42,11 @@ _SUBJECTS = SealedSubject.__table__
 
 @dataclass(frozen=True)
 class Unit:
-    """Rows to seal under one reference."""
+    """Rows to seal under one reference, with each row's subject hash (or None)."""
 
     ref: str
     rows: Sequence[Any]
-    subjects: Sequence[Any] | None = None
+    subject_hashes: Sequence[str | None] | None = None
 
 
 def _name(kind: str, ref: str) -> str:
@@ -58,15 +58,15 @@ def _encrypt(kind: str, ref: str, rows: Sequence[Any]) -> bytes:
     return encrypt_bytes(data, name=_name(kind, ref), kind=f"sealed:{kind}")
 
 
-def _index(kind: str, ref: str, subjects: Sequence[Any] | None) -> list[dict[str, Any]]:
+def _index(kind: str, ref: str, hashes: Sequence[str | None] | None) -> list[dict[str, Any]]:
     return [
-        {"kind": kind, "ref": ref, "position": i, "subject_hash": hash_subject(str(s))}
-        for i, s in enumerate(subjects or ())
-        if s is not None and str(s) != ""
+        {"kind": kind, "ref": ref, "position": i, "subject_hash": h}
+        for i, h in enumerate(hashes or ())
+        if h
     ]
 
 
-def seal(kind: str, units: Sequence[Unit], *, url: str | None = None) -> int:
+def seal(kind: str, units: Sequence[Unit], *, db: Database) -> int:
     """Encrypt and store units (replacing any under the same refs) in one transaction.
 
     Parameters
@@ -74,9 +74,8 @@ def seal(kind: str, units: Sequence[Unit], *, url: str | None = None) -> int:
     kind : str
         The capability's store (``jobs``, ``dead_letters``); also its retention target.
     units : sequence of Unit
-        Rows (JSON-serialisable) and, per row, its subject id or None.
-    url : str, optional
-        Database URL (defaults to the settings').
+        Rows (JSON-serialisable) and, per row, its subject's hash or None.
+    db : Database
 
     Returns
     -------
@@ -89,12 +88,11 @@ def seal(kind: str, units: Sequence[Unit], *, url: str | None = None) -> int:
         If there is no usable master key or keyring (nothing is stored then).
     """
     now = datetime.now(UTC)
-    # Encrypt and hash everything before the transaction: a key problem stores nothing at
-    # all, and the first hash may itself write (the generated pepper) — not inside ours.
+    # Encrypt everything before the transaction: a key problem stores nothing at all.
     blobs = [_encrypt(kind, u.ref, u.rows) for u in units]
-    index = [entry for u in units for entry in _index(kind, u.ref, u.subjects)]
+    index = [entry for u in units for entry in _index(kind, u.ref, u.subject_hashes)]
     refs = [u.ref for u in units]
-    with session_scope(url) as session:
+    with db.session() as session:
         # Core statements, not ORM objects: a 100,000-row job has as many index rows.
         session.execute(_UNITS.delete().where(_UNITS.c.kind == kind, _UNITS.c.ref.in_(refs)))
         session.execute(
@@ -120,7 +118,7 @@ def seal(kind: str, units: Sequence[Unit], *, url: str | None = None) -> int:
     return sum(len(u.rows) for u in units)
 
 
-def unseal(kind: str, ref: str, *, url: str | None = None) -> list[Any]:
+def unseal(kind: str, ref: str, *, db: Database) -> list[Any]:
     """The rows stored under ``(kind, ref)``; an erased row reads as :data:`ERASED`.
 
     Raises
@@ -130,7 +128,7 @@ def unseal(kind: str, ref: str, *, url: str | None = None) -> list[Any]:
     PrivacyError
         If the unit cannot be decrypted (wrong key, tampered).
     """
-    with session_scope(url) as session:
+    with db.session() as session:
         blob = session.execute(
             select(SealedUnit.blob).where(SealedUnit.kind == kind, SealedUnit.ref == ref)
         ).scalar_one_or_none()
@@ -139,10 +137,10 @@ def unseal(kind: str, ref: str, *, url: str | None = None) -> list[Any]:
     return json.loads(decrypt_bytes(bytes(blob), name=_name(kind, ref)))
 
 
-def drop(kind: str, prefix: str, *, url: str | None = None) -> int:
+def drop(kind: str, prefix: str, *, db: Database) -> int:
     """Delete every unit whose ref starts with ``prefix``; returns how many."""
     like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    with session_scope(url) as session:
+    with db.session() as session:
         session.execute(
             delete(SealedSubject).where(
                 SealedSubject.kind == kind, SealedSubject.ref.like(like, escape="\\")
@@ -158,14 +156,14 @@ def drop(kind: str, prefix: str, *, url: str | None = None) -> int:
         )
 
 
-def erase_subject(subject: str, *, url: str | None = None) -> dict[str, int]:
-    """Replace every row about ``subject`` with :data:`ERASED`; rows erased per kind.
+def erase_subject(subject_hash: str, *, db: Database) -> dict[str, int]:
+    """Replace every row about a subject (by hash) with :data:`ERASED`; rows erased per kind.
 
     Each affected unit is decrypted, rewritten and encrypted again under a fresh data key;
     its subject index loses the erased rows.
     """
-    wanted = hash_subject(str(subject))
-    with session_scope(url) as session:
+    wanted = subject_hash
+    with db.session() as session:
         hits = session.execute(
             select(SealedSubject.kind, SealedSubject.ref, SealedSubject.position).where(
                 SealedSubject.subject_hash == wanted
@@ -177,13 +175,13 @@ def erase_subject(subject: str, *, url: str | None = None) -> dict[str, int]:
     erased: dict[str, int] = {}
     for (kind, ref), positions in by_unit.items():
         try:
-            rows = unseal(kind, ref, url=url)
+            rows = unseal(kind, ref, db=db)
         except NotFoundError:
             continue  # purged meanwhile: nothing left to erase
         for position in positions:
             rows[position] = ERASED
         blob = _encrypt(kind, ref, rows)
-        with session_scope(url) as session:
+        with db.session() as session:
             unit = session.get(SealedUnit, (kind, ref))
             if unit is None:
                 continue
@@ -200,10 +198,10 @@ def erase_subject(subject: str, *, url: str | None = None) -> dict[str, int]:
     return erased
 
 
-def purge(kind: str, before: datetime, *, dry_run: bool = False, url: str | None = None) -> int:
+def purge(kind: str, before: datetime, *, dry_run: bool = False, db: Database) -> int:
     """Delete (or, in a dry run, count) the rows of units stored before ``before``."""
     old = (SealedUnit.kind == kind) & (SealedUnit.created_at < before)
-    with session_scope(url) as session:
+    with db.session() as session:
         refs = select(SealedUnit.ref).where(old)
         rows = int(
             session.execute(
@@ -218,30 +216,30 @@ def purge(kind: str, before: datetime, *, dry_run: bool = False, url: str | None
     return rows
 
 
-def kek_versions_in_use(*, url: str | None = None) -> dict[int, int]:
+def kek_versions_in_use(*, db: Database) -> dict[int, int]:
     """Units per KEK version (a version still listed here must not be retired)."""
-    with session_scope(url) as session:
+    with db.session() as session:
         counts = session.execute(
             select(SealedUnit.kek_version, func.count()).group_by(SealedUnit.kek_version)
         ).all()
     return {int(version): int(n) for version, n in counts}
 
 
-def rewrap(*, url: str | None = None) -> int:
+def rewrap(*, db: Database) -> int:
     """Encrypt again, under the keyring's current KEK, every unit on an older one.
 
     Each unit gets a fresh data key (the rows are decrypted and encrypted in memory);
     returns how many units were rewritten.
     """
     current = Keyring.open().current_version
-    with session_scope(url) as session:
+    with db.session() as session:
         stale = session.execute(
             select(SealedUnit.kind, SealedUnit.ref).where(SealedUnit.kek_version != current)
         ).all()
     for kind, ref in stale:
-        rows = unseal(kind, ref, url=url)
+        rows = unseal(kind, ref, db=db)
         blob = _encrypt(kind, ref, rows)
-        with session_scope(url) as session:
+        with db.session() as session:
             session.execute(
                 _UNITS.update()
                 .where(_UNITS.c.kind == kind, _UNITS.c.ref == ref)

@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 
 from greenscore.errors import ConfigError, NotFoundError
-from greenscore.store import session_scope
+from greenscore.store import Database
 from greenscore.store.tables.privacy import TokenVaultEntry
 
 TOKEN_PREFIX = "tok_"
@@ -62,9 +62,8 @@ def tokenize(
     values: pd.Series,
     *,
     key: bytes | None = None,
-    vault: bool = False,
+    vault: Database | None = None,
     column: str | None = None,
-    url: str | None = None,
 ) -> pd.Series:
     """Replace each value by its deterministic token; optionally keep the originals in the vault.
 
@@ -74,31 +73,30 @@ def tokenize(
         The identifiers; missing values stay missing.
     key : bytes, optional
         HMAC key; defaults to :func:`tokenisation_key`.
-    vault : bool
-        Store each distinct original, encrypted, so :func:`detokenize` can reverse it.
+    vault : Database, optional
+        Store each distinct original, encrypted, in this database's token vault, so
+        :func:`detokenize` can reverse it (None: the originals are not kept).
     column : str, optional
         Column name recorded in the vault (defaults to the series name).
-    url : str, optional
-        Database URL of the vault (defaults to the settings').
     """
     key = key if key is not None else tokenisation_key()
     distinct = {v: token_for(v, key=key) for v in pd.unique(values.dropna())}
-    if vault and distinct:
+    if vault is not None and distinct:
         _store(
             distinct,
             column=column or (str(values.name) if values.name is not None else None),
-            url=url,
+            db=vault,
         )
     return values.map(lambda v: distinct.get(v) if pd.notna(v) else None).astype(object)
 
 
-def _store(tokens: dict[object, str], *, column: str | None, url: str | None) -> None:
+def _store(tokens: dict[object, str], *, column: str | None, db: Database) -> None:
     from greenscore.privacy.crypto import encrypt_bytes
     from greenscore.privacy.keys import Keyring
 
     keyring = Keyring.open()
     now = datetime.now(UTC)
-    with session_scope(url) as session:
+    with db.session() as session:
         wanted = list(tokens.values())
         present: set[str] = set()
         for start in range(0, len(wanted), 500):
@@ -121,7 +119,7 @@ def _store(tokens: dict[object, str], *, column: str | None, url: str | None) ->
             )
 
 
-def detokenize(tokens: pd.Series, *, url: str | None = None) -> pd.Series:
+def detokenize(tokens: pd.Series, *, db: Database) -> pd.Series:
     """The original values of tokens, from the vault (as strings).
 
     Raises
@@ -133,7 +131,7 @@ def detokenize(tokens: pd.Series, *, url: str | None = None) -> pd.Series:
     from greenscore.privacy.keys import Keyring
 
     wanted = [t for t in pd.unique(tokens.dropna())]
-    with session_scope(url) as session:
+    with db.session() as session:
         rows = {
             r.token: r.ciphertext
             for r in session.execute(
@@ -155,10 +153,10 @@ def detokenize(tokens: pd.Series, *, url: str | None = None) -> pd.Series:
     return tokens.map(lambda t: originals.get(t) if pd.notna(t) else None).astype(object)
 
 
-def forget_value(value: object, *, key: bytes | None = None, url: str | None = None) -> int:
+def forget_value(value: object, *, key: bytes | None = None, db: Database) -> int:
     """Delete a value's vault entry (erasure); returns the number of rows removed."""
     token = token_for(value, key=key)
-    with session_scope(url) as session:
+    with db.session() as session:
         return (
             session.execute(delete(TokenVaultEntry).where(TokenVaultEntry.token == token)).rowcount
             or 0

@@ -9,12 +9,12 @@ from greenscore.security.audit import (
     AuditVerification,
     chain_head,
     find_events,
-    hash_subject,
     record_event,
     verify_chain,
 )
 from greenscore.security.mfa import authenticate_user, enroll, is_enrolled, verify_totp
 from greenscore.security.principal import Principal
+from greenscore.security.pseudonym import subject_hash
 from greenscore.security.rbac import MFA_ACTIONS, PERMISSIONS, ROLES, allowed_actions, authorize
 from greenscore.security.tls import generate_self_signed, server_ssl_context, uvicorn_ssl_kwargs
 from greenscore.security.tokens import (
@@ -38,7 +38,6 @@ __all__ = [
     "enroll",
     "find_events",
     "generate_self_signed",
-    "hash_subject",
     "is_enrolled",
     "issue_token",
     "list_keys",
@@ -47,6 +46,7 @@ __all__ = [
     "revoke_key",
     "rotate_signing_key",
     "server_ssl_context",
+    "subject_hash",
     "uvicorn_ssl_kwargs",
     "verify_chain",
     "verify_key",

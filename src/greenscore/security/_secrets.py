@@ -33,7 +33,7 @@ from greenscore.errors import ConfigError
 from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes, parse_header
 from greenscore.privacy.keys import Keyring
 from greenscore.security import _clock
-from greenscore.security._db import db_url, engine, session
+from greenscore.store import database, database_url
 from greenscore.store.tables.security import SEALED_COLUMNS, StoredSecret
 
 __all__ = [
@@ -120,14 +120,14 @@ def reseal_rows(
     int
         Rows sealed or re-sealed now.
     """
-    marker = (db_url(settings), table.name)
+    marker = (database_url(settings), table.name)
     if marker in _sealed_tables and not force:
         return 0
     with _sealed_lock:
         if marker in _sealed_tables and not force:
             return 0
         key_col, secret_col = table.c[key], table.c[column]
-        eng = engine(settings)
+        eng = database(settings).engine
         with eng.connect() as conn:
             rows = conn.execute(select(key_col, secret_col).where(secret_col.is_not(None))).all()
         done = 0
@@ -195,13 +195,13 @@ def stored_secret(name: str, *, settings: Settings, nbytes: int = 32) -> str:
     table = StoredSecret.__table__
     reseal_rows(settings, table, key="name", column="value")
     ref = f"{table.name}/{name}"
-    with session(settings) as db:
+    with database(settings).session() as db:
         row = db.get(StoredSecret, name)
         if row is not None:
             return unseal(row.value, ref=ref, settings=settings)
     value = secrets.token_urlsafe(nbytes)
     try:
-        with session(settings) as db:
+        with database(settings).session() as db:
             db.add(
                 StoredSecret(
                     name=name,
@@ -211,7 +211,7 @@ def stored_secret(name: str, *, settings: Settings, nbytes: int = 32) -> str:
             )
         return value
     except IntegrityError:
-        with session(settings) as db:
+        with database(settings).session() as db:
             stored = db.execute(
                 select(StoredSecret.value).where(StoredSecret.name == name)
             ).scalar_one()

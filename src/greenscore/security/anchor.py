@@ -31,11 +31,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from greenscore.config import Settings, get_settings
+from greenscore.config import Settings
 from greenscore.errors import ConfigError, DataError
 from greenscore.privacy._files import atomic_write
 from greenscore.privacy.keys import derived_key
-from greenscore.security._db import engine
 from greenscore.security.audit import (
     GENESIS,
     HEAD_ID,
@@ -47,6 +46,7 @@ from greenscore.security.audit import (
     canonical_json,
     verify_chain,
 )
+from greenscore.store import database
 
 ANCHOR_FORMAT = "greenscore-audit-anchor"
 ANCHOR_VERSION = 1
@@ -71,22 +71,21 @@ class Anchor:
     keyed_from: int | None
     created: str
 
-    def signed(self, settings: Settings | None = None) -> dict[str, Any]:
+    def signed(self, settings: Settings) -> dict[str, Any]:
         """The anchor document, with its signature."""
         body = {"format": ANCHOR_FORMAT, "version": ANCHOR_VERSION, **asdict(self)}
         return {**body, "signature": _sign(body, settings)}
 
 
-def _sign(body: dict[str, Any], settings: Settings | None) -> str:
-    key = derived_key(ANCHOR_KEY_PURPOSE, settings or get_settings())
+def _sign(body: dict[str, Any], settings: Settings) -> str:
+    key = derived_key(ANCHOR_KEY_PURPOSE, settings)
     return hmac.new(key, canonical_json(body).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def current_anchor(settings: Settings | None = None) -> Anchor:
+def current_anchor(settings: Settings) -> Anchor:
     """The head of the chain now (count, last id and MAC, switch-over entry)."""
-    settings = settings or get_settings()
     head_t, keying_t = AuditHead.__table__, AuditKeying.__table__
-    with engine(settings).connect() as conn:
+    with database(settings).connect() as conn:
         head = conn.execute(select(head_t).where(head_t.c.id == HEAD_ID)).one_or_none()
         keying = conn.execute(select(keying_t).where(keying_t.c.id == KEYING_ID)).one_or_none()
     created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -126,7 +125,7 @@ def post_anchor(document: dict[str, Any], url: str, *, timeout: float = 10.0) ->
         raise ConfigError(POST_FAILED.format(url=url, why=type(exc).__name__)) from exc
 
 
-def read_anchor(path: Path | str, settings: Settings | None = None) -> Anchor:
+def read_anchor(path: Path | str, settings: Settings) -> Anchor:
     """Read an anchor file and check its signature.
 
     Raises
@@ -154,7 +153,7 @@ def read_anchor(path: Path | str, settings: Settings | None = None) -> Anchor:
     return anchor
 
 
-def verify_against(anchor: Anchor, settings: Settings | None = None) -> AuditVerification:
+def verify_against(anchor: Anchor, settings: Settings) -> AuditVerification:
     """Verify the chain, then that it still reaches the anchored entry unchanged.
 
     Returns
@@ -163,8 +162,7 @@ def verify_against(anchor: Anchor, settings: Settings | None = None) -> AuditVer
         Not ``ok`` if the chain fails on its own or the anchored head is gone, changed or
         longer than the log (entries deleted and the head rewritten).
     """
-    settings = settings or get_settings()
-    result = verify_chain()
+    result = verify_chain(settings=settings)
     if not result.ok:
         return result
     now = current_anchor(settings)
@@ -174,7 +172,7 @@ def verify_against(anchor: Anchor, settings: Settings | None = None) -> AuditVer
         return AuditVerification(False, result.checked, first, why)
     if anchor.last_id > 0:
         log = AuditEntry.__table__
-        with engine(settings).connect() as conn:
+        with database(settings).connect() as conn:
             mac = conn.execute(
                 select(log.c.hash).where(log.c.id == anchor.last_id)
             ).scalar_one_or_none()

@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from greenscore.config import Settings, get_settings
+from greenscore.config import Settings
 from greenscore.errors import AuthError, ConfigError, NotFoundError
 from greenscore.security import _clock
-from greenscore.security._db import db_url, engine, session
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import check_role
+from greenscore.store import database, database_url
 from greenscore.store.tables.security import ApiKey
 
 PREFIX = "gs"
@@ -66,8 +66,10 @@ def _parse(plaintext: str) -> tuple[str, str]:
     return parts[1], parts[2]
 
 
-def create_key(*, name: str, role: str, ttl_days: int | None = None) -> tuple[str, str]:
-    """Issue a new API key.
+def create_key(
+    *, name: str, role: str, ttl_days: int | None = None, settings: Settings
+) -> tuple[str, str]:
+    """Issue a new API key (in the settings' database).
 
     Parameters
     ----------
@@ -77,6 +79,7 @@ def create_key(*, name: str, role: str, ttl_days: int | None = None) -> tuple[st
         One of ``scorer``, ``analyst``, ``admin``.
     ttl_days : int, optional
         Days until the key expires; ``security.api_key_ttl_days`` when omitted.
+    settings : Settings
 
     Returns
     -------
@@ -91,14 +94,13 @@ def create_key(*, name: str, role: str, ttl_days: int | None = None) -> tuple[st
     check_role(role)
     if not name.strip():
         raise ConfigError("API key name must not be empty")
-    settings = get_settings()
     days = settings.security.api_key_ttl_days if ttl_days is None else ttl_days
     if days < 1:
         raise ConfigError(f"ttl_days must be at least 1, got {days}")
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     now = _clock.utcnow()
-    with session(settings) as db:
+    with database(settings).session() as db:
         db.add(
             ApiKey(
                 key_id=key_id,
@@ -112,13 +114,15 @@ def create_key(*, name: str, role: str, ttl_days: int | None = None) -> tuple[st
     return key_id, f"{PREFIX}_{key_id}_{secret}"
 
 
-def verify_key(plaintext: str) -> Principal:
+def verify_key(plaintext: str, *, settings: Settings) -> Principal:
     """Return the principal of a valid API key.
 
     Parameters
     ----------
     plaintext : str
         The key as the caller sent it (``gs_<key_id>_<secret>``).
+    settings : Settings
+        Whose database and cache times.
 
     Returns
     -------
@@ -132,8 +136,7 @@ def verify_key(plaintext: str) -> Principal:
     """
     key_id, secret = _parse(plaintext)
     digest = _sha256(secret)
-    settings = get_settings()
-    url = db_url(settings)
+    url = database_url(settings)
     ttl = settings.security.api_key_cache_seconds
     now_mono = _clock.monotonic()
     cache_key = (url, digest)
@@ -158,7 +161,7 @@ def verify_key(plaintext: str) -> Principal:
 
 def _load(settings: Settings, key_id: str, digest: str, now_mono: float) -> _Cached:
     table = ApiKey.__table__
-    with engine(settings).connect() as conn:
+    with database(settings).connect() as conn:
         row = conn.execute(
             select(
                 table.c.secret_sha256, table.c.role, table.c.expires_at, table.c.revoked_at
@@ -172,7 +175,7 @@ def _load(settings: Settings, key_id: str, digest: str, now_mono: float) -> _Cac
     return _Cached(key_id=key_id, role=row.role, expires_at=row.expires_at, fetched=now_mono)
 
 
-def revoke_key(key_id: str) -> None:
+def revoke_key(key_id: str, *, settings: Settings) -> None:
     """Revoke a key: refused here at once, in other processes within the cache time.
 
     Raises
@@ -180,10 +183,9 @@ def revoke_key(key_id: str) -> None:
     NotFoundError
         If no key has this id.
     """
-    settings = get_settings()
-    url = db_url(settings)
+    url = database_url(settings)
     table = ApiKey.__table__
-    with engine(settings).begin() as conn:
+    with database(settings).begin() as conn:
         result = conn.execute(
             update(table)
             .where(table.c.key_id == key_id, table.c.revoked_at.is_(None))
@@ -199,13 +201,13 @@ def revoke_key(key_id: str) -> None:
             del _cache[cache_key]
 
 
-def list_keys() -> list[dict]:
+def list_keys(*, settings: Settings) -> list[dict]:
     """Every key's id, name, role, dates and status (``active``, ``revoked``, ``expired``).
 
     The secret and its hash are never part of the answer.
     """
     now = _clock.utcnow()
-    with session(get_settings()) as db:
+    with database(settings).session() as db:
         rows = db.execute(select(ApiKey).order_by(ApiKey.created_at)).scalars().all()
         out = []
         for row in rows:

@@ -18,9 +18,9 @@ entries but no switch-over record fails, so deleting the record to pass a plain 
 as an old chain does not work. Every writer of one database must run this release (an
 older process appending unkeyed entries after the switch-over breaks the chain).
 
-Subjects (applicants, borrowers) are never stored: only ``hash_subject(subject)``, an
-HMAC-SHA256 under a pepper (``security.audit_pepper``, or a generated one kept in the
-database in local and test use), so the log can find a subject's events without naming them.
+Subjects (applicants, borrowers) are never stored: only their pseudonym
+(:func:`greenscore.security.pseudonym.subject_hash`, an HMAC-SHA256 under the audit
+pepper), so the log can find a subject's events without naming them.
 
 Writers are serialised by a process lock and, across processes, by the database: SQLite
 takes its write lock up front (``BEGIN IMMEDIATE``); PostgreSQL locks the head row
@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import json
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,8 +44,8 @@ from sqlalchemy.exc import IntegrityError
 from greenscore.config import Settings, get_settings
 from greenscore.errors import ConfigError, DataError, PrivacyError
 from greenscore.privacy.keys import derived_key
-from greenscore.security._db import db_url, engine
-from greenscore.security._secrets import refuse_generated, stored_secret
+from greenscore.security import pseudonym
+from greenscore.store import database
 from greenscore.store.tables.security import AuditEntry, AuditHead, AuditKeying
 
 GENESIS = "0" * 64
@@ -93,7 +94,6 @@ class AuditVerification:
 
 
 _write_lock = threading.Lock()
-_peppers: dict[tuple[str, str | None], bytes] = {}
 # Databases whose switch-over record this process has seen or written.
 _keyed: set[str] = set()
 _LOG = AuditEntry.__table__
@@ -180,32 +180,6 @@ def chain_key(settings: Settings | None = None) -> bytes:
     return derived_key(CHAIN_KEY_PURPOSE, settings or get_settings())
 
 
-def _pepper(settings: Settings) -> bytes:
-    configured = settings.security.audit_pepper
-    key = (db_url(settings), configured.get_secret_value() if configured is not None else None)
-    cached = _peppers.get(key)
-    if cached is not None:
-        return cached
-    if configured is not None and configured.get_secret_value():
-        value = configured.get_secret_value().encode("utf-8")
-    else:
-        refuse_generated(settings, "audit_pepper")
-        value = stored_secret("audit_pepper", settings=settings).encode("utf-8")
-    _peppers[key] = value
-    return value
-
-
-def hash_subject(subject: str) -> str:
-    """HMAC-SHA256 (hex) of a subject under the audit pepper: stable, not reversible.
-
-    Raises
-    ------
-    ConfigError
-        Outside local/test use when ``security.audit_pepper`` is not set.
-    """
-    return hmac.new(_pepper(get_settings()), str(subject).encode("utf-8"), "sha256").hexdigest()
-
-
 def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
     if isinstance(value, dict):
         out = []
@@ -233,6 +207,8 @@ def record_event(
     actor: str,
     subject: str | None = None,
     details: dict | None = None,
+    subject_hash: str | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Append one event to the chain and return its id.
 
@@ -243,9 +219,14 @@ def record_event(
     actor : str
         Who did it (API key id, token subject, operator user name).
     subject : str, optional
-        Whom it concerns; stored only as :func:`hash_subject` of it.
+        Whom it concerns; stored only as its pseudonym.
     details : dict, optional
         JSON-serialisable context; must not contain the raw subject.
+    subject_hash : str, optional
+        The subject's pseudonym (:func:`~greenscore.security.pseudonym.subject_hash`), when
+        the caller has it already (then it is not hashed again), or instead of ``subject``.
+    settings : Settings, optional
+        Whose database, keyring and pepper (transitional default: the process-wide ones).
 
     Returns
     -------
@@ -261,31 +242,62 @@ def record_event(
     ConfigError
         If ``action`` or ``actor`` is empty.
     """
-    if not action or not actor:
-        raise ConfigError("audit events need a non-empty action and actor")
-    details = details or {}
-    if not isinstance(details, dict):
-        raise DataError(f"audit details for action '{action}' must be a dict")
-    subject_hash = None
-    if subject is not None:
-        subject = str(subject)
-        _check_no_subject(details, subject)
-        subject_hash = hash_subject(subject)
-    try:
-        details_text = canonical_json(details)
-    except (TypeError, ValueError) as exc:
-        raise DataError(NOT_JSON.format(action=action, error=exc)) from exc
-    settings = get_settings()
-    eng = engine(settings)
+    event = AuditEvent(
+        action=action, actor=actor, subject=subject, details=details, subject_hash=subject_hash
+    )
+    return record_events([event], settings=settings)[0]
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One event for :func:`record_events` (fields as :func:`record_event`'s arguments).
+
+    ``subject_hash`` is the subject's pseudonym, for a caller that hashed it
+    already (it stores the same hash beside the event): give it with ``subject`` to skip
+    a second hash, or alone when the details are built without the raw subject.
+    """
+
+    action: str
+    actor: str
+    subject: str | None = None
+    details: dict | None = None
+    subject_hash: str | None = None
+
+
+def record_events(
+    events: Sequence[AuditEvent],
+    *,
+    also: Callable[[Connection], None] | None = None,
+    settings: Settings | None = None,
+) -> list[int]:
+    """Append events to the chain in one transaction and return their ids, in order.
+
+    Parameters
+    ----------
+    events : sequence of AuditEvent
+    also : callable, optional
+        ``also(conn)`` runs on the same connection after the events are appended, before
+        the commit: rows it writes (the decisions' prediction rows) commit with the events
+        or, if anything fails, neither does.
+
+    Raises
+    ------
+    PrivacyError, DataError, ConfigError
+        As :func:`record_event`, for the first event that is refused (nothing is written).
+    """
+    settings = settings or get_settings()
+    entries = [_entry(e, settings) for e in events]
+    if not entries:
+        return []
+    eng = database(settings).engine
     key = chain_key(settings)
-    entry = _Entry(action, actor, subject_hash, details_text)
     durable = settings.security.audit_durable_commits
     with _write_lock:
         try:
-            return _append_once(eng, entry, key, durable)
+            return _append_once(eng, entries, key, durable, also)
         except IntegrityError:
             # Two processes created the head row at once (PostgreSQL): it exists now.
-            return _append_once(eng, entry, key, durable)
+            return _append_once(eng, entries, key, durable, also)
 
 
 @dataclass(frozen=True)
@@ -296,20 +308,48 @@ class _Entry:
     details: str
 
 
-def _append_once(eng: Engine, entry: _Entry, key: bytes, durable: bool) -> int:
+def _entry(event: AuditEvent, settings: Settings) -> _Entry:
+    """An event checked (no raw subject in the details) and serialised for the chain."""
+    action, actor = event.action, event.actor
+    if not action or not actor:
+        raise ConfigError("audit events need a non-empty action and actor")
+    details = event.details or {}
+    if not isinstance(details, dict):
+        raise DataError(f"audit details for action '{action}' must be a dict")
+    subject_hash = event.subject_hash
+    if event.subject is not None:
+        subject = str(event.subject)
+        _check_no_subject(details, subject)
+        subject_hash = subject_hash or pseudonym.subject_hash(subject, settings=settings)
+    try:
+        details_text = canonical_json(details)
+    except (TypeError, ValueError) as exc:
+        raise DataError(NOT_JSON.format(action=action, error=exc)) from exc
+    return _Entry(action, actor, subject_hash, details_text)
+
+
+def _append_once(
+    eng: Engine,
+    entries: list[_Entry],
+    key: bytes,
+    durable: bool,
+    also: Callable[[Connection], None] | None,
+) -> list[int]:
     url = str(eng.url)
     with eng.connect() as conn:
         try:
-            entry_id = _append(conn, entry, key, durable, keyed=url in _keyed)
+            entry_ids = _append(conn, entries, key, durable, keyed=url in _keyed)
+            if also is not None:
+                also(conn)
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
         _keyed.add(url)  # committed: the switch-over record exists now
         if conn.dialect.name == "sqlite" and durable:
-            # Hand the pooled connection back with the store's setting (NORMAL, see store._db).
+            # Hand the pooled connection back with the store's setting (NORMAL, see store.engine).
             conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-        return entry_id
+        return entry_ids
 
 
 def _lock_head(conn: Connection, durable: bool):  # noqa: ANN202 - a SQLAlchemy Row or None
@@ -328,7 +368,9 @@ def _lock_head(conn: Connection, durable: bool):  # noqa: ANN202 - a SQLAlchemy 
     return head
 
 
-def _append(conn: Connection, entry: _Entry, key: bytes, durable: bool, *, keyed: bool) -> int:
+def _append(
+    conn: Connection, entries: list[_Entry], key: bytes, durable: bool, *, keyed: bool
+) -> list[int]:
     head = _lock_head(conn, durable)
     if head is None:
         existing = conn.execute(select(func.count()).select_from(_LOG)).scalar_one()
@@ -351,28 +393,34 @@ def _append(conn: Connection, entry: _Entry, key: bytes, durable: bool, *, keyed
             },
         )
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
-    fields = {
-        "id": entry_id,
-        "ts": ts,
-        "action": entry.action,
-        "actor": entry.actor,
-        "subject_hash": entry.subject_hash,
-        "details": entry.details,
-        "prev_hash": prev,
-    }
-    digest = entry_mac(key, **fields)
-    conn.execute(_INSERT_ENTRY, {**fields, "hash": digest})
+    rows = []
+    for k, entry in enumerate(entries):
+        fields = {
+            "id": entry_id + k,
+            "ts": ts,
+            "action": entry.action,
+            "actor": entry.actor,
+            "subject_hash": entry.subject_hash,
+            "details": entry.details,
+            "prev_hash": prev,
+        }
+        prev = entry_mac(key, **fields)
+        rows.append({**fields, "hash": prev})
+    # One statement for the lot (executemany): a micro-batch of decisions is one round trip.
+    conn.execute(_INSERT_ENTRY, rows)
+    last = entry_id + len(entries) - 1
     conn.execute(
-        _UPDATE_HEAD, {"new_count": count + 1, "new_last_id": entry_id, "new_hash": digest}
+        _UPDATE_HEAD,
+        {"new_count": count + len(entries), "new_last_id": last, "new_hash": prev},
     )
-    return entry_id
+    return list(range(entry_id, last + 1))
 
 
 def _bad(checked: int, entry_id: int, why: str) -> AuditVerification:
     return AuditVerification(False, checked, entry_id, f"entry {entry_id}: {why}")
 
 
-def verify_chain() -> AuditVerification:
+def verify_chain(*, settings: Settings | None = None) -> AuditVerification:
     """Recompute every MAC (hash for unkeyed entries) and link, then compare with the head.
 
     Reads one consistent snapshot, so events appended meanwhile do not disturb it.
@@ -387,9 +435,9 @@ def verify_chain() -> AuditVerification:
     PrivacyError
         If the chain key cannot be had (no usable master key).
     """
-    settings = get_settings()
+    settings = settings or get_settings()
     key = chain_key(settings)
-    with engine(settings).connect() as conn:
+    with database(settings).connect() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN")
         else:
@@ -467,15 +515,19 @@ def _verify(conn: Connection, key: bytes) -> AuditVerification:
     return AuditVerification(True, checked, None, f"{checked} entries verified")
 
 
-def chain_head() -> tuple[int, str]:
+def chain_head(*, settings: Settings) -> tuple[int, str]:
     """(entry count, last hash): publish it elsewhere to anchor the chain against rewrites."""
-    with engine(get_settings()).connect() as conn:
+    with database(settings).connect() as conn:
         head = conn.execute(select(_HEAD).where(_HEAD.c.id == HEAD_ID)).one_or_none()
     return (0, GENESIS) if head is None else (head.count, head.head_hash)
 
 
 def find_events(
-    *, subject: str | None = None, action: str | None = None, limit: int = 100
+    *,
+    settings: Settings,
+    subject: str | None = None,
+    action: str | None = None,
+    limit: int = 100,
 ) -> list[dict]:
     """The newest events, optionally for one subject (matched by its hash) or one action.
 
@@ -486,10 +538,12 @@ def find_events(
     """
     query = select(_LOG).order_by(_LOG.c.id.desc()).limit(limit)
     if subject is not None:
-        query = query.where(_LOG.c.subject_hash == hash_subject(subject))
+        query = query.where(
+            _LOG.c.subject_hash == pseudonym.subject_hash(subject, settings=settings)
+        )
     if action is not None:
         query = query.where(_LOG.c.action == action)
-    with engine(get_settings()).connect() as conn:
+    with database(settings).connect() as conn:
         rows = conn.execute(query).all()
     return [
         {

@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from greenscore.config import Settings
 from greenscore.errors import AuthError
 from greenscore.security import _clock
-from greenscore.security._db import engine
 from greenscore.security.audit import record_event
+from greenscore.store import database
 from greenscore.store.tables.security import TotpAttempts
 
 BACKING_OFF = "too many wrong TOTP codes for user '{user}'; retry in {seconds} s"
@@ -87,7 +87,7 @@ def reserve(user: str, settings: Settings) -> Reservation:
     AuthError
         If the user must wait (the message says how long) or is locked out.
     """
-    eng = engine(settings)
+    eng = database(settings).engine
     for _ in range(20):
         now = _clock.epoch()
         with eng.connect() as conn:
@@ -117,7 +117,7 @@ def reserve(user: str, settings: Settings) -> Reservation:
 
 def give_back(reservation: Reservation, settings: Settings) -> None:
     """Undo a reservation whose try was no guess (a replayed right code)."""
-    with engine(settings).begin() as conn:
+    with database(settings).begin() as conn:
         if reservation.last_failure is None:
             conn.execute(
                 delete(_TABLE).where(_TABLE.c.user == reservation.user, _TABLE.c.failures == 1)
@@ -135,7 +135,7 @@ def give_back(reservation: Reservation, settings: Settings) -> None:
 
 def succeeded(user: str, settings: Settings) -> None:
     """A right code: the count starts again from zero."""
-    with engine(settings).begin() as conn:
+    with database(settings).begin() as conn:
         conn.execute(delete(_TABLE).where(_TABLE.c.user == user))
 
 
@@ -147,6 +147,7 @@ def failed(reservation: Reservation, settings: Settings) -> None:
         "mfa.failure",
         actor=reservation.user,
         details={"user": reservation.user, "failures": failures, "max_failures": limit},
+        settings=settings,
     )
     if failures >= limit:
         wait = wait_seconds(failures, _clock.epoch(), _clock.epoch(), settings)
@@ -158,12 +159,13 @@ def failed(reservation: Reservation, settings: Settings) -> None:
                 "failures": failures,
                 "locked_seconds": None if math.isinf(wait) else wait,
             },
+            settings=settings,
         )
 
 
 def unlock(user: str, settings: Settings) -> int:
     """Clear a user's wrong codes (lockout included); returns how many there were."""
-    with engine(settings).begin() as conn:
+    with database(settings).begin() as conn:
         before = conn.execute(
             select(_TABLE.c.failures).where(_TABLE.c.user == user)
         ).scalar_one_or_none()

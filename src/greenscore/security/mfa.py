@@ -16,13 +16,13 @@ import hmac
 import pyotp
 from sqlalchemy import or_, select, update
 
-from greenscore.config import get_settings
+from greenscore.config import Settings
 from greenscore.errors import AuthError, ConfigError
 from greenscore.security import _clock, lockout
-from greenscore.security._db import engine, session
 from greenscore.security._secrets import reseal_rows, seal, unseal
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import check_role
+from greenscore.store import database
 from greenscore.store.tables.security import TotpUser
 
 DIGITS = 6  # what authenticator apps show
@@ -37,7 +37,9 @@ def _ref(user: str) -> str:
     return f"{TotpUser.__tablename__}/{user}"
 
 
-def enroll(user: str, *, role: str = "admin", replace: bool = False) -> tuple[str, str]:
+def enroll(
+    user: str, *, role: str = "admin", replace: bool = False, settings: Settings
+) -> tuple[str, str]:
     """Enrol ``user`` for TOTP and return the secret and its ``otpauth://`` URI.
 
     Parameters
@@ -64,10 +66,9 @@ def enroll(user: str, *, role: str = "admin", replace: bool = False) -> tuple[st
     if not user:
         raise ConfigError("user name must not be empty")
     check_role(role)
-    settings = get_settings()
     secret = pyotp.random_base32()
     sealed = seal(secret, ref=_ref(user), settings=settings)
-    with session(settings) as db:
+    with database(settings).session() as db:
         row = db.get(TotpUser, user)
         if row is not None and not replace:
             raise ConfigError(ALREADY_ENROLLED.format(user=user))
@@ -86,7 +87,7 @@ def enroll(user: str, *, role: str = "admin", replace: bool = False) -> tuple[st
     return secret, uri
 
 
-def verify_totp(user: str, code: str) -> None:
+def verify_totp(user: str, code: str, *, settings: Settings) -> None:
     """Accept ``code`` for ``user`` once, or raise.
 
     Raises
@@ -95,10 +96,10 @@ def verify_totp(user: str, code: str) -> None:
         If the user is not enrolled, locked out or backing off, the code is malformed or
         wrong, or it was already used.
     """
-    authenticate_user(user, code)
+    authenticate_user(user, code, settings=settings)
 
 
-def authenticate_user(user: str, code: str) -> Principal:
+def authenticate_user(user: str, code: str, *, settings: Settings) -> Principal:
     """Verify a TOTP code and return the user's principal with ``mfa_verified=True``.
 
     Raises
@@ -106,8 +107,7 @@ def authenticate_user(user: str, code: str) -> Principal:
     AuthError
         As :func:`verify_totp`.
     """
-    settings = get_settings()
-    eng = engine(settings)
+    eng = database(settings).engine
     table = TotpUser.__table__
     reseal_rows(settings, table, key="user", column="secret")
     with eng.connect() as conn:
@@ -154,7 +154,7 @@ def authenticate_user(user: str, code: str) -> Principal:
     return Principal(id=user, role=row.role, kind="user", mfa_verified=True)
 
 
-def unlock_user(user: str) -> int:
+def unlock_user(user: str, *, settings: Settings) -> int:
     """Lift a user's TOTP back-off or lockout; returns the wrong codes that were counted.
 
     Raises
@@ -162,20 +162,20 @@ def unlock_user(user: str) -> int:
     AuthError
         If the user is not enrolled.
     """
-    if not is_enrolled(user):
+    if not is_enrolled(user, settings=settings):
         raise AuthError(NOT_ENROLLED.format(user=user))
-    return lockout.unlock(user, get_settings())
+    return lockout.unlock(user, settings)
 
 
-def is_enrolled(user: str) -> bool:
+def is_enrolled(user: str, *, settings: Settings) -> bool:
     """Whether ``user`` has a TOTP secret."""
-    with session(get_settings()) as db:
+    with database(settings).session() as db:
         return db.get(TotpUser, user) is not None
 
 
-def enrolled_users() -> list[dict]:
+def enrolled_users(*, settings: Settings) -> list[dict]:
     """Each enrolled user's name, role and enrolment time (never the secret)."""
-    with session(get_settings()) as db:
+    with database(settings).session() as db:
         rows = db.execute(select(TotpUser).order_by(TotpUser.user)).scalars().all()
         return [
             {

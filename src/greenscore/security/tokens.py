@@ -21,11 +21,10 @@ import jwt
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from greenscore.config import Settings, get_settings
+from greenscore.config import Settings
 from greenscore.errors import AuthError, ConfigError, NotFoundError
 from greenscore.privacy.keys import Keyring
 from greenscore.security import _clock
-from greenscore.security._db import db_url, engine
 from greenscore.security._secrets import (
     GENERATING_ENVIRONMENTS,
     refuse_generated,
@@ -35,6 +34,7 @@ from greenscore.security._secrets import (
 )
 from greenscore.security.principal import Principal
 from greenscore.security.rbac import ROLES, check_role
+from greenscore.store import database, database_url
 from greenscore.store.tables.security import SigningKey
 
 ALGORITHM = "HS256"
@@ -86,7 +86,7 @@ def _configured(settings: Settings) -> tuple[str | None, str | None]:
 
 def _record_configured(settings: Settings, kid: str) -> None:
     """Note when the configured key was first seen, so a newer config secret takes over."""
-    eng = engine(settings)
+    eng = database(settings).engine
     table = SigningKey.__table__
     with eng.connect() as conn:
         if conn.execute(select(table.c.kid).where(table.c.kid == kid)).first() is not None:
@@ -100,7 +100,7 @@ def _record_configured(settings: Settings, kid: str) -> None:
 
 def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
     cfg_kid, cfg_secret = _configured(settings)
-    url = db_url(settings)
+    url = database_url(settings)
     cache_key = (url, cfg_kid)
     now = _clock.monotonic()
     with _lock:
@@ -116,7 +116,7 @@ def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
         _record_configured(settings, cfg_kid)
     table = SigningKey.__table__
     reseal_rows(settings, table, key="kid", column="secret")
-    with engine(settings).connect() as conn:
+    with database(settings).connect() as conn:
         rows = conn.execute(
             select(table.c.kid, table.c.secret, table.c.activated_at)
             .where(table.c.retired_at.is_(None))
@@ -155,7 +155,12 @@ def _forget() -> None:
 
 
 def issue_token(
-    *, subject: str, role: str, ttl_seconds: int | None = None, mfa: bool = False
+    *,
+    subject: str,
+    role: str,
+    ttl_seconds: int | None = None,
+    mfa: bool = False,
+    settings: Settings,
 ) -> str:
     """Sign a token for ``subject`` with the active key.
 
@@ -170,6 +175,8 @@ def issue_token(
         already expired token, which is what tests of expiry need).
     mfa : bool
         Whether the subject passed a second factor before the token was issued.
+    settings : Settings
+        Whose keyring (database), issuer, audience and lifetime.
 
     Raises
     ------
@@ -179,7 +186,6 @@ def issue_token(
     check_role(role)
     if not subject:
         raise ConfigError("token subject must not be empty")
-    settings = get_settings()
     ring = _load(settings)
     now = int(_clock.epoch())
     ttl = settings.security.jwt_ttl_seconds if ttl_seconds is None else ttl_seconds
@@ -199,7 +205,7 @@ def issue_token(
     )
 
 
-def verify_token(token: str) -> Principal:
+def verify_token(token: str, *, settings: Settings) -> Principal:
     """Check a token's signature, expiry, audience and issuer and return its principal.
 
     Returns
@@ -213,7 +219,6 @@ def verify_token(token: str) -> Principal:
         If the token is malformed, signed by an unknown or retired key, expired, for another
         audience or issuer, or names an unknown role.
     """
-    settings = get_settings()
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.InvalidTokenError as exc:
@@ -258,7 +263,7 @@ def verify_token(token: str) -> Principal:
     )
 
 
-def rotate_signing_key() -> str:
+def rotate_signing_key(*, settings: Settings) -> str:
     """Make a new signing key the active one and return its ``kid``.
 
     Tokens signed by earlier keys keep verifying until they expire or their key is retired.
@@ -268,14 +273,14 @@ def rotate_signing_key() -> str:
     ConfigError
         Outside local/test use when ``security.jwt_secret`` is not set.
     """
-    return _new_key(get_settings())
+    return _new_key(settings)
 
 
 def _new_key(settings: Settings) -> str:
     _configured(settings)  # refuses outside local/test without security.jwt_secret
     kid = f"k-{secrets.token_hex(8)}"
     sealed = seal(secrets.token_urlsafe(48), ref=_ref(kid), settings=settings)
-    with engine(settings).begin() as conn:
+    with database(settings).begin() as conn:
         conn.execute(
             SigningKey.__table__.insert().values(
                 kid=kid, secret=sealed, activated_at=_clock.utcnow()
@@ -285,7 +290,7 @@ def _new_key(settings: Settings) -> str:
     return kid
 
 
-def retire_signing_key(kid: str) -> None:
+def retire_signing_key(kid: str, *, settings: Settings) -> None:
     """Stop accepting tokens signed by ``kid`` (this process at once, others within the cache time).
 
     Raises
@@ -295,12 +300,11 @@ def retire_signing_key(kid: str) -> None:
     ConfigError
         If ``kid`` is the active signing key.
     """
-    settings = get_settings()
     ring = _load(settings, fresh=True)
     if kid == ring.active_kid:
         raise ConfigError(RETIRE_ACTIVE.format(kid=kid))
     table = SigningKey.__table__
-    with engine(settings).begin() as conn:
+    with database(settings).begin() as conn:
         result = conn.execute(
             update(table)
             .where(table.c.kid == kid, table.c.retired_at.is_(None))
@@ -314,6 +318,6 @@ def retire_signing_key(kid: str) -> None:
     _forget()
 
 
-def active_kid() -> str:
+def active_kid(*, settings: Settings) -> str:
     """The ``kid`` that signs new tokens now."""
-    return _load(get_settings()).active_kid
+    return _load(settings).active_kid

@@ -30,8 +30,8 @@ from sqlalchemy import or_, select, update
 from greenscore.config import Settings
 from greenscore.logging import get_logger
 from greenscore.serving import outbound
-from greenscore.serving._db import engine, writing
 from greenscore.serving.jobs import DONE, FAILED, TABLE, now, row, summary
+from greenscore.store import database
 
 log = get_logger(__name__)
 
@@ -55,6 +55,7 @@ class CallbackSender:
 
     def __init__(self, settings: Settings, *, post: Poster | None = None) -> None:
         self.settings = settings
+        self.db = database(settings)
         self._allow = outbound.AllowList(settings.serving.callback_allow_hosts)
         self._post = post or self._http_post
         self.worker_id = f"{os.getpid()}-cb-{uuid.uuid4().hex[:8]}"
@@ -106,20 +107,20 @@ class CallbackSender:
 
     def _claim(self) -> Any:
         due = self._due()
-        with engine().connect() as conn:
+        with self.db.connect() as conn:
             candidate = conn.execute(
                 select(TABLE.c.id).where(due).order_by(TABLE.c.callback_next_at).limit(1)
             ).first()
         if candidate is None:
             return None
-        with writing() as conn:
+        with self.db.begin() as conn:
             # The same condition again: of two senders racing for one callback, one wins.
             won = conn.execute(
                 update(TABLE)
                 .where(TABLE.c.id == candidate.id, due)
                 .values(worker=self.worker_id, heartbeat_at=now())
             ).rowcount
-        return row(candidate.id) if won == 1 else None
+        return row(candidate.id, db=self.db) if won == 1 else None
 
     def run_once(self) -> bool:
         """Make one attempt at one due callback; False when none was due."""
@@ -157,7 +158,7 @@ class CallbackSender:
                     callback_error=RETRYING.format(n=attempt),
                     callback_next_at=now() + timedelta(seconds=delay),
                 )
-        with writing() as conn:
+        with self.db.begin() as conn:
             conn.execute(update(TABLE).where(TABLE.c.id == job.id).values(**values))
         return True
 

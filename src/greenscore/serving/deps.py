@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from greenscore.config import Settings
 from greenscore.errors import AuthError
 from greenscore.security.api_keys import verify_key
 from greenscore.security.principal import Principal
@@ -26,6 +27,7 @@ from greenscore.serving.batch_gate import BatchGate
 from greenscore.serving.errors import RateLimitedError
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.service import ScoringService
+from greenscore.store import Database
 
 NO_CREDENTIALS = "missing credentials: send 'X-API-Key' or 'Authorization: Bearer <token>'"
 RATE_LIMITED = (
@@ -59,10 +61,11 @@ async def current_principal(
     AuthError
         If no credentials were sent, or they are malformed, unknown, revoked or expired.
     """
+    settings = request.app.state.settings
     if api_key:
-        principal = verify_key(api_key)
+        principal = verify_key(api_key, settings=settings)
     elif bearer is not None and bearer.credentials:
-        principal = verify_token(bearer.credentials)
+        principal = verify_token(bearer.credentials, settings=settings)
     else:
         raise AuthError(NO_CREDENTIALS)
     request.state.principal = principal
@@ -130,6 +133,16 @@ async def get_store(request: Request) -> ModelStore:
     return request.app.state.store
 
 
+async def get_settings(request: Request) -> Settings:
+    """The app's settings (those it was made with, not the process-wide ones)."""
+    return request.app.state.settings
+
+
+async def get_db(request: Request) -> Database:
+    """The app's database (opened, and brought to the newest schema, when the app was made)."""
+    return request.app.state.db
+
+
 async def get_batch_gate(request: Request) -> BatchGate:
     """The app's batch thread pool with its per-tenant limit (made on first use)."""
     state = request.app.state
@@ -155,3 +168,5 @@ DlqAdmin = Annotated[Principal, Depends(permission("dlq:replay"))]
 Service = Annotated[ScoringService, Depends(get_service)]
 Store = Annotated[ModelStore, Depends(get_store)]
 Gate = Annotated[BatchGate, Depends(get_batch_gate)]
+Db = Annotated[Database, Depends(get_db)]
+AppSettings = Annotated[Settings, Depends(get_settings)]

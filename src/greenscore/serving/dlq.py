@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 
 from greenscore.errors import NotFoundError
 from greenscore.privacy import sealed
-from greenscore.serving._db import engine, writing
+from greenscore.store import Database
 from greenscore.store.tables.serving import DeadLetter
 
 PENDING, REPLAYED, FAILED = "pending", "replayed", "failed"
@@ -65,8 +65,9 @@ def record_dead_letter(
     route: str | None = None,
     actor: str | None = None,
     model: str | None = None,
-    subjects: Sequence[Any] | None = None,
+    subject_hashes: Sequence[str | None] | None = None,
     keep: Collection[str] | None = None,
+    db: Database,
 ) -> int:
     """Keep one failed request (its applicant data sealed); returns its dead-letter id.
 
@@ -80,8 +81,9 @@ def record_dead_letter(
     error : str
         What went wrong (one line).
     payload : JSON-serialisable
-    subjects : sequence, optional
-        The applicant id of each of ``payload["applicants"]`` (for erasure).
+    subject_hashes : sequence, optional
+        The subject hash of each of ``payload["applicants"]`` (None where there is no id),
+        so erasure finds them.
     keep : collection of str, optional
         Fields to keep of each applicant (the model's inputs and the id); the rest are
         dropped before anything is stored.
@@ -95,7 +97,7 @@ def record_dead_letter(
         payload = minimise(payload, keep)
     applicants = isinstance(payload, dict) and isinstance(payload.get("applicants"), list)
     rows = payload["applicants"] if applicants else [payload]
-    with writing() as conn:
+    with db.begin() as conn:
         result = conn.execute(
             _TABLE.insert().values(
                 request_id=request_id,
@@ -111,9 +113,10 @@ def record_dead_letter(
         )
         letter_id = int(result.inserted_primary_key[0])
     try:
-        sealed.seal(SEALED_KIND, [sealed.Unit(ref=str(letter_id), rows=rows, subjects=subjects)])
+        unit = sealed.Unit(ref=str(letter_id), rows=rows, subject_hashes=subject_hashes)
+        sealed.seal(SEALED_KIND, [unit], db=db)
     except Exception:
-        with writing() as conn:  # no letter without its payload
+        with db.begin() as conn:  # no letter without its payload
             conn.execute(_TABLE.delete().where(_TABLE.c.id == letter_id))
         raise
     return letter_id
@@ -134,16 +137,18 @@ def _out(row: Any) -> dict[str, Any]:
     }
 
 
-def list_dead_letters(*, status: str | None = PENDING, limit: int = 100) -> list[dict[str, Any]]:
+def list_dead_letters(
+    *, status: str | None = PENDING, limit: int = 100, db: Database
+) -> list[dict[str, Any]]:
     """Dead letters, oldest first (``status=None`` for all)."""
     query = select(_TABLE).order_by(_TABLE.c.id).limit(limit)
     if status is not None:
         query = query.where(_TABLE.c.status == status)
-    with engine().connect() as conn:
+    with db.connect() as conn:
         return [_out(r) for r in conn.execute(query).all()]
 
 
-def get_dead_letter(letter_id: int) -> dict[str, Any]:
+def get_dead_letter(letter_id: int, *, db: Database) -> dict[str, Any]:
     """One dead letter with its payload parsed.
 
     Raises
@@ -151,26 +156,26 @@ def get_dead_letter(letter_id: int) -> dict[str, Any]:
     NotFoundError
         If there is none with that id.
     """
-    with engine().connect() as conn:
+    with db.connect() as conn:
         row = conn.execute(select(_TABLE).where(_TABLE.c.id == letter_id)).one_or_none()
     if row is None:
         raise NotFoundError(NO_LETTER.format(id=letter_id))
-    return {**_out(row), "payload": _payload(row)}
+    return {**_out(row), "payload": _payload(row, db)}
 
 
-def _payload(row: Any) -> Any:
+def _payload(row: Any, db: Database) -> Any:
     if row.payload not in (_APPLICANTS, _RAW):
         return json.loads(row.payload)  # a letter from before payloads were sealed
     try:
-        rows = sealed.unseal(SEALED_KIND, str(row.id))
+        rows = sealed.unseal(SEALED_KIND, str(row.id), db=db)
     except NotFoundError:
         return None  # purged under the retention period
     return {"applicants": rows} if row.payload == _APPLICANTS else rows[0]
 
 
-def mark(letter_id: int, status: str, note: str | None = None) -> None:
+def mark(letter_id: int, status: str, note: str | None = None, *, db: Database) -> None:
     """Set a dead letter's status after a replay."""
-    with writing() as conn:
+    with db.begin() as conn:
         conn.execute(
             update(_TABLE)
             .where(_TABLE.c.id == letter_id)

@@ -33,8 +33,8 @@ from greenscore.config import Settings
 from greenscore.errors import NotFoundError
 from greenscore.logging import get_logger
 from greenscore.privacy import sealed
+from greenscore.security.pseudonym import subject_hashes
 from greenscore.serving import callbacks
-from greenscore.serving._db import engine, writing
 from greenscore.serving.jobs import (
     DONE,
     FAILED,
@@ -48,6 +48,7 @@ from greenscore.serving.jobs import (
     part_ref,
     row,
 )
+from greenscore.store import database
 
 log = get_logger(__name__)
 
@@ -84,6 +85,7 @@ class JobWorker:
         post: callbacks.Poster | None = None,
     ) -> None:
         self.settings = settings
+        self.db = database(settings)
         self._decide = decide
         self._validate = validate
         self.callbacks = callbacks.CallbackSender(settings, post=post)
@@ -132,21 +134,21 @@ class JobWorker:
 
     def _claim(self) -> Any:
         condition = self._claimable()
-        with engine().connect() as conn:
+        with self.db.connect() as conn:
             # Longest-waiting first: a job put back for fair share waits behind the others.
             candidate = conn.execute(
                 select(TABLE.c.id).where(condition).order_by(TABLE.c.updated_at).limit(1)
             ).first()
         if candidate is None:
             return None
-        with writing() as conn:
+        with self.db.begin() as conn:
             # The same condition again: two workers racing for one job, only one wins.
             claimed = conn.execute(
                 update(TABLE)
                 .where(TABLE.c.id == candidate.id, condition)
                 .values(status=RUNNING, worker=self.worker_id, heartbeat_at=now(), updated_at=now())
             ).rowcount
-        return row(candidate.id) if claimed == 1 else None
+        return row(candidate.id, db=self.db) if claimed == 1 else None
 
     def run_once(self) -> bool:
         """Run one claimable job (until it ends or yields its turn); False if there was none."""
@@ -157,7 +159,7 @@ class JobWorker:
         return True
 
     def _others_waiting(self, actor: str) -> bool:
-        with engine().connect() as conn:
+        with self.db.connect() as conn:
             return bool(
                 conn.execute(
                     select(exists().where(TABLE.c.status == QUEUED, TABLE.c.actor != actor))
@@ -174,20 +176,21 @@ class JobWorker:
                 self._update(job.id, status=QUEUED, worker=None, heartbeat_at=None)
                 return
             try:
-                rows = sealed.unseal(SEALED_KIND, part_ref(job.id, "in", k))
+                rows = sealed.unseal(SEALED_KIND, part_ref(job.id, "in", k), db=self.db)
             except NotFoundError:
                 self._finish(job, FAILED, error=INPUT_GONE)
                 return
             results, bad = self._score_chunk(job, rows, k * size)
-            subjects = (
-                [r.get(job.id_column) if isinstance(r, dict) else None for r in rows]
+            hashes = (
+                subject_hashes(
+                    [r.get(job.id_column) if isinstance(r, dict) else None for r in rows],
+                    settings=self.settings,
+                )
                 if job.id_column
                 else None
             )
-            sealed.seal(
-                SEALED_KIND,
-                [sealed.Unit(ref=part_ref(job.id, "out", k), rows=results, subjects=subjects)],
-            )
+            unit = sealed.Unit(ref=part_ref(job.id, "out", k), rows=results, subject_hashes=hashes)
+            sealed.seal(SEALED_KIND, [unit], db=self.db)
             errors += bad
             self._update(
                 job.id, done=min(job.total, (k + 1) * size), errors=errors, heartbeat_at=now()
@@ -220,7 +223,7 @@ class JobWorker:
         return results, bad
 
     def _update(self, job_id: str, **values: Any) -> None:
-        with writing() as conn:
+        with self.db.begin() as conn:
             conn.execute(
                 update(TABLE).where(TABLE.c.id == job_id).values(updated_at=now(), **values)
             )

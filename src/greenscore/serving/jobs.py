@@ -28,14 +28,15 @@ from greenscore.config import Settings
 from greenscore.errors import DataError, NotFoundError, PrivacyError
 from greenscore.logging import get_logger
 from greenscore.privacy import sealed
+from greenscore.security.pseudonym import subject_hashes
 from greenscore.serving import outbound
-from greenscore.serving._db import engine, writing
 from greenscore.serving.errors import (
     ConflictError,
     PayloadTooLargeError,
     RateLimitedError,
     ServiceUnavailableError,
 )
+from greenscore.store import Database, database
 from greenscore.store.tables.serving import Job
 
 log = get_logger(__name__)
@@ -169,7 +170,8 @@ def create_job(
         records = read_file(resolve_input_file(settings, file or ""))
     if len(records) > s.job_max_records:
         raise PayloadTooLargeError(TOO_MANY.format(n=len(records), limit=s.job_max_records))
-    _check_quota(actor, s.job_max_active_per_key)
+    db = database(settings)
+    _check_quota(actor, s.job_max_active_per_key, db)
     fields = list(keep)
     rows = [{f: record.get(f) for f in fields} for record in records]
     job_id = uuid.uuid4().hex
@@ -178,18 +180,22 @@ def create_job(
         sealed.Unit(
             ref=part_ref(job_id, "in", k // size),
             rows=rows[k : k + size],
-            subjects=[r.get(id_column) for r in rows[k : k + size]] if id_column else None,
+            subject_hashes=(
+                subject_hashes([r.get(id_column) for r in rows[k : k + size]], settings=settings)
+                if id_column
+                else None
+            ),
         )
         for k in range(0, len(rows), size)
     ]
     try:
-        sealed.seal(SEALED_KIND, units)
+        sealed.seal(SEALED_KIND, units, db=db)
     except PrivacyError as exc:
         log.error("job input not stored", extra={"error": str(exc)})
         raise ServiceUnavailableError(STORAGE_DOWN) from exc
     stamp = now()
     try:
-        with writing() as conn:
+        with db.begin() as conn:
             conn.execute(
                 TABLE.insert().values(
                     id=job_id,
@@ -210,13 +216,13 @@ def create_job(
                 )
             )
     except Exception:
-        sealed.drop(SEALED_KIND, f"{job_id}/")
+        sealed.drop(SEALED_KIND, f"{job_id}/", db=db)
         raise
-    return get_job(job_id)
+    return get_job(job_id, db=db)
 
 
-def _check_quota(actor: str, limit: int) -> None:
-    with engine().connect() as conn:
+def _check_quota(actor: str, limit: int, db: Database) -> None:
+    with db.connect() as conn:
         active = conn.execute(
             select(func.count())
             .select_from(TABLE)
@@ -229,7 +235,7 @@ def _check_quota(actor: str, limit: int) -> None:
 
 
 # ---------------------------------------------------------------------- reading
-def row(job_id: str) -> Any:
+def row(job_id: str, *, db: Database) -> Any:
     """A job's table row.
 
     Raises
@@ -237,7 +243,7 @@ def row(job_id: str) -> Any:
     NotFoundError
         If there is no such job.
     """
-    with engine().connect() as conn:
+    with db.connect() as conn:
         found = conn.execute(select(TABLE).where(TABLE.c.id == job_id)).one_or_none()
     if found is None:
         raise NotFoundError(NO_JOB.format(id=job_id))
@@ -278,7 +284,7 @@ def _status(job: Any) -> dict[str, Any]:
     }
 
 
-def get_job(job_id: str, *, reader: str | None = None) -> dict[str, Any]:
+def get_job(job_id: str, *, reader: str | None = None, db: Database) -> dict[str, Any]:
     """A job's status; ``reader`` (when given) must be the job's creator.
 
     Raises
@@ -286,7 +292,7 @@ def get_job(job_id: str, *, reader: str | None = None) -> dict[str, Any]:
     NotFoundError
         If there is no such job, or it is another caller's (never confirm it exists).
     """
-    job = row(job_id)
+    job = row(job_id, db=db)
     if reader is not None and job.actor != reader:
         raise NotFoundError(NO_JOB.format(id=job_id))
     return _status(job)
@@ -314,14 +320,15 @@ def job_results(
     ConflictError
         If the job has not finished.
     """
-    status = get_job(job_id, reader=reader)
+    db = database(settings)
+    status = get_job(job_id, reader=reader, db=db)
     if status["status"] not in (DONE, FAILED):
         raise ConflictError(NOT_FINISHED.format(id=job_id, status=status["status"]))
-    size = chunk_size(row(job_id), settings)
+    size = chunk_size(row(job_id, db=db), settings)
     rows: list[dict[str, Any]] = []
     k = offset // size
     while len(rows) < limit and k * size < status["done"]:
-        part = sealed.unseal(SEALED_KIND, part_ref(job_id, "out", k))
+        part = sealed.unseal(SEALED_KIND, part_ref(job_id, "out", k), db=db)
         for i, result in enumerate(part):
             index = k * size + i
             if index >= offset and len(rows) < limit:
@@ -337,11 +344,13 @@ def job_results(
     }
 
 
-def wait_for(job_id: str, *, timeout: float = 60.0, poll: float = 0.05) -> dict[str, Any]:
+def wait_for(
+    job_id: str, *, db: Database, timeout: float = 60.0, poll: float = 0.05
+) -> dict[str, Any]:
     """Block until a job is done or failed (tests, CLI)."""
     deadline = time.monotonic() + timeout
     while True:
-        status = get_job(job_id)
+        status = get_job(job_id, db=db)
         if status["status"] in (DONE, FAILED) or time.monotonic() > deadline:
             return status
         time.sleep(poll)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from greenscore.errors import NotFoundError
 from greenscore.security.principal import Principal
+from greenscore.store import Database
 from greenscore.store.predictions import NO_PREDICTION, PredictionRecord, get_prediction
 
 #: The role that may act on a decision stored before tenants were recorded.
@@ -41,7 +42,7 @@ def may_act_on(principal: Principal, tenant: str | None) -> bool:
     return tenant == tenant_of(principal)
 
 
-def owned_prediction(request_id: str, principal: Principal) -> PredictionRecord:
+def owned_prediction(request_id: str, principal: Principal, *, db: Database) -> PredictionRecord:
     """The stored prediction of ``request_id`` if ``principal`` may act on it.
 
     Raises
@@ -49,7 +50,7 @@ def owned_prediction(request_id: str, principal: Principal) -> PredictionRecord:
     NotFoundError
         If there is no such prediction, or it is another tenant's (the same error).
     """
-    record = get_prediction(request_id)
+    record = get_prediction(request_id, db=db)
     if not may_act_on(principal, record.tenant):
         raise NotFoundError(NO_PREDICTION.format(request_id=request_id))
     return record

@@ -17,6 +17,7 @@ from greenscore.privacy import sealed
 from greenscore.serving import dlq
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.service import ScoringService, new_request_id
+from greenscore.store import Database, database
 
 NO_MODEL = "dead letter {id} names no model; pass --model"
 NOT_REPLAYABLE = "dead letter {id} ({kind} on {route}) holds no applicants to score"
@@ -64,20 +65,16 @@ def replay(
         Per letter: ``id``, ``request_id``, ``status`` (``replayed`` or ``failed``) and
         ``decisions`` or ``error``.
     """
-    letters = (
-        [dlq.get_dead_letter(i) for i in ids]
-        if ids
-        else [dlq.get_dead_letter(x["id"]) for x in dlq.list_dead_letters(limit=10_000)]
-    )
+    db = database(settings)
+    wanted = ids or [x["id"] for x in dlq.list_dead_letters(limit=10_000, db=db)]
+    letters = [dlq.get_dead_letter(i, db=db) for i in wanted]
     stores: dict[str, tuple[ModelStore, ScoringService]] = {}
-    report = []
-    for letter in letters:
-        report.append(_replay_one(settings, letter, model, actor, stores))
-    return report
+    return [_replay_one(settings, db, letter, model, actor, stores) for letter in letters]
 
 
 def _replay_one(
     settings: Settings,
+    db: Database,
     letter: dict[str, Any],
     model: str | None,
     actor: str,
@@ -126,9 +123,9 @@ def _replay_one(
         ]
         out["status"] = dlq.REPLAYED
         note = "; ".join(f"{d['request_id']}: {d['decision']}" for d in out["decisions"])
-        dlq.mark(letter["id"], dlq.REPLAYED, note=note[:2000])
+        dlq.mark(letter["id"], dlq.REPLAYED, note=note[:2000], db=db)
     except Exception as exc:  # noqa: BLE001 - report per letter, keep going
         out["status"] = dlq.FAILED
         out["error"] = f"{type(exc).__name__}: {exc}"
-        dlq.mark(letter["id"], dlq.FAILED, note=out["error"][:2000])
+        dlq.mark(letter["id"], dlq.FAILED, note=out["error"][:2000], db=db)
     return out

@@ -15,15 +15,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from greenscore.errors import NotFoundError
-from greenscore.serving._db import engine, writing
 from greenscore.serving.errors import ConflictError
+from greenscore.store import Database
 from greenscore.store.tables.serving import ReviewEntry
 
 OPEN, DECIDED = "open", "decided"
 NO_ITEM = "no review item with id '{id}'"
 ALREADY_DECIDED = "review item '{id}' was already decided"
+ALREADY_QUEUED = "request '{request_id}' already has a {kind} item in the review queue"
 
 
 _TABLE = ReviewEntry.__table__
@@ -56,46 +58,61 @@ def add_item(
     probability: float,
     tenant: str | None,
     comment: str | None = None,
+    db: Database,
 ) -> str:
-    """Queue a decision of ``tenant`` for review; returns the item id."""
+    """Queue a decision of ``tenant`` for review; returns the item id.
+
+    Raises
+    ------
+    ConflictError
+        If the request already has an item of this kind (two contests sent at once: the
+        database's unique constraint lets exactly one of them in).
+    """
     item_id = uuid.uuid4().hex
-    with writing() as conn:
-        conn.execute(
-            _TABLE.insert().values(
-                id=item_id,
-                request_id=request_id,
-                kind=kind,
-                status=OPEN,
-                created_at=datetime.now(UTC),
-                comment=comment,
-                model=model,
-                decision=decision,
-                probability=float(probability),
-                tenant=tenant,
+    try:
+        with db.begin() as conn:
+            conn.execute(
+                _TABLE.insert().values(
+                    id=item_id,
+                    request_id=request_id,
+                    kind=kind,
+                    status=OPEN,
+                    created_at=datetime.now(UTC),
+                    comment=comment,
+                    model=model,
+                    decision=decision,
+                    probability=float(probability),
+                    tenant=tenant,
+                )
             )
-        )
+    except IntegrityError as exc:
+        raise ConflictError(ALREADY_QUEUED.format(request_id=request_id, kind=kind)) from exc
     return item_id
 
 
-def find_item(request_id: str, kind: str) -> dict[str, Any] | None:
+def find_item(request_id: str, kind: str, *, db: Database) -> dict[str, Any] | None:
     """The item of a request and kind, if one was queued."""
-    with engine().connect() as conn:
+    with db.connect() as conn:
         row = conn.execute(
             select(_TABLE).where(_TABLE.c.request_id == request_id, _TABLE.c.kind == kind)
         ).first()
     return None if row is None else _out(row)
 
 
-def list_items(*, status: str | None = OPEN, limit: int = 100) -> list[dict[str, Any]]:
+def list_items(
+    *, status: str | None = OPEN, limit: int = 100, db: Database
+) -> list[dict[str, Any]]:
     """Review items, oldest first (``status=None`` for all)."""
     query = select(_TABLE).order_by(_TABLE.c.created_at, _TABLE.c.id).limit(limit)
     if status is not None:
         query = query.where(_TABLE.c.status == status)
-    with engine().connect() as conn:
+    with db.connect() as conn:
         return [_out(r) for r in conn.execute(query).all()]
 
 
-def decide_item(item_id: str, *, outcome: str, note: str | None, actor: str) -> dict[str, Any]:
+def decide_item(
+    item_id: str, *, outcome: str, note: str | None, actor: str, db: Database
+) -> dict[str, Any]:
     """Record an analyst's outcome on an open item.
 
     Raises
@@ -105,7 +122,7 @@ def decide_item(item_id: str, *, outcome: str, note: str | None, actor: str) -> 
     ConflictError
         If it was already decided.
     """
-    with writing() as conn:
+    with db.begin() as conn:
         result = conn.execute(
             update(_TABLE)
             .where(_TABLE.c.id == item_id, _TABLE.c.status == OPEN)

@@ -5,7 +5,7 @@ and the Alembic migrations that build them (:mod:`greenscore.store.migrate`).
 The store is the bottom layer: it imports nothing of the capabilities that use it.
 """
 
-from greenscore.store._legacy import init_db, session_scope
+from greenscore.store._legacy import session_scope
 from greenscore.store.base import Base
 from greenscore.store.database import Database, database, database_url, open_database
 from greenscore.store.engine import engine_for
@@ -16,7 +16,6 @@ __all__ = [
     "database",
     "database_url",
     "engine_for",
-    "init_db",
     "open_database",
     "session_scope",
 ]

@@ -43,6 +43,7 @@ class Database:
         self.url = url
         self.engine: Engine = engine_for(url)
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._checked = -1  # migrate.changes() when the schema was last found current
 
     @property
     def dialect(self) -> str:
@@ -94,7 +95,9 @@ def open_database(url: str) -> Database:
             db = _open.get(url)
             if db is None:
                 db = _open[url] = Database(url)
-    migrate.ensure_current(db.engine)
+    if db._checked != migrate.changes():  # per-request callers pay one comparison
+        migrate.ensure_current(db.engine)
+        db._checked = migrate.changes()
     return db
 
 

@@ -275,8 +275,18 @@ def _check_revision(revision: str) -> None:
         raise ConfigError(UNKNOWN_REVISION.format(revision=revision))
 
 
+_changes = [0]
+
+
 def _forget(engine: Engine) -> None:
     _current.discard(str(engine.url))
+    _changes[0] += 1
+
+
+def changes() -> int:
+    """How many upgrades and downgrades this process has made (a database checked before
+    the last one is checked again)."""
+    return _changes[0]
 
 
 def ensure_current(engine: Engine) -> None:

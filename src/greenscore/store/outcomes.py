@@ -7,8 +7,9 @@ copied in when the outcome is recorded, so performance over time can still be me
 after the prediction rows themselves have been purged by retention.
 
 An outcome names its decision by request id, or by the applicant id (matched through the
-same keyed subject hash the prediction store keeps; the latest decision about that
-applicant made before the outcome was observed). Everything in a load is checked before
+same keyed subject hash the prediction store keeps, which the caller's ``pseudonym``
+function computes: the store never hashes; the latest decision about that applicant made
+before the outcome was observed). Everything in a load is checked before
 anything is written: an outcome that matches no decision, one observed before its
 decision, or two outcomes for one decision refuse the whole load, naming the row. Loading
 an outcome again replaces the stored one when it was observed later (a loan that was
@@ -20,7 +21,7 @@ Like the prediction store, a row keeps the subject only as its keyed hash, so er
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,9 +29,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from greenscore.errors import DataError
-from greenscore.store._legacy import session_scope
 from greenscore.store._time import aware, utc
-from greenscore.store.predictions import _subject_hash
+from greenscore.store.database import Database
 from greenscore.store.tables.monitoring import OutcomeRecord
 from greenscore.store.tables.predictions import PredictionRecord
 
@@ -41,6 +41,7 @@ BEFORE_DECISION = (
 )
 TWICE = "rows {first} and {second} both record an outcome for request id '{request_id}'"
 NO_KEY = "row {row}: an outcome needs a request_id or an applicant_id"
+NO_PSEUDONYM = "outcomes that name an applicant_id need the pseudonym function to match them"
 #: Ids asked of the database per query (well under every backend's parameter limit).
 _CHUNK = 500
 
@@ -85,7 +86,10 @@ def _chunks(items: list[str]) -> list[list[str]]:
 
 
 def _decisions(
-    session: Any, outcomes: Sequence[Outcome], tenant: str | None
+    session: Any,
+    outcomes: Sequence[Outcome],
+    tenant: str | None,
+    pseudonym: Callable[[str], str] | None,
 ) -> list[PredictionRecord | None]:
     """The decision each outcome names, or None (one query per chunk of ids)."""
     by_request: dict[str, PredictionRecord] = {}
@@ -95,11 +99,14 @@ def _decisions(
             select(PredictionRecord).where(PredictionRecord.request_id.in_(chunk))
         ).scalars()
         by_request.update({r.request_id: r for r in rows})
-    hashes = {
-        i: _subject_hash(str(o.applicant_id))
-        for i, o in enumerate(outcomes)
-        if o.request_id is None and o.applicant_id is not None
-    }
+    by_applicant = [
+        i for i, o in enumerate(outcomes) if o.request_id is None and o.applicant_id is not None
+    ]
+    hashes: dict[int, str] = {}
+    if by_applicant:
+        if pseudonym is None:
+            raise DataError(NO_PSEUDONYM)
+        hashes = {i: pseudonym(str(outcomes[i].applicant_id)) for i in by_applicant}
     by_subject: dict[str, list[PredictionRecord]] = {}
     for chunk in _chunks(sorted({h for h in hashes.values() if h})):
         rows = session.execute(
@@ -163,7 +170,8 @@ def record_outcomes(
     *,
     source: str | None = None,
     tenant: str | None = None,
-    url: str | None = None,
+    pseudonym: Callable[[str], str] | None = None,
+    db: Database,
 ) -> LoadResult:
     """Record observed outcomes against their decisions, all or nothing.
 
@@ -175,8 +183,10 @@ def record_outcomes(
     tenant : str, optional
         When given, only this tenant's decisions may be named (an API caller's own);
         another's is reported as not found.
-    url : str, optional
-        Database URL (default: the settings').
+    pseudonym : callable, optional
+        An applicant id's subject hash (:func:`greenscore.security.pseudonym.subject_hash`
+        with the settings bound); needed when an outcome names an ``applicant_id``.
+    db : Database
 
     Raises
     ------
@@ -186,8 +196,8 @@ def record_outcomes(
     """
     now = datetime.now(UTC)
     inserted = updated = unchanged = 0
-    with session_scope(url) as session:
-        decisions = _decisions(session, outcomes, tenant)
+    with db.session() as session:
+        decisions = _decisions(session, outcomes, tenant, pseudonym)
         _check(outcomes, decisions)
         ids = [d.request_id for d in decisions if d is not None]
         stored: dict[str, OutcomeRecord] = {}
@@ -237,7 +247,7 @@ def outcome_rows(
     model_name: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    url: str | None = None,
+    db: Database,
 ) -> list[dict[str, Any]]:
     """Stored outcomes (optionally of one model, loans granted in ``[since, until)``).
 
@@ -267,22 +277,22 @@ def outcome_rows(
         "defaulted",
         "observed_at",
     )
-    with session_scope(url) as session:
+    with db.session() as session:
         return [{k: getattr(r, k) for k in keys} for r in session.execute(query).scalars()]
 
 
-def delete_outcomes_for_subject(subject: str, *, url: str | None = None) -> int:
+def delete_outcomes_for_subject(subject_hash: str, *, db: Database) -> int:
     """Delete every outcome about a subject (erasure); returns how many were deleted."""
-    with session_scope(url) as session:
+    with db.session() as session:
         result = session.execute(
-            delete(OutcomeRecord).where(OutcomeRecord.subject_hash == _subject_hash(subject))
+            delete(OutcomeRecord).where(OutcomeRecord.subject_hash == subject_hash)
         )
         return int(result.rowcount or 0)
 
 
-def purge_outcomes(before: datetime, *, url: str | None = None) -> int:
+def purge_outcomes(before: datetime, *, db: Database) -> int:
     """Delete outcomes of decisions made before ``before`` (retention); returns how many."""
-    with session_scope(url) as session:
+    with db.session() as session:
         result = session.execute(
             delete(OutcomeRecord).where(OutcomeRecord.decided_at < aware(before))
         )

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from greenscore.store._legacy import session_scope
 from greenscore.store._time import aware
+from greenscore.store.database import Database
 from greenscore.store.tables.predictions import PredictionRecord
 
 
@@ -21,7 +21,7 @@ def scored_probabilities(
     model_name: str,
     since: datetime | None = None,
     until: datetime | None = None,
-    url: str | None = None,
+    db: Database,
 ) -> tuple[list[datetime], list[float]]:
     """When each decision of a model was made and the PD it gave, oldest first.
 
@@ -31,8 +31,7 @@ def scored_probabilities(
         The name the service recorded (the registry name, else the bundle's name).
     since, until : datetime, optional
         Decisions made in ``[since, until)``.
-    url : str, optional
-        Database URL (default: the settings').
+    db : Database
 
     Returns
     -------
@@ -47,6 +46,6 @@ def scored_probabilities(
         query = query.where(PredictionRecord.created_at >= aware(since))
     if until is not None:
         query = query.where(PredictionRecord.created_at < aware(until))
-    with session_scope(url) as session:
+    with db.session() as session:
         rows = session.execute(query).all()
     return [r[0] for r in rows], [float(r[1]) for r in rows]

@@ -1,9 +1,10 @@
 """The prediction cache: every scored request, kept for explanations, contests and audits.
 
-A row stores who was scored only as ``hash_subject(subject)`` (the audit log's keyed
-hash), never the raw applicant id, so the table can be searched for one person (erasure,
-subject access) without naming anyone. The serving layer writes here; GDPR erasure and
-retention purge delete from here.
+A row stores who was scored only as the subject's keyed hash (``subject_hash``, made by
+the caller with :func:`greenscore.security.pseudonym.subject_hash`: the store never sees
+a raw applicant id and never hashes), so the table can be searched for one person
+(erasure, subject access) without naming anyone. The serving layer writes here; GDPR
+erasure and retention purge delete from here.
 
 Each row names its ``tenant``: who made the request, and so who may act on the decision
 later (contest it). Today a tenant is the caller's principal id (an API key id or a token
@@ -21,24 +22,18 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from greenscore.errors import DataError, NotFoundError
-from greenscore.store._legacy import session_scope
+from greenscore.store.database import Database
 from greenscore.store.tables.predictions import PredictionRecord
 
 NO_PREDICTION = "no prediction with request id '{request_id}'"
-
-
-def _subject_hash(subject: str | None) -> str | None:
-    if subject is None:
-        return None
-    from greenscore.security.audit import hash_subject
-
-    return hash_subject(str(subject))
+ALREADY_RECORDED = "prediction request id '{request_id}' is already recorded"
+BATCH_ALREADY_RECORDED = "a request id in this batch of {n} is already recorded"
 
 
 def _row(
     *,
     request_id: str,
-    subject: str | None,
+    subject_hash: str | None,
     model_name: str,
     model_version: str,
     input_hash: str,
@@ -50,7 +45,7 @@ def _row(
 ) -> dict[str, Any]:
     return {
         "request_id": str(request_id),
-        "subject_hash": _subject_hash(subject),
+        "subject_hash": subject_hash,
         "model_name": model_name,
         "model_version": str(model_version),
         "created_at": created_at or datetime.now(UTC),
@@ -65,7 +60,7 @@ def _row(
 def record_prediction(
     *,
     request_id: str,
-    subject: str | None,
+    subject_hash: str | None,
     model_name: str,
     model_version: str,
     input_hash: str,
@@ -74,18 +69,18 @@ def record_prediction(
     payload: dict[str, Any] | None = None,
     created_at: datetime | None = None,
     tenant: str | None = None,
-    url: str | None = None,
+    db: Database,
 ) -> PredictionRecord:
-    """Store one prediction; the subject is kept only as its hash, ``tenant`` is its owner.
+    """Store one prediction (``tenant``: its owner; ``created_at``: default now).
 
     Raises
     ------
     DataError
         If ``request_id`` was already recorded.
     """
-    values = _row(
+    row = _row(
         request_id=request_id,
-        subject=subject,
+        subject_hash=subject_hash,
         model_name=model_name,
         model_version=model_version,
         input_hash=input_hash,
@@ -96,16 +91,16 @@ def record_prediction(
         tenant=tenant,
     )
     try:
-        with session_scope(url) as session:
-            record = PredictionRecord(**values)
+        with db.session() as session:
+            record = PredictionRecord(**row)
             session.add(record)
     except IntegrityError as exc:
-        raise DataError(f"prediction request id '{request_id}' is already recorded") from exc
+        raise DataError(ALREADY_RECORDED.format(request_id=request_id)) from exc
     return record
 
 
-def record_predictions(records: Iterable[dict[str, Any]], *, url: str | None = None) -> int:
-    """Store many predictions in one transaction (batch scoring); keys as :func:`record_prediction`.
+def record_predictions(records: Iterable[Mapping[str, Any]], *, db: Database) -> int:
+    """Store many predictions in one transaction; keys as :func:`record_prediction`.
 
     Raises
     ------
@@ -113,14 +108,11 @@ def record_predictions(records: Iterable[dict[str, Any]], *, url: str | None = N
         If any request id was already recorded (nothing is stored then).
     """
     rows = [_row(**r) for r in records]
-    if not rows:
-        return 0
     try:
-        with session_scope(url) as session:
-            session.execute(insert(PredictionRecord), rows)
+        with db.begin() as conn:
+            return insert_predictions(conn, rows)
     except IntegrityError as exc:
-        raise DataError(f"a request id in this batch of {len(rows)} is already recorded") from exc
-    return len(rows)
+        raise DataError(BATCH_ALREADY_RECORDED.format(n=len(rows))) from exc
 
 
 def insert_predictions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -142,7 +134,7 @@ def insert_predictions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> i
     return len(rows)
 
 
-def get_prediction(request_id: str, *, url: str | None = None) -> PredictionRecord:
+def get_prediction(request_id: str, *, db: Database) -> PredictionRecord:
     """The stored prediction of a request, whoever owns it (check ``record.tenant``).
 
     Raises
@@ -150,37 +142,37 @@ def get_prediction(request_id: str, *, url: str | None = None) -> PredictionReco
     NotFoundError
         If no prediction has that request id.
     """
-    with session_scope(url) as session:
+    with db.session() as session:
         record = session.get(PredictionRecord, str(request_id))
     if record is None:
         raise NotFoundError(NO_PREDICTION.format(request_id=request_id))
     return record
 
 
-def predictions_for_subject(subject: str, *, url: str | None = None) -> list[PredictionRecord]:
+def predictions_for_subject(subject_hash: str, *, db: Database) -> list[PredictionRecord]:
     """Every stored prediction about one subject, oldest first (subject access requests)."""
-    with session_scope(url) as session:
+    with db.session() as session:
         return list(
             session.execute(
                 select(PredictionRecord)
-                .where(PredictionRecord.subject_hash == _subject_hash(subject))
+                .where(PredictionRecord.subject_hash == subject_hash)
                 .order_by(PredictionRecord.created_at)
             ).scalars()
         )
 
 
-def delete_for_subject(subject: str, *, url: str | None = None) -> int:
+def delete_for_subject(subject_hash: str, *, db: Database) -> int:
     """Delete every prediction about a subject (erasure); returns how many were deleted."""
-    with session_scope(url) as session:
+    with db.session() as session:
         result = session.execute(
-            delete(PredictionRecord).where(PredictionRecord.subject_hash == _subject_hash(subject))
+            delete(PredictionRecord).where(PredictionRecord.subject_hash == subject_hash)
         )
         return int(result.rowcount or 0)
 
 
-def purge_predictions(before: datetime, *, url: str | None = None) -> int:
+def purge_predictions(before: datetime, *, db: Database) -> int:
     """Delete predictions created before ``before`` (retention); returns how many."""
-    with session_scope(url) as session:
+    with db.session() as session:
         result = session.execute(
             delete(PredictionRecord).where(PredictionRecord.created_at < before)
         )

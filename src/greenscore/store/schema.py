@@ -8,9 +8,24 @@ existence depends on which modules happened to be imported first.
 from __future__ import annotations
 
 from greenscore.store.base import Base
-from greenscore.store.tables import monitoring, predictions, privacy, security, serving
+from greenscore.store.tables import (
+    monitoring,
+    predictions,
+    privacy,
+    security,
+    serving,
+    sustainability,
+)
 
 #: Every table GreenScore keeps.
 metadata = Base.metadata
 
-__all__ = ["metadata", "monitoring", "predictions", "privacy", "security", "serving"]
+__all__ = [
+    "metadata",
+    "monitoring",
+    "predictions",
+    "privacy",
+    "security",
+    "serving",
+    "sustainability",
+]

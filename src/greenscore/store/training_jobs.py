@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from greenscore.errors import NotFoundError
-from greenscore.store._legacy import session_scope
+from greenscore.store.database import Database
 from greenscore.store.tables.monitoring import TrainingJob
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
@@ -52,7 +52,7 @@ def file_training_job(
     reasons: list[dict[str, Any]],
     evidence: Sequence[str],
     requested_by: str,
-    url: str | None = None,
+    db: Database,
 ) -> tuple[TrainingJob, bool]:
     """File a job to retrain ``model`` unless one is open or this evidence filed one before.
 
@@ -73,7 +73,7 @@ def file_training_job(
     """
     key = dedupe_key(model, evidence)
     now = datetime.now(UTC)
-    with session_scope(url) as session:
+    with db.session() as session:
         existing = (
             _open_job(session, model)
             or session.execute(
@@ -93,11 +93,11 @@ def file_training_job(
         updated_at=now,
     )
     try:
-        with session_scope(url) as session:
+        with db.session() as session:
             session.add(job)
     except IntegrityError:
         # Another monitor filed the same evidence between our read and our insert.
-        with session_scope(url) as session:
+        with db.session() as session:
             found = session.execute(
                 select(TrainingJob).where(TrainingJob.dedupe_key == key)
             ).scalar_one()
@@ -105,16 +105,16 @@ def file_training_job(
     return job, True
 
 
-def training_jobs(*, status: str | None = None, url: str | None = None) -> list[TrainingJob]:
+def training_jobs(*, status: str | None = None, db: Database) -> list[TrainingJob]:
     """Jobs, oldest first (optionally only those in one status)."""
     query = select(TrainingJob).order_by(TrainingJob.created_at)
     if status is not None:
         query = query.where(TrainingJob.status == status)
-    with session_scope(url) as session:
+    with db.session() as session:
         return list(session.execute(query).scalars())
 
 
-def get_training_job(job_id: str, *, url: str | None = None) -> TrainingJob:
+def get_training_job(job_id: str, *, db: Database) -> TrainingJob:
     """One job.
 
     Raises
@@ -122,16 +122,16 @@ def get_training_job(job_id: str, *, url: str | None = None) -> TrainingJob:
     NotFoundError
         If there is no job with that id.
     """
-    with session_scope(url) as session:
+    with db.session() as session:
         job = session.get(TrainingJob, job_id)
     if job is None:
         raise NotFoundError(NO_JOB.format(id=job_id))
     return job
 
 
-def claim_training_job(job_id: str, *, url: str | None = None) -> bool:
+def claim_training_job(job_id: str, *, db: Database) -> bool:
     """Move a pending job to running; False if another runner took it first."""
-    with session_scope(url) as session:
+    with db.session() as session:
         result = session.execute(
             update(TrainingJob)
             .where(TrainingJob.id == job_id, TrainingJob.status == PENDING)
@@ -146,10 +146,10 @@ def finish_training_job(
     status: str,
     result: dict[str, Any] | None = None,
     error: str | None = None,
-    url: str | None = None,
+    db: Database,
 ) -> None:
     """Record how a running job ended (``done`` with its result, or ``failed`` with why)."""
-    with session_scope(url) as session:
+    with db.session() as session:
         session.execute(
             update(TrainingJob)
             .where(TrainingJob.id == job_id)

@@ -28,6 +28,7 @@ from greenscore.errors import GreenScoreError
 from greenscore.logging import get_logger
 from greenscore.monitoring.champion import compare_champion_challenger
 from greenscore.security.audit import record_event
+from greenscore.store import database
 from greenscore.store.training_jobs import (
     DONE,
     FAILED,
@@ -102,12 +103,16 @@ def retrain(
         "comparison": comparison.to_dict(),
         "promoted": promoted,
     }
-    record_event(COMPARED, actor=actor, details=details)
+    record_event(COMPARED, actor=actor, details=details, settings=settings)
     if promoted:
         assert name is not None and version is not None
         set_alias(name, version, "champion", settings=settings)
-        record_event(PROMOTED, actor=actor, details={"job_id": job.id, "model": name,
-                                                     "version": version})  # fmt: skip
+        record_event(
+            PROMOTED,
+            actor=actor,
+            details={"job_id": job.id, "model": name, "version": version},
+            settings=settings,
+        )
     note = None
     if comparison.promote and not promoted:
         note = FOLDER_CHAMPION.format(folder=out / "model")
@@ -131,18 +136,21 @@ def run_pending(
     ``failed`` too and is raised.
     """
     results = []
-    for job in training_jobs(status=PENDING):
-        if not claim_training_job(job.id):
+    db = database(settings)
+    for job in training_jobs(status=PENDING, db=db):
+        if not claim_training_job(job.id, db=db):
             continue  # another runner took it
         try:
             result = retrain(job, dataset, out=out / job.id, settings=settings, actor=actor)
         except GreenScoreError as exc:
-            finish_training_job(job.id, status=FAILED, error=exc.message)
+            finish_training_job(job.id, status=FAILED, error=exc.message, db=db)
             results.append({"job_id": job.id, "status": FAILED, "error": exc.message})
             continue
         except Exception as exc:
-            finish_training_job(job.id, status=FAILED, error=f"{type(exc).__name__}: {exc}")
+            finish_training_job(
+                job.id, status=FAILED, error=f"{type(exc).__name__}: {exc}", db=db
+            )
             raise
-        finish_training_job(job.id, status=DONE, result=result)
+        finish_training_job(job.id, status=DONE, result=result, db=db)
         results.append({"job_id": job.id, "status": DONE, **result})
     return results

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, status
 from greenscore.errors import ModelError
 from greenscore.security.audit import record_event
 from greenscore.serving import dlq
-from greenscore.serving.deps import DlqAdmin, ModelManager, ModelReader, Store
+from greenscore.serving.deps import AppSettings, Db, DlqAdmin, ModelManager, ModelReader, Store
 from greenscore.serving.routers.common import ERRORS
 from greenscore.serving.schemas import DeadLetterOut, ModelsInfo, ReloadRequest, ReloadStatus
 
@@ -37,7 +37,9 @@ def list_models(principal: ModelReader, store: Store) -> Any:
     summary="Load a new model version without downtime",
     responses=ERRORS,
 )
-def reload_models(body: ReloadRequest, principal: ModelManager, store: Store) -> Any:
+def reload_models(
+    body: ReloadRequest, principal: ModelManager, store: Store, settings: AppSettings
+) -> Any:
     """Load in the background, smoke-test, then swap atomically; requests in flight finish
     on the old model. Poll ``GET /v1/admin/models`` for the outcome.
 
@@ -51,6 +53,7 @@ def reload_models(body: ReloadRequest, principal: ModelManager, store: Store) ->
             "models.reload.refused",
             actor=principal.id,
             details={"model": body.model, "ab": body.ab, "fallback": body.fallback},
+            settings=settings,
         )
         raise
     record_event(
@@ -62,6 +65,7 @@ def reload_models(body: ReloadRequest, principal: ModelManager, store: Store) ->
             "ab": body.ab,
             "fallback": body.fallback,
         },
+        settings=settings,
     )
     return started
 
@@ -75,8 +79,9 @@ def reload_models(body: ReloadRequest, principal: ModelManager, store: Store) ->
 )
 def dead_letters(
     principal: DlqAdmin,
+    db: Db,
     status: str | None = Query("pending", description="pending, replayed, failed (empty: all)"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
     """Kept for replay with ``greenscore dlq replay``."""
-    return dlq.list_dead_letters(status=status or None, limit=limit)
+    return dlq.list_dead_letters(status=status or None, limit=limit, db=db)

@@ -20,7 +20,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from greenscore.errors import AuthError, PermissionDeniedError
-from greenscore.serving._db import engine
 from greenscore.serving.schemas import ErrorResponse, HealthOut
 
 router = APIRouter(tags=["health"])
@@ -90,7 +89,7 @@ def ready(request: Request) -> Any:
     store = request.app.state.store
     checks: dict[str, Any] = {"model": store.ready}
     try:
-        with engine().connect() as conn:
+        with request.app.state.db.connect() as conn:
             conn.execute(text("SELECT 1"))
         checks["database"] = True
     except Exception as exc:  # noqa: BLE001 - any failure means not ready

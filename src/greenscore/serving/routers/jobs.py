@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import AnyHttpUrl, BaseModel, Field, create_model
 
 from greenscore.serving import jobs
-from greenscore.serving.deps import JobCreator, JobReader, Service
+from greenscore.serving.deps import Db, JobCreator, JobReader, Service
 from greenscore.serving.routers.common import ERRORS, NOT_FOUND
 from greenscore.serving.schemas import JobResults, JobStatus
 
@@ -97,10 +97,10 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         summary="A job's status and progress",
         responses={**ERRORS, **NOT_FOUND},
     )
-    def get_job(job_id: str, principal: JobReader) -> Any:
+    def get_job(job_id: str, principal: JobReader, db: Db) -> Any:
         """Status, progress (rows done of total), errors and callback delivery."""
         reader = None if principal.role in _READ_ALL else principal.id
-        return jobs.get_job(job_id, reader=reader)
+        return jobs.get_job(job_id, reader=reader, db=db)
 
     @router.get(
         "/{job_id}/results",

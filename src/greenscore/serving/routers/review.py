@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 
 from greenscore.security.audit import record_event
 from greenscore.serving import review
-from greenscore.serving.deps import ReviewDecider, ReviewReader
+from greenscore.serving.deps import AppSettings, Db, ReviewDecider, ReviewReader
 from greenscore.serving.routers.common import ERRORS, NOT_FOUND
 from greenscore.serving.schemas import ReviewDecisionRequest, ReviewItem, ReviewQueue
 
@@ -29,11 +29,12 @@ router = APIRouter(prefix="/v1/review-queue", tags=["review"])
 )
 def list_queue(
     principal: ReviewReader,
+    db: Db,
     status: Literal["open", "decided", "all"] = Query("open"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
     """Contested and grey-band decisions of every tenant, oldest first."""
-    items = review.list_items(status=None if status == "all" else status, limit=limit)
+    items = review.list_items(status=None if status == "all" else status, limit=limit, db=db)
     return {"count": len(items), "items": items}
 
 
@@ -44,12 +45,21 @@ def list_queue(
     summary="Record an analyst's decision",
     responses={**ERRORS, **NOT_FOUND},
 )
-def decide(item_id: str, body: ReviewDecisionRequest, principal: ReviewDecider) -> Any:
+def decide(
+    item_id: str,
+    body: ReviewDecisionRequest,
+    principal: ReviewDecider,
+    db: Db,
+    settings: AppSettings,
+) -> Any:
     """Close an open item with an outcome; audited."""
-    item = review.decide_item(item_id, outcome=body.outcome, note=body.note, actor=principal.id)
+    item = review.decide_item(
+        item_id, outcome=body.outcome, note=body.note, actor=principal.id, db=db
+    )
     record_event(
         "decision.review",
         actor=principal.id,
         details={"review_id": item_id, "request_id": item["request_id"], "outcome": body.outcome},
+        settings=settings,
     )
     return item

@@ -43,6 +43,28 @@ TABLES = [
 ]
 
 
+#: (table, index, columns) of every index 0.1.0 made.
+INDEXES = [
+    ("predictions", "ix_predictions_created_at", ["created_at"]),
+    ("predictions", "ix_predictions_subject_hash", ["subject_hash"]),
+    ("privacy_budget_spend", "ix_privacy_budget_spend_dataset", ["dataset"]),
+    ("privacy_consent", "ix_privacy_consent_at", ["at"]),
+    ("privacy_consent", "ix_privacy_consent_purpose", ["purpose"]),
+    ("privacy_consent", "ix_privacy_consent_subject_hash", ["subject_hash"]),
+    ("privacy_lineage", "ix_privacy_lineage_at", ["at"]),
+    ("privacy_lineage", "ix_privacy_lineage_dataset_sha", ["dataset_sha"]),
+    ("privacy_lineage", "ix_privacy_lineage_subject_hash", ["subject_hash"]),
+    ("security_audit_log", "ix_security_audit_log_action", ["action"]),
+    ("security_audit_log", "ix_security_audit_log_subject_hash", ["subject_hash"]),
+    ("serving_dead_letters", "ix_serving_dead_letters_request_id", ["request_id"]),
+    ("serving_dead_letters", "ix_serving_dead_letters_status", ["status"]),
+    ("serving_jobs", "ix_serving_jobs_created_at", ["created_at"]),
+    ("serving_jobs", "ix_serving_jobs_status", ["status"]),
+    ("serving_review_queue", "ix_serving_review_queue_request_id", ["request_id"]),
+    ("serving_review_queue", "ix_serving_review_queue_status", ["status"]),
+]
+
+
 def upgrade() -> None:
     """Create release 0.1.0's tables and indexes (those missing)."""
     existing = guard.tables()
@@ -60,8 +82,6 @@ def upgrade() -> None:
             sa.Column("payload", sa.JSON(), nullable=True),
             sa.PrimaryKeyConstraint("request_id"),
         )
-        op.create_index(op.f("ix_predictions_created_at"), "predictions", ["created_at"])
-        op.create_index(op.f("ix_predictions_subject_hash"), "predictions", ["subject_hash"])
     if "privacy_budget" not in existing:
         op.create_table(
             "privacy_budget",
@@ -82,9 +102,6 @@ def upgrade() -> None:
             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
             sa.PrimaryKeyConstraint("id"),
         )
-        op.create_index(
-            op.f("ix_privacy_budget_spend_dataset"), "privacy_budget_spend", ["dataset"]
-        )
     if "privacy_consent" not in existing:
         op.create_table(
             "privacy_consent",
@@ -96,11 +113,6 @@ def upgrade() -> None:
             sa.Column("actor", sa.String(length=200), nullable=False),
             sa.Column("source", sa.String(length=200), nullable=True),
             sa.PrimaryKeyConstraint("id"),
-        )
-        op.create_index(op.f("ix_privacy_consent_at"), "privacy_consent", ["at"])
-        op.create_index(op.f("ix_privacy_consent_purpose"), "privacy_consent", ["purpose"])
-        op.create_index(
-            op.f("ix_privacy_consent_subject_hash"), "privacy_consent", ["subject_hash"]
         )
     if "privacy_datasets" not in existing:
         op.create_table(
@@ -125,11 +137,6 @@ def upgrade() -> None:
             sa.Column("model_version", sa.String(length=100), nullable=True),
             sa.Column("at", sa.DateTime(timezone=True), nullable=False),
             sa.PrimaryKeyConstraint("id"),
-        )
-        op.create_index(op.f("ix_privacy_lineage_at"), "privacy_lineage", ["at"])
-        op.create_index(op.f("ix_privacy_lineage_dataset_sha"), "privacy_lineage", ["dataset_sha"])
-        op.create_index(
-            op.f("ix_privacy_lineage_subject_hash"), "privacy_lineage", ["subject_hash"]
         )
     if "privacy_retention" not in existing:
         op.create_table(
@@ -182,10 +189,6 @@ def upgrade() -> None:
             sa.Column("hash", sa.String(length=64), nullable=False),
             sa.PrimaryKeyConstraint("id"),
         )
-        op.create_index(op.f("ix_security_audit_log_action"), "security_audit_log", ["action"])
-        op.create_index(
-            op.f("ix_security_audit_log_subject_hash"), "security_audit_log", ["subject_hash"]
-        )
     if "security_secrets" not in existing:
         op.create_table(
             "security_secrets",
@@ -230,10 +233,6 @@ def upgrade() -> None:
             sa.Column("note", sa.Text(), nullable=True),
             sa.PrimaryKeyConstraint("id"),
         )
-        op.create_index(
-            op.f("ix_serving_dead_letters_request_id"), "serving_dead_letters", ["request_id"]
-        )
-        op.create_index(op.f("ix_serving_dead_letters_status"), "serving_dead_letters", ["status"])
     if "serving_jobs" not in existing:
         op.create_table(
             "serving_jobs",
@@ -256,8 +255,6 @@ def upgrade() -> None:
             sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
             sa.PrimaryKeyConstraint("id"),
         )
-        op.create_index(op.f("ix_serving_jobs_created_at"), "serving_jobs", ["created_at"])
-        op.create_index(op.f("ix_serving_jobs_status"), "serving_jobs", ["status"])
     if "serving_review_queue" not in existing:
         op.create_table(
             "serving_review_queue",
@@ -276,10 +273,10 @@ def upgrade() -> None:
             sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
             sa.PrimaryKeyConstraint("id"),
         )
-        op.create_index(
-            op.f("ix_serving_review_queue_request_id"), "serving_review_queue", ["request_id"]
-        )
-        op.create_index(op.f("ix_serving_review_queue_status"), "serving_review_queue", ["status"])
+
+    for table, name, columns in INDEXES:
+        if name not in guard.indexes(table):
+            op.create_index(name, table, columns)
 
 
 def downgrade() -> None:
