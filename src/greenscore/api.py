@@ -31,6 +31,7 @@ from greenscore.config import get_settings
 from greenscore.data.io import read_table
 from greenscore.data.loading import load_dataset
 from greenscore.models.bundle import ScoringBundle
+from greenscore.models.runtime import ScoringRuntime
 from greenscore.tracking.registry import load_bundle
 from greenscore.workflows.cutoffs import override_cutoffs
 from greenscore.workflows.train import TrainResult
@@ -223,7 +224,7 @@ def score(
     )
     if note:
         warnings.warn(note, UserWarning, stacklevel=2)
-    return bundle.score_frame(_raw_frame(data, query))
+    return ScoringRuntime(bundle).score_frame(_raw_frame(data, query))
 
 
 def explain_applicants(

@@ -109,7 +109,7 @@ def test_the_registered_model_loads_from_the_home_store_with_its_cutoffs(
     code = (
         "import greenscore; "
         f"b = greenscore.load_model('models:/{MODEL}@champion'); "
-        "print(b.scoring.approve_below, b.scoring.decline_above, b.metadata['registry']['version'])"
+        "print(b.scoring.approve_below, b.scoring.decline_above, b.metadata.registry.version)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],

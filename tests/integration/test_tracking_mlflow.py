@@ -196,7 +196,11 @@ def test_register_and_reload_by_version_and_alias(
     expected = original.predict_pd(X)
     for loaded in (by_version, by_alias, from_folder):
         np.testing.assert_array_equal(loaded.predict_pd(X), expected)
-    assert by_alias.metadata["registry"] == {"name": "tiny-pd", "version": 1, "run_id": run.run_id}
+    assert by_alias.metadata.registry.model_dump() == {
+        "name": "tiny-pd",
+        "version": 1,
+        "run_id": run.run_id,
+    }
     assert by_version.spec == original.spec
 
     assert register_bundle(second, name="tiny-pd", alias="challenger") == 2
@@ -207,9 +211,9 @@ def test_register_and_reload_by_version_and_alias(
     own_run = client.get_run(versions[0]["run_id"])
     assert own_run.info.run_name == "register:tiny-pd" and own_run.info.status == "FINISHED"
 
-    assert load_bundle("models:/tiny-pd/latest").metadata["C"] == 0.01
+    assert load_bundle("models:/tiny-pd/latest").metadata.C == 0.01
     set_alias("tiny-pd", 2, "champion")
-    assert load_bundle("models:/tiny-pd@champion").metadata["registry"]["version"] == 2
+    assert load_bundle("models:/tiny-pd@champion").metadata.registry.version == 2
     assert not np.allclose(load_bundle("models:/tiny-pd@champion").predict_pd(X), expected)
 
 

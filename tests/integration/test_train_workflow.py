@@ -22,6 +22,7 @@ from greenscore.data.loading import Dataset, load_dataset
 from greenscore.data.presets import load_preset
 from greenscore.data.synthetic import BALANCE_COLUMNS, DPD_COLUMNS, PAYMENT_COLUMNS, generate
 from greenscore.models.bundle import ScoringBundle
+from greenscore.models.runtime import ScoringRuntime
 from greenscore.workflows.train import METRIC_KEYS, TrainOptions, TrainResult, train
 
 ROWS = 2000
@@ -141,7 +142,7 @@ def test_saved_model_reproduces_predictions(trained: TrainResult, dataset: Datas
     np.testing.assert_array_equal(loaded.predict_pd(dataset.X), expected)
     for name in MODELS:
         assert (trained.out / "models" / name / "bundle.joblib").is_file()
-    scored = loaded.score_frame(dataset.frame)
+    scored = ScoringRuntime(loaded).score_frame(dataset.frame)
     assert len(scored) == ROWS
     assert set(scored["decision"]) <= {"approve", "review", "decline"}
 

@@ -15,7 +15,6 @@ from greenscore.data.loading import load_dataset
 from greenscore.errors import DataError
 from greenscore.explain.adverse_action import adverse_action_notice
 from greenscore.explain.reason_codes import (
-    METADATA_KEY,
     ReasonCoder,
     attach_reason_codes,
     reason_code,
@@ -77,7 +76,7 @@ def test_four_reasons_per_declined_applicant(german):
 def test_never_cites_a_protected_attribute_even_when_the_model_uses_it(german_protected):
     bundle, frame = german_protected
     coder = ReasonCoder.from_bundle(bundle, reference=frame)
-    contributions, _ = coder._tree.batch(frame)
+    contributions, _ = coder.contributions_batch(frame)
     features = coder.model_features
     # The model really leans on protected inputs, so exclusion is doing work here.
     protected_push = contributions[:, [features.index(c) for c in ("age", "personal_status")]]
@@ -118,19 +117,24 @@ def test_contributions_agree_with_tree_explainer_in_sign_and_order(german):
         assert [r.feature for r in reasons] == [names[j] for j in top]
 
 
-def test_fast_dict_path_matches_the_pipeline_path(german):
+def test_a_dict_and_a_frame_give_the_pipelines_contributions(german):
     bundle, frame = german
     coder = ReasonCoder.from_bundle(bundle, reference=frame)
-    assert coder._tree.fast_path
-    for position in range(0, 60, 7):
-        fast = coder._tree.row(frame.iloc[position].to_dict())
-        slow = coder._tree.encode(
-            bundle.features.transform(bundle.model_input(frame.iloc[[position]]))
-        )
-        np.testing.assert_array_equal(fast, coder._tree.booster.predict(slow, pred_contrib=True)[0])
+    runtime = coder.runtime
+    assert runtime.mode == "lightgbm" and coder.method == "treeshap" and coder.exact
+    rows = [frame.iloc[p].to_dict() for p in range(0, 60, 7)]
+    fast = runtime.encode(rows, [None] * len(rows))
+    slow = runtime.layout.encode(bundle.features.transform(bundle.model_input(frame.iloc[0:60:7])))
+    np.testing.assert_array_equal(fast.matrix, slow)
+    np.testing.assert_allclose(
+        coder.contributions(fast),
+        bundle.estimator.booster_.predict(slow, pred_contrib=True)[:, :-1],
+        rtol=0,
+        atol=1e-9,
+    )
 
 
-def test_fast_path_refused_when_the_pipeline_changes_values(german):
+def test_a_pipeline_that_changes_values_is_encoded_by_the_pipeline(german):
     bundle, frame = german
     X = bundle.model_input(frame)  # noqa: N806
     cats = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
@@ -148,12 +152,12 @@ def test_fast_path_refused_when_the_pipeline_changes_values(german):
     ).fit(X, load_dataset(GERMAN, preset="german").y)
     other = ScoringBundle(name="scaled", spec=bundle.spec, pipeline=pipeline)
     coder = ReasonCoder.from_bundle(other)
-    assert not coder._tree.fast_path
-    row = frame.iloc[3].to_dict()
+    assert coder.runtime.mode == "pipeline" and coder.exact
+    contributions, _ = coder.contributions_batch(frame.iloc[[3]])
     expected = pipeline[-1].booster_.predict(
-        coder._tree.encode(pipeline[:-1].transform(X.iloc[[3]])), pred_contrib=True
+        coder.runtime.layout.encode(pipeline[:-1].transform(X.iloc[[3]])), pred_contrib=True
     )[0]
-    np.testing.assert_allclose(coder._tree.row(row), expected)
+    np.testing.assert_allclose(contributions[0], expected[:-1], atol=1e-9)
 
 
 def test_batch_equals_one_by_one_and_frame_layout(german):
@@ -177,12 +181,12 @@ def test_codes_are_stable_hashes_and_stored_at_fit_time(german):
     assert reason_code("duration") == reason_code("duration") != reason_code("credit_amount")
     table = attach_reason_codes(bundle, frame)
     try:
-        assert bundle.metadata[METADATA_KEY]["codes"]["duration"] == reason_code("duration")
+        assert bundle.metadata.reason_codes["codes"]["duration"] == reason_code("duration")
         coder = ReasonCoder.from_bundle(bundle)
         assert coder.codes[coder.features.index("duration")] == table["codes"]["duration"]
         assert table["typical"]["duration"] == float(frame["duration"].median())
     finally:
-        bundle.metadata.pop(METADATA_KEY)
+        bundle.metadata.reason_codes = None
     codes = reason_code_table([f"feature_{i}" for i in range(2000)])
     assert len(set(codes.values())) == 2000
 
@@ -225,7 +229,8 @@ def test_one_hot_columns_are_reported_under_their_category():
     assert "purpose" in coder.features and "duration" in coder.features
     assert not any("purpose_" in f for f in coder.features)
     contributions, transformed = coder.contributions_batch(dataset.frame.iloc[:5])
-    raw = pipeline[-1].booster_.predict(coder._tree.encode(transformed), pred_contrib=True)[:, :-1]
+    matrix = coder.runtime.layout.encode(transformed)
+    raw = pipeline[-1].booster_.predict(matrix, pred_contrib=True)[:, :-1]
     members = [j for j, n in enumerate(coder.model_features) if n.startswith("oh__purpose_")]
     assert len(members) > 3
     np.testing.assert_allclose(

@@ -67,7 +67,7 @@ def _logit(bundle, frame):
 
 def test_tree_path_is_tree_explainer_and_adds_up(data, tree):
     expl = explain(tree, data.frame.iloc[:200])
-    assert expl.method == "lightgbm_pred_contrib"
+    assert expl.method == "treeshap"
     reference = np.asarray(shap.TreeExplainer(tree.estimator).shap_values(expl.data))
     np.testing.assert_allclose(expl.values, reference, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(

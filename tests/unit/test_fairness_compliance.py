@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from greenscore.config import ScoringSettings, Settings, use_settings
 from greenscore.data.loading import load_dataset
-from greenscore.explain.reason_codes import METADATA_KEY, attach_reason_codes
+from greenscore.explain.reason_codes import attach_reason_codes
 from greenscore.fairness.compliance import (
     NA,
     check_adverse_action,
@@ -151,7 +151,7 @@ def test_reasons_are_verified_on_real_declines(german, german_bundle):
 
 
 def test_reasons_that_point_the_wrong_way_fail_the_fcra_check(german, german_bundle):
-    table = german_bundle.metadata[METADATA_KEY]
+    table = german_bundle.metadata.reason_codes
     sides = table.pop("sides")
     try:  # a table without risk sides: reasons on contributions alone, as before
         check = check_adverse_action(german_bundle, german.frame)

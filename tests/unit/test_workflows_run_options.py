@@ -12,6 +12,7 @@ from serving_bundle import shared
 
 from greenscore.config import CUTOFFS_OUT_OF_ORDER, ScoringSettings, load_settings, mask_url
 from greenscore.errors import ConfigError
+from greenscore.models.runtime import ScoringRuntime
 from greenscore.workflows.cutoffs import OVERRIDE_WARNING, override_cutoffs, with_cutoffs
 from greenscore.workflows.out_folder import ERR_OUT_IS_FILE, check_out_folder
 
@@ -81,7 +82,7 @@ def test_settings_refuse_cutoffs_out_of_order(monkeypatch: pytest.MonkeyPatch) -
 def test_an_override_decides_with_the_new_cutoffs_and_says_so() -> None:
     ds, bundle = shared()
     trained = (bundle.scoring.approve_below, bundle.scoring.decline_above)
-    scored = bundle.score_frame(ds.frame)
+    scored = ScoringRuntime(bundle).score_frame(ds.frame)
     view, warning = override_cutoffs(bundle, approve_below=0.02, decline_above=0.9)
     assert warning == OVERRIDE_WARNING.format(
         approve_below=0.02,
@@ -89,7 +90,7 @@ def test_an_override_decides_with_the_new_cutoffs_and_says_so() -> None:
         trained_approve=trained[0],
         trained_decline=trained[1],
     )
-    rescored = view.score_frame(ds.frame)
+    rescored = ScoringRuntime(view).score_frame(ds.frame)
     pd_ = rescored["probability_of_default"].to_numpy()
     np.testing.assert_allclose(pd_, scored["probability_of_default"])  # same model
     expected = np.where(pd_ < 0.02, "approve", np.where(pd_ > 0.9, "decline", "review"))

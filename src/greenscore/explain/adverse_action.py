@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from greenscore.errors import DataError
-from greenscore.explain.feature_map import select_model_input
 from greenscore.explain.reason_codes import ReasonCoder
+from greenscore.models.bundle import ScoringBundle
 
 _RIGHTS = (
     "You have the right to a statement of the specific reasons for this decision, to "
@@ -25,7 +25,7 @@ _RIGHTS = (
 )
 
 
-def _one_row(bundle: Any, row: Mapping[str, Any] | pd.Series | pd.DataFrame) -> pd.DataFrame:
+def _one_row(row: Mapping[str, Any] | pd.Series | pd.DataFrame) -> pd.DataFrame:
     if isinstance(row, pd.DataFrame):
         frame = row
     elif isinstance(row, pd.Series):
@@ -37,14 +37,14 @@ def _one_row(bundle: Any, row: Mapping[str, Any] | pd.Series | pd.DataFrame) -> 
     return frame
 
 
-def score_range(bundle: Any) -> tuple[float, float]:
+def score_range(bundle: ScoringBundle) -> tuple[float, float]:
     """Lowest and highest score the bundle's scaling gives (PD 99.9 % and 0.1 %)."""
     low, high = bundle.points(np.array([0.999, 0.001]))
     return round(float(low), 1), round(float(high), 1)
 
 
 def adverse_action_notice(
-    bundle: Any,
+    bundle: ScoringBundle,
     row: Mapping[str, Any] | pd.Series | pd.DataFrame,
     *,
     coder: ReasonCoder | None = None,
@@ -62,6 +62,8 @@ def adverse_action_notice(
         The applicant (raw application or model input; extra fields are ignored).
     coder : ReasonCoder, optional
         A prepared coder (the service keeps one per model); built from the bundle if not.
+        Its runtime scores the applicant, so the decision and the reasons come from one
+        encoding.
     reference : DataFrame, optional
         Training applicants, to build the coder (and needed for non-tree models).
     date : date, optional
@@ -78,13 +80,14 @@ def adverse_action_notice(
         ``probability_of_default``, ``score``, ``score_range``, ``key_factors`` (reason
         codes), ``reasons`` (their sentences), ``statement`` and ``rights``.
     """
-    frame = _one_row(bundle, row)
+    frame = _one_row(row)
     if coder is None:
         coder = ReasonCoder.from_bundle(bundle, reference=reference)
-    inputs = select_model_input(bundle, frame)
-    pd_ = float(bundle.predict_pd(inputs)[0])
-    decision = str(bundle.decisions(np.array([pd_]))[0])
-    reasons = coder.explain_one(frame, shown)
+    encoded, changed = coder.encode(frame)
+    scored = coder.runtime.scored(encoded)
+    pd_ = float(scored.probability[0])
+    decision = str(scored.decisions[0])
+    reasons = coder.explain(encoded, [shown if shown is not None else changed[0]])[0]
     low, high = score_range(bundle)
     spec = bundle.spec
     applicant = (
@@ -92,7 +95,7 @@ def adverse_action_notice(
     )
     if isinstance(applicant, np.generic):
         applicant = applicant.item()
-    score = round(float(bundle.points(np.array([pd_]))[0]), 1)
+    score = round(float(scored.points[0]), 1)
     declined = decision == "decline"
     statement = (
         "We are unable to approve your application for credit at this time."
@@ -102,8 +105,8 @@ def adverse_action_notice(
     return {
         "notice": "adverse_action" if declined else "credit_decision",
         "date": (date or dt.datetime.now(dt.UTC).date()).isoformat(),
-        "model": bundle.name,
-        "model_version": bundle.metadata.get("version"),
+        "model": bundle.model_name,
+        "model_version": bundle.version,
         "applicant_id": applicant,
         "decision": decision,
         "adverse_action": declined,

@@ -23,6 +23,7 @@ import pandas as pd
 
 from greenscore.errors import DataError, ModelError
 from greenscore.explain.feature_map import model_frame, select_model_input
+from greenscore.models.bundle import ScoringBundle
 
 
 def _pyplot():  # noqa: ANN202 - matplotlib's module
@@ -57,7 +58,7 @@ def month_labels(spec: Any, steps: int) -> list[str]:
     return [f"month {t + 1}" for t in range(steps)]
 
 
-def sequence_attention(bundle: Any, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+def sequence_attention(bundle: ScoringBundle, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
     """Per-month attention of every applicant.
 
     Parameters
@@ -163,7 +164,7 @@ def _edges(coefficients: Any, index: pd.Index) -> pd.DataFrame:
     raise ModelError(f"cannot read attention_coefficients of type {type(coefficients).__name__}")
 
 
-def neighbour_attention(bundle: Any, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
+def neighbour_attention(bundle: ScoringBundle, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
     """Neighbour attention of a graph model as ``source, target, weight`` rows.
 
     Raises
@@ -215,7 +216,7 @@ def plot_neighbour_attention(
     return path
 
 
-def attention_report(bundle: Any, X: pd.DataFrame, out_dir: Path | str) -> dict[str, str]:  # noqa: N803
+def attention_report(bundle: ScoringBundle, X: pd.DataFrame, out_dir: Path | str) -> dict[str, str]:  # noqa: N803
     """Write whichever attention heatmaps the bundle's model supports.
 
     Returns

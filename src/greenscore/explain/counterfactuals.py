@@ -26,6 +26,7 @@ from greenscore.explain.feature_map import (
     protected_columns,
     select_model_input,
 )
+from greenscore.models.bundle import ScoringBundle
 
 _MISSING = "__missing__"
 _OUTCOME = "__default__"
@@ -43,14 +44,14 @@ def _one_row(row: Mapping[str, Any] | pd.Series | pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def fixed_features(bundle: Any, columns: list[str]) -> list[str]:
+def fixed_features(bundle: ScoringBundle, columns: list[str]) -> list[str]:
     """Model-input columns a counterfactual must never change (immutable or protected)."""
     spec = bundle.spec
     protected = protected_columns(spec)
     return [c for c in columns if c in spec.immutable or is_protected_feature(c, protected)]
 
 
-def _score(bundle: Any, frame: pd.DataFrame) -> pd.DataFrame:
+def _score(bundle: ScoringBundle, frame: pd.DataFrame) -> pd.DataFrame:
     pd_ = bundle.predict_pd(frame)
     return pd.DataFrame(
         {
@@ -63,7 +64,7 @@ def _score(bundle: Any, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def what_if(
-    bundle: Any,
+    bundle: ScoringBundle,
     applicant: Mapping[str, Any] | pd.Series | pd.DataFrame,
     changes: Mapping[str, Any],
     *,
@@ -137,7 +138,7 @@ class _DiceModel:
     """The bundle as DiCE sees it: string-coded categories in, both class probabilities out."""
 
     def __init__(
-        self, bundle: Any, dtypes: pd.Series, originals: dict[str, dict[str, Any]]
+        self, bundle: ScoringBundle, dtypes: pd.Series, originals: dict[str, dict[str, Any]]
     ) -> None:
         self.bundle = bundle
         self.dtypes = dtypes
@@ -227,7 +228,7 @@ class CounterfactualExplainer:
 
     def __init__(
         self,
-        bundle: Any,
+        bundle: ScoringBundle,
         background: pd.DataFrame,
         *,
         method: Literal["random", "genetic"] = "random",
@@ -439,7 +440,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def counterfactuals(
-    bundle: Any,
+    bundle: ScoringBundle,
     applicant: Mapping[str, Any] | pd.Series | pd.DataFrame,
     *,
     background: pd.DataFrame,

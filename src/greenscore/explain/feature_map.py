@@ -13,10 +13,27 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from greenscore.data.spec import DatasetSpec
-from greenscore.errors import DataError, ModelError
+from greenscore.models.columns import (
+    model_feature_names,
+    model_frame,
+    raw_input_columns,
+    select_model_input,
+)
+
+# The bundle's columns live with the bundle (below the runtime); explainers import them here.
+__all__ = [
+    "feature_sources",
+    "is_protected_feature",
+    "model_feature_names",
+    "model_frame",
+    "protected_columns",
+    "protected_mask",
+    "raw_input_columns",
+    "reason_groups",
+    "select_model_input",
+]
 
 _SPLIT = re.compile(r"[^0-9a-zA-Z]+")
 
@@ -28,57 +45,6 @@ def _tokens(name: str) -> list[str]:
 def _strip_prefix(name: str) -> str:
     # ColumnTransformer names its outputs "<transformer>__<column>".
     return name.split("__", 1)[1] if "__" in name else name
-
-
-def raw_input_columns(bundle: object) -> list[str]:
-    """The raw columns a bundle's pipeline was fitted on, in order.
-
-    Parameters
-    ----------
-    bundle : ScoringBundle
-        A fitted bundle.
-
-    Returns
-    -------
-    list of str
-        ``pipeline.feature_names_in_`` when the pipeline was fitted on a DataFrame, else
-        the spec's declared feature columns.
-
-    Raises
-    ------
-    ModelError
-        If neither is known.
-    """
-    names = getattr(bundle.pipeline, "feature_names_in_", None)  # type: ignore[attr-defined]
-    if names is not None:
-        return [str(n) for n in names]
-    declared = bundle.spec.feature_columns()  # type: ignore[attr-defined]
-    if declared:
-        return declared
-    raise ModelError(
-        "cannot tell the model's input columns: fit the pipeline on a DataFrame "
-        "or declare numeric/categorical columns in the spec"
-    )
-
-
-def model_feature_names(bundle: object, transformed: pd.DataFrame | None = None) -> list[str]:
-    """The names of the features the classifier sees, in its column order.
-
-    Raises
-    ------
-    ModelError
-        If the classifier does not record them and no transformed frame is given.
-    """
-    estimator = bundle.estimator  # type: ignore[attr-defined]
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is not None:
-        return [str(n) for n in names]
-    booster = getattr(estimator, "booster_", None)
-    if booster is not None:
-        return list(booster.feature_name())
-    if transformed is not None:
-        return [str(c) for c in transformed.columns]
-    raise ModelError(f"{type(estimator).__name__} does not record its feature names")
 
 
 def feature_sources(model_features: Sequence[str], raw_columns: Sequence[str]) -> list[str | None]:
@@ -158,34 +124,3 @@ def reason_groups(
         else:
             groups.append(bare)
     return groups
-
-
-def model_frame(bundle: object, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
-    """Run the bundle's fitted feature steps on model-input rows (identity if there are none)."""
-    pipeline = bundle.pipeline  # type: ignore[attr-defined]
-    if len(pipeline) == 1:
-        return X
-    out = pipeline[:-1].transform(X)
-    if not isinstance(out, pd.DataFrame):
-        names = model_feature_names(bundle)
-        out = pd.DataFrame(np.asarray(out), columns=names, index=X.index)
-    return out
-
-
-def select_model_input(bundle: object, frame: pd.DataFrame) -> pd.DataFrame:
-    """The raw input columns of a frame (raw applications or model input), id as index.
-
-    Raises
-    ------
-    DataError
-        If an input column the pipeline needs is missing.
-    """
-    columns = raw_input_columns(bundle)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"missing model input columns: {missing}")
-    out = frame[columns]
-    spec = bundle.spec  # type: ignore[attr-defined]
-    if spec.id_column and spec.id_column in frame.columns:
-        out = out.set_axis(pd.Index(frame[spec.id_column].to_numpy(), name=spec.id_column), axis=0)
-    return out

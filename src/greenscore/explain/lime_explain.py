@@ -20,6 +20,7 @@ import pandas as pd
 from greenscore.errors import DataError
 from greenscore.explain.feature_map import protected_columns, select_model_input
 from greenscore.explain.wording import customer_sentence, feature_phrase
+from greenscore.models.bundle import ScoringBundle
 
 
 @dataclass
@@ -70,7 +71,7 @@ class TabularLime:
     """
 
     def __init__(
-        self, bundle: Any, background: pd.DataFrame, *, num_samples: int = 1000, seed: int = 0
+        self, bundle: ScoringBundle, background: pd.DataFrame, *, num_samples: int = 1000, seed: int = 0
     ) -> None:
         from lime.lime_tabular import LimeTabularExplainer
 
@@ -240,7 +241,7 @@ def _plain(value: Any) -> Any:
 
 
 def lime_explain(
-    bundle: Any,
+    bundle: ScoringBundle,
     row: Mapping[str, Any] | pd.Series | pd.DataFrame,
     *,
     background: pd.DataFrame,

@@ -8,10 +8,12 @@ sentence. A feature is cited only when its value lies on the side of typical whe
 is higher (:mod:`greenscore.explain.reason_sides`): "Annual income is high" is never a
 reason to decline, whatever the sign of its contribution.
 
-The serving layer calls :meth:`ReasonCoder.explain_one` per request, so for LightGBM the
-work per call is LightGBM's own ``pred_contrib`` on one row plus a few microseconds: names,
-codes, sentences and medians are precomputed, and a dict row is encoded without pandas
-when that is verified to be exact (see :mod:`greenscore.explain.tree_contrib`).
+Contributions come from the bundle's scoring runtime (:mod:`greenscore.models.runtime`),
+on the same matrix the applicant was scored from: :meth:`ReasonCoder.explain` takes the
+runtime's encoding, so serving, batch jobs and files never encode an applicant twice.
+For LightGBM they are exact TreeSHAP from per-leaf tables (equal to ``pred_contrib``), for
+the WoE scorecard and linear models their exact additive terms; names, codes, sentences
+and medians are precomputed.
 
 Codes come from a table built once per model (:func:`build_reason_table`, stored in the
 bundle's metadata by :func:`attach_reason_codes` at fit time); a code is derived from the
@@ -31,6 +33,7 @@ import pandas as pd
 from greenscore.errors import DataError, ModelError
 from greenscore.explain.feature_map import (
     is_protected_feature,
+    model_feature_names,
     model_frame,
     protected_columns,
     raw_input_columns,
@@ -39,9 +42,9 @@ from greenscore.explain.feature_map import (
 )
 from greenscore.explain.reason_sides import RiskSides, build_sides
 from greenscore.explain.wording import feature_phrase, reason_sentence
+from greenscore.models.bundle import ScoringBundle
+from greenscore.models.runtime import Encoded, ScoringRuntime, probe_rows
 
-#: Key of the reason-code table in ``ScoringBundle.metadata``.
-METADATA_KEY = "reason_codes"
 #: Version of the table; version 1 (before risk sides) is still read.
 TABLE_VERSION = 2
 TARGET_LENGTH = "target has {n_target} values but the reference has {n_reference} rows"
@@ -109,7 +112,7 @@ def _is_categorical(values: pd.Series) -> bool:
 
 
 def build_reason_table(
-    bundle: Any,
+    bundle: ScoringBundle,
     reference: pd.DataFrame | None = None,
     target: np.ndarray | None = None,
     *,
@@ -144,8 +147,6 @@ def build_reason_table(
     """
     if target is not None and reference is not None and len(target) != len(reference):
         raise DataError(TARGET_LENGTH.format(n_target=len(target), n_reference=len(reference)))
-    from greenscore.explain.feature_map import model_feature_names
-
     raw = raw_input_columns(bundle)
     transformed = None
     typical: dict[str, float] = {}
@@ -197,7 +198,7 @@ def build_reason_table(
 
 
 def attach_reason_codes(
-    bundle: Any, reference: pd.DataFrame | None = None, target: np.ndarray | None = None
+    bundle: ScoringBundle, reference: pd.DataFrame | None = None, target: np.ndarray | None = None
 ) -> dict[str, Any]:
     """Build the reason-code table and store it in ``bundle.metadata`` (call at fit time).
 
@@ -205,14 +206,12 @@ def attach_reason_codes(
     veto a side the model alone would cite.
     """
     table = build_reason_table(bundle, reference, target)
-    bundle.metadata[METADATA_KEY] = table
+    bundle.metadata.reason_codes = table
     return table
 
 
-def _matches(table: Any, bundle: Any) -> bool:
+def _matches(table: Any, bundle: ScoringBundle) -> bool:
     """Whether a stored table is current and describes this model's features."""
-    from greenscore.explain.feature_map import model_feature_names
-
     if not isinstance(table, Mapping) or table.get("version") not in (1, TABLE_VERSION):
         return False
     try:
@@ -222,13 +221,17 @@ def _matches(table: Any, bundle: Any) -> bool:
 
 
 class ReasonCoder:
-    """Turns a scored applicant into its top adverse-action reasons.
+    """Turns scored applicants into their top adverse-action reasons.
 
     Build it with :meth:`from_bundle`; it is immutable afterwards and safe to share
-    between threads.
+    between threads. Contributions come from the bundle's scoring runtime, on the very
+    matrix the applicant was scored from: exact when the runtime has exact ones (TreeSHAP
+    tables, scorecard or linear terms), otherwise sampled SHAP over the model's input
+    frame (``kernel``), which is approximate and said so (:attr:`exact`).
 
     Attributes
     ----------
+    runtime : ScoringRuntime
     features : list of str
         Reported features (one-hot columns grouped under their category), in model order.
     codes : list of str
@@ -238,34 +241,27 @@ class ReasonCoder:
     categorical : dict of str to bool
         Whether each reported feature is categorical.
     method : str
-        How contributions are computed (``lightgbm_pred_contrib``, ``model``, ``linear``,
-        ``kernel`` or ``permutation``).
+        How contributions are computed: ``treeshap``, ``model`` (the scorecard's terms),
+        ``linear`` (exact) or ``kernel`` / ``permutation`` (approximate).
+    exact : bool
     """
 
     def __init__(
         self,
         *,
-        bundle: Any,
+        runtime: ScoringRuntime,
         table: Mapping[str, Any],
         max_reasons: int,
-        reference: pd.DataFrame | None = None,
         background: pd.DataFrame | None = None,
         seed: int = 0,
     ) -> None:
-        from greenscore.explain.feature_map import model_feature_names
-        from greenscore.explain.shap_values import contribution_backend
-        from greenscore.explain.tree_contrib import TreeContributions, lightgbm_booster
-
+        bundle = runtime.bundle
+        self.runtime = runtime
         self.bundle = bundle
         self.max_reasons = max_reasons
-        try:
-            self.model_features = model_feature_names(bundle)
-        except ModelError:
-            # A classifier that keeps no names: the table built from transformed rows has them.
-            self.model_features = list(table.get("groups") or {})
-            if not self.model_features:
-                raise
-
+        self.model_features = list(runtime.model_features) or list(table.get("groups") or {})
+        if not self.model_features:
+            raise ModelError(f"{type(bundle.estimator).__name__} does not record its feature names")
         groups = [table["groups"].get(f, f) for f in self.model_features]
         self.features = list(dict.fromkeys(groups))
         index = {g: i for i, g in enumerate(self.features)}
@@ -287,23 +283,25 @@ class ReasonCoder:
             weights=[is_protected_feature(f, protected) for f in self.model_features],
             minlength=len(self.features),
         ).astype(bool)
-        self._raw = set(raw_input_columns(bundle))
-        if lightgbm_booster(bundle.estimator) is not None:
-            self._tree: Any = TreeContributions(bundle, reference=reference)
+        # Where each reported feature's value is read: the raw input when it is a raw
+        # column (what the caller's value became), else its model-feature column.
+        raw = set(runtime.raw_columns)
+        column = {f: j for j, f in enumerate(self.model_features)}
+        self._source = [(g if g in raw else None, column.get(g)) for g in self.features]
+        self.exact = runtime.exact
+        if self.exact:
             self._backend: Any = None
-            self.method = "lightgbm_pred_contrib"
+            self.method = str(runtime.terms)
         else:
-            self._tree = None
-            self._backend = contribution_backend(
-                bundle, background=background if background is not None else reference, seed=seed
-            )
+            self._backend = _approximate_backend(runtime, background, seed=seed)
             self.method = self._backend.method
 
     @classmethod
     def from_bundle(
         cls,
-        bundle: Any,
+        bundle: ScoringBundle,
         *,
+        runtime: ScoringRuntime | None = None,
         reference: pd.DataFrame | None = None,
         background: pd.DataFrame | None = None,
         max_reasons: int | None = None,
@@ -314,21 +312,19 @@ class ReasonCoder:
         Parameters
         ----------
         bundle : ScoringBundle
-            The fitted model; its stored table (``metadata["reason_codes"]``) is used when
+            The fitted model; its stored table (``metadata.reason_codes``) is used when
             present, else one is built (with ``reference`` medians if given).
+        runtime : ScoringRuntime, optional
+            The bundle's scoring runtime (the service keeps one per model); built if not.
         reference : DataFrame, optional
-            Training applicants: medians for the sentences and a check of the fast path.
+            Training applicants, for the medians of a table built here.
         background : DataFrame, optional
-            Reference applicants for non-tree models' SHAP values (defaults to
-            ``reference``); required for them.
+            Reference applicants for a model without exact contributions (sampled SHAP;
+            defaults to ``reference``, else the runtime's probe applicants).
         max_reasons : int, optional
             Reasons per applicant; default ``settings.scoring.reason_codes`` (4).
         seed : int
-            Seed of the model-agnostic SHAP path.
-
-        Returns
-        -------
-        ReasonCoder
+            Seed of the sampled SHAP path.
         """
         if max_reasons is None:
             from greenscore.config import get_settings
@@ -336,52 +332,150 @@ class ReasonCoder:
             max_reasons = get_settings().scoring.reason_codes
         if max_reasons < 1:
             raise DataError(f"max_reasons must be at least 1, got {max_reasons}")
-        table = bundle.metadata.get(METADATA_KEY)
+        table = bundle.metadata.reason_codes
         if not _matches(table, bundle):
             table = build_reason_table(bundle, reference if reference is not None else background)
+        if runtime is None:
+            runtime = ScoringRuntime(bundle, background=background)
         return cls(
-            bundle=bundle,
+            runtime=runtime,
             table=table,
             max_reasons=max_reasons,
-            reference=reference,
-            background=background,
+            background=background if background is not None else reference,
             seed=seed,
         )
 
-    # ------------------------------------------------------------------ one applicant
-    def contributions_one(
-        self, row: Mapping[str, Any] | pd.DataFrame | pd.Series
-    ) -> tuple[np.ndarray, pd.DataFrame | None]:
-        """Log-odds contributions of one applicant per reported feature.
+    # ------------------------------------------------------------------ the core
+    def contributions(self, encoded: Encoded) -> np.ndarray:
+        """Log-odds contributions per reported feature: shape ``(n_rows, n_features)``."""
+        if self._backend is None:
+            raw, _ = self.runtime.contributions(encoded)
+        else:
+            raw, _ = self._backend.contributions(self.runtime.model_frame(encoded))
+        if not self._grouped:
+            return raw
+        grouped = np.zeros((len(raw), len(self.features)))
+        np.add.at(grouped.T, self._group_of, raw.T)
+        return grouped
+
+    def explain(
+        self,
+        encoded: Encoded,
+        shown: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[list[ReasonCode]]:
+        """The top reasons of every encoded applicant, same order.
+
+        Parameters
+        ----------
+        encoded : Encoded
+            Applicants as the runtime encoded them when it scored them.
+        shown : sequence of mapping, optional
+            Per row, the values the applicant (or API caller) actually sent, by reported
+            feature, where they differ from what was scored (clipped to the training
+            range, say): reasons quote these. Wording only.
 
         Returns
         -------
-        contributions : ndarray of shape (n_reported_features,)
-        transformed : DataFrame or None
-            The applicant's model features when they differ from the raw input.
-        """
-        if self._tree is not None:
-            contrib, transformed = self._tree.row_with_features(row)
-            raw = contrib[:-1]
-        else:
-            frame = self._as_frame(row)
-            transformed = model_frame(self.bundle, select_model_input(self.bundle, frame))
-            raw = self._backend.contributions(transformed)[0][0]
-        if self._grouped:
-            raw = np.bincount(self._group_of, weights=raw, minlength=len(self.features))
-        return raw, transformed
+        list of list of ReasonCode
+            At most ``max_reasons`` per row, largest contribution first; only positive
+            contributions of values on their unfavourable side of typical; never a
+            protected attribute; deterministic.
 
-    def _as_frame(self, row: Mapping[str, Any] | pd.DataFrame | pd.Series) -> pd.DataFrame:
-        if isinstance(row, pd.DataFrame):
-            if len(row) != 1:
-                raise DataError(f"expected one applicant, got {len(row)} rows")
-            return row
-        if isinstance(row, pd.Series):
-            return row.to_frame().T.infer_objects()
-        missing = sorted(c for c in self._raw if c not in row)
-        if missing:
-            raise DataError(f"applicant is missing input columns: {missing}")
-        return pd.DataFrame({c: [v] for c, v in row.items() if c in self._raw})
+        Raises
+        ------
+        DataError
+            If ``shown`` and ``encoded`` differ in length.
+        """
+        n = len(encoded)
+        if shown is not None and len(shown) != n:
+            raise DataError(SHOWN_LENGTH.format(n_shown=len(shown), n_rows=n))
+        if n == 0:
+            return []
+        scores = np.where(self._excluded, -np.inf, self.contributions(encoded))
+        # Largest push first; a stable sort breaks ties by model column order, so the
+        # same input always gives the same reasons.
+        order = np.argsort(-scores, axis=1, kind="stable")
+        return [
+            self._reasons(encoded, i, scores[i], order[i], shown[i] if shown is not None else None)
+            for i in range(n)
+        ]
+
+    def _value(self, encoded: Encoded, i: int, j: int) -> Any:
+        raw_column, column = self._source[j]
+        if raw_column is not None:
+            value = encoded.raw_value(i, raw_column)
+        elif column is not None:
+            value = self.runtime.value(encoded, i, column)
+        else:
+            return None
+        # One value, however it was read (a dict, a frame, the matrix): plain, missing = None.
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is pd.NA or (isinstance(value, float) and value != value):
+            return None
+        return value
+
+    def _reasons(
+        self,
+        encoded: Encoded,
+        i: int,
+        scores: np.ndarray,
+        order: np.ndarray,
+        shown: Mapping[str, Any] | None,
+    ) -> list[ReasonCode]:
+        out: list[ReasonCode] = []
+        for j in order.tolist():
+            score = float(scores[j])
+            if score <= 0 or len(out) == self.max_reasons:
+                break
+            feature = self.features[j]
+            value = self._value(encoded, i, j)
+            if not self._sides.raises_risk(j, value):
+                continue  # a positive push from a favourable value is no reason to decline
+            if shown is not None and feature in shown:
+                value = shown[feature]
+            text = reason_sentence(
+                self._phrases[j], value, typical=self._typical[j], categorical=self._categorical[j]
+            )
+            out.append(ReasonCode(self.codes[j], feature, score, value, text))
+        return out
+
+    # ------------------------------------------------------------------ frames and dicts
+    def encode(self, X: pd.DataFrame) -> tuple[Encoded, list[dict[str, Any] | None]]:  # noqa: N803
+        """Raw applications (or model input) encoded as every consumer scores them.
+
+        The input rules repair values first (clipped to the training range, category case
+        normalised), as for the PD; where a value was changed, the value in ``X`` is
+        returned per row as what to quote (``shown``).
+
+        Raises
+        ------
+        DataError
+            If an input column is missing (named) or a value cannot be read.
+        """
+        inputs = select_model_input(self.bundle, X)
+        repaired = self.bundle.input_rules(list(inputs.columns)).repair(inputs)
+        return self.runtime.encode_frame(repaired), _changed(inputs, repaired)
+
+    def explain_batch(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        shown: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> list[list[ReasonCode]]:
+        """Reasons for every row of a frame (raw applications or model input), same order.
+
+        ``shown`` holds, per row, the values sent where they differ from ``X`` (see
+        :meth:`explain`); by default the values of ``X`` the input rules changed.
+
+        Raises
+        ------
+        DataError
+            If ``shown`` and ``X`` differ in length.
+        """
+        if shown is not None and len(shown) != len(X):
+            raise DataError(SHOWN_LENGTH.format(n_shown=len(shown), n_rows=len(X)))
+        encoded, changed = self.encode(X)
+        return self.explain(encoded, shown if shown is not None else changed)
 
     def explain_one(
         self,
@@ -393,19 +487,10 @@ class ReasonCoder:
         Parameters
         ----------
         row : dict, Series or one-row DataFrame
-            The applicant's model input (extra fields such as the id are ignored).
+            The applicant's raw application or model input (extra fields are ignored).
         shown : mapping, optional
-            The values the applicant (or API caller) actually sent, by reported feature,
-            where they differ from ``row`` (e.g. before clipping to the training range):
-            reasons quote these. Used for wording only; the model and the side checks
-            see ``row``.
-
-        Returns
-        -------
-        list of ReasonCode
-            At most ``max_reasons``, largest contribution first; only positive
-            contributions of values on their unfavourable side of typical; never a
-            protected attribute; deterministic.
+            The values the applicant sent where they differ from ``row`` (see
+            :meth:`explain`).
 
         Examples
         --------
@@ -413,101 +498,18 @@ class ReasonCoder:
         >>> [r.code for r in coder.explain_one(applicant)]  # doctest: +SKIP
         ['GS3F1A2', 'GS0B9C4', 'GS77D10', 'GS5E2A8']
         """
-        contributions, transformed = self.contributions_one(row)
-        if isinstance(row, pd.DataFrame):
-            values: Mapping[str, Any] = {c: row[c].iat[0] for c in row.columns}
-        elif isinstance(row, pd.Series):
-            values = row.to_dict()
-        else:
-            values = row
-        if transformed is not None:
-            model_values = {c: transformed[c].iat[0] for c in transformed.columns}
-            values = {**model_values, **{k: v for k, v in values.items() if k in self._raw}}
-        return self._reasons(contributions, values, shown)
+        frame = _one_row(row)
+        return self.explain_batch(frame, None if shown is None else [shown])[0]
 
-    def _reasons(
-        self,
-        contributions: np.ndarray,
-        values: Mapping[str, Any],
-        shown: Mapping[str, Any] | None = None,
-    ) -> list[ReasonCode]:
-        scores = np.where(self._excluded, -np.inf, contributions)
-        # Largest push first; a stable sort breaks ties by model column order, so the
-        # same input always gives the same reasons.
-        out: list[ReasonCode] = []
-        for j in np.argsort(-scores, kind="stable").tolist():
-            if scores[j] <= 0 or len(out) == self.max_reasons:
-                break
-            feature = self.features[j]
-            value = values.get(feature)
-            if not self._sides.raises_risk(j, value):
-                continue  # a positive push from a favourable value is no reason to decline
-            if shown is not None and feature in shown:
-                value = shown[feature]
-            text = reason_sentence(
-                self._phrases[j], value, typical=self._typical[j], categorical=self._categorical[j]
-            )
-            out.append(ReasonCode(self.codes[j], feature, float(contributions[j]), value, text))
-        return out
-
-    # ------------------------------------------------------------------ many applicants
     def contributions_batch(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:  # noqa: N803
         """Contributions per reported feature for every row, and the model features."""
-        if self._tree is not None:
-            raw, transformed = self._tree.batch(X)
-            raw = raw[:, :-1]
-        else:
-            transformed = model_frame(self.bundle, select_model_input(self.bundle, X))
-            raw = self._backend.contributions(transformed)[0]
-        if not self._grouped:
-            return raw, transformed
-        grouped = np.zeros((len(raw), len(self.features)))
-        np.add.at(grouped.T, self._group_of, raw.T)
-        return grouped, transformed
-
-    def explain_batch(
-        self,
-        X: pd.DataFrame,  # noqa: N803
-        shown: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> list[list[ReasonCode]]:
-        """Reasons for every row of a frame (raw applications or model input), same order.
-
-        ``shown`` holds, per row, the values sent where they differ from ``X`` (see
-        :meth:`explain_one`); wording only.
-
-        Raises
-        ------
-        DataError
-            If ``shown`` and ``X`` differ in length.
-        """
-        if shown is not None and len(shown) != len(X):
-            raise DataError(SHOWN_LENGTH.format(n_shown=len(shown), n_rows=len(X)))
-        contributions, transformed = self.contributions_batch(X)
-        raw_records = select_model_input(self.bundle, X).to_dict("records")
-        model_records = transformed.to_dict("records")
-        return [
-            self._reasons(
-                contributions[i],
-                {**model_records[i], **raw_records[i]},
-                shown[i] if shown is not None else None,
-            )
-            for i in range(len(contributions))
-        ]
+        encoded, _ = self.encode(X)
+        return self.contributions(encoded), self.runtime.model_frame(encoded)
 
     def explain_frame(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
         """Reasons for every row as a flat table (``reason_1_code``, ``reason_1_feature``, …)."""
-        reasons = self.explain_batch(X)
-        records = []
-        for row in reasons:
-            record: dict[str, Any] = {}
-            for k in range(self.max_reasons):
-                reason = row[k] if k < len(row) else None
-                record[f"reason_{k + 1}_code"] = reason.code if reason else None
-                record[f"reason_{k + 1}_feature"] = reason.feature if reason else None
-                record[f"reason_{k + 1}_contribution"] = reason.contribution if reason else None
-                record[f"reason_{k + 1}_text"] = reason.text if reason else None
-            records.append(record)
-        return pd.DataFrame.from_records(records, index=select_model_input(self.bundle, X).index)
+        index = select_model_input(self.bundle, X).index
+        return reason_table(self.explain_batch(X), self.max_reasons, index=index)
 
     def typical_value(self, feature: str) -> float | None:
         """The typical (training median) value of a reported numeric feature, if known."""
@@ -535,3 +537,74 @@ class ReasonCoder:
                 "protected": self._excluded,
             }
         )
+
+
+def reason_table(
+    reasons: Sequence[Sequence[ReasonCode]], max_reasons: int, *, index: pd.Index
+) -> pd.DataFrame:
+    """Reasons as a flat table: ``reason_1_code``, ``reason_1_feature``, … per row."""
+    records = []
+    for row in reasons:
+        record: dict[str, Any] = {}
+        for k in range(max_reasons):
+            reason = row[k] if k < len(row) else None
+            record[f"reason_{k + 1}_code"] = reason.code if reason else None
+            record[f"reason_{k + 1}_feature"] = reason.feature if reason else None
+            record[f"reason_{k + 1}_contribution"] = reason.contribution if reason else None
+            record[f"reason_{k + 1}_text"] = reason.text if reason else None
+        records.append(record)
+    return pd.DataFrame.from_records(records, index=index)
+
+
+def _one_row(row: Mapping[str, Any] | pd.DataFrame | pd.Series) -> pd.DataFrame:
+    if isinstance(row, pd.DataFrame):
+        frame = row
+    elif isinstance(row, pd.Series):
+        frame = row.to_frame().T.infer_objects()
+    else:
+        frame = pd.DataFrame([dict(row)])
+    if len(frame) != 1:
+        raise DataError(f"expected one applicant, got {len(frame)} rows")
+    return frame
+
+
+def _changed(before: pd.DataFrame, after: pd.DataFrame) -> list[dict[str, Any] | None]:
+    """Per row, the values of ``before`` that the input rules changed in ``after``."""
+    out: list[dict[str, Any] | None] = [None] * len(before)
+    if after is before:
+        return out
+    for column in before.columns:
+        old, new = before[column], after[column]
+        differ = ~(old.isna() & new.isna()).to_numpy() & (
+            old.astype(object).to_numpy() != new.astype(object).to_numpy()
+        )
+        for position in np.flatnonzero(differ):
+            value = old.iat[position]
+            row = out[position] if out[position] is not None else {}
+            row[column] = value.item() if isinstance(value, np.generic) else value
+            out[position] = row
+    return out
+
+
+def _approximate_backend(
+    runtime: ScoringRuntime, background: pd.DataFrame | None, *, seed: int
+) -> Any:
+    """Sampled SHAP over the model's input frame, for a model without exact contributions.
+
+    The background is ``background`` (raw applicants) when given, else the runtime's
+    probe applicants, which cover the training ranges without needing the training data.
+
+    Raises
+    ------
+    ModelError
+        If the model fails on the background rows.
+    """
+    from greenscore.explain.shap_values import AgnosticBackend, sample_background
+
+    if background is not None:
+        rows = select_model_input(runtime.bundle, sample_background(background, size=50, seed=seed))
+        frame = runtime.model_frame(runtime.encode_frame(rows))
+    else:
+        probes, ids = probe_rows(runtime.bundle)
+        frame = runtime.model_frame(runtime.encode(probes, ids))
+    return AgnosticBackend(runtime.bundle.estimator, frame, seed=seed)

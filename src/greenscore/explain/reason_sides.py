@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from greenscore.models.bundle import ScoringBundle
 from greenscore.models.monotone import MAX_P, MIN_RHO
 
 #: Training rows sampled for partial dependence.
@@ -194,7 +195,7 @@ def _categorical_side(
 
 
 def build_sides(
-    bundle: Any,
+    bundle: ScoringBundle,
     transformed: pd.DataFrame,
     *,
     features: Sequence[str],

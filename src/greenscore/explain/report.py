@@ -20,10 +20,14 @@ import pandas as pd
 from greenscore.errors import DataError
 from greenscore.explain.feature_map import select_model_input
 from greenscore.logging import get_logger
+from greenscore.models.bundle import ScoringBundle
+from greenscore.models.runtime import ScoringRuntime
 
 log = get_logger(__name__)
 
 DEFAULT_ROWS = 3
+#: Background applicants of a linear model's baseline and of sampled SHAP (seeded sample).
+BACKGROUND_ROWS = 50
 #: Contribution methods that sample the model (thousands of calls per explained row).
 SAMPLED_METHODS = ("kernel", "permutation")
 _SAFE = str.maketrans({c: "_" for c in r'\/:*?"<>| '})
@@ -66,7 +70,7 @@ def _plain(value: Any) -> Any:
 
 
 def explain_report(
-    bundle: Any,
+    bundle: ScoringBundle,
     frame: pd.DataFrame,
     out_dir: Path | str,
     *,
@@ -106,7 +110,7 @@ def explain_report(
         What ``explanation.json`` holds.
     """
     from greenscore.explain.attention import attention_report
-    from greenscore.explain.reason_codes import ReasonCoder
+    from greenscore.explain.reason_codes import ReasonCoder, reason_table
     from greenscore.explain.shap_plots import summary_plot, waterfall_plot
     from greenscore.explain.shap_values import contribution_backend, explain, sample_background
 
@@ -115,15 +119,23 @@ def explain_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     inputs = select_model_input(bundle, frame)
-    pd_ = bundle.predict_pd(inputs)
-    decisions = bundle.decisions(pd_)
-    points = bundle.points(pd_)
+    # One encoding of the file: the PDs, decisions and reasons all come from it.
+    runtime = ScoringRuntime(
+        bundle, background=sample_background(inputs, size=BACKGROUND_ROWS, seed=seed)
+    )
+    coder = ReasonCoder.from_bundle(
+        bundle, runtime=runtime, reference=frame, background=frame, seed=seed
+    )
+    encoded, changed = coder.encode(frame)
+    scored = runtime.scored(encoded)
+    pd_, decisions, points = scored.probability, scored.decisions, scored.points
     chosen = list(rows) if rows is not None else default_rows(decisions)
     files: dict[str, Any] = {}
 
-    coder = ReasonCoder.from_bundle(bundle, reference=frame, background=frame, seed=seed)
     notes: list[str] = []
     coded = np.arange(len(frame))
+    if not coder.exact:
+        notes.append(f"{coder.method} SHAP: reason codes are approximate (sampled SHAP)")
     if coder.method in SAMPLED_METHODS and len(frame) > max_sampled_rows:
         # Sampled SHAP costs thousands of model calls per row: code a seeded sample.
         coded = np.sort(
@@ -132,7 +144,10 @@ def explain_report(
         notes.append(
             f"{coder.method} SHAP: reason codes written for {max_sampled_rows} sampled rows of {len(frame)}"
         )
-    table = coder.explain_frame(frame.iloc[coded])
+    coded_rows = coded.tolist()
+    reasons = coder.explain(encoded.take(coded_rows), [changed[i] for i in coded_rows])
+    by_row = dict(zip(coded_rows, reasons, strict=True))
+    table = reason_table(reasons, coder.max_reasons, index=inputs.index[coded])
     table.insert(0, "decision", decisions[coded])
     table.insert(0, "score", np.round(points[coded], 1))
     table.insert(0, "probability_of_default", pd_[coded])
@@ -141,7 +156,9 @@ def explain_report(
     coder.table().to_csv(out / "reason_code_table.csv", index=False)
     files["reason_code_table"] = str(out / "reason_code_table.csv")
 
-    backend = contribution_backend(bundle, background=frame, seed=seed)
+    backend = contribution_backend(
+        bundle, background=frame, max_background=BACKGROUND_ROWS, seed=seed, runtime=runtime
+    )
     limit = max_sampled_rows if backend.method in SAMPLED_METHODS else max_shap_rows
     sample = sample_background(frame, size=min(max_shap_rows, limit), seed=seed)
     global_expl = explain(bundle, sample, backend=backend)
@@ -183,7 +200,14 @@ def explain_report(
             "probability_of_default": float(pd_[position]),
             "score": round(float(points[position]), 1),
             "decision": str(decisions[position]),
-            "reason_codes": [r.to_dict() for r in coder.explain_one(applicant)],
+            "reason_codes": [
+                r.to_dict()
+                for r in (
+                    by_row[position]
+                    if position in by_row
+                    else coder.explain(encoded.take([position]), [changed[position]])[0]
+                )
+            ],
             "shap": {
                 "method": detail.method,
                 "base_value": float(detail.base_values[k]),
@@ -203,8 +227,8 @@ def explain_report(
         attention, notes = {}, [*notes, f"attention heatmaps failed: {exc}"]
     files.update({f"attention_{k}": v for k, v in attention.items()})
     report = {
-        "model": bundle.name,
-        "model_version": bundle.metadata.get("version"),
+        "model": bundle.model_name,
+        "model_version": bundle.version,
         "id_column": bundle.spec.id_column,
         "applicants": int(len(frame)),
         "decisions": {

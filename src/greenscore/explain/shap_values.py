@@ -1,14 +1,16 @@
 """SHAP values for any GreenScore model: global importance and local contributions.
 
 Every explanation is in log-odds of default, so tree, linear and neural models read the
-same way and add up to the model's logit. The path is chosen from the classifier:
+same way and add up to the model's logit. Exact contributions come from the bundle's
+scoring runtime (:mod:`greenscore.models.runtime`), the same ones reason codes use:
 
-- LightGBM: TreeSHAP computed by LightGBM itself (``pred_contrib=True``), identical to
-  ``shap.TreeExplainer``'s path-dependent values, and fast.
-- Models with their own exact decomposition (``log_odds_contributions(X)``, e.g. a WoE
-  scorecard's per-characteristic terms): used as is.
-- Linear models with ``coef_`` (logistic regression on numeric features): the exact SHAP
-  values of a linear model with independent features, ``coef * (x - background mean)``.
+- LightGBM (``treeshap``): exact path-dependent TreeSHAP from per-leaf tables, equal to
+  LightGBM's ``pred_contrib`` and ``shap.TreeExplainer``, several times faster.
+- Models with their own exact decomposition (``model``: ``log_odds_contributions(X)``,
+  e.g. a WoE scorecard's per-characteristic terms): used as is.
+- Linear models with ``coef_`` (``linear``: logistic regression on numeric features): the
+  exact SHAP values of a linear model with independent features,
+  ``coef * (x - background mean)``.
 - Anything else (PyTorch nets, ensembles): ``shap.KernelExplainer`` (or
   ``PermutationExplainer``) over the model's ``predict_proba`` on the transformed
   features, with a small seeded background sample.
@@ -24,7 +26,8 @@ import pandas as pd
 
 from greenscore.errors import DataError, ModelError
 from greenscore.explain.feature_map import model_feature_names, model_frame, select_model_input
-from greenscore.explain.tree_contrib import TreeContributions, lightgbm_booster
+from greenscore.models.bundle import ScoringBundle
+from greenscore.models.runtime import ScoringRuntime
 
 _EPS = 1e-9
 
@@ -108,61 +111,17 @@ class ContributionBackend(Protocol):
         ...
 
 
-class TreeBackend:
-    """LightGBM's own TreeSHAP on the booster's float matrix."""
+class RuntimeBackend:
+    """Exact contributions from the bundle's scoring runtime (TreeSHAP tables for
+    LightGBM, the model's own terms for a WoE scorecard, a linear model's terms)."""
 
-    method = "lightgbm_pred_contrib"
-
-    def __init__(self, bundle: Any) -> None:
-        self.tree = TreeContributions(bundle)
-
-    def contributions(self, transformed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Exact path-dependent TreeSHAP values and the expected log-odds."""
-        raw = self.tree.booster.predict(self.tree.encode(transformed), pred_contrib=True)
-        return raw[:, :-1], raw[:, -1]
-
-
-class ModelBackend:
-    """The model's own exact decomposition, for estimators that offer one.
-
-    An estimator may define ``log_odds_contributions(X) -> (values [n, p], base [n])``
-    over its input columns (a WoE scorecard's per-characteristic terms, say); it is then
-    used as is, with no sampling.
-    """
-
-    method = "model"
-
-    def __init__(self, estimator: Any) -> None:
-        self.estimator = estimator
+    def __init__(self, runtime: ScoringRuntime) -> None:
+        self.runtime = runtime
+        self.method = str(runtime.terms)
 
     def contributions(self, transformed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """The estimator's own contributions, checked for shape."""
-        values, base = self.estimator.log_odds_contributions(transformed)
-        values = np.asarray(values, dtype=float)
-        base = np.broadcast_to(np.asarray(base, dtype=float), (len(transformed),)).copy()
-        if values.shape != transformed.shape:
-            raise ModelError(
-                f"log_odds_contributions returned shape {values.shape}, expected {transformed.shape}"
-            )
-        return values, base
-
-
-class LinearBackend:
-    """Exact SHAP values of a logistic-linear model with independent features."""
-
-    method = "linear"
-
-    def __init__(self, estimator: Any, background: pd.DataFrame) -> None:
-        self.coef = np.asarray(estimator.coef_, dtype=float).reshape(-1)
-        self.intercept = float(np.asarray(estimator.intercept_, dtype=float).reshape(-1)[0])
-        self.mean = background.to_numpy(dtype=float).mean(axis=0)
-
-    def contributions(self, transformed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """``coef * (x - mean)`` and ``intercept + coef . mean``."""
-        x = transformed.to_numpy(dtype=float)
-        values = self.coef * (x - self.mean)
-        base = np.full(len(x), self.intercept + float(self.coef @ self.mean))
-        return values, base
+        """Exact log-odds contributions of model-feature rows and the base they add to."""
+        return self.runtime.contributions(self.runtime.from_model_frame(transformed))
 
 
 class AgnosticBackend:
@@ -273,22 +232,6 @@ def _is_plain_numeric(dtype: Any) -> bool:
     return pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
 
 
-def _is_linear(estimator: Any, transformed: pd.DataFrame) -> bool:
-    coef = getattr(estimator, "coef_", None)
-    numeric = all(
-        pd.api.types.is_numeric_dtype(t) and not isinstance(t, pd.CategoricalDtype)
-        for t in transformed.dtypes
-    )
-    return (
-        coef is not None
-        and np.asarray(coef).size == transformed.shape[1]
-        and hasattr(estimator, "predict_proba")
-        and numeric
-        and type(estimator).__name__
-        in ("LogisticRegression", "LogisticRegressionCV", "SGDClassifier")
-    )
-
-
 def sample_background(frame: pd.DataFrame, *, size: int, seed: int) -> pd.DataFrame:
     """A seeded sample of at most ``size`` rows (all rows when there are fewer)."""
     if len(frame) == 0:
@@ -297,12 +240,13 @@ def sample_background(frame: pd.DataFrame, *, size: int, seed: int) -> pd.DataFr
 
 
 def contribution_backend(
-    bundle: Any,
+    bundle: ScoringBundle,
     *,
     background: pd.DataFrame | None = None,
     max_background: int = 50,
     algorithm: Literal["kernel", "permutation"] = "kernel",
     seed: int = 0,
+    runtime: ScoringRuntime | None = None,
 ) -> ContributionBackend:
     """Choose the contribution method for a bundle's classifier.
 
@@ -311,39 +255,41 @@ def contribution_backend(
     bundle : ScoringBundle
         The fitted model.
     background : DataFrame, optional
-        Model-input rows (raw columns) used as the reference distribution; required for
-        non-LightGBM models.
+        Model-input rows (raw columns) used as the reference distribution (a linear
+        model's baseline, the sampled path's background); required for models without
+        exact contributions.
     max_background : int
-        Rows kept from ``background`` (seeded sample) for the model-agnostic path.
+        Rows kept from ``background`` (seeded sample).
     algorithm : {"kernel", "permutation"}
         shap explainer of the model-agnostic path.
     seed : int
         Seed of the background sample and of the sampled coalitions.
+    runtime : ScoringRuntime, optional
+        The bundle's runtime, when the caller has one (its linear baseline is its own).
 
     Raises
     ------
     ModelError
         If a non-tree model is explained without a background sample.
     """
-    if lightgbm_booster(bundle.estimator) is not None:
-        return TreeBackend(bundle)
-    if callable(getattr(bundle.estimator, "log_odds_contributions", None)):
-        return ModelBackend(bundle.estimator)
-    if background is None:
+    sample = (
+        sample_background(select_model_input(bundle, background), size=max_background, seed=seed)
+        if background is not None
+        else None
+    )
+    runtime = runtime or ScoringRuntime(bundle, background=sample)
+    if runtime.exact:
+        return RuntimeBackend(runtime)
+    if sample is None:
         raise ModelError(
             f"explaining a {type(bundle.estimator).__name__} needs a background sample of applicants"
         )
-    sample = sample_background(
-        select_model_input(bundle, background), size=max_background, seed=seed
-    )
     transformed = model_frame(bundle, sample)
-    if _is_linear(bundle.estimator, transformed):
-        return LinearBackend(bundle.estimator, transformed)
     return AgnosticBackend(bundle.estimator, transformed, algorithm=algorithm, seed=seed)
 
 
 def explain(
-    bundle: Any,
+    bundle: ScoringBundle,
     X: pd.DataFrame,  # noqa: N803
     *,
     background: pd.DataFrame | None = None,
@@ -396,7 +342,7 @@ def explain(
 
 
 def explain_batches(
-    bundle: Any,
+    bundle: ScoringBundle,
     X: pd.DataFrame,  # noqa: N803
     *,
     batch_size: int = 5000,
@@ -436,7 +382,7 @@ def explain_batches(
 
 
 def global_importance(
-    bundle: Any,
+    bundle: ScoringBundle,
     X: pd.DataFrame,  # noqa: N803
     *,
     max_rows: int = 2000,

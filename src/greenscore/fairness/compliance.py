@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from greenscore.errors import GreenScoreError
+from greenscore.models.bundle import ScoringBundle
 
 PASS, FAIL, WARN, NA = "pass", "fail", "warn", "n/a"
 _FLAG_MAX_DISTINCT = 5
@@ -58,7 +59,7 @@ def _check(
     }
 
 
-def check_protected_not_features(bundle: Any) -> dict[str, Any]:
+def check_protected_not_features(bundle: ScoringBundle) -> dict[str, Any]:
     """ECOA: the model reads no protected attribute (nor a feature derived from one)."""
     from greenscore.explain.feature_map import (
         is_protected_feature,
@@ -111,7 +112,7 @@ def check_protected_not_features(bundle: Any) -> dict[str, Any]:
 
 
 def check_proxies(
-    bundle: Any, frame: pd.DataFrame, *, threshold: float | None = None
+    bundle: ScoringBundle, frame: pd.DataFrame, *, threshold: float | None = None
 ) -> dict[str, Any]:
     """ECOA: inputs strongly associated with a protected attribute (warn, with evidence)."""
     from greenscore.explain.feature_map import raw_input_columns
@@ -162,7 +163,7 @@ def check_proxies(
     )
 
 
-def check_disparate_impact(bundle: Any, frame: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+def check_disparate_impact(bundle: ScoringBundle, frame: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
     """ECOA: the fairness report of this model on this data flags no protected attribute.
 
     The figures are those of :func:`greenscore.fairness.metrics.fairness_summary` (what
@@ -276,7 +277,7 @@ def _reason_problems(
 
 
 def check_adverse_action(
-    bundle: Any,
+    bundle: ScoringBundle,
     frame: pd.DataFrame,
     *,
     coder: Any = None,
@@ -373,7 +374,7 @@ def check_adverse_action(
     )
 
 
-def check_pii_not_features(bundle: Any, frame: pd.DataFrame) -> dict[str, Any]:
+def check_pii_not_features(bundle: ScoringBundle, frame: pd.DataFrame) -> dict[str, Any]:
     """GDPR: no declared PII and no identifier-named column among the model's inputs."""
     from greenscore.explain.feature_map import raw_input_columns
     from greenscore.privacy.pii import classify_name
@@ -449,7 +450,7 @@ def check_retention() -> dict[str, Any]:
     )
 
 
-def check_decision_logging(bundle: Any, *, record: bool = True) -> dict[str, Any]:
+def check_decision_logging(bundle: ScoringBundle, *, record: bool = True) -> dict[str, Any]:
     """EU AI Act Art. 12: events can be appended to the audit log and the chain verifies."""
     regulation = "EU AI Act Art. 12 record-keeping"
     title = "Decisions are logged (tamper-evident audit log)"
@@ -469,7 +470,7 @@ def check_decision_logging(bundle: Any, *, record: bool = True) -> dict[str, Any
             record_event(
                 "compliance.check",
                 actor="greenscore compliance",
-                details={"model": bundle.name, "version": bundle.metadata.get("version")},
+                details={"model": bundle.model_name, "version": bundle.version},
             )
             if record
             else None
@@ -523,7 +524,7 @@ def overall_verdict(checks: list[dict[str, Any]]) -> str:
 
 
 def compliance_report(
-    bundle: Any,
+    bundle: ScoringBundle,
     frame: pd.DataFrame,
     *,
     data_name: str | None = None,
@@ -563,8 +564,8 @@ def compliance_report(
         check_decision_logging(bundle, record=record_audit_event),
     ]
     return {
-        "model": bundle.name,
-        "model_version": bundle.metadata.get("version"),
+        "model": bundle.model_name,
+        "model_version": bundle.version,
         "data": data_name,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "overall": overall_verdict(checks),

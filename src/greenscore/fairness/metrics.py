@@ -33,6 +33,7 @@ from sklearn.metrics import roc_auc_score
 from greenscore.errors import DataError
 from greenscore.fairness.bootstrap import GAP_INTERVAL, RATE_INTERVAL
 from greenscore.fairness.groups import group_order, sensitive_features
+from greenscore.models.bundle import ScoringBundle
 
 FOUR_FIFTHS = 0.8
 DP_THRESHOLD = 0.10
@@ -411,7 +412,7 @@ def fairness_report(
 
 
 def fairness_summary(
-    bundle: Any,
+    bundle: ScoringBundle,
     frame: pd.DataFrame,
     *,
     protected: Sequence[str] | None = None,

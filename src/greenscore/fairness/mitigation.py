@@ -36,10 +36,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_test_split
+from sklearn.utils.validation import check_is_fitted
 
 from greenscore.errors import ConfigError, DataError, ModelError
 from greenscore.fairness.groups import resolve_attribute, sensitive_features
 from greenscore.fairness.metrics import attribute_report, safe_auc
+from greenscore.models.bundle import ScoringBundle
+from greenscore.models.ensemble_contrib import contributions_of, raw_log_odds
 
 METHODS = ("reweighing", "exponentiated_gradient", "adversarial", "threshold_optimizer")
 APPROVES_NONE = "approves no applicants"
@@ -100,7 +103,7 @@ class _Split:
     """The seeded train/test split and everything the methods share."""
 
     def __init__(
-        self, bundle: Any, frame: pd.DataFrame, attribute: str, test_size: float, seed: int
+        self, bundle: ScoringBundle, frame: pd.DataFrame, attribute: str, test_size: float, seed: int
     ) -> None:
         from greenscore.data.loading import encode_target
         from greenscore.explain.feature_map import select_model_input
@@ -267,7 +270,7 @@ _RUNNERS = {
 
 
 def mitigation_report(
-    bundle: Any,
+    bundle: ScoringBundle,
     frame: pd.DataFrame,
     *,
     attribute: str,
@@ -352,3 +355,339 @@ def mitigation_report(
         "methods": results,
         "best": min(meeting, key=lambda m: (results[m]["auc_cost"], m)) if meeting else None,
     }
+
+
+# ---------------------------------------------------------------------- deployable models
+CONSTRAINTS = ("demographic_parity", "equalized_odds")
+UNKNOWN_CONSTRAINT = (
+    "--fairness-constraint must be demographic_parity or equalized_odds, not '{value}'"
+)
+BAD_ATTRIBUTE = (
+    "--fairness-constraint attribute '{name}' must be one of the spec's protected columns "
+    "present in the data and not derived from another: {choices}"
+)
+NO_ATTRIBUTE = "--fairness-constraint needs a protected column in the data; the spec has none"
+BAD_GAP = "--max-gap must be between 0 and 1, not {value}"
+#: Steps tried between no group adjustment and the full one (the smallest that meets the gap).
+_SCALES = np.linspace(0.0, 1.0, 21)
+
+
+def parse_constraint(text: str, spec: Any, columns: list[str]) -> tuple[str, str]:
+    """``demographic_parity`` or ``equalized_odds``, optionally ``:attribute``, checked.
+
+    Without an attribute, the spec's first protected column in the data that is not the
+    age is used (age is banded; name it to constrain on it).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown constraint or an attribute that is not a usable protected column.
+    """
+    from greenscore.fairness.groups import is_age_column
+
+    constraint, _, attribute = text.partition(":")
+    constraint = constraint.strip()
+    if constraint not in CONSTRAINTS:
+        raise ConfigError(UNKNOWN_CONSTRAINT.format(value=constraint))
+    usable = [c for c in spec.protected if c in columns and c not in spec.derived_names]
+    if attribute.strip():
+        if attribute.strip() not in usable:
+            raise ConfigError(BAD_ATTRIBUTE.format(name=attribute.strip(), choices=usable))
+        return constraint, attribute.strip()
+    if not usable:
+        raise ConfigError(NO_ATTRIBUTE)
+    plain = [c for c in usable if not is_age_column(c, spec)]
+    return constraint, (plain or usable)[0]
+
+
+def decision_gap(constraint: str, y: np.ndarray, declined: np.ndarray, groups: Any) -> float:
+    """The constraint's gap between groups, by Fairlearn's metrics, on decline decisions.
+
+    ``demographic_parity``: the largest difference in decline (so approval) rates;
+    ``equalized_odds``: the larger of the differences in decline rates among defaulters
+    and among repayers.
+    """
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    metric = (
+        demographic_parity_difference
+        if constraint == "demographic_parity"
+        else equalized_odds_difference
+    )
+    return float(metric(np.asarray(y), np.asarray(declined).astype(int), sensitive_features=groups))
+
+
+def group_shifts(
+    pd_: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    *,
+    constraint: str,
+    max_gap: float,
+    cut: float,
+) -> tuple[dict[str, float], float, float]:
+    """Per-group log-odds shifts that bring the constraint's gap within ``max_gap``.
+
+    Fitted on out-of-fold PDs. Demographic parity: each group's decline rate is moved
+    towards the overall one, just enough; equalized odds: each group's shift (against the
+    largest group) is the one that minimises the gap, found on a grid of the group's own
+    score quantiles. The full shifts are then scaled down to the smallest share that still
+    meets the gap, so decisions move no more than they must.
+
+    Returns
+    -------
+    shifts : dict of group -> log-odds added to that group's scores
+    before, after : the gap without and with the shifts (out of fold)
+    """
+    z = _logit(pd_)
+    cut_z = float(_logit(np.array([cut]))[0])
+    labels = np.asarray(groups).astype(str)
+    names = list(pd.unique(labels))
+    before = decision_gap(constraint, y, z > cut_z, labels)
+
+    def rate_shift(member: np.ndarray, rate: float) -> float:
+        # The shift after which this group's decline rate at the cut-off is `rate`.
+        if rate <= 0:
+            return cut_z - float(z[member].max()) - 1e-6
+        if rate >= 1:
+            return cut_z - float(z[member].min()) + 1e-6
+        return cut_z - float(np.quantile(z[member], 1 - rate))
+
+    full: dict[str, float] = {}
+    if constraint == "demographic_parity":
+        overall = float((z > cut_z).mean())
+        for g in names:
+            member = labels == g
+            rate = float((z[member] > cut_z).mean())
+            target = float(np.clip(rate, overall - max_gap / 2, overall + max_gap / 2))
+            full[g] = 0.0 if target == rate else rate_shift(member, target)
+    else:
+        reference = max(names, key=lambda g: int((labels == g).sum()))
+        for g in names:
+            full[g] = 0.0
+        for g in names:
+            if g == reference:
+                continue
+            member = labels == g
+            candidates = [rate_shift(member, r) for r in np.linspace(0.0, 1.0, 41)] + [0.0]
+            gaps = []
+            for shift in candidates:
+                trial = z + np.where(member, shift, 0.0)
+                gaps.append(decision_gap(constraint, y, trial > cut_z, labels))
+            full[g] = float(candidates[int(np.argmin(gaps))])
+    offsets = np.array([full[g] for g in labels])
+    after = before
+    chosen = _SCALES[-1]
+    for scale in _SCALES:
+        gap = decision_gap(constraint, y, z + scale * offsets > cut_z, labels)
+        if gap <= max_gap:
+            chosen, after = scale, gap
+            break
+    else:
+        after = decision_gap(constraint, y, z + offsets > cut_z, labels)
+    return {g: float(chosen * v) for g, v in full.items()}, before, after
+
+
+def _out_of_fold_pd(
+    model: Any,
+    estimator: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    weights: Any,
+    seed: int,  # noqa: N803
+) -> np.ndarray:
+    """Out-of-fold PDs of the training rows: a calibrated model's own inner-fold scores
+    (no refit), else 3 folds of clones."""
+    oof = getattr(model, "oof_log_odds_", None)
+    calibrator = getattr(model, "calibrator_", None)
+    if oof is not None and calibrator is not None and np.isfinite(oof).all():
+        return calibrator.predict_proba(oof)
+    out = np.empty(len(y))
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+    for train, valid in folds.split(np.zeros(len(y)), y):
+        extra = {} if weights is None else {"sample_weight": weights[train]}
+        fitted = clone(estimator).fit(X.iloc[train], y[train], **extra)
+        out[valid] = fitted.predict_proba(X.iloc[valid])[:, 1]
+    return out
+
+
+class FairnessConstrainedClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier trained under a fairness constraint, deployable like any model.
+
+    The wrapped classifier never sees the protected attribute or any feature built from
+    it. ``fit`` first tries reweighing (Kamiran & Calders; blind to the group when
+    deciding): kept when its out-of-fold decisions meet the gap. Otherwise the model is
+    fitted as it is and per-group log-odds shifts are fitted on its out-of-fold scores
+    (:func:`group_shifts`), so the bundle's one cut-off meets the gap; the group is then
+    read from the applicant's row at decision time, which US law treats as disparate
+    treatment: the method used is recorded (``method_``) and reported.
+
+    Parameters
+    ----------
+    estimator : classifier
+    spec : DatasetSpec
+        Names the protected columns (and the age role, for banding).
+    attribute : str
+        The protected input column the constraint is about.
+    constraint : {"demographic_parity", "equalized_odds"}
+    max_gap : float
+        Largest gap allowed between groups, on out-of-fold decline decisions.
+    cut : float
+        The decline cut-off the decisions are taken at.
+    method : {"auto", "reweighing", "threshold"}
+    random_state : int
+
+    Attributes
+    ----------
+    estimator_ : the fitted wrapped classifier.
+    method_ : str
+        ``none`` (the gap was already met), ``reweighing`` or ``threshold``.
+    shifts_ : dict of group -> log-odds shift (``threshold`` only; else empty).
+    gap_before_, gap_after_ : float
+        The gap of the unmitigated and the chosen model's out-of-fold decisions.
+    model_columns_ : list of str
+        The columns the wrapped classifier reads.
+    feature_names_in_ : ndarray of str
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        *,
+        spec: Any,
+        attribute: str,
+        constraint: str = "demographic_parity",
+        max_gap: float = 0.05,
+        cut: float = 0.5,
+        method: str = "auto",
+        random_state: int = 0,
+    ) -> None:
+        self.estimator = estimator
+        self.spec = spec
+        self.attribute = attribute
+        self.constraint = constraint
+        self.max_gap = max_gap
+        self.cut = cut
+        self.method = method
+        self.random_state = random_state
+
+    def _groups(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        if self.attribute not in X.columns:
+            raise DataError(f"the model needs the protected column '{self.attribute}' to decide")
+        frame = X[[self.attribute]].reset_index(drop=True)
+        return sensitive_features(frame, self.spec, [self.attribute]).iloc[:, 0].to_numpy()
+
+    def fit(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> FairnessConstrainedClassifier:
+        """Fit under the constraint (see the class docstring).
+
+        Raises
+        ------
+        ConfigError
+            For an unknown constraint or method, or a gap outside (0, 1).
+        DataError
+            If the protected column is not among the inputs.
+        """
+        from greenscore.explain.feature_map import protected_mask
+
+        if self.constraint not in CONSTRAINTS:
+            raise ConfigError(UNKNOWN_CONSTRAINT.format(value=self.constraint))
+        if self.method not in ("auto", "reweighing", "threshold"):
+            raise ConfigError(f"unknown constraint method '{self.method}'")
+        if not 0 < self.max_gap < 1:
+            raise ConfigError(BAD_GAP.format(value=self.max_gap))
+        y = np.asarray(y).astype(int)
+        groups = self._groups(X)
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = X.shape[1]
+        mask = protected_mask(list(self.feature_names_in_), self.spec)
+        self.model_columns_ = [
+            c for c, p in zip(self.feature_names_in_, mask, strict=True) if not p
+        ]
+        inputs = X[self.model_columns_]
+        seed = self.random_state
+        self.shifts_: dict[str, float] = {}
+        if self.method in ("auto", "reweighing"):
+            weights = kamiran_calders_weights(groups, y)
+            if sample_weight is not None:
+                weights = weights * np.asarray(sample_weight, dtype=float)
+            model = clone(self.estimator).fit(inputs, y, sample_weight=weights)
+            oof = _out_of_fold_pd(model, self.estimator, inputs, y, weights, seed)
+            gap = decision_gap(self.constraint, y, oof > self.cut, groups)
+            if gap <= self.max_gap or self.method == "reweighing":
+                self.estimator_, self.method_ = model, "reweighing"
+                self.gap_before_ = self.gap_after_ = gap
+                self.classes_ = np.array([0, 1])
+                return self
+        extra = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self.estimator_ = clone(self.estimator).fit(inputs, y, **extra)
+        oof = _out_of_fold_pd(self.estimator_, self.estimator, inputs, y, sample_weight, seed)
+        self.shifts_, self.gap_before_, self.gap_after_ = group_shifts(
+            oof, y, groups, constraint=self.constraint, max_gap=self.max_gap, cut=self.cut
+        )
+        self.method_ = "threshold" if any(self.shifts_.values()) else "none"
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _offsets(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        if not self.shifts_:
+            return np.zeros(len(X))
+        return np.array([self.shifts_.get(g, 0.0) for g in self._groups(X)])
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """Log-odds the decision is taken on (the group's shift included)."""
+        check_is_fitted(self, "estimator_")
+        return raw_log_odds(self.estimator_, X[self.model_columns_]) + self._offsets(X)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """Probabilities of [no default, default] as decided on (group-shifted scores)."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """1 where the probability of default is above one half."""
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+
+    def log_odds_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+        """The wrapped model's exact contributions on its columns (0 on the protected
+        ones); the group's shift is in the base, so it is never a reason.
+
+        Raises
+        ------
+        ModelError
+            If the wrapped model has no exact contributions.
+        """
+        check_is_fitted(self, "estimator_")
+        found = contributions_of(self.estimator_, X[self.model_columns_])
+        if not found.exact:
+            raise ModelError(f"{type(self.estimator_).__name__} has no exact contributions")
+        values = np.zeros((len(X), len(self.feature_names_in_)))
+        index = [list(self.feature_names_in_).index(c) for c in self.model_columns_]
+        values[:, index] = found.values
+        return values, found.base + self._offsets(X)
+
+
+def constrained_classifier(
+    estimator: Any,
+    *,
+    spec: Any,
+    constraint: str,
+    max_gap: float,
+    cut: float,
+    seed: int,
+) -> FairnessConstrainedClassifier:
+    """Wrap a bundle's classifier in the constraint ``CONSTRAINT[:ATTRIBUTE]``."""
+    kind, attribute = parse_constraint(constraint, spec, spec.feature_columns())
+    return FairnessConstrainedClassifier(
+        estimator,
+        spec=spec,
+        attribute=attribute,
+        constraint=kind,
+        max_gap=max_gap,
+        cut=cut,
+        random_state=seed,
+    )

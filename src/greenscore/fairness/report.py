@@ -18,6 +18,7 @@ from greenscore.errors import ConfigError
 from greenscore.fairness.groups import group_column_name, resolve_attribute
 from greenscore.fairness.metrics import fairness_summary
 from greenscore.fairness.mitigation import METHODS, mitigation_report
+from greenscore.models.bundle import ScoringBundle
 
 
 def parse_methods(text: str | None) -> list[str]:
@@ -59,7 +60,7 @@ def mitigation_attribute(
 
 
 def fairness_files(
-    bundle: Any,
+    bundle: ScoringBundle,
     frame: pd.DataFrame,
     out_dir: Path | str,
     *,

@@ -192,6 +192,24 @@ def _encoder_phase(
     )
 
 
+def agree_features(
+    grid: MeteredGrid, plan: FederationPlan, spec: DatasetSpec, result: FederationResult
+) -> SharedState:
+    """Phase 1: lenders report their schema; the shared feature steps and encoder layout.
+
+    Lenders left out are named in ``result.refused``; their rows in ``result.sizes``.
+    """
+    schema = _schema_phase(grid, plan, spec, result)
+    pipeline = fit_shared_features(schema, spec)
+    layout = EncoderLayout.from_frame(pipeline.transform(schema_frame(schema, spec)), spec)
+    return SharedState(schema, layout)
+
+
+def encoder_statistics(grid: MeteredGrid, plan: FederationPlan, state: SharedState, nodes: list[int]) -> EncoderStats:
+    """Phase 2: the encoder's statistics, aggregated as the plan says (plain or SecAgg+)."""
+    return _encoder_phase(grid, plan, state, nodes)
+
+
 def run_federation(grid: Grid, plan: FederationPlan) -> FederationResult:
     """Run every phase and write the outputs (see the module docstring).
 
@@ -209,10 +227,7 @@ def run_federation(grid: Grid, plan: FederationPlan) -> FederationResult:
     spec = DatasetSpec.from_dict(yaml.safe_load(plan.spec))
     result = FederationResult(plan=plan)
     with measure_energy(f"federated:server:{plan.federation}") as total:
-        schema = _schema_phase(metered, plan, spec, result)
-        pipeline = fit_shared_features(schema, spec)
-        layout = EncoderLayout.from_frame(pipeline.transform(schema_frame(schema, spec)), spec)
-        state = SharedState(schema, layout)
+        state = agree_features(metered, plan, spec, result)
         nodes = sorted(result.sizes)
         if plan.model == "dnn":
             state.encoder = _encoder_phase(metered, plan, state, nodes)

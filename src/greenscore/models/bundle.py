@@ -12,10 +12,11 @@ is unpickled, and refuses a bundle that is unsigned or was changed.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,12 @@ from sklearn.utils.validation import check_is_fitted
 
 import greenscore
 from greenscore.config import ScoringSettings
-from greenscore.data.cleaning import RowProblem, clean_frame, rows_without, unreadable_values
-from greenscore.data.input_rules import InputRules, flags_text
+from greenscore.data.cleaning import clean_frame
+from greenscore.data.input_rules import InputRules
 from greenscore.data.loading import model_input
 from greenscore.data.spec import DatasetSpec
-from greenscore.errors import DataError, ModelError, NotFoundError
+from greenscore.errors import ModelError, NotFoundError
+from greenscore.models.metadata import BundleMetadata
 from greenscore.models.scaling import decisions_from_pd, points_from_pd
 from greenscore.models.scorecard_export import write_beside_bundle
 
@@ -51,14 +53,43 @@ class ScoringBundle:
     pipeline : fitted ``Pipeline`` whose last step is the classifier; earlier steps
         are the feature transformers (DataFrame in, DataFrame out).
     scoring : points scaling and decision cut-offs.
-    metadata : metrics, energy, lineage, training feature ranges, versions.
+    metadata : metrics, energy, lineage, training feature ranges, versions
+        (:class:`~greenscore.models.metadata.BundleMetadata`; a plain dict is validated
+        into one).
     """
 
     name: str
     spec: DatasetSpec
     pipeline: Pipeline
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: BundleMetadata = field(default_factory=BundleMetadata)
+
+    def __post_init__(self) -> None:
+        self.metadata = BundleMetadata.read(self.metadata)
+
+    # The pickle holds the metadata as plain data, validated again on load: a bundle saved
+    # by another release is converted or refused with a clear error, never half-read.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["metadata"] = self.metadata.to_dict()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state["metadata"] = BundleMetadata.read(state.get("metadata"))
+        self.__dict__.update(state)
+
+    # ------------------------------------------------------------ identity
+    @property
+    def model_name(self) -> str:
+        """The registry name when the bundle came from the registry, else its own name."""
+        registry = self.metadata.registry
+        return registry.name if registry is not None else self.name
+
+    @property
+    def version(self) -> str:
+        """The registry version, else the content id written at save (``unsaved`` before)."""
+        return self.metadata.model_version()
 
     # ------------------------------------------------------------ parts
     @property
@@ -89,8 +120,7 @@ class ScoringBundle:
 
     def input_rules(self, columns: list[str], *, margin: float = 0.0) -> InputRules:
         """The rules raw inputs are held to: the spec's domain, training ranges and levels."""
-        ranges = self.metadata.get("training_ranges") or {}
-        return InputRules(ranges, columns, spec=self.spec, margin=margin)
+        return InputRules(self.metadata.training_ranges, columns, spec=self.spec, margin=margin)
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """Probability of default for model-input rows (see :meth:`model_input`).
@@ -113,80 +143,6 @@ class ScoringBundle:
         s = self.scoring
         return decisions_from_pd(pd_, approve_below=s.approve_below, decline_above=s.decline_above)
 
-    def score_frame(
-        self, frame: pd.DataFrame, *, refuse_implausible: bool = True, margin: float = 0.0
-    ) -> pd.DataFrame:
-        """Score a raw applications frame: PD, points, decision and flags per row, same order.
-
-        Parameters
-        ----------
-        frame : DataFrame
-            Raw applications, as read from a file (cleaned here, see :meth:`model_input`).
-        refuse_implausible : bool, default True
-            Refuse a value outside the spec's domain rules (an age of -5); False flags it
-            and scores it as the nearest end of the training range.
-        margin : float
-            Share of a training range a value may pass it by before it is flagged.
-
-        Returns
-        -------
-        DataFrame
-            ``probability_of_default``, ``score``, ``decision`` and ``flags`` (the API's
-            flags as ``field:issue`` joined by ``"; "``; empty when none), with the id
-            column first when the spec has one.
-
-        Raises
-        ------
-        DataError
-            Naming the first row and column that cannot be scored.
-        """
-        cleaned = clean_frame(frame, self.spec)
-        X = model_input(cleaned, self.spec)
-        # Checked under the frame's own row labels, so a refusal names the row, not the id.
-        checked = self.input_rules(list(X.columns), margin=margin).check_frame(
-            X.set_axis(frame.index),
-            others=cleaned.set_axis(frame.index),
-            refuse_domain=refuse_implausible,
-        )
-        if checked.problems:
-            more = len(checked.problems) - 1
-            raise DataError(
-                checked.problems[0].message + (f" (and {more} more refused)" if more else "")
-            )
-        pd_ = self.predict_pd(checked.frame.set_axis(X.index))
-        out = pd.DataFrame(
-            {
-                "probability_of_default": pd_,
-                "score": np.round(self.points(pd_), 1),
-                "decision": self.decisions(pd_),
-                "flags": [flags_text(f) for f in checked.flags],
-            },
-            index=frame.index,
-        )
-        if self.spec.id_column and self.spec.id_column in X.index.names:
-            out.insert(0, self.spec.id_column, X.index.to_numpy())
-        return out
-
-    def input_problems(
-        self, frame: pd.DataFrame, *, refuse_implausible: bool = True
-    ) -> list[RowProblem]:
-        """Rows of a raw frame :meth:`score_frame` would refuse, each with why.
-
-        Numbers that cannot be read and (with ``refuse_implausible``) values outside the
-        spec's domain rules; positions are in ``frame`` order, a row may appear twice.
-        """
-        problems = unreadable_values(frame, self.spec)
-        readable = rows_without(frame, problems)
-        if refuse_implausible and len(readable):
-            unread = [p.position for p in problems]
-            positions = np.flatnonzero(~np.isin(np.arange(len(frame)), unread))
-            X = self.model_input(readable)
-            checked = self.input_rules(list(X.columns)).check_frame(
-                X.set_axis(readable.index), refuse_domain=True
-            )
-            problems += [replace(p, position=int(positions[p.position])) for p in checked.problems]
-        return sorted(problems, key=lambda p: p.position)
-
     # ------------------------------------------------------------ files
     def save(self, folder: Path | str) -> Path:
         """Write the bundle to a folder, sign it, and return the folder.
@@ -200,7 +156,10 @@ class ScoringBundle:
         from greenscore.privacy.signing import sign_folder
 
         folder = Path(folder)
-        self.metadata.setdefault("greenscore_version", greenscore.__version__)
+        if self.metadata.greenscore_version is None:
+            self.metadata.greenscore_version = greenscore.__version__
+        if self.metadata.content_id is None:
+            self.metadata.content_id = content_id(self.pipeline)
         # A scorecard's points table travels beside it as CSV, readable without unpickling
         # (bin counts and rates, no applicant rows, so it stays plain when the model is not).
         if encryption_enabled():
@@ -211,7 +170,8 @@ class ScoringBundle:
         folder.mkdir(parents=True, exist_ok=True)
         joblib.dump(self, folder / BUNDLE_FILE, compress=3)
         (folder / METADATA_FILE).write_text(
-            json.dumps({"name": self.name, **self.metadata}, indent=2, default=str), "utf-8"
+            json.dumps({"name": self.name, **self.metadata.to_dict()}, indent=2, default=str),
+            "utf-8",
         )
         self.spec.to_yaml(folder / SPEC_FILE)
         write_beside_bundle(self.estimator, folder)
@@ -244,6 +204,8 @@ class ScoringBundle:
         data = read_signed(target.parent, target.name, signed_manifest(target.parent))
         try:
             bundle = joblib.load(io.BytesIO(data))
+        except ModelError:
+            raise  # metadata this release cannot read: the error names what
         except Exception as exc:  # a corrupt or foreign file can fail in many ways
             raise ModelError(f"{target} is not a readable GreenScore bundle: {exc}") from exc
         if not isinstance(bundle, cls):
@@ -252,8 +214,16 @@ class ScoringBundle:
         return bundle
 
 
+def content_id(pipeline: Pipeline) -> str:
+    """``sha256:`` and 12 hex digits of a fitted pipeline's pickle: the version of an
+    unregistered model, the same for every copy of one saved bundle."""
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer)
+    return "sha256:" + hashlib.sha256(buffer.getvalue()).hexdigest()[:12]
+
+
 def _warn_on_version(bundle: ScoringBundle) -> None:
-    saved = bundle.metadata.get("greenscore_version")
+    saved = bundle.metadata.greenscore_version
     if saved != greenscore.__version__:
         warnings.warn(
             f"bundle saved by GreenScore {saved}, loading with {greenscore.__version__}",

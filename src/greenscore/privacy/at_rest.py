@@ -28,11 +28,11 @@ from greenscore.errors import DataError, ModelError, NotFoundError
 from greenscore.privacy._files import atomic_write
 from greenscore.privacy.crypto import (
     decrypt_bytes,
-    is_encrypted,
     object_name,
     read_encrypted,
     write_encrypted,
 )
+from greenscore.privacy.object_format import is_encrypted
 from greenscore.privacy.signing import read_signed, sign_folder, signed_manifest
 
 if TYPE_CHECKING:
@@ -155,7 +155,8 @@ def save_encrypted_bundle(bundle: ScoringBundle, folder: Path | str) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    bundle.metadata.setdefault("greenscore_version", greenscore.__version__)
+    if bundle.metadata.greenscore_version is None:
+        bundle.metadata.greenscore_version = greenscore.__version__
     buffer = io.BytesIO()
     joblib.dump(bundle, buffer, compress=3)
     target = folder / ENCRYPTED_BUNDLE_FILE
@@ -164,9 +165,8 @@ def save_encrypted_bundle(bundle: ScoringBundle, folder: Path | str) -> Path:
     )
     # A plaintext copy from an earlier unencrypted save would defeat the point.
     (folder / BUNDLE_FILE).unlink(missing_ok=True)
-    (folder / METADATA_FILE).write_text(
-        json.dumps({"name": bundle.name, **bundle.metadata}, indent=2, default=str), "utf-8"
-    )
+    meta = {"name": bundle.name, **bundle.metadata.to_dict()}
+    (folder / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str), "utf-8")
     bundle.spec.to_yaml(folder / SPEC_FILE)
     sign_folder(folder)
     return folder
@@ -197,11 +197,13 @@ def load_encrypted_bundle(folder: Path | str) -> ScoringBundle:
     data = decrypt_bytes(blob, name=object_name(target))
     try:
         bundle = joblib.load(io.BytesIO(data))
+    except ModelError:
+        raise  # metadata this release cannot read: the error names what
     except Exception as exc:  # a foreign pickle can fail in many ways
         raise ModelError(f"{target} decrypts but is not a readable bundle: {exc}") from exc
     if not isinstance(bundle, ScoringBundle):
         raise ModelError(f"{target} holds a {type(bundle).__name__}, not a ScoringBundle")
-    saved = bundle.metadata.get("greenscore_version")
+    saved = bundle.metadata.greenscore_version
     if saved != greenscore.__version__:
         warnings.warn(
             f"bundle saved by GreenScore {saved}, loading with {greenscore.__version__}",

@@ -27,6 +27,7 @@ import yaml
 from greenscore.config import Settings, get_settings
 from greenscore.errors import ConfigError, NotFoundError
 from greenscore.models.bundle import ScoringBundle
+from greenscore.models.metadata import RegistryInfo
 from greenscore.tracking.mlflow_run import (
     client_for,
     experiment_id,
@@ -359,8 +360,8 @@ def load_bundle(uri: str | Path, *, settings: Settings | None = None) -> Scoring
         bundle = ScoringBundle.load(local / relative)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    bundle.metadata.setdefault("registry", {}).update(
-        {"name": version.name, "version": int(version.version), "run_id": version.run_id}
+    bundle.metadata.registry = RegistryInfo(
+        name=version.name, version=int(version.version), run_id=version.run_id
     )
     return bundle
 

@@ -75,7 +75,7 @@ class MonitorRequest:
 
 def recorded_name(bundle: ScoringBundle) -> str:
     """The model name the service records with each decision (registry name, else bundle's)."""
-    return str((bundle.metadata.get("registry") or {}).get("name") or bundle.name)
+    return bundle.model_name
 
 
 def _scores(bundle: ScoringBundle, frame: pd.DataFrame) -> np.ndarray:
@@ -88,7 +88,7 @@ def _reference(bundle: ScoringBundle, location: str | None, settings: Settings) 
 
     bins = settings.monitoring.psi_bins
     if location is None:
-        return reference_from_metadata(bundle.metadata, bundle.spec, n_bins=bins)
+        return reference_from_metadata(bundle.metadata.to_dict(), bundle.spec, n_bins=bins)
     frame = load_dataset(location, spec=bundle.spec).frame
     return reference_from_frame(
         frame,
@@ -109,14 +109,14 @@ def _window_labels(times: pd.Series, window: str) -> np.ndarray:
 
 
 def _band_edges(bundle: ScoringBundle) -> np.ndarray | None:
-    quantiles = bundle.metadata.get("training_pd")
+    quantiles = bundle.metadata.training_pd
     if not quantiles:
         return None
     return np.asarray(quantile_bins(quantiles, CALIBRATION_BANDS).edges)
 
 
 def _baseline_auc(bundle: ScoringBundle) -> float | None:
-    value = (bundle.metadata.get("metrics") or {}).get("auc")
+    value = bundle.metadata.metrics.get("auc")
     return float(value) if value is not None else None
 
 
@@ -169,11 +169,13 @@ def _from_file(
 def _from_store(
     bundle: ScoringBundle, request: MonitorRequest, reference: Reference, settings: Settings
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    from greenscore.store import database
     from greenscore.store.outcomes import outcome_rows
     from greenscore.store.prediction_reads import scored_probabilities
 
     name = recorded_name(bundle)
-    times, probabilities = scored_probabilities(model_name=name)
+    db = database(settings)
+    times, probabilities = scored_probabilities(model_name=name, db=db)
     if not probabilities:
         raise DataError(NO_DECISIONS.format(name=name))
     moments = pd.Series(pd.to_datetime(times, utc=True)).dt.tz_localize(None)
@@ -185,7 +187,7 @@ def _from_store(
         times=moments,
         window=request.window,
     )
-    outcomes = outcome_rows(model_name=name)
+    outcomes = outcome_rows(model_name=name, db=db)
     performance = None
     if outcomes:
         y = np.array([int(r["defaulted"]) for r in outcomes])
@@ -260,7 +262,7 @@ def run_monitor(
         prometheus.write(settings.monitoring.prometheus_textfile)
     retraining = (
         request_retraining(
-            model=request.model, alerts=alerts, settings=settings.monitoring, actor=actor
+            model=request.model, alerts=alerts, settings=settings, actor=actor
         )
         if request.retrain
         else None

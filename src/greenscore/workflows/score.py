@@ -1,8 +1,9 @@
 """Score a file with a bundle: read it, score every row it can, write predictions and rejects.
 
-What ``greenscore score`` runs. The bundle cleans and checks the rows itself
-(:meth:`ScoringBundle.score_frame`), so a file scores exactly as the API scores the same
-rows, with the API's flags. This module adds what only a file has: a row that cannot be
+What ``greenscore score`` runs. The bundle's scoring runtime cleans and checks the rows
+(:meth:`~greenscore.models.runtime.ScoringRuntime.score_frame`) and scores them with the
+compiled model the API uses, so a file scores exactly as the API scores the same rows,
+with the API's flags. This module adds what only a file has: a row that cannot be
 scored (a number that is not one, an implausible value) either stops the run with an
 error naming its row and column, or, with ``on_error="skip"``, is left out, counted and
 written to a rejects file beside the output. Nothing is dropped silently.
@@ -23,6 +24,8 @@ import pandas as pd
 from greenscore.data.cleaning import RowProblem, rows_without
 from greenscore.data.io import read_table
 from greenscore.errors import ConfigError, DataError
+from greenscore.models.bundle import ScoringBundle
+from greenscore.models.runtime import ScoringRuntime
 from greenscore.sustainability.energy import measure_energy
 
 OUT_SUFFIXES = (".csv", ".parquet", ".json", ".jsonl")
@@ -110,7 +113,7 @@ def _rejects(frame: pd.DataFrame, problems: list[RowProblem]) -> pd.DataFrame:
 
 
 def score_file(
-    bundle: Any,
+    bundle: ScoringBundle,
     data: str | Path,
     out: Path,
     *,
@@ -143,7 +146,8 @@ def score_file(
     """
     check_options(out, on_error)
     frame = read_table(data, query=query)
-    problems = bundle.input_problems(frame, refuse_implausible=refuse_implausible)
+    runtime = ScoringRuntime(bundle)
+    problems = runtime.input_problems(frame, refuse_implausible=refuse_implausible)
     if problems and on_error == "raise":
         count = len({p.position for p in problems})
         raise DataError(
@@ -151,7 +155,7 @@ def score_file(
         )
     rest = rows_without(frame, problems)
     with measure_energy("predict:batch") as reading:
-        scored = bundle.score_frame(rest, refuse_implausible=refuse_implausible, margin=margin)
+        scored = runtime.score_frame(rest, refuse_implausible=refuse_implausible, margin=margin)
     write_table(scored, out)
     rejects = None
     if problems:

@@ -23,7 +23,7 @@ from greenscore.data.loading import Dataset
 from greenscore.errors import DataError
 from greenscore.logging import get_logger
 from greenscore.models.bundle import ScoringBundle
-from greenscore.models.registry import TUNABLE, make_estimator
+from greenscore.models.registry import TUNABLE, UNCALIBRATED, make_estimator
 
 log = get_logger(__name__)
 
@@ -60,6 +60,23 @@ class TrainOptions:
     seed: int = 42
     #: Points scaling and decision cut-offs stored in every bundle (None: settings.scoring).
     scoring: ScoringSettings | None = None
+    #: Seconds the whole train may take (``--time-budget``; ``auto`` plans within it).
+    time_budget: float | None = None
+    #: The ensemble's members (``--models auto`` fills this from its plan).
+    members: list[str] | None = None
+    #: Tuning trials per model when a plan chose them (else ``tune_trials`` for each).
+    member_trials: dict[str, int] | None = None
+    #: Train under ``demographic_parity`` or ``equalized_odds`` (``--fairness-constraint``).
+    fairness_constraint: str | None = None
+    #: Largest gap the constraint allows (``--max-gap``).
+    max_gap: float = 0.05
+    #: Calibrate every model's PDs on inner folds (all but the scorecard, see registry).
+    calibrate: bool = True
+    #: ``--models auto``: the plan chooses the ensemble's members and trials in the budget
+    #: (``tune_trials`` is then the most trials per member).
+    auto: bool = False
+    #: What ``auto`` planned (members, trials, what it skipped and why).
+    plan: Any = None
 
 
 @dataclass
@@ -91,28 +108,89 @@ def _model_pipeline(
 ) -> Any:
     from greenscore.features.imbalance import build_model_pipeline, make_sampler
     from greenscore.features.pipeline import build_feature_pipeline
+    from greenscore.models.calibration import CalibratedClassifier
 
     features = build_feature_pipeline(dataset.spec, relations=dataset.relations)
+    if name == "ensemble":
+        params = {"members": options.members, "member_params": params}
     estimator = make_estimator(
         name, spec=dataset.spec, relations=dataset.relations, seed=options.seed, params=params
     )
+    if options.calibrate and name not in UNCALIBRATED:
+        # Calibration is the bundle's last step: a monotone map chosen on inner folds.
+        estimator = CalibratedClassifier(estimator, random_state=options.seed)
+    if options.fairness_constraint:
+        from greenscore.fairness.mitigation import constrained_classifier
+
+        estimator = constrained_classifier(
+            estimator,
+            spec=dataset.spec,
+            constraint=options.fairness_constraint,
+            max_gap=options.max_gap,
+            cut=(options.scoring or get_settings().scoring).decline_above,
+            seed=options.seed,
+        )
     sampler = make_sampler(options.sampler) if options.sampler else None
     return build_model_pipeline(features, estimator, sampler=sampler)
 
 
-def _tune(
-    name: str, dataset: Dataset, X: pd.DataFrame, y: np.ndarray, options: TrainOptions
-) -> dict[str, Any]:  # noqa: N803
-    """Tune on these rows only (an outer training fold, or all rows for the final model)."""
-    if name not in TUNABLE or options.tune_trials <= 0:
-        return {}
-    from greenscore.features.pipeline import build_feature_pipeline
-    from greenscore.models.tuning import tune_lightgbm
+def _trials(name: str, options: TrainOptions) -> int:
+    if name not in TUNABLE:
+        return 0
+    if options.member_trials is not None:
+        return options.member_trials.get(name, 0)
+    return options.tune_trials
 
-    features = build_feature_pipeline(dataset.spec, relations=dataset.relations)
-    transformed = features.fit_transform(X, y)
-    best, _ = tune_lightgbm(transformed, y, n_trials=options.tune_trials, seed=options.seed)
-    return best
+
+def _tune(
+    name: str,
+    dataset: Dataset,
+    X: pd.DataFrame,  # noqa: N803
+    y: np.ndarray,
+    options: TrainOptions,
+    label: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Tune on these rows only (an outer training fold, or all rows for the final model).
+
+    Every tunable model is tuned (each member of an ensemble), and the search is metered:
+    returns the parameters (per member for an ensemble) and the search's seconds and kWh.
+    """
+    names = (options.members or []) if name == "ensemble" else [name]
+    plan = {n: _trials(n, options) for n in names}
+    plan = {n: t for n, t in plan.items() if t > 0}
+    cost = {"seconds": 0.0, "kwh": 0.0, "co2_kg": 0.0, "trials": 0}
+    if not plan:
+        return {}, cost
+    from greenscore.features.pipeline import build_feature_pipeline
+    from greenscore.models.tuning import tune_member
+    from greenscore.sustainability.energy import measure_energy
+
+    tuned: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
+    with measure_energy(label) as reading:
+        features = build_feature_pipeline(dataset.spec, relations=dataset.relations)
+        transformed = features.fit_transform(X, y)
+        for member, trials in plan.items():
+            try:
+                tuned[member], info = tune_member(
+                    member,
+                    transformed,
+                    y,
+                    spec=dataset.spec,
+                    relations=dataset.relations,
+                    n_trials=trials,
+                    seed=options.seed,
+                )
+            except Exception as exc:  # noqa: BLE001 - a member's failed search keeps its defaults
+                if name != "ensemble":
+                    raise
+                log.warning("tuning failed", extra={"member": member, "reason": str(exc)})
+                continue
+            cost["trials"] += int(info["trials"])
+    cost["seconds"] = time.perf_counter() - started
+    cost["kwh"] = float(reading.kwh)
+    cost["co2_kg"] = float(reading.co2_kg)
+    return (tuned if name == "ensemble" else tuned.get(name, {})), cost
 
 
 def _fit_measured(
@@ -131,27 +209,33 @@ def _cross_validate(
     folds: list[tuple[np.ndarray, np.ndarray]],
     options: TrainOptions,
     progress: Progress,
-) -> tuple[np.ndarray, list[dict[str, float]], list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[
+    np.ndarray, list[dict[str, float]], list[dict[str, Any]], list[dict[str, Any]], list[Any]
+]:
     from greenscore.evaluation.metrics import credit_metrics
+    from greenscore.workflows.train_ensemble import member_outputs
 
     X, y = dataset.X, dataset.y  # noqa: N806
     oof = np.full(len(y), np.nan)
     fold_metrics: list[dict[str, float]] = []
     energies: list[dict[str, Any]] = []
     tuned: list[dict[str, Any]] = []
+    members: list[Any] = []
     for k, (train_idx, val_idx) in enumerate(folds):
         X_tr, y_tr = X.iloc[train_idx], y[train_idx]  # noqa: N806
-        params = _tune(name, dataset, X_tr, y_tr, options)
+        params, tuning = _tune(name, dataset, X_tr, y_tr, options, f"tune:{name}:fold{k}")
         tuned.append(params)
         pipeline = _model_pipeline(name, dataset, options, params)
         started = time.perf_counter()
         pipeline, energy = _fit_measured(pipeline, X_tr, y_tr, f"fit:{name}:fold{k}")
         energy["fit_seconds"] = time.perf_counter() - started
+        energy["tuning"] = tuning
         energies.append(energy)
         oof[val_idx] = pipeline.predict_proba(X.iloc[val_idx])[:, 1]
+        members.append(member_outputs(pipeline, X.iloc[val_idx]))
         fold_metrics.append(credit_metrics(y[val_idx], oof[val_idx]))
         progress(f"{name}: fold {k + 1}/{len(folds)} AUC {fold_metrics[-1]['auc']:.4f}", 1.0)
-    return oof, fold_metrics, energies, tuned
+    return oof, fold_metrics, energies, tuned, members
 
 
 def _final_bundle(
@@ -160,11 +244,12 @@ def _final_bundle(
     from greenscore.sustainability.energy import energy_per_1k_predictions
 
     X, y = dataset.X, dataset.y  # noqa: N806
-    params = _tune(name, dataset, X, y, options)
+    params, tuning = _tune(name, dataset, X, y, options, f"tune:{name}:final")
     pipeline = _model_pipeline(name, dataset, options, params)
     started = time.perf_counter()
     pipeline, energy = _fit_measured(pipeline, X, y, f"fit:{name}:final")
     energy["fit_seconds"] = time.perf_counter() - started
+    energy["tuning"] = tuning
     bundle = ScoringBundle(
         name=name,
         spec=dataset.spec,
@@ -219,6 +304,20 @@ def _summary(
     summary["final_fit_seconds"] = float(final_energy["fit_seconds"])
     summary["final_energy_kwh"] = float(final_energy["kwh"])
     summary["final_co2_kg"] = float(final_energy["co2_kg"])
+    # The tuning searches (one per outer fold, one for the final model) are metered apart
+    # from the fits and counted in the totals: what training this model cost in all.
+    searches = [e["tuning"] for e in [*fold_energy, final_energy] if "tuning" in e]
+    summary["tuning_trials"] = int(sum(t["trials"] for t in searches))
+    summary["tuning_seconds"] = float(sum(t["seconds"] for t in searches))
+    summary["tuning_kwh"] = float(sum(t["kwh"] for t in searches))
+    summary["total_energy_kwh"] = float(
+        sum(e["kwh"] for e in fold_energy) + final_energy["kwh"] + summary["tuning_kwh"]
+    )
+    summary["total_co2_kg"] = float(
+        sum(e["co2_kg"] for e in fold_energy)
+        + final_energy["co2_kg"]
+        + sum(t["co2_kg"] for t in searches)
+    )
     return summary
 
 
@@ -271,40 +370,59 @@ def train(
     options : models, CV, tuning, registration and output folder.
     progress : called with (message, advance) after each unit of work.
     """
+    from greenscore.sustainability.budgets import (
+        check_training_budget,
+        estimate_training_kwh,
+        record_training,
+    )
     from greenscore.tracking.seeds import seed_everything
 
     progress = progress or (lambda _msg, _adv: None)
+    started = time.perf_counter()
     seed_everything(options.seed)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
     folds = _folds(dataset, options)
+    if "ensemble" in options.models and options.members is None:
+        _plan_ensemble(dataset, options, started)
+        progress(f"auto: members {', '.join(options.members or [])}", 0.0)
+    # Carbon budgets: estimated from measured fits; refused when sustainability.budget_mode
+    # is "refuse" and a budget would be exceeded.
+    check_training_budget(
+        estimate_training_kwh(options.models, rows=len(dataset.y), fits=len(folds) + 1),
+        models=options.models,
+    )
     y = dataset.y
     ranges = _training_ranges(dataset)
     results: dict[str, ModelResult] = {}
+    outputs: dict[str, list[Any]] = {}
     for name in options.models:
-        oof, fold_metrics, fold_energy, tuned = _cross_validate(
+        oof, fold_metrics, fold_energy, tuned, outputs[name] = _cross_validate(
             name, dataset, folds, options, progress
         )
         bundle, final_energy, final_params = _final_bundle(name, dataset, options)
         progress(f"{name}: final fit done", 1.0)
         summary = _summary(fold_metrics, fold_energy, final_energy)
-        bundle.metadata.update(
-            {
-                "metrics": summary,
-                "params": bundle.estimator.get_params(),
-                "tuned_params": final_params,
-                "training_ranges": ranges,
-                "training_pd": np.quantile(oof[~np.isnan(oof)], np.linspace(0, 1, 101)).tolist(),
-                "lineage": {
-                    "dataset_sha256": dataset.sha256,
-                    "rows": len(y),
-                    "location": dataset.location,
-                },
-                "seed": options.seed,
-            }
-        )
+        meta = bundle.metadata
+        meta.metrics = summary
+        meta.params = _plain_params(bundle.estimator)
+        meta.tuned_params = final_params
+        meta.training_ranges = ranges
+        meta.training_pd = np.quantile(oof[~np.isnan(oof)], np.linspace(0, 1, 101)).tolist()
+        meta.lineage = {
+            "dataset_sha256": dataset.sha256,
+            "rows": len(y),
+            "location": dataset.location,
+        }
+        meta.seed = options.seed
         results[name] = ModelResult(name, oof, fold_metrics, summary, bundle, final_params)
-    best = max(results, key=lambda n: results[n].summary["auc"])
+    ensemble = _ensemble_figures(dataset, options, folds, results, outputs, ranges)
+    # The ensemble is the served model; otherwise the model with the best mean AUC.
+    best = (
+        "ensemble"
+        if ensemble is not None
+        else max(results, key=lambda n: results[n].summary["auc"])
+    )
     metrics = {
         "models": {n: r.summary for n, r in results.items()},
         "best": best,
@@ -324,14 +442,145 @@ def train(
         },
         "comparisons": _comparisons(results, y),
     }
+    if ensemble is not None:
+        metrics["ensemble"] = ensemble
+    metrics["cv"]["time_budget_s"] = options.time_budget
+    metrics["cv"]["fairness_constraint"] = options.fairness_constraint
+    if options.fairness_constraint:
+        metrics["cv"]["max_gap"] = options.max_gap
+    metrics["energy"] = {
+        "total_kwh": float(
+            np.nansum([r.summary.get("total_energy_kwh", np.nan) for r in results.values()])
+        ),
+        "includes": "every cross-validation fit, final fit and tuning search of every model",
+    }
     metrics["fairness"] = _fairness(results[best], dataset, options.seed)
     _write_outputs(out, dataset, results, metrics, best)
     result = TrainResult(metrics=metrics, results=results, best=best, out=out)
     _track(result, dataset, options)
+    record_training(metrics, run_id=result.run_id, rows=len(y))  # carbon ledger and budget alerts
     # Written again so the file also names the MLflow run and registered version; the first
     # write (before tracking) is what the run logs as its artifact.
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), "utf-8")
     return result
+
+
+def _plan_ensemble(dataset: Dataset, options: TrainOptions, started: float) -> None:
+    """Choose the ensemble's members (and, for ``auto``, their trials) on this data."""
+    from greenscore.models.ensemble import INNER_FOLDS
+    from greenscore.workflows.train_ensemble import plan_members
+
+    plan = plan_members(
+        dataset,
+        budget_s=options.time_budget,
+        outer_folds=len(_folds(dataset, options)),
+        inner_folds=INNER_FOLDS,
+        seed=options.seed,
+        tune_trials=None if options.auto else options.tune_trials,
+        max_trials=options.tune_trials,
+        started=started,
+    )
+    if not plan.members:
+        raise DataError(f"no ensemble member could be fitted on this data: {plan.skipped}")
+    options.members = plan.members
+    options.member_trials = plan.trials
+    options.plan = plan
+    for name, reason in plan.skipped.items():
+        log.warning("auto skipped a member", extra={"member": name, "reason": reason})
+
+
+def _ensemble_figures(
+    dataset: Dataset,
+    options: TrainOptions,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    results: dict[str, ModelResult],
+    outputs: dict[str, list[Any]],
+    ranges: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The ensemble's section of metrics.json, and its scorecard member as the fallback."""
+    if "ensemble" not in results:
+        return None
+    from greenscore.explain.reason_codes import attach_reason_codes
+    from greenscore.models.ensemble_contrib import logit
+    from greenscore.sustainability.energy import energy_per_1k_predictions
+    from greenscore.workflows.train_ensemble import (
+        FALLBACK,
+        ensemble_summary,
+        fallback_figures,
+        fallback_pipeline,
+        find_ensemble,
+    )
+
+    result = results["ensemble"]
+    final = find_ensemble(result.bundle.estimator)
+    scored = np.isfinite(result.oof)
+    ensemble_oof = np.full(len(dataset.y), np.nan)
+    ensemble_oof[scored] = logit(result.oof[scored])
+    section = ensemble_summary(
+        dataset.y,
+        folds=folds,
+        ensemble_oof=ensemble_oof,
+        outputs=outputs["ensemble"],
+        final=final,
+        plan=options.plan,
+    )
+    figures = fallback_figures(dataset.y, folds, outputs["ensemble"])
+    pipeline = fallback_pipeline(result.bundle.pipeline)
+    if FALLBACK in results or figures is None or pipeline is None:
+        return section
+    oof, fold_metrics, fold_costs = figures
+    bundle = ScoringBundle(
+        name=FALLBACK, spec=dataset.spec, pipeline=pipeline, scoring=result.bundle.scoring
+    )
+    attach_reason_codes(bundle, dataset.X, dataset.y)
+    sample = dataset.X.iloc[: min(len(dataset.X), 5000)]
+    method = result.summary["energy_method"]
+    fold_energy = [
+        {"fit_seconds": c["fit_seconds"], "kwh": c["kwh"], "co2_kg": np.nan, "method": method}
+        for c in fold_costs
+    ]
+    final_energy = {
+        "fit_seconds": final.fit_seconds_.get(FALLBACK, 0.0),
+        "kwh": final.energy_kwh_.get(FALLBACK, np.nan),
+        "co2_kg": np.nan,
+        "energy_kwh_per_1k_predictions": energy_per_1k_predictions(
+            lambda frame: pipeline.predict_proba(frame), sample
+        ),
+    }
+    summary = _summary(fold_metrics, fold_energy, final_energy)
+    # Its fits are the ensemble's scorecard member's, already in the ensemble's totals.
+    summary["total_energy_kwh"] = 0.0
+    summary["total_co2_kg"] = 0.0
+    summary["energy_counted_in"] = "ensemble"
+    summary["fallback_for"] = "ensemble"
+    meta = bundle.metadata
+    meta.metrics = summary
+    meta.params = _plain_params(bundle.estimator)
+    meta.training_ranges = ranges
+    meta.training_pd = np.quantile(oof, np.linspace(0, 1, 101)).tolist()
+    meta.lineage = {
+        "dataset_sha256": dataset.sha256,
+        "rows": len(dataset.y),
+        "location": dataset.location,
+    }
+    meta.seed = options.seed
+    results[FALLBACK] = ModelResult(FALLBACK, oof, fold_metrics, summary, bundle, {})
+    return section
+
+
+def _plain_params(estimator: Any) -> dict[str, Any]:
+    """The classifier's own parameters as JSON-ready values (nested models by name)."""
+    out: dict[str, Any] = {}
+    for key, value in estimator.get_params(deep=False).items():
+        if isinstance(value, str | int | float | bool | type(None)):
+            out[key] = value
+        elif isinstance(value, list | tuple) and all(isinstance(v, tuple) for v in value):
+            out[key] = [str(v[0]) for v in value]  # an ensemble's (name, model) members
+        elif isinstance(value, dict):
+            out[key] = {str(k): v for k, v in value.items() if isinstance(v, str | int | float)}
+        else:
+            out[key] = type(value).__name__
+    return out
 
 
 def _fairness(result: ModelResult, dataset: Dataset, seed: int) -> dict[str, Any] | None:

@@ -73,12 +73,16 @@ class TreeTables:
         Columns of the booster's input matrix.
     expected_value : float
         The bias column of ``pred_contrib`` (expected raw score).
+    sigmoid : float
+        The objective's sigmoid scale (PD is ``1 / (1 + exp(-sigmoid * raw))``); NaN when
+        the objective does not turn raw scores into probabilities that way.
     table_entries : int
         Doubles held by the G tables (memory is ``8 * table_entries`` bytes).
     """
 
     n_features: int
     expected_value: float
+    sigmoid: float
     table_entries: int
     # internal nodes, all trees (global indices)
     node_feature: np.ndarray
@@ -88,6 +92,8 @@ class TreeTables:
     node_default_left: np.ndarray
     node_cat_start: np.ndarray
     node_cat_len: np.ndarray
+    node_left: np.ndarray  # local index of the left child; ~leaf index for a leaf
+    node_right: np.ndarray
     cat_bits: np.ndarray
     tree_node_start: np.ndarray
     tree_node_count: np.ndarray
@@ -126,7 +132,7 @@ class TreeTables:
         builder = _Builder(n_features=int(dump["max_feature_idx"]) + 1)
         for t, info in enumerate(dump["tree_info"]):
             builder.add_tree(t, info["tree_structure"])
-        return builder.finish()
+        return builder.finish(sigmoid=_sigmoid(str(dump.get("objective", ""))))
 
 
 class _Builder:
@@ -135,7 +141,8 @@ class _Builder:
     def __init__(self, n_features: int) -> None:
         self.n_features = n_features
         self.nodes: dict[str, list[Any]] = {
-            k: [] for k in ("feature", "threshold", "kind", "missing", "default_left")
+            k: []
+            for k in ("feature", "threshold", "kind", "missing", "default_left", "left", "right")
         }
         self.cat_start: list[int] = []
         self.cat_len: list[int] = []
@@ -222,6 +229,11 @@ class _Builder:
         self.nodes["kind"].append(1 if categorical else 0)
         self.nodes["missing"].append(_MISSING[str(node.get("missing_type", "None"))])
         self.nodes["default_left"].append(1 if node.get("default_left") else 0)
+        for key, child in (("left", node["left_child"]), ("right", node["right_child"])):
+            # Internal nodes sit at their split index within the tree; leaves are ~index.
+            self.nodes[key].append(
+                int(child["split_index"]) if "split_index" in child else ~int(child["leaf_index"])
+            )
         self.cat_start.append(len(self.cat_bits))
         if categorical:
             values = [int(v) for v in str(node["threshold"]).split("||")]
@@ -257,13 +269,14 @@ class _Builder:
         else:
             self.leaves["table"].append(-1)
 
-    def finish(self) -> TreeTables:
+    def finish(self, *, sigmoid: float) -> TreeTables:
         i64, f64 = np.int64, np.float64
         n = self.nodes
         lv = self.leaves
         return TreeTables(
             n_features=self.n_features,
             expected_value=self.expected,
+            sigmoid=sigmoid,
             table_entries=self.table_entries,
             node_feature=np.asarray(n["feature"], dtype=i64),
             node_threshold=np.asarray(n["threshold"], dtype=f64),
@@ -272,6 +285,8 @@ class _Builder:
             node_default_left=np.asarray(n["default_left"], dtype=i64),
             node_cat_start=np.asarray(self.cat_start, dtype=i64),
             node_cat_len=np.asarray(self.cat_len, dtype=i64),
+            node_left=np.asarray(n["left"], dtype=i64),
+            node_right=np.asarray(n["right"], dtype=i64),
             cat_bits=np.asarray(self.cat_bits, dtype=np.uint32),
             tree_node_start=np.asarray(self.tree_node_start, dtype=i64),
             tree_node_count=np.asarray(self.tree_node_count, dtype=i64),
@@ -293,6 +308,17 @@ class _Builder:
             pos_bit=np.asarray(self.positions["bit"], dtype=i64),
             g_table=np.concatenate(self.tables) if self.tables else np.zeros(0, dtype=f64),
         )
+
+
+def _sigmoid(objective: str) -> float:
+    """The sigmoid scale of a binary objective (``binary sigmoid:1``), NaN for others."""
+    words = objective.split()
+    if words and words[0] in ("binary", "cross_entropy", "xentropy"):
+        for word in words[1:]:
+            if word.startswith("sigmoid:"):
+                return float(word.split(":", 1)[1])
+        return 1.0
+    return float("nan")
 
 
 @numba.njit(cache=True)
@@ -552,3 +578,86 @@ def _run(t: TreeTables, X: np.ndarray, out: np.ndarray) -> None:  # noqa: N803
         t.g_table,
         _WEIGHTS,
     )
+
+
+@numba.njit(cache=True)
+def _raw_scores(
+    X: np.ndarray,  # noqa: N803
+    out: np.ndarray,
+    node_feature: np.ndarray,
+    node_threshold: np.ndarray,
+    node_kind: np.ndarray,
+    node_missing: np.ndarray,
+    node_default_left: np.ndarray,
+    node_cat_start: np.ndarray,
+    node_cat_len: np.ndarray,
+    node_left: np.ndarray,
+    node_right: np.ndarray,
+    cat_bits: np.ndarray,
+    tree_node_start: np.ndarray,
+    tree_node_count: np.ndarray,
+    tree_leaf_start: np.ndarray,
+    leaf_value: np.ndarray,
+) -> None:
+    n_trees = tree_node_start.shape[0]
+    for r in range(X.shape[0]):
+        # Trees added in order, in double, as LightGBM's own Predict adds them.
+        acc = 0.0
+        for t in range(n_trees):
+            leaf0 = tree_leaf_start[t]
+            if tree_node_count[t] == 0:
+                acc += leaf_value[leaf0]
+                continue
+            base = tree_node_start[t]
+            j = 0
+            while True:
+                g = base + j
+                left = _decide(
+                    X[r, node_feature[g]],
+                    node_threshold[g],
+                    node_kind[g],
+                    node_missing[g],
+                    node_default_left[g],
+                    node_cat_start[g],
+                    node_cat_len[g],
+                    cat_bits,
+                )
+                j = node_left[g] if left else node_right[g]
+                if j < 0:
+                    acc += leaf_value[leaf0 + ~j]
+                    break
+        out[r] = acc
+
+
+def raw_scores(tables: TreeTables, X: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Raw scores (log-odds) of each row, as ``Booster.predict(X, raw_score=True)``.
+
+    Raises
+    ------
+    ModelError
+        If ``X`` does not have the booster's number of columns.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)  # noqa: N806
+    if X.ndim != 2 or X.shape[1] != tables.n_features:
+        raise ModelError(f"expected a matrix with {tables.n_features} columns, got {X.shape}")
+    out = np.empty(X.shape[0])
+    t = tables
+    _raw_scores(
+        X,
+        out,
+        t.node_feature,
+        t.node_threshold,
+        t.node_kind,
+        t.node_missing,
+        t.node_default_left,
+        t.node_cat_start,
+        t.node_cat_len,
+        t.node_left,
+        t.node_right,
+        t.cat_bits,
+        t.tree_node_start,
+        t.tree_node_count,
+        t.tree_leaf_start,
+        t.leaf_value,
+    )
+    return out
