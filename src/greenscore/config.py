@@ -269,6 +269,11 @@ class ServingSettings(BaseModel):
         "answered 408 and its connection closed",
     )
     route_grey_band_to_review: bool = False
+    reasons: Literal["adverse", "all"] = Field(
+        "adverse",
+        description="which decisions carry reason codes: 'adverse' (reviews and declines, "
+        "which Regulation B owes them) or 'all' (approvals too)",
+    )
     refuse_out_of_range: bool = Field(
         False, description="refuse (422) inputs outside training ranges instead of clipping them"
     )

@@ -26,7 +26,7 @@ def data():
 def test_reasons_match_the_full_bundle_coder(data) -> None:
     ds, bundle, rows, ids = data
     served = ServedModel(bundle, uri="memory", max_reasons=4)
-    assert served.scorer.mode == "lightgbm" and served.coder is not None
+    assert served.runtime.mode == "lightgbm" and served.coder is not None
     results = served.score(rows[:40], ids[:40], explain=[True] * 40)
     expected = ReasonCoder.from_bundle(bundle, max_reasons=4).explain_batch(ds.X.iloc[:40])
     for got, want in zip(results, expected, strict=True):
@@ -37,10 +37,10 @@ def test_reasons_match_the_full_bundle_coder(data) -> None:
         assert all(r.text for r in got.reasons)
 
 
-def test_many_rows_explained_in_one_frame_agree_with_row_by_row(data) -> None:
+def test_many_rows_explained_together_agree_with_row_by_row(data) -> None:
     _, bundle, rows, ids = data
     served = ServedModel(bundle, uri="memory", max_reasons=4)
-    many = served.score(rows, ids, explain=[True] * len(rows))  # > 32 rows: one frame
+    many = served.score(rows, ids, explain=[True] * len(rows))
     few = [
         served.score([r], [i], explain=[True])[0] for r, i in zip(rows[:10], ids[:10], strict=True)
     ]

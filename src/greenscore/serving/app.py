@@ -35,10 +35,10 @@ from starlette.exceptions import HTTPException
 from greenscore.config import Settings, get_settings
 from greenscore.errors import AuthError, ConfigError, GreenScoreError, PermissionDeniedError
 from greenscore.logging import get_logger
+from greenscore.models.runtime.features import input_categories
 from greenscore.serving.dlq import record_dead_letter
 from greenscore.serving.docs import add_docs
 from greenscore.serving.errors import RateLimitedError
-from greenscore.serving.fast_path import input_categories
 from greenscore.serving.job_worker import JobWorker
 from greenscore.serving.json_guard import json_safe
 from greenscore.serving.model_store import ModelStore
@@ -50,7 +50,7 @@ from greenscore.serving.routers import jobs as jobs_router
 from greenscore.serving.routers import score as score_router
 from greenscore.serving.schemas import applicant_model
 from greenscore.serving.service import ScoringService, new_request_id
-from greenscore.store import Base, init_db
+from greenscore.store import database
 
 log = get_logger(__name__)
 
@@ -126,6 +126,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
             actor=getattr(principal, "id", None),
             model=None,
             keep=keep_fields,
+            db=request.app.state.db,
         )
         monitor.dead_letters.labels("http").inc()
 
@@ -212,7 +213,9 @@ def create_app(
     settings = settings or get_settings()
     serving = settings.serving
     _limit_lightgbm_threads(serving.lightgbm_threads)
-    init_db()
+    # Opening the database brings its schema to this release's (under a lock: several
+    # workers may start on one home at once) before models load and traffic arrives.
+    db = database(settings)
     if store is None:
         model = model or serving.model
         ab = ab or serving.ab
@@ -252,6 +255,7 @@ def create_app(
         yield
         if worker is not None:
             await asyncio.to_thread(worker.stop)
+        await asyncio.to_thread(service.close)  # decisions still being written
         close = getattr(limiter, "close", None)
         if close is not None:
             await close()
@@ -267,6 +271,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.db = db
     app.state.store = store
     app.state.service = service
     app.state.monitor = monitor
@@ -291,10 +296,10 @@ def create_app(
         body_timeout=serving.body_timeout_seconds,
         tls=serving.tls_cert is not None,
     )
-    # Every table is declared by now: create what is missing before traffic, so no request
-    # pays for a schema check on the event loop.
-    init_db()
-    log.info("tables ready", extra={"tables": len(Base.metadata.tables)})
+    if settings.sustainability.dashboard_in_api:
+        from greenscore.sustainability.dashboard.mount import mount_dashboard
+
+        mount_dashboard(app, settings)  # /dashboard, behind operator login (MFA token)
     return app
 
 

@@ -1,4 +1,4 @@
-"""Natural micro-batching on the event loop: requests queued in one loop turn are scored together.
+"""Natural micro-batching on the event loop: requests queued in one loop turn are decided together.
 
 Single-applicant requests arrive one by one, but the feature steps and the model are
 vectorised: scoring eight rows costs little more than scoring one. A request adds its
@@ -7,14 +7,15 @@ applicant to the pending list and, if no run is scheduled, schedules one with
 requests that arrive meanwhile are all parsed in the next turn and meet in the next batch:
 batches grow with load by themselves, and a lone request is scored at once.
 
-Scoring on the loop thread itself, instead of in a worker thread, is deliberate: the work
-is CPU-bound under the GIL either way, and a thread hand-off per request costs a wake-up
-and a GIL switch in each direction, which on a busy machine is milliseconds of latency.
-Work that may run long (big batches, jobs) goes to threads and calls the service directly.
+Scoring runs on the loop thread itself: the work is CPU-bound under the GIL either way,
+and a thread hand-off costs a wake-up and a GIL switch in each direction. Writing does
+not: a batch's outcomes then go to a :class:`~greenscore.serving.recorder.WriteBehind`
+writer thread (the audit events must be committed before anyone is answered), and the
+loop goes on with the next requests while the database works. Each request's future is
+resolved when its batch comes back written.
 
 ``fn`` returns one outcome per item, a result or an exception instance, so one bad
-request never fails the others; ``after`` runs one loop turn later (once the responses
-have been written), e.g. to store the batch's predictions.
+request never fails the others.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from greenscore.logging import get_logger
+from greenscore.serving.recorder import WriteBehind
 
 log = get_logger(__name__)
 
@@ -38,8 +40,9 @@ class LoopBatcher(Generic[T, R]):
     ----------
     fn : callable
         ``fn(items) -> outcomes``: one result or exception instance per item, same order.
-    after : callable, optional
-        ``after(outcomes)``, scheduled after the batch's futures are resolved.
+    writer : WriteBehind, optional
+        Where a batch's outcomes (results and exceptions alike) go to be written before
+        the callers hear of them; its results are what the futures get.
     max_items : int
         Most items in one batch (the rest wait for the next turn).
 
@@ -53,11 +56,11 @@ class LoopBatcher(Generic[T, R]):
         self,
         fn: Callable[[list[T]], Sequence[R | BaseException]],
         *,
-        after: Callable[[Sequence[R | BaseException]], Any] | None = None,
+        writer: WriteBehind[Any] | None = None,
         max_items: int = 64,
     ) -> None:
         self._fn = fn
-        self._after = after
+        self._writer = writer
         self.max_items = max(1, int(max_items))
         self._pending: list[tuple[T, asyncio.Future]] = []
         self._scheduled = False
@@ -94,12 +97,18 @@ class LoopBatcher(Generic[T, R]):
             outcomes = [exc] * len(items)
         self.batches += 1
         self.items += len(items)
-        for (_, future), outcome in zip(live, outcomes, strict=True):
-            if future.cancelled():
-                continue
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
-        if self._after is not None:
-            loop.call_soon(self._after, outcomes)
+        futures = [future for _, future in live]
+        if self._writer is None:
+            _resolve(futures, outcomes)
+        else:
+            self._writer.submit(outcomes, loop, lambda results: _resolve(futures, results))
+
+
+def _resolve(futures: list[asyncio.Future], outcomes: Sequence[Any]) -> None:
+    for future, outcome in zip(futures, outcomes, strict=True):
+        if future.cancelled():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

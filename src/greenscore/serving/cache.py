@@ -1,16 +1,18 @@
-"""A small LRU cache of model answers for repeated identical requests.
+"""A small LRU cache of model answers for repeated identical requests (``cachetools``).
 
 Keyed by the model (name and version) and the hash of what it saw (input fields and
 applicant id), so an answer is reused only for exactly the same input to exactly the same
 model. Every request still gets its own request id, audit event and stored prediction;
-only the model work is skipped.
+only the model work is skipped. The eviction order is ``cachetools.LRUCache``'s; a lock
+makes it safe for the batch threads and the event loop together.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import Any
+
+from cachetools import LRUCache
 
 
 class AnswerCache:
@@ -23,35 +25,35 @@ class AnswerCache:
 
     def __init__(self, size: int) -> None:
         self.size = max(0, int(size))
-        self._data: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._data: LRUCache[tuple[str, str], Any] | None = (
+            LRUCache(maxsize=self.size) if self.size else None
+        )
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, key: tuple[str, str]) -> Any | None:
         """The cached answer, or None."""
-        if not self.size:
+        if self._data is None:
             return None
         with self._lock:
             value = self._data.get(key)
             if value is None:
                 self.misses += 1
-                return None
-            self._data.move_to_end(key)
-            self.hits += 1
+            else:
+                self.hits += 1
             return value
 
     def put(self, key: tuple[str, str], value: Any) -> None:
         """Remember an answer, evicting the least recently used beyond ``size``."""
-        if not self.size:
+        if self._data is None:
             return
         with self._lock:
             self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
 
     def clear(self) -> None:
         """Forget everything (after a model swap the keys would never match anyway)."""
+        if self._data is None:
+            return
         with self._lock:
             self._data.clear()

@@ -1,14 +1,11 @@
-"""The models a service answers with: loaded once, held in memory, split A/B, swapped atomically.
+"""The models a service answers with: loaded once, held in memory, swapped atomically.
 
-A :class:`Deployment` is an immutable set of variants (each a loaded model with a weight
-and its own circuit breaker) plus an optional fallback model. The :class:`ModelStore`
-holds the current one behind a single reference: a reload builds and smoke-tests a new
-deployment in a background thread, then replaces the reference in one assignment, so a
-request that already picked up the old deployment finishes on it and no request ever
-sees a half-loaded model.
-
-Applicants are assigned to a variant by a hash of their id, so the same applicant always
-meets the same model while the split stands (sticky assignment).
+The :class:`ModelStore` holds the current :class:`~greenscore.serving.deployment.Deployment`
+behind a single reference: a reload builds and smoke-tests a new deployment in a
+background thread, then replaces the reference in one assignment, so a request that
+already picked up the old deployment finishes on it and no request ever sees a
+half-loaded model. Loaded models (:class:`~greenscore.serving.served_model.ServedModel`)
+are cached by file and modification time.
 
 What a reload may load is limited: a registry URI (``models:/...``), or a bundle folder
 inside ``serving.model_dirs`` or beside a model the service started with, whose signature
@@ -21,31 +18,25 @@ refusal has one message, whatever the reason, so the API does not tell which pat
 
 from __future__ import annotations
 
-import hashlib
 import os
-import random
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from greenscore.config import ServingSettings, Settings, get_settings
-from greenscore.data.input_rules import SENT_KEY
 from greenscore.errors import ConfigError, GreenScoreError, ModelError
-from greenscore.explain.reason_codes import ReasonCode, ReasonCoder
 from greenscore.logging import get_logger
+from greenscore.models.bundle import BUNDLE_FILE, ScoringBundle
+from greenscore.serving.deployment import Deployment, Variant, parse_split
 from greenscore.serving.errors import ServiceUnavailableError
-from greenscore.serving.fast_path import FastScorer, probe_rows, rows_frame
 from greenscore.serving.resilience import CircuitBreaker
+from greenscore.serving.served_model import ServedModel
 
 log = get_logger(__name__)
 
-BAD_SPLIT = "cannot read A/B split '{text}': expected MODEL:WEIGHT,MODEL:WEIGHT with weights > 0"
 DIFFERENT_INPUTS = (
     "model '{uri}' expects different input fields than the served schema "
     "(missing {missing}, extra {extra}); restart the service to change the schema"
@@ -57,362 +48,13 @@ REFUSED = (
     "folder (serving.model_dirs) or a registry URI (models:/NAME/VERSION)"
 )
 REGISTRY_PREFIX = "models:/"
-#: Rows above which reasons are computed in one frame instead of row by row.
-_BATCH_EXPLAIN_ROWS = 32
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-@dataclass(frozen=True)
-class ScoreResult:
-    """What one model said about one applicant."""
-
-    probability_of_default: float
-    score: float
-    decision: str
-    reasons: tuple[ReasonCode, ...] = ()
-    reasons_available: bool = True
-
-
-@dataclass(frozen=True)
-class EnergyPerCall:
-    """Energy and carbon of one scoring call, and how the figure was obtained."""
-
-    kwh: float
-    co2_kg: float
-    method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data; NaN becomes None so the figure stays valid JSON."""
-        clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in vars(self).items()}
-        return clean
-
-
-def _metadata_energy(metadata: Mapping[str, Any]) -> EnergyPerCall:
-    metrics = metadata.get("metrics") or {}
-    per_1k = metrics.get("energy_kwh_per_1k_predictions")
-    kwh = float(per_1k) / 1000.0 if isinstance(per_1k, int | float) else float("nan")
-    fit_kwh, fit_co2 = metrics.get("final_energy_kwh"), metrics.get("final_co2_kg")
-    intensity = (
-        float(fit_co2) / float(fit_kwh)
-        if isinstance(fit_kwh, int | float) and isinstance(fit_co2, int | float) and fit_kwh > 0
-        else float("nan")
-    )
-    return EnergyPerCall(
-        kwh=kwh,
-        co2_kg=kwh * intensity,
-        method="bundle metadata: CodeCarbon per-row cost of batch scoring at training time",
-    )
-
-
-def _bundle_version(bundle: Any, uri: str) -> str:
-    registry = bundle.metadata.get("registry") or {}
-    if "version" in registry:
-        return str(registry["version"])
-    path = Path(uri)
-    target = path / "bundle.joblib" if path.is_dir() else path
-    if target.is_file():
-        digest = hashlib.sha256()
-        with target.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        return "sha256:" + digest.hexdigest()[:12]
-    return "unversioned"
-
-
-class ServedModel:
-    """One loaded bundle ready to answer: fast scorer, reason coder, identity and energy.
-
-    Parameters
-    ----------
-    bundle : ScoringBundle
-    uri : str
-        Where it was loaded from.
-    max_reasons : int
-        Reason codes per review or decline.
-
-    Attributes
-    ----------
-    name, version : str
-        Registry name and version, or the bundle's name and a hash of its file.
-    scorer : FastScorer
-    input_columns : list of str
-        Raw fields the model reads.
-    training_pd : list of float or None
-        Quantiles of out-of-fold PD at training (for the PSI gauge).
-    energy : EnergyPerCall
-    """
-
-    def __init__(self, bundle: Any, *, uri: str, max_reasons: int) -> None:
-        self.bundle = bundle
-        self.uri = uri
-        registry = bundle.metadata.get("registry") or {}
-        self.name = str(registry.get("name") or bundle.name)
-        self.version = _bundle_version(bundle, uri)
-        self.scorer = FastScorer(bundle)
-        self.input_columns = list(self.scorer.raw_columns)
-        self.id_name = bundle.spec.id_column
-        self.training_ranges: dict[str, Any] = dict(bundle.metadata.get("training_ranges") or {})
-        quantiles = bundle.metadata.get("training_pd")
-        self.training_pd = [float(q) for q in quantiles] if quantiles else None
-        self.max_reasons = max_reasons
-        self.energy = _metadata_energy(bundle.metadata)
-        self.coder, self.coder_error = self._build_coder()
-
-    @property
-    def label(self) -> str:
-        """``name:version``."""
-        return f"{self.name}:{self.version}"
-
-    def _build_coder(self) -> tuple[ReasonCoder | None, str]:
-        if self.scorer.probe_error is not None:
-            # A model that cannot score probe applicants cannot be explained either.
-            return None, f"the model fails on probe applicants ({self.scorer.probe_error})"
-        try:
-            if self.scorer.mode == "lightgbm":
-                head = self._classifier_head()
-                return ReasonCoder.from_bundle(head, max_reasons=self.max_reasons), ""
-            rows, ids = probe_rows(self.bundle)
-            background = rows_frame(rows, ids, self.input_columns, self.id_name)
-            coder = ReasonCoder.from_bundle(
-                self.bundle, background=background, max_reasons=self.max_reasons
-            )
-            return coder, ""
-        except Exception as exc:  # noqa: BLE001 - a model without reasons still scores
-            log.warning("reason codes unavailable", extra={"model": self.label, "error": repr(exc)})
-            return None, f"{type(exc).__name__}: {exc}"
-
-    def _classifier_head(self) -> Any:
-        """The bundle cut to its classifier, so reasons start from model features.
-
-        The fast path already computed the model features; explaining the full bundle
-        would run the feature steps a second time. The head is a type coercer over the
-        model features (category levels exactly the classifier's) and the classifier, so
-        the coder's own row encoder accepts a dict of model-feature values.
-        """
-        import pandas as pd
-        from sklearn.pipeline import Pipeline
-
-        from greenscore.features.coercion import TypeCoercer
-        from greenscore.models.bundle import ScoringBundle
-
-        features = self.scorer.features
-        assert features is not None
-        n = max([len(levels) for levels in features.categories.values()] + [1])
-        data: dict[str, Any] = {}
-        for name in features.model_features:
-            levels = features.categories.get(name)
-            if levels is None:
-                data[name] = np.zeros(n)
-            else:
-                data[name] = pd.Series([levels[i % len(levels)] for i in range(n)], dtype=object)
-        coercer = TypeCoercer().fit(pd.DataFrame(data))
-        for name, levels in coercer.categories_.items():
-            if levels != features.categories.get(name):
-                raise ModelError(f"category levels of '{name}' cannot be reproduced for reasons")
-        return ScoringBundle(
-            name=self.bundle.name,
-            spec=self.bundle.spec,
-            pipeline=Pipeline([("coerce", coercer), ("model", self.bundle.estimator)]),
-            scoring=self.bundle.scoring,
-            metadata=self.bundle.metadata,
-        )
-
-    # ------------------------------------------------------------------ scoring
-    def score(
-        self,
-        rows: Sequence[Mapping[str, Any]],
-        ids: Sequence[Any],
-        *,
-        explain: Sequence[bool] | None = None,
-    ) -> list[ScoreResult]:
-        """Score raw applicants; reasons for reviews and declines (or where ``explain`` says).
-
-        Raises
-        ------
-        DataError
-            If a field cannot be read (the field is named).
-        Exception
-            Whatever the model raises; the caller's circuit breaker counts it.
-        """
-        pd_, matrix = self.scorer.predict(rows, ids)
-        pd_ = np.asarray(pd_, dtype=float)
-        if not np.all(np.isfinite(pd_)):
-            raise ModelError(f"model {self.label} returned a non-finite probability")
-        points = self.bundle.points(pd_)
-        decisions = self.bundle.decisions(pd_)
-        wanted = [
-            (explain[i] if explain is not None else False) or decisions[i] != "approve"
-            for i in range(len(rows))
-        ]
-        reasons, available = self._reasons(rows, ids, matrix, wanted)
-        return [
-            ScoreResult(
-                probability_of_default=float(pd_[i]),
-                score=round(float(points[i]), 1),
-                decision=str(decisions[i]),
-                reasons=tuple(reasons.get(i, ())),
-                reasons_available=available or not wanted[i],
-            )
-            for i in range(len(rows))
-        ]
-
-    def _reasons(
-        self,
-        rows: Sequence[Mapping[str, Any]],
-        ids: Sequence[Any],
-        matrix: np.ndarray | None,
-        wanted: Sequence[bool],
-    ) -> tuple[dict[int, list[ReasonCode]], bool]:
-        which = [i for i, w in enumerate(wanted) if w]
-        if not which:
-            return {}, True
-        if self.coder is None:
-            return {}, False
-        try:
-            features = self.scorer.features
-            # Reasons quote what the caller sent where the guard changed or did not
-            # recognise it (InputGuard keeps those values under SENT_KEY).
-            shown = [rows[i].get(SENT_KEY) for i in which]
-            if matrix is not None and features is not None and len(which) <= _BATCH_EXPLAIN_ROWS:
-                return {
-                    i: self.coder.explain_one(features.values(matrix[i]), shown[k])
-                    for k, i in enumerate(which)
-                }, True
-            sub_ids = [ids[i] for i in which]
-            if matrix is not None and features is not None:
-                frame = features.frame_from(matrix[which], sub_ids)
-            else:
-                sub_rows = [rows[i] for i in which]
-                frame = rows_frame(sub_rows, sub_ids, self.input_columns, self.id_name)
-            explained = self.coder.explain_batch(frame, shown)
-            return dict(zip(which, explained, strict=True)), True
-        except Exception as exc:  # noqa: BLE001 - a decision is still a decision without reasons
-            log.warning("reason codes failed", extra={"model": self.label, "error": repr(exc)})
-            return {}, False
-
-    def smoke_test(self) -> None:
-        """Score probe applicants (with reasons) once; raises what the model raises."""
-        rows, ids = probe_rows(self.bundle, n=8)
-        self.score(rows, ids, explain=[True] * len(rows))
-
-    def calibrate_energy(self) -> EnergyPerCall:
-        """Measure this model's energy per single-applicant call with CodeCarbon and keep it."""
-        from greenscore.sustainability.energy import energy_per_1k_predictions
-
-        rows, ids = probe_rows(self.bundle, n=8)
-        one_row, one_id = [rows[4]], [ids[4]]
-        measured = energy_per_1k_predictions(
-            lambda _x: self.score(one_row, one_id, explain=[True]),
-            one_row,
-            min_seconds=0.3,
-            label=f"serve:{self.label}",
-        )
-        self.energy = EnergyPerCall(
-            kwh=measured.kwh_per_1k / 1000.0,
-            co2_kg=measured.co2_kg_per_1k / 1000.0,
-            method=f"{measured.reading.method} (measured per call at load)",
-        )
-        return self.energy
-
-    def info(self) -> dict[str, Any]:
-        """Identity and serving details, for the admin API."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "uri": self.uri,
-            "fast_path": self.scorer.mode,
-            "fast_path_note": self.scorer.reason,
-            "reason_codes": self.coder is not None,
-            "reason_codes_note": self.coder_error,
-            "energy_per_call": self.energy.to_dict(),
-        }
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One arm of an A/B split (a single model is one variant of weight 1)."""
-
-    label: str
-    weight: float
-    model: ServedModel
-    breaker: CircuitBreaker
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """An immutable set of variants and a fallback, with a generation number."""
-
-    generation: int
-    variants: tuple[Variant, ...]
-    fallback: ServedModel | None
-    loaded_at: str = field(default_factory=_now)
-
-    @property
-    def primary(self) -> Variant:
-        """The first variant (the only one without an A/B split)."""
-        return self.variants[0]
-
-    def choose(self, key: str | None) -> Variant:
-        """The variant of an applicant: sticky by a hash of ``key`` (random when None)."""
-        if len(self.variants) == 1:
-            return self.variants[0]
-        if key is None:
-            share = random.random()  # no id to stick to
-        else:
-            digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-            share = int.from_bytes(digest, "big") / 2.0**64
-        point = share * sum(v.weight for v in self.variants)
-        for variant in self.variants:
-            point -= variant.weight
-            if point < 0:
-                return variant
-        return self.variants[-1]
-
-    def info(self) -> dict[str, Any]:
-        """What is served, for the admin API."""
-        return {
-            "generation": self.generation,
-            "loaded_at": self.loaded_at,
-            "variants": [
-                {
-                    "label": v.label,
-                    "weight": v.weight,
-                    "circuit": v.breaker.state,
-                    **v.model.info(),
-                }
-                for v in self.variants
-            ],
-            "fallback": self.fallback.info() if self.fallback is not None else None,
-        }
-
-
-def parse_split(text: str) -> list[tuple[str, float]]:
-    """``"M1:0.9,M2:0.1"`` as ``[("M1", 0.9), ("M2", 0.1)]`` (the last ``:`` splits).
-
-    Raises
-    ------
-    ConfigError
-        If an item has no weight or a weight is not a positive number.
-    """
-    out = []
-    for item in (p.strip() for p in text.split(",")):
-        uri, sep, weight = item.rpartition(":")
-        try:
-            value = float(weight)
-        except ValueError:
-            value = -1.0
-        if not sep or not uri or not value > 0:
-            raise ConfigError(BAD_SPLIT.format(text=text))
-        out.append((uri, value))
-    if not out:
-        raise ConfigError(BAD_SPLIT.format(text=text))
-    return out
-
-
-def _default_loader(uri: str) -> Any:
+def _default_loader(uri: str) -> ScoringBundle:
     from greenscore.tracking.registry import load_bundle
 
     return load_bundle(uri)
@@ -479,7 +121,7 @@ class ModelStore:
         settings: ServingSettings,
         *,
         max_reasons: int = 4,
-        loader: Callable[[str], Any] | None = None,
+        loader: Callable[[str], ScoringBundle] | None = None,
     ) -> None:
         self.settings = settings
         self.max_reasons = max_reasons
@@ -519,7 +161,7 @@ class ModelStore:
     def _model(self, uri: str) -> ServedModel:
         key = uri
         path = Path(uri)
-        target = path / "bundle.joblib" if path.is_dir() else path
+        target = path / BUNDLE_FILE if path.is_dir() else path
         if target.is_file():
             key = f"{target.resolve()}@{target.stat().st_mtime_ns}"
         elif not uri.rstrip("/").split("/")[-1].isdigit():
@@ -533,7 +175,9 @@ class ModelStore:
             if self._vetted_path(uri):  # the API must not learn why (or whether it exists)
                 raise ModelError(REFUSED.format(uri=uri)) from exc
             raise
-        model = ServedModel(bundle, uri=uri, max_reasons=self.max_reasons)
+        model = ServedModel(
+            bundle, uri=uri, max_reasons=self.max_reasons, reasons=self.settings.reasons
+        )
         if key:
             self._cache[key] = model
         return model

@@ -4,6 +4,15 @@ Closed: calls go through; ``failures`` failures in a row open it. Open: calls ar
 (the caller uses the fallback model) until ``reset_seconds`` have passed. Half-open: one
 trial call is let through; its success closes the circuit (back to the primary), its
 failure opens it again for another ``reset_seconds``.
+
+Why not ``pybreaker`` (evaluated, 1.4.1): it holds its lock for the whole guarded call, so
+calls through one breaker run one at a time. Measured here: a real-time call made while a
+200 ms batch call ran in another thread waited 195 ms with pybreaker, 0.8 ms with this
+class; and its bookkeeping costs 10.7 µs per call against 1.5 µs. The service scores
+batches on their own threads beside real-time requests through the same breaker, so that
+wait would be every request's. This class only locks its few counter updates, lets
+concurrent callers go to the fallback while a half-open trial runs, and takes a clock for
+tests.
 """
 
 from __future__ import annotations

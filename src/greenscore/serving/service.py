@@ -3,14 +3,17 @@
 For each applicant: check the inputs against the training data (flag, clip or refuse),
 pick the A/B variant (sticky by applicant id), reuse a cached answer for an identical
 input or score it (the circuit breaker guards the primary; the fallback answers when it
-fails), write the decision to the hash-chained audit log, queue its prediction-store row,
-route grey-band decisions to review if configured, and count it in the metrics. A
-request that no model can answer goes to the dead-letter table and its caller gets 503.
+fails), with reason codes where they are owed. Then the decisions are written
+(:meth:`ScoringService.commit`): grey-band decisions routed to review if configured, and
+every decision's audit event and prediction-store row in one transaction; only then is
+anyone answered. A request that no model can answer goes to the dead-letter table and its
+caller gets 503; so does one whose decision could not be written.
 
 Single-applicant requests go through a :class:`LoopBatcher`, which scores together
-whatever arrived in one turn of the event loop and stores the predictions one turn later;
-batches and jobs call :meth:`ScoringService.decide_payloads` from their own threads, so a
-large batch never holds up real-time requests.
+whatever arrived in one turn of the event loop on the loop, and hands the batch to a
+writer thread (:class:`~greenscore.serving.recorder.WriteBehind`) so the loop never waits
+for the database; batches and jobs call :meth:`ScoringService.decide_payloads` from their
+own threads, so a large batch never holds up real-time requests.
 """
 
 from __future__ import annotations
@@ -27,22 +30,20 @@ import numpy as np
 from greenscore.config import Settings
 from greenscore.errors import DataError, GreenScoreError, PrivacyError
 from greenscore.logging import get_logger
-from greenscore.security.audit import hash_subject, record_event
+from greenscore.security.audit import AuditEvent
+from greenscore.security.pseudonym import subject_hash as pseudonym
 from greenscore.serving.batcher import LoopBatcher
 from greenscore.serving.cache import AnswerCache
+from greenscore.serving.deployment import Deployment, Variant
 from greenscore.serving.dlq import record_dead_letter
 from greenscore.serving.errors import ServiceUnavailableError
-from greenscore.serving.model_store import (
-    Deployment,
-    ModelStore,
-    ScoreResult,
-    ServedModel,
-    Variant,
-)
+from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
-from greenscore.serving.recorder import prediction_row, store_predictions
+from greenscore.serving.recorder import WriteBehind, prediction_row, record_decisions
 from greenscore.serving.review import add_item
+from greenscore.serving.served_model import ScoreResult, ServedModel
 from greenscore.serving.validation import Flag, InputGuard, input_hash
+from greenscore.store import database
 
 log = get_logger(__name__)
 
@@ -90,7 +91,16 @@ class Outcome:
     fallback: bool = False
     cached: bool = False
     review_id: str | None = None
-    record: dict[str, Any] | None = field(default=None, repr=False)
+    item: Item | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """An applicant no model could answer: it becomes a dead letter when the batch is written."""
+
+    item: Item
+    error: BaseException
+    model_uri: str
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body of a score response."""
@@ -151,14 +161,18 @@ class ScoringService:
         monitor: Monitor | None = None,
     ) -> None:
         self.settings = settings
+        self.db = database(settings)
         self.store = store
         self.monitor = monitor or Monitor(settings.serving)
         self.cache = AnswerCache(settings.serving.cache_size)
         self._guards: weakref.WeakKeyDictionary[ServedModel, InputGuard] = (
             weakref.WeakKeyDictionary()
         )
+        self.writer: WriteBehind[Outcome | Unanswered | BaseException] = WriteBehind(
+            self.commit, failed=self._not_written, name="greenscore-decisions"
+        )
         self.batcher: LoopBatcher[Item, Outcome] = LoopBatcher(
-            self.decide, after=self.record, max_items=settings.serving.micro_batch_rows
+            self.decide, writer=self.writer, max_items=settings.serving.micro_batch_rows
         )
         store.on_swap.append(self._on_swap)
         if store.ready:
@@ -167,6 +181,10 @@ class ScoringService:
     def _on_swap(self, deployment: Deployment) -> None:
         self.monitor.on_deployment(deployment)
         self.cache.clear()
+
+    def close(self) -> None:
+        """Write what the writer thread still holds, then stop it (service shutdown)."""
+        self.writer.close()
 
     # ------------------------------------------------------------------ intake
     def guard(self, model: ServedModel) -> InputGuard:
@@ -225,21 +243,18 @@ class ScoringService:
     def submit(self, item: Item) -> asyncio.Future:
         """Queue one applicant for the micro-batching scorer (call from the event loop).
 
-        The future gives its :class:`Outcome` or raises why there is none.
+        The future gives its :class:`Outcome` once the decision is audited, or raises why
+        there is none.
         """
         return self.batcher.submit(item)
 
-    def record(self, outcomes: Sequence[Outcome | BaseException]) -> int:
-        """Store the predictions of decided outcomes (one transaction); returns how many."""
-        rows = [o.record for o in outcomes if isinstance(o, Outcome) and o.record is not None]
-        return store_predictions(rows)
-
     # ------------------------------------------------------------------ deciding
-    def decide(self, items: list[Item]) -> list[Outcome | BaseException]:
-        """Score, audit and record a batch; one outcome or exception per item, same order.
+    def decide(self, items: list[Item]) -> list[Outcome | Unanswered | BaseException]:
+        """Score a batch (no database work): one outcome per item, same order.
 
-        A request no model could answer becomes a :class:`ServiceUnavailableError` after
-        its applicant is kept in the dead-letter table.
+        An outcome is an :class:`Outcome` (a decision, not yet written), an
+        :class:`Unanswered` (no model could answer) or the caller's error (a
+        :class:`~greenscore.errors.DataError`). :meth:`commit` writes them.
         """
         deployment = self.store.deployment
         groups: dict[str, tuple[Variant, list[int]]] = {}
@@ -255,20 +270,13 @@ class ScoringService:
             chosen = [items[i] for i in positions]
             for i, answer in zip(positions, self._answer(variant, deployment, chosen), strict=True):
                 answers[i] = answer
-        outcomes: list[Outcome | BaseException] = []
+        out: list[Outcome | Unanswered | BaseException] = []
         for item, answer in zip(items, answers, strict=True):
             if isinstance(answer, BaseException):
-                outcomes.append(self._failed(item, answer, deployment))
-                continue
-            try:
-                outcomes.append(self._finish(item, *answer))
-            except Exception as exc:  # noqa: BLE001 - an unaudited decision must not be returned
-                log.error(
-                    "decision not recorded",
-                    extra={"request_id": item.request_id, "error": repr(exc)},
-                )
-                outcomes.append(self._failed(item, exc, deployment))
-        return outcomes
+                out.append(self._unanswered(item, answer, deployment))
+            else:
+                out.append(self._outcome(item, *answer))
+        return out
 
     def _answer(
         self, variant: Variant, deployment: Deployment, items: list[Item]
@@ -339,7 +347,7 @@ class ScoringService:
             breaker.record_success()
         return results
 
-    def _finish(
+    def _outcome(
         self,
         item: Item,
         model: ServedModel,
@@ -348,62 +356,6 @@ class ScoringService:
         fallback: bool,
         cached: bool,
     ) -> Outcome:
-        """Audit, record and count one decision."""
-        reasons = [r.code for r in result.reasons]
-        details = {
-            "request_id": item.request_id,
-            "model": {"name": model.name, "version": model.version, "variant": variant},
-            "input_sha256": item.input_sha256,
-            "pd": round(result.probability_of_default, 6),
-            "score": result.score,
-            "decision": result.decision,
-            "reason_codes": reasons,
-            "fallback": fallback,
-            "flags": [f"{f.field}:{f.issue}" for f in item.flags],
-        }
-        subject = None if item.applicant_id is None else str(item.applicant_id)
-        try:
-            record_event("decision", actor=item.actor, subject=subject, details=details)
-        except PrivacyError:
-            # The id happens to occur inside a number or hash of the details: keep only
-            # its keyed hash, in the details, so the event is still found by subject.
-            details["subject_hash"] = hash_subject(subject) if subject else None
-            record_event("decision", actor=item.actor, subject=None, details=details)
-        review_id = None
-        if result.decision == "review" and self.settings.serving.route_grey_band_to_review:
-            review_id = add_item(
-                request_id=item.request_id,
-                kind="grey_band",
-                model=model.label,
-                decision=result.decision,
-                probability=result.probability_of_default,
-                tenant=item.tenant,
-            )
-        row = prediction_row(
-            request_id=item.request_id,
-            subject=subject,
-            model_name=model.name,
-            model_version=model.version,
-            input_hash=item.input_sha256,
-            decision=result.decision,
-            probability=result.probability_of_default,
-            payload={
-                "score": result.score,
-                "variant": variant,
-                "fallback": fallback,
-                "reason_codes": reasons,
-                "review_id": review_id,
-            },
-            tenant=item.tenant,
-        )
-        self.monitor.observe_decisions(
-            model,
-            variant,
-            [result.probability_of_default],
-            [result.decision],
-            0.0 if cached else model.energy.kwh,
-            0.0 if cached else model.energy.co2_kg,
-        )
         return Outcome(
             request_id=item.request_id,
             model=model,
@@ -412,15 +364,147 @@ class ScoringService:
             flags=item.flags,
             fallback=fallback,
             cached=cached,
-            review_id=review_id,
-            record=row,
+            item=item,
         )
 
-    def _failed(self, item: Item, error: BaseException, deployment: Deployment) -> BaseException:
-        """Keep an unanswerable request in the dead-letter table; the caller's mistakes pass."""
+    def _unanswered(
+        self, item: Item, error: BaseException, deployment: Deployment
+    ) -> Unanswered | BaseException:
+        """The caller's mistakes pass as they are; anything else is kept as a dead letter."""
         if isinstance(error, GreenScoreError) and not isinstance(error, ServiceUnavailableError):
             if error.http_status < 500 and not isinstance(error, PrivacyError):
                 return error
+        return Unanswered(item, error, deployment.primary.model.uri)
+
+    # ------------------------------------------------------------------ writing
+    def commit(
+        self, decided: list[Outcome | Unanswered | BaseException]
+    ) -> list[Outcome | BaseException]:
+        """Write decided outcomes and return what each caller gets, same order.
+
+        Grey-band decisions are queued for review (if configured); then every decision's
+        audit event and prediction row are written in one transaction; unanswered
+        requests become dead letters (their callers get 503).
+
+        Raises
+        ------
+        Exception
+            Whatever the database raises for the decisions' transaction (nothing of it is
+            stored; :meth:`_not_written` turns them into dead letters).
+        """
+        outcomes = [o for o in decided if isinstance(o, Outcome)]
+        if outcomes:
+            self._route_to_review(outcomes)
+            events, rows = self._records(outcomes)
+            record_decisions(events, rows, settings=self.settings)
+            self._observe(outcomes)
+        return [self._answered(o) for o in decided]
+
+    def _answered(self, outcome: Outcome | Unanswered | BaseException) -> Outcome | BaseException:
+        if isinstance(outcome, Unanswered):
+            return self._dead_letter(outcome.item, outcome.error, outcome.model_uri)
+        return outcome
+
+    def _not_written(
+        self, decided: list[Outcome | Unanswered | BaseException], error: Exception
+    ) -> list[BaseException]:
+        """A batch whose decisions could not be written: nobody is answered with them."""
+        out: list[BaseException] = []
+        for outcome in decided:
+            if isinstance(outcome, Outcome) and outcome.item is not None:
+                out.append(self._dead_letter(outcome.item, error, outcome.model.uri))
+            elif isinstance(outcome, Unanswered):
+                out.append(self._dead_letter(outcome.item, outcome.error, outcome.model_uri))
+            elif isinstance(outcome, BaseException):
+                out.append(outcome)
+            else:
+                out.append(ServiceUnavailableError(UNAVAILABLE.format(request_id="?")))
+        return out
+
+    def _route_to_review(self, outcomes: list[Outcome]) -> None:
+        if not self.settings.serving.route_grey_band_to_review:
+            return
+        for outcome in outcomes:
+            result = outcome.result
+            if result.decision == "review" and outcome.item is not None:
+                outcome.review_id = add_item(
+                    request_id=outcome.request_id,
+                    kind="grey_band",
+                    model=outcome.model.label,
+                    decision=result.decision,
+                    probability=result.probability_of_default,
+                    tenant=outcome.item.tenant,
+                    db=self.db,
+                )
+
+    def _records(self, outcomes: list[Outcome]) -> tuple[list[AuditEvent], list[dict[str, Any]]]:
+        """The audit event and prediction row of each decision (the subject hashed once)."""
+        events, rows = [], []
+        for outcome in outcomes:
+            item, result, model = outcome.item, outcome.result, outcome.model
+            assert item is not None
+            reasons = [r.code for r in result.reasons]
+            subject_hash = (
+                None
+                if item.applicant_id is None
+                else pseudonym(item.applicant_id, settings=self.settings)
+            )
+            # Built from known fields only: the raw applicant id never enters the details,
+            # so the event carries the subject as its hash alone.
+            details = {
+                "request_id": item.request_id,
+                "model": {"name": model.name, "version": model.version, "variant": outcome.variant},
+                "input_sha256": item.input_sha256,
+                "pd": round(result.probability_of_default, 6),
+                "score": result.score,
+                "decision": result.decision,
+                "reason_codes": reasons,
+                "fallback": outcome.fallback,
+                "flags": [f"{f.field}:{f.issue}" for f in item.flags],
+            }
+            events.append(
+                AuditEvent("decision", actor=item.actor, details=details, subject_hash=subject_hash)
+            )
+            rows.append(
+                prediction_row(
+                    request_id=item.request_id,
+                    subject_hash=subject_hash,
+                    model_name=model.name,
+                    model_version=model.version,
+                    input_hash=item.input_sha256,
+                    decision=result.decision,
+                    probability=result.probability_of_default,
+                    payload={
+                        "score": result.score,
+                        "variant": outcome.variant,
+                        "fallback": outcome.fallback,
+                        "reason_codes": reasons,
+                        "review_id": outcome.review_id,
+                    },
+                    tenant=item.tenant,
+                )
+            )
+        return events, rows
+
+    def _observe(self, outcomes: list[Outcome]) -> None:
+        """Count written decisions in the metrics, one call per model and variant."""
+        groups: dict[tuple[int, str], list[Outcome]] = {}
+        for outcome in outcomes:
+            groups.setdefault((id(outcome.model), outcome.variant), []).append(outcome)
+        for group in groups.values():
+            model, variant = group[0].model, group[0].variant
+            fresh = sum(1 for o in group if not o.cached)
+            self.monitor.observe_decisions(
+                model,
+                variant,
+                [o.result.probability_of_default for o in group],
+                [o.result.decision for o in group],
+                fresh * model.energy.kwh,
+                fresh * model.energy.co2_kg,
+            )
+
+    def _dead_letter(self, item: Item, error: BaseException, model_uri: str) -> BaseException:
+        """Keep an unanswerable request in the dead-letter table; the caller gets 503."""
         self.monitor.errors.labels("unanswered").inc()
         try:
             record_dead_letter(
@@ -428,10 +512,11 @@ class ScoringService:
                 kind="score",
                 error=f"{type(error).__name__}: {error}",
                 payload={"applicants": [{**item.row, **self._id_field(item)}]},
-                subjects=[item.applicant_id],
+                subject_hashes=self._subject_hashes(item),
                 route=item.route,
                 actor=item.actor,
-                model=deployment.primary.model.uri,
+                model=model_uri,
+                db=self.db,
             )
             self.monitor.dead_letters.labels("score").inc()
         except Exception as exc:  # noqa: BLE001 - log the id at least; the caller still hears
@@ -439,6 +524,20 @@ class ScoringService:
                 "dead letter not stored", extra={"request_id": item.request_id, "error": repr(exc)}
             )
         return ServiceUnavailableError(UNAVAILABLE.format(request_id=item.request_id))
+
+    def _subject_hashes(self, item: Item) -> list[str | None] | None:
+        """The letter's subject index; without a pepper (the fault itself) the letter is
+        kept all the same, unindexed: losing the request would be worse."""
+        if item.applicant_id is None:
+            return None
+        try:
+            return [pseudonym(item.applicant_id, settings=self.settings)]
+        except GreenScoreError as exc:
+            log.error(
+                "dead letter kept without its subject index",
+                extra={"request_id": item.request_id, "error": str(exc)},
+            )
+            return None
 
     def _id_field(self, item: Item) -> dict[str, Any]:
         id_name = self.store.deployment.primary.model.id_name
@@ -454,8 +553,8 @@ class ScoringService:
         request_ids: Sequence[str] | None = None,
         tenant: str | None = None,
     ) -> list[Outcome | BaseException]:
-        """:meth:`item`, :meth:`decide` and :meth:`record` for many applicants (batches,
-        jobs, replays), in the calling thread.
+        """:meth:`item`, :meth:`decide` and :meth:`commit` for many applicants (batches,
+        jobs, replays), in the calling thread: the outcomes returned are written.
 
         A refused input (out of range) is that applicant's outcome, not the batch's.
         ``tenant`` owns the decisions (default: ``actor``).
@@ -472,6 +571,10 @@ class ScoringService:
             except DataError as exc:
                 outcomes.append(exc)
         decided = self.decide(items) if items else []
-        self.record(decided)
-        it = iter(decided)
+        try:
+            written = self.commit(decided)
+        except Exception as exc:  # noqa: BLE001 - an unaudited decision must not be returned
+            log.error("decisions not written", extra={"error": repr(exc), "n": len(decided)})
+            written = self._not_written(decided, exc)
+        it = iter(written)
         return [o if o is not None else next(it) for o in outcomes]
