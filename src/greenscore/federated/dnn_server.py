@@ -129,7 +129,7 @@ def train_dnn(
             strategy.configure_train(server_round, arrays, config, SubsetGrid(grid, chosen))
         )
         if plan.secagg:
-            replies = _secure_round(
+            replies = secure_round(
                 grid, plan, messages, base, keys, state_json, server_round, max_rows
             )
         else:
@@ -191,7 +191,7 @@ def _mean(values: list[float], weights: list[float]) -> float:
     return float(sum(v * w for v, w in pairs) / sum(w for _, w in pairs))
 
 
-def _secure_round(
+def secure_round(
     grid: Grid,
     plan: FederationPlan,
     messages: list[Message],

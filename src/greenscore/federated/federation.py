@@ -205,7 +205,9 @@ def agree_features(
     return SharedState(schema, layout)
 
 
-def encoder_statistics(grid: MeteredGrid, plan: FederationPlan, state: SharedState, nodes: list[int]) -> EncoderStats:
+def encoder_statistics(
+    grid: MeteredGrid, plan: FederationPlan, state: SharedState, nodes: list[int]
+) -> EncoderStats:
     """Phase 2: the encoder's statistics, aggregated as the plan says (plain or SecAgg+)."""
     return _encoder_phase(grid, plan, state, nodes)
 
