@@ -18,11 +18,10 @@ from greenscore.privacy.crypto import (
     decrypt_file,
     encrypt_bytes,
     encrypt_file,
-    header_kek_version,
-    parse_header,
     rewrap_file,
 )
 from greenscore.privacy.keys import Keyring, MasterKey, keyring_path
+from greenscore.privacy.object_format import header_kek_version, parse_header
 from greenscore.privacy.signing import sign_folder
 
 KEY = base64.b64encode(bytes(range(32))).decode()

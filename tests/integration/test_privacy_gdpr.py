@@ -20,9 +20,9 @@ from greenscore.privacy.consent import (
     require_consent,
     revoke_consent,
 )
-from greenscore.privacy.crypto import is_encrypted
 from greenscore.privacy.gdpr import erase
 from greenscore.privacy.lineage import lineage_for, record_lineage
+from greenscore.privacy.object_format import is_encrypted
 from greenscore.privacy.registry import list_datasets, register_dataset
 from greenscore.privacy.retention import purge, set_retention
 from greenscore.privacy.tokens import detokenize, tokenize

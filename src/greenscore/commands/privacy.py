@@ -76,7 +76,7 @@ def _csv(text: str | None) -> list[str]:
 
 
 def _read(path: Path):  # noqa: ANN202 - a DataFrame; pandas is imported lazily
-    from greenscore.privacy.crypto import is_encrypted
+    from greenscore.privacy.object_format import is_encrypted
 
     if is_encrypted(path):
         from greenscore.privacy.at_rest import read_table

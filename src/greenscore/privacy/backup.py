@@ -33,9 +33,9 @@ from greenscore.privacy.crypto import (
     MASTER_KEK_VERSION,
     decrypt_bytes,
     encrypt_bytes_with_master,
-    parse_header,
 )
 from greenscore.privacy.keys import MasterKey
+from greenscore.privacy.object_format import parse_header
 
 BACKUP_NAME = "greenscore-backup"
 MANIFEST = "MANIFEST.json"

@@ -4,10 +4,7 @@ Every object gets a fresh 256-bit data key, which is wrapped (AES-GCM) by a vers
 from the :class:`~greenscore.privacy.keys.Keyring` — or, for backups that must open on a
 fresh machine, by a key derived from the master key alone (KEK version 0).
 
-Object layout (all integers big-endian)::
-
-    magic "GSENC" | format u8 | kek_version u32 | wrapped_len u16 | wrapped data key
-    | nonce (12) | meta_len u32 | metadata JSON (name, kind, created, ...) | ciphertext+tag
+Object layout: see :mod:`greenscore.privacy.object_format`.
 
 The payload's associated data is ``magic | format | nonce | meta_len | metadata``: the
 metadata is authenticated, so a swapped file (right key, wrong object) is caught by name,
@@ -20,9 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,19 +28,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from greenscore.errors import PrivacyError
 from greenscore.privacy._files import atomic_write
 from greenscore.privacy.keys import KEY_BYTES, Keyring, MasterKey
+from greenscore.privacy.object_format import (
+    NONCE_BYTES,
+    Header,
+    parse_header,
+)
 
-MAGIC = b"GSENC"
-FORMAT_VERSION = 1
 MASTER_KEK_VERSION = 0
-NONCE_BYTES = 12
 # AES-GCM in `cryptography` takes at most 2**31 - 1 bytes in one call.
 MAX_PLAINTEXT = 2**31 - 1 - 16
 
-_FIXED = struct.Struct(">5sBIH")  # magic, format, kek version, wrapped length
-_META_LEN = struct.Struct(">I")
-
-NOT_ENCRYPTED = "{what} is not a GreenScore encrypted object (no GSENC header)"
-TRUNCATED = "{what} has a truncated or damaged encryption header"
 TAMPERED_KEY = (
     "tampered: the data key of '{name}' fails authentication under KEK v{version} "
     "(changed header, or encrypted under another keyring)"
@@ -54,100 +46,6 @@ TAMPERED = "tampered: '{name}' fails authentication (a byte of the file was chan
 WRONG_OBJECT = "wrong object: expected '{expected}' but the file holds '{actual}' (swapped file?)"
 WRONG_MASTER = "wrong master key: it does not open '{name}' (key check value differs)"
 TOO_LARGE = "'{name}' is {size} bytes; one encrypted object holds at most {limit} bytes"
-
-
-@dataclass(frozen=True)
-class Header:
-    """The parsed clear-text header of an encrypted object."""
-
-    kek_version: int
-    wrapped_key: bytes
-    nonce: bytes
-    meta_bytes: bytes
-    body_offset: int
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        """The authenticated metadata (trust it only after decryption succeeded)."""
-        return json.loads(self.meta_bytes)
-
-    @property
-    def aad(self) -> bytes:
-        """Associated data of the payload: everything but the KEK fields."""
-        return (
-            MAGIC
-            + bytes([FORMAT_VERSION])
-            + self.nonce
-            + _META_LEN.pack(len(self.meta_bytes))
-            + self.meta_bytes
-        )
-
-    def encode(self) -> bytes:
-        """The header bytes, as they precede the ciphertext."""
-        return (
-            _FIXED.pack(MAGIC, FORMAT_VERSION, self.kek_version, len(self.wrapped_key))
-            + self.wrapped_key
-            + self.nonce
-            + _META_LEN.pack(len(self.meta_bytes))
-            + self.meta_bytes
-        )
-
-
-def parse_header(blob: bytes, *, what: str = "data") -> Header:
-    """Read the header of an encrypted object.
-
-    Raises
-    ------
-    PrivacyError
-        If the bytes are not a GreenScore object or the header is cut short.
-    """
-    if not blob.startswith(MAGIC):
-        raise PrivacyError(NOT_ENCRYPTED.format(what=what))
-    try:
-        _magic, fmt, kek_version, wrapped_len = _FIXED.unpack_from(blob, 0)
-        pos = _FIXED.size
-        wrapped = blob[pos : pos + wrapped_len]
-        pos += wrapped_len
-        nonce = blob[pos : pos + NONCE_BYTES]
-        pos += NONCE_BYTES
-        (meta_len,) = _META_LEN.unpack_from(blob, pos)
-        pos += _META_LEN.size
-        meta_bytes = blob[pos : pos + meta_len]
-        pos += meta_len
-    except struct.error as exc:
-        raise PrivacyError(TRUNCATED.format(what=what)) from exc
-    if fmt != FORMAT_VERSION:
-        raise PrivacyError(
-            f"{what} uses encryption format {fmt}; this GreenScore reads {FORMAT_VERSION}"
-        )
-    if len(wrapped) != wrapped_len or len(nonce) != NONCE_BYTES or len(meta_bytes) != meta_len:
-        raise PrivacyError(TRUNCATED.format(what=what))
-    try:
-        json.loads(meta_bytes)
-    except ValueError as exc:
-        raise PrivacyError(TRUNCATED.format(what=what)) from exc
-    return Header(kek_version, wrapped, nonce, meta_bytes, pos)
-
-
-def is_encrypted(path: Path | str) -> bool:
-    """True when a file starts with the GreenScore encryption magic."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(len(MAGIC)) == MAGIC
-    except OSError:
-        return False
-
-
-def header_kek_version(path: Path | str) -> int | None:
-    """The KEK version named in a file's header, or None for a file that is not encrypted."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_FIXED.size)
-    except OSError:
-        return None
-    if len(head) < _FIXED.size or not head.startswith(MAGIC):
-        return None
-    return int(_FIXED.unpack(head)[2])
 
 
 def _wrap(kek: bytes, data_key: bytes, meta_bytes: bytes) -> bytes:

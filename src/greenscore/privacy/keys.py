@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from greenscore.config import Settings, get_settings, private_dir
 from greenscore.errors import PrivacyError
 from greenscore.privacy._files import atomic_write
+from greenscore.privacy.object_format import header_kek_version, is_encrypted
 
 KEY_BYTES = 32
 MIN_PASSPHRASE = 12
@@ -419,8 +420,6 @@ class Keyring:
 
     def known_files(self) -> list[Path]:
         """Tracked files that still exist, plus encrypted files found under the home folder."""
-        from greenscore.privacy.crypto import is_encrypted
-
         found = {Path(p) for p in self._state["files"] if Path(p).exists()}
         if self.home.exists():
             for root, _dirs, names in os.walk(self.home):
@@ -432,15 +431,11 @@ class Keyring:
 
     def files_using(self, version: int) -> list[Path]:
         """Known files whose header says they are wrapped by ``version`` (read, not assumed)."""
-        from greenscore.privacy.crypto import header_kek_version
-
         return [p for p in self.known_files() if header_kek_version(p) == version]
 
     def status(self) -> list[dict[str, Any]]:
         """One row per KEK version: created, retired, current, number of files using it."""
         counts: dict[int, int] = {}
-        from greenscore.privacy.crypto import header_kek_version
-
         for path in self.known_files():
             version = header_kek_version(path)
             if version is not None:

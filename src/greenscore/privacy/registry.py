@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 
 from greenscore.errors import ConfigError, DataError, NotFoundError
 from greenscore.privacy.at_rest import read_table, write_table
-from greenscore.privacy.crypto import is_encrypted
+from greenscore.privacy.object_format import is_encrypted
 from greenscore.store import Database
 from greenscore.store.tables.privacy import RegisteredDataset
 

@@ -27,8 +27,9 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from greenscore.errors import NotFoundError
-from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes, parse_header
+from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes
 from greenscore.privacy.keys import Keyring
+from greenscore.privacy.object_format import parse_header
 from greenscore.store import Database
 from greenscore.store.tables.privacy import SealedSubject, SealedUnit
 

@@ -30,8 +30,9 @@ from sqlalchemy.exc import IntegrityError
 
 from greenscore.config import GENERATING_ENVIRONMENTS, Settings
 from greenscore.errors import ConfigError
-from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes, parse_header
+from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes
 from greenscore.privacy.keys import Keyring
+from greenscore.privacy.object_format import parse_header
 from greenscore.security import _clock
 from greenscore.store import database, database_url
 from greenscore.store.tables.security import SEALED_COLUMNS, StoredSecret
