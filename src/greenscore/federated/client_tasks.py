@@ -307,9 +307,10 @@ def final(task: Task, arrays: list[np.ndarray], *, model_dir: str | None) -> dic
         minority = int(np.bincount(rows.y_train, minlength=2).min())
         if minority < MIN_LOCAL_MINORITY:
             local_params["validation_fraction"] = 0.0
+        # Without test rows there is nothing to compare on: no local-only model is trained.
         local_only = (
             DNNClassifier(spec=task.spec, **local_params).fit(task.frame("train"), rows.y_train)
-            if minority >= 2
+            if minority >= 2 and len(rows.y_test)
             else None
         )
     out: dict[str, float] = {"test-rows": float(len(rows.y_test)), "personalised": chose}
