@@ -75,15 +75,22 @@ def test_equals_pred_contrib(name: str) -> None:
     _check(model, _matrix(frame))
 
 
-def test_awkward_values_follow_lightgbm() -> None:
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_awkward_values_follow_lightgbm(zero_as_missing: bool) -> None:
     frame, y = _frame()
-    model = lgb.LGBMClassifier(verbose=-1, n_jobs=1, n_estimators=40, num_leaves=31)
+    model = lgb.LGBMClassifier(
+        verbose=-1, n_jobs=1, n_estimators=40, num_leaves=31, zero_as_missing=zero_as_missing
+    )
     model.fit(frame, y)
     X = _matrix(frame.head(40))  # noqa: N806
     X[0, :] = np.nan  # everything missing
     X[1, 2] = 99.0  # a category code never seen in training
     X[2, 2] = -3.0  # a negative category code
     X[3, 5] = 1e-40  # "zero" for LightGBM's zero test
+    # LightGBM reads |x| <= 1e-35f (wider than the double 1e-35) as zero, in any column.
+    X[7, 5] = float(np.float32(1e-35))
+    X[8, 5] = -float(np.float32(1e-35))
+    X[9, 2] = -1e-40  # a category code of "zero"
     X[4, 0] = np.inf
     X[5, 0] = -np.inf
     X[6, 2] = 2.7  # a fractional category code truncates as LightGBM does

@@ -47,6 +47,8 @@ _MAX_D = 64
 _BLOCK_ROWS = 256
 
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
+#: LightGBM's kZeroThreshold: ``1e-35f``, a float widened to double (not the double 1e-35).
+_ZERO = float(np.float32(1e-35))
 NOT_BINARY = "exact contributions need a binary LightGBM model (one tree per iteration)"
 LINEAR_TREES = "exact contributions are not available for LightGBM linear trees"
 ZERO_COVER = "tree {tree} has a path through a split with no training rows"
@@ -370,6 +372,8 @@ def _decide(
     cat_bits: np.ndarray,
 ) -> bool:
     """LightGBM's own decision at one split (``Tree::Decision``): True goes left."""
+    if abs(x) <= _ZERO:
+        x = 0.0  # LightGBM's dense-row reader drops such values: the split sees zero
     if kind == 1:
         if np.isnan(x) or x < 0:
             return False
@@ -380,7 +384,7 @@ def _decide(
         return (cat_bits[cat_start + word] >> np.uint32(v % 32)) & np.uint32(1) == 1
     if np.isnan(x) and missing != 2:
         x = 0.0
-    if (missing == 1 and abs(x) <= 1e-35) or (missing == 2 and np.isnan(x)):
+    if (missing == 1 and x == 0.0) or (missing == 2 and np.isnan(x)):
         return default_left == 1
     return x <= threshold
 
