@@ -28,6 +28,7 @@ from greenscore.data.synthetic import DRIFT_MONTHS, MONTHS, generate
 from greenscore.evaluation.metrics import auc
 from greenscore.features.coercion import TypeCoercer
 from greenscore.models.bundle import ScoringBundle
+from greenscore.models.metadata import BundleMetadata
 from greenscore.monitoring.retrain import AUDIT_ACTION
 from greenscore.security.audit import find_events
 from greenscore.security.pseudonym import subject_hash
@@ -67,10 +68,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     y_hold = encode_target(holdout[spec.target], spec)
     p_hold = bundle.predict_pd(bundle.model_input(holdout))
     stable = holdout["application_date"] < "2024-07-01"
-    bundle.metadata = {
-        "training_pd": np.quantile(p_hold[stable], np.linspace(0, 1, 101)).tolist(),
-        "metrics": {"auc": auc(y_hold[stable], p_hold[stable])},
-    }
+    bundle.metadata = BundleMetadata(
+        training_pd=np.quantile(p_hold[stable], np.linspace(0, 1, 101)).tolist(),
+        metrics={"auc": auc(y_hold[stable], p_hold[stable])},
+    )
     bundle.save(root / "model")
     yield {"root": root, "settings": settings, "holdout": holdout, "p_hold": p_hold, "y": y_hold}
     use_settings(None)

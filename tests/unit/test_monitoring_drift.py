@@ -146,7 +146,10 @@ def test_quality_names_unseen_categories() -> None:
 def test_reference_from_the_bundle_checks_ranges_and_levels() -> None:
     spec = load_preset("taiwan")
     metadata = {
-        "training_ranges": {"LIMIT_BAL": {"min": 10.0, "max": 20.0}, "EDUCATION": {"levels": ["1"]}},
+        "training_ranges": {
+            "LIMIT_BAL": {"min": 10.0, "max": 20.0},
+            "EDUCATION": {"levels": ["1"]},
+        },
         "training_pd": np.linspace(0.01, 0.9, 101).tolist(),
     }
     reference = reference_from_metadata(metadata, spec)
