@@ -77,6 +77,17 @@ def test_categories_map_to_indices_with_an_unknown_slot():
     assert enc.cardinalities_ == [4, 3]
 
 
+def test_category_dtype_and_plain_values_get_the_same_indices():
+    X = frame()
+    enc = TabularEncoder(spec=SPEC).fit(X)
+    values = ["car", "boat", None, "car", "tv"]
+    as_category = X.head(5).assign(purpose=pd.Categorical(values))
+    as_objects = X.head(5).assign(purpose=pd.Series(values, index=X.index[:5], dtype=object))
+    got = enc.transform(as_category).cat
+    assert np.array_equal(got, enc.transform(as_objects).cat)
+    assert got[:, 1].tolist()[2] == 0  # missing -> the unknown slot
+
+
 def test_sequences_are_packed_observed_first_with_lengths():
     X = frame()
     enc = TabularEncoder(spec=SPEC, use_sequences=True).fit(X)

@@ -20,7 +20,6 @@ from greenscore.models.torch import (
     GNNClassifier,
     TCNClassifier,
 )
-from greenscore.models.torch import base as base_module
 from greenscore.models.torch.graph import label_features, relation_graph
 from greenscore.models.torch.losses import FocalLoss, WeightedBCELoss
 from greenscore.models.torch.training import Batch, TrainConfig, torch_runtime, train_module
@@ -139,6 +138,29 @@ def test_forward_shapes_for_every_architecture_and_input(arch, cat, seq):
     assert logits.shape == (n_nodes,)
     if "seq" in inputs:
         assert inputs["seq"].shape == (40, STEPS, 2) and inputs["lengths"].shape == (40,)
+
+
+@pytest.mark.parametrize(
+    ("arch", "options", "layer"),
+    [
+        ("dnn", {"activation": "gelu"}, torch.nn.GELU),
+        ("tcn", {"activation": "relu6"}, torch.nn.ReLU6),
+        ("lstm", {"activation": "silu", "attention": False}, torch.nn.SiLU),
+    ],
+)
+def test_activation_and_attention_options(arch, options, layer):
+    X, y, spec, relations = make_data()
+    model = build(arch, spec, relations, **options).fit(X, y)
+    kinds = {type(m) for m in model.module_.modules()}
+    assert layer in kinds and torch.nn.ReLU not in kinds
+    assert np.isfinite(model.predict_proba(X)).all()
+    if arch == "lstm":
+        assert model.module_.score is None
+        weights = model.attention_weights(X)
+        observed = weights > 0
+        # No attention: every observed month weighs the same.
+        expected = observed / observed.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(weights, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("cls", [BiLSTMClassifier, TCNClassifier])
@@ -316,24 +338,19 @@ class Interrupted(Exception):
     pass
 
 
-def test_checkpointed_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+def test_checkpointed_run_resumes_where_it_stopped(tmp_path):
     X, y, spec, relations = make_data()
     params = {"max_epochs": 4, "patience": None, "batch_size": 64, "random_state": 0}
     straight = DNNClassifier(spec=spec, **params).fit(X, y)
 
-    real = base_module.train_module
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise Interrupted
 
-    def stop_after_two(module, **kw):
-        def on_epoch_end(record):
-            if record["epoch"] == 2:
-                raise Interrupted
-
-        return real(module, **kw, on_epoch_end=on_epoch_end)
-
-    monkeypatch.setattr(base_module, "train_module", stop_after_two)
     with pytest.raises(Interrupted):
-        DNNClassifier(spec=spec, checkpoint_dir=tmp_path, **params).fit(X, y)
-    monkeypatch.setattr(base_module, "train_module", real)
+        DNNClassifier(spec=spec, checkpoint_dir=tmp_path, **params).fit(
+            X, y, on_epoch_end=stop_after_two
+        )
     saved = torch.load(tmp_path / "last.pt", weights_only=True)
     assert saved["epoch"] == 2
 

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 from abc import abstractmethod
+from collections.abc import Callable
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -275,7 +276,13 @@ class TorchCreditClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
 
     # ------------------------------------------------------------------ sklearn API
-    def fit(self, X: pd.DataFrame, y: Any) -> TorchCreditClassifier:  # noqa: N803
+    def fit(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        y: Any,
+        *,
+        on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    ) -> TorchCreditClassifier:
         """Fit the encoder and train the net with early stopping on validation AUC.
 
         Parameters
@@ -284,6 +291,9 @@ class TorchCreditClassifier(ClassifierMixin, BaseEstimator):
             Model input (feature columns, categoricals as ``category``), indexed by id.
         y : array-like ``[n]``
             1 for default, 0 otherwise.
+        on_epoch_end : callable, optional
+            Called with each epoch's record (``val_score`` is the validation AUC); an
+            architecture search uses it to stop a hopeless trial by raising.
 
         Returns
         -------
@@ -308,6 +318,7 @@ class TorchCreditClassifier(ClassifierMixin, BaseEstimator):
                 config=self._train_config(y[train]),
                 validate=validate,
                 fingerprint=self._fingerprint(X, y),
+                on_epoch_end=on_epoch_end,
             )
         self.module_ = module.cpu()
         self._store_result(result)

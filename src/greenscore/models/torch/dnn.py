@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from greenscore.data.spec import DatasetSpec
 from greenscore.models.torch.base import TorchCreditClassifier
 from greenscore.models.torch.encoding import TabularEncoder
-from greenscore.models.torch.layers import MLP, StaticInput
+from greenscore.models.torch.layers import ACTIVATIONS, MLP, StaticInput
 
 
 class DNNNet(nn.Module):
@@ -38,12 +38,19 @@ class DNNNet(nn.Module):
         dropout: float,
         batch_norm: bool,
         embedding_dim: int | None,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         self.static = StaticInput(
             num_features=num_features, cardinalities=cardinalities, embedding_dim=embedding_dim
         )
-        self.body = MLP(self.static.out_dim, sizes, dropout=dropout, batch_norm=batch_norm)
+        self.body = MLP(
+            self.static.out_dim,
+            sizes,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            activation=activation,
+        )
         self.head = nn.Linear(self.body.out_dim, 1)
 
     def forward(self, num: torch.Tensor, cat: torch.Tensor, **_: torch.Tensor) -> torch.Tensor:
@@ -71,6 +78,9 @@ class DNNClassifier(TorchCreditClassifier):
         Batch normalisation after every linear layer.
     embedding_dim : int, optional
         Cap on categorical embedding widths (default 16).
+    activation : {"relu", "relu6", "gelu", "silu"}
+        Hidden-layer activation; ReLU and ReLU6 quantize best (see
+        :data:`~greenscore.models.torch.layers.ACTIVATIONS`).
     spec, max_epochs, batch_size, lr, weight_decay, loss, focal_gamma, class_weight, \
 scheduler, grad_clip, patience, validation_fraction, precision, device, checkpoint_dir, \
 random_state, n_jobs
@@ -89,6 +99,7 @@ random_state, n_jobs
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "embedding_dim": [None, Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
     }
 
     def __init__(
@@ -100,6 +111,7 @@ random_state, n_jobs
         dropout: float = 0.2,
         batch_norm: bool = True,
         embedding_dim: int | None = None,
+        activation: str = "relu",
         max_epochs: int = 25,
         batch_size: int = 512,
         lr: float = 2e-3,
@@ -123,6 +135,7 @@ random_state, n_jobs
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.embedding_dim = embedding_dim
+        self.activation = activation
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -152,5 +165,6 @@ random_state, n_jobs
             "dropout": self.dropout,
             "batch_norm": self.batch_norm,
             "embedding_dim": self.embedding_dim,
+            "activation": self.activation,
         }
         return DNNNet(**config), config

@@ -1,9 +1,24 @@
-"""Building blocks shared by the nets: the static-feature input and an MLP stack."""
+"""Building blocks shared by the nets: the static-feature input, an MLP stack, activations."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+#: Hidden-layer activations a net may use. ReLU and ReLU6 are the quantization-friendly
+#: ones: ONNX Runtime fuses them into the int8 matrix product, and ReLU6's bounded range
+#: keeps static activation scales tight; GELU and SiLU stay float around int8 kernels.
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    """A fresh activation module by name (see :data:`ACTIVATIONS`)."""
+    return ACTIVATIONS[name]()
 
 
 def embedding_size(cardinality: int, cap: int | None = None) -> int:
@@ -45,7 +60,7 @@ class StaticInput(nn.Module):
 
 
 class MLP(nn.Sequential):
-    """``Linear -> [BatchNorm] -> ReLU -> Dropout`` repeated; out width ``sizes[-1]``.
+    """``Linear -> [BatchNorm] -> activation -> Dropout`` repeated; out width ``sizes[-1]``.
 
     Parameters
     ----------
@@ -57,17 +72,25 @@ class MLP(nn.Sequential):
         Dropout after each layer.
     batch_norm : bool
         Batch normalisation after each linear layer.
+    activation : str
+        Name in :data:`ACTIVATIONS`.
     """
 
     def __init__(
-        self, in_dim: int, sizes: list[int], *, dropout: float = 0.0, batch_norm: bool = True
+        self,
+        in_dim: int,
+        sizes: list[int],
+        *,
+        dropout: float = 0.0,
+        batch_norm: bool = True,
+        activation: str = "relu",
     ) -> None:
         layers: list[nn.Module] = []
         for size in sizes:
             layers.append(nn.Linear(in_dim, size))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(size))
-            layers.append(nn.ReLU())
+            layers.append(make_activation(activation))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             in_dim = size
@@ -93,11 +116,23 @@ class Head(nn.Module):
         Dropout after each hidden layer.
     batch_norm : bool
         Batch normalisation after each hidden linear layer.
+    activation : str
+        Name in :data:`ACTIVATIONS`.
     """
 
-    def __init__(self, in_dim: int, sizes: list[int], *, dropout: float, batch_norm: bool) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        sizes: list[int],
+        *,
+        dropout: float,
+        batch_norm: bool,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
-        self.body = MLP(in_dim, sizes, dropout=dropout, batch_norm=batch_norm)
+        self.body = MLP(
+            in_dim, sizes, dropout=dropout, batch_norm=batch_norm, activation=activation
+        )
         self.out = nn.Linear(self.body.out_dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

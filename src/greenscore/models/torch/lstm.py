@@ -51,6 +51,8 @@ class BiLSTMNet(nn.Module):
         head_sizes: list[int],
         dropout: float,
         embedding_dim: int | None,
+        activation: str = "relu",
+        attention: bool = True,
     ) -> None:
         super().__init__()
         self.static = StaticInput(
@@ -64,13 +66,22 @@ class BiLSTMNet(nn.Module):
             bidirectional=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
-        self.score = nn.Sequential(
-            nn.Linear(2 * hidden_size, attention_size),
-            nn.Tanh(),
-            nn.Linear(attention_size, 1, bias=False),
+        # Without attention the summary is the plain mean of the observed steps.
+        self.score = (
+            nn.Sequential(
+                nn.Linear(2 * hidden_size, attention_size),
+                nn.Tanh(),
+                nn.Linear(attention_size, 1, bias=False),
+            )
+            if attention
+            else None
         )
         self.head = Head(
-            2 * hidden_size + self.static.out_dim, head_sizes, dropout=dropout, batch_norm=True
+            2 * hidden_size + self.static.out_dim,
+            head_sizes,
+            dropout=dropout,
+            batch_norm=True,
+            activation=activation,
         )
 
     def attend(self, seq: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,7 +90,10 @@ class BiLSTMNet(nn.Module):
         packed = pack_padded_sequence(seq, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
-        scores = self.score(out).squeeze(-1).float()
+        if self.score is None:
+            scores = torch.zeros(out.shape[:2], device=out.device)
+        else:
+            scores = self.score(out).squeeze(-1).float()
         scores = scores.masked_fill(~step_mask(lengths, steps), float("-inf"))
         weights = torch.softmax(scores, dim=1)
         summary = torch.bmm(weights.unsqueeze(1).to(out.dtype), out).squeeze(1)
@@ -115,6 +129,10 @@ class BiLSTMClassifier(SequenceCreditClassifier):
         Dropout in the head (and between LSTM layers).
     embedding_dim : int, optional
         Cap on categorical embedding widths.
+    activation : {"relu", "relu6", "gelu", "silu"}
+        Activation of the head.
+    attention : bool
+        Additive attention over the months (True) or their plain mean (False: cheaper).
     spec, max_epochs, batch_size, lr, weight_decay, loss, focal_gamma, class_weight, \
 scheduler, grad_clip, patience, validation_fraction, precision, device, checkpoint_dir, \
 random_state, n_jobs
@@ -126,6 +144,7 @@ random_state, n_jobs
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "num_layers": [Interval(Integral, 1, None, closed="left")],
         "attention_size": [Interval(Integral, 1, None, closed="left")],
+        "attention": ["boolean"],
     }
 
     def __init__(
@@ -138,6 +157,8 @@ random_state, n_jobs
         head_units: int = 128,
         dropout: float = 0.2,
         embedding_dim: int | None = None,
+        activation: str = "relu",
+        attention: bool = True,
         max_epochs: int = 20,
         batch_size: int = 1024,
         lr: float = 3e-3,
@@ -162,6 +183,8 @@ random_state, n_jobs
         self.head_units = head_units
         self.dropout = dropout
         self.embedding_dim = embedding_dim
+        self.activation = activation
+        self.attention = attention
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -190,6 +213,7 @@ random_state, n_jobs
             "hidden_size": self.hidden_size,
             "num_layers": self.num_layers,
             "attention_size": self.attention_size,
+            "attention": self.attention,
         }
         return BiLSTMNet(**config), config
 

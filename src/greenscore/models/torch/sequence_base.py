@@ -9,11 +9,12 @@ from __future__ import annotations
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from greenscore.errors import ConfigError
 from greenscore.models.torch.base import TorchCreditClassifier
 from greenscore.models.torch.encoding import TabularEncoder
+from greenscore.models.torch.layers import ACTIVATIONS
 
 MSG_NO_SEQUENCES = (
     "{name} needs a sequence group of spec.sequences whose columns are all in X "
@@ -30,6 +31,7 @@ class SequenceCreditClassifier(TorchCreditClassifier):
         "head_units": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "embedding_dim": [None, Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
     }
 
     def _require_sequences(self, encoder: TabularEncoder) -> None:
@@ -45,4 +47,5 @@ class SequenceCreditClassifier(TorchCreditClassifier):
             "head_sizes": [self.head_units, max(16, self.head_units // 2)],
             "dropout": self.dropout,
             "embedding_dim": self.embedding_dim,
+            "activation": self.activation,
         }

@@ -22,7 +22,7 @@ from torch.nn import functional as F  # noqa: N812 - torch's own convention
 
 from greenscore.data.spec import DatasetSpec
 from greenscore.models.torch.encoding import TabularEncoder
-from greenscore.models.torch.layers import Head, StaticInput, step_mask
+from greenscore.models.torch.layers import Head, StaticInput, make_activation, step_mask
 from greenscore.models.torch.sequence_base import SequenceCreditClassifier
 
 
@@ -55,22 +55,31 @@ class TemporalBlock(nn.Module):
     brought no validation AUC on six-month histories.
     """
 
-    def __init__(self, in_channels: int, channels: int, *, kernel_size: int, dilation: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        *,
+        kernel_size: int,
+        dilation: int,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
         self.net = nn.Sequential(
             CausalConv1d(in_channels, channels, kernel_size, dilation),
             StepNorm(channels),
-            nn.ReLU(),
+            make_activation(activation),
             CausalConv1d(channels, channels, kernel_size, dilation),
             StepNorm(channels),
-            nn.ReLU(),
+            make_activation(activation),
         )
         self.skip = nn.Conv1d(in_channels, channels, 1) if in_channels != channels else None
+        self.out = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[n, C_in, T] -> [n, C, T]``."""
         residual = x if self.skip is None else self.skip(x)
-        return torch.relu(self.net(x) + residual)
+        return self.out(self.net(x) + residual)
 
 
 class TCNNet(nn.Module):
@@ -93,6 +102,7 @@ class TCNNet(nn.Module):
         head_sizes: list[int],
         dropout: float,
         embedding_dim: int | None,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         self.static = StaticInput(
@@ -101,12 +111,22 @@ class TCNNet(nn.Module):
         blocks, width = [], seq_features
         for dilation in dilations:
             blocks.append(
-                TemporalBlock(width, channels, kernel_size=kernel_size, dilation=dilation)
+                TemporalBlock(
+                    width,
+                    channels,
+                    kernel_size=kernel_size,
+                    dilation=dilation,
+                    activation=activation,
+                )
             )
             width = channels
         self.blocks = nn.ModuleList(blocks)
         self.head = Head(
-            2 * channels + self.static.out_dim, head_sizes, dropout=dropout, batch_norm=True
+            2 * channels + self.static.out_dim,
+            head_sizes,
+            dropout=dropout,
+            batch_norm=True,
+            activation=activation,
         )
 
     def summarise(self, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -149,6 +169,8 @@ class TCNClassifier(SequenceCreditClassifier):
         Dropout in the MLP head.
     embedding_dim : int, optional
         Cap on categorical embedding widths.
+    activation : {"relu", "relu6", "gelu", "silu"}
+        Activation of the temporal blocks and the head.
     spec, max_epochs, batch_size, lr, weight_decay, loss, focal_gamma, class_weight, \
 scheduler, grad_clip, patience, validation_fraction, precision, device, checkpoint_dir, \
 random_state, n_jobs
@@ -172,6 +194,7 @@ random_state, n_jobs
         head_units: int = 128,
         dropout: float = 0.1,
         embedding_dim: int | None = None,
+        activation: str = "relu",
         max_epochs: int = 20,
         batch_size: int = 1024,
         lr: float = 6e-3,
@@ -196,6 +219,7 @@ random_state, n_jobs
         self.head_units = head_units
         self.dropout = dropout
         self.embedding_dim = embedding_dim
+        self.activation = activation
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
