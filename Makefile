@@ -84,13 +84,15 @@ bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) benchmarks/run_all.py
 
+# mypy reads its files and settings from pyproject.toml ([tool.mypy]).
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
 clean:
-	rm -rf demo-out .greenscore .pytest_cache .ruff_cache .image-build
+	rm -rf demo-out .greenscore .pytest_cache .ruff_cache .mypy_cache .image-build

@@ -13,11 +13,11 @@ The Python API (:mod:`greenscore.api`) is available from here and loads on first
 
 from __future__ import annotations
 
+from greenscore.version import __version__
+
 # Not ``from typing import TYPE_CHECKING``: importing typing took ``import greenscore``
 # from under 1 ms to about 60 ms here. Type checkers honour this spelling too.
 TYPE_CHECKING = False
-
-__version__ = "0.1.0"
 
 #: Names served from greenscore.api on first access.
 _API = ("train", "load_model", "score", "explain_applicants", "TrainResult", "ScoringBundle")

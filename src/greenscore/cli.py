@@ -25,10 +25,10 @@ import typer
 import typer.main
 from rich.console import Console
 
-from greenscore import __version__
 from greenscore.config import get_settings, load_settings, mask_url, use_settings
 from greenscore.errors import GreenScoreError
 from greenscore.logging import configure_logging
+from greenscore.version import __version__
 
 # Nothing GreenScore runs may call out: MLflow's telemetry is off before it is imported.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -332,6 +332,13 @@ class ServingSettings(BaseModel):
     callback_timeout_seconds: float = 5.0
 
 
+RetrainTrigger = Literal["auc_drop", "score_psi"]
+
+
+def _all_retrain_triggers() -> list[RetrainTrigger]:
+    return ["auc_drop", "score_psi"]
+
+
 class MonitoringSettings(BaseModel):
     """Model monitoring (``greenscore monitor``): drift bands, alert thresholds, actions."""
 
@@ -370,8 +377,8 @@ class MonitoringSettings(BaseModel):
     prometheus_textfile: Path | None = Field(
         None, description="write the monitor's gauges here (node exporter textfile collector)"
     )
-    retrain_on: list[Literal["auc_drop", "score_psi"]] = Field(
-        default_factory=lambda: ["auc_drop", "score_psi"],
+    retrain_on: list[RetrainTrigger] = Field(
+        default_factory=_all_retrain_triggers,
         description="alerts that file a training job (score_psi: in the act band)",
     )
     challenger_alpha: float = Field(

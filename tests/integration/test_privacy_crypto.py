@@ -211,18 +211,23 @@ def test_model_bundle_round_trip_and_swap(home: Path) -> None:
     pipe = Pipeline([("clf", LogisticRegression())]).fit(X, [0, 0, 1, 1])
     spec = DatasetSpec(target="y", numeric=["x"])
     bundle = ScoringBundle(name="logit", spec=spec, pipeline=pipe)
-    folder = at_rest.save_encrypted_bundle(bundle, home / "models" / "logit")
-    assert at_rest.is_encrypted_bundle(folder) and not (folder / BUNDLE_FILE).exists()
-    loaded = at_rest.load_encrypted_bundle(folder)
+    settings = Settings(home=home)
+    settings.privacy.encryption_enabled = True
+    use_settings(settings)
+    folder = bundle.save(home / "models" / "logit")
+    encrypted = folder / at_rest.ENCRYPTED_BUNDLE_FILE
+    assert encrypted.exists() and not (folder / BUNDLE_FILE).exists()
+    assert b"LogisticRegression" not in encrypted.read_bytes()
+    loaded = ScoringBundle.load(folder)
     np.testing.assert_allclose(loaded.predict_pd(X), bundle.predict_pd(X))
 
-    other = at_rest.save_encrypted_bundle(bundle, home / "models" / "other")
+    other = bundle.save(home / "models" / "other")
     (other / at_rest.ENCRYPTED_BUNDLE_FILE).write_bytes(
         (folder / at_rest.ENCRYPTED_BUNDLE_FILE).read_bytes()
     )
     # The bundle's signature catches the swap first; signed anyway, the cipher still does.
     with pytest.raises(ModelError, match="was changed"):
-        at_rest.load_encrypted_bundle(other)
+        ScoringBundle.load(other)
     sign_folder(other)
     with pytest.raises(PrivacyError, match="wrong object"):
-        at_rest.load_encrypted_bundle(other)
+        ScoringBundle.load(other)

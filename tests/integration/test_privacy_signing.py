@@ -135,7 +135,8 @@ def test_encrypted_bundles_are_signed_too(home: Path, tmp_path: Path) -> None:
     settings.privacy.encryption_enabled = True
     use_settings(settings)
     folder = bundle().save(tmp_path / "enc")
-    assert at_rest.is_encrypted_bundle(folder) and not (folder / BUNDLE_FILE).exists()
+    assert (folder / at_rest.ENCRYPTED_BUNDLE_FILE).exists()
+    assert not (folder / BUNDLE_FILE).exists()
     assert at_rest.ENCRYPTED_BUNDLE_FILE in verify_folder(folder)
     assert ScoringBundle.load(folder).name == "logit"
     blob = bytearray((folder / at_rest.ENCRYPTED_BUNDLE_FILE).read_bytes())

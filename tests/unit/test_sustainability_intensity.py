@@ -12,6 +12,7 @@ import pytest
 
 from greenscore.config import Settings, SustainabilitySettings, use_settings
 from greenscore.errors import ConfigError
+from greenscore.sustainability import grid
 from greenscore.sustainability import hourly_profiles as hp
 from greenscore.sustainability import intensity as it
 
@@ -86,7 +87,7 @@ def test_offline_forecast_uses_local_hours_of_the_region() -> None:
     factor = it.grid_factor("USA", "california")
     shape = hp.day_shape("solar_duck")
     assert points[0].g_co2e_per_kwh == pytest.approx(factor.g_co2e_per_kwh * shape[17])
-    assert points[0].kind == it.TYPICAL_HOUR and "17:00 local" in points[0].source
+    assert points[0].kind == grid.TYPICAL_HOUR and "17:00 local" in points[0].source
 
 
 def test_measured_hourly_file_overrides_the_typical_shape(tmp_path: Path) -> None:
@@ -97,8 +98,8 @@ def test_measured_hourly_file_overrides_the_typical_shape(tmp_path: Path) -> Non
     )
     gbr = it.grid_factor("GBR")
     value, kind, source = hp.hourly_intensity(gbr, 3, settings=settings)
-    assert (value, kind) == (99.5, it.MEASURED_HOUR) and str(measured) in source
-    assert hp.hourly_intensity(gbr, 4, settings=settings)[1] == it.TYPICAL_HOUR
+    assert (value, kind) == (99.5, grid.MEASURED_HOUR) and str(measured) in source
+    assert hp.hourly_intensity(gbr, 4, settings=settings)[1] == grid.TYPICAL_HOUR
 
 
 def test_bad_measured_file_names_the_row(tmp_path: Path) -> None:
@@ -121,7 +122,7 @@ class _FlatProvider:
 
     def forecast(self, *, country, region, start, hours):  # noqa: ANN001, ANN201
         first = it.hour_floor(start)
-        return [it.IntensityPoint(first, 1.0, it.FORECAST, "flat") for _ in range(hours)]
+        return [it.IntensityPoint(first, 1.0, grid.FORECAST, "flat") for _ in range(hours)]
 
 
 def test_provider_plugs_in_by_module_and_class() -> None:

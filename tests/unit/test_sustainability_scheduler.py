@@ -12,8 +12,9 @@ import pytest
 from greenscore.config import Settings, use_settings
 from greenscore.errors import ConfigError
 from greenscore.sustainability import scheduler as sc
+from greenscore.sustainability.grid import FORECAST
 from greenscore.sustainability.hourly_profiles import typical_day
-from greenscore.sustainability.intensity import FORECAST, IntensityPoint, grid_factor, hour_floor
+from greenscore.sustainability.intensity import IntensityPoint, grid_factor, hour_floor
 
 NOW = datetime(2026, 12, 3, 14, 20, tzinfo=UTC)  # 14:20 in London (GMT in December)
 

@@ -26,7 +26,6 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-import greenscore
 from greenscore.config import ScoringSettings
 from greenscore.data.cleaning import clean_frame
 from greenscore.data.input_rules import InputRules
@@ -36,6 +35,7 @@ from greenscore.errors import ModelError, NotFoundError
 from greenscore.models.metadata import BundleMetadata
 from greenscore.models.scaling import decisions_from_pd, points_from_pd
 from greenscore.models.scorecard_export import write_beside_bundle
+from greenscore.version import __version__
 
 BUNDLE_FILE = "bundle.joblib"
 METADATA_FILE = "metadata.json"
@@ -152,23 +152,29 @@ class ScoringBundle:
         PrivacyError
             If there is no master key to sign with (production must configure one).
         """
-        from greenscore.privacy.at_rest import encryption_enabled, save_encrypted_bundle
+        from greenscore.privacy.at_rest import (
+            ENCRYPTED_BUNDLE_FILE,
+            encrypt_to_file,
+            encryption_enabled,
+        )
         from greenscore.privacy.signing import sign_folder
 
         folder = Path(folder)
         if self.metadata.greenscore_version is None:
-            self.metadata.greenscore_version = greenscore.__version__
+            self.metadata.greenscore_version = __version__
         if self.metadata.content_id is None:
             self.metadata.content_id = content_id(self.pipeline)
         # A scorecard's points table travels beside it as CSV, readable without unpickling
         # (bin counts and rates, no applicant rows, so it stays plain when the model is not).
-        if encryption_enabled():
-            save_encrypted_bundle(self, folder)
-            write_beside_bundle(self.estimator, folder)
-            sign_folder(folder)  # again: the table beside it is signed too
-            return folder
         folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self, folder / BUNDLE_FILE, compress=3)
+        if encryption_enabled():
+            buffer = io.BytesIO()
+            joblib.dump(self, buffer, compress=3)
+            encrypt_to_file(folder / ENCRYPTED_BUNDLE_FILE, buffer.getvalue(), kind="bundle")
+            # A plaintext copy from an earlier unencrypted save would defeat the point.
+            (folder / BUNDLE_FILE).unlink(missing_ok=True)
+        else:
+            joblib.dump(self, folder / BUNDLE_FILE, compress=3)
         (folder / METADATA_FILE).write_text(
             json.dumps({"name": self.name, **self.metadata.to_dict()}, indent=2, default=str),
             "utf-8",
@@ -190,18 +196,18 @@ class ScoringBundle:
             If the bundle is unsigned, its signature or a signed file does not match
             (nothing is unpickled then), or the file is not a GreenScore bundle.
         """
-        from greenscore.privacy.at_rest import is_encrypted_bundle, load_encrypted_bundle
+        from greenscore.privacy.at_rest import ENCRYPTED_BUNDLE_FILE, read_signed_encrypted
         from greenscore.privacy.signing import read_signed, signed_manifest
 
         path = Path(folder)
-        if is_encrypted_bundle(path):
-            bundle = load_encrypted_bundle(path)
-            _warn_on_version(bundle)
-            return bundle
-        target = path / BUNDLE_FILE if path.is_dir() else path
-        if not target.exists():
-            raise NotFoundError(f"no model bundle at {folder}")
-        data = read_signed(target.parent, target.name, signed_manifest(target.parent))
+        if (path / ENCRYPTED_BUNDLE_FILE).exists():
+            target = path / ENCRYPTED_BUNDLE_FILE
+            data = read_signed_encrypted(target)
+        else:
+            target = path / BUNDLE_FILE if path.is_dir() else path
+            if not target.exists():
+                raise NotFoundError(f"no model bundle at {folder}")
+            data = read_signed(target.parent, target.name, signed_manifest(target.parent))
         try:
             bundle = joblib.load(io.BytesIO(data))
         except ModelError:
@@ -224,8 +230,8 @@ def content_id(pipeline: Pipeline) -> str:
 
 def _warn_on_version(bundle: ScoringBundle) -> None:
     saved = bundle.metadata.greenscore_version
-    if saved != greenscore.__version__:
+    if saved != __version__:
         warnings.warn(
-            f"bundle saved by GreenScore {saved}, loading with {greenscore.__version__}",
+            f"bundle saved by GreenScore {saved}, loading with {__version__}",
             stacklevel=3,
         )

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from greenscore.errors import ModelError
+from greenscore.version import __version__
 
 #: Version of the metadata layout written by this release (0.1.0 wrote schema 1, a dict).
 SCHEMA_VERSION = 2
@@ -133,12 +134,10 @@ class BundleMetadata(BaseModel):
         values = dict(data)
         found = values.get("schema_version", 1)
         if not isinstance(found, int) or found > SCHEMA_VERSION:
-            import greenscore
-
             raise ModelError(
                 NEWER_SCHEMA.format(
                     found=found,
-                    release=greenscore.__version__,
+                    release=__version__,
                     supported=SCHEMA_VERSION,
                     saved=values.get("greenscore_version", "unknown"),
                 )

@@ -30,8 +30,6 @@ _EXPORTS = {
     "rewrap_file": "crypto",
     "read_table": "at_rest",
     "write_table": "at_rest",
-    "save_encrypted_bundle": "at_rest",
-    "load_encrypted_bundle": "at_rest",
     "create_backup": "backup",
     "restore_backup": "backup",
     "scan_columns": "pii",

@@ -6,25 +6,22 @@ readers here recognise either form, so code that stores through these helpers do
 care whether encryption is on. The plaintext never touches the disk: it is serialised in
 memory and encrypted before the one atomic write.
 
-Hook for :class:`~greenscore.models.bundle.ScoringBundle`: ``save`` may call
-:func:`save_encrypted_bundle` when :func:`encryption_enabled` is true, and ``load`` may call
-:func:`load_encrypted_bundle` when :func:`is_encrypted_bundle` is true for the folder.
-Encrypted bundles are signed like plain ones (:mod:`greenscore.privacy.signing`, over the
-ciphertext file): the signature is checked before the file is even decrypted.
+Model bundles (:class:`~greenscore.models.bundle.ScoringBundle`) use the byte-level pair
+:func:`encrypt_to_file` / :func:`read_signed_encrypted` for their model file: encrypted
+bundles are signed like plain ones (:mod:`greenscore.privacy.signing`, over the ciphertext
+file), and the signature is checked before the file is even decrypted. Nothing here knows
+what a bundle is.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from greenscore.config import Settings, get_settings
-from greenscore.errors import DataError, ModelError, NotFoundError
+from greenscore.errors import DataError, NotFoundError
 from greenscore.privacy._files import atomic_write
 from greenscore.privacy.crypto import (
     decrypt_bytes,
@@ -33,10 +30,7 @@ from greenscore.privacy.crypto import (
     write_encrypted,
 )
 from greenscore.privacy.object_format import is_encrypted
-from greenscore.privacy.signing import read_signed, sign_folder, signed_manifest
-
-if TYPE_CHECKING:
-    from greenscore.models.bundle import ScoringBundle
+from greenscore.privacy.signing import read_signed, signed_manifest
 
 ENC_SUFFIX = ".enc"
 ENCRYPTED_BUNDLE_FILE = "bundle.joblib.enc"
@@ -136,77 +130,26 @@ def read_table(path: Path | str) -> pd.DataFrame:
     return _deserialise(data, fmt, what=path)
 
 
-def is_encrypted_bundle(folder: Path | str) -> bool:
-    """True when a bundle folder holds an encrypted bundle file."""
-    return (Path(folder) / ENCRYPTED_BUNDLE_FILE).exists()
+def encrypt_to_file(target: Path | str, data: bytes, *, kind: str) -> Path:
+    """Encrypt bytes made in memory and write them to ``target`` in one atomic write (the
+    plaintext never touches the disk); the object is named after ``target``."""
+    from greenscore.privacy.crypto import encrypt_bytes
+
+    target = Path(target)
+    return write_encrypted(target, encrypt_bytes(data, name=object_name(target), kind=kind))
 
 
-def save_encrypted_bundle(bundle: ScoringBundle, folder: Path | str) -> Path:
-    """Save a bundle like ``ScoringBundle.save`` but with the model file encrypted.
-
-    ``metadata.json`` and ``spec.yaml`` stay readable: they describe the model (metrics,
-    columns, versions) and hold no applicant data.
-    """
-    import joblib
-
-    import greenscore
-    from greenscore.models.bundle import BUNDLE_FILE, METADATA_FILE, SPEC_FILE
-    from greenscore.privacy.crypto import encrypt_bytes, object_name
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if bundle.metadata.greenscore_version is None:
-        bundle.metadata.greenscore_version = greenscore.__version__
-    buffer = io.BytesIO()
-    joblib.dump(bundle, buffer, compress=3)
-    target = folder / ENCRYPTED_BUNDLE_FILE
-    write_encrypted(
-        target, encrypt_bytes(buffer.getvalue(), name=object_name(target), kind="bundle")
-    )
-    # A plaintext copy from an earlier unencrypted save would defeat the point.
-    (folder / BUNDLE_FILE).unlink(missing_ok=True)
-    meta = {"name": bundle.name, **bundle.metadata.to_dict()}
-    (folder / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str), "utf-8")
-    bundle.spec.to_yaml(folder / SPEC_FILE)
-    sign_folder(folder)
-    return folder
-
-
-def load_encrypted_bundle(folder: Path | str) -> ScoringBundle:
-    """Load a bundle saved by :func:`save_encrypted_bundle`.
+def read_signed_encrypted(target: Path | str) -> bytes:
+    """The plaintext of an encrypted file in a signed folder: the signature over the
+    ciphertext is checked before anything is decrypted.
 
     Raises
     ------
-    NotFoundError
-        If the folder holds no encrypted bundle.
     ModelError
-        If the bundle is unsigned or fails its signature (checked first), or the
-        decrypted bytes are not a ScoringBundle.
+        If the folder is unsigned or the file does not match its signature.
     PrivacyError
         If the file cannot be decrypted (wrong key, tampered, swapped from another folder).
     """
-    import joblib
-
-    import greenscore
-    from greenscore.models.bundle import ScoringBundle
-
-    target = Path(folder) / ENCRYPTED_BUNDLE_FILE
-    if not target.exists():
-        raise NotFoundError(f"no encrypted model bundle at {folder}")
+    target = Path(target)
     blob = read_signed(target.parent, target.name, signed_manifest(target.parent))
-    data = decrypt_bytes(blob, name=object_name(target))
-    try:
-        bundle = joblib.load(io.BytesIO(data))
-    except ModelError:
-        raise  # metadata this release cannot read: the error names what
-    except Exception as exc:  # a foreign pickle can fail in many ways
-        raise ModelError(f"{target} decrypts but is not a readable bundle: {exc}") from exc
-    if not isinstance(bundle, ScoringBundle):
-        raise ModelError(f"{target} holds a {type(bundle).__name__}, not a ScoringBundle")
-    saved = bundle.metadata.greenscore_version
-    if saved != greenscore.__version__:
-        warnings.warn(
-            f"bundle saved by GreenScore {saved}, loading with {greenscore.__version__}",
-            stacklevel=2,
-        )
-    return bundle
+    return decrypt_bytes(blob, name=object_name(target))

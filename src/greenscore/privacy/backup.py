@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import greenscore
 from greenscore.config import Settings, get_settings
 from greenscore.errors import ConfigError, DataError, NotFoundError, PrivacyError
 from greenscore.privacy._files import atomic_write
@@ -36,6 +35,7 @@ from greenscore.privacy.crypto import (
 )
 from greenscore.privacy.keys import MasterKey
 from greenscore.privacy.object_format import parse_header
+from greenscore.version import __version__
 
 BACKUP_NAME = "greenscore-backup"
 MANIFEST = "MANIFEST.json"
@@ -109,7 +109,7 @@ def build_archive(files: dict[str, bytes], *, manifest: dict[str, Any] | None = 
         "format": MANIFEST_FORMAT,
         "version": 1,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "greenscore_version": greenscore.__version__,
+        "greenscore_version": __version__,
         "files": {rel: {"sha256": _sha256(data), "size": len(data)} for rel, data in files.items()},
     }
     buffer = io.BytesIO()

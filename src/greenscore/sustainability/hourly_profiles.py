@@ -15,7 +15,7 @@ from pathlib import Path
 
 from greenscore.config import Settings, get_settings
 from greenscore.errors import ConfigError
-from greenscore.sustainability.intensity import (
+from greenscore.sustainability.grid import (
     MEASURED_HOUR,
     TYPICAL_HOUR,
     GridFactor,

@@ -17,18 +17,23 @@ none, so nothing calls out unless you add one.
 
 from __future__ import annotations
 
-import csv
 import importlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from importlib import resources
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from greenscore.config import Settings, get_settings
 from greenscore.errors import ConfigError
+from greenscore.sustainability.grid import (
+    GridFactor,
+    comment_lines,
+    data_file,
+    data_rows,
+)
+from greenscore.sustainability.hourly_profiles import hourly_intensity
 
 TABLE_FILE = "grid_intensity.csv"
 UNKNOWN_COUNTRY = "no grid carbon intensity for country '{country}' in {file}; use an ISO alpha-3 code such as GBR, FRA or USA"
@@ -38,75 +43,6 @@ BAD_PROVIDER = (
 PROVIDER_FAILED = "intensity provider '{spec}' cannot be loaded: {error}"
 NOT_A_PROVIDER = "intensity provider '{spec}' has no forecast(country=, region=, start=, hours=)"
 BAD_HOURS = "hours must be a positive integer, got {hours}"
-
-#: What an hourly figure is: the annual mean, a typical hour, a measured mean, a forecast.
-ANNUAL, TYPICAL_HOUR, MEASURED_HOUR, FORECAST = (
-    "annual-average",
-    "typical-hour",
-    "measured-hour",
-    "forecast",
-)
-
-
-@dataclass(frozen=True)
-class GridFactor:
-    """The annual average carbon intensity of one country or region's grid.
-
-    Attributes
-    ----------
-    country : ISO 3166 alpha-3 code.
-    region : the region within the country, or None for the whole country.
-    name : readable name.
-    g_co2e_per_kwh : grams CO2-equivalent per kWh (annual average).
-    year : the year the figure describes.
-    source : full citation of where the figure comes from.
-    timezone : IANA zone of the region's local hours.
-    profile : name of its typical daily shape.
-    renewable_share : share of generation from renewables, if the source gives it.
-    source_label : the source's short name (``Ember``, ``US EPA eGRID2023``).
-    """
-
-    country: str
-    region: str | None
-    name: str
-    g_co2e_per_kwh: float
-    year: int
-    source: str
-    timezone: str
-    profile: str
-    renewable_share: float | None = None
-    source_label: str = ""
-
-    @property
-    def kg_per_kwh(self) -> float:
-        """The factor in kg CO2e per kWh."""
-        return self.g_co2e_per_kwh / 1000.0
-
-    @property
-    def citation(self) -> str:
-        """One line naming the factor and its source, printed beside every CO2 figure."""
-        return (
-            f"{self.g_co2e_per_kwh:.1f} gCO2e/kWh, {self.name} {self.year} annual average "
-            f"({self.source_label})"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data, with the one-line citation."""
-        return {**asdict(self), "citation": self.citation}
-
-
-def data_file(name: str) -> Any:
-    return resources.files("greenscore.sustainability").joinpath("data", name)
-
-
-def comment_lines(text: str) -> list[str]:
-    """The ``#`` header lines of a data file, without the ``#``."""
-    return [line[1:].strip() for line in text.splitlines() if line.startswith("#")]
-
-
-def data_rows(text: str) -> list[dict[str, str]]:
-    """The CSV rows of a data file whose header lines start with ``#``."""
-    return list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
 
 
 @lru_cache(maxsize=1)
@@ -238,8 +174,6 @@ class OfflineProvider:
         self, *, country: str, region: str | None, start: datetime, hours: int
     ) -> list[IntensityPoint]:
         """Intensity of each hour from the hour containing ``start``."""
-        from greenscore.sustainability.hourly_profiles import hourly_intensity
-
         if isinstance(hours, bool) or int(hours) != hours or hours < 1:
             raise ConfigError(BAD_HOURS.format(hours=hours))
         factor = grid_factor(country, region)

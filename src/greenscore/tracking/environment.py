@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import greenscore
+from greenscore.version import __version__
 
 #: Distributions whose versions change model results or their reading.
 STACK: tuple[str, ...] = (
@@ -66,13 +66,13 @@ def git_commit(path: Path | str | None = None) -> str | None:
     path : path, optional
         Any folder inside a git work tree.
     """
-    folder = Path(path) if path is not None else Path(greenscore.__file__).parent
+    folder = Path(path) if path is not None else Path(__file__).parents[1]  # the package folder
     return _git(["rev-parse", "HEAD"], folder)
 
 
 def git_dirty(path: Path | str | None = None) -> bool | None:
     """Whether tracked files differ from the commit (None outside a git work tree)."""
-    folder = Path(path) if path is not None else Path(greenscore.__file__).parent
+    folder = Path(path) if path is not None else Path(__file__).parents[1]  # the package folder
     status = _git(["status", "--porcelain", "--untracked-files=no"], folder)
     return None if status is None else bool(status)
 
@@ -88,7 +88,7 @@ def environment_info(path: Path | str | None = None) -> dict[str, Any]:
         ``packages`` (name to version).
     """
     return {
-        "greenscore_version": greenscore.__version__,
+        "greenscore_version": __version__,
         "git_commit": git_commit(path),
         "git_dirty": git_dirty(path),
         "python": platform.python_version(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from greenscore.evaluation.report import HtmlReport
@@ -178,9 +179,15 @@ def _fairness_section(report: HtmlReport, best: str, fairness: dict[str, Any]) -
 
 
 def write_train_report(
-    path: Path, *, dataset: Dataset, results: dict[str, ModelResult], metrics: dict[str, Any]
+    path: Path,
+    *,
+    dataset: Dataset,
+    results: dict[str, ModelResult],
+    metrics: dict[str, Any],
+    scored: np.ndarray,
 ) -> Path:
-    """Write the self-contained report.html of a train."""
+    """Write the self-contained report.html of a train (``scored``: the rows every model
+    predicted out of fold)."""
     from greenscore.evaluation.metrics import score_band_table
     from greenscore.evaluation.plots import (
         calibration_figure,
@@ -189,9 +196,6 @@ def write_train_report(
         ks_figure,
         roc_figure,
     )
-    from greenscore.workflows.train import scored_rows
-
-    scored = scored_rows(results)
     y = dataset.y[scored]
     oof = {name: r.oof[scored] for name, r in results.items()}
     best = metrics["best"]
