@@ -58,11 +58,7 @@ def test_a_lender_stops_at_its_budget_and_the_rest_carry_on(tmp_path) -> None:
         ["lender-2", "lender-3"],
     ]
     stopped = result.rounds[1]["failed"]["lender-1"]
-    assert (
-        stopped.split(":", 1)[1]
-        .strip()
-        .startswith(BUDGET_STOPPED.split(":", 1)[1].split("(")[0].format(lender="lender-1").strip())
-    )
+    assert BUDGET_STOPPED.split("(")[0].format(lender="lender-1").strip() in stopped
     assert "lender-1" not in result.rounds[2]["chosen"]  # not asked again
 
     privacy = result.privacy

@@ -26,7 +26,7 @@ from greenscore.privacy.retention import purge, set_retention  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
 from greenscore.security.pseudonym import subject_hashes  # noqa: E402
 from greenscore.serving import callbacks, dlq, jobs  # noqa: E402
-from greenscore.serving.app import create_app  # noqa: E402
+from greenscore.serving.app import applicant_schema, create_app  # noqa: E402
 from greenscore.serving.errors import (  # noqa: E402
     ConflictError,
     PayloadTooLargeError,
@@ -34,7 +34,6 @@ from greenscore.serving.errors import (  # noqa: E402
 )
 from greenscore.serving.job_worker import JobWorker  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
-from greenscore.serving.schemas import applicant_model  # noqa: E402
 from greenscore.serving.service import ScoringService  # noqa: E402
 from greenscore.store import database  # noqa: E402
 
@@ -55,10 +54,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     store = ModelStore(settings.serving, loader=lambda uri: bundle)
     store.load("good")
     service = ScoringService(settings, store)
-    served = store.deployment.primary.model
-    schema = applicant_model(
-        ds.spec, served.input_columns, categorical=set(served.scorer.features.categories)
-    )
+    schema = applicant_schema(store)
     yield settings, ds, service, schema
     use_settings(None)
 
@@ -140,7 +136,9 @@ def test_job_inputs_results_and_dead_letters_hold_no_pii_in_clear(env) -> None:
         error="RuntimeError: boom",
         payload={"applicants": [with_pii(ds, 0)]},
         keep=keep(schema),
-        subjects=[applicant(ds, 0)[ds.spec.id_column]],
+        subject_hashes=subject_hashes(
+            [applicant(ds, 0)[ds.spec.id_column]], settings=get_settings()
+        ),
         db=database(get_settings()),
     )
     unkept = dlq.record_dead_letter(
@@ -175,7 +173,7 @@ def test_erasure_and_retention_reach_job_rows_and_dead_letters(env) -> None:
         kind="score",
         error="boom",
         payload={"applicants": [records[12]]},
-        subjects=[records[12][ds.spec.id_column]],
+        subject_hashes=subject_hashes([records[12][ds.spec.id_column]], settings=get_settings()),
         db=database(get_settings()),
     )
     report = erase(subject, actor="dpo", settings=get_settings())
@@ -186,8 +184,8 @@ def test_erasure_and_retention_reach_job_rows_and_dead_letters(env) -> None:
         "applicants": [sealed.ERASED]
     }
 
-    set_retention("jobs", 0)
-    set_retention("dead_letters", 0)
+    set_retention("jobs", 0, db=database(get_settings()))
+    set_retention("dead_letters", 0, db=database(get_settings()))
     done = purge(actor="ops", settings=get_settings())
     assert done.deleted["jobs"] == 30 and done.deleted["dead_letters"] == 1
     with pytest.raises(NotFoundError, match="deleted by retention"):

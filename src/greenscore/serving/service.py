@@ -93,15 +93,6 @@ class Outcome:
     review_id: str | None = None
     item: Item | None = field(default=None, repr=False)
 
-
-@dataclass(frozen=True)
-class Unanswered:
-    """An applicant no model could answer: it becomes a dead letter when the batch is written."""
-
-    item: Item
-    error: BaseException
-    model_uri: str
-
     def to_dict(self) -> dict[str, Any]:
         """The JSON body of a score response."""
         r = self.result
@@ -123,6 +114,15 @@ class Unanswered:
             "review_id": self.review_id,
             "energy": self.model.energy.to_dict(),
         }
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """An applicant no model could answer: it becomes a dead letter when the batch is written."""
+
+    item: Item
+    error: BaseException
+    model_uri: str
 
 
 def _reason(reason: Any) -> dict[str, Any]:
