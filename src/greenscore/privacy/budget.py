@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from greenscore.config import Settings
 from greenscore.errors import ConfigError, PrivacyError
-from greenscore.store import Database, database
+from greenscore.store import Database, affected_rows, database
 from greenscore.store.tables.privacy import PrivacyBudget, PrivacySpend
 
 # Floating-point slack so ten releases of 0.1 fit a budget of 1.0.
@@ -98,13 +98,16 @@ def spend(
     with database(settings).session() as session:
         _ensure(session, dataset, settings.privacy.dp_epsilon_budget)
         table = PrivacyBudget.__table__
-        charged = session.execute(
-            update(table)
-            .where(
-                table.c.dataset == dataset, table.c.spent + epsilon <= table.c.budget + _TOLERANCE
+        charged = affected_rows(
+            session.execute(
+                update(table)
+                .where(
+                    table.c.dataset == dataset,
+                    table.c.spent + epsilon <= table.c.budget + _TOLERANCE,
+                )
+                .values(spent=table.c.spent + epsilon)
             )
-            .values(spent=table.c.spent + epsilon)
-        ).rowcount
+        )
         row = session.execute(select(table).where(table.c.dataset == dataset)).one()
         if charged != 1:
             raise PrivacyError(

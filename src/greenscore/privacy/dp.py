@@ -50,7 +50,8 @@ def _diffprivlib() -> Any:
         # inspect) must see an ordinary missing attribute.
         raise AttributeError(f"{attr}: {reason}")
 
-    placeholder.__getattr__ = _missing  # type: ignore[attr-defined]
+    # A module-level __getattr__ (PEP 562), set on the module object.
+    placeholder.__getattr__ = _missing  # type: ignore[method-assign]
     sys.modules[_MODELS] = placeholder
     try:
         import diffprivlib

@@ -45,7 +45,7 @@ from greenscore.security.mfa import authenticate_user
 from greenscore.security.principal import Principal
 from greenscore.security.pseudonym import subject_hash
 from greenscore.security.rbac import authorize
-from greenscore.store import Database, database
+from greenscore.store import Database, affected_rows, database
 from greenscore.store.outcomes import delete_outcomes_for_subject
 from greenscore.store.predictions import delete_for_subject
 from greenscore.store.tables.privacy import ConsentRecord, TokenVaultEntry
@@ -181,11 +181,8 @@ def erase(subject: str, *, actor: str, settings: Settings) -> ErasureReport:
     for entry in list_datasets(db=db):
         report.datasets[entry.name] = remove_rows(entry, rows_of_subject(entry, subject), db=db)
     with db.session() as session:
-        report.consent = int(
-            session.execute(
-                delete(ConsentRecord).where(ConsentRecord.subject_hash == hashed)
-            ).rowcount
-            or 0
+        report.consent = affected_rows(
+            session.execute(delete(ConsentRecord).where(ConsentRecord.subject_hash == hashed))
         )
     report.lineage = delete_lineage(hashed, db=db)
     report.predictions = delete_for_subject(hashed, db=db)

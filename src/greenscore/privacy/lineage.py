@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, insert, select
 
 from greenscore.errors import ConfigError
-from greenscore.store import Database
+from greenscore.store import Database, affected_rows
 from greenscore.store.tables.privacy import LineageRecord
 
 ACTIONS = ("ingested", "trained_on", "scored", "explained", "anonymised")
@@ -81,12 +81,12 @@ def delete_lineage(subject_hash: str, *, db: Database) -> int:
         result = session.execute(
             delete(LineageRecord).where(LineageRecord.subject_hash == subject_hash)
         )
-        return int(result.rowcount or 0)
+        return affected_rows(result)
 
 
 def purge_lineage(before: datetime, *, db: Database) -> int:
     """Delete lineage recorded before ``before`` (retention); returns how many rows."""
     with db.session() as session:
-        return int(
-            session.execute(delete(LineageRecord).where(LineageRecord.at < before)).rowcount or 0
+        return affected_rows(
+            session.execute(delete(LineageRecord).where(LineageRecord.at < before))
         )

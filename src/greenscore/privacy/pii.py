@@ -167,7 +167,9 @@ def analyzer() -> Any:
         """A spaCy engine that loads a blank English pipeline instead of downloading a model."""
 
         def load(self) -> None:
-            self.nlp = {"en": spacy.blank("en")}
+            # Presidio's own load() assigns this dict too; its __init__ sets None, so mypy
+            # infers the attribute as None.
+            self.nlp = {"en": spacy.blank("en")}  # type: ignore[assignment]
 
     engine = BlankSpacyEngine(models=[{"lang_code": "en", "model_name": "blank"}])
     engine.load()
@@ -348,7 +350,7 @@ def scan_columns(
                     classification = "sensitive"
                 reasons.append("protected attribute in spec")
         values = _sample_values(frame[column], sample_rows)
-        hit_rate, entities = float("nan"), []
+        hit_rate, entities = float("nan"), list[str]()
         if values:
             hit_rate, entities = _scan_values(values, SCORE_THRESHOLD)
             if hit_rate >= min_hit_rate and entities:

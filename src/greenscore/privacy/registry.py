@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from greenscore.errors import ConfigError, DataError, NotFoundError
 from greenscore.privacy.at_rest import read_table, write_table
 from greenscore.privacy.object_format import is_encrypted
-from greenscore.store import Database
+from greenscore.store import Database, affected_rows
 from greenscore.store.tables.privacy import RegisteredDataset
 
 
@@ -104,9 +104,9 @@ def unregister_dataset(name: str, *, db: Database) -> None:
         If no dataset has that name.
     """
     with db.session() as session:
-        if not session.execute(
-            delete(RegisteredDataset).where(RegisteredDataset.name == name)
-        ).rowcount:
+        if not affected_rows(
+            session.execute(delete(RegisteredDataset).where(RegisteredDataset.name == name))
+        ):
             raise NotFoundError(f"no registered dataset named '{name}'")
 
 

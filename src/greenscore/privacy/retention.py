@@ -23,7 +23,7 @@ from greenscore.errors import ConfigError
 from greenscore.privacy import sealed
 from greenscore.privacy.registry import list_datasets, remove_rows
 from greenscore.security.audit import record_event
-from greenscore.store import Database, database
+from greenscore.store import Database, affected_rows, database
 from greenscore.store.tables.monitoring import OutcomeRecord
 from greenscore.store.tables.predictions import PredictionRecord
 from greenscore.store.tables.privacy import (
@@ -107,7 +107,7 @@ def _purge_consent(before: datetime, *, dry_run: bool, db: Database) -> int:
                     select(func.count()).select_from(ConsentRecord).where(condition)
                 ).scalar_one()
             )
-        return int(session.execute(delete(ConsentRecord).where(condition)).rowcount or 0)
+        return affected_rows(session.execute(delete(ConsentRecord).where(condition)))
 
 
 def _purge_table(target: str, before: datetime, *, dry_run: bool, db: Database) -> int:
@@ -128,7 +128,7 @@ def _purge_table(target: str, before: datetime, *, dry_run: bool, db: Database) 
                     select(func.count()).select_from(model).where(column < before)
                 ).scalar_one()
             )
-        return int(session.execute(delete(model).where(column < before)).rowcount or 0)
+        return affected_rows(session.execute(delete(model).where(column < before)))
 
 
 def _older_than(column: str, before: datetime):  # noqa: ANN202 - a row selector

@@ -30,7 +30,7 @@ from greenscore.errors import NotFoundError
 from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes
 from greenscore.privacy.keys import Keyring
 from greenscore.privacy.object_format import parse_header
-from greenscore.store import Database
+from greenscore.store import Database, affected_rows
 from greenscore.store.tables.privacy import SealedSubject, SealedUnit
 
 ERASED: dict[str, Any] = {"erased": True}
@@ -147,13 +147,12 @@ def drop(kind: str, prefix: str, *, db: Database) -> int:
                 SealedSubject.kind == kind, SealedSubject.ref.like(like, escape="\\")
             )
         )
-        return int(
+        return affected_rows(
             session.execute(
                 delete(SealedUnit).where(
                     SealedUnit.kind == kind, SealedUnit.ref.like(like, escape="\\")
                 )
-            ).rowcount
-            or 0
+            )
         )
 
 

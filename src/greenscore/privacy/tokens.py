@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 
 from greenscore.errors import ConfigError, NotFoundError
-from greenscore.store import Database
+from greenscore.store import Database, affected_rows
 from greenscore.store.tables.privacy import TokenVaultEntry
 
 TOKEN_PREFIX = "tok_"
@@ -157,7 +157,6 @@ def forget_value(value: object, *, key: bytes | None = None, db: Database) -> in
     """Delete a value's vault entry (erasure); returns the number of rows removed."""
     token = token_for(value, key=key)
     with db.session() as session:
-        return (
-            session.execute(delete(TokenVaultEntry).where(TokenVaultEntry.token == token)).rowcount
-            or 0
+        return affected_rows(
+            session.execute(delete(TokenVaultEntry).where(TokenVaultEntry.token == token))
         )

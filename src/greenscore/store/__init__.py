@@ -7,12 +7,19 @@ The store is the bottom layer: it imports nothing of the capabilities that use i
 
 from greenscore.store._legacy import session_scope
 from greenscore.store.base import Base
-from greenscore.store.database import Database, database, database_url, open_database
+from greenscore.store.database import (
+    Database,
+    affected_rows,
+    database,
+    database_url,
+    open_database,
+)
 from greenscore.store.engine import engine_for
 
 __all__ = [
     "Base",
     "Database",
+    "affected_rows",
     "database",
     "database_url",
     "engine_for",

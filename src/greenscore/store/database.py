@@ -13,9 +13,9 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 from greenscore.store import migrate
@@ -79,6 +79,15 @@ class Database:
 
 _open: dict[str, Database] = {}
 _open_lock = threading.Lock()
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run through ``Session.execute`` changed.
+
+    ``Session.execute`` is typed to return a :class:`~sqlalchemy.Result`; for a DML
+    statement it is a :class:`~sqlalchemy.CursorResult`, which carries the count.
+    """
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def open_database(url: str) -> Database:

@@ -30,7 +30,7 @@ from sqlalchemy import delete, select
 
 from greenscore.errors import DataError
 from greenscore.store._time import aware, utc
-from greenscore.store.database import Database
+from greenscore.store.database import Database, affected_rows
 from greenscore.store.tables.monitoring import OutcomeRecord
 from greenscore.store.tables.predictions import PredictionRecord
 
@@ -287,7 +287,7 @@ def delete_outcomes_for_subject(subject_hash: str, *, db: Database) -> int:
         result = session.execute(
             delete(OutcomeRecord).where(OutcomeRecord.subject_hash == subject_hash)
         )
-        return int(result.rowcount or 0)
+        return affected_rows(result)
 
 
 def purge_outcomes(before: datetime, *, db: Database) -> int:
@@ -296,4 +296,4 @@ def purge_outcomes(before: datetime, *, db: Database) -> int:
         result = session.execute(
             delete(OutcomeRecord).where(OutcomeRecord.decided_at < aware(before))
         )
-        return int(result.rowcount or 0)
+        return affected_rows(result)

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from greenscore.errors import DataError, NotFoundError
-from greenscore.store.database import Database
+from greenscore.store.database import Database, affected_rows
 from greenscore.store.tables.predictions import PredictionRecord
 
 NO_PREDICTION = "no prediction with request id '{request_id}'"
@@ -167,7 +167,7 @@ def delete_for_subject(subject_hash: str, *, db: Database) -> int:
         result = session.execute(
             delete(PredictionRecord).where(PredictionRecord.subject_hash == subject_hash)
         )
-        return int(result.rowcount or 0)
+        return affected_rows(result)
 
 
 def purge_predictions(before: datetime, *, db: Database) -> int:
@@ -176,4 +176,4 @@ def purge_predictions(before: datetime, *, db: Database) -> int:
         result = session.execute(
             delete(PredictionRecord).where(PredictionRecord.created_at < before)
         )
-        return int(result.rowcount or 0)
+        return affected_rows(result)

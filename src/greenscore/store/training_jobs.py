@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from greenscore.errors import NotFoundError
-from greenscore.store.database import Database
+from greenscore.store.database import Database, affected_rows
 from greenscore.store.tables.monitoring import TrainingJob
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
@@ -137,7 +137,7 @@ def claim_training_job(job_id: str, *, db: Database) -> bool:
             .where(TrainingJob.id == job_id, TrainingJob.status == PENDING)
             .values(status=RUNNING, updated_at=datetime.now(UTC))
         )
-        return bool(result.rowcount)
+        return affected_rows(result) != 0
 
 
 def finish_training_job(

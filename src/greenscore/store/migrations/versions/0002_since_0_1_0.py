@@ -26,6 +26,8 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -68,13 +70,13 @@ SECRET_COLUMNS = [
 
 
 def _new_column(name: str) -> sa.Column:
-    kind = {
+    kinds: dict[str, sa.types.TypeEngine[Any]] = {
         "tenant": sa.String(length=200),
         "callback_next_at": sa.DateTime(timezone=True),
         "chunk_rows": sa.Integer(),
         "id_column": sa.String(length=200),
-    }[name]
-    return sa.Column(name, kind, nullable=True)
+    }
+    return sa.Column(name, kinds[name], nullable=True)
 
 
 def _create_tables(existing: set[str]) -> None:
