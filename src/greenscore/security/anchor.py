@@ -86,13 +86,19 @@ def current_anchor(settings: Settings) -> Anchor:
     """The head of the chain now (count, last id and MAC, switch-over entry)."""
     head_t, keying_t = AuditHead.__table__, AuditKeying.__table__
     with database(settings).connect() as conn:
-        head = conn.execute(select(head_t).where(head_t.c.id == HEAD_ID)).one_or_none()
+        head = conn.execute(
+            select(head_t.c.count, head_t.c.last_id, head_t.c.head_hash).where(
+                head_t.c.id == HEAD_ID
+            )
+        ).one_or_none()
         keying = conn.execute(select(keying_t).where(keying_t.c.id == KEYING_ID)).one_or_none()
     created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    # Unpacked: on a Row, ``.count`` types as the Sequence method, not the column.
+    count, last_id, last_mac = (0, 0, GENESIS) if head is None else head.tuple()
     return Anchor(
-        count=head.count if head else 0,
-        last_id=head.last_id if head else 0,
-        last_mac=head.head_hash if head else GENESIS,
+        count=count,
+        last_id=last_id,
+        last_mac=last_mac,
         keyed_from=keying.keyed_from if keying else None,
         created=created,
     )

@@ -463,7 +463,7 @@ def _check_entry(row: Any, key: bytes, keyed_from: int) -> bool:
 
 
 def _verify(conn: Connection, key: bytes) -> AuditVerification:
-    head = conn.execute(select(_HEAD).where(_HEAD.c.id == HEAD_ID)).one_or_none()
+    head = conn.execute(_SELECT_HEAD).one_or_none()
     keying = conn.execute(select(_KEYING).where(_KEYING.c.id == KEYING_ID)).one_or_none()
     if keying is not None:
         expected_mac = switch_mac(key, keyed_from=keying.keyed_from, legacy_head=keying.legacy_head)
@@ -480,7 +480,12 @@ def _verify(conn: Connection, key: bytes) -> AuditVerification:
                 return _bad(checked, row.id, NOT_KEYED)
             if row.id != expected:
                 return _bad(checked, expected, f"missing (the next entry is {row.id})")
-            if row.id == keyed_from and not hmac.compare_digest(keying.legacy_head, prev):
+            # keyed_from is not None here, so neither is keying.
+            if (
+                row.id == keyed_from
+                and keying is not None
+                and not hmac.compare_digest(keying.legacy_head, prev)
+            ):
                 return _bad(checked, row.id, LEGACY_REWRITTEN)
             if row.prev_hash != prev:
                 return _bad(checked, row.id, "does not link to the entry before it")
@@ -495,22 +500,24 @@ def _verify(conn: Connection, key: bytes) -> AuditVerification:
         if checked == 0:
             return AuditVerification(True, 0, None, "audit log is empty")
         return _bad(checked, 1, "chain head is missing")
-    if head.last_id > checked or head.count > checked:
+    # Unpacked: on a Row, ``.count`` types as the Sequence method, not the column.
+    head_count, head_last_id, head_hash = head
+    if head_last_id > checked or head_count > checked:
         first_missing = checked + 1
         return _bad(
             checked,
             first_missing,
-            f"missing: the head records {head.count} entries up to id {head.last_id}, "
+            f"missing: the head records {head_count} entries up to id {head_last_id}, "
             f"the log ends at id {checked}",
         )
-    if head.last_id < checked or head.count < checked:
+    if head_last_id < checked or head_count < checked:
         return _bad(
             checked,
-            head.last_id + 1,
-            f"not in the chain head (head records {head.count} entries); appended outside "
+            head_last_id + 1,
+            f"not in the chain head (head records {head_count} entries); appended outside "
             "record_event",
         )
-    if not hmac.compare_digest(head.head_hash, prev):
+    if not hmac.compare_digest(head_hash, prev):
         return _bad(checked, checked, "its hash does not match the chain head")
     return AuditVerification(True, checked, None, f"{checked} entries verified")
 
@@ -518,8 +525,11 @@ def _verify(conn: Connection, key: bytes) -> AuditVerification:
 def chain_head(*, settings: Settings) -> tuple[int, str]:
     """(entry count, last hash): publish it elsewhere to anchor the chain against rewrites."""
     with database(settings).connect() as conn:
-        head = conn.execute(select(_HEAD).where(_HEAD.c.id == HEAD_ID)).one_or_none()
-    return (0, GENESIS) if head is None else (head.count, head.head_hash)
+        head = conn.execute(_SELECT_HEAD).one_or_none()
+    if head is None:
+        return 0, GENESIS
+    count, _last_id, head_hash = head
+    return count, head_hash
 
 
 def find_events(

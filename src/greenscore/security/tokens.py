@@ -126,6 +126,7 @@ def _load(settings: Settings, *, fresh: bool = False) -> _Keyring:
     active = None
     keyring = Keyring.open(settings) if any(r.secret is not None for r in rows) else None
     for row in rows:
+        secret: str | None
         if row.secret is not None:
             secret = unseal(row.secret, ref=_ref(row.kid), settings=settings, keyring=keyring)
         else:
