@@ -7,6 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.greenscore-installed
 TORCH := torch==2.13.0
+# Flower without its pins (fastapi, starlette, typer, uvicorn, rich): see pyproject's
+# `federated` extra and docs/adr/0004-federated-flower-install.md.
+FLOWER := flwr==1.42.0 grpcio==1.85.3 grpcio-health-checking==1.81.1 pycryptodome==3.24.1 \
+	iterators==0.0.2 tomli==2.5.0 tomli-w==1.2.0 pathspec==1.1.1 greenlet==3.5.6
 PYTEST_ARGS ?=
 # Infrastructure checkers (tests/infra), pinned, in a venv of their own: checkov's pins
 # (networkx 2.x, packaging 23) would downgrade the product's dependencies.
@@ -34,6 +38,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# DiCE declares xgboost (and a 469 MB NCCL wheel) but only its xgboost backend needs it.
 	$(PY) -m pip install --quiet --no-deps 'dice-ml==0.12' 'raiutils>=0.4'
+	$(PY) -m pip install --quiet --no-deps $(FLOWER)
 	@$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else f'torch drifted to {v}')"
 	@touch $(STAMP)
 
