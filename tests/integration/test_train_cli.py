@@ -207,12 +207,12 @@ def test_unknown_model_name_exits_2_with_one_line(
         "--target",
         TARGET,
         "--models",
-        "scorecard,xgboost",
+        "scorecard,xgbost",
         capsys=capsys,
     )
     assert code == 2
     line = _one_line(err)
-    assert "unknown model 'xgboost'" in line and "lightgbm" in line
+    assert "unknown model 'xgbost'" in line and "xgboost" in line
 
 
 def test_bad_cv_strategy_exits_2(

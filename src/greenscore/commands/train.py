@@ -48,7 +48,12 @@ def train_command(
     target: TargetOpt = None,
     query: QueryOpt = None,
     models: Annotated[
-        str, typer.Option(help="Comma list (scorecard,lightgbm,dnn,lstm,tcn,gnn) or auto.")
+        str,
+        typer.Option(
+            help="Comma list (scorecard, lightgbm, catboost, xgboost, logistic, logistic_woe, "
+            "extratrees, randomforest, dnn, lstm, tcn, gnn, ensemble) or auto: an ensemble "
+            "whose members and tuning fit --time-budget, served with the scorecard as fallback."
+        ),
     ] = "scorecard,lightgbm",
     cv: Annotated[int, typer.Option(help="Number of folds.", min=2, max=20)] = 5,
     cv_strategy: Annotated[
@@ -56,8 +61,34 @@ def train_command(
     ] = "stratified",
     tune_trials: Annotated[
         int | None,
-        typer.Option("--tune-trials", help="Optuna trials for LightGBM (0 = none).", min=0),
+        typer.Option(
+            "--tune-trials",
+            help="Optuna trials for every tunable model, nets included (0 = none); with "
+            "auto, the most per member.",
+            min=0,
+        ),
     ] = None,
+    time_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--time-budget",
+            help="Wall time for --models auto, e.g. 20m, 90s, 1.5h (default 20m).",
+        ),
+    ] = None,
+    fairness_constraint: Annotated[
+        str | None,
+        typer.Option(
+            "--fairness-constraint",
+            help="demographic_parity or equalized_odds[:ATTRIBUTE]: train under it "
+            "(reweighing, else group thresholds on out-of-fold scores).",
+        ),
+    ] = None,
+    max_gap: Annotated[
+        float,
+        typer.Option(
+            "--max-gap", help="Largest gap the fairness constraint allows.", min=0.0, max=1.0
+        ),
+    ] = 0.05,
     sampler: Annotated[
         str | None,
         typer.Option(
@@ -79,10 +110,13 @@ def train_command(
 ) -> None:
     """Cross-validate models, measure their energy, and write metrics.json, report.html and model/."""
     from greenscore.commands.progress import run_with_progress
+    from greenscore.config import get_settings
+    from greenscore.store import database
     from greenscore.workflows.summary import print_train_summary
     from greenscore.workflows.train import train
     from greenscore.workflows.train_plan import plan_training
 
+    database(get_settings())  # the home's schema is this release's before a long run starts
     dataset, options, warnings = plan_training(
         data,
         preset=preset,
@@ -100,6 +134,9 @@ def train_command(
         seed=seed,
         approve_below=approve_below,
         decline_above=decline_above,
+        time_budget=time_budget,
+        fairness_constraint=fairness_constraint,
+        max_gap=max_gap,
     )
     for message in warnings[:10]:
         typer.secho(f"warning: {message}", fg="yellow", err=True)

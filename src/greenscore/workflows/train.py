@@ -467,14 +467,12 @@ def train(
 
 def _plan_ensemble(dataset: Dataset, options: TrainOptions, started: float) -> None:
     """Choose the ensemble's members (and, for ``auto``, their trials) on this data."""
-    from greenscore.models.ensemble import INNER_FOLDS
     from greenscore.workflows.train_ensemble import plan_members
 
     plan = plan_members(
         dataset,
         budget_s=options.time_budget,
         outer_folds=len(_folds(dataset, options)),
-        inner_folds=INNER_FOLDS,
         seed=options.seed,
         tune_trials=None if options.auto else options.tune_trials,
         max_trials=options.tune_trials,
@@ -625,7 +623,13 @@ def _write_outputs(
         result.bundle.save(out / "models" / name)
     results[best].bundle.save(out / "model")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), "utf-8")
-    write_train_report(out / "report.html", dataset=dataset, results=results, metrics=metrics)
+    write_train_report(
+        out / "report.html",
+        dataset=dataset,
+        results=results,
+        metrics=metrics,
+        scored=scored_rows(results),
+    )
 
 
 def _track(result: TrainResult, dataset: Dataset, options: TrainOptions) -> None:

@@ -8,11 +8,14 @@ read, then the data is loaded and validated and the model list resolved.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from greenscore.config import get_settings
 from greenscore.data.loading import Dataset
 from greenscore.errors import ConfigError
+from greenscore.fairness.mitigation import BAD_GAP, parse_constraint
+from greenscore.models.ensemble_plan import parse_duration
 from greenscore.models.registry import auto_tune_trials, parse_models
 from greenscore.workflows.cutoffs import with_cutoffs
 from greenscore.workflows.load import load_validated
@@ -22,7 +25,10 @@ from greenscore.workflows.train import TrainOptions
 CV_STRATEGIES = ("stratified", "time")
 ERR_CV_STRATEGY = "--cv-strategy must be stratified or time, not '{value}'"
 ERR_CV_FOLDS = "cv must be between 2 and 20 folds, not {value}"
+ERR_BUDGET_NEEDS_AUTO = "--time-budget plans an ensemble: use it with --models auto or ensemble"
 DEFAULT_MODELS = "scorecard,lightgbm"
+#: ``--models auto``'s budget when none is given.
+DEFAULT_TIME_BUDGET = "20m"
 
 
 def plan_training(
@@ -43,6 +49,9 @@ def plan_training(
     seed: int | None = None,
     approve_below: float | None = None,
     decline_above: float | None = None,
+    time_budget: str | float | None = None,
+    fairness_constraint: str | None = None,
+    max_gap: float = 0.05,
 ) -> tuple[Dataset, TrainOptions, list[str]]:
     """Check the request, load and validate the data, and resolve the options.
 
@@ -68,6 +77,14 @@ def plan_training(
         raise ConfigError(ERR_CV_STRATEGY.format(value=cv_strategy))
     if not 2 <= cv <= 20:
         raise ConfigError(ERR_CV_FOLDS.format(value=cv))
+    text = models if isinstance(models, str) else ",".join(models)
+    auto = text.strip() == "auto"
+    ensemble = auto or "ensemble" in [n.strip() for n in text.split(",")]
+    if time_budget is not None and not ensemble:
+        raise ConfigError(ERR_BUDGET_NEEDS_AUTO)
+    budget = parse_duration(time_budget if time_budget is not None else DEFAULT_TIME_BUDGET)
+    if fairness_constraint is not None and not 0 < max_gap < 1:
+        raise ConfigError(BAD_GAP.format(value=max_gap))
     settings = get_settings()
     scoring = with_cutoffs(
         settings.scoring, approve_below=approve_below, decline_above=decline_above
@@ -76,7 +93,8 @@ def plan_training(
     dataset, warnings = load_validated(
         data, preset=preset, spec_path=spec, target=target, query=query
     )
-    text = models if isinstance(models, str) else ",".join(models)
+    if fairness_constraint is not None:
+        dataset = _with_decision_attribute(dataset, fairness_constraint)
     names = parse_models(
         text,
         spec=dataset.spec,
@@ -84,7 +102,6 @@ def plan_training(
         has_relations=dataset.relations is not None,
     )
     if tune_trials is None:
-        auto = text.strip() == "auto"
         tune_trials = (
             auto_tune_trials(len(dataset.frame)) if auto else settings.training.tune_trials
         )
@@ -98,5 +115,24 @@ def plan_training(
         out=out,
         seed=settings.seed if seed is None else seed,
         scoring=scoring,
+        time_budget=budget if ensemble and (auto or time_budget is not None) else None,
+        fairness_constraint=fairness_constraint,
+        max_gap=max_gap,
+        auto=auto,
     )
     return dataset, options, warnings
+
+
+def _with_decision_attribute(dataset: Dataset, constraint: str) -> Dataset:
+    """The dataset with its constraint's protected column among the model's inputs.
+
+    A constrained model may read the group when deciding (group thresholds); the wrapped
+    classifier itself never sees it (:class:`FairnessConstrainedClassifier`). Checks the
+    constraint, naming what is wrong.
+    """
+    _, attribute = parse_constraint(constraint, dataset.spec, list(dataset.frame.columns))
+    spec = dataset.spec.model_copy(update={"use_protected_as_features": True})
+    # Only the constrained attribute joins the inputs: the other protected columns stay out.
+    others = [c for c in spec.protected if c != attribute]
+    spec = spec.model_copy(update={"drop": sorted({*spec.drop, *others})})
+    return replace(dataset, spec=spec)

@@ -1,0 +1,256 @@
+"""``--models auto --time-budget``: which members and how many tuning trials fit the budget.
+
+Nothing here is guessed from a table of typical speeds. :func:`probe_members` fits every
+candidate member once on a sample of the training rows (after the feature pipeline) and
+times it on this machine, as loaded as it is now; a member that fails there (a net on 200
+rows, say) is left out with its error. :func:`plan_auto` then extrapolates each probe to
+the fits the run will make — one per inner fold of every outer fold and of the final
+model, plus the scorecard's refits — keeps the candidates in order of value while they fit, spends what is
+left on tuning trials (one trial costs a fit on the tuner's inner rows), and says what it
+skipped and why. A share of the budget is held back for what is not a member fit
+(features, reason codes, energy per prediction, fairness, the report).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from greenscore.logging import get_logger
+from greenscore.models.ensemble_bag import inner_folds
+
+log = get_logger(__name__)
+
+#: Share of the budget held back for work that is not a member fit.
+RESERVE = 0.2
+#: Fit time grows a little faster than the rows (more rows, more boosting rounds).
+GROWTH = 1.15
+#: Rows of the probe sample: a fifth of the data, at least this many.
+MIN_PROBE_ROWS = 500
+#: Members kept whatever the budget: the scorecard is the fallback served beside the ensemble.
+ALWAYS = ("scorecard",)
+#: Members the ensemble refits on all rows after their inner folds.
+REFITTED = ("scorecard",)
+#: Models whose tuning the budget pays for first.
+TUNE_ORDER = ("lightgbm", "catboost", "xgboost", "logistic", "logistic_woe", "dnn")
+DURATION = "time budget must look like 20m, 90s, 1.5h or a number of seconds, not '{text}'"
+
+
+@dataclass
+class MemberProbe:
+    """One timed fit of a candidate member on the probe sample."""
+
+    name: str
+    rows: int
+    seconds: float
+    error: str | None = None
+
+
+@dataclass
+class AutoPlan:
+    """What ``auto`` will train, and why.
+
+    Attributes
+    ----------
+    members : the ensemble's members, in order of value.
+    trials : tuning trials of each tuned member (per study; one study per outer fold and
+        one for the final model).
+    skipped : member -> why it was left out.
+    estimates : member -> estimated seconds of its fits (and of its tuning, ``name:tuning``).
+    budget_s : the whole budget, seconds.
+    probe_s : seconds spent probing.
+    planned_s : estimated seconds of the member fits and tuning planned.
+    probes : the probe fits.
+    """
+
+    members: list[str]
+    trials: dict[str, int]
+    skipped: dict[str, str]
+    estimates: dict[str, float]
+    budget_s: float | None
+    probe_s: float
+    planned_s: float
+    probes: list[MemberProbe] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return asdict(self)
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds of a duration written ``20m``, ``90s``, ``1.5h`` or a plain number of seconds.
+
+    Raises
+    ------
+    ConfigError
+        If the text is not such a duration, or not positive.
+    """
+    from greenscore.errors import ConfigError
+
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower()
+        units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+        factor = units.get(raw[-1:], None)
+        number = raw[:-1] if factor is not None else raw
+        try:
+            seconds = float(number) * (factor or 1.0)
+        except ValueError:
+            raise ConfigError(DURATION.format(text=text)) from None
+    if not np.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(DURATION.format(text=text))
+    return seconds
+
+
+def probe_members(
+    names: list[str],
+    X: pd.DataFrame,  # noqa: N803
+    y: np.ndarray,
+    *,
+    spec: Any,
+    relations: pd.DataFrame | None = None,
+    seed: int = 0,
+    rows: int | None = None,
+) -> list[MemberProbe]:
+    """Fit each member once on a stratified sample of feature rows and time it.
+
+    A member that raises is reported with its error (and will not be planned).
+    """
+    from greenscore.models.registry import make_estimator
+
+    y = np.asarray(y).astype(int)
+    size = rows or max(MIN_PROBE_ROWS, len(y) // 5)
+    if size < len(y):
+        sample, _ = train_test_split(
+            np.arange(len(y)), train_size=size, stratify=y, random_state=seed
+        )
+    else:
+        sample = np.arange(len(y))
+    X_probe, y_probe = X.iloc[np.sort(sample)], y[np.sort(sample)]  # noqa: N806
+    out = []
+    for name in names:
+        started = time.perf_counter()
+        error = None
+        try:
+            model = make_estimator(name, spec=spec, relations=relations, seed=seed)
+            model.fit(X_probe, y_probe)
+            model.predict_proba(X_probe.iloc[:10])
+        except Exception as exc:  # noqa: BLE001 - a member that cannot fit is skipped, named
+            error = f"{type(exc).__name__}: {exc}"
+        out.append(MemberProbe(name, len(y_probe), time.perf_counter() - started, error))
+        log.info("probed member", extra={"member": name, "seconds": out[-1].seconds})
+    return out
+
+
+def _fit_seconds(probe: MemberProbe, rows: float) -> float:
+    return probe.seconds * max(rows / probe.rows, 1e-3) ** GROWTH
+
+
+def member_cost(probe: MemberProbe, *, n_rows: int, outer_folds: int) -> float:
+    """Seconds of every fit of one member in a train: per outer fold (and for the final
+    model) one fit per inner fold, and a refit on all the fold's rows for the members
+    the ensemble refits (the scorecard; the others are bags of their fold models)."""
+    total = 0.0
+    for rows, times in ((n_rows * (outer_folds - 1) / outer_folds, outer_folds), (n_rows, 1)):
+        k = inner_folds(int(rows))
+        fits = k * _fit_seconds(probe, rows * (k - 1) / k)
+        if probe.name in REFITTED:
+            fits += _fit_seconds(probe, rows)
+        total += times * fits
+    return total
+
+
+def trial_cost(probe: MemberProbe, *, n_rows: int, outer_folds: int) -> float:
+    """Seconds of one tuning trial in every study (each outer fold's and the final one)."""
+    rows = n_rows * (outer_folds - 1) / outer_folds
+    # The tuner scores a trial on 3 inner folds below 5,000 rows, else on one 80 % slice.
+    fits, share = (3, 2 / 3) if rows < 5_000 else (1, 0.8)
+    return (outer_folds + 1) * fits * _fit_seconds(probe, rows * share)
+
+
+def plan_auto(
+    probes: list[MemberProbe],
+    *,
+    n_rows: int,
+    budget_s: float | None,
+    outer_folds: int,
+    spent_s: float = 0.0,
+    tune_trials: int | None = None,
+    max_trials: int = 20,
+    tunable: set[str] | frozenset[str] = frozenset(),
+) -> AutoPlan:
+    """Choose members (in the probes' order of value) and trials that fit the budget.
+
+    Parameters
+    ----------
+    probes : from :func:`probe_members`, most valuable member first.
+    n_rows : rows of the data.
+    budget_s : seconds for the whole train; None: no limit (every member that fitted).
+    outer_folds : the outer CV's folds (the ensemble's inner folds follow the rows).
+    spent_s : seconds already spent (the probes, loading).
+    tune_trials : trials per tuned member asked for explicitly (None: as the budget allows,
+        at most ``max_trials``).
+    tunable : models with a search space.
+    """
+    estimates: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    members: list[str] = []
+    available = None if budget_s is None else budget_s * (1 - RESERVE) - spent_s
+    for probe in probes:
+        if probe.error is not None:
+            skipped[probe.name] = f"failed on a {probe.rows}-row probe: {probe.error}"
+            continue
+        cost = member_cost(probe, n_rows=n_rows, outer_folds=outer_folds)
+        estimates[probe.name] = round(cost, 1)
+        if available is None or cost <= available or probe.name in ALWAYS:
+            members.append(probe.name)
+            if available is not None:
+                available -= cost
+        else:
+            skipped[probe.name] = (
+                f"its fits need about {cost:,.0f} s; {max(available, 0):,.0f} s of the "
+                f"{budget_s:,.0f} s budget were left"
+            )
+    by_name = {p.name: p for p in probes}
+    tuned = [n for n in TUNE_ORDER if n in members and n in tunable]
+    tuned += [n for n in members if n in tunable and n not in tuned]
+    trials = {name: 0 for name in tuned}
+    costs = {n: trial_cost(by_name[n], n_rows=n_rows, outer_folds=outer_folds) for n in tuned}
+    if tune_trials is not None:
+        trials = {name: tune_trials for name in tuned}
+    elif available is None:
+        trials = {name: max_trials for name in tuned}
+    else:
+        # One trial at a time to each model in turn while the budget lasts: the first
+        # trials of a search (the defaults, then the sampler's first guesses) pay most.
+        progress = True
+        while progress:
+            progress = False
+            for name in tuned:
+                if trials[name] < max_trials and costs[name] <= available:
+                    trials[name] += 1
+                    available -= costs[name]
+                    progress = True
+        for name in tuned:
+            if trials[name] == 1:
+                trials[name] = 0  # a single trial is the defaults: no search at all
+    trials = {n: t for n, t in trials.items() if t > 0}
+    for name, count in trials.items():
+        estimates[f"{name}:tuning"] = round(count * costs[name], 1)
+    planned = sum(v for k, v in estimates.items() if k in members or k.endswith(":tuning"))
+    return AutoPlan(
+        members=members,
+        trials=trials,
+        skipped=skipped,
+        estimates=estimates,
+        budget_s=budget_s,
+        probe_s=round(spent_s, 1),
+        planned_s=round(planned, 1),
+        probes=probes,
+    )

@@ -1,0 +1,232 @@
+"""The ensemble's part of ``greenscore train``: the auto plan, per-member figures, the fallback.
+
+``train`` cross-validates an ensemble like any model; this module adds what only an
+ensemble has:
+
+- :func:`plan_members`: for ``--models auto``, probe every candidate member on this data
+  and machine and keep what fits the time budget (:mod:`greenscore.models.ensemble_plan`);
+- :func:`member_outputs`: each member's log-odds on an outer fold's validation rows (every
+  fold's ensemble refits its members on that fold's training rows, so these are honest
+  out-of-fold predictions of each member, on exactly the ensemble's folds), and what each
+  member's fits cost;
+- :func:`ensemble_summary`: members, weights, per-member AUC, the DeLong test of the
+  ensemble against its best member on the same rows, and the ensemble's energy (the sum
+  of its members') against its AUC gain;
+- :func:`fallback_pipeline`: the scorecard member as a bundle of its own, served beside
+  the ensemble (``models/scorecard``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from greenscore.data.loading import Dataset
+from greenscore.evaluation.metrics import credit_metrics
+from greenscore.models.ensemble import EnsembleClassifier
+from greenscore.models.ensemble_plan import AutoPlan, plan_auto, probe_members
+from greenscore.models.registry import TUNABLE, auto_candidates
+
+FALLBACK = "scorecard"
+
+
+def find_ensemble(estimator: Any) -> EnsembleClassifier | None:
+    """The fitted ensemble inside a bundle's model step (under calibration or a fairness
+    constraint), or None."""
+    seen = 0
+    while estimator is not None and seen < 5:
+        if isinstance(estimator, EnsembleClassifier):
+            return estimator
+        estimator = getattr(estimator, "estimator_", None)
+        seen += 1
+    return None
+
+
+def plan_members(
+    dataset: Dataset,
+    *,
+    budget_s: float | None,
+    outer_folds: int,
+    seed: int,
+    tune_trials: int | None,
+    max_trials: int,
+    started: float,
+) -> AutoPlan:
+    """Probe the candidate members on a sample of this data and plan what fits the budget.
+
+    Parameters
+    ----------
+    budget_s : the whole train's budget in seconds (None: keep every member that fits).
+    started : ``time.perf_counter()`` when the train began (loading counts).
+    """
+    from greenscore.features.pipeline import build_feature_pipeline
+
+    X, y = dataset.X, dataset.y  # noqa: N806
+    candidates = auto_candidates(
+        spec=dataset.spec, n_rows=len(y), has_relations=dataset.relations is not None
+    )
+    features = build_feature_pipeline(dataset.spec, relations=dataset.relations)
+    transformed = features.fit_transform(X, y)
+    probes = probe_members(
+        candidates, transformed, y, spec=dataset.spec, relations=dataset.relations, seed=seed
+    )
+    return plan_auto(
+        probes,
+        n_rows=len(y),
+        budget_s=budget_s,
+        outer_folds=outer_folds,
+        spent_s=time.perf_counter() - started,
+        tune_trials=tune_trials,
+        max_trials=max_trials,
+        tunable=frozenset(TUNABLE),
+    )
+
+
+def member_outputs(pipeline: Any, X_valid: pd.DataFrame) -> dict[str, Any] | None:  # noqa: N803
+    """Each member's log-odds on validation rows and its fits' seconds and kWh, or None
+    when the pipeline holds no ensemble."""
+    ensemble = find_ensemble(pipeline[-1])
+    if ensemble is None:
+        return None
+    transformed = pipeline[:-1].transform(X_valid)
+    return {
+        "log_odds": ensemble.member_log_odds(transformed),
+        "fit_seconds": dict(ensemble.fit_seconds_),
+        "energy_kwh": dict(ensemble.energy_kwh_),
+        "weights": dict(ensemble.weights_),
+        "dropped": dict(ensemble.dropped_),
+    }
+
+
+def member_oof(
+    folds: list[tuple[np.ndarray, np.ndarray]], outputs: list[dict[str, Any]], n_rows: int
+) -> dict[str, np.ndarray]:
+    """Each member's pooled out-of-fold log-odds (NaN where a fold dropped the member)."""
+    names: list[str] = []
+    for output in outputs:
+        names += [n for n in output["log_odds"].columns if n not in names]
+    pooled = {name: np.full(n_rows, np.nan) for name in names}
+    for (_, valid), output in zip(folds, outputs, strict=True):
+        for name in output["log_odds"].columns:
+            pooled[name][valid] = output["log_odds"][name].to_numpy()
+    return pooled
+
+
+def ensemble_summary(
+    y: np.ndarray,
+    *,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    ensemble_oof: np.ndarray,
+    outputs: list[dict[str, Any]],
+    final: EnsembleClassifier,
+    plan: AutoPlan | None,
+) -> dict[str, Any]:
+    """The ensemble section of metrics.json and the report.
+
+    Per member: final weight, mean fold AUC (same folds as the ensemble), energy of all
+    its fits (every fold's inner folds and refit, and the final fit). The ensemble's AUC
+    gain over its best member with DeLong's test on the pooled out-of-fold predictions
+    of the rows both scored, and the ensemble's energy (its members' sum) per 0.001 AUC
+    gained.
+    """
+    from greenscore.evaluation.stats import delong_test
+
+    pooled = member_oof(folds, outputs, len(y))
+    members: dict[str, Any] = {}
+    for name, z in pooled.items():
+        fold_aucs = [
+            credit_metrics(y[valid], expit(z[valid]))["auc"]
+            for valid in (v for _, v in folds)
+            if np.isfinite(z[valid]).all()
+        ]
+        kwh = sum(o["energy_kwh"].get(name, 0.0) for o in outputs) + final.energy_kwh_.get(
+            name, 0.0
+        )
+        seconds = sum(o["fit_seconds"].get(name, 0.0) for o in outputs) + final.fit_seconds_.get(
+            name, 0.0
+        )
+        members[name] = {
+            "weight": round(final.weights_.get(name, 0.0), 6),
+            "auc": float(np.mean(fold_aucs)) if fold_aucs else None,
+            "auc_std": float(np.std(fold_aucs, ddof=1)) if len(fold_aucs) > 1 else 0.0,
+            "inner_oof_auc": final.member_oof_auc_.get(name),
+            "scale": list(final.scale_.get(name, ())),
+            "exact_contributions": name not in final.inexact_members_,
+            "fit_seconds": round(seconds, 2),
+            "energy_kwh": kwh,
+        }
+    scored = np.isfinite(ensemble_oof)
+    complete = [n for n, z in pooled.items() if np.isfinite(z[scored]).all()]
+    ensemble_auc = float(
+        np.mean([credit_metrics(y[v], expit(ensemble_oof[v]))["auc"] for _, v in folds])
+    )
+    comparison: dict[str, Any] = {"ensemble_auc": ensemble_auc}
+    if complete:
+        best = max(complete, key=lambda n: members[n]["auc"] or 0.0)
+        z_stat, p_value = delong_test(y[scored], ensemble_oof[scored], pooled[best][scored])
+        gain = ensemble_auc - members[best]["auc"]
+        total_kwh = sum(m["energy_kwh"] for m in members.values())
+        comparison.update(
+            {
+                "best_member": best,
+                "best_member_auc": members[best]["auc"],
+                "auc_gain": gain,
+                "delong_z": float(z_stat),
+                "delong_p": float(p_value),
+                "test": "DeLong on pooled out-of-fold predictions, same folds and rows",
+                "ensemble_energy_kwh": total_kwh,
+                "best_member_energy_kwh": members[best]["energy_kwh"],
+                "extra_kwh_per_0.001_auc": (
+                    (total_kwh - members[best]["energy_kwh"]) / (gain * 1000) if gain > 0 else None
+                ),
+            }
+        )
+    dropped: dict[str, str] = {}
+    for output in outputs:
+        dropped.update(output["dropped"])
+    dropped.update(final.dropped_)
+    return {
+        "method": final.method_,
+        "combiner_scores": final.combiner_scores_,
+        "members": members,
+        "intercept": final.intercept_,
+        "inexact_members": list(final.inexact_members_),
+        "dropped": dropped,
+        "comparison": comparison,
+        "plan": plan.to_dict() if plan is not None else None,
+    }
+
+
+def fallback_pipeline(pipeline: Any) -> Any | None:
+    """The bundle pipeline of the ensemble's scorecard member alone (same fitted features),
+    or None when the ensemble has no fitted scorecard."""
+    ensemble = find_ensemble(pipeline[-1])
+    if ensemble is None or FALLBACK not in ensemble.members_:
+        return None
+    steps = [*pipeline.steps[:-1], ("model", ensemble.members_[FALLBACK])]
+    return type(pipeline)(steps)
+
+
+def fallback_figures(
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    outputs: list[dict[str, Any]],
+) -> tuple[np.ndarray, list[dict[str, float]], list[dict[str, Any]]] | None:
+    """The scorecard member's out-of-fold PDs, fold metrics and fold fit costs, or None."""
+    pooled = member_oof(folds, outputs, len(y)).get(FALLBACK)
+    if pooled is None or not all(FALLBACK in o["log_odds"].columns for o in outputs):
+        return None
+    oof = expit(pooled)
+    fold_metrics = [credit_metrics(y[v], oof[v]) for _, v in folds]
+    energies = [
+        {
+            "fit_seconds": o["fit_seconds"].get(FALLBACK, 0.0),
+            "kwh": o["energy_kwh"].get(FALLBACK, np.nan),
+        }
+        for o in outputs
+    ]
+    return oof, fold_metrics, energies
