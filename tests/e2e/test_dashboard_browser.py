@@ -92,7 +92,13 @@ class Page:
         self.page = page
         self.errors = errors
 
-    def count(self, selector: str) -> int:
+    def count(self, selector: str, timeout_ms: int = 60_000) -> int:
+        """How many elements match, once at least one does (Plotly draws a graph after
+        Dash has placed it, later on a loaded machine); 0 if none appears in time."""
+        try:
+            self.page.wait_for_selector(selector, timeout=timeout_ms)
+        except Exception:  # playwright's TimeoutError: the count below is then 0
+            pass
         return self.page.locator(selector).count()
 
     def text(self, selector: str) -> str:
