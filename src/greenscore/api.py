@@ -23,7 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 
@@ -51,7 +51,7 @@ __all__ = [
 #: A model given to :func:`score` or :func:`explain_applicants`: loaded, or where to load it.
 Model = ScoringBundle | str | Path
 #: Applications: a frame of raw rows, a file path or a database URL.
-Data = pd.DataFrame | str | Path
+Data: TypeAlias = pd.DataFrame | str | Path
 
 
 class ValidationWarning(UserWarning):

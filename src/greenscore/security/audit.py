@@ -267,7 +267,7 @@ class AuditEvent:
 def record_events(
     events: Sequence[AuditEvent],
     *,
-    also: Callable[[Connection], None] | None = None,
+    also: Callable[[Connection], object] | None = None,
     settings: Settings | None = None,
 ) -> list[int]:
     """Append events to the chain in one transaction and return their ids, in order.
@@ -333,7 +333,7 @@ def _append_once(
     entries: list[_Entry],
     key: bytes,
     durable: bool,
-    also: Callable[[Connection], None] | None,
+    also: Callable[[Connection], object] | None,
 ) -> list[int]:
     url = str(eng.url)
     with eng.connect() as conn:

@@ -111,7 +111,10 @@ def record_dead_letter(
                 status=PENDING,
             )
         )
-        letter_id = int(result.inserted_primary_key[0])
+        # A single-row INSERT always has its key (None is for other statements).
+        key = result.inserted_primary_key
+        assert key is not None
+        letter_id = int(key[0])
     try:
         unit = sealed.Unit(ref=str(letter_id), rows=rows, subject_hashes=subject_hashes)
         sealed.seal(SEALED_KIND, [unit], db=db)

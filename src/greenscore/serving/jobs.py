@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import func, select
 
@@ -68,6 +68,10 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _aware(when: datetime) -> datetime: ...
+@overload
+def _aware(when: None) -> None: ...
 def _aware(when: datetime | None) -> datetime | None:
     # SQLite hands timezone-aware columns back naive; they were stored in UTC.
     if when is None or when.tzinfo is not None:
@@ -262,7 +266,7 @@ def summary(job: Any) -> dict[str, Any]:
     }
 
 
-def _status(job: Any) -> dict[str, Any]:
+def _status(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "status": job.status,

@@ -112,6 +112,7 @@ def _replay_one(
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         if failed:
             raise failed[0]
+        decided = [o for o in outcomes if not isinstance(o, BaseException)]
         out["decisions"] = [
             {
                 "request_id": o.request_id,
@@ -119,7 +120,7 @@ def _replay_one(
                 "probability_of_default": o.result.probability_of_default,
                 "model": o.model.label,
             }
-            for o in outcomes
+            for o in decided
         ]
         out["status"] = dlq.REPLAYED
         note = "; ".join(f"{d['request_id']}: {d['decision']}" for d in out["decisions"])

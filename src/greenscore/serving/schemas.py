@@ -78,7 +78,7 @@ def applicant_model(
         description = spec.describe(column)
         if column in categorical:
             known = levels.get(column)
-            extra = {"examples": [str(known[0])]} if known else {}
+            extra: dict[str, Any] = {"examples": [str(known[0])]} if known else {}
             fields[f"f{i}"] = (
                 str | None,
                 Field(..., alias=column, description=description, **extra),

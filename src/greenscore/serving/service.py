@@ -171,7 +171,7 @@ class ScoringService:
         self.writer: WriteBehind[Outcome | Unanswered | BaseException] = WriteBehind(
             self.commit, failed=self._not_written, name="greenscore-decisions"
         )
-        self.batcher: LoopBatcher[Item, Outcome] = LoopBatcher(
+        self.batcher: LoopBatcher[Item, Outcome | Unanswered] = LoopBatcher(
             self.decide, writer=self.writer, max_items=settings.serving.micro_batch_rows
         )
         store.on_swap.append(self._on_swap)
@@ -571,6 +571,7 @@ class ScoringService:
             except DataError as exc:
                 outcomes.append(exc)
         decided = self.decide(items) if items else []
+        written: Sequence[Outcome | BaseException]
         try:
             written = self.commit(decided)
         except Exception as exc:  # noqa: BLE001 - an unaudited decision must not be returned

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from greenscore.serving.schemas import ErrorResponse, ValidationErrorResponse
 
@@ -30,3 +33,22 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {**_SHAPE, "description": "no such thing (or not the caller's)"},
     409: {**_SHAPE, "description": "not possible in its current state"},
 }
+
+
+_Route = TypeVar("_Route", bound=Callable[..., Any])
+
+
+def body_model(model: type[BaseModel]) -> Callable[[_Route], _Route]:
+    """Give a route's ``body`` parameter a request model built at run time.
+
+    The applicant models are made per deployment (``pydantic.create_model``), so a route's
+    source cannot name them; it declares ``body`` as a :class:`~pydantic.BaseModel` (or a
+    Protocol of the fields it reads), which is what a type checker sees, and this decorator,
+    placed under the route decorator, hands FastAPI the real model to validate and document.
+    """
+
+    def give(route: _Route) -> _Route:
+        route.__annotations__["body"] = model
+        return route
+
+    return give

@@ -10,18 +10,26 @@ running per key, ``serving.job_max_records`` records each — and are scored by 
 thread per process that takes turns between callers chunk by chunk.
 """
 
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import AnyHttpUrl, BaseModel, Field, create_model
 
 from greenscore.serving import jobs
 from greenscore.serving.deps import Db, JobCreator, JobReader, Service
-from greenscore.serving.routers.common import ERRORS, NOT_FOUND
+from greenscore.serving.routers.common import ERRORS, NOT_FOUND, body_model
 from greenscore.serving.schemas import JobResults, JobStatus
 
 # Analysts and admins read every job; a scorer reads the jobs it created.
 _READ_ALL = frozenset({"analyst", "admin"})
+
+
+class _JobBody(Protocol):
+    """What a route reads of the job request model built in :func:`build_router`."""
+
+    records: list[BaseModel] | None
+    file: str | None
+    callback_url: AnyHttpUrl | None
 
 
 def build_router(applicant: type[BaseModel]) -> APIRouter:
@@ -29,10 +37,12 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
     router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
     # What a job keeps of each record: the model's inputs and the applicant id, by name.
     keep = [field.alias or name for name, field in applicant.model_fields.items()]
+    # A type built from a class made at run time, which a type checker cannot follow.
+    records_type: Any = list[applicant] | None  # type: ignore[valid-type]
     job_request = create_model(
         "JobRequest",
         records=(
-            list[applicant] | None,
+            records_type,
             Field(None, description="applicants to score (or give 'file')"),
         ),
         file=(
@@ -65,8 +75,9 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         summary="Start a batch job",
         responses=ERRORS,
     )
+    @body_model(job_request)
     def create_job(
-        body: job_request, principal: JobCreator, service: Service, request: Request
+        body: _JobBody, principal: JobCreator, service: Service, request: Request
     ) -> Any:
         """Queue records (or a stored file) for scoring; poll the job or wait for its callback.
 

@@ -6,7 +6,7 @@ model class itself in the endpoint signatures.)
 """
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, SkipValidation, ValidationError, create_model
@@ -15,7 +15,7 @@ from greenscore.errors import DataError
 from greenscore.serving.deps import BatchScorer, Gate, Scorer, Service, take_tokens
 from greenscore.serving.errors import PayloadTooLargeError
 from greenscore.serving.ownership import tenant_of
-from greenscore.serving.routers.common import ERRORS
+from greenscore.serving.routers.common import ERRORS, body_model
 from greenscore.serving.schemas import BatchResponse, ErrorResponse, ScoreResponse
 
 INVALID_APPLICANT = "field '{field}': {msg}"
@@ -59,6 +59,12 @@ def _validated(applicant: type[BaseModel], raw: Any) -> dict[str, Any] | DataErr
         return DataError(INVALID_APPLICANT.format(field=where, msg=first.get("msg")))
 
 
+class _BatchBody(Protocol):
+    """What a route reads of the batch request model built in :func:`build_router`."""
+
+    applicants: list[Any]
+
+
 def build_router(applicant: type[BaseModel]) -> APIRouter:
     """The scoring routes for an applicant model.
 
@@ -68,12 +74,14 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         From :func:`greenscore.serving.schemas.applicant_model`.
     """
     router = APIRouter(prefix="/v1", tags=["scoring"])
+    # Each applicant is validated on its own in the route: one bad applicant is that item's
+    # 422, not the batch's (the schema still documents the applicant model). A type built
+    # from a class made at run time, which a type checker cannot follow.
+    applicants_type: Any = list[SkipValidation[applicant]]  # type: ignore[valid-type]
     batch_model = create_model(
         "BatchRequest",
-        # Each applicant is validated on its own in the route: one bad applicant is that
-        # item's 422, not the batch's (the schema still documents the applicant model).
         applicants=(
-            list[SkipValidation[applicant]],
+            applicants_type,
             Field(..., min_length=1, description="applicants to score"),
         ),
     )
@@ -85,7 +93,8 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         summary="Score one applicant",
         responses=ERRORS,
     )
-    async def score(body: applicant, principal: Scorer, service: Service, request: Request) -> Any:
+    @body_model(applicant)
+    async def score(body: BaseModel, principal: Scorer, service: Service, request: Request) -> Any:
         """Probability of default, points, decision and, for reviews and declines, the
         principal reasons; audited under the returned ``request_id``."""
         item = service.item(
@@ -105,8 +114,9 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         summary="Score a batch of applicants",
         responses=ERRORS,
     )
+    @body_model(batch_model)
     async def score_batch(
-        body: batch_model, principal: BatchScorer, service: Service, gate: Gate, request: Request
+        body: _BatchBody, principal: BatchScorer, service: Service, gate: Gate, request: Request
     ) -> Any:
         """Up to ``serving.max_batch`` applicants; one result (or error) per applicant,
         in order. Takes one rate-limit token per applicant. Runs beside, not in front of,
