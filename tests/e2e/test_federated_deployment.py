@@ -42,7 +42,9 @@ class Federation:
         self.flwr_home = root / "flwr-home"
 
     def env(self, home: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GREENSCORE_")}
+        env = dep.flower_env(
+            {k: v for k, v in os.environ.items() if not k.startswith("GREENSCORE_")}
+        )
         env.update(
             {
                 "GREENSCORE_HOME": str(self.root / home),

@@ -45,6 +45,20 @@ ERR_RUN = "flwr run failed: {why}"
 ERR_RUN_TIMEOUT = "the federated run {run_id} did not finish within {seconds:g} s"
 
 
+def flower_env(base: dict[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """The environment for Flower's processes: this Python's ``bin`` first on ``PATH``.
+
+    Flower starts its helpers (``flower-superexec``, ``flwr-clientapp``) by bare name, so
+    a venv that is not activated (``make test`` runs ``.venv/bin/python``) must still be
+    found first.
+    """
+    env = dict(os.environ if base is None else base)
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "")]) if env.get("PATH") else venv_bin
+    env.update(extra)
+    return env
+
+
 def _tool(name: str) -> str:
     """Path of a Flower console script next to this Python (the venv's bin)."""
     candidate = Path(sys.executable).with_name(name)
@@ -159,7 +173,7 @@ def write_flower_config(flwr_home: Path, *, address: str, cert: Path) -> Path:
 def _flwr(
     args: list[str], *, flwr_home: Path, cwd: Path | None = None, timeout: float = 120.0
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLWR_HOME": str(flwr_home)}
+    env = flower_env(FLWR_HOME=str(flwr_home))
     return subprocess.run(
         [_tool("flwr"), *args],
         env=env,
@@ -351,6 +365,7 @@ def run_server(
         stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
         cwd=workdir,
+        env=flower_env(),
     )
     try:
         wait_for_port(host, port, seconds=60, what="the SuperLink", log=log_path)
