@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from greenscore.commands.train import DataOpt, PresetOpt, SpecOpt, TargetOpt
+
+if TYPE_CHECKING:
+    from greenscore.federated.plan import FederationPlan
 
 federate_app = typer.Typer(
     help="Federated learning across lenders (Flower): simulate, or run a server and clients.",
@@ -47,13 +50,13 @@ SecaggOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of splits, sampling and training.")]
 
 
-def _plan(**values: object) -> object:
+def _plan(**values: Any) -> FederationPlan:
     from greenscore.federated.plan import FederationPlan
 
     epsilon = values.pop("dp_epsilon")
     mode = values.pop("dp_mode")
     return FederationPlan(
-        **values,  # type: ignore[arg-type]
+        **values,
         dp_mode=mode if epsilon is not None else "none",
         dp_epsilon=float(epsilon or 0.0),
     ).check()

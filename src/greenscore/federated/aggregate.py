@@ -18,6 +18,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
 
 from greenscore.errors import ModelError
+from greenscore.federated.records import as_int, error_reason
 from greenscore.federated.secure import secure_mean
 
 ERR_NONE = "no lender answered the '{task}' step ({failures})"
@@ -99,13 +100,18 @@ def weighted_mean(
     ]
     replies = list(grid.send_and_receive(messages, timeout=timeout))
     good = [r for r in replies if not r.has_error()]
-    failures = {r.metadata.src_node_id: r.error.reason for r in replies if r.has_error()}
+    failures = {r.metadata.src_node_id: error_reason(r) for r in replies if r.has_error()}
     answered = {r.metadata.src_node_id for r in replies}
     failures.update({nid: "no reply before the timeout" for nid in node_ids if nid not in answered})
     if not good:
         raise ModelError(ERR_NONE.format(task=task, failures=failures or "none asked"))
     contents = [r.content for r in good]
-    weights = {r.metadata.src_node_id: int(r.content["metrics"]["num-examples"]) for r in good}
+    weights = {
+        r.metadata.src_node_id: as_int(
+            r.content.metric_records["metrics"]["num-examples"], "num-examples"
+        )
+        for r in good
+    }
     if sum(weights.values()) <= 0:
         raise ModelError(ERR_NONE.format(task=task, failures="every lender reported 0 rows"))
     mean = aggregate_arrayrecords(contents, "num-examples")

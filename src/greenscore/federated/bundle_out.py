@@ -21,6 +21,7 @@ from greenscore.data.spec import DatasetSpec
 from greenscore.explain.reason_codes import attach_reason_codes
 from greenscore.features.imbalance import build_model_pipeline
 from greenscore.models.bundle import ScoringBundle
+from greenscore.models.metadata import BundleMetadata
 
 
 def federated_bundle(
@@ -49,13 +50,15 @@ def federated_bundle(
         spec=spec,
         pipeline=pipeline,
         scoring=get_settings().scoring,
-        metadata={
-            "training_ranges": {
-                c: {"levels": sorted(map(str, v))[:500]} for c, v in levels.items()
-            },
-            "trained_by": "federated",
-            **metadata,
-        },
+        metadata=BundleMetadata.read(
+            {
+                "training_ranges": {
+                    c: {"levels": sorted(map(str, v))[:500]} for c, v in levels.items()
+                },
+                "trained_by": "federated",
+                **metadata,
+            }
+        ),
     )
     attach_reason_codes(bundle)
     return bundle

@@ -34,6 +34,7 @@ from greenscore.federated import client_tasks as tasks
 from greenscore.federated.lender import lender_rows, lender_settings
 from greenscore.federated.lender_data import ERR_SPEC, spec_fingerprint
 from greenscore.federated.plan import FederationPlan
+from greenscore.federated.records import as_float, as_int
 from greenscore.federated.secure import fit_reply
 
 ERR_NODE_CONFIG = (
@@ -156,13 +157,16 @@ def train(msg: Message, context: Context) -> Message:
     """A DNN round (Message API), or a SecAgg+ task (legacy FitIns inside the protocol)."""
     if "fitins.parameters" in msg.content.array_records:
         return _secure_task(msg, context)
-    config = msg.content["config"]
-    server_round = int(config["server-round"])
-    base = _arrays(msg.content["arrays"])
+    config = msg.content.config_records["config"]
+    server_round = as_int(config["server-round"], "server-round")
+    base = _arrays(msg.content.array_records["arrays"])
     with lender_settings(_home(context)):
         task = _task(context, str(config["state"]))
         local, metrics = tasks.dnn_round(
-            task, base, server_round=server_round, mu=float(config.get("proximal-mu", 0.0))
+            task,
+            base,
+            server_round=server_round,
+            mu=as_float(config.get("proximal-mu", 0.0), "proximal-mu"),
         )
         if task.plan.compression == "none":
             record = ArrayRecord(
@@ -206,22 +210,24 @@ def _secure_task(msg: Message, context: Context) -> Message:
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
     """Score histograms of the global model on the lender's validation rows."""
-    config = msg.content["config"]
+    config = msg.content.config_records["config"]
     with lender_settings(_home(context)):
         task = _task(context, str(config["state"]))
-        metrics = tasks.evaluate(task, _arrays(msg.content["arrays"]))
+        metrics = tasks.evaluate(task, _arrays(msg.content.array_records["arrays"]))
     return _reply(msg, metrics)
 
 
 @app.query("final")
 def query_final(msg: Message, context: Context) -> Message:
     """The lender's comparison of federated, personalised and local-only models."""
-    config = msg.content["config"]
+    config = msg.content.config_records["config"]
     model_dir = context.node_config.get("model-dir")
     with lender_settings(_home(context)):
         task = _task(context, str(config["state"]))
         metrics = tasks.final(
-            task, _arrays(msg.content["arrays"]), model_dir=str(model_dir) if model_dir else None
+            task,
+            _arrays(msg.content.array_records["arrays"]),
+            model_dir=str(model_dir) if model_dir else None,
         )
     return _reply(msg, metrics)
 

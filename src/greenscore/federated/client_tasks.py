@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from flwr.app import RecordDict
@@ -21,11 +21,15 @@ from sklearn.metrics import roc_auc_score
 from greenscore.data.spec import DatasetSpec
 from greenscore.federated.lender import LenderRows
 from greenscore.federated.plan import FederationPlan
+from greenscore.federated.records import as_int
 from greenscore.federated.schema import schema_report
 from greenscore.federated.shared import SharedState, shared_encoder, shared_pipeline
 from greenscore.logging import get_logger
 from greenscore.security.audit import record_event
 from greenscore.sustainability.energy import measure_energy
+
+if TYPE_CHECKING:
+    from greenscore.federated.dp_local import LocalDpPlan
 
 # Each message of a deployment runs in a fresh process, and Flower gives a task 30 s to
 # report in: what only training needs (torch's trainer, Opacus) is imported by the
@@ -130,8 +134,11 @@ def _encoded(task: Task, clf: Any, which: str) -> Any:
     return clf.encoder_.transform(task.frame(which))
 
 
-def _dp_charge(task: Task, server_round: int) -> dict[str, float]:
-    """Plan DP-SGD and charge this round to the lender's ledger before training."""
+def _dp_charge(task: Task, server_round: int) -> tuple[dict[str, float], LocalDpPlan]:
+    """Plan DP-SGD and charge this round to the lender's ledger before training.
+
+    Returns the round's privacy metrics (sent) and the DP-SGD plan (used by the caller).
+    """
     from greenscore.federated.dp_local import plan_local_dp
     from greenscore.federated.privacy_ledger import charge_round
 
@@ -145,7 +152,8 @@ def _dp_charge(task: Task, server_round: int) -> dict[str, float]:
         delta=plan.dp_delta,
         max_grad_norm=plan.dp_clip,
     )
-    done = int(task.node_state.config_records.get(DP_STATE, {}).get("rounds", 0))
+    state = task.node_state.config_records.get(DP_STATE)
+    done = as_int(state.get("rounds", 0), "rounds") if state is not None else 0
     charge = charge_round(
         lender=task.lender,
         data_fingerprint=task.rows.fingerprint,
@@ -158,13 +166,13 @@ def _dp_charge(task: Task, server_round: int) -> dict[str, float]:
     from flwr.app import ConfigRecord
 
     task.node_state.config_records[DP_STATE] = ConfigRecord({"rounds": done + 1})
-    return {
+    metrics = {
         "epsilon": charge.epsilon_total,
         "epsilon_round": charge.epsilon_round,
         "delta": plan.dp_delta,
         "noise_multiplier": dp.noise_multiplier,
-        "dp_plan": dp,  # type: ignore[dict-item] - used by the caller, not sent
     }
+    return metrics, dp
 
 
 def dnn_round(
@@ -187,8 +195,7 @@ def dnn_round(
     metrics: dict[str, Any] = {}
     dp = None
     if plan.dp_mode == "local":
-        metrics = _dp_charge(task, server_round)
-        dp = metrics.pop("dp_plan")
+        metrics, dp = _dp_charge(task, server_round)
     clf = _classifier(task, arrays)
     data = _encoded(task, clf, "train")
     seed = plan.seed * 1009 + server_round

@@ -28,6 +28,7 @@ from greenscore.federated.metering import MeteredGrid
 from greenscore.federated.monitor import ConvergenceMonitor, auc_from_histograms
 from greenscore.federated.plan import FederationPlan
 from greenscore.federated.privacy_ledger import BUDGET_STOPPED
+from greenscore.federated.records import as_float
 from greenscore.federated.secure import secure_mean
 from greenscore.federated.selection import Selector, SubsetGrid
 from greenscore.federated.strategies import make_strategy
@@ -66,7 +67,9 @@ def _lender_metrics(reply: Message) -> dict[str, float]:
 
 def _decompress(reply: Message, base: list[np.ndarray], keys: list[str], method: str) -> Message:
     """A reply whose compressed delta is replaced by full weights (what strategies read)."""
-    delta = comp.decode(reply.content["arrays"], [b.shape for b in base], method=method)
+    delta = comp.decode(
+        reply.content.array_records["arrays"], [b.shape for b in base], method=method
+    )
     content = RecordDict(
         {
             "arrays": _record(keys, [b + d for b, d in zip(base, delta, strict=True)]),
@@ -204,7 +207,13 @@ def secure_round(
     """One round through SecAgg+: the strategy gets each lender's reply carrying the
     secure mean (what it would compute from their weights, up to quantisation)."""
     nodes = [m.metadata.dst_node_id for m in messages]
-    mu = float(messages[0].content["config"].get("proximal-mu", 0.0)) if messages else 0.0
+    mu = (
+        as_float(
+            messages[0].content.config_records["config"].get("proximal-mu", 0.0), "proximal-mu"
+        )
+        if messages
+        else 0.0
+    )
     result = secure_mean(
         grid,
         nodes,
@@ -222,7 +231,7 @@ def secure_round(
         nid = message.metadata.dst_node_id
         if nid not in result.weights:
             continue
-        metrics = {
+        metrics: dict[str, int | float | list[int] | list[float]] = {
             k: float(v)
             for k, v in result.metrics.get(nid, {}).items()
             if isinstance(v, int | float)

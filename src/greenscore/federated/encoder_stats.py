@@ -90,10 +90,10 @@ def first_moments(frame: pd.DataFrame, layout: EncoderLayout) -> np.ndarray:
     n = max(len(frame), 1)
     parts: list[float] = []
     for j in range(values.shape[1]):
-        column = values[:, j]
-        present = np.isfinite(column)
-        s = np.where(present, _signed_log(np.nan_to_num(column)), 0.0) / LOG_SCALE
-        vote = 1.0 if _skewed(column) else 0.0
+        x = values[:, j]
+        present = np.isfinite(x)
+        s = np.where(present, _signed_log(np.nan_to_num(x)), 0.0) / LOG_SCALE
+        vote = 1.0 if _skewed(x) else 0.0
         parts += [1.0 - present.mean() if n else 0.0, vote, s.sum() / n, (s**2).sum() / n]
     frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
     for column in layout.categorical:

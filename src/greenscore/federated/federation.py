@@ -35,6 +35,7 @@ from greenscore.federated.aggregate import weighted_mean
 from greenscore.federated.encoder_stats import EncoderLayout, read_first
 from greenscore.federated.metering import MeteredGrid
 from greenscore.federated.plan import FederationPlan
+from greenscore.federated.records import as_float, error_reason
 from greenscore.federated.schema import (
     FederationSchema,
     SchemaReport,
@@ -114,7 +115,7 @@ def _schema_phase(
     for reply in replies:
         nid = reply.metadata.src_node_id
         if reply.has_error():
-            result.refused[nid] = reply.error.reason
+            result.refused[nid] = error_reason(reply)
             continue
         info = reply.content["info"]
         reports[nid] = SchemaReport.from_json(str(info["report"]))
@@ -325,9 +326,9 @@ def _final_phase(
                 extra={"lender": name, "reason": reply.error.reason},
             )
             continue
-        metrics = reply.content["metrics"]
+        metrics = reply.content.metric_records["metrics"]
         table[result.name_of(reply.metadata.src_node_id)] = {
-            k: float(v) for k, v in metrics.items()
+            k: as_float(v, k) for k, v in metrics.items()
         }
     return table
 

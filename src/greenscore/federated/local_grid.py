@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from flwr.app import Context, Error, Message, RecordDict
+from flwr.app import Context, Error, Message, RecordDict, UserConfigValue
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID, ErrorCode
 from flwr.common.serde import message_from_proto, message_to_proto
@@ -70,8 +70,8 @@ class LocalGrid(Grid):
     """
 
     client_app: ClientApp
-    node_configs: Mapping[str, Mapping[str, object]]
-    run_config: Mapping[str, object] = field(default_factory=dict)
+    node_configs: Mapping[str, Mapping[str, UserConfigValue]]
+    run_config: Mapping[str, UserConfigValue] = field(default_factory=dict)
     availability: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
 

@@ -116,16 +116,16 @@ def _quantile_splits(fed: _Federation, numeric: list[str]) -> dict[str, list[flo
     splits: dict[str, list[float]] = {}
     at = 0
     for column in numeric:
-        points = brackets[column]
-        shares = fine[at : at + len(points)]
-        missing = fine[at + len(points)]
-        at += len(points) + 1
+        bracket = brackets[column]
+        shares = fine[at : at + len(bracket)]
+        missing = fine[at + len(bracket)]
+        at += len(bracket) + 1
         cdf = np.maximum.accumulate(shares / max(1.0 - missing, 1e-12))
         found = []
         for q in QUANTILES:
             k = int(np.searchsorted(cdf, q - 1e-9, side="left"))
-            if k < len(points):
-                found.append(float(points[k]))
+            if k < len(bracket):
+                found.append(float(bracket[k]))
         # A split s makes bins (.., s) and [s, ..): a quantile that is an observed value
         # (integer codes, zero balances) starts the upper bin, as optbinning's splits do.
         splits[column] = sorted({float(v) for v in np.round(found, 10) if np.isfinite(v)})

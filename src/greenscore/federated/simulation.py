@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from greenscore.data.loading import Dataset
 from greenscore.federated.federation import FederationResult, run_federation
 from greenscore.federated.partition import split_lenders
 from greenscore.federated.plan import FederationPlan
+
+if TYPE_CHECKING:
+    from flwr.app import UserConfigValue
 
 LENDERS_FILE = "lenders.json"
 
@@ -82,7 +86,7 @@ def lender_summary(
 
 def simulate(
     plan: FederationPlan,
-    node_configs: Mapping[str, Mapping[str, object]],
+    node_configs: Mapping[str, Mapping[str, UserConfigValue]],
     *,
     availability: Mapping[str, float] | None = None,
 ) -> FederationResult:

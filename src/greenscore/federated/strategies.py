@@ -13,6 +13,8 @@ to the sensitivity of an unweighted mean, not of a row-weighted one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flwr.serverapp.strategy import (
     DifferentialPrivacyServerSideFixedClipping,
     FedAdam,
@@ -36,7 +38,7 @@ def make_strategy(plan: FederationPlan, *, lenders: int) -> tuple[Strategy, floa
     plan : the federation's plan.
     lenders : lenders expected per round (central DP calibrates its noise to them).
     """
-    common = {
+    common: dict[str, Any] = {
         "fraction_train": 1.0,
         "fraction_evaluate": 1.0,
         "min_train_nodes": 1,
