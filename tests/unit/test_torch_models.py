@@ -419,3 +419,14 @@ def test_gnn_needs_unique_ids():
     X = X.set_axis(np.r_[X.index[:-1], X.index[0]], axis=0)
     with pytest.raises(DataError, match="unique applicant ids"):
         build("gnn-gcn-rel", spec, relations).fit(X, y)
+
+
+@pytest.mark.parametrize("arch", ["dnn", "lstm", "tcn", "gnn-gcn-knn"])
+def test_every_net_reports_each_epoch_to_on_epoch_end(arch):
+    # An architecture search stops hopeless trials through this hook, whatever the net.
+    X, y, spec, relations = make_data()
+    seen: list[int] = []
+    build(arch, spec, relations, max_epochs=3, patience=None).fit(
+        X, y, on_epoch_end=lambda record: seen.append(int(record["epoch"]))
+    )
+    assert seen == [1, 2, 3]

@@ -149,7 +149,8 @@ class TorchCreditClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _uses_sequences: ClassVar[bool] = False
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+    # scikit-learn's format: a list of constraints, or the string "no_validation".
+    _parameter_constraints: ClassVar[dict[str, Any]] = {
         "spec": "no_validation",
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],

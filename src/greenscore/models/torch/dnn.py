@@ -158,7 +158,7 @@ random_state, n_jobs
         return DNNNet
 
     def _build_module(self, encoder: TabularEncoder) -> tuple[nn.Module, dict[str, Any]]:
-        config = {
+        config: dict[str, Any] = {
             "num_features": encoder.num_features_,
             "cardinalities": list(encoder.cardinalities_),
             "sizes": funnel(self.hidden_units, self.hidden_layers),

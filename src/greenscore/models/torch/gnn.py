@@ -19,6 +19,7 @@ the model and new applicants are attached to it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -269,7 +270,7 @@ random_state, n_jobs
     def _build_module(self, encoder: TabularEncoder) -> tuple[nn.Module, dict[str, Any]]:
         if self.conv == "gat" and self.hidden_size % self.heads:
             raise ConfigError(MSG_HEADS.format(hidden=self.hidden_size, heads=self.heads))
-        config = {
+        config: dict[str, Any] = {
             "num_features": encoder.num_features_,
             "cardinalities": list(encoder.cardinalities_),
             "conv": self.conv,
@@ -301,7 +302,13 @@ random_state, n_jobs
         return hashlib.sha256(base.encode() + hashed).hexdigest()
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: pd.DataFrame, y: Any) -> GNNClassifier:  # noqa: N803
+    def fit(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        y: Any,
+        *,
+        on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    ) -> GNNClassifier:
         """Build the training graph and train full-batch with early stopping.
 
         Parameters
@@ -310,6 +317,9 @@ random_state, n_jobs
             Model input indexed by applicant id (ids must be unique).
         y : array-like ``[n]``
             1 for default, 0 otherwise.
+        on_epoch_end : callable, optional
+            Called with each epoch's record, as for every other net (an architecture
+            search stops a hopeless trial through it).
 
         Returns
         -------
@@ -339,10 +349,10 @@ random_state, n_jobs
                 "labels": labels,
             }
             train_t = torch.from_numpy(train)
-            target = torch.from_numpy(y[train].astype(np.float32))
+            target_t = torch.from_numpy(y[train].astype(np.float32))
 
             def batches(generator: torch.Generator) -> Any:
-                yield Batch(inputs=inputs, target=target, select=train_t)
+                yield Batch(inputs=inputs, target=target_t, select=train_t)
 
             validate = None
             if val is not None:
@@ -358,6 +368,7 @@ random_state, n_jobs
                 config=self._train_config(y[train]),
                 validate=validate,
                 fingerprint=self._fingerprint(X, y),
+                on_epoch_end=on_epoch_end,
             )
         self.module_ = module.cpu()
         self.graph_ids_ = ids
@@ -384,6 +395,7 @@ random_state, n_jobs
             )
         else:
             k = min(self.k_neighbors, n_train)
+            assert self.knn_ is not None  # fitted without relations: a k-NN graph
             _, nearest = self.knn_.kneighbors(data.num, n_neighbors=k)
             links_in = np.column_stack([nearest.ravel(), np.repeat(np.arange(len(X)), k)])
             links_new = np.zeros((0, 2), dtype=np.int64)
@@ -445,9 +457,11 @@ random_state, n_jobs
         X = check_frame(X, type(self).__name__)
         inputs, n_train = self._scoring_graph(X)
         attention: list[tuple[torch.Tensor, torch.Tensor]] = []
+        net = self.module_
+        assert isinstance(net, GNNNet)  # what _build_module made
         with torch_runtime(seed=None, n_threads=self._threads()), torch.no_grad():
-            self.module_.eval()
-            self.module_.embed(inputs["num"], inputs["cat"], inputs["edge_index"], attention)
+            net.eval()
+            net.embed(inputs["num"], inputs["cat"], inputs["edge_index"], attention)
         node_ids = np.concatenate([self.graph_ids_, X.index.to_numpy()])
         layers = range(len(attention))
         chosen = list(layers) if layer is None else [layers[layer]]

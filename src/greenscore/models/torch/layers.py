@@ -48,10 +48,9 @@ class StaticInput(nn.Module):
         self, *, num_features: int, cardinalities: list[int], embedding_dim: int | None = None
     ) -> None:
         super().__init__()
-        self.embeddings = nn.ModuleList(
-            nn.Embedding(k, embedding_size(k, embedding_dim)) for k in cardinalities
-        )
-        self.out_dim = num_features + sum(e.embedding_dim for e in self.embeddings)
+        embeddings = [nn.Embedding(k, embedding_size(k, embedding_dim)) for k in cardinalities]
+        self.embeddings = nn.ModuleList(embeddings)
+        self.out_dim = num_features + sum(e.embedding_dim for e in embeddings)
 
     def forward(self, num: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
         """Concatenate ``num`` with one embedding per column of ``cat``."""

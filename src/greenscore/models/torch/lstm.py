@@ -208,7 +208,7 @@ random_state, n_jobs
 
     def _build_module(self, encoder: TabularEncoder) -> tuple[nn.Module, dict[str, Any]]:
         self._require_sequences(encoder)
-        config = {
+        config: dict[str, Any] = {
             **self._static_config(encoder),
             "hidden_size": self.hidden_size,
             "num_layers": self.num_layers,
@@ -230,11 +230,14 @@ random_state, n_jobs
         data = self.encoder_.transform(check_frame(X, type(self).__name__))
         n, steps = len(data), self.encoder_.seq_len_
         packed = np.zeros((n, steps), dtype=np.float64)
+        net = self.module_
+        assert isinstance(net, BiLSTMNet)  # what _build_module made
+        assert data.lengths is not None  # a sequence encoder always gives lengths
         with torch_runtime(seed=None, n_threads=self._threads()), torch.no_grad():
-            self.module_.eval()
+            net.eval()
             for start in range(0, n, 8192):
                 t = data.tensors(np.arange(start, min(start + 8192, n)))
-                _, w = self.module_.attend(t["seq"], t["lengths"])
+                _, w = net.attend(t["seq"], t["lengths"])
                 packed[start : start + len(w)] = w.double().numpy()
         positions = self.encoder_.calendar_positions(data.lengths)
         out = np.zeros_like(packed)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,14 +50,20 @@ def estimator_class(arch: str) -> type:
     """The classifier class of an architecture name (``bilstm`` is ``lstm``)."""
     name = _arch(arch)
     if name == "dnn":
-        from greenscore.models.torch.dnn import DNNClassifier as cls
-    elif name == "lstm":
-        from greenscore.models.torch.lstm import BiLSTMClassifier as cls
-    elif name == "tcn":
-        from greenscore.models.torch.tcn import TCNClassifier as cls
-    else:
-        from greenscore.models.torch.gnn import GNNClassifier as cls
-    return cls
+        from greenscore.models.torch.dnn import DNNClassifier
+
+        return DNNClassifier
+    if name == "lstm":
+        from greenscore.models.torch.lstm import BiLSTMClassifier
+
+        return BiLSTMClassifier
+    if name == "tcn":
+        from greenscore.models.torch.tcn import TCNClassifier
+
+        return TCNClassifier
+    from greenscore.models.torch.gnn import GNNClassifier
+
+    return GNNClassifier
 
 
 def search_space(trial: Any, arch: str) -> dict[str, Any]:
@@ -162,6 +169,11 @@ def _energy_meter() -> Any:
     return measure_energy
 
 
+def _objective_value(i: int) -> Callable[[Any], float]:
+    """A trial's value of objective ``i`` (what fANOVA explains)."""
+    return lambda trial: trial.values[i]
+
+
 def _importance(study: Any, seed: int) -> dict[str, dict[str, float]]:
     import optuna
     from optuna.importance import FanovaImportanceEvaluator
@@ -172,7 +184,7 @@ def _importance(study: Any, seed: int) -> dict[str, dict[str, float]]:
             scores = optuna.importance.get_param_importances(
                 study,
                 evaluator=FanovaImportanceEvaluator(seed=seed),
-                target=lambda t, i=i: t.values[i],
+                target=_objective_value(i),
             )
         except (RuntimeError, ValueError) as exc:
             # Too few trials or no varying parameter: say so instead of inventing shares.

@@ -243,7 +243,7 @@ random_state, n_jobs
 
     def _build_module(self, encoder: TabularEncoder) -> tuple[nn.Module, dict[str, Any]]:
         self._require_sequences(encoder)
-        config = {
+        config: dict[str, Any] = {
             **self._static_config(encoder),
             "channels": self.channels,
             "kernel_size": self.kernel_size,

@@ -179,7 +179,7 @@ def _make_scheduler(
 
 
 def _rng_state(generator: torch.Generator) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
