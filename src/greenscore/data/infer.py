@@ -629,4 +629,6 @@ def _pick_id(ids: list[str]) -> str | None:
     named = [
         c for c in ids if set(tokens(c)) & {"id", "uuid", "guid", "key"} or c.lower() in _ID_NAMES
     ]
-    return (named or ids or [None])[0]
+    if named:
+        return named[0]
+    return ids[0] if ids else None

@@ -155,13 +155,13 @@ class InputRules:
         self._missing: dict[str, frozenset[str]] = {}
         if spec is not None:
             numeric |= wanted & {*spec.numeric, *spec.sequence_columns}
-            for column, (low, high) in spec.domain_bounds().items():
+            for column, (floor, ceiling) in spec.domain_bounds().items():
                 if column in self._levels:
                     continue
                 if column in wanted:
-                    self._domain[column] = self._widened(column, low, high)
+                    self._domain[column] = self._widened(column, floor, ceiling)
                 else:
-                    self._watched[column] = (low, high)
+                    self._watched[column] = (floor, ceiling)
             self._missing = {c: missing_tokens(spec, c) for c in [*numeric, *self._watched]}
         self._numeric = [c for c in self.columns if c in numeric]
 
@@ -397,7 +397,11 @@ class InputRules:
                     flags[position].append(flag)
             if changed:
                 out[column] = pd.Series(
-                    np.append(replaced, None)[codes], index=out.index, dtype=object
+                    # numpy's stubs take no None here; it appends one object (the
+                    # missing value).
+                    np.append(replaced, None)[codes],  # type: ignore[call-overload]
+                    index=out.index,
+                    dtype=object,
                 )
         return FrameCheck(out, flags, sorted(problems, key=lambda p: p.position))
 

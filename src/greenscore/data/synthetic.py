@@ -626,7 +626,8 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
     employer_ids = np.where(
         employer >= 0,
         np.char.add("E", np.char.zfill(np.maximum(employer, 0).astype(str), 5)).astype(object),
-        None,
+        # numpy's stubs take no None here; it fills the object array with missing values.
+        None,  # type: ignore[call-overload]
     )
     frame = {
         "applicant_id": ids,

@@ -192,12 +192,12 @@ def cutoff_options(
         cut = cutoff_for_approval_rate(p, rate)
         rows.append({"target": f"approve {rate:.0%}", "PD cut-off": cut, **_outcome(y_arr, p, cut)})
     for rate in bad_rates:
-        cut = cutoff_for_bad_rate(y_arr, p, rate)
+        bad_cut = cutoff_for_bad_rate(y_arr, p, rate)
         rows.append(
             {
                 "target": f"bad rate among approved at most {rate:.1%}",
-                "PD cut-off": cut,
-                **_outcome(y_arr, p, cut),
+                "PD cut-off": bad_cut,
+                **_outcome(y_arr, p, bad_cut),
             }
         )
     return pd.DataFrame(rows)

@@ -195,5 +195,5 @@ class OutlierFlagger(FrameTransformer):
 # Bound after class creation so scikit-learn's set_output wrapper (applied when the class
 # is built) stays inside the availability check: a "filter" step must not look like a
 # transformer, or imbalanced-learn would run it at predict time.
-OutlierFlagger.transform = available_if(_flagging)(OutlierFlagger.transform)
+OutlierFlagger.transform = available_if(_flagging)(OutlierFlagger.transform)  # type: ignore[method-assign]
 OutlierFlagger.fit_transform = available_if(_flagging)(OutlierFlagger.fit_transform)

@@ -276,7 +276,8 @@ def utility(
             n_jobs=1, random_state=seed, verbose=-1,
         )  # fmt: skip
         model.fit(_matrix(frame, features, levels), y[name if name == "synthetic" else "train"])
-        p = model.predict_proba(_matrix(holdout, features, levels))[:, 1]
+        # LightGBM types predict_proba as possibly sparse; for a dense matrix it is an array.
+        p = np.asarray(model.predict_proba(_matrix(holdout, features, levels)))[:, 1]
         scores[name] = auc(y["holdout"], p)
     return {
         "model": "LightGBM (200 trees, learning rate 0.05, 31 leaves)",
