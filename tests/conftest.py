@@ -1,6 +1,7 @@
 """Shared fixtures: the real PostgreSQL server in a throw-away schema, and the rule for
 tests that need a service (skip with a printed reason, or fail under
-GREENSCORE_REQUIRE_SERVICES=1 as CI sets it)."""
+GREENSCORE_REQUIRE_SERVICES=1 as CI sets it). Registers the check that every GreenScore
+home the tests made still passes ``greenscore audit verify`` (tests/audit_chains.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
+import audit_chains
+
 POSTGRES_CANDIDATES = [
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg://root@127.0.0.1:5432/test",
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    audit_chains.register(config)
 
 
 def service_missing(reason: str) -> None:

@@ -90,6 +90,7 @@ def test_pepper_from_settings_changes_hashes(home: Path) -> None:
         subject_hash("APP-1", settings=get_settings())
 
 
+@pytest.mark.tampers_audit
 def test_edited_details_are_detected() -> None:
     five()
     sql("UPDATE security_audit_log SET details = :d WHERE id = 3", d='{"pd":0.0}')
@@ -98,6 +99,7 @@ def test_edited_details_are_detected() -> None:
     assert "entry 3" in result.reason and "altered" in result.reason
 
 
+@pytest.mark.tampers_audit
 def test_deleted_middle_entry_is_detected() -> None:
     five()
     sql("DELETE FROM security_audit_log WHERE id = 3")
@@ -106,6 +108,7 @@ def test_deleted_middle_entry_is_detected() -> None:
     assert "missing" in result.reason
 
 
+@pytest.mark.tampers_audit
 def test_deleted_last_entry_is_detected() -> None:
     five()
     sql("DELETE FROM security_audit_log WHERE id = 5")
@@ -114,6 +117,7 @@ def test_deleted_last_entry_is_detected() -> None:
     assert "missing" in result.reason and "head records 5" in result.reason
 
 
+@pytest.mark.tampers_audit
 def test_forged_appended_entry_is_detected() -> None:
     five()
     with database(get_settings()).connect() as conn:
@@ -145,6 +149,7 @@ def test_forged_appended_entry_is_detected() -> None:
     assert "altered" in result.reason
 
 
+@pytest.mark.tampers_audit
 def test_entry_appended_outside_record_event_is_detected() -> None:
     five()
     key = chain_key()
@@ -172,6 +177,7 @@ def test_entry_appended_outside_record_event_is_detected() -> None:
     assert "not in the chain head" in result.reason
 
 
+@pytest.mark.tampers_audit
 def test_forged_replacement_in_the_middle_is_detected() -> None:
     five()
     with database(get_settings()).connect() as conn:
@@ -198,6 +204,7 @@ def test_forged_replacement_in_the_middle_is_detected() -> None:
     assert "altered" in result.reason
 
 
+@pytest.mark.tampers_audit
 def test_missing_head_refuses_to_append() -> None:
     five()
     sql("DELETE FROM security_audit_head")
@@ -273,6 +280,7 @@ def _rewrite_plain(rows: list[dict]) -> None:
     )
 
 
+@pytest.mark.tampers_audit
 def test_consistent_rewrite_without_the_key_fails() -> None:
     five()
     rows = _rows()
@@ -288,6 +296,7 @@ def test_consistent_rewrite_without_the_key_fails() -> None:
     assert result.reason.startswith("entry 1: not keyed")
 
 
+@pytest.mark.tampers_audit
 def test_switch_over_record_is_macd() -> None:
     five()
     sql("UPDATE security_audit_keying SET keyed_from = 4")
@@ -295,6 +304,7 @@ def test_switch_over_record_is_macd() -> None:
     assert not result.ok and "switch-over record is altered" in result.reason
 
 
+@pytest.mark.tampers_audit
 def test_truncation_with_head_update_fails_against_the_anchor(tmp_path: Path) -> None:
     five()
     document = current_anchor(settings=get_settings()).signed(settings=get_settings())
@@ -335,6 +345,7 @@ def test_anchor_signature_is_checked(tmp_path: Path) -> None:
 FIXTURE_DB = Path(__file__).parents[1] / "fixtures" / "home-0.1.0" / "greenscore.db"
 
 
+@pytest.mark.tampers_audit
 def test_unkeyed_chain_of_release_0_1_0_switches_over(home: Path) -> None:
     shutil.copy(FIXTURE_DB, home / "greenscore.db")
     legacy = _rows()

@@ -120,6 +120,7 @@ def test_non_admin_and_unenrolled_are_refused(run, clock: list[float]) -> None:
     assert "role 'analyst' may not perform 'keys:manage'" in err
 
 
+@pytest.mark.tampers_audit
 def test_audit_verify_names_the_bad_entry(run, clock: list[float]) -> None:
     totp = enroll_admin(run)
     for i in range(3):
