@@ -18,12 +18,13 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import applicant, shared  # noqa: E402
 
 from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
-from greenscore.errors import DataError, NotFoundError  # noqa: E402
+from greenscore.errors import DataError, NotFoundError, PrivacyError  # noqa: E402
 from greenscore.privacy import sealed  # noqa: E402
 from greenscore.privacy.gdpr import erase  # noqa: E402
 from greenscore.privacy.keys import Keyring  # noqa: E402
 from greenscore.privacy.retention import purge, set_retention  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
+from greenscore.security._secrets import reseal_all  # noqa: E402
 from greenscore.security.pseudonym import subject_hashes  # noqa: E402
 from greenscore.serving import callbacks, dlq, jobs  # noqa: E402
 from greenscore.serving.app import applicant_schema, create_app  # noqa: E402
@@ -503,6 +504,9 @@ def test_sealed_rows_move_to_a_new_kek_before_the_old_one_is_retired(env) -> Non
     assert sealed.rewrap(db=database(get_settings())) == 2 and sealed.kek_versions_in_use(
         db=database(get_settings())
     ) == {2: 2}
+    with pytest.raises(PrivacyError, match=r"sealed database row\(s\) \(security_secrets"):
+        keyring.retire(1)  # the service's generated secrets are sealed under KEK 1 too
+    reseal_all(get_settings())  # the rest of what 'greenscore privacy keys rewrap' does
     keyring.retire(1)
     rows = sealed.unseal(
         jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 1), db=database(get_settings())

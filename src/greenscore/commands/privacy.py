@@ -257,28 +257,43 @@ def keys_rewrap(
 ) -> None:
     """Re-wrap files' data keys with the current KEK (the ciphertext is not touched).
 
-    Without FILES, the secrets sealed in the database (TOTP, JWT keys) are re-sealed too.
+    Without FILES, what is sealed in the database is moved too: the secrets (TOTP, JWT
+    keys) and the sealed units (job inputs and results, dead letters); then every user of
+    an older KEK is gone and 'greenscore privacy keys retire' may destroy it.
     """
+    from greenscore.privacy import sealed
     from greenscore.privacy.crypto import rewrap_file
     from greenscore.privacy.keys import Keyring
     from greenscore.security._secrets import reseal_all
     from greenscore.security.audit import record_event
 
-    keyring = Keyring.open()
+    settings = _settings()
+    keyring = Keyring.open(settings)
     targets = files or keyring.known_files()
     for path in targets:
         rewrap_file(path, keyring=keyring)
-    secrets = 0 if files else reseal_all(_settings())
+    secrets = 0 if files else reseal_all(settings)
+    units = 0 if files else sealed.rewrap(db=_db())
     record_event(
         "privacy.keys.rewrap",
         actor=_actor(actor),
-        details={"files": len(targets), "secrets": secrets, "version": keyring.current_version},
-        settings=_settings(),
+        details={
+            "files": len(targets),
+            "secrets": secrets,
+            "sealed_units": units,
+            "version": keyring.current_version,
+        },
+        settings=settings,
     )
     typer.echo(f"rewrapped {len(targets)} file(s) to KEK version {keyring.current_version}")
     if secrets:
         typer.echo(
             f"re-sealed {secrets} database secret(s) to KEK version {keyring.current_version}"
+        )
+    if units:
+        typer.echo(
+            f"re-sealed {units} sealed unit(s) (job data, dead letters) to KEK version "
+            f"{keyring.current_version}"
         )
 
 
@@ -291,7 +306,7 @@ def keys_retire(
     from greenscore.privacy.keys import Keyring
     from greenscore.security.audit import record_event
 
-    Keyring.open().retire(version)
+    Keyring.open(_settings()).retire(version)
     record_event(
         "privacy.keys.retire",
         actor=_actor(actor),

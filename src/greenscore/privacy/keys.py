@@ -37,11 +37,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from sqlalchemy import func, select
 
 from greenscore.config import Settings, get_settings, private_dir
 from greenscore.errors import PrivacyError
 from greenscore.privacy._files import atomic_write
-from greenscore.privacy.object_format import header_kek_version, is_encrypted
+from greenscore.privacy.object_format import (
+    header_kek_version,
+    is_encrypted,
+    sealed_text_kek_version,
+)
+from greenscore.store import database
+from greenscore.store.tables.privacy import SealedUnit
+from greenscore.store.tables.security import SEALED_COLUMNS
 
 KEY_BYTES = 32
 MIN_PASSPHRASE = 12
@@ -69,7 +77,7 @@ RETIRED_KEK = (
 )
 RETIRE_CURRENT = "KEK version {version} is the current one; rotate first, then retire it"
 RETIRE_IN_USE = (
-    "KEK version {version} still wraps {count} file(s), e.g. {example}; rewrap them first"
+    "KEK version {version} still wraps {what}; rewrap them first ('greenscore privacy keys rewrap')"
 )
 
 
@@ -257,10 +265,18 @@ class Keyring:
     """
 
     def __init__(
-        self, path: Path, master: MasterKey, home: Path, state: dict[str, Any], salt: bytes
+        self,
+        path: Path,
+        master: MasterKey,
+        home: Path,
+        state: dict[str, Any],
+        salt: bytes,
+        settings: Settings | None = None,
     ):
         self.path = path
         self.home = home
+        # The settings it was opened with: their database holds the rows sealed under it.
+        self.settings = settings
         self._master = master
         self._state = state
         self._salt = salt
@@ -288,7 +304,7 @@ class Keyring:
                 salt = secrets.token_bytes(16)
                 state = {"current": 1, "keys": {"1": cls._new_kek()}, "files": {}}
                 cls._write(path, master, state, salt)
-        return cls(path, master, Path(settings.home), state, salt)
+        return cls(path, master, Path(settings.home), state, salt, settings)
 
     @staticmethod
     def _new_kek() -> dict[str, Any]:
@@ -382,21 +398,30 @@ class Keyring:
         return version
 
     def retire(self, version: int) -> None:
-        """Destroy an old KEK; refused while it is current or any known file still uses it.
+        """Destroy an old KEK; refused while it is current or anything still uses it.
+
+        Users are the known files and the rows of the keyring's database sealed under it
+        (sealed units, sealed secrets); ``greenscore privacy keys rewrap`` moves both.
 
         Raises
         ------
         PrivacyError
-            If the version is current, unknown, or still wraps a file (rewrap it first).
+            If the version is current, unknown, or still wraps a file or a sealed row
+            (rewrap them first).
         """
         self.kek(version)  # unknown or already retired -> clear error
         if version == self.current_version:
             raise PrivacyError(RETIRE_CURRENT.format(version=version))
         users = self.files_using(version)
-        if users:
-            raise PrivacyError(
-                RETIRE_IN_USE.format(version=version, count=len(users), example=users[0])
-            )
+        rows = self.sealed_rows_using(version)
+        if users or rows:
+            what = []
+            if users:
+                what.append(f"{len(users)} file(s), e.g. {users[0]}")
+            if rows:
+                tables = ", ".join(f"{table}: {n}" for table, n in rows.items())
+                what.append(f"{sum(rows.values())} sealed database row(s) ({tables})")
+            raise PrivacyError(RETIRE_IN_USE.format(version=version, what=" and ".join(what)))
         with self._update() as state:
             entry = state["keys"][str(version)]
             entry["key"] = None
@@ -428,6 +453,32 @@ class Keyring:
                     if candidate != self.path and is_encrypted(candidate):
                         found.add(candidate.resolve())
         return sorted(found)
+
+    def sealed_rows_using(self, version: int) -> dict[str, int]:
+        """Rows of the keyring's database sealed under ``version``, by table (none listed: 0).
+
+        A keyring opened without settings, or whose SQLite database was never created,
+        has no rows to count.
+        """
+        settings = self.settings
+        if settings is None or (
+            settings.database_url is None and not (Path(settings.home) / "greenscore.db").exists()
+        ):
+            return {}
+        units = SealedUnit.__table__
+        counts: dict[str, int] = {}
+        with database(settings).connect() as conn:
+            n = conn.execute(
+                select(func.count()).select_from(units).where(units.c.kek_version == version)
+            ).scalar_one()
+            if n:
+                counts[units.name] = int(n)
+            for table, _, column in SEALED_COLUMNS:
+                values = conn.execute(select(table.c[column])).scalars()
+                n = sum(1 for v in values if v and sealed_text_kek_version(v) == version)
+                if n:
+                    counts[table.name] = n
+        return counts
 
     def files_using(self, version: int) -> list[Path]:
         """Known files whose header says they are wrapped by ``version`` (read, not assumed)."""

@@ -11,6 +11,8 @@ Reading a header needs no key: the keyring uses it to see which KEK a file needs
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import struct
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ NONCE_BYTES = 12
 _FIXED = struct.Struct(">5sBIH")  # magic, format, kek version, wrapped length
 _META_LEN = struct.Struct(">I")
 
+# Prefix of an encrypted object stored as text in a database column (base64 after it).
+SEALED_TEXT_PREFIX = "gsenc:"
 NOT_ENCRYPTED = "{what} is not a GreenScore encrypted object (no GSENC header)"
 TRUNCATED = "{what} has a truncated or damaged encryption header"
 
@@ -122,3 +126,14 @@ def header_kek_version(path: Path | str) -> int | None:
     if len(head) < _FIXED.size or not head.startswith(MAGIC):
         return None
     return int(_FIXED.unpack(head)[2])
+
+
+def sealed_text_kek_version(stored: str) -> int | None:
+    """The KEK version of a value sealed as text (``gsenc:`` + base64), None for plaintext."""
+    if not stored.startswith(SEALED_TEXT_PREFIX):
+        return None
+    try:
+        blob = base64.b64decode(stored.removeprefix(SEALED_TEXT_PREFIX).encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise PrivacyError(TRUNCATED.format(what="a sealed database value")) from exc
+    return parse_header(blob, what="a sealed database value").kek_version

@@ -32,7 +32,7 @@ from greenscore.config import GENERATING_ENVIRONMENTS, Settings
 from greenscore.errors import ConfigError
 from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes
 from greenscore.privacy.keys import Keyring
-from greenscore.privacy.object_format import parse_header
+from greenscore.privacy.object_format import SEALED_TEXT_PREFIX, sealed_text_kek_version
 from greenscore.security import _clock
 from greenscore.store import database, database_url
 from greenscore.store.tables.security import SEALED_COLUMNS, StoredSecret
@@ -49,7 +49,7 @@ __all__ = [
     "unseal",
 ]
 
-SEALED_PREFIX = "gsenc:"
+SEALED_PREFIX = SEALED_TEXT_PREFIX
 SECRET_KIND = "db-secret"
 MISSING_SECRET = (
     "settings field 'security.{field}' must be set when environment is '{environment}' "
@@ -100,10 +100,7 @@ def unseal(stored: str, *, ref: str, settings: Settings, keyring: Keyring | None
 
 def _kek_version(stored: str) -> int | None:
     """The KEK version a sealed value is wrapped by (None for plaintext)."""
-    if not is_sealed(stored):
-        return None
-    blob = base64.b64decode(stored.removeprefix(SEALED_PREFIX).encode("ascii"))
-    return parse_header(blob).kek_version
+    return sealed_text_kek_version(stored)
 
 
 def reseal_rows(
