@@ -68,7 +68,7 @@ def test_compose_holds_no_secret_values() -> None:
     compose = yaml.safe_load(COMPOSE.read_text())
     for name, svc in compose["services"].items():
         for key, value in (svc.get("environment") or {}).items():
-            if any(w in key for w in ("PASSWORD", "SECRET", "PEPPER", "MASTER_KEY")):
+            if any(w in key for w in ("PASSWORD", "SECRET", "PEPPER", "MASTER_KEY", "TOKEN")):
                 assert str(value).startswith("${") and ":?" in str(value), (name, key)
 
 

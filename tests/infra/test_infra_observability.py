@@ -6,6 +6,7 @@ live registries of serving.monitoring.Monitor and sustainability.budgets.BudgetG
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,12 +16,15 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from infra_support import (  # noqa: E402
     DEPLOY,
+    OVERLAYS,
     ROOT,
     RUNBOOK_URL,
+    documents,
     exposed_metrics,
     metric_names,
     output,
     recording_rules,
+    rendered,
     run,
     tool,
     unknown_metrics,
@@ -52,12 +56,66 @@ def runbook_problems(rules: list[dict]) -> list[str]:
     return problems
 
 
-def test_promtool_checks_the_rules_and_the_compose_config() -> None:
+COMPOSE_TOKEN_FILE = "/run/secrets/metrics-token"
+
+
+def test_promtool_checks_the_rules_and_the_compose_config(tmp_path: Path) -> None:
     promtool = tool("promtool")
     rules = run([promtool, "check", "rules", str(PROM / "rules.yml")])
     assert rules.returncode == 0, output(rules)
-    config = run([promtool, "check", "config", str(PROM / "prometheus.yml")])
+    # promtool opens the bearer token file, which only the container has: a copy of the
+    # folder names a stand-in token file and is checked whole (rule files included).
+    shutil.copytree(PROM, tmp_path / "prometheus")
+    copy = tmp_path / "prometheus" / "prometheus.yml"
+    token = tmp_path / "metrics-token"
+    token.write_text("scrape-token\n")
+    text = copy.read_text()
+    assert COMPOSE_TOKEN_FILE in text
+    copy.write_text(text.replace(COMPOSE_TOKEN_FILE, str(token)))
+    config = run([promtool, "check", "config", str(copy)])
     assert config.returncode == 0, output(config)
+    token.unlink()  # and the file is really read: without it the config fails
+    assert run([promtool, "check", "config", str(copy)]).returncode != 0
+
+
+def _bearer_file(job: dict) -> str:
+    auth = job["authorization"]
+    assert auth.get("type", "Bearer") == "Bearer" and "credentials" not in auth, auth
+    return str(auth["credentials_file"])
+
+
+def test_compose_prometheus_sends_the_services_metrics_token() -> None:
+    # /metrics answers only loopback callers and holders of serving.metrics_token: the
+    # API and the worker get the token, Prometheus the same value as a secret file.
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    for name in ("api", "worker"):
+        value = services[name]["environment"]["GREENSCORE_SERVING__METRICS_TOKEN"]
+        assert value.startswith("${GREENSCORE_METRICS_TOKEN:?"), (name, value)
+    assert compose["secrets"]["metrics-token"] == {"environment": "GREENSCORE_METRICS_TOKEN"}
+    assert "metrics-token" in services["prometheus"]["secrets"]
+    config = yaml.safe_load((PROM / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "greenscore"]
+    assert _bearer_file(job) == COMPOSE_TOKEN_FILE
+    assert "GREENSCORE_METRICS_TOKEN=" in (DEPLOY / "dev-env.sh").read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kubernetes_pods_and_scrape_job_share_the_metrics_token(overlay: str) -> None:
+    config = yaml.safe_load((PROM / "prometheus-kubernetes.yml").read_text())
+    (job,) = config["scrape_configs"]
+    assert _bearer_file(job).startswith("/etc/prometheus/secrets/greenscore-metrics/")
+    deployments = [d for d in documents(rendered(overlay)) if d["kind"] == "Deployment"]
+    assert deployments
+    for deployment in deployments:
+        (container,) = [
+            c
+            for c in deployment["spec"]["template"]["spec"]["containers"]
+            if c["name"] != "istio-proxy"
+        ]
+        env = {e["name"]: e for e in container.get("env", [])}
+        ref = env["GREENSCORE_SERVING__METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "greenscore-secrets", "key": "metrics-token"}, deployment["metadata"]
 
 
 def test_promtool_unit_tests_fire_every_alert() -> None:
