@@ -490,7 +490,8 @@ def check_training_budget(
     settings = settings or get_settings()
     per_model: dict[str, float] = {}
     if isinstance(estimate_kwh, Estimate):
-        estimate_kwh, per_model = estimate_kwh.kwh, estimate_kwh.per_model
+        per_model = estimate_kwh.per_model
+        estimate_kwh = estimate_kwh.kwh
     factor = configured_factor(settings)
     if estimate_kwh is None:
         return BudgetCheck(None, None, factor, [], [])

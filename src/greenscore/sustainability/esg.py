@@ -195,7 +195,7 @@ def esg_score(
         components.append(_component("energy_per_auc_point", None, "no training run in the period"))
     latest = runs[-1] if runs else None
     best = latest.models[latest.best] if latest and latest.best else None
-    if best is not None and math.isfinite(best.kwh_per_1k):
+    if latest is not None and best is not None and math.isfinite(best.kwh_per_1k):
         grams = best.kwh_per_1k * factor.g_co2e_per_kwh
         components.append(
             _component(
@@ -234,6 +234,6 @@ def esg_score(
     if not present:
         return EsgScore(None, None, components)
     weight = sum(c.weight for c in present)
-    score = sum(c.score * c.weight for c in present) / weight  # type: ignore[operator]
+    score = sum(c.score * c.weight for c in present if c.score is not None) / weight
     grade = next(g for floor, g in GRADES if score >= floor)
     return EsgScore(score, grade, components)

@@ -72,9 +72,9 @@ class Snapshot:
             for name, m in run.models.items():
                 per_1k[name] = m.kwh_per_1k
         for version in sorted(self.registry, key=lambda v: v.created):
-            run = by_run.get(version.run_id or "")
-            if run is not None and run.best:
-                per_1k[version.name] = run.models[run.best].kwh_per_1k
+            source = by_run.get(version.run_id or "")
+            if source is not None and source.best:
+                per_1k[version.name] = source.models[source.best].kwh_per_1k
         return [(n, per_1k.get(m)) for m, n in self.decisions.by_model.items()]
 
     def totals(self) -> dict[str, Any]:

@@ -35,7 +35,9 @@ def period_options(now: datetime) -> list[dict[str, str]]:
     quarter = budget_period("quarter", now)
     for _ in range(4):
         options.append({"label": quarter.key, "value": quarter.key})
-        quarter = budget_period("quarter", quarter.start - timedelta(days=1))  # type: ignore[operator]
+        start = quarter.start
+        assert start is not None  # a quarter has a start (only all time has none)
+        quarter = budget_period("quarter", start - timedelta(days=1))
     options.append({"label": str(now.year), "value": str(now.year)})
     return options
 
@@ -104,7 +106,7 @@ def create_dashboard(
         requests_pathname_prefix=prefix,
         routes_pathname_prefix="/",
         serve_locally=True,
-        update_title=None,
+        update_title="",  # none: the tab keeps its title while a callback runs
     )
 
     def page_layout() -> Any:
@@ -135,7 +137,7 @@ def create_dashboard(
                 html.Div(
                     [html.H3("Live serving", style={"marginTop": 0}), html.Div(id="live")],
                     style=layout._CARD,
-                    **{"data-panel": "live"},
+                    **layout.panel_attr("live"),
                 ),
                 dcc.Interval(id="tick", interval=LIVE_SECONDS * 1000, n_intervals=0),
             ],

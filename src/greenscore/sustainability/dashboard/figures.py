@@ -178,11 +178,11 @@ def esg_components(esg: EsgScore) -> go.Figure:
     scores = [c.score if c.available else 0 for c in esg.components]
     colours = [
         GREEN
-        if c.available and c.score >= 70
+        if c.score is not None and c.score >= 70
         else AMBER
-        if c.available and c.score >= 40
+        if c.score is not None and c.score >= 40
         else RED
-        if c.available
+        if c.score is not None
         else GREY
         for c in esg.components
     ]

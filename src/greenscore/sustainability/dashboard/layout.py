@@ -31,20 +31,24 @@ _GRID = {
 }
 
 
+def panel_attr(panel: str) -> dict[str, Any]:
+    """The ``data-panel`` attribute, as keywords: Dash takes ``data-*`` attributes that way
+    (its generated signatures do not list them)."""
+    return {"data-panel": panel}
+
+
 def card(title: str, *children: Any, panel: str) -> html.Div:
     """A titled panel (``data-panel`` names it for tests and styling)."""
     return html.Div(
-        [html.H3(title, style={"marginTop": 0}), *children], style=_CARD, **{"data-panel": panel}
+        [html.H3(title, style={"marginTop": 0}), *children], style=_CARD, **panel_attr(panel)
     )
 
 
 def chart(figure: Any, *, panel: str, empty: str) -> Any:
     """A graph, or a sentence saying why there is none."""
     if figure is None:
-        return html.P(empty, className="gs-empty", **{"data-panel": panel})
-    return html.Div(
-        dcc.Graph(figure=figure, config={"displaylogo": False}), **{"data-panel": panel}
-    )
+        return html.P(empty, className="gs-empty", **panel_attr(panel))
+    return html.Div(dcc.Graph(figure=figure, config={"displaylogo": False}), **panel_attr(panel))
 
 
 def _table(head: list[str], rows: list[list[Any]]) -> html.Table:
