@@ -31,6 +31,12 @@ CUTOFFS_OUT_OF_ORDER = (
 #: Environments in which GreenScore may generate its own secrets (master key, first JWT key,
 #: audit pepper); anywhere else each must be configured.
 GENERATING_ENVIRONMENTS = frozenset({"local", "test"})
+#: Shortest ``security.jwt_secret`` accepted outside local and test use (HS256's key size).
+MIN_JWT_SECRET_BYTES = 32
+MISSING_SETTINGS = (
+    "environment '{environment}' cannot start without: {missing} "
+    "(only local and test generate secrets)"
+)
 
 
 def private_dir(path: Path) -> Path:
@@ -497,6 +503,75 @@ class Settings(BaseSettings):
             if holder.get(key):
                 holder[key] = mask_url(holder[key])
         return data
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a dotted settings field (``security.audit_pepper`` ->
+    ``GREENSCORE_SECURITY__AUDIT_PEPPER``)."""
+    return "GREENSCORE_" + "__".join(part.upper() for part in field.split("."))
+
+
+def _unset(secret: SecretStr | None) -> bool:
+    return secret is None or not secret.get_secret_value()
+
+
+def missing_secrets(settings: Settings) -> list[str]:
+    """What a process outside local and test use lacks of its required secrets, each as
+    ``"field (ENV_VAR)"``; empty when nothing is missing (or secrets may be generated).
+
+    Every secret that would otherwise be generated on first use is listed: the audit
+    pepper (subject pseudonyms), the JWT signing secret (at least
+    :data:`MIN_JWT_SECRET_BYTES`) and the master key that opens the keyring (dead letters,
+    jobs and stored secrets are sealed under it).
+    """
+    if settings.generates_secrets:
+        return []
+    missing = []
+    security = settings.security
+    if _unset(security.audit_pepper):
+        missing.append(f"security.audit_pepper ({env_name('security.audit_pepper')})")
+    jwt = security.jwt_secret
+    if jwt is None or not jwt.get_secret_value():
+        missing.append(f"security.jwt_secret ({env_name('security.jwt_secret')})")
+    elif len(jwt.get_secret_value().encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        missing.append(
+            f"security.jwt_secret of {MIN_JWT_SECRET_BYTES} bytes or more "
+            f"({env_name('security.jwt_secret')})"
+        )
+    privacy = settings.privacy
+    # The environment variable wins over the file (MasterKey.from_settings reads it first).
+    if not os.environ.get(privacy.master_key_env):
+        if privacy.master_key_file is None:
+            missing.append(
+                f"the master key ({privacy.master_key_env}, or privacy.master_key_file: "
+                f"{env_name('privacy.master_key_file')})"
+            )
+        elif not privacy.master_key_file.is_file():
+            missing.append(
+                f"privacy.master_key_file, a file that exists (not {privacy.master_key_file}) "
+                f"({env_name('privacy.master_key_file')})"
+            )
+    return missing
+
+
+def require_secrets(settings: Settings) -> None:
+    """Refuse to start a service without its secrets, naming every one missing at once.
+
+    Called before a long-running process (``greenscore serve``, the app factory, the job
+    worker) takes traffic: outside local and test use a secret is never generated, so one
+    missing would otherwise surface on the first request that needs it, as that
+    request's failure.
+
+    Raises
+    ------
+    ConfigError
+        One line naming each missing setting and its environment variable.
+    """
+    missing = missing_secrets(settings)
+    if missing:
+        raise ConfigError(
+            MISSING_SETTINGS.format(environment=settings.environment, missing="; ".join(missing))
+        )
 
 
 def mask_url(url: str) -> str:

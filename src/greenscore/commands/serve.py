@@ -34,18 +34,24 @@ def serve(
 ) -> None:
     """Serve the scoring API (TLS 1.3 when serving.tls_cert and serving.tls_key are set).
 
+    Outside local and test use (``environment``) it refuses to start unless the audit
+    pepper, the JWT secret and the master key are configured, naming each one missing.
+
     With more than one worker, each worker process reads its settings from the
     environment (GREENSCORE_* and GREENSCORE_CONFIG), and rate limits are per worker
     unless serving.redis_url is set.
     """
     import uvicorn
 
-    from greenscore.config import get_settings
+    from greenscore.config import get_settings, require_secrets
     from greenscore.errors import ConfigError
     from greenscore.security.tls import uvicorn_ssl_kwargs
     from greenscore.store import database
 
     settings = get_settings()
+    # Outside local and test use: one line naming every secret missing (exit 2), before
+    # any worker starts, rather than the first request that needs one failing.
+    require_secrets(settings)
     # Before any worker starts: one clear line if the database cannot be reached or is
     # newer than this release, and one upgrade (workers then find the schema current).
     database(settings)

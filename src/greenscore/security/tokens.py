@@ -21,7 +21,7 @@ import jwt
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from greenscore.config import Settings
+from greenscore.config import MIN_JWT_SECRET_BYTES, Settings
 from greenscore.errors import AuthError, ConfigError, NotFoundError
 from greenscore.privacy.keys import Keyring
 from greenscore.security import _clock
@@ -38,7 +38,7 @@ from greenscore.store import database, database_url
 from greenscore.store.tables.security import SigningKey
 
 ALGORITHM = "HS256"
-MIN_SECRET_BYTES = 32
+MIN_SECRET_BYTES = MIN_JWT_SECRET_BYTES
 EXPIRED = "token expired"
 MALFORMED = "malformed token"
 NO_KID = "token has no key id ('kid' header)"

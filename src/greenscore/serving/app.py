@@ -5,13 +5,21 @@ the primary model's inputs), then assembles the app. ``uvicorn
 "greenscore.serving.app:create_app" --factory`` reads the models from
 ``serving.model`` / ``serving.fallback`` / ``serving.ab`` (``greenscore serve`` sets them).
 
-Error policy: a :class:`~greenscore.errors.GreenScoreError` answers its own HTTP status
-with ``{"error", "detail", "request_id"}``; request-validation errors keep FastAPI's 422
-shape (``detail[].loc`` names the field), whatever the input (non-finite numbers and NUL
-characters are refused before the routes, :mod:`greenscore.serving.json_guard`); anything
-else is a fault of the service, never of the caller: the request is written to the
-dead-letter table and the answer is 503 with the request id. Limits, timeouts and
-security headers are the :class:`~greenscore.serving.request_guard.RequestGuard`'s.
+Before anything is opened, the settings are checked (:func:`greenscore.config.require_secrets`):
+outside local and test use the app refuses to be made without its secrets, naming each.
+
+Error policy, by whose fault an error is, not by its class: the caller's mistake about
+their own request (:data:`~greenscore.serving.errors.CALLERS_MISTAKES`: a field, an unknown
+id, credentials, a rate, a size, a conflict) answers its 4xx status with ``{"error",
+"detail", "request_id"}``; request-validation errors keep FastAPI's 422 shape
+(``detail[].loc`` names the field), whatever the input (non-finite numbers and NUL
+characters are refused before the routes, :mod:`greenscore.serving.json_guard`). Anything
+else — a :class:`~greenscore.errors.ConfigError` or
+:class:`~greenscore.errors.PrivacyError` raised while serving a valid request included —
+is a fault of the service: the request is written to the dead-letter table (unless the
+scoring service kept it already) and the answer is 503 with the request id. Limits,
+timeouts and security headers are the
+:class:`~greenscore.serving.request_guard.RequestGuard`'s.
 """
 
 from __future__ import annotations
@@ -32,13 +40,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from greenscore.config import Settings, get_settings
+from greenscore.config import Settings, get_settings, require_secrets
 from greenscore.errors import AuthError, ConfigError, GreenScoreError, PermissionDeniedError
 from greenscore.logging import get_logger
 from greenscore.models.runtime.features import input_categories
 from greenscore.serving.dlq import record_dead_letter
 from greenscore.serving.docs import add_docs
-from greenscore.serving.errors import RateLimitedError
+from greenscore.serving.errors import RateLimitedError, ServiceUnavailableError, callers_mistake
 from greenscore.serving.job_worker import JobWorker
 from greenscore.serving.json_guard import json_safe
 from greenscore.serving.model_store import ModelStore
@@ -66,6 +74,10 @@ def _request_id(request: Request) -> str | None:
 
 async def _greenscore_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GreenScoreError)
+    if not callers_mistake(exc) and not (isinstance(exc, ServiceUnavailableError) and exc.kept):
+        # Raised on purpose but not the caller's doing (a secret missing on the server, a
+        # model that cannot predict, a store that is down): kept and answered 503 like a bug.
+        return await _service_fault(request, exc)
     headers = {}
     if isinstance(exc, RateLimitedError):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
@@ -97,9 +109,19 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """Anything not raised on purpose: keep the request, answer 503 with its id."""
+    """Anything not raised on purpose: a fault of the service (:func:`_service_fault`).
+
+    Starlette answers it from outside every middleware, the RequestGuard that tags each
+    answer with its request id included, so the id header is added here.
+    """
+    return await _service_fault(request, exc, tag=True)
+
+
+async def _service_fault(request: Request, exc: Exception, *, tag: bool = False) -> JSONResponse:
+    """A fault of the service (a bug, or an error that is not the caller's mistake): keep
+    the request, answer 503 with its id (also as the ``X-Request-ID`` header if ``tag``)."""
     request_id = _request_id(request) or new_request_id()
-    log.error("unhandled error", extra={"request_id": request_id, "error": repr(exc)})
+    log.error("service fault", extra={"request_id": request_id, "error": repr(exc)})
     raw = b"".join(request.scope.get(BODY_KEY, []))
     keep_fields = None
     try:
@@ -141,7 +163,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         "detail": INTERNAL.format(request_id=request_id),
         "request_id": request_id,
     }
-    return JSONResponse(body, status_code=503, headers={"x-request-id": request_id})
+    return JSONResponse(
+        body, status_code=503, headers={"x-request-id": request_id} if tag else None
+    )
 
 
 # ---------------------------------------------------------------------- the app
@@ -207,10 +231,12 @@ def create_app(
     Raises
     ------
     ConfigError
-        If no model is given or configured.
+        If no model is given or configured, or (outside local and test use) a required
+        secret is not set: one line naming each.
     """
 
     settings = settings or get_settings()
+    require_secrets(settings)
     serving = settings.serving
     _limit_lightgbm_threads(serving.lightgbm_threads)
     # Opening the database brings its schema to this release's (under a lock: several

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import exists, or_, select, update
 
-from greenscore.config import Settings
+from greenscore.config import Settings, require_secrets
 from greenscore.errors import NotFoundError
 from greenscore.logging import get_logger
 from greenscore.privacy import sealed
@@ -74,6 +74,11 @@ class JobWorker:
     ----------
     callbacks : CallbackSender
         Started and stopped with the worker.
+
+    Raises
+    ------
+    ConfigError
+        Outside local and test use, when a required secret is not set (naming each).
     """
 
     def __init__(
@@ -84,6 +89,7 @@ class JobWorker:
         validate: Validator,
         post: callbacks.Poster | None = None,
     ) -> None:
+        require_secrets(settings)  # a worker never generates one outside local and test use
         self.settings = settings
         self.db = database(settings)
         self._decide = decide

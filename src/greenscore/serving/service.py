@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from greenscore.config import Settings
-from greenscore.errors import DataError, GreenScoreError, PrivacyError
+from greenscore.errors import DataError, GreenScoreError
 from greenscore.logging import get_logger
 from greenscore.security.audit import AuditEvent
 from greenscore.security.pseudonym import subject_hash as pseudonym
@@ -370,10 +370,12 @@ class ScoringService:
     def _unanswered(
         self, item: Item, error: BaseException, deployment: Deployment
     ) -> Unanswered | BaseException:
-        """The caller's mistakes pass as they are; anything else is kept as a dead letter."""
-        if isinstance(error, GreenScoreError) and not isinstance(error, ServiceUnavailableError):
-            if error.http_status < 500 and not isinstance(error, PrivacyError):
-                return error
+        """An input the model cannot use (DataError) is the caller's and passes as it is;
+        anything else a model raised on a validated applicant — whatever its class or its
+        status, a ConfigError or a ModelError included — is the service's fault and is kept
+        as a dead letter."""
+        if isinstance(error, DataError):
+            return error
         return Unanswered(item, error, deployment.primary.model.uri)
 
     # ------------------------------------------------------------------ writing
@@ -519,11 +521,13 @@ class ScoringService:
                 db=self.db,
             )
             self.monitor.dead_letters.labels("score").inc()
+            kept = True
         except Exception as exc:  # noqa: BLE001 - log the id at least; the caller still hears
             log.error(
                 "dead letter not stored", extra={"request_id": item.request_id, "error": repr(exc)}
             )
-        return ServiceUnavailableError(UNAVAILABLE.format(request_id=item.request_id))
+            kept = False
+        return ServiceUnavailableError(UNAVAILABLE.format(request_id=item.request_id), kept=kept)
 
     def _subject_hashes(self, item: Item) -> list[str | None] | None:
         """The letter's subject index; without a pepper (the fault itself) the letter is

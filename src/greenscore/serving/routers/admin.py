@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Query, status
 
-from greenscore.errors import ModelError
+from greenscore.errors import ConfigError, ModelError
 from greenscore.security.audit import record_event
 from greenscore.serving import dlq
 from greenscore.serving.deps import AppSettings, Db, DlqAdmin, ModelManager, ModelReader, Store
+from greenscore.serving.errors import BadRequestError, ConflictError
 from greenscore.serving.routers.common import ERRORS
 from greenscore.serving.schemas import DeadLetterOut, ModelsInfo, ReloadRequest, ReloadStatus
 
@@ -48,14 +49,18 @@ def reload_models(
     other path is refused (409) with one message, whatever the reason."""
     try:
         started = store.reload(model=body.model, fallback=body.fallback, ab=body.ab)
-    except ModelError:
+    except ModelError as exc:
         record_event(
             "models.reload.refused",
             actor=principal.id,
             details={"model": body.model, "ab": body.ab, "fallback": body.fallback},
             settings=settings,
         )
-        raise
+        # The admin named what may not be loaded: their request's mistake (409), not a
+        # fault of the service (a ModelError while scoring is one, and answers 503).
+        raise ConflictError(exc.message) from exc
+    except ConfigError as exc:  # an unreadable A/B split, or nothing to reload
+        raise BadRequestError(exc.message) from exc
     record_event(
         "models.reload",
         actor=principal.id,
