@@ -1,6 +1,7 @@
 """The API in-process against a caller's worst input: non-finite numbers and NUL characters
 answer 422 naming the field with nothing stored; security headers on every answer; the
-docs served from this host under a Content-Security-Policy; /metrics behind a setting."""
+docs served from this host under a Content-Security-Policy; /metrics behind a setting;
+control and bidirectional characters never reflected."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import hashlib
 import json
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -123,6 +125,44 @@ def test_nul_characters_are_422_and_create_nothing(api) -> None:
     _names(r, ["body", "notes\u0000"], HAS_NUL)
     assert len(list_dead_letters(status=None, limit=1000, db=database(get_settings()))) == letters
     assert sorted(p.name for p in home.rglob("*")) == before
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["rent\u202eLIVE", "\x1b[31mred\x1b[0m", "own\u2066er\u2069", "x\u200b", "a\u2028b"],
+    ids=["rtl-override", "ansi-escape", "bidi-isolate", "zero-width", "line-separator"],
+)
+def test_control_and_bidi_characters_are_not_reflected(api, sent: str) -> None:
+    client, ds, headers = api
+    body = applicant(ds, 0)
+    field = next(k for k, v in body.items() if isinstance(v, str) and k != "applicant_id")
+    for r in (
+        client.post("/v1/score", json=body | {field: sent}, headers=headers),
+        client.post(
+            "/v1/score/batch", json={"applicants": [body | {field: sent}]}, headers=headers
+        ),
+    ):
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        hidden = {
+            f"U+{ord(c):04X}"
+            for text in _strings(answer)
+            for c in text
+            if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
+        }
+        assert hidden == set(), hidden
+        result = answer["results"][0]["result"] if "results" in answer else answer
+        (flag,) = [f for f in result["flags"] if f["field"] == field]
+        expected = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in sent)
+        assert (flag["issue"], flag["value"]) == ("unknown_category", expected)
 
 
 def test_validation_errors_are_standard_json_whatever_the_input(api) -> None:

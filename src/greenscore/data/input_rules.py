@@ -24,6 +24,7 @@ reasons quote what the caller sent rather than the value scored.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,23 @@ class Flag:
 
     def __str__(self) -> str:
         return f"{self.field}:{self.issue}"
+
+
+# Control, format (bidirectional overrides, zero-width) and line/paragraph separator
+# characters: a value sent back to a caller (a flag, a reason's wording) shows them as
+# escapes, so it cannot reorder or hide text in what displays it.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def visible(value: Any) -> Any:
+    """A text value with invisible characters as ``\\uXXXX`` escapes (others unchanged)."""
+    if not isinstance(value, str):
+        return value
+    if value.isprintable():  # the common case: nothing to replace
+        return value
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in _INVISIBLE else c for c in value
+    )
 
 
 def flags_text(flags: Sequence[Flag]) -> str:
@@ -283,7 +301,7 @@ class InputRules:
             new, flag = self._level(column, value)
             if flag is not None:
                 flags.append(flag)
-                sent[column] = value
+                sent[column] = flag.value  # as the flag shows it (invisible characters escaped)
                 row[column] = new
         sent.update((f.field, f.value) for f in flags if f.field not in sent)
         if sent:
@@ -297,11 +315,11 @@ class InputRules:
             return value, None
         folded = self._folded[column].get(text.strip().casefold())
         if folded is not None:
-            return folded, Flag(column, NORMALISED, value, "normalised")
+            return folded, Flag(column, NORMALISED, visible(value), "normalised")
         number = _as_number(value)
         if number is not None and number in self._number_levels[column]:
             return value, None  # 2.0 for the level "2": the same code, compared as numbers
-        return value, Flag(column, UNKNOWN_CATEGORY, value, "flagged")
+        return value, Flag(column, UNKNOWN_CATEGORY, visible(value), "flagged")
 
     # ------------------------------------------------------------------ a frame
     def check_frame(
