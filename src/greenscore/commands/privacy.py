@@ -79,9 +79,9 @@ def _read(path: Path):  # noqa: ANN202 - a DataFrame; pandas is imported lazily
     from greenscore.privacy.object_format import is_encrypted
 
     if is_encrypted(path):
-        from greenscore.privacy.at_rest import read_table
+        from greenscore.privacy.at_rest import read_table as read_sealed_table
 
-        return read_table(path)
+        return read_sealed_table(path)
     from greenscore.data.io import read_table
 
     return read_table(path)

@@ -63,6 +63,7 @@ def export_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
     elif fmt is ExportFormat.xlsx:
+        assert out is not None  # refused above without --out
         write_xlsx(estimator, out)
     elif out is None:
         typer.echo(points_table(estimator).to_csv(index=False), nl=False)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -210,7 +210,7 @@ def attach_reason_codes(
     return table
 
 
-def _matches(table: Any, bundle: ScoringBundle) -> bool:
+def _matches(table: Any, bundle: ScoringBundle) -> TypeGuard[Mapping[str, Any]]:
     """Whether a stored table is current and describes this model's features."""
     if not isinstance(table, Mapping) or table.get("version") not in (1, TABLE_VERSION):
         return False
@@ -580,7 +580,9 @@ def _changed(before: pd.DataFrame, after: pd.DataFrame) -> list[dict[str, Any] |
         )
         for position in np.flatnonzero(differ):
             value = old.iat[position]
-            row = out[position] if out[position] is not None else {}
+            row = out[position]
+            if row is None:
+                row = {}
             row[column] = value.item() if isinstance(value, np.generic) else value
             out[position] = row
     return out

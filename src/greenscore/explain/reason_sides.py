@@ -182,7 +182,9 @@ def _categorical_side(
     else:
         levels = list(pd.unique(values.dropna()))
     baseline = float(_log_odds(estimator, sample).mean())
-    effects = _dependence(estimator, sample, column, levels) - baseline if levels else []
+    effects: np.ndarray | list[float] = (
+        _dependence(estimator, sample, column, levels) - baseline if levels else []
+    )
     categories: dict[str, dict[str, Any]] = {
         _label(level): {"model": round(float(effect), 6), "data": None}
         for level, effect in zip(levels, effects, strict=True)

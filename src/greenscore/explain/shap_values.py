@@ -152,7 +152,7 @@ class AgnosticBackend:
             )
         self.estimator = estimator
         self.algorithm = algorithm
-        self.method = algorithm
+        self.method: str = algorithm
         self.seed = seed
         self.evaluations = evaluations
         self.columns = list(background.columns)

@@ -337,7 +337,7 @@ def check_adverse_action(
             [coder.typical_value(f) for f in coder.features],
         )
     carriers = protected_columns(bundle.spec)
-    failures = []
+    failures: list[dict[str, Any]] = []
     for position, reasons in zip(sample, explained, strict=True):
         problems = _reason_problems(coder, reasons, observed=observed, carriers=carriers)
         if problems:

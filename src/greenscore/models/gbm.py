@@ -117,7 +117,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         constraints = [
             directions.get(name, {}).get("direction", 0) for name in self.feature_names_in_
         ]
-        extra = (
+        extra: dict[str, Any] = (
             # "intermediate" loses less accuracy than LightGBM's default "basic" method.
             {"monotone_constraints": constraints, "monotone_constraints_method": "intermediate"}
             if any(constraints)
@@ -167,7 +167,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
             self.best_iteration_ = self.n_estimators
             return self
         if len(y) < self.cv_below:
-            return self._fit_cv_rounds(X, y, sample_weight, callbacks)
+            return self._fit_cv_rounds(X, y, sample_weight, callbacks, self.early_stopping_rounds)
         index = np.arange(len(y))
         train_idx, val_idx = train_test_split(
             index, test_size=self.validation_fraction, stratify=y, random_state=self.random_state
@@ -202,6 +202,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         y: np.ndarray,
         sample_weight: np.ndarray | None,
         callbacks: list[Any] | None,  # noqa: N803
+        early_stopping_rounds: int,
     ) -> LightGBMCreditClassifier:
         """Choose the round count by internal stratified k-fold CV, then fit on all rows."""
         import lightgbm as lgb
@@ -218,7 +219,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         data = lgb.Dataset(X, label=y, weight=sample_weight, free_raw_data=False)
         # Small folds make the CV curve jagged: a patience of a few hundred rounds and the peak
         # of the smoothed curve, rather than its first noisy maximum, choose the round count.
-        patience = max(self.early_stopping_rounds, _SMALL_DATA_PATIENCE)
+        patience = max(early_stopping_rounds, _SMALL_DATA_PATIENCE)
         history = lgb.cv(
             params,
             data,

@@ -358,6 +358,7 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         kept = list(kept)
         coef = first if first is not None else (fit(kept) if kept else None)
         while kept:
+            assert coef is not None  # fitted whenever characteristics are left
             wrong = worst_wrong_sign(kept, coef)
             if wrong is None:
                 return kept

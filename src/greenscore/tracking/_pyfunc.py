@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from greenscore.models.bundle import ScoringBundle
 
@@ -20,7 +20,7 @@ from greenscore.models.bundle import ScoringBundle
 BUNDLE_ARTIFACT = "bundle"
 
 
-class BundleModel(mlflow.pyfunc.PythonModel):
+class BundleModel(PythonModel):
     """``mlflow.pyfunc`` wrapper whose ``predict`` returns the probability of default."""
 
     bundle: ScoringBundle | None = None
@@ -35,5 +35,7 @@ class BundleModel(mlflow.pyfunc.PythonModel):
         """Probability of default for each row of raw application data."""
         if self.bundle is None:
             self.load_context(context)
+        bundle = self.bundle
+        assert bundle is not None  # load_context set it
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        return self.bundle.predict_pd(self.bundle.model_input(frame))
+        return bundle.predict_pd(bundle.model_input(frame))

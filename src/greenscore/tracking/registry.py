@@ -159,7 +159,8 @@ def _fast_requirement_check(requirements: list[str]) -> Iterator[None]:
         return
     names = [r.split("==")[0] for r in requirements]
     with _requirements_lock:
-        ru._MODULES_TO_PACKAGES = {n.replace("-", "_"): [n] for n in names}
+        # MLflow declares its cache as None until it builds it.
+        ru._MODULES_TO_PACKAGES = {n.replace("-", "_"): [n] for n in names}  # type: ignore[assignment]
         try:
             yield
         finally:

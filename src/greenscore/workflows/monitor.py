@@ -151,7 +151,7 @@ def _from_file(
         if 0 < y.sum() < len(y):
             labels = (
                 _window_labels(times, request.window)
-                if times is not None
+                if times is not None and request.window is not None
                 else np.full(len(y), "all", dtype=object)
             )
             performance = performance_by_vintage(
@@ -261,9 +261,7 @@ def run_monitor(
     if settings.monitoring.prometheus_textfile is not None:
         prometheus.write(settings.monitoring.prometheus_textfile)
     retraining = (
-        request_retraining(
-            model=request.model, alerts=alerts, settings=settings, actor=actor
-        )
+        request_retraining(model=request.model, alerts=alerts, settings=settings, actor=actor)
         if request.retrain
         else None
     )

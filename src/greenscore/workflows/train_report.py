@@ -6,7 +6,7 @@ the fairness of the best model's out-of-fold decisions by protected group."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -78,6 +78,13 @@ def _scorecard_section(report: HtmlReport, name: str, estimator: Any) -> None:
     report.add_table(removed.fillna(""))
 
 
+class _Cutoffs(TypedDict):
+    """The model's cut-offs, as the strategy tables take them."""
+
+    approve_below: float
+    decline_above: float
+
+
 def _pct(value: float | None) -> str:
     return "" if value is None or pd.isna(value) else f"{value:.1%}"
 
@@ -90,7 +97,7 @@ def _strategy_section(
 
     for name, result in results.items():
         scoring = result.bundle.scoring
-        cuts = {"approve_below": scoring.approve_below, "decline_above": scoring.decline_above}
+        cuts = _Cutoffs(approve_below=scoring.approve_below, decline_above=scoring.decline_above)
         bands = strategy_table(y, oof[name], **cuts)
         for column in ("bad rate", "approval rate", "bad rate among approved", "defaults declined"):
             bands[column] = bands[column].map(_pct)
@@ -196,6 +203,7 @@ def write_train_report(
         ks_figure,
         roc_figure,
     )
+
     y = dataset.y[scored]
     oof = {name: r.oof[scored] for name, r in results.items()}
     best = metrics["best"]
