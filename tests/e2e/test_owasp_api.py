@@ -31,7 +31,10 @@ def env(tmp_path_factory):
     use_settings(Settings(home=home, environment="test"))
     ds, bundle = shared()
     bundle.save(home / "model")
-    keys = {name: create_key(name=name, role="scorer", settings=get_settings())[1] for name in ("lender-a", "lender-b")}
+    keys = {
+        name: create_key(name=name, role="scorer", settings=get_settings())[1]
+        for name in ("lender-a", "lender-b")
+    }
     server = Server(
         home,
         ["--model", str(home / "model")],

@@ -28,7 +28,10 @@ def env(tmp_path_factory):
     ds, bundle = shared()
     bundle.save(home / "model-v1")
     build_bundle(ds, n_estimators=30, seed=7, name="lightgbm").save(home / "model-v2")
-    keys = {role: create_key(name=role, role=role, settings=get_settings())[1] for role in ("scorer", "analyst", "admin")}
+    keys = {
+        role: create_key(name=role, role=role, settings=get_settings())[1]
+        for role in ("scorer", "analyst", "admin")
+    }
     server = Server(
         home,
         ["--model", str(home / "model-v1"), "--fallback", str(home / "model-v2")],
@@ -58,7 +61,9 @@ def test_credentials_and_roles(env) -> None:
         assert c.post("/v1/score", json=body).status_code == 401
         wrong = c.post("/v1/score", json=body, headers={"X-API-Key": keys["scorer"][:-4] + "xxxx"})
         assert wrong.status_code == 401 and wrong.json()["detail"] == "unknown API key"
-        expired = issue_token(subject="svc", role="scorer", ttl_seconds=-30, settings=get_settings())
+        expired = issue_token(
+            subject="svc", role="scorer", ttl_seconds=-30, settings=get_settings()
+        )
         r = c.post("/v1/score", json=body, headers={"Authorization": f"Bearer {expired}"})
         assert r.status_code == 401 and r.json()["detail"] == "token expired"
         r = c.post("/v1/score", json=body, headers={"X-API-Key": keys["analyst"]})

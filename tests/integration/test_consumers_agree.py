@@ -187,7 +187,9 @@ class Api:
         store.load("served")
         self.client = TestClient(create_app(self.settings, store=store))
         self.client.__enter__()
-        self.key = {"X-API-Key": create_key(name="consumers", role="scorer", settings=get_settings())[1]}
+        self.key = {
+            "X-API-Key": create_key(name="consumers", role="scorer", settings=get_settings())[1]
+        }
 
     def close(self) -> None:
         self.client.__exit__(None, None, None)

@@ -163,7 +163,9 @@ def check_proxies(
     )
 
 
-def check_disparate_impact(bundle: ScoringBundle, frame: pd.DataFrame, *, seed: int = 0) -> dict[str, Any]:
+def check_disparate_impact(
+    bundle: ScoringBundle, frame: pd.DataFrame, *, seed: int = 0
+) -> dict[str, Any]:
     """ECOA: the fairness report of this model on this data flags no protected attribute.
 
     The figures are those of :func:`greenscore.fairness.metrics.fairness_summary` (what

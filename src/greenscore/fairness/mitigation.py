@@ -103,7 +103,12 @@ class _Split:
     """The seeded train/test split and everything the methods share."""
 
     def __init__(
-        self, bundle: ScoringBundle, frame: pd.DataFrame, attribute: str, test_size: float, seed: int
+        self,
+        bundle: ScoringBundle,
+        frame: pd.DataFrame,
+        attribute: str,
+        test_size: float,
+        seed: int,
     ) -> None:
         from greenscore.data.loading import encode_target
         from greenscore.explain.feature_map import select_model_input

@@ -147,9 +147,7 @@ def run_pending(
             results.append({"job_id": job.id, "status": FAILED, "error": exc.message})
             continue
         except Exception as exc:
-            finish_training_job(
-                job.id, status=FAILED, error=f"{type(exc).__name__}: {exc}", db=db
-            )
+            finish_training_job(job.id, status=FAILED, error=f"{type(exc).__name__}: {exc}", db=db)
             raise
         finish_training_job(job.id, status=DONE, result=result, db=db)
         results.append({"job_id": job.id, "status": DONE, **result})
