@@ -291,8 +291,10 @@ class ScoringRuntime:
 
     def _compile_trees(self, probe: _Probe | None, *, verify: bool) -> None:
         """The booster's trees for PD and exact contributions, checked against LightGBM."""
+        booster = self._booster
+        assert booster is not None  # called only for a LightGBM model
         try:
-            self.tables = TreeTables.from_booster(self._booster)
+            self.tables = TreeTables.from_booster(booster)
         except ModelError as exc:
             self.notes.append(f"trees: {exc.message}")
             return
@@ -301,12 +303,12 @@ class ScoringRuntime:
             return
         # On the probe applicants' matrix, and on a matrix drawn from the trees' own split
         # values (every branch, whatever the pipeline can be given).
-        matrices = [_tree_probe(self._booster, self.layout)]
+        matrices = [_tree_probe(booster, self.layout)]
         if probe is not None and probe.matrix is not None:
             matrices.insert(0, probe.matrix)
         matrix = np.vstack(matrices)
         ours = contributions(self.tables, matrix)
-        worst = _worst(ours, self._booster.predict(matrix, pred_contrib=True))
+        worst = _worst(ours, booster.predict(matrix, pred_contrib=True))
         if not worst <= TOLERANCE:
             self.notes.append(f"treeshap: differs from pred_contrib by {worst:.3g}")
             self.tables = None
@@ -314,7 +316,7 @@ class ScoringRuntime:
         if not np.isfinite(self.tables.sigmoid):
             self.notes.append("trees: the objective does not give a PD by a sigmoid")
             return
-        expected = self._booster.predict(matrix)
+        expected = booster.predict(matrix)
         if probe is not None and probe.matrix is not None:
             expected[: len(probe.expected)] = probe.expected  # the pipeline's own answers
         worst = _worst(self._pd_from_trees(matrix), expected)
@@ -700,8 +702,9 @@ def _tree_probe(booster: Any, layout: MatrixLayout | None, *, seed: int = 0) -> 
     levels = layout.levels if layout is not None else [None] * n_features
     out = np.empty((TREE_PROBE_ROWS, n_features))
     for j in range(n_features):
-        if j < len(levels) and levels[j] is not None:
-            pool = [*range(len(levels[j])), len(levels[j]) + 3, -1.0]
+        level = levels[j] if j < len(levels) else None
+        if level is not None:
+            pool = [*range(len(level)), len(level) + 3, -1.0]
         else:
             pool = [0.0, 1e-40, -1e9, 1e9]
             for t in cuts[j]:
