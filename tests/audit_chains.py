@@ -23,6 +23,7 @@ where it exists, and the master key candidates are given as files outside the ho
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import tempfile
@@ -145,8 +146,10 @@ def _candidate_files(home: Path, seen_keys: list[str], key_dir: Path) -> Iterato
     generated = home / "keys" / "master.key"
     if generated.exists():
         yield generated
-    for i, value in enumerate(seen_keys):
-        path = key_dir / f"candidate-{i}.key"
+    for value in list(seen_keys):
+        # Named by the key's digest: the same key is the same file (and the same cached
+        # derived key) however the list is reordered.
+        path = key_dir / f"candidate-{hashlib.sha256(value.encode()).hexdigest()[:16]}.key"
         if not path.exists():
             path.write_text(value, encoding="utf-8")
             path.chmod(0o600)
@@ -192,6 +195,10 @@ def check_home(home: Path, seen_keys: list[str], key_dir: Path) -> HomeResult:
         except PrivacyError as exc:
             refusals.append(str(exc).split(":")[0])
             continue
+        if key_file.parent == key_dir:  # most homes share a key: try this one first next time
+            value = key_file.read_text(encoding="utf-8")
+            seen_keys.remove(value)
+            seen_keys.insert(0, value)
         result = verify_chain(settings=settings)
         if result.ok:
             return HomeResult(str(home), "verified", result.checked)
