@@ -23,7 +23,9 @@ from serving_bundle import applicant, shared  # noqa: E402
 from greenscore import cli as cli_module  # noqa: E402
 from greenscore.config import Settings, use_settings  # noqa: E402
 from greenscore.errors import ConfigError, ModelError  # noqa: E402
+from greenscore.privacy import sealed  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
+from greenscore.security.pseudonym import subject_hash  # noqa: E402
 from greenscore.serving import dlq  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
@@ -130,6 +132,26 @@ def test_a_fault_in_a_route_after_validation_is_503_with_a_dead_letter(api, monk
     )
     letter = _answered_503_and_kept(contest, settings)  # was 400
     assert letter["kind"] == "http" and letter["payload"] == {"reason": "wrong"}
+
+
+@pytest.mark.parametrize("route", ["/v1/score", "/v1/score/batch"])
+def test_a_letter_kept_by_the_error_handler_is_replayable_and_erasable(
+    api, monkeypatch, route
+) -> None:
+    client, ds, key, settings = api
+    service = client.app.state.service
+    failing = ConfigError(NO_PEPPER)
+    if route == "/v1/score":
+        monkeypatch.setattr(service, "item", _raise(failing))
+        body: Any = applicant(ds, 8)
+    else:
+        monkeypatch.setattr(service, "decide_payloads", _raise(failing))
+        body = {"applicants": [applicant(ds, 8)]}
+    letter = _answered_503_and_kept(client.post(route, json=body, headers=key), settings)
+    assert letter["kind"] == "http" and letter["model"] == "good"  # replay needs no --model
+    _holds(letter, ds, 8)
+    subject = subject_hash(applicant(ds, 8)[ds.spec.id_column], settings=settings)
+    assert sealed.erase_subject(subject, db=database(settings)) == {dlq.SEALED_KIND: 1}
 
 
 # ---------------------------------------------------------------- batch and job

@@ -44,6 +44,7 @@ from greenscore.config import Settings, get_settings, require_secrets
 from greenscore.errors import AuthError, ConfigError, GreenScoreError, PermissionDeniedError
 from greenscore.logging import get_logger
 from greenscore.models.runtime.features import input_categories
+from greenscore.security.pseudonym import subject_hashes
 from greenscore.serving.dlq import record_dead_letter
 from greenscore.serving.docs import add_docs
 from greenscore.serving.errors import RateLimitedError, ServiceUnavailableError, callers_mistake
@@ -139,6 +140,7 @@ async def _service_fault(request: Request, exc: Exception, *, tag: bool = False)
     monitor.errors.labels("internal").inc()
 
     def keep() -> None:
+        model, subjects = _letter_context(request, payload)
         record_dead_letter(
             request_id=request_id,
             kind="http",
@@ -146,7 +148,8 @@ async def _service_fault(request: Request, exc: Exception, *, tag: bool = False)
             payload=payload,
             route=request.url.path,
             actor=getattr(principal, "id", None),
-            model=None,
+            model=model,
+            subject_hashes=subjects,
             keep=keep_fields,
             db=request.app.state.db,
         )
@@ -166,6 +169,31 @@ async def _service_fault(request: Request, exc: Exception, *, tag: bool = False)
     return JSONResponse(
         body, status_code=503, headers={"x-request-id": request_id} if tag else None
     )
+
+
+def _letter_context(request: Request, payload: Any) -> tuple[str | None, list[str | None] | None]:
+    """The model that should have answered a request kept from a scoring route, and the
+    subject hash of each applicant it holds (``/v1/score``: the body; ``/v1/score/batch``:
+    its ``applicants``), so ``greenscore dlq replay`` needs no ``--model`` and erasure
+    finds the letter. Either is None when it cannot be had — another route, no model
+    loaded, or no pepper (the fault itself): the letter is kept all the same, since losing
+    the request would be worse."""
+    store: ModelStore = request.app.state.store
+    path = request.url.path
+    if not store.ready or path not in ("/v1/score", "/v1/score/batch", "/v1/jobs"):
+        return None, None
+    served = store.deployment.primary.model
+    if not isinstance(payload, dict) or path == "/v1/jobs":
+        return served.uri, None  # a job's records are one letter row: not indexed one by one
+    listed = payload.get("applicants") if path == "/v1/score/batch" else [payload]
+    applicants = listed if isinstance(listed, list) else []
+    id_name = served.id_name
+    ids = [a.get(id_name) if id_name and isinstance(a, dict) else None for a in applicants]
+    try:
+        return served.uri, subject_hashes(ids, settings=request.app.state.settings)
+    except GreenScoreError as exc:
+        log.error("dead letter kept without its subject index", extra={"error": str(exc)})
+        return served.uri, None
 
 
 # ---------------------------------------------------------------------- the app
