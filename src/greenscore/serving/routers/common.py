@@ -25,7 +25,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "a field is missing or invalid, or an input cannot be used",
     },
     429: {**_SHAPE, "description": "rate limit exceeded; see the Retry-After header"},
-    503: {**_SHAPE, "description": "no model could answer; the request was kept for replay"},
+    503: {
+        **_SHAPE,
+        "description": "a fault of the service, not the caller's (no model could answer, a "
+        "store or a setting missing); the request was kept for replay",
+    },
 }
 
 #: Answers of routes that name a stored thing.
