@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from greenscore.errors import ConfigError, DataError
-from greenscore.evaluation.cv import make_folds, nested_folds, summarise
+from greenscore.evaluation.cv import fold_strategy, make_folds, nested_folds, summarise
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +141,10 @@ def test_summarise_rejects_mismatched_folds() -> None:
         summarise([{"auc": 0.7}, {"ks": 0.2}])
     with pytest.raises(DataError, match="at least one fold"):
         summarise([])
+
+
+def test_fold_strategy_reads_a_name_and_refuses_others():
+    assert fold_strategy("stratified") == "stratified"
+    assert fold_strategy("time") == "time"
+    with pytest.raises(ConfigError, match="unknown fold strategy 'Time'"):
+        fold_strategy("Time")

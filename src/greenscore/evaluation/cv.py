@@ -183,6 +183,21 @@ def make_folds(
     raise ConfigError(UNKNOWN_STRATEGY.format(strategy=strategy))
 
 
+def fold_strategy(value: str) -> Strategy:
+    """``value`` (a setting or option) as a fold strategy.
+
+    Raises
+    ------
+    ConfigError
+        If it names no strategy.
+    """
+    if value == "stratified":
+        return "stratified"
+    if value == "time":
+        return "time"
+    raise ConfigError(UNKNOWN_STRATEGY.format(strategy=value))
+
+
 def nested_folds(
     y: object,
     *,

@@ -346,7 +346,7 @@ def _comparisons(results: dict[str, ModelResult], y: np.ndarray) -> dict[str, An
 
 
 def _folds(dataset: Dataset, options: TrainOptions) -> list[tuple[np.ndarray, np.ndarray]]:
-    from greenscore.evaluation.cv import make_folds
+    from greenscore.evaluation.cv import fold_strategy, make_folds
 
     times = None
     if options.cv_strategy == "time":
@@ -355,7 +355,11 @@ def _folds(dataset: Dataset, options: TrainOptions) -> list[tuple[np.ndarray, np
             raise DataError("--cv-strategy time needs the spec's time_column in the data")
         times = pd.to_datetime(dataset.frame[column]).to_numpy()
     return make_folds(
-        dataset.y, strategy=options.cv_strategy, n_splits=options.cv, seed=options.seed, times=times
+        dataset.y,
+        strategy=fold_strategy(options.cv_strategy),
+        n_splits=options.cv,
+        seed=options.seed,
+        times=times,
     )
 
 
@@ -423,7 +427,7 @@ def train(
         if ensemble is not None
         else max(results, key=lambda n: results[n].summary["auc"])
     )
-    metrics = {
+    metrics: dict[str, Any] = {
         "models": {n: r.summary for n, r in results.items()},
         "best": best,
         "dataset": {
@@ -511,6 +515,7 @@ def _ensemble_figures(
 
     result = results["ensemble"]
     final = find_ensemble(result.bundle.estimator)
+    assert final is not None  # the "ensemble" result holds one
     scored = np.isfinite(result.oof)
     ensemble_oof = np.full(len(dataset.y), np.nan)
     ensemble_oof[scored] = logit(result.oof[scored])
