@@ -173,6 +173,15 @@ def test_crafted_pickles_run_nothing(service, tokens, tmp_path: Path) -> None:
     assert {e["details"]["model"] for e in refused} >= {str(evil), str(swapped)}
 
 
+@pytest.mark.parametrize("field", ["model", "fallback", "ab"])
+def test_an_empty_uri_is_422_and_starts_nothing(service, tokens, field: str) -> None:
+    client, _, _, _ = service
+    before = client.app.state.store.reload_status
+    r = client.post("/v1/admin/models/reload", json={field: ""}, headers=bearer(tokens["alice"]))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", field], r.text
+    assert client.app.state.store.reload_status is before  # no background load failed later
+
+
 def test_refusals_do_not_tell_which_paths_exist(service, tokens, tmp_path: Path) -> None:
     client, home, _, _ = service
     outside = tmp_path / "outside"

@@ -273,11 +273,13 @@ class ReviewDecisionRequest(BaseModel):
 class ReloadRequest(BaseModel):
     """What to load; all empty reloads the current URIs (an alias may have moved)."""
 
+    # An empty text is a caller's mistake (422 naming the field), not "the current one":
+    # that is the field left out.
     model: str | None = Field(
-        None, description="folder, models:/NAME/VERSION or models:/NAME@ALIAS"
+        None, min_length=1, description="folder, models:/NAME/VERSION or models:/NAME@ALIAS"
     )
-    fallback: str | None = None
-    ab: str | None = Field(None, description="A/B split 'MODEL:WEIGHT,MODEL:WEIGHT'")
+    fallback: str | None = Field(None, min_length=1)
+    ab: str | None = Field(None, min_length=1, description="A/B split 'MODEL:WEIGHT,MODEL:WEIGHT'")
 
 
 class ReloadStatus(BaseModel):
