@@ -71,7 +71,12 @@ class TabularLime:
     """
 
     def __init__(
-        self, bundle: ScoringBundle, background: pd.DataFrame, *, num_samples: int = 1000, seed: int = 0
+        self,
+        bundle: ScoringBundle,
+        background: pd.DataFrame,
+        *,
+        num_samples: int = 1000,
+        seed: int = 0,
     ) -> None:
         from lime.lime_tabular import LimeTabularExplainer
 
