@@ -1,8 +1,7 @@
 """One input path (issue 11, item 1): every consumer of a bundle gives the same PD for the
 same raw rows, whatever the file looks like.
 
-Each model kind ``greenscore train`` trains cheaply (scorecard, LightGBM) is trained on a
-300-row sample of each preset's data (the shared public files read in place; the
+Each model kind is trained on a 300-row sample of each preset's data (the shared public files read in place; the
 synthetic preset from the generator). The sample is then scored as it was written, with a
 UTF-8 byte-order mark, and ``;``-delimited, by ``greenscore score``, the Python API, the
 API (``/v1/score``, ``/v1/score/batch``), a batch job, ``explain``, ``fairness`` and
@@ -10,7 +9,9 @@ API (``/v1/score``, ``/v1/score/batch``), a batch job, ``explain``, ``fairness``
 which scoring once read as unknown categories. Fairness and compliance write no PDs, so
 the PDs they compute are read from a recording wrapper around ``ScoringBundle.predict_pd``.
 
-The German preset runs in the default suite; the other presets are marked slow.
+The German preset with the scorecard, LightGBM and the DNN runs in the default suite; the
+other kinds (CatBoost, XGBoost, logistic, ExtraTrees, the ensemble) and presets are marked
+slow.
 """
 
 from __future__ import annotations
@@ -47,8 +48,14 @@ FILES = {
     "synthetic": None,
 }
 ROWS = 300
-MODELS = ("scorecard", "lightgbm")
+#: Model kinds in the default suite; the rest run with ``-m slow``.
+MODELS = ("scorecard", "lightgbm", "dnn")
+SLOW_MODELS = ("catboost", "xgboost", "logistic", "extratrees", "ensemble")
 TOLERANCE = 1e-9
+#: The nets compute in float32, whose matrix products round differently with the batch
+#: size (one applicant against 300): agreement to float32's precision is what holds.
+FLOAT32_TOLERANCE = 1e-6
+FLOAT32_MODELS = {"dnn"}
 PRESETS = [
     pytest.param("german", id="german"),
     *(
@@ -96,25 +103,25 @@ def _variants(sample: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def trained(home: Path) -> dict[str, tuple[dict[str, Path], dict[str, Path]]]:
-    """Per preset (trained on first use): its file variants and a bundle folder per model."""
-    cache: dict[str, Any] = {}
+def trained(home: Path) -> Any:
+    """``get(preset, model)``: the preset's file variants and the model's bundle folder
+    (the sample written and the model trained on first use)."""
+    samples: dict[str, Path] = {}
 
-    def get(preset: str) -> tuple[dict[str, Path], dict[str, Path]]:
-        if preset not in cache:
-            folder = home / preset
+    def get(preset: str, model: str) -> tuple[dict[str, Path], Path]:
+        folder = home / preset
+        if preset not in samples:
             folder.mkdir()
-            sample = _sample(preset, folder)
-            out = folder / "train"
+            samples[preset] = _sample(preset, folder)
+        sample = samples[preset]
+        out = folder / f"train-{model}"
+        if not out.exists():
             args = ["train", "--data", str(sample), "--preset", preset, "--cv", "2"]
-            result = CliRunner().invoke(
-                app, [*args, "--models", ",".join(MODELS), "--out", str(out)]
-            )
+            result = CliRunner().invoke(app, [*args, "--models", model, "--out", str(out)])
             assert result.exit_code == 0, result.output
-            cache[preset] = (_variants(sample), {m: out / "models" / m for m in MODELS})
-        return cache[preset]
+        return _variants(sample), out / "models" / model
 
-    return get  # type: ignore[return-value]
+    return get
 
 
 # ---------------------------------------------------------------------- consumers
@@ -145,7 +152,12 @@ def _explain(model: Path, path: Path, out: Path) -> np.ndarray:
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    return pd.read_csv(out / "reason_codes.csv")["probability_of_default"].to_numpy()
+    # A model explained by sampled SHAP (the DNN) has reason codes for a seeded sample of
+    # rows only; the rows left out are NaN here (the file's index is the row position).
+    written = pd.read_csv(out / "reason_codes.csv", index_col=0)["probability_of_default"]
+    pds = np.full(ROWS, np.nan)
+    pds[written.index.to_numpy(dtype=int)] = written.to_numpy()
+    return pds
 
 
 def _recorded(command: list[str], monkeypatch: pytest.MonkeyPatch, n: int) -> list[np.ndarray]:
@@ -237,12 +249,14 @@ class Api:
 
 # ---------------------------------------------------------------------- the test
 @pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize(
+    "model",
+    [*MODELS, *(pytest.param(m, id=m, marks=pytest.mark.slow) for m in SLOW_MODELS)],
+)
 def test_every_consumer_gives_the_same_pd_for_the_same_raw_rows(
     preset: str, model: str, trained: Any, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    variants, models = trained(preset)
-    folder = models[model]
+    variants, folder = trained(preset, model)
     bundle = ScoringBundle.load(folder)
     reference = _python(bundle, variants["plain"], "plain")
     assert len(reference) == ROWS and np.isfinite(reference).all()
@@ -274,7 +288,10 @@ def test_every_consumer_gives_the_same_pd_for_the_same_raw_rows(
         got["job"] = api.job(variants["bom"])
     finally:
         api.close()
+    assert np.isfinite(got["explain"]).sum() >= min(ROWS, 200)  # at most a 200-row sample
     for consumer, pd_ in got.items():
         assert len(pd_) == (25 if consumer == "api/single" else ROWS), consumer
-        worst = float(np.max(np.abs(pd_ - reference[: len(pd_)])))
-        assert worst <= TOLERANCE, f"{consumer} differs from the Python API by {worst:.3g}"
+        worst = float(np.nanmax(np.abs(pd_ - reference[: len(pd_)])))
+        assert worst <= (FLOAT32_TOLERANCE if model in FLOAT32_MODELS else TOLERANCE), (
+            f"{consumer} differs from the Python API by {worst:.3g}"
+        )

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from greenscore.errors import ModelError
@@ -35,6 +36,15 @@ SMALL_DATA = 5_000
 def inner_folds(n_rows: int) -> int:
     """Inner folds an ensemble or a calibration step uses on ``n_rows`` rows when not told (``cv=None``)."""
     return 5 if n_rows < SMALL_DATA else 3
+
+
+def _fold_models_have(name: str) -> Any:
+    """``available_if`` check: every fitted fold model has a callable ``name``."""
+
+    def check(self: Any) -> bool:
+        return all(callable(getattr(m, name, None)) for m in self.estimators_)
+
+    return check
 
 
 class FoldBag(ClassifierMixin, BaseEstimator):
@@ -114,13 +124,13 @@ class FoldBag(ClassifierMixin, BaseEstimator):
         k = len(self.estimators_)
         return values / k, base / k
 
+    @available_if(_fold_models_have("feature_importance"))
     def feature_importance(self, importance_type: str = "gain") -> pd.Series:
-        """Mean of the fold models' importances (where they have one)."""
+        """Mean of the fold models' importances (only when every fold model has one, so
+        ``hasattr`` tells a report whether to draw them)."""
         check_is_fitted(self, "estimators_")
         parts = []
         for model in self.estimators_:
-            if not callable(getattr(model, "feature_importance", None)):
-                raise ModelError(f"{type(model).__name__} has no feature importance")
             try:
                 parts.append(model.feature_importance(importance_type))
             except TypeError:  # the scorecard's takes no kind
