@@ -41,7 +41,7 @@ from greenscore.explain.feature_map import (
     select_model_input,
 )
 from greenscore.explain.reason_sides import RiskSides, build_sides
-from greenscore.explain.wording import feature_phrase, reason_sentence
+from greenscore.explain.wording import SentenceParts, feature_phrase
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import Encoded, ScoringRuntime, probe_rows
 
@@ -275,6 +275,12 @@ class ReasonCoder:
         self.categorical = dict(zip(self.features, self._categorical, strict=True))
         self._typical = [table["typical"].get(g) for g in self.features]
         self._sides = RiskSides(table.get("sides") or {}, self.features, self._typical)
+        self._sentences = [
+            SentenceParts.of(phrase, typical=typical, categorical=categorical)
+            for phrase, typical, categorical in zip(
+                self._phrases, self._typical, self._categorical, strict=True
+            )
+        ]
         protected = protected_columns(bundle.spec)
         self._excluded = np.array(
             [is_protected_feature(g, protected) for g in self.features], dtype=bool
@@ -434,9 +440,7 @@ class ReasonCoder:
                 continue  # a positive push from a favourable value is no reason to decline
             if shown is not None and feature in shown:
                 value = shown[feature]
-            text = reason_sentence(
-                self._phrases[j], value, typical=self._typical[j], categorical=self._categorical[j]
-            )
+            text = self._sentences[j].sentence(value)
             out.append(ReasonCode(self.codes[j], feature, score, value, text))
         return out
 

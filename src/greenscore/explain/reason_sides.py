@@ -276,6 +276,8 @@ class RiskSides:
     ) -> None:
         self._sides = [sides.get(f) for f in features]
         self._typical = list(typical)
+        # The curve's height at the typical value, per feature: a constant, read per reason.
+        self._curve_at_typical: dict[int, float] = {}
 
     def known(self, j: int) -> bool:
         """Whether feature ``j`` has a side to check."""
@@ -306,6 +308,9 @@ class RiskSides:
             return side["model"] == step
         grid, curve = side.get("grid"), side.get("log_odds")
         if grid and curve:
-            rise = float(np.interp(number, grid, curve)) - float(np.interp(typical, grid, curve))
+            base = self._curve_at_typical.get(j)
+            if base is None:
+                base = self._curve_at_typical[j] = float(np.interp(typical, grid, curve))
+            rise = float(np.interp(number, grid, curve)) - base
             return rise > _EPS
         return True

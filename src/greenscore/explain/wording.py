@@ -10,8 +10,8 @@ tidied column name.
 
 from __future__ import annotations
 
-import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from greenscore.data.spec import DatasetSpec
@@ -174,25 +174,29 @@ def feature_phrase(name: str, spec: DatasetSpec) -> str:
 
 def format_value(value: Any) -> str:
     """A short human rendering of a feature value (``12,500``, ``0.42``, ``not recorded``)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    kind = type(value)
+    if kind is float or kind is int:  # the common case first: reasons word thousands a second
+        number = float(value)
+    elif value is None:
         return "not recorded"
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int | float) or hasattr(value, "dtype"):
+    elif isinstance(value, int | float) or hasattr(value, "dtype"):
         try:
             number = float(value)
         except (TypeError, ValueError):
             return str(value)
-        if math.isnan(number):
-            return "not recorded"
-        if number.is_integer():
-            return f"{int(number):,}"
-        if abs(number) >= 1000:
-            return f"{number:,.0f}"
-        if abs(number) >= 1:
-            return f"{number:.2f}".rstrip("0").rstrip(".")
-        return f"{number:.3g}"
-    return str(value)
+    else:
+        return str(value)
+    if number != number:  # NaN
+        return "not recorded"
+    if number.is_integer():
+        return f"{int(number):,}"
+    if abs(number) >= 1000:
+        return f"{number:,.0f}"
+    if abs(number) >= 1:
+        return f"{number:.2f}".rstrip("0").rstrip(".")
+    return f"{number:.3g}"
 
 
 def _capitalise(text: str) -> str:
@@ -220,22 +224,45 @@ def reason_sentence(
     str
         e.g. ``"Average credit utilisation is high (0.92; typical 0.41)"``.
     """
-    shown = format_value(value)
-    if shown == "not recorded":
-        return f"{_capitalise(phrase)} is not recorded"
-    if categorical or typical is None:
-        return f"{_capitalise(phrase)} is {shown}"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return f"{_capitalise(phrase)} is {shown}"  # a value sent as text is quoted as sent
-    if number > typical:
-        level = "high"
-    elif number < typical:
-        level = "low"
-    else:
-        return f"{_capitalise(phrase)} is {shown}"
-    return f"{_capitalise(phrase)} is {level} ({shown}; typical {format_value(typical)})"
+    return SentenceParts.of(phrase, typical=typical, categorical=categorical).sentence(value)
+
+
+@dataclass(frozen=True)
+class SentenceParts:
+    """What a feature's reason sentences share, prepared once (a coder words thousands of
+    reasons a second: the phrase is capitalised and the typical value formatted here)."""
+
+    subject: str
+    typical: float | None
+    typical_text: str
+    categorical: bool
+
+    @classmethod
+    def of(
+        cls, phrase: str, *, typical: float | None = None, categorical: bool = False
+    ) -> SentenceParts:
+        """The parts of ``phrase``'s sentences (see :func:`reason_sentence`)."""
+        text = "" if typical is None else format_value(typical)
+        return cls(_capitalise(phrase), typical, text, categorical)
+
+    def sentence(self, value: Any) -> str:
+        """The sentence for one applicant's ``value``."""
+        shown = format_value(value)
+        if shown == "not recorded":
+            return f"{self.subject} is not recorded"
+        if self.categorical or self.typical is None:
+            return f"{self.subject} is {shown}"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return f"{self.subject} is {shown}"  # a value sent as text is quoted as sent
+        if number > self.typical:
+            level = "high"
+        elif number < self.typical:
+            level = "low"
+        else:
+            return f"{self.subject} is {shown}"
+        return f"{self.subject} is {level} ({shown}; typical {self.typical_text})"
 
 
 def customer_sentence(phrase: str, value: Any, weight: float) -> str:
