@@ -440,6 +440,27 @@ class SustainabilitySettings(BaseModel):
     )
 
 
+class ObservabilitySettings(BaseModel):
+    """OpenTelemetry traces of the scoring service (off by default; docs/deployment.md)."""
+
+    tracing_enabled: bool = Field(
+        False, description="trace each request to the audit commit and export by OTLP"
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP base URL of the collector (e.g. http://otel-collector:4318; "
+        "/v1/traces is added); unset: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "
+        "OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318",
+    )
+    service_name: str = Field("greenscore", description="service.name of the traces")
+    sample_ratio: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="share of traces kept where no caller's traceparent decided already",
+    )
+
+
 class Settings(BaseSettings):
     """The effective settings of one GreenScore process."""
 
@@ -461,6 +482,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     sustainability: SustainabilitySettings = SustainabilitySettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
 
     @classmethod
     def settings_customise_sources(

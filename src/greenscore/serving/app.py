@@ -37,6 +37,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.sdk.trace.export import SpanExporter
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
@@ -59,6 +60,7 @@ from greenscore.serving.routers import jobs as jobs_router
 from greenscore.serving.routers import score as score_router
 from greenscore.serving.schemas import applicant_model
 from greenscore.serving.service import ScoringService, new_request_id
+from greenscore.serving.tracing import Tracing, TracingMiddleware
 from greenscore.store import database
 
 log = get_logger(__name__)
@@ -239,6 +241,7 @@ def create_app(
     fallback: str | None = None,
     ab: str | None = None,
     store: ModelStore | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> FastAPI:
     """Build the scoring service.
 
@@ -251,6 +254,9 @@ def create_app(
         ``settings.serving.model`` / ``fallback`` / ``ab``.
     store : ModelStore, optional
         A store with a deployment already installed (tests); overrides the URIs.
+    span_exporter : SpanExporter, optional
+        Where trace spans go when ``observability.tracing_enabled`` (tests: an in-memory
+        exporter); default OTLP/HTTP to ``observability.otlp_endpoint``.
 
     Returns
     -------
@@ -285,7 +291,8 @@ def create_app(
                 "model failed its warm-up", extra={"model": variant.model.label, "error": repr(exc)}
             )
     monitor = Monitor(serving)
-    service = ScoringService(settings, store, monitor=monitor)
+    tracing = Tracing.from_settings(settings.observability, exporter=span_exporter)
+    service = ScoringService(settings, store, monitor=monitor, tracing=tracing)
     applicant = applicant_schema(store)
     worker = (
         JobWorker(
@@ -310,6 +317,7 @@ def create_app(
         if worker is not None:
             await asyncio.to_thread(worker.stop)
         await asyncio.to_thread(service.close)  # decisions still being written
+        await asyncio.to_thread(tracing.shutdown)  # their commit spans included
         close = getattr(limiter, "close", None)
         if close is not None:
             await close()
@@ -329,6 +337,7 @@ def create_app(
     app.state.store = store
     app.state.service = service
     app.state.monitor = monitor
+    app.state.tracing = tracing
     app.state.rate_limiter = limiter
     app.state.job_worker = worker
     app.state.applicant_model = applicant
@@ -350,6 +359,9 @@ def create_app(
         body_timeout=serving.body_timeout_seconds,
         tls=serving.tls_cert is not None,
     )
+    if tracing.enabled:
+        # Added last, so outermost: the server span covers the guard too.
+        app.add_middleware(TracingMiddleware, tracing=tracing)
     if settings.sustainability.dashboard_in_api:
         from greenscore.sustainability.dashboard.mount import mount_dashboard
 

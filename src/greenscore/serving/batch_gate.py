@@ -13,6 +13,7 @@ at most that many entries per tenant and tenants take turns.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -76,8 +77,11 @@ class BatchGate:
             async with gate, self._free:
                 self.running[tenant] = self.running.get(tenant, 0) + 1
                 try:
+                    # In the caller's context, as asyncio.to_thread runs it (the request's
+                    # trace span is current there).
+                    context = contextvars.copy_context()
                     return await loop.run_in_executor(
-                        self._pool, functools.partial(fn, *args, **kwargs)
+                        self._pool, functools.partial(context.run, fn, *args, **kwargs)
                     )
                 finally:
                     self.running[tenant] -= 1

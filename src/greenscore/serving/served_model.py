@@ -11,6 +11,7 @@ are owed: reviews and declines (Regulation B), or every decision with
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,8 +160,12 @@ class ServedModel:
         ids: Sequence[Any],
         *,
         explain: Sequence[bool] | None = None,
+        timings: dict[str, tuple[int, int]] | None = None,
     ) -> list[ScoreResult]:
         """Score raw applicants, with reasons where owed (and where ``explain`` asks).
+
+        ``timings``, if given, gets the epoch-nanosecond start and end of ``"score"``
+        (encode, PD, points, decision) and ``"reasons"`` (the service's trace spans).
 
         Raises
         ------
@@ -169,13 +174,20 @@ class ServedModel:
         Exception
             Whatever the model raises; the caller's circuit breaker counts it.
         """
-        scored = self.runtime.score(rows, ids)
+        started = time.time_ns() if timings is not None else 0
+        try:
+            scored = self.runtime.score(rows, ids)
+        finally:  # a failed call is timed too: its span says it failed
+            if timings is not None:
+                timings["score"] = (started, started := time.time_ns())
         every = self.reasons == "all"
         wanted = [
             every or scored.decisions[i] != "approve" or (explain is not None and explain[i])
             for i in range(len(rows))
         ]
         reasons, available = self._reasons(rows, scored.encoded, wanted)
+        if timings is not None:
+            timings["reasons"] = (started, time.time_ns())
         probability = scored.probability.tolist()
         points = np.round(scored.points, 1).tolist()
         decisions = scored.decisions.tolist()

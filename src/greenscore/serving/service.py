@@ -42,6 +42,7 @@ from greenscore.serving.monitoring import Monitor
 from greenscore.serving.recorder import WriteBehind, prediction_row, record_decisions
 from greenscore.serving.review import add_item
 from greenscore.serving.served_model import ScoreResult, ServedModel
+from greenscore.serving.tracing import Tracing
 from greenscore.serving.validation import Flag, InputGuard, input_hash
 from greenscore.store import database
 
@@ -73,6 +74,9 @@ class Item:
     input_sha256: str = ""
     #: Who owns the decision (:mod:`greenscore.serving.ownership`); the actor if not given.
     tenant: str | None = None
+    #: The OpenTelemetry context of the request (None: tracing off): the spans of its
+    #: scoring and commit, made on other threads or callbacks, are parented on it.
+    trace: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.tenant is None:
@@ -151,6 +155,9 @@ class ScoringService:
     store : ModelStore
     monitor : Monitor, optional
         Metrics sink (a private one is made if omitted).
+    tracing : Tracing, optional
+        Spans of each decision (:mod:`greenscore.serving.tracing`); default as the
+        settings' ``observability`` say.
     """
 
     def __init__(
@@ -159,11 +166,13 @@ class ScoringService:
         store: ModelStore,
         *,
         monitor: Monitor | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.db = database(settings)
         self.store = store
         self.monitor = monitor or Monitor(settings.serving)
+        self.tracing = tracing or Tracing.from_settings(settings.observability)
         self.cache = AnswerCache(settings.serving.cache_size)
         self._guards: weakref.WeakKeyDictionary[ServedModel, InputGuard] = (
             weakref.WeakKeyDictionary()
@@ -221,6 +230,27 @@ class ScoringService:
         DataError
             If an input is outside the training range and the service refuses those.
         """
+        parent = self.tracing.current()  # the request's: its later spans are not validate's
+        with self.tracing.span("validate"):
+            return self._item(
+                payload,
+                actor=actor,
+                request_id=request_id,
+                route=route,
+                tenant=tenant,
+                trace=parent,
+            )
+
+    def _item(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        actor: str,
+        request_id: str | None,
+        route: str,
+        tenant: str | None,
+        trace: Any,
+    ) -> Item:
         deployment = self.store.deployment
         model = deployment.primary.model
         id_name = model.id_name
@@ -238,6 +268,7 @@ class ScoringService:
             flags=flags,
             tenant=tenant,
             input_sha256=input_hash(row, model.input_columns, applicant_id),
+            trace=trace,
         )
 
     def submit(self, item: Item) -> asyncio.Future:
@@ -296,7 +327,8 @@ class ScoringService:
             return out
         rows = [items[k].row for k in todo]
         ids = [items[k].applicant_id for k in todo]
-        results = self._score(model, rows, ids, breaker=variant.breaker)
+        traces = [items[k].trace for k in todo] if self.tracing.enabled else None
+        results = self._score(model, rows, ids, breaker=variant.breaker, traces=traces)
         failed = [
             j
             for j, r in enumerate(results)
@@ -305,7 +337,10 @@ class ScoringService:
         if failed and deployment.fallback is not None:
             self.monitor.fallbacks.labels(variant.label).inc(len(failed))
             backup = self._score(
-                deployment.fallback, [rows[j] for j in failed], [ids[j] for j in failed]
+                deployment.fallback,
+                [rows[j] for j in failed],
+                [ids[j] for j in failed],
+                traces=None if traces is None else [traces[j] for j in failed],
             )
             for j, result in zip(failed, backup, strict=True):
                 results[j] = (
@@ -323,21 +358,40 @@ class ScoringService:
         return out
 
     def _score(
-        self, model: ServedModel, rows: list[dict[str, Any]], ids: list[Any], *, breaker: Any = None
+        self,
+        model: ServedModel,
+        rows: list[dict[str, Any]],
+        ids: list[Any],
+        *,
+        breaker: Any = None,
+        traces: list[Any] | None = None,
     ) -> list[Any]:
-        """Score rows, isolating a bad row; the breaker counts model failures, not bad input."""
+        """Score rows, isolating a bad row; the breaker counts model failures, not bad input.
+
+        ``traces``: each row's request context (tracing on), under which the ``score`` and
+        ``reasons`` spans of this model call are made.
+        """
         if breaker is not None and not breaker.allow():
             return [ServiceUnavailableError(f"circuit open for {model.label}")] * len(rows)
+        timings: dict[str, tuple[int, int]] | None = {} if traces else None
         try:
-            results: list[Any] = list(model.score(rows, ids))
+            results: list[Any] = list(model.score(rows, ids, timings=timings))
         except DataError as exc:
             if breaker is not None:
                 breaker.record_success()
+            self._trace_scoring(model, traces, timings, rows, exc)
             if len(rows) == 1:
                 return [exc]
             # One applicant's bad value must not fail the others scored with it.
-            return [r for k in range(len(rows)) for r in self._score(model, [rows[k]], [ids[k]])]
+            return [
+                r
+                for k in range(len(rows))
+                for r in self._score(
+                    model, [rows[k]], [ids[k]], traces=None if traces is None else [traces[k]]
+                )
+            ]
         except Exception as exc:  # noqa: BLE001 - counted, then the fallback is tried
+            self._trace_scoring(model, traces, timings, rows, exc)
             self.monitor.errors.labels("model").inc()
             log.warning("model failed", extra={"model": model.label, "error": repr(exc)})
             if breaker is not None:
@@ -345,7 +399,34 @@ class ScoringService:
             return [exc] * len(rows)
         if breaker is not None:
             breaker.record_success()
+        self._trace_scoring(model, traces, timings, results)
         return results
+
+    def _trace_scoring(
+        self,
+        model: ServedModel,
+        traces: list[Any] | None,
+        timings: dict[str, tuple[int, int]] | None,
+        results: list[Any],
+        error: BaseException | None = None,
+    ) -> None:
+        """The ``score`` and ``reasons`` spans of one model call, under each request's
+        span (:mod:`greenscore.serving.tracing`: why one per request)."""
+        if not traces or timings is None or "score" not in timings:
+            return
+        size = len(traces)
+        common: dict[str, str | int] = {
+            "greenscore.model": model.label,
+            "greenscore.batch.size": size,
+        }
+        start, end = timings["score"]
+        scored = "reasons" in timings
+        self.tracing.fan_out("score", traces, start, end, common, error=None if scored else error)
+        if scored:
+            explained = sum(1 for r in results if isinstance(r, ScoreResult) and r.reasons)
+            start, end = timings["reasons"]
+            attributes = {**common, "greenscore.reasons.explained": explained}
+            self.tracing.fan_out("reasons", traces, start, end, attributes, error=error)
 
     def _outcome(
         self,
@@ -398,7 +479,11 @@ class ScoringService:
         if outcomes:
             self._route_to_review(outcomes)
             events, rows = self._records(outcomes)
-            record_decisions(events, rows, settings=self.settings)
+            traces = [o.item.trace for o in outcomes if o.item and o.item.trace is not None]
+            with self.tracing.shared(
+                "audit.commit", traces, {"greenscore.commit.decisions": len(outcomes)}
+            ):
+                record_decisions(events, rows, settings=self.settings)
             self._observe(outcomes)
         return [self._answered(o) for o in decided]
 
@@ -561,19 +646,40 @@ class ScoringService:
         jobs, replays), in the calling thread: the outcomes returned are written.
 
         A refused input (out of range) is that applicant's outcome, not the batch's.
-        ``tenant`` owns the decisions (default: ``actor``).
+        ``tenant`` owns the decisions (default: ``actor``). Traced as one ``decide`` span
+        (under the request's, if any: a job chunk's is a root) with one ``validate``.
         """
+        with self.tracing.span("decide", {"greenscore.applicants": len(payloads)}):
+            return self._decide_payloads(payloads, actor, route, request_ids, tenant)
+
+    def _decide_payloads(
+        self,
+        payloads: Sequence[Mapping[str, Any]],
+        actor: str,
+        route: str,
+        request_ids: Sequence[str] | None,
+        tenant: str | None,
+    ) -> list[Outcome | BaseException]:
         items: list[Item] = []
         outcomes: list[Outcome | BaseException | None] = []
-        for k, payload in enumerate(payloads):
-            try:
-                rid = request_ids[k] if request_ids is not None else None
-                items.append(
-                    self.item(payload, actor=actor, request_id=rid, route=route, tenant=tenant)
-                )
-                outcomes.append(None)
-            except DataError as exc:
-                outcomes.append(exc)
+        parent = self.tracing.current()  # decide's: its later spans are not validate's
+        with self.tracing.span("validate", {"greenscore.applicants": len(payloads)}):
+            for k, payload in enumerate(payloads):
+                try:
+                    rid = request_ids[k] if request_ids is not None else None
+                    items.append(
+                        self._item(
+                            payload,
+                            actor=actor,
+                            request_id=rid,
+                            route=route,
+                            tenant=tenant,
+                            trace=parent,
+                        )
+                    )
+                    outcomes.append(None)
+                except DataError as exc:
+                    outcomes.append(exc)
         decided = self.decide(items) if items else []
         written: Sequence[Outcome | BaseException]
         try:
