@@ -245,3 +245,149 @@ def test_otel_collector_pipeline_exports_traces_to_jaeger() -> None:
     assert "otlp/jaeger" in traces["exporters"]
     assert config["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
     assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
+
+
+# ---------------------------------------------------------------------- traces
+TRACING_PREFIX = "GREENSCORE_OBSERVABILITY__"
+
+
+def _observability_env(env: dict[str, str]) -> dict[str, str]:
+    """The observability settings a container's environment sets, checked against the
+    real settings model (a misspelt name would be ignored by the service)."""
+    from greenscore.config import ObservabilitySettings
+
+    chosen = {
+        k.removeprefix(TRACING_PREFIX).lower(): str(v)
+        for k, v in env.items()
+        if k.startswith(TRACING_PREFIX)
+    }
+    unknown = set(chosen) - set(ObservabilitySettings.model_fields)
+    assert not unknown, f"not observability settings: {sorted(unknown)}"
+    ObservabilitySettings.model_validate(chosen)  # the values parse too
+    return chosen
+
+
+def _collector_http_port(config: dict) -> int:
+    return int(config["receivers"]["otlp"]["protocols"]["http"]["endpoint"].rsplit(":", 1)[1])
+
+
+def compose_otlp_problems(compose: dict, collector: dict) -> list[str]:
+    """Compose services whose traces would go nowhere: tracing on without an endpoint, or
+    an endpoint whose host is not a service of the file or whose port is not where the
+    collector receives OTLP/HTTP."""
+    from urllib.parse import urlsplit
+
+    services = compose["services"]
+    port = _collector_http_port(collector)
+    problems = []
+    for name, svc in services.items():
+        env = _observability_env(svc.get("environment") or {})
+        if env.get("tracing_enabled", "false").lower() != "true":
+            continue
+        url = urlsplit(env.get("otlp_endpoint", ""))
+        if url.hostname not in services:
+            problems.append(f"{name}: OTLP endpoint host {url.hostname!r} is no compose service")
+        elif url.port != port:
+            problems.append(f"{name}: OTLP endpoint port {url.port} is not the collector's {port}")
+    return problems
+
+
+def _compose_and_collector() -> tuple[dict, dict]:
+    return (
+        yaml.safe_load((DEPLOY / "compose.yaml").read_text()),
+        yaml.safe_load((DEPLOY / "otel-collector" / "config.yaml").read_text()),
+    )
+
+
+def test_compose_services_send_traces_to_the_collector() -> None:
+    compose, collector = _compose_and_collector()
+    assert compose_otlp_problems(compose, collector) == []
+    services = compose["services"]
+    for name in ("api", "worker"):
+        env = _observability_env(services[name]["environment"])
+        assert env["tracing_enabled"] == "true" and env["service_name"] == f"greenscore-{name}"
+        assert services[name]["depends_on"]["otel-collector"]
+    assert "otel-collector" in services
+
+
+def test_an_otlp_endpoint_naming_no_service_or_port_is_caught() -> None:
+    compose, collector = _compose_and_collector()
+    env = compose["services"]["api"]["environment"]
+    env[TRACING_PREFIX + "OTLP_ENDPOINT"] = "http://otel-colector:4318"
+    compose["services"]["worker"]["environment"][TRACING_PREFIX + "OTLP_ENDPOINT"] = (
+        "http://otel-collector:4317"  # the gRPC port: the service speaks OTLP/HTTP
+    )
+    problems = compose_otlp_problems(compose, collector)
+    assert problems == [
+        "api: OTLP endpoint host 'otel-colector' is no compose service",
+        "worker: OTLP endpoint port 4317 is not the collector's 4318",
+    ]
+    env[TRACING_PREFIX + "TRACING_ENABLE"] = "true"
+    with pytest.raises(AssertionError, match="tracing_enable"):
+        compose_otlp_problems(compose, collector)
+
+
+def kubernetes_otlp_problems(docs: list[dict]) -> list[str]:
+    """The rendered config's OTLP endpoint must be a cluster service whose namespace and
+    port the pods' egress NetworkPolicy allows (else default-deny drops every export)."""
+    from urllib.parse import urlsplit
+
+    (config,) = [
+        d for d in docs if d["kind"] == "ConfigMap" and "greenscore-config" in d["metadata"]["name"]
+    ]
+    env = _observability_env(config["data"])
+    url = urlsplit(env.get("otlp_endpoint", ""))
+    parts = (url.hostname or "").split(".")
+    if len(parts) < 3 or parts[2:] != ["svc", "cluster", "local"][: len(parts) - 2]:
+        return [f"OTLP endpoint {url.hostname!r} is not a <service>.<namespace>.svc name"]
+    namespace = parts[1]
+    (egress,) = [
+        d
+        for d in docs
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "greenscore-egress"
+    ]
+    for rule in egress["spec"]["egress"]:
+        names = {
+            t.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+            for t in rule.get("to", [])
+        }
+        ports = {p["port"] for p in rule.get("ports", []) if p.get("protocol", "TCP") == "TCP"}
+        if namespace in names and url.port in ports:
+            return []
+    return [f"egress to {namespace}:{url.port} (the OTLP endpoint) is not allowed"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kubernetes_pods_may_reach_their_otlp_endpoint(overlay: str) -> None:
+    docs = documents(rendered(overlay))
+    assert kubernetes_otlp_problems(docs) == []
+    (config,) = [
+        d for d in docs if d["kind"] == "ConfigMap" and "greenscore-config" in d["metadata"]["name"]
+    ]
+    env = _observability_env(config["data"])
+    # Off by default; staging traces every request.
+    assert env["tracing_enabled"] == ("true" if overlay == "staging" else "false")
+    (worker,) = [
+        d
+        for d in docs
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "greenscore-worker"
+    ]
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    names = {e["name"]: e.get("value") for e in container["env"]}
+    assert names[TRACING_PREFIX + "SERVICE_NAME"] == "greenscore-worker"
+
+
+def test_an_unreachable_kubernetes_otlp_endpoint_is_caught() -> None:
+    docs = documents(rendered("production"))
+    (config,) = [
+        d for d in docs if d["kind"] == "ConfigMap" and "greenscore-config" in d["metadata"]["name"]
+    ]
+    key = TRACING_PREFIX + "OTLP_ENDPOINT"
+    config["data"][key] = "http://otel-collector.tracing.svc.cluster.local:4318"
+    assert kubernetes_otlp_problems(docs) == [
+        "egress to tracing:4318 (the OTLP endpoint) is not allowed"
+    ]
+    config["data"][key] = "http://otel-collector:4318"
+    assert kubernetes_otlp_problems(docs) == [
+        "OTLP endpoint 'otel-collector' is not a <service>.<namespace>.svc name"
+    ]
