@@ -394,6 +394,21 @@ class MonitoringSettings(BaseModel):
         description="a retrained model replaces the champion only when its AUC is higher "
         "and the DeLong test's p-value is below this",
     )
+    live_sample_size: int = Field(
+        2000,
+        ge=0,
+        description="applicants the scoring service keeps per model and window, sampled "
+        "uniformly, for 'greenscore monitor --from-store' (0: keep none)",
+    )
+    live_window: Literal["day", "week", "month"] = Field(
+        "day", description="calendar window of the service's applicant samples"
+    )
+    live_flush_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="how often the service seals the samples of closed windows (the open "
+        "one is sealed at shutdown)",
+    )
 
     @model_validator(mode="after")
     def _ordered_bands(self) -> MonitoringSettings:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,9 @@ from greenscore.evaluation.metrics import auc
 from greenscore.features.coercion import TypeCoercer
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.metadata import BundleMetadata
+from greenscore.monitoring.live import KIND, LiveSamples, sampled_columns
 from greenscore.monitoring.retrain import AUDIT_ACTION
+from greenscore.privacy import sealed
 from greenscore.security.audit import find_events
 from greenscore.security.pseudonym import subject_hash
 from greenscore.store import database
@@ -207,3 +209,45 @@ def test_outcomes_of_a_degraded_window_file_exactly_one_training_job(world: dict
     assert any("AUC of vintage 2024-12 fell" in r for r in event["details"]["reasons"])
     assert "already filed" in stdout
     assert first["drift"]["features"].startswith("not monitored from the store")
+
+
+def test_monitor_from_store_reads_the_service_samples_and_flags_the_drifted_months(
+    world: dict, run
+) -> None:
+    """What the service samples (monitoring.live) is what ``--from-store`` monitors."""
+    root = world["root"]
+    db = database(get_settings())
+    bundle = ScoringBundle.load(root / "model")
+    apps = pd.read_parquet(root / "current.parquet")
+    scores = bundle.predict_pd(bundle.model_input(apps))
+    columns = sampled_columns(bundle.spec, list(bundle.model_input(apps).columns))
+    live = LiveSamples(MonitoringSettings(live_window="month"), db=db, seed=0)
+    month = apps["application_date"].dt.to_period("M")
+    for period in sorted(month.unique()):
+        rows = np.flatnonzero((month == period).to_numpy())
+        live.offer(
+            bundle.model_name,
+            apps.iloc[rows].to_dict("records"),
+            scores[rows],
+            columns=columns,
+            at=period.start_time.to_pydatetime().replace(tzinfo=UTC),
+        )
+    live.flush(everything=True)
+    try:
+        out = root / "live"
+        code, _, err = run(
+            "monitor", "-m", root / "model", "--reference", root / "reference.parquet",
+            "--from-store", "--window", "month", "-o", out, "--no-retrain",
+        )  # fmt: skip
+        assert code == 0, err
+        report = json.loads((out / "monitor.json").read_text())
+    finally:
+        sealed.drop(KIND, f"{bundle.model_name}/", db=db)
+    drift = report["drift"]
+    assert drift["sample"] == {"rows": len(apps), "decisions": len(apps), "units": MONTHS}
+    windows = drift["windows"]
+    assert len(windows) == MONTHS
+    stable, drifted = windows[: MONTHS - DRIFT_MONTHS], windows[MONTHS - DRIFT_MONTHS :]
+    assert all(w["flagged"] == [] for w in stable)
+    assert PLANTED <= set(drifted[-1]["flagged"])
+    assert "features" not in drift

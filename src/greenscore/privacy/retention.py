@@ -2,10 +2,11 @@
 
 Every store of personal data has a retention period: ``privacy.retention_days`` unless a
 policy row overrides it for that target. Targets are ``predictions``, ``outcomes`` (by
-the date of their decision), ``lineage``, ``consent``, ``token_vault``, ``jobs`` and
-``dead_letters`` (the service's sealed
-applicant rows) and ``dataset:<name>`` for each registered dataset (rows are
-dated by the dataset's time column; datasets without one are skipped and reported).
+the date of their decision), ``lineage``, ``consent``, ``token_vault``, ``jobs``,
+``dead_letters`` and ``monitor_samples`` (the service's sealed applicant rows: job data,
+kept requests, the applicants sampled for the monitor) and ``dataset:<name>`` for each
+registered dataset (rows are dated by the dataset's time column; datasets without one are
+skipped and reported).
 Consent history is purged except for each subject's grant still in force: deleting it
 would silently withdraw a consent the subject gave.
 """
@@ -35,8 +36,9 @@ from greenscore.store.tables.privacy import (
 
 TABLE_TARGETS = ("predictions", "outcomes", "lineage", "consent", "token_vault")
 #: Sealed applicant rows (:mod:`greenscore.privacy.sealed`): job inputs and results, and
-#: the requests kept in the dead-letter table; the target is the sealed kind.
-SEALED_TARGETS = ("jobs", "dead_letters")
+#: the requests kept in the dead-letter table, the monitor's samples of scored applicants;
+#: the target is the sealed kind.
+SEALED_TARGETS = ("jobs", "dead_letters", "monitor_samples")
 
 
 @dataclass

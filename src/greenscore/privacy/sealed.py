@@ -138,9 +138,25 @@ def unseal(kind: str, ref: str, *, db: Database) -> list[Any]:
     return json.loads(decrypt_bytes(bytes(blob), name=_name(kind, ref)))
 
 
+def _like(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def refs(kind: str, prefix: str, *, db: Database) -> list[str]:
+    """The refs of every unit of ``kind`` whose ref starts with ``prefix``, oldest first."""
+    with db.session() as session:
+        return list(
+            session.execute(
+                select(SealedUnit.ref)
+                .where(SealedUnit.kind == kind, SealedUnit.ref.like(_like(prefix), escape="\\"))
+                .order_by(SealedUnit.created_at, SealedUnit.ref)
+            ).scalars()
+        )
+
+
 def drop(kind: str, prefix: str, *, db: Database) -> int:
     """Delete every unit whose ref starts with ``prefix``; returns how many."""
-    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    like = _like(prefix)
     with db.session() as session:
         session.execute(
             delete(SealedSubject).where(

@@ -7,7 +7,10 @@ fails), with reason codes where they are owed. Then the decisions are written
 (:meth:`ScoringService.commit`): grey-band decisions routed to review if configured, and
 every decision's audit event and prediction-store row in one transaction; only then is
 anyone answered. A request that no model can answer goes to the dead-letter table and its
-caller gets 503; so does one whose decision could not be written.
+caller gets 503; so does one whose decision could not be written. Each written decision is
+offered to the monitor's sample of live applicants (:mod:`greenscore.monitoring.live`),
+which the writing thread seals per closed window and :meth:`ScoringService.close` seals
+whole at shutdown: no database write per request.
 
 Single-applicant requests go through a :class:`LoopBatcher`, which scores together
 whatever arrived in one turn of the event loop on the loop, and hands the batch to a
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import weakref
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +34,7 @@ import numpy as np
 from greenscore.config import Settings
 from greenscore.errors import DataError, GreenScoreError
 from greenscore.logging import get_logger
+from greenscore.monitoring.live import LiveSamples, sampled_columns
 from greenscore.security.audit import AuditEvent
 from greenscore.security.pseudonym import subject_hash as pseudonym
 from greenscore.serving.batcher import LoopBatcher
@@ -74,6 +79,9 @@ class Item:
     input_sha256: str = ""
     #: Who owns the decision (:mod:`greenscore.serving.ownership`); the actor if not given.
     tenant: str | None = None
+    #: Protected attributes the caller sent that the model does not read: for the monitor's
+    #: sample only (a shift in who applies matters to fairness); never scored or audited.
+    protected: dict[str, Any] = field(default_factory=dict)
     #: The OpenTelemetry context of the request (None: tracing off): the spans of its
     #: scoring and commit, made on other threads or callbacks, are parented on it.
     trace: Any = field(default=None, repr=False, compare=False)
@@ -146,6 +154,12 @@ def _reason(reason: Any) -> dict[str, Any]:
     }
 
 
+def _monitored_row(item: Item | None) -> Mapping[str, Any]:
+    """An applicant as the monitor's sample reads it (a view: nothing is copied here)."""
+    assert item is not None
+    return ChainMap(item.protected, item.row) if item.protected else item.row
+
+
 class ScoringService:
     """Decides on applicants with the store's current deployment.
 
@@ -177,6 +191,10 @@ class ScoringService:
         self._guards: weakref.WeakKeyDictionary[ServedModel, InputGuard] = (
             weakref.WeakKeyDictionary()
         )
+        self.samples = LiveSamples(settings.monitoring, db=self.db)
+        self._monitored: weakref.WeakKeyDictionary[ServedModel, tuple[str, ...]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.writer: WriteBehind[Outcome | Unanswered | BaseException] = WriteBehind(
             self.commit, failed=self._not_written, name="greenscore-decisions"
         )
@@ -192,8 +210,10 @@ class ScoringService:
         self.cache.clear()
 
     def close(self) -> None:
-        """Write what the writer thread still holds, then stop it (service shutdown)."""
+        """Write what the writer thread still holds, then stop it, then seal the monitor's
+        samples, the open windows' too (service shutdown)."""
         self.writer.close()
+        self._flush_samples(everything=True)
 
     # ------------------------------------------------------------------ intake
     def guard(self, model: ServedModel) -> InputGuard:
@@ -256,6 +276,7 @@ class ScoringService:
         id_name = model.id_name
         applicant_id = payload.get(id_name) if id_name else None
         row = {c: payload.get(c) for c in model.input_columns}
+        protected = {c: payload[c] for c in self._protected(model) if c in payload}
         flags = self.guard(model).check(row, payload)
         for flag in flags:
             self.monitor.flags.labels(flag.issue).inc()
@@ -268,6 +289,7 @@ class ScoringService:
             flags=flags,
             tenant=tenant,
             input_sha256=input_hash(row, model.input_columns, applicant_id),
+            protected=protected,
             trace=trace,
         )
 
@@ -485,6 +507,7 @@ class ScoringService:
             ):
                 record_decisions(events, rows, settings=self.settings)
             self._observe(outcomes)
+            self._sample(outcomes, [row["subject_hash"] for row in rows])
         return [self._answered(o) for o in decided]
 
     def _answered(self, outcome: Outcome | Unanswered | BaseException) -> Outcome | BaseException:
@@ -589,6 +612,52 @@ class ScoringService:
                 fresh * model.energy.kwh,
                 fresh * model.energy.co2_kg,
             )
+
+    def _sample(self, outcomes: list[Outcome], subjects: list[str | None]) -> None:
+        """Offer written decisions to the monitor's samples, one offer per model.
+
+        The decisions are written already: a sample that cannot be sealed is logged and
+        counted, never the caller's failure.
+        """
+        if not self.samples.enabled:
+            return
+        groups: dict[int, list[int]] = {}
+        for k, outcome in enumerate(outcomes):
+            groups.setdefault(id(outcome.model), []).append(k)
+        try:
+            for positions in groups.values():
+                model = outcomes[positions[0]].model
+                self.samples.offer(
+                    model.name,
+                    (_monitored_row(outcomes[k].item) for k in positions),
+                    (outcomes[k].result.probability_of_default for k in positions),
+                    columns=self._monitored_columns(model),
+                    subjects=(subjects[k] for k in positions),
+                )
+        except Exception as exc:  # noqa: BLE001 - monitoring must not fail written decisions
+            self.monitor.errors.labels("monitor_sample").inc()
+            log.error("monitor samples not sealed", extra={"error": repr(exc)})
+
+    def _monitored_columns(self, model: ServedModel) -> tuple[str, ...]:
+        """What the monitor reads of a model's applicants: its inputs and the spec's
+        protected attributes, never an id, PII or a date (once per model)."""
+        columns = self._monitored.get(model)
+        if columns is None:
+            columns = sampled_columns(model.bundle.spec, model.input_columns)
+            self._monitored[model] = columns
+        return columns
+
+    def _protected(self, model: ServedModel) -> tuple[str, ...]:
+        """Monitored columns the model does not read (protected attributes)."""
+        inputs = set(model.input_columns)
+        return tuple(c for c in self._monitored_columns(model) if c not in inputs)
+
+    def _flush_samples(self, *, everything: bool = False) -> None:
+        try:
+            self.samples.flush(everything=everything)
+        except Exception as exc:  # noqa: BLE001 - shutdown goes on; the loss is logged
+            self.monitor.errors.labels("monitor_sample").inc()
+            log.error("monitor samples not sealed", extra={"error": repr(exc)})
 
     def _dead_letter(self, item: Item, error: BaseException, model_uri: str) -> BaseException:
         """Keep an unanswerable request in the dead-letter table; the caller gets 503."""

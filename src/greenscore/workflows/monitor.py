@@ -4,8 +4,10 @@ Ties the monitoring pieces to their inputs. The model is a bundle folder or a re
 URI. The reference is a file read with the model's spec and scored by the model, or, when
 no file is given, what the bundle stores (training ranges and levels, out-of-fold PD
 quantiles). The current data is a file (its rows and the model's PDs on them; windows by
-the spec's time column) or the prediction store (the PDs the service gave, by decision
-time, and the outcomes loaded against those decisions for performance by vintage).
+the spec's time column) or the prediction store: the applicants the service sampled per
+window (:mod:`greenscore.monitoring.live`: their monitored columns and PDs), or, where it
+sampled none, the PDs it gave by decision time; and the outcomes loaded against those
+decisions for performance by vintage.
 
 Then alerts go to the log, the webhook and Prometheus, the retraining trigger may file a
 training job, and ``monitor.json`` and ``monitor.html`` are written. The webhook is sent
@@ -38,6 +40,7 @@ from greenscore.monitoring.alerts import (
     performance_alerts,
 )
 from greenscore.monitoring.drift import quantile_bins
+from greenscore.monitoring.live import load_samples
 from greenscore.monitoring.monitor import drift_report
 from greenscore.monitoring.performance import performance_by_vintage
 from greenscore.monitoring.reference import (
@@ -56,6 +59,10 @@ NO_TIME_COLUMN = (
     "--window needs the spec's time_column in the current data; spec '{spec}' has {column}"
 )
 NO_DECISIONS = "the prediction store holds no decisions of model '{name}'"
+NO_SAMPLES = (
+    "not monitored from the store: the service has sealed no sample of applicants for this "
+    "model (monitoring.live_sample_size), only its PDs are"
+)
 #: Calibration bands of the performance report: PD quintiles of the model's training PDs.
 CALIBRATION_BANDS = 5
 
@@ -175,18 +182,35 @@ def _from_store(
 
     name = recorded_name(bundle)
     db = database(settings)
-    times, probabilities = scored_probabilities(model_name=name, db=db)
-    if not probabilities:
-        raise DataError(NO_DECISIONS.format(name=name))
-    moments = pd.Series(pd.to_datetime(times, utc=True)).dt.tz_localize(None)
-    drift = drift_report(
-        reference,
-        None,
-        settings=settings.monitoring,
-        scores=np.asarray(probabilities),
-        times=moments,
-        window=request.window,
-    )
+    samples = load_samples(name, window=request.window, db=db, seed=settings.seed)
+    if samples is not None:
+        drift = drift_report(
+            reference,
+            samples.frame,
+            settings=settings.monitoring,
+            scores=samples.scores,
+            times=samples.times,
+            window=request.window,
+        )
+        drift["sample"] = {
+            "rows": len(samples.scores),
+            "decisions": samples.decisions,
+            "units": samples.units,
+        }
+    else:
+        times, probabilities = scored_probabilities(model_name=name, db=db)
+        if not probabilities:
+            raise DataError(NO_DECISIONS.format(name=name))
+        moments = pd.Series(pd.to_datetime(times, utc=True)).dt.tz_localize(None)
+        drift = drift_report(
+            reference,
+            None,
+            settings=settings.monitoring,
+            scores=np.asarray(probabilities),
+            times=moments,
+            window=request.window,
+        )
+        drift["features"] = NO_SAMPLES
     outcomes = outcome_rows(model_name=name, db=db)
     performance = None
     if outcomes:
@@ -277,10 +301,6 @@ def run_monitor(
         "retraining": retraining,
         "settings": settings.monitoring.model_dump(mode="json"),
     }
-    if request.from_store:
-        report["drift"]["features"] = (
-            "not monitored from the store: the service records PDs, not applicant fields"
-        )
     files = write_report(report, request.out)
     report["files"] = {k: str(v) for k, v in files.items()}
     return report
