@@ -20,7 +20,15 @@ from greenscore.version import __version__
 TYPE_CHECKING = False
 
 #: Names served from greenscore.api on first access.
-_API = ("train", "load_model", "score", "explain_applicants", "TrainResult", "ScoringBundle")
+_API = (
+    "train",
+    "load_model",
+    "score",
+    "explain_applicants",
+    "member_contributions",
+    "TrainResult",
+    "ScoringBundle",
+)
 
 __all__ = [
     "ScoringBundle",
@@ -28,6 +36,7 @@ __all__ = [
     "__version__",
     "explain_applicants",
     "load_model",
+    "member_contributions",
     "score",
     "train",
 ]
@@ -38,6 +47,7 @@ if TYPE_CHECKING:
         TrainResult,
         explain_applicants,
         load_model,
+        member_contributions,
         score,
         train,
     )

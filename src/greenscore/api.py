@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
+import numpy as np
 import pandas as pd
 
 from greenscore.config import get_settings
@@ -44,6 +45,7 @@ __all__ = [
     "ValidationWarning",
     "explain_applicants",
     "load_model",
+    "member_contributions",
     "score",
     "train",
 ]
@@ -76,6 +78,9 @@ def train(
     seed: int | None = None,
     approve_below: float | None = None,
     decline_above: float | None = None,
+    time_budget: str | float | None = None,
+    fairness_constraint: str | None = None,
+    max_gap: float = 0.05,
     progress: Callable[[str, float], None] | None = None,
 ) -> TrainResult:
     """Cross-validate credit models on a file and fit the final ones, as ``greenscore train``.
@@ -91,14 +96,17 @@ def train(
     query : str, optional
         SQL query when ``data`` is a database URL.
     models : str or sequence of str, default "scorecard,lightgbm"
-        Model names (``scorecard``, ``lightgbm``, ``dnn``, ``lstm``, ``tcn``, ``gnn``) or
-        ``"auto"``.
+        Model names (``scorecard``, ``lightgbm``, ``catboost``, ``xgboost``, ``logistic``,
+        ``logistic_woe``, ``extratrees``, ``randomforest``, ``dnn``, ``lstm``, ``tcn``,
+        ``gnn``, ``ensemble`` or ``ensemble:scorecard+lightgbm+logistic``) or ``"auto"``:
+        an ensemble whose members and tuning fit ``time_budget``.
     cv : int, default 5
         Cross-validation folds (2 to 20).
     cv_strategy : {"stratified", "time"}
         ``time`` needs the spec's time column.
     tune_trials : int, optional
-        Optuna trials for LightGBM (default: ``settings.training.tune_trials``).
+        Optuna trials for every tunable model (default: ``settings.training.tune_trials``;
+        with ``auto``, the most per member, as the budget allows).
     sampler : str, optional
         Imbalance sampler on training folds (``smote``, ``random_under``, ...).
     register : str, optional
@@ -111,6 +119,13 @@ def train(
         Seed of the whole run (default: ``settings.seed``).
     approve_below, decline_above : float, optional
         Decision cut-offs on the PD stored in the bundles (default: ``settings.scoring``).
+    time_budget : str or float, optional
+        Wall time of an ``auto`` ensemble (``"20m"``, ``"90s"`` or seconds; default 20m).
+    fairness_constraint : str, optional
+        ``demographic_parity`` or ``equalized_odds`` (``:ATTRIBUTE`` to name the
+        protected column): train every model under it.
+    max_gap : float, default 0.05
+        Largest gap between groups the constraint allows.
     progress : callable, optional
         Called with ``(message, advance)`` after each fold and final fit.
 
@@ -150,6 +165,9 @@ def train(
         seed=seed,
         approve_below=approve_below,
         decline_above=decline_above,
+        time_budget=time_budget,
+        fairness_constraint=fairness_constraint,
+        max_gap=max_gap,
     )
     for message in findings:
         warnings.warn(message, ValidationWarning, stacklevel=2)
@@ -225,6 +243,50 @@ def score(
     if note:
         warnings.warn(note, UserWarning, stacklevel=2)
     return ScoringRuntime(bundle).score_frame(_raw_frame(data, query))
+
+
+def member_contributions(model: Model, data: Data, *, query: str | None = None) -> pd.DataFrame:
+    """Each ensemble member's part of every applicant's reasons, per model feature.
+
+    Parameters
+    ----------
+    model : ScoringBundle, str or Path
+        An ensemble bundle (``--models auto`` or ``ensemble``), or where to load one.
+    data : DataFrame, str or Path
+        Raw application rows, a file or a database URL (with ``query``).
+
+    Returns
+    -------
+    DataFrame
+        One row per applicant and weighted member (index: the applicant's id or row, and
+        ``member``): ``weight``, ``exact`` and one column per model feature holding the
+        member's weighted log-odds contribution on the served scale. Summed over the
+        members of an applicant, the feature columns are the contributions its reason
+        codes are ranked by.
+
+    Raises
+    ------
+    ModelError
+        If the model is not an ensemble.
+    """
+    bundle = _bundle(model)
+    runtime = ScoringRuntime(bundle)
+    X = bundle.model_input(_raw_frame(data, query))  # noqa: N806
+    # Repaired as every consumer repairs inputs (clipped to the training range, say).
+    encoded = runtime.encode_frame(bundle.input_rules(list(X.columns)).repair(X))
+    parts = runtime.member_contributions(encoded)
+    blocks = [
+        pd.DataFrame(part.weight * part.values, columns=list(runtime.model_features)).assign(
+            member=part.name, weight=part.weight, exact=part.exact, position=np.arange(len(X))
+        )
+        for part in parts
+    ]
+    out = pd.concat(blocks, ignore_index=True).sort_values("position", kind="stable")
+    out.index = pd.MultiIndex.from_arrays(
+        [np.asarray(encoded.ids, dtype=object)[out["position"]], out["member"]],
+        names=["applicant", "member"],
+    )
+    return out[["weight", "exact", *runtime.model_features]]
 
 
 def explain_applicants(

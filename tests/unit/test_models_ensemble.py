@@ -160,7 +160,36 @@ def test_calibrated_ensemble_uses_its_own_out_of_fold_log_odds():
     np.testing.assert_allclose(
         values.sum(axis=1) + base, model.decision_function(X_test.iloc[:20]), atol=1e-8
     )
-    assert len(model.member_contributions(X_test.iloc[:5])) >= 1
+    # The members, restated on the calibrated scale, add up to the calibrated contributions.
+    parts = model.member_contributions(X_test.iloc[:20])
+    assert len(parts) >= 1
+    np.testing.assert_allclose(sum(p.weight * p.values for p in parts), values, atol=1e-9)
+
+
+def test_the_spline_logistic_transforms_column_by_column_as_its_column_transformer():
+    X, y, X_test, _ = _data()  # noqa: N806
+    holes = X_test.copy()
+    holes.iloc[::3, :5] = np.nan  # missing values where training had none, too
+    model = SplineLogisticClassifier(C=0.01).fit(X, y)
+    np.testing.assert_allclose(
+        model._transform(holes), model.transformer_.transform(model._prepare(holes)), atol=1e-12
+    )
+
+
+def test_an_ensemble_entry_names_its_members():
+    from greenscore.models.registry import ensemble_members, parse_models
+
+    spec = load_preset("synthetic")
+    text = "lightgbm,ensemble:scorecard+lightgbm+logistic"
+    assert parse_models(text, spec=spec, n_rows=100, has_relations=False) == [
+        "lightgbm",
+        "ensemble",
+    ]
+    assert ensemble_members(text) == ["scorecard", "lightgbm", "logistic"]
+    assert ensemble_members("ensemble") is None
+    for bad in ("ensemble:", "ensemble:scorecard+forest", "ensemble:lightgbm+lightgbm"):
+        with pytest.raises(ConfigError, match="must name distinct members"):
+            parse_models(bad, spec=spec, n_rows=100, has_relations=False)
 
 
 def test_an_inexact_member_is_approximated_additively_and_named():

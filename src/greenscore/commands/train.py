@@ -51,7 +51,8 @@ def train_command(
         str,
         typer.Option(
             help="Comma list (scorecard, lightgbm, catboost, xgboost, logistic, logistic_woe, "
-            "extratrees, randomforest, dnn, lstm, tcn, gnn, ensemble) or auto: an ensemble "
+            "extratrees, randomforest, dnn, lstm, tcn, gnn, ensemble, or "
+            "ensemble:scorecard+lightgbm+logistic for chosen members) or auto: an ensemble "
             "whose members and tuning fit --time-budget, served with the scorecard as fallback."
         ),
     ] = "scorecard,lightgbm",

@@ -3,7 +3,8 @@
 For the whole file: reason codes for every applicant (the batch path) and global SHAP
 importance with beeswarm and bar plots. For the chosen rows: a SHAP waterfall, LIME's
 instance explanation with its customer wording, and (for applicants not approved)
-validated counterfactuals. Attention heatmaps are added when the model has attention.
+validated counterfactuals; for an ensemble, each member's weighted share of the reasons.
+Attention heatmaps are added when the model has attention.
 Everything lands in one folder with ``explanation.json`` as its index.
 """
 
@@ -21,7 +22,7 @@ from greenscore.errors import DataError
 from greenscore.explain.feature_map import select_model_input
 from greenscore.logging import get_logger
 from greenscore.models.bundle import ScoringBundle
-from greenscore.models.runtime import ScoringRuntime
+from greenscore.models.runtime import Encoded, ScoringRuntime
 
 log = get_logger(__name__)
 
@@ -30,6 +31,8 @@ DEFAULT_ROWS = 3
 BACKGROUND_ROWS = 50
 #: Contribution methods that sample the model (thousands of calls per explained row).
 SAMPLED_METHODS = ("kernel", "permutation")
+#: Largest contributions listed per ensemble member of an explained row.
+MEMBER_TOP = 5
 _SAFE = str.maketrans({c: "_" for c in r'\/:*?"<>| '})
 
 
@@ -187,6 +190,7 @@ def explain_report(
             )
         except ConfigError as exc:  # dice-ml is an optional extra
             notes.append(str(exc))
+    members = member_breakdown(runtime, encoded.take(chosen)) if runtime.has_members else None
     explained_rows = []
     for k, position in enumerate(chosen):
         applicant = frame.iloc[[position]]
@@ -215,6 +219,8 @@ def explain_report(
                 "waterfall": str(waterfall),
             },
         }
+        if members is not None:
+            entry["members"] = members[k]
         if lime_explainer is not None:
             entry["lime"] = lime_explainer.explain(applicant).to_dict()
         if cf_explainer is not None and decisions[position] != "approve":
@@ -243,3 +249,34 @@ def explain_report(
     }
     (out / "explanation.json").write_text(json.dumps(report, indent=2, default=_plain), "utf-8")
     return report
+
+
+def member_breakdown(
+    runtime: ScoringRuntime, encoded: Encoded, *, top: int = MEMBER_TOP
+) -> list[list[dict[str, Any]]]:
+    """Per applicant, each ensemble member's part of its explanation.
+
+    For every weighted member: its weight, whether its contributions are exact, and its
+    largest weighted contributions per model feature (log-odds, on the served scale:
+    summed over the members they are the reason codes' contributions).
+    """
+    parts = runtime.member_contributions(encoded)
+    features = list(runtime.model_features)
+    out: list[list[dict[str, Any]]] = []
+    for i in range(len(encoded)):
+        row = []
+        for part in parts:
+            weighted = part.weight * part.values[i]
+            order = np.argsort(-np.abs(weighted), kind="stable")[:top]
+            row.append(
+                {
+                    "member": part.name,
+                    "weight": float(part.weight),
+                    "exact": bool(part.exact),
+                    "method": part.method,
+                    "contribution_sum": float(weighted.sum()),
+                    "top": {features[j]: float(weighted[j]) for j in order},
+                }
+            )
+        out.append(row)
+    return out

@@ -257,15 +257,20 @@ def calibrated_contributions(
     values = np.asarray(values, dtype=float)
     base = np.broadcast_to(np.asarray(base, dtype=float), (len(values),)).copy()
     z = base + values.sum(axis=1)
+    out = values * secant_slopes(z, base, calibrator)[:, None]
+    # Rounding aside the sum is exact; put the last ulps on the base so it is exact to 1e-12.
+    return out, calibrator.transform(z) - out.sum(axis=1)
+
+
+def secant_slopes(z: np.ndarray, base: np.ndarray, calibrator: LogOddsCalibrator) -> np.ndarray:
+    """Per row, the calibration's slope between the base and the raw log-odds ``z``
+    (the local slope where they coincide): the factor contributions are restated by."""
     c_base, c_z = calibrator.transform(base), calibrator.transform(z)
     delta = z - base
     close = np.abs(delta) < 1e-6
     h = 1e-4
     local = (calibrator.transform(base + h) - calibrator.transform(base - h)) / (2 * h)
-    scale = np.where(close, local, (c_z - c_base) / np.where(close, 1.0, delta))
-    out = values * scale[:, None]
-    # Rounding aside the sum is exact; put the last ulps on the base so it is exact to 1e-12.
-    return out, c_z - out.sum(axis=1)
+    return np.where(close, local, (c_z - c_base) / np.where(close, 1.0, delta))
 
 
 class CalibratedClassifier(ClassifierMixin, BaseEstimator):
@@ -417,9 +422,29 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
 
     @available_if(_inner_has("member_contributions"))
     def member_contributions(self, X: pd.DataFrame) -> list[Any]:  # noqa: N803
-        """Each ensemble member's contributions (see ``EnsembleClassifier``), before calibration."""
+        """Each ensemble member's contributions (see ``EnsembleClassifier``), restated in
+        calibrated log-odds.
+
+        A member's values and base are multiplied by each row's secant slope (as
+        :meth:`log_odds_contributions` restates the ensemble's), so
+        ``sum(m.weight * m.values)`` over the members is :meth:`log_odds_contributions`'s
+        values; the calibrated base also holds the map's shift, so the members' bases
+        alone do not add up to it.
+        """
+        from dataclasses import replace
+
         check_is_fitted(self, "calibrator_")
-        return self.estimator_.member_contributions(X)
+        parts = self.estimator_.member_contributions(X)
+        values = np.zeros((len(X), self.n_features_in_))
+        base = np.full(len(X), float(self.estimator_.intercept_))
+        for part in parts:
+            values += part.weight * part.values
+            base += part.weight * part.base
+        slope = secant_slopes(base + values.sum(axis=1), base, self.calibrator_)
+        return [
+            replace(part, values=part.values * slope[:, None], base=part.base * slope)
+            for part in parts
+        ]
 
     @available_if(_inner_has("feature_importance"))
     def feature_importance(self, *args: Any, **kwargs: Any) -> pd.Series:

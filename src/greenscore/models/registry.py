@@ -179,6 +179,10 @@ TUNABLE = {
 #: the one its points table adds up to (a logistic fit, calibrated in the large by itself).
 UNCALIBRATED = {"scorecard"}
 UNKNOWN_MEMBER = "unknown ensemble member(s) {names}; choose from: {choices}"
+ENSEMBLE_ENTRY = (
+    "--models entry '{entry}' must name distinct members joined by '+', "
+    "e.g. ensemble:scorecard+lightgbm+logistic; choose from: {choices}"
+)
 
 
 def make_estimator(
@@ -212,6 +216,8 @@ def parse_models(text: str, *, spec: DatasetSpec, n_rows: int, has_relations: bo
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise ConfigError("--models is empty; give e.g. scorecard,lightgbm or auto")
+    ensemble_members(text)  # checks an ``ensemble:a+b`` entry's members
+    names = [n.partition(":")[0] if n.startswith("ensemble:") else n for n in names]
     for name in names:
         if name not in FACTORIES:
             raise ConfigError(
@@ -220,6 +226,26 @@ def parse_models(text: str, *, spec: DatasetSpec, n_rows: int, has_relations: bo
     if "gnn" in names and not has_relations and n_rows > 50_000:
         raise ConfigError("gnn without relations builds a kNN graph; too large above 50,000 rows")
     return names
+
+
+def ensemble_members(text: str) -> list[str] | None:
+    """The members named by an ``ensemble:scorecard+lightgbm+logistic`` entry of
+    ``--models`` (None when there is none: ``ensemble`` alone plans its own).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown or repeated member, or an empty list.
+    """
+    for entry in (n.strip() for n in text.split(",")):
+        if not entry.startswith("ensemble:"):
+            continue
+        names = [m.strip() for m in entry.partition(":")[2].split("+") if m.strip()]
+        unknown = [n for n in names if n not in MEMBERS]
+        if not names or unknown or len(set(names)) != len(names):
+            raise ConfigError(ENSEMBLE_ENTRY.format(entry=entry, choices=", ".join(MEMBERS)))
+        return names
+    return None
 
 
 def auto_candidates(*, spec: DatasetSpec, n_rows: int, has_relations: bool) -> list[str]:

@@ -16,7 +16,7 @@ from greenscore.data.loading import Dataset
 from greenscore.errors import ConfigError
 from greenscore.fairness.mitigation import BAD_GAP, parse_constraint
 from greenscore.models.ensemble_plan import parse_duration
-from greenscore.models.registry import auto_tune_trials, parse_models
+from greenscore.models.registry import auto_tune_trials, ensemble_members, parse_models
 from greenscore.workflows.cutoffs import with_cutoffs
 from greenscore.workflows.load import load_validated
 from greenscore.workflows.out_folder import check_out_folder
@@ -79,7 +79,7 @@ def plan_training(
         raise ConfigError(ERR_CV_FOLDS.format(value=cv))
     text = models if isinstance(models, str) else ",".join(models)
     auto = text.strip() == "auto"
-    ensemble = auto or "ensemble" in [n.strip() for n in text.split(",")]
+    ensemble = auto or any(n.strip().partition(":")[0] == "ensemble" for n in text.split(","))
     if time_budget is not None and not ensemble:
         raise ConfigError(ERR_BUDGET_NEEDS_AUTO)
     budget = parse_duration(time_budget if time_budget is not None else DEFAULT_TIME_BUDGET)
@@ -119,6 +119,7 @@ def plan_training(
         fairness_constraint=fairness_constraint,
         max_gap=max_gap,
         auto=auto,
+        members=ensemble_members(text),
     )
     return dataset, options, warnings
 

@@ -368,6 +368,13 @@ class ScoringRuntime:
             self.terms = "treeshap"
         elif self._booster is not None:
             return  # the trees' note says why
+        elif getattr(estimator, "exact_contributions", True) is False:
+            # An ensemble (or a calibrated model) with a member that has no exact terms (a
+            # forest, a net): its sums would be partly approximate, so the explainers say so.
+            self.notes.append(
+                f"contributions: {type(estimator).__name__} holds a model without exact "
+                "contributions (the explainers' sampled SHAP is approximate)"
+            )
         elif callable(getattr(estimator, "log_odds_contributions", None)):
             if verify and probe is not None:
                 values, base = estimator.log_odds_contributions(probe.transformed)
@@ -542,6 +549,29 @@ class ScoringRuntime:
             base = np.full(len(x), intercept + float(coef @ self._linear_base))
             return coef * (x - self._linear_base), base
         raise ModelError(f"no exact contributions for {type(self.bundle.estimator).__name__}")
+
+    @property
+    def has_members(self) -> bool:
+        """Whether the model is an ensemble whose members' contributions can be asked for."""
+        return callable(getattr(self.bundle.estimator, "member_contributions", None))
+
+    def member_contributions(self, encoded: Encoded) -> list[Any]:
+        """Each weighted ensemble member's share of :meth:`contributions`, per model feature.
+
+        Returns
+        -------
+        list of :class:`~greenscore.models.ensemble.MemberContribution`
+            On the served scale: ``sum(m.weight * m.values)`` over the list is
+            :meth:`contributions`'s values (exactly, up to rounding, when :attr:`exact`).
+
+        Raises
+        ------
+        ModelError
+            If the model is not an ensemble (:attr:`has_members` is False).
+        """
+        if not self.has_members:
+            raise ModelError(f"{type(self.bundle.estimator).__name__} is not an ensemble")
+        return list(self.bundle.estimator.member_contributions(self.model_frame(encoded)))
 
     # ------------------------------------------------------------------ files
     def score_frame(
