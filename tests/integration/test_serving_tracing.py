@@ -251,3 +251,67 @@ def test_settings_from_the_environment_and_the_endpoint(monkeypatch: pytest.Monk
     assert exporter._endpoint == "http://otel-collector:4318/v1/traces"
     tracing.shutdown()
     assert not Tracing.from_settings(ObservabilitySettings()).enabled
+
+
+def test_spans_reach_an_otlp_http_collector(tmp_path: Path) -> None:
+    """The real exporter, as configured by the settings, posts OTLP/HTTP protobuf to the
+    endpoint's /v1/traces: a stand-in collector on loopback decodes what arrived."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = Settings(home=tmp_path, environment="test")
+    settings.serving.energy_calibration = False
+    settings.serving.job_worker = False
+    settings.observability = ObservabilitySettings(
+        tracing_enabled=True,
+        otlp_endpoint=f"http://127.0.0.1:{server.server_port}",
+        service_name="greenscore-test",
+    )
+    use_settings(settings)
+    _, bundle = shared()
+    store = ModelStore(settings.serving, loader=lambda uri: bundle)
+    store.load("good")
+    app = create_app(settings, store=store)
+    key = {"X-API-Key": create_key(name="lender", role="scorer", settings=settings)[1]}
+    ds, _ = shared()
+    try:
+        with TestClient(app) as client:
+            r = client.post("/v1/score", json=applicant(ds, 4), headers=key)
+            assert r.status_code == 200
+        # Leaving the app's lifespan shut the provider down: what it held was exported.
+    finally:
+        server.shutdown()
+        use_settings(None)
+    assert received, "nothing reached the collector"
+    names, services = set(), set()
+    for path, content_type, body in received:
+        assert path == "/v1/traces" and content_type == "application/x-protobuf"
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in request.resource_spans:
+            for attribute in resource_spans.resource.attributes:
+                if attribute.key == "service.name":
+                    services.add(attribute.value.string_value)
+            for scope_spans in resource_spans.scope_spans:
+                names |= {s.name for s in scope_spans.spans}
+    assert services == {"greenscore-test"}
+    assert names == DECISION_SPANS | {"POST /v1/score"}
