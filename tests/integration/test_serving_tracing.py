@@ -315,3 +315,19 @@ def test_spans_reach_an_otlp_http_collector(tmp_path: Path) -> None:
                 names |= {s.name for s in scope_spans.spans}
     assert services == {"greenscore-test"}
     assert names == DECISION_SPANS | {"POST /v1/score"}
+
+
+def test_a_job_chunk_outside_any_request_is_a_decide_trace_of_its_own(traced: Any) -> None:
+    """The job worker calls decide_payloads from its own thread, with no request span:
+    its chunk is one trace rooted at ``decide``, not four stray root spans."""
+    _, exporter, _, app = traced
+    ds, _ = shared()
+    outcomes = app.state.service.decide_payloads(
+        [applicant(ds, i) for i in range(3)], actor="job-owner", route="/v1/jobs"
+    )
+    assert len(outcomes) == 3 and not any(isinstance(o, BaseException) for o in outcomes)
+    spans = _spans(app, exporter)
+    (decide,) = [s for s in spans if s.parent is None]
+    assert decide.name == "decide" and decide.context is not None
+    assert {s.context.trace_id for s in spans if s.context} == {decide.context.trace_id}
+    assert set(_children(spans, decide)) == DECISION_SPANS
