@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 outcomes_app = typer.Typer(help="Observed outcomes of past decisions.", no_args_is_help=True)
-AUDIT_ACTION = "outcomes.load"
 
 
 @outcomes_app.command("load")
@@ -38,7 +37,7 @@ def load_command(
 
     from greenscore.config import get_settings
     from greenscore.data.io import read_table
-    from greenscore.monitoring.outcomes import parse_outcomes
+    from greenscore.monitoring.outcomes import AUDIT_ACTION, parse_outcomes
     from greenscore.security.audit import record_event
     from greenscore.security.pseudonym import subject_hash
     from greenscore.store import database

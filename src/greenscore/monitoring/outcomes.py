@@ -15,6 +15,8 @@ import pandas as pd
 from greenscore.errors import DataError
 from greenscore.store.outcomes import Outcome
 
+#: The audit action of every load of outcomes (``greenscore outcomes load``, ``POST /v1/outcomes``).
+AUDIT_ACTION = "outcomes.load"
 ID_COLUMNS = ("request_id", "applicant_id")
 REQUIRED = ("defaulted", "observed_at")
 MISSING_COLUMNS = (

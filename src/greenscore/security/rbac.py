@@ -26,6 +26,8 @@ PERMISSIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "review:read": frozenset({_ANALYST, _ADMIN}),
         "review:decide": frozenset({_ANALYST, _ADMIN}),
         "decisions:contest": frozenset({_SCORER, _ADMIN}),
+        # Outcomes are attached by the tenant that made the decisions (its lending system).
+        "outcomes:record": frozenset({_SCORER, _ADMIN}),
         "models:read": frozenset({_ANALYST, _ADMIN}),
         "models:manage": frozenset({_ADMIN}),
         "keys:manage": frozenset({_ADMIN}),

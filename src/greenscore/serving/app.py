@@ -55,7 +55,7 @@ from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
 from greenscore.serving.ratelimit import make_rate_limiter
 from greenscore.serving.request_guard import BODY_KEY, RequestGuard
-from greenscore.serving.routers import admin, decisions, health, review
+from greenscore.serving.routers import admin, decisions, health, outcomes, review
 from greenscore.serving.routers import jobs as jobs_router
 from greenscore.serving.routers import score as score_router
 from greenscore.serving.schemas import applicant_model
@@ -348,6 +348,7 @@ def create_app(
     app.include_router(score_router.build_router(applicant))
     app.include_router(jobs_router.build_router(applicant))
     app.include_router(decisions.router)
+    app.include_router(outcomes.router)
     app.include_router(review.router)
     app.include_router(admin.router)
     app.include_router(health.router)

@@ -14,6 +14,9 @@ to change :func:`tenant_of`. With the roles of :mod:`greenscore.security.rbac`:
   permission (403) and sees its own contest only through the contest answer.
 - **batch jobs** (``GET /v1/jobs/{id}``, ``.../results``): the creator; analysts and
   admins read every job (:mod:`greenscore.serving.routers.jobs`).
+- **record outcomes** (``POST /v1/outcomes``): of its own decisions only, named by
+  request id or by applicant id (then the tenant's latest decision about them); a
+  decision without an owner only through ``greenscore outcomes load``.
 
 Anyone else gets exactly the answer of an id that does not exist (404, same body), so an
 id can be neither probed nor used by another tenant.

@@ -13,7 +13,16 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    create_model,
+    model_validator,
+)
 
 from greenscore.data.cleaning import missing_tokens, read_number
 from greenscore.data.spec import DatasetSpec
@@ -234,6 +243,55 @@ class ContestRequest(BaseModel):
     """An applicant's contest of an automated decision (GDPR Art. 22)."""
 
     reason: str = Field(min_length=1, max_length=2000, description="why the decision is contested")
+
+
+#: Most outcomes in one ``POST /v1/outcomes`` (larger loads: ``greenscore outcomes load``).
+MAX_OUTCOMES = 5000
+
+
+class OutcomeItem(BaseModel):
+    """The observed outcome of one decision, named by its request id or the applicant's id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str | None = Field(
+        None, min_length=1, max_length=64, description="the decision's request id"
+    )
+    applicant_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="or the applicant's id: their latest decision before observed_at",
+    )
+    defaulted: StrictBool = Field(description="whether the loan defaulted")
+    observed_at: AwareDatetime = Field(description="when the outcome was observed (with offset)")
+    loan_date: AwareDatetime | None = Field(
+        None,
+        description="when the loan was granted (default: the decision's time); its "
+        "month is the vintage",
+    )
+
+    @model_validator(mode="after")
+    def _one_id(self) -> OutcomeItem:
+        if (self.request_id is None) == (self.applicant_id is None):
+            raise ValueError("give exactly one of request_id and applicant_id")
+        return self
+
+
+class OutcomesRequest(BaseModel):
+    """Observed outcomes of the caller's decisions, recorded all or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[OutcomeItem] = Field(min_length=1, max_length=MAX_OUTCOMES)
+
+
+class OutcomesResult(BaseModel):
+    """What a load did: outcomes new, replaced by a later observation, or left as they were."""
+
+    inserted: int
+    updated: int
+    unchanged: int
 
 
 class ReviewItem(BaseModel):

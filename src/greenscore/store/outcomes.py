@@ -120,8 +120,12 @@ def _decisions(
             record = by_request.get(outcome.request_id)
         else:
             observed = utc(outcome.observed_at)
+            # The tenant's own latest decision: another tenant's later one must neither
+            # hide it nor be chosen.
             earlier = [
-                r for r in by_subject.get(hashes.get(i) or "", []) if utc(r.created_at) <= observed
+                r
+                for r in by_subject.get(hashes.get(i) or "", [])
+                if utc(r.created_at) <= observed and (tenant is None or r.tenant == tenant)
             ]
             record = max(earlier, key=lambda r: utc(r.created_at)) if earlier else None
         # Another tenant's decision is reported exactly as a missing one.
