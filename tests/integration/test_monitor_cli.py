@@ -109,6 +109,8 @@ def test_monitor_flags_the_planted_drift_and_names_the_columns(world: dict, run)
     assert all(w["flagged"] == [] for w in stable)
     assert all(w["score"]["psi"] < 0.1 for w in stable)
     assert PLANTED <= set(drifted[-1]["flagged"])
+    assert all(drifted[-1]["columns"][c]["psi"] > 0.1 for c in PLANTED)
+    assert all(c["psi"] is None or c["psi"] < 0.1 for w in stable for c in w["columns"].values())
     assert {a["subject"] for a in report["alerts"] if a["kind"] == "feature_psi"} >= PLANTED
     assert report["retraining"] is None  # --no-retrain
     assert "shifted in 2024-12: age" in stdout
