@@ -50,6 +50,8 @@ TABLE_VERSION = 2
 TARGET_LENGTH = "target has {n_target} values but the reference has {n_reference} rows"
 SHOWN_LENGTH = "shown has {n_shown} entries but X has {n_rows} rows"
 _CODE_PREFIX = "GS"
+#: Distinct values per feature whose side verdict and sentence a coder remembers.
+_REMEMBERED = 4096
 _CODE_DIGITS = 5
 
 
@@ -281,6 +283,9 @@ class ReasonCoder:
                 self._phrases, self._typical, self._categorical, strict=True
             )
         ]
+        # Side verdicts and sentences per feature and value (bounded; see _raises_risk).
+        self._risk_seen: list[dict[tuple[type, Any], bool]] = [{} for _ in self.features]
+        self._sentence_seen: list[dict[tuple[type, Any], str]] = [{} for _ in self.features]
         protected = protected_columns(bundle.spec)
         self._excluded = np.array(
             [is_protected_feature(g, protected) for g in self.features], dtype=bool
@@ -436,13 +441,41 @@ class ReasonCoder:
                 break
             feature = self.features[j]
             value = self._value(encoded, i, j)
-            if not self._sides.raises_risk(j, value):
+            if not self._raises_risk(j, value):
                 continue  # a positive push from a favourable value is no reason to decline
             if shown is not None and feature in shown:
                 value = shown[feature]
-            text = self._sentences[j].sentence(value)
-            out.append(ReasonCode(self.codes[j], feature, score, value, text))
+            out.append(ReasonCode(self.codes[j], feature, score, value, self._sentence(j, value)))
         return out
+
+    def _raises_risk(self, j: int, value: Any) -> bool:
+        """:meth:`RiskSides.raises_risk`, remembered per feature and value: values repeat
+        (levels, counts, months) and a batch asks thousands of times."""
+        seen = self._risk_seen[j]
+        key = (type(value), value)  # True, 1 and 1.0 are equal keys but not equal values
+        try:
+            return seen[key]
+        except KeyError:
+            found = self._sides.raises_risk(j, value)
+            if len(seen) < _REMEMBERED:
+                seen[key] = found
+            return found
+        except TypeError:  # an unhashable value: answered, not remembered
+            return self._sides.raises_risk(j, value)
+
+    def _sentence(self, j: int, value: Any) -> str:
+        """The reason's sentence for feature ``j`` and the value quoted, remembered alike."""
+        seen = self._sentence_seen[j]
+        key = (type(value), value)
+        try:
+            return seen[key]
+        except KeyError:
+            text = self._sentences[j].sentence(value)
+            if len(seen) < _REMEMBERED:
+                seen[key] = text
+            return text
+        except TypeError:
+            return self._sentences[j].sentence(value)
 
     # ------------------------------------------------------------------ frames and dicts
     def encode(self, X: pd.DataFrame) -> tuple[Encoded, list[dict[str, Any] | None]]:  # noqa: N803
