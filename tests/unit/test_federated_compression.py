@@ -59,6 +59,48 @@ def test_topk_keeps_the_largest_and_feeds_back_the_rest() -> None:
         np.testing.assert_allclose(sent + held, true, atol=1e-3)
 
 
+@pytest.mark.parametrize("method", ["topk", "int8"])
+def test_running_statistics_travel_exact_and_leave_no_residual(method: str) -> None:
+    # A shrinking running variance: a top-k residual of it, fed back against a newer
+    # global model, once pushed variances below zero (NaN scores).
+    weights = _delta(0)[0]
+    variance = np.linspace(0.5, 1.5, 32).astype(np.float32)
+    shapes = [weights.shape, variance.shape]
+    global_var = variance.copy()
+    residual = None
+    for round_ in range(10):
+        local_var = global_var * 0.6
+        delta = [_delta(round_)[0], local_var - global_var]
+        record, residual = encode(
+            delta, method=method, ratio=0.1, residual=residual, seed=round_, exact=[False, True]
+        )
+        decoded = decode(record, shapes, method=method)
+        np.testing.assert_array_equal(decoded[1], delta[1])
+        np.testing.assert_array_equal(residual[1], np.zeros_like(variance))
+        global_var = global_var + decoded[1]
+        assert (global_var > 0).all()
+    assert not np.array_equal(decoded[0], delta[0])  # the weights are still compressed
+
+
+def test_statistics_mask_marks_batch_norm_buffers_only() -> None:
+    from torch import nn
+
+    from greenscore.federated.dnn_local import float_keys, statistics_mask
+
+    module = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 1))
+    marked = dict(zip(float_keys(module), statistics_mask(module), strict=True))
+    assert marked == {
+        "0.weight": False,
+        "0.bias": False,
+        "1.weight": False,
+        "1.bias": False,
+        "1.running_mean": True,
+        "1.running_var": True,
+        "2.weight": False,
+        "2.bias": False,
+    }
+
+
 def test_unknown_method_is_refused() -> None:
     with pytest.raises(ConfigError) as err:
         check_method("zip", 0.1)

@@ -227,10 +227,12 @@ def dnn_round(
 def compress_update(
     task: Task, local: list[np.ndarray], base: list[np.ndarray], *, server_round: int
 ) -> Any:
-    """The compressed delta ``local - base`` (top-k keeps its residual in the node state)."""
+    """The compressed delta ``local - base`` (top-k keeps its residual in the node state;
+    running statistics travel exact, see :mod:`greenscore.federated.compression`)."""
     from flwr.app import Array, ArrayRecord
 
     from greenscore.federated import compression as comp
+    from greenscore.federated.dnn_local import statistics_mask
 
     delta = [a - b for a, b in zip(local, base, strict=True)]
     residual = None
@@ -242,6 +244,7 @@ def compress_update(
         ratio=task.plan.topk_ratio,
         residual=residual,
         seed=server_round,
+        exact=statistics_mask(_classifier(task, base).module_),
     )
     if task.plan.compression == "topk":
         task.node_state.array_records[RESIDUAL_STATE] = ArrayRecord(

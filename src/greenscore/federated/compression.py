@@ -9,12 +9,20 @@ A lender sends ``delta = w_local - w_global`` instead of its weights, compressed
 - ``int8``: every entry linearly quantised to 256 levels between the tensor's min and max
   (one float32 offset and scale per tensor), rounded stochastically so the error has mean 0.
 
+Running statistics (batch normalisation's running mean and variance) are not updates of a
+loss: a top-k residual of them, fed back rounds later against a newer global model, drove
+running variances below zero (NaN scores by round 3 of a 5-lender Taiwan run). Tensors
+marked ``exact`` therefore travel dense and are never fed back; they are a few hundred
+floats beside tens of thousands of weights.
+
 The server rebuilds full weights (``w_global + decoded delta``) before the strategy
 aggregates them, so FedAvg, FedProx, FedAdam and the DP wrapper see ordinary replies.
 The records are ordinary Flower ``ArrayRecord``s; their size is what the metering counts.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from flwr.app import Array, ArrayRecord
@@ -46,6 +54,7 @@ def encode(
     ratio: float = 0.1,
     residual: list[np.ndarray] | None = None,
     seed: int = 0,
+    exact: Sequence[bool] | None = None,
 ) -> tuple[ArrayRecord, list[np.ndarray]]:
     """Compress a delta; return the record to send and the residual to keep (top-k).
 
@@ -56,6 +65,8 @@ def encode(
     ratio : share of entries kept per tensor (top-k).
     residual : what earlier top-k rounds left out (added to ``delta`` first).
     seed : seed of int8's stochastic rounding.
+    exact : per tensor, True to send it dense and uncompressed, with no residual (running
+        statistics; see the module docstring). Default: none.
     """
     rng = np.random.default_rng(seed)
     if residual is not None and method == "topk":
@@ -64,7 +75,7 @@ def encode(
     left: list[np.ndarray] = []
     for i, d in enumerate(delta):
         flat = np.asarray(d, dtype=np.float32).ravel()
-        if method == "none":
+        if method == "none" or (exact is not None and exact[i]):
             record[f"{i}"] = Array(flat.reshape(np.shape(d)))
             left.append(np.zeros_like(flat).reshape(np.shape(d)))
         elif method == "topk":
@@ -92,11 +103,12 @@ def encode(
 
 
 def decode(record: ArrayRecord, shapes: list[tuple[int, ...]], *, method: str) -> list[np.ndarray]:
-    """Rebuild the dense delta from a record made by :func:`encode`."""
+    """Rebuild the dense delta from a record made by :func:`encode` (a tensor sent exact
+    is found under its bare index, whatever the method)."""
     out = []
     for i, shape in enumerate(shapes):
         size = int(np.prod(shape)) if shape else 1
-        if method == "none":
+        if method == "none" or f"{i}" in record:
             out.append(record[f"{i}"].numpy().astype(np.float32).reshape(shape))
         elif method == "topk":
             dense = np.zeros(size, dtype=np.float32)

@@ -80,6 +80,13 @@ def float_keys(module: nn.Module) -> list[str]:
     return [k for k, v in module.state_dict().items() if v.is_floating_point()]
 
 
+def statistics_mask(module: nn.Module) -> list[bool]:
+    """Per entry of :func:`float_keys`: True for a running statistic (a buffer such as batch
+    normalisation's running mean or variance), False for a learned parameter."""
+    learned = {name for name, _ in module.named_parameters()}
+    return [key not in learned for key in float_keys(module)]
+
+
 def get_arrays(module: nn.Module) -> list[np.ndarray]:
     """The module's floating-point state as float32 arrays (see :func:`float_keys`)."""
     state = module.state_dict()
