@@ -128,6 +128,11 @@ def test_an_applicant_id_names_the_tenants_own_latest_decision(api) -> None:
         ({"request_id": "x", "defaulted": True}, "observed_at"),
         ({"request_id": "x", "defaulted": True, "observed_at": "2030-01-31T00:00"}, "observed_at"),
         ({"request_id": "x", "defaulted": True, "observed_at": "soon"}, "observed_at"),
+        (
+            {"request_id": "x", "defaulted": True, "observed_at": "0001-01-01T00:00+01:00"},
+            "observed_at",
+        ),
+        ({**_outcome("x"), "loan_date": "9999-12-31T23:00-05:00"}, "loan_date"),
         ({"request_id": "x", "defaulted": True, "observed_at": LATER, "pd": 0.1}, "pd"),
     ],
 )

@@ -11,6 +11,7 @@ model. Field names are the column names themselves (as aliases), so a column cal
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,6 +22,7 @@ from pydantic import (
     Field,
     StrictBool,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -247,6 +249,8 @@ class ContestRequest(BaseModel):
 
 #: Most outcomes in one ``POST /v1/outcomes`` (larger loads: ``greenscore outcomes load``).
 MAX_OUTCOMES = 5000
+#: Years an outcome's dates may fall in.
+OUTCOME_YEARS = (1900, 2999)
 
 
 class OutcomeItem(BaseModel):
@@ -270,6 +274,14 @@ class OutcomeItem(BaseModel):
         description="when the loan was granted (default: the decision's time); its "
         "month is the vintage",
     )
+
+    @field_validator("observed_at", "loan_date")
+    @classmethod
+    def _plausible(cls, value: datetime | None) -> datetime | None:
+        # Also keeps the conversion to UTC from overflowing at the ends of the calendar.
+        if value is not None and not OUTCOME_YEARS[0] <= value.year <= OUTCOME_YEARS[1]:
+            raise ValueError(f"must be a date in the years {OUTCOME_YEARS[0]}..{OUTCOME_YEARS[1]}")
+        return value
 
     @model_validator(mode="after")
     def _one_id(self) -> OutcomeItem:
