@@ -1,4 +1,4 @@
-"""The per-window reservoir the scoring service will feed: bounded, uniform, drained by window."""
+"""The per-window reservoir the scoring service feeds: bounded, uniform, drained by window."""
 
 from __future__ import annotations
 
@@ -56,3 +56,14 @@ def test_a_bad_reservoir_is_refused() -> None:
     assert str(err.value) == BAD_SIZE.format(size=0)
     with pytest.raises(ConfigError):
         WindowReservoir(window="hour")
+
+
+def test_a_kept_row_holds_only_the_columns_asked_for_and_its_subject() -> None:
+    reservoir = WindowReservoir(size=2, window="day", seed=0)
+    rows = [{"x": 1, "id": "a", "email": "a@b.c"}, {"x": 2, "sex": "F"}]
+    reservoir.add(rows, [0.1, 0.2], subjects=["h1", None], columns=["x", "sex"], at=DAY)
+    (sample,) = reservoir.drain(everything=True)
+    assert sample.rows == [{"x": 1}, {"x": 2, "sex": "F"}]  # a field not sent is left out
+    assert sample.subjects == ["h1", None]
+    with pytest.raises(ValueError):
+        reservoir.add(rows, [0.1], at=DAY)  # one PD per row
