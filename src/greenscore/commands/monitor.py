@@ -1,9 +1,10 @@
 """``greenscore monitor``: drift, data quality and performance of a model in use.
 
 ``--current FILE`` compares a file of recent applications with the reference (a file, or
-what the model bundle stores); ``--from-store`` reads the PDs the service gave and the
-outcomes loaded against them. Alerts go to the log, ``monitoring.webhook_url`` and
-Prometheus; an AUC drop (or a PD shift in the act band) files one training job. The
+what the model bundle stores); ``--from-store`` reads what the service scored (the
+applicants it sampled per window, with their PDs; its PDs alone where it sampled none) and
+the outcomes loaded against its decisions. Alerts go to the log, ``monitoring.webhook_url``
+and Prometheus; an AUC drop (or a PD shift in the act band) files one training job. The
 report is ``monitor.json`` and ``monitor.html`` in ``--out``.
 """
 
@@ -62,7 +63,9 @@ def monitor_command(
     from_store: Annotated[
         bool,
         typer.Option(
-            "--from-store", help="Monitor the PDs and outcomes in the prediction store instead."
+            "--from-store",
+            help="Monitor what the service scored (sampled applicants, PDs) and the outcomes "
+            "loaded, instead of a file.",
         ),
     ] = False,
     window: Annotated[
