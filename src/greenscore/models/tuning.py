@@ -274,7 +274,8 @@ def tune_member(
     if name == "lightgbm":
         best, study = tune_lightgbm(X, y, n_trials=n_trials, seed=seed, timeout=timeout)
         return best, {
-            "trials": len(study.trials),
+            # Run trials only: enqueued starting points the study never reached stay listed.
+            "trials": sum(t.state.is_finished() for t in study.trials),
             "best_auc": float(study.best_value),
             "method": "optuna TPE, inner early stopping",
         }
