@@ -57,6 +57,16 @@ def test_a_failing_member_is_dropped_with_a_logged_reason(workdir: Path, small_f
     assert metrics["best"] == "ensemble"
     assert 0.6 < metrics["models"]["ensemble"]["auc"] <= 1.0
     assert (workdir / "dropped" / "models" / "scorecard" / "bundle.joblib").is_file()
+    # The report names the members, their weights, the test against the best member, and
+    # the member dropped with its reason.
+    report = (workdir / "dropped" / "report.html").read_text("utf-8")
+    section = report[report.index("<h2>Ensemble</h2>") :]
+    comparison = metrics["ensemble"]["comparison"]
+    assert f"DeLong z {comparison['delong_z']:.2f}" in section
+    assert f"against its best member ({comparison['best_member']})" in section
+    assert "Members dropped" in section and "sequence" in section
+    for name in ("scorecard", "logistic"):
+        assert f"<td>{name}</td>" in section
 
 
 @pytest.mark.slow
@@ -90,6 +100,49 @@ def test_auto_trains_an_unfamiliar_file_within_its_plan(workdir: Path, small_fil
     assert metrics["best"] == "ensemble"
     assert set(metrics["ensemble"]["members"]) <= set(plan["members"])
     assert 0.6 < metrics["models"]["ensemble"]["auc"] <= 1.0
+    # The probe fits the plan was made from are metered and in the run's energy total.
+    energy = metrics["energy"]
+    assert energy["plan_probe_kwh"] > 0
+    assert energy["total_kwh"] == pytest.approx(
+        energy["plan_probe_kwh"] + sum(m["total_energy_kwh"] for m in metrics["models"].values()),
+        rel=1e-9,
+    )
     # The scorecard is kept beside the ensemble as the single-model fallback.
     assert metrics["models"]["scorecard"]["fallback_for"] == "ensemble"
     assert (workdir / "auto" / "model" / "bundle.joblib").is_file()
+
+
+def test_tune_trials_tunes_every_tunable_model_and_its_energy_is_counted(
+    workdir: Path, small_file: Path
+) -> None:
+    run = _run(
+        [
+            "train",
+            "--data",
+            str(small_file),
+            "--target",
+            TARGET,
+            "--models",
+            "logistic,lightgbm",
+            "--tune-trials",
+            "2",
+            "--cv",
+            "2",
+            "--out",
+            "tuned",
+        ],
+        workdir,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    metrics = json.loads((workdir / "tuned" / "metrics.json").read_text("utf-8"))
+    for name, summary in metrics["models"].items():
+        # Two trials in each study: one per outer fold and one for the final model.
+        assert summary["tuning_trials"] == 2 * 3, name
+        assert summary["tuning_kwh"] > 0, name
+        fits = summary["energy_kwh"] * 2 + summary["final_energy_kwh"]
+        assert summary["total_energy_kwh"] == pytest.approx(
+            fits + summary["tuning_kwh"], rel=1e-9
+        ), name
+    assert metrics["energy"]["tuning_kwh"] == pytest.approx(
+        sum(s["tuning_kwh"] for s in metrics["models"].values()), rel=1e-9
+    )

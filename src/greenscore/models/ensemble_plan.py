@@ -66,6 +66,7 @@ class AutoPlan:
     probe_s : seconds spent probing.
     planned_s : estimated seconds of the member fits and tuning planned.
     probes : the probe fits.
+    probe_kwh, probe_co2_kg : what the probe fits cost, when metered.
     """
 
     members: list[str]
@@ -76,6 +77,9 @@ class AutoPlan:
     probe_s: float
     planned_s: float
     probes: list[MemberProbe] = field(default_factory=list)
+    #: Energy and carbon of the probe fits (set by whoever metered them; NaN if not).
+    probe_kwh: float = float("nan")
+    probe_co2_kg: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""

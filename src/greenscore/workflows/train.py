@@ -452,11 +452,20 @@ def train(
     metrics["cv"]["fairness_constraint"] = options.fairness_constraint
     if options.fairness_constraint:
         metrics["cv"]["max_gap"] = options.max_gap
+    probe_kwh = float(getattr(options.plan, "probe_kwh", 0.0) or 0.0)
     metrics["energy"] = {
         "total_kwh": float(
             np.nansum([r.summary.get("total_energy_kwh", np.nan) for r in results.values()])
+            + (probe_kwh if np.isfinite(probe_kwh) else 0.0)
         ),
-        "includes": "every cross-validation fit, final fit and tuning search of every model",
+        "tuning_kwh": float(
+            np.nansum([r.summary.get("tuning_kwh", np.nan) for r in results.values()])
+        ),
+        "plan_probe_kwh": probe_kwh,
+        "includes": (
+            "every cross-validation fit, final fit and tuning search of every model, and "
+            "the auto plan's probe fits"
+        ),
     }
     metrics["fairness"] = _fairness(results[best], dataset, options.seed)
     _write_outputs(out, dataset, results, metrics, best)
@@ -471,17 +480,22 @@ def train(
 
 def _plan_ensemble(dataset: Dataset, options: TrainOptions, started: float) -> None:
     """Choose the ensemble's members (and, for ``auto``, their trials) on this data."""
+    from greenscore.sustainability.energy import measure_energy
     from greenscore.workflows.train_ensemble import plan_members
 
-    plan = plan_members(
-        dataset,
-        budget_s=options.time_budget,
-        outer_folds=len(_folds(dataset, options)),
-        seed=options.seed,
-        tune_trials=None if options.auto else options.tune_trials,
-        max_trials=options.tune_trials,
-        started=started,
-    )
+    # The probe fits are part of what the run cost: metered, and counted in its totals.
+    with measure_energy("plan:ensemble") as reading:
+        plan = plan_members(
+            dataset,
+            budget_s=options.time_budget,
+            outer_folds=len(_folds(dataset, options)),
+            seed=options.seed,
+            tune_trials=None if options.auto else options.tune_trials,
+            max_trials=options.tune_trials,
+            started=started,
+        )
+    plan.probe_kwh = float(reading.kwh)
+    plan.probe_co2_kg = float(reading.co2_kg)
     if not plan.members:
         raise DataError(f"no ensemble member could be fitted on this data: {plan.skipped}")
     options.members = plan.members

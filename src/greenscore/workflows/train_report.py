@@ -1,7 +1,8 @@
 """The HTML report of one train: model comparison, ROC/KS/calibration plots, score bands,
 importances, the scorecard's information values, points table and removed characteristics,
-LightGBM's monotone constraints, the cut-off strategy of each model and (when available)
-the fairness of the best model's out-of-fold decisions by protected group."""
+LightGBM's monotone constraints, an ensemble's members, weights and cost against its gain,
+the cut-off strategy of each model and (when available) the fairness of the best model's
+out-of-fold decisions by protected group."""
 
 from __future__ import annotations
 
@@ -185,6 +186,100 @@ def _fairness_section(report: HtmlReport, best: str, fairness: dict[str, Any]) -
         report.add_table(group_table(result))
 
 
+def _ensemble_section(report: HtmlReport, section: dict[str, Any]) -> None:
+    """Members, weights, per-member AUC on the ensemble's folds, DeLong ensemble vs its best
+    member, energy against AUC gained, members dropped or approximated, and the auto plan."""
+    report.add_heading("Ensemble")
+    scores = section.get("combiner_scores") or {}
+    chosen = f"Combined by {section['method']}"
+    if scores:
+        chosen += " (held-out AUC of each combiner: " + ", ".join(
+            f"{k} {v:.4f}" for k, v in scores.items()
+        )
+        chosen += ")"
+    report.add_text(
+        f"{chosen}, in log-odds: a reason code's contribution is the weighted sum of the "
+        "members' contributions to that feature. Member AUCs are on the ensemble's own outer "
+        "folds (each fold's members never saw its validation rows)."
+    )
+    report.add_table(
+        pd.DataFrame(
+            [
+                {
+                    "member": name,
+                    "weight": f"{m['weight']:.3f}",
+                    "AUC": "" if m["auc"] is None else f"{m['auc']:.4f} ± {m['auc_std']:.4f}",
+                    "inner out-of-fold AUC": ""
+                    if m.get("inner_oof_auc") is None
+                    else f"{m['inner_oof_auc']:.4f}",
+                    "exact contributions": "yes" if m["exact_contributions"] else "approximate",
+                    "fit s (all fits)": m["fit_seconds"],
+                    "kWh (all fits)": f"{m['energy_kwh']:.3g}",
+                }
+                for name, m in section["members"].items()
+            ]
+        )
+    )
+    comparison = section.get("comparison") or {}
+    if "best_member" in comparison:
+        extra = comparison.get("extra_kwh_per_0.001_auc")
+        report.add_text(
+            f"Ensemble AUC {comparison['ensemble_auc']:.4f} against its best member "
+            f"({comparison['best_member']}) {comparison['best_member_auc']:.4f}: a gain of "
+            f"{comparison['auc_gain']:+.4f}, DeLong z {comparison['delong_z']:.2f}, p "
+            f"{comparison['delong_p']:.3g} (pooled out-of-fold predictions, same folds and "
+            f"rows). Energy: {comparison['ensemble_energy_kwh']:.3g} kWh for all the "
+            f"ensemble's fits against {comparison['best_member_energy_kwh']:.3g} kWh for its "
+            "best member's"
+            + (
+                f", {extra:.3g} kWh more per 0.001 AUC gained."
+                if extra is not None
+                else "; no AUC was gained for the extra energy."
+            )
+        )
+    if section.get("inexact_members"):
+        report.add_text(
+            "Members without exact contributions (explained by an approximation): "
+            + ", ".join(section["inexact_members"])
+            + "."
+        )
+    if section.get("dropped"):
+        report.add_heading("Members dropped", level=3)
+        report.add_table(
+            pd.DataFrame([{"member": k, "reason": v} for k, v in section["dropped"].items()])
+        )
+    plan = section.get("plan")
+    if plan:
+        report.add_heading("Auto plan", level=3)
+        budget = plan.get("budget_s")
+        report.add_text(
+            f"Budget {'none' if budget is None else f'{budget:,.0f} s'}; probing the "
+            f"candidates took {plan['probe_s']:,.0f} s; the planned fits and tuning, "
+            f"{plan['planned_s']:,.0f} s (estimated from the probes, on this machine)."
+        )
+        rows = [
+            {
+                "member": name,
+                "planned": "yes",
+                "tuning trials": plan["trials"].get(name, 0),
+                "estimated s": plan["estimates"].get(name, ""),
+                "why skipped": "",
+            }
+            for name in plan["members"]
+        ]
+        rows += [
+            {
+                "member": name,
+                "planned": "no",
+                "tuning trials": 0,
+                "estimated s": plan["estimates"].get(name, ""),
+                "why skipped": reason,
+            }
+            for name, reason in plan["skipped"].items()
+        ]
+        report.add_table(pd.DataFrame(rows))
+
+
 def write_train_report(
     path: Path,
     *,
@@ -226,6 +321,8 @@ def write_train_report(
                 ]
             )
         )
+    if metrics.get("ensemble"):
+        _ensemble_section(report, metrics["ensemble"])
     curves = {name: (y, oof[name]) for name in results}
     report.add_heading("ROC")
     report.add_figure(roc_figure(curves))
