@@ -131,6 +131,7 @@ def train_dnn(
         messages = list(
             strategy.configure_train(server_round, arrays, config, SubsetGrid(grid, chosen))
         )
+        _name_group(messages, f"round-{server_round}")
         if plan.secagg:
             replies = secure_round(
                 grid, plan, messages, base, keys, state_json, server_round, max_rows
@@ -185,6 +186,14 @@ def train_dnn(
         if monitor.should_stop(server_round):
             break
     return run
+
+
+def _name_group(messages: list[Message], group: str) -> None:
+    """Name the round a strategy's messages belong to (Flower's strategies leave it empty):
+    each SuperNode then logs ``[RUN .., ROUND round-2]`` on receipt, so a lender's log
+    says which round a message was, and the deployment test knows when one is mid-round."""
+    for message in messages:
+        message.metadata.group_id = group
 
 
 def _mean(values: list[float], weights: list[float]) -> float:
@@ -259,6 +268,7 @@ def _evaluate(
         grid.phase = f"evaluate-{server_round}"
     config = ConfigRecord({"state": state_json})
     messages = list(strategy.configure_evaluate(server_round, arrays, config, grid))
+    _name_group(messages, f"evaluate-{server_round}")
     replies = [
         r for r in grid.send_and_receive(messages, timeout=plan.round_timeout) if not r.has_error()
     ]
