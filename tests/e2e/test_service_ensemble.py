@@ -68,7 +68,7 @@ def ensemble_bundle(ds: Dataset) -> ScoringBundle:
 def served(tmp_path_factory):
     home = tmp_path_factory.mktemp("ensemble-serve")
     use_settings(Settings(home=home, environment="test"))
-    ds = dataset(900, seed=5)
+    ds = dataset(700, seed=5)
     bundle = ensemble_bundle(ds)
     bundle.save(home / "ensemble")
     key = create_key(name="lender", role="scorer", settings=get_settings())[1]
@@ -83,7 +83,7 @@ def test_an_ensemble_serves_with_exact_reason_codes(served) -> None:
     weighted = [n for n, w in ensemble.weights_.items() if w > 0]
     assert len(weighted) >= 2, ensemble.weights_  # a real combination, not one member
 
-    rows = range(60)
+    rows = range(40)
     server = Server(home, ["--model", str(home / "ensemble")])
     server.start()
     try:
