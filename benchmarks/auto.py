@@ -92,7 +92,11 @@ def bare_catboost(
     aucs, eces, seconds = [], [], []
     for train_idx, valid_idx in folds:
         model = CatBoostClassifier(
-            verbose=0, thread_count=n_jobs, random_seed=0, cat_features=categorical
+            verbose=0,
+            thread_count=n_jobs,
+            random_seed=0,
+            cat_features=categorical,
+            allow_writing_files=False,  # no catboost_info/ folder in the working directory
         )
         started = time.perf_counter()
         model.fit(data.iloc[train_idx], y[train_idx])
