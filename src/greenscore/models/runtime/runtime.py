@@ -377,7 +377,11 @@ class ScoringRuntime:
             )
         elif callable(getattr(estimator, "log_odds_contributions", None)):
             if verify and probe is not None:
-                values, base = estimator.log_odds_contributions(probe.transformed)
+                try:
+                    values, base = estimator.log_odds_contributions(probe.transformed)
+                except ModelError as exc:  # a wrapper of a model without exact terms
+                    self.notes.append(f"model terms: {exc.message}")
+                    return
                 logit = np.asarray(values).sum(axis=1) + np.asarray(base)
                 worst = _worst(logit, _logit(probe.expected))
                 if not worst <= 1e-6:  # a sum of WoE terms against a logit: rounding only
