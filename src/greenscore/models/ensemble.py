@@ -346,7 +346,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         self.scale_ = {name: platt(oof[name], y) for name in names}
         Z = np.column_stack([self.scale_[n][0] * oof[n] + self.scale_[n][1] for n in names])  # noqa: N806
         self.member_oof_auc_ = {n: float(roc_auc_score(y, oof[n])) for n in names}
-        options = {
+        options: dict[str, Any] = {
             "n_bags": self.n_bags,
             "bag_fraction": self.bag_fraction,
             "max_steps": self.max_steps,

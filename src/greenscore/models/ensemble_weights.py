@@ -20,6 +20,7 @@ summing to one (each member's share) times one temperature (their sum).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -227,7 +228,7 @@ def choose(
     candidates: tuple[str, ...] = COMBINERS,
     folds: int = 3,
     seed: int = 0,
-    **options: float,
+    **options: Any,
 ) -> tuple[str, dict[str, float]]:
     """The combiner with the best AUC on held-out slices of the out-of-fold rows.
 

@@ -353,7 +353,7 @@ def _defaults_of(name: str, space: Any, *, spec: Any, seed: int) -> dict[str, An
         value = defaults.get(key)
         if value is None:
             continue
-        if hasattr(distribution, "low"):
+        if hasattr(distribution, "low") and hasattr(distribution, "high"):
             value = min(max(value, distribution.low), distribution.high)
         elif hasattr(distribution, "choices") and value not in distribution.choices:
             continue

@@ -188,6 +188,8 @@ class XGBoostCreditClassifier(ClassifierMixin, BaseEstimator):
                 seed=self.random_state,
                 early_stopping_rounds=self.early_stopping_rounds,
             )
+            # A frame (as_pandas is xgboost's default); its type also allows a dict.
+            history = pd.DataFrame(history)
             self.best_iteration_ = int(history["test-auc-mean"].to_numpy().argmax()) + 1
         else:
             train, valid = train_test_split(
@@ -235,7 +237,8 @@ class XGBoostCreditClassifier(ClassifierMixin, BaseEstimator):
         """Total gain (``gain``) or number of splits (``split``) per feature."""
         check_is_fitted(self, "booster_")
         kind = "total_gain" if importance_type == "gain" else "weight"
-        scores = self.booster_.get_score(importance_type=kind)
+        # Lists only for linear boosters; a tree booster gives one number per feature.
+        scores: dict[str, Any] = self.booster_.get_score(importance_type=kind)
         return pd.Series(
             {c: float(scores.get(c, 0.0)) for c in self.feature_names_in_}, dtype=float
         ).sort_values(ascending=False)
