@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import Interval, InvalidParameterError
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from greenscore.errors import ConfigError, ModelError
+from greenscore.errors import ModelError
+from greenscore.models.fit_start import start_fit
 
 NOT_A_FRAME = "CatBoost needs a DataFrame with named columns"
 MISSING_COLUMNS = "CatBoost's input lacks columns: {columns}"
@@ -155,17 +156,9 @@ class CatBoostCreditClassifier(ClassifierMixin, BaseEstimator):
         """
         from catboost import CatBoostClassifier
 
-        try:
-            self._validate_params()
-        except InvalidParameterError as exc:
-            raise ConfigError(str(exc).splitlines()[0]) from exc
-        if not isinstance(X, pd.DataFrame):
-            raise ModelError(NOT_A_FRAME)
+        X = start_fit(self, X, not_a_frame=NOT_A_FRAME)  # noqa: N806
         y = np.asarray(y).astype(int)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        self.n_features_in_ = X.shape[1]
-        X = X.set_axis(self.feature_names_in_, axis=1)  # noqa: N806
         self.categorical_ = [
             c
             for c in self.feature_names_in_

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from greenscore.errors import ConfigError, ModelError
+from greenscore.models.fit_start import start_fit
 
 KINDS = ("extra", "random")
 NOT_A_FRAME = "a forest needs a DataFrame with named columns"
@@ -102,15 +102,7 @@ class ForestCreditClassifier(ClassifierMixin, BaseEstimator):
         ModelError
             If ``X`` is not a DataFrame.
         """
-        try:
-            self._validate_params()
-        except InvalidParameterError as exc:
-            raise ConfigError(str(exc).splitlines()[0]) from exc
-        if not isinstance(X, pd.DataFrame):
-            raise ModelError(NOT_A_FRAME)
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        self.n_features_in_ = X.shape[1]
-        X = X.set_axis(self.feature_names_in_, axis=1)  # noqa: N806
+        X = start_fit(self, X, not_a_frame=NOT_A_FRAME)  # noqa: N806
         self.levels_: dict[str, list[Any]] = {
             c: sorted(X[c].dropna().astype(object).unique().tolist(), key=str)
             for c in self.feature_names_in_

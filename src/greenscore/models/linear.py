@@ -21,10 +21,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
-from sklearn.utils._param_validation import Interval, InvalidParameterError
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from greenscore.errors import ConfigError, ModelError
+from greenscore.models.fit_start import start_fit
 
 NOT_A_FRAME = "the logistic model needs a DataFrame with named columns"
 #: A numeric column with at most this many distinct values is one-hot coded, not splined.
@@ -132,15 +132,7 @@ class SplineLogisticClassifier(ClassifierMixin, BaseEstimator):
         ModelError
             If ``X`` is not a DataFrame.
         """
-        try:
-            self._validate_params()
-        except InvalidParameterError as exc:
-            raise ConfigError(str(exc).splitlines()[0]) from exc
-        if not isinstance(X, pd.DataFrame):
-            raise ModelError(NOT_A_FRAME)
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        self.n_features_in_ = X.shape[1]
-        X = X.set_axis(self.feature_names_in_, axis=1)  # noqa: N806
+        X = start_fit(self, X, not_a_frame=NOT_A_FRAME)  # noqa: N806
         # Categories, and numbers with few distinct values, are one-hot coded by level.
         self.levels_ = {
             c
