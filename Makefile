@@ -84,10 +84,12 @@ test-all: install infra-tools browser
 	$(PY) -m pytest -q -n 2 --timeout 3600 -m "" $(PYTEST_ARGS)
 
 # The serving benchmark drives the API with wrk (Debian's package) so the client does not
-# compete with the server for the 2 cores.
+# compete with the server for the 2 cores. run_all.py runs every benchmarks/*.py, the
+# 30-minute soak (benchmarks/soak.py: RSS, descriptors, latency and errors sampled, a trend
+# verdict) included; BENCH_ARGS=--quick makes each a smoke run.
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 # mypy reads its files and settings from pyproject.toml ([tool.mypy]).
 lint: install
