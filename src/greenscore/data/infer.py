@@ -99,6 +99,16 @@ MAX_TEXT_VALUES = 10
 #: Words of a column name that make a binary column the likely target, most telling first.
 TARGET_WORDS = ("default", "defaulted", "target", "bad", "class", "label", "outcome", "status", "y")
 TOO_MANY_LEVELS = "dropped by inference: {n} distinct text values (more than {limit})"
+#: Fewest rows for "every value distinct" to say identifier rather than a small sample.
+MIN_ROWS_FOR_IDENTIFIER = 20
+LOOKS_LIKE_IDENTIFIER = (
+    "dropped by inference: every one of its {n} values is a distinct text (an identifier?); "
+    "declare it categorical in the spec to use it"
+)
+BROKEN_NUMERIC = (
+    "dropped by inference: named like an amount but {share:.0%} of its values are text, "
+    "not numbers (e.g. {examples}); fix the file or declare it in the spec"
+)
 #: Words that make a column a fact about the past (a previous default on file), not the outcome.
 _HISTORY_WORDS = {
     "on", "file", "previous", "prior", "history", "hist", "past", "ever", "bureau", "cb",
@@ -349,6 +359,37 @@ def numeric_text(series: pd.Series) -> list[str] | None:
     return others if len(others) <= MAX_TEXT_VALUES else None
 
 
+def _is_text(series: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
+
+
+def identifier_like(series: pd.Series) -> bool:
+    """A text column whose every value is present and distinct (on enough rows to tell)."""
+    if not _is_text(series) or len(series) < MIN_ROWS_FOR_IDENTIFIER or series.isna().any():
+        return False
+    text = series.astype(str).str.strip()
+    return bool(text.nunique() == len(text))
+
+
+def broken_numeric(series: pd.Series, words: list[str] | None = None) -> str | None:
+    """Why a text column named like an amount is not numbers, or None when it is fine.
+
+    A money column read as text (currency signs, thousands separators, words) would
+    otherwise become a categorical feature of thousands of levels, or a silent drop.
+    """
+    if not _is_text(series) or not is_amount_name(
+        words if words is not None else tokens(str(series.name))
+    ):
+        return None
+    text = series.dropna().astype(str).str.strip()
+    real = text[~text.str.lower().isin(MISSING_TOKENS)]
+    if real.empty or numeric_text(series) is not None:
+        return None  # empty, or numbers with a few text values read as missing
+    bad = real[pd.to_numeric(real, errors="coerce").isna()]
+    examples = ", ".join(repr(v) for v in list(dict.fromkeys(bad))[:3])
+    return BROKEN_NUMERIC.format(share=len(bad) / len(real), examples=examples)
+
+
 def _is_code(series: pd.Series, words: list[str], n_unique: int) -> bool:
     """A numeric column of a few integer codes with a categorical-sounding name."""
     if not set(words) & _CODE_TOKENS or n_unique > _MAX_CODE_LEVELS:
@@ -373,7 +414,8 @@ def _is_age(words: list[str]) -> bool:
     return "age" in words and not set(words) & _AGE_EXCLUDE
 
 
-def _is_amount(words: list[str]) -> bool:
+def is_amount_name(words: list[str]) -> bool:
+    """Whether column-name words say money (income, loan amount), not a ratio or count."""
     found = set(words)
     money = found & _AMOUNT_TOKENS or {"annual", "inc"} <= found
     return bool(money) and not found & _RATIO_TOKENS
@@ -571,6 +613,12 @@ def infer_spec(
             numeric.append(column)
             if texts:
                 missing_values[column] = texts
+        elif (broken := broken_numeric(series, words)) is not None:
+            drop.append(column)  # "1.200 EUR" in an income column: no model should guess
+            notes[column] = broken
+        elif identifier_like(series):
+            drop.append(column)  # a text key (contract reference): identifies, never predicts
+            notes[column] = LOOKS_LIKE_IDENTIFIER.format(n=n_unique)
         elif n_unique > max_levels:
             drop.append(column)  # free text, an identifier, or too many levels to learn from
             notes[column] = TOO_MANY_LEVELS.format(n=n_unique, limit=max_levels)
@@ -591,7 +639,7 @@ def infer_spec(
                 roles[role] = column
                 break
     protected = [c for c in [*numeric, *categorical] if _is_protected(tokens(c))]
-    amounts = [c for c in numeric if _is_amount(tokens(c))]
+    amounts = [c for c in numeric if is_amount_name(tokens(c))]
     return DatasetSpec(
         name=name,
         target=target,

@@ -18,6 +18,7 @@ import pandas as pd
 
 from greenscore.config import get_settings
 from greenscore.data.cleaning import TEXT_AS_MISSING
+from greenscore.data.infer import broken_numeric, identifier_like
 from greenscore.data.io import MISSING_TOKENS
 from greenscore.data.loading import encode_target
 from greenscore.data.spec import AGE_RANGE, DatasetSpec
@@ -46,6 +47,8 @@ DECLARED_ABSENT = "declared_column_absent"
 TEXT_READ_AS_MISSING = "text_read_as_missing"
 TOO_MANY_LEVELS = "too_many_levels"
 OUTSIDE_BOUNDS = "outside_bounds"
+IDENTIFIER_LIKE = "identifier_like"
+BROKEN_NUMERIC = "broken_numeric"
 
 #: Share of missing values above which a column is a warning.
 MISSING_WARN_SHARE = 0.20
@@ -523,6 +526,37 @@ def _level_findings(frame: pd.DataFrame, spec: DatasetSpec, limit: int) -> list[
     return findings
 
 
+def _suspect_findings(frame: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
+    """Text columns that look like identifiers or like broken numbers (an amount as text).
+
+    An inferred spec drops them (:func:`~greenscore.data.infer.infer_spec`); a written
+    spec may still use one as a feature, so the warning says which of the two happened.
+    """
+    features = set(spec.feature_columns(list(frame.columns)))
+    skip = {spec.target, spec.id_column, *spec.pii, *spec.numeric, *spec.sequence_columns}
+    findings = []
+    for column in frame.columns:
+        if column in skip:
+            continue
+        series = frame[column]
+        fate = (
+            "it is a feature because the spec does not drop it"
+            if column in features
+            else "kept out of the features"
+        )
+        if (why := broken_numeric(series)) is not None:
+            what = why.removeprefix("dropped by inference: ").split("; fix the file")[0]
+            message = f"column '{column}' is {what}: {fate}"
+            findings.append(Finding("warning", BROKEN_NUMERIC, column, [], message))
+        elif identifier_like(series):
+            message = (
+                f"column '{column}' looks like an identifier (all {len(series)} values are "
+                f"distinct text): {fate}"
+            )
+            findings.append(Finding("warning", IDENTIFIER_LIKE, column, [], message))
+    return findings
+
+
 def _declared_absent(frame: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
     return [
         Finding(
@@ -561,7 +595,8 @@ def validate(
         empty columns, incomplete sequence groups, categorical features with too many
         levels. Warnings: text read as missing in numeric columns, negative amounts,
         impossible ages, values outside the spec's bounds, missing rates over 20 %, constant columns, leakage suspects,
-        holes inside monthly histories, duplicate rows, PII/drop columns not present.
+        holes inside monthly histories, duplicate rows, PII/drop columns not present, text
+        columns that look like identifiers or like amounts stored as text.
 
     Examples
     --------
@@ -598,6 +633,7 @@ def validate(
     if y is not None:
         findings += _leakage_findings(frame, numbers, spec, y)
     findings += _duplicate_findings(frame, spec)
+    findings += _suspect_findings(frame, spec)
     findings += _declared_absent(frame, spec)
     findings.sort(key=lambda f: f.level != "error")
     return ValidationReport(findings, len(frame), frame.shape[1], spec.name)
