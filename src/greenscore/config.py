@@ -170,6 +170,14 @@ class PrivacySettings(BaseModel):
     max_suppression: float = Field(
         0.05, description="largest share of rows k-anonymisation may suppress, not generalise"
     )
+    require_consent: str | None = Field(
+        None,
+        description="consent purpose (e.g. credit_scoring) every scored subject must have "
+        "granted; scoring one without it is refused (unset: not checked)",
+    )
+    purge_schedule: str = Field(
+        "0 3 * * *", description="cron (UTC) of 'greenscore gdpr purge --schedule'"
+    )
 
 
 class SecuritySettings(BaseModel):
