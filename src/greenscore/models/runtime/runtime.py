@@ -13,10 +13,15 @@ pipeline (``Pipeline.predict_proba``) on :func:`~greenscore.models.runtime.probe
   fitted feature steps on a DataFrame (always correct, slower per call).
 * **PD** ``trees``: a LightGBM model's trees walked in compiled code
   (:func:`~greenscore.models.runtime.treeshap.raw_scores`, bit for bit LightGBM's raw
-  score); else the classifier's own ``predict_proba`` on its input frame.
+  score) -- a bare booster, or the calibrated bag of inner-fold boosters ``greenscore
+  train`` makes, combined as the bag and its calibration map combine them
+  (:mod:`~greenscore.models.runtime.tree_model`); else the classifier's own
+  ``predict_proba`` on its input frame.
 * **contributions** (log-odds, per model feature, and the base they add up from):
   ``treeshap``, exact path-dependent TreeSHAP from per-leaf tables
-  (:mod:`~greenscore.models.runtime.treeshap`, equal to ``pred_contrib``); ``model``, the
+  (:mod:`~greenscore.models.runtime.treeshap`, equal to ``pred_contrib``; for a calibrated
+  bag the mean over its boosters restated by the calibration, equal to the classifier's
+  ``log_odds_contributions``); ``model``, the
   classifier's own exact decomposition (``log_odds_contributions``: the WoE scorecard's
   additive terms); ``linear``, a logistic-linear model's exact terms. Other models have none here: the explainers compute approximate ones
   (:mod:`greenscore.explain.reason_codes` says so).
@@ -41,7 +46,6 @@ from greenscore.errors import DataError, ModelError
 from greenscore.logging import get_logger
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.columns import (
-    lightgbm_booster,
     model_feature_names,
     raw_input_columns,
     select_model_input,
@@ -53,7 +57,7 @@ from greenscore.models.runtime.features import (
     rows_frame,
 )
 from greenscore.models.runtime.probes import probe_rows
-from greenscore.models.runtime.treeshap import TreeTables, contributions, raw_scores
+from greenscore.models.runtime.tree_model import CompiledTrees, tree_model
 
 log = get_logger(__name__)
 
@@ -179,11 +183,11 @@ class ScoringRuntime:
         self.probe_error: str | None = None
         self.features: CompiledFeatures | None = None
         self.layout: MatrixLayout | None = None
-        self.tables: TreeTables | None = None
+        self.trees: CompiledTrees | None = None
         self.terms: Terms | None = None
         self._trees = False
         self._linear_base: np.ndarray | None = None
-        self._booster = lightgbm_booster(bundle.estimator)
+        self._tree_model = tree_model(bundle.estimator)
         try:
             self.model_features = model_feature_names(bundle)
         except ModelError:
@@ -192,7 +196,7 @@ class ScoringRuntime:
         if not self.model_features and probe is not None:
             self.model_features = [str(c) for c in probe.transformed.columns]
         self.layout = self._make_layout(probe)
-        if self._booster is not None and self.layout is not None:
+        if self._tree_model is not None and self.layout is not None:
             self._compile_trees(probe, verify=verify)
         if probe is not None:
             self._compile_features(probe, verify=verify)
@@ -261,12 +265,20 @@ class ScoringRuntime:
         if probe is not None and probe.transformed.shape[1] != len(self.model_features):
             self.notes.append("matrix: the feature steps' columns are not the model's")
             return None
-        if self._booster is not None:
+        if self._tree_model is not None:
             # LightGBM stores its pandas categories in the order of its categorical features.
-            categorical = _lightgbm_categorical(self._booster, self.model_features)
-            stored = list(self._booster.pandas_categorical or [])
+            booster, *others = self._tree_model.boosters
+            categorical = _lightgbm_categorical(booster, self.model_features)
+            stored = list(booster.pandas_categorical or [])
             if categorical is None or len(stored) != len(categorical):
                 self.notes.append("matrix: LightGBM's categories cannot be matched to features")
+                return None
+            if any(
+                b.feature_name() != booster.feature_name()
+                or list(b.pandas_categorical or []) != stored
+                for b in others
+            ):
+                self.notes.append("matrix: the fold boosters' features or categories differ")
                 return None
             layout = MatrixLayout(self.model_features, dict(zip(categorical, stored, strict=True)))
         elif probe is not None:
@@ -290,39 +302,55 @@ class ScoringRuntime:
         return layout
 
     def _compile_trees(self, probe: _Probe | None, *, verify: bool) -> None:
-        """The booster's trees for PD and exact contributions, checked against LightGBM."""
-        booster = self._booster
-        assert booster is not None  # called only for a LightGBM model
+        """The boosters' trees for PD and exact contributions, checked against LightGBM
+        booster by booster, then against the classifier itself on the probe applicants."""
+        model = self._tree_model
+        assert model is not None  # called only for a LightGBM model
         try:
-            self.tables = TreeTables.from_booster(booster)
+            trees = CompiledTrees(model)
         except ModelError as exc:
             self.notes.append(f"trees: {exc.message}")
             return
         if not verify:
-            self._trees = np.isfinite(self.tables.sigmoid)
+            self.trees, self._trees = trees, trees.gives_pd
             return
-        # On the probe applicants' matrix, and on a matrix drawn from the trees' own split
-        # values (every branch, whatever the pipeline can be given).
-        matrices = [_tree_probe(booster, self.layout)]
-        if probe is not None and probe.matrix is not None:
-            matrices.insert(0, probe.matrix)
-        matrix = np.vstack(matrices)
-        ours = contributions(self.tables, matrix)
-        worst = _worst(ours, booster.predict(matrix, pred_contrib=True))
-        if not worst <= TOLERANCE:
-            self.notes.append(f"treeshap: differs from pred_contrib by {worst:.3g}")
-            self.tables = None
-            return
-        if not np.isfinite(self.tables.sigmoid):
+        probe_matrix = probe.matrix if probe is not None else None
+        gives_pd = trees.gives_pd
+        if not gives_pd:
             self.notes.append("trees: the objective does not give a PD by a sigmoid")
-            return
-        expected = booster.predict(matrix)
-        if probe is not None and probe.matrix is not None:
-            expected[: len(probe.expected)] = probe.expected  # the pipeline's own answers
-        worst = _worst(self._pd_from_trees(matrix), expected)
-        if not worst <= TOLERANCE:
-            self.notes.append(f"trees: PD differs from the pipeline by {worst:.3g} on probes")
-            return
+        for k, booster in enumerate(model.boosters):
+            # On the probe applicants' matrix, and on a matrix drawn from the trees' own
+            # split values (every branch, whatever the pipeline can be given).
+            matrices = [_tree_probe(booster, self.layout)]
+            if probe_matrix is not None:
+                matrices.insert(0, probe_matrix)
+            matrix = np.vstack(matrices)
+            worst = _worst(
+                trees.booster_contributions(k, matrix), booster.predict(matrix, pred_contrib=True)
+            )
+            if not worst <= TOLERANCE:
+                self.notes.append(f"treeshap: differs from pred_contrib by {worst:.3g}")
+                return
+            if gives_pd:
+                worst = _worst(trees.booster_pd(k, matrix), booster.predict(matrix))
+                if not worst <= TOLERANCE:
+                    self.notes.append(
+                        f"trees: a booster's PD differs from LightGBM's by {worst:.3g}"
+                    )
+                    gives_pd = False
+        if probe is not None and probe_matrix is not None and model.averaged:
+            why = _differs_from_own_terms(trees, self.bundle.estimator, probe, probe_matrix)
+            if why:
+                self.notes.append(f"treeshap: the {model.kind}'s contributions {why}")
+                return
+        self.trees = trees
+        if not gives_pd:
+            return  # the note above says why
+        if probe is not None and probe_matrix is not None:
+            worst = _worst(trees.predict(probe_matrix), probe.expected)  # the pipeline's own
+            if not worst <= TOLERANCE:
+                self.notes.append(f"trees: PD differs from the pipeline by {worst:.3g} on probes")
+                return
         self._trees = True
 
     def _compile_features(self, probe: _Probe, *, verify: bool) -> None:
@@ -364,9 +392,9 @@ class ScoringRuntime:
 
     def _compile_terms(self, probe: _Probe | None, *, verify: bool) -> None:
         estimator = self.bundle.estimator
-        if self.tables is not None:
+        if self.trees is not None:
             self.terms = "treeshap"
-        elif self._booster is not None:
+        elif self._tree_model is not None:
             return  # the trees' note says why
         elif getattr(estimator, "exact_contributions", True) is False:
             # An ensemble (or a calibrated model) with a member that has no exact terms (a
@@ -493,9 +521,8 @@ class ScoringRuntime:
         return np.asarray(proba, dtype=float)[:, 1]
 
     def _pd_from_trees(self, matrix: np.ndarray) -> np.ndarray:
-        assert self.tables is not None
-        raw = raw_scores(self.tables, matrix)
-        return 1.0 / (1.0 + np.exp(-self.tables.sigmoid * raw))
+        assert self.trees is not None
+        return self.trees.predict(matrix)
 
     def score(self, rows: Sequence[Mapping[str, Any]], ids: Sequence[Any]) -> Scored:
         """PD, points and decision of raw applicants, with their encoding for reasons.
@@ -537,9 +564,8 @@ class ScoringRuntime:
             If this model has no exact contributions (:attr:`exact` is False).
         """
         if self.terms == "treeshap":
-            assert self.tables is not None and encoded.matrix is not None
-            out = contributions(self.tables, encoded.matrix)
-            return out[:, :-1], out[:, -1]
+            assert self.trees is not None and encoded.matrix is not None
+            return self.trees.contributions(encoded.matrix)
         if self.terms == "model":
             values, base = self.bundle.estimator.log_odds_contributions(self.model_frame(encoded))
             n = len(encoded)
@@ -665,6 +691,21 @@ class ScoringRuntime:
 def _worst(got: np.ndarray, expected: np.ndarray) -> float:
     diff = np.abs(np.asarray(got, dtype=float) - np.asarray(expected, dtype=float))
     return float(np.max(diff)) if diff.size else 0.0
+
+
+def _differs_from_own_terms(
+    trees: CompiledTrees, estimator: Any, probe: _Probe, matrix: np.ndarray
+) -> str:
+    """Empty when the compiled contributions are the classifier's own
+    ``log_odds_contributions`` on the probe applicants, else how they differ."""
+    try:
+        values, base = estimator.log_odds_contributions(probe.transformed)
+    except ModelError as exc:
+        return f"cannot be checked ({exc.message})"
+    got_values, got_base = trees.contributions(matrix)
+    base = np.broadcast_to(np.asarray(base, dtype=float), got_base.shape)
+    worst = max(_worst(got_values, values), _worst(got_base, base))
+    return "" if worst <= TOLERANCE else f"differ from its own by {worst:.3g}"
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
