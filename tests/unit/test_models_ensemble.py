@@ -241,3 +241,36 @@ def test_bad_parameters_are_refused():
         EnsembleClassifier(_members(), method="voting").fit(X, y)
     with pytest.raises(ConfigError, match="unique"):
         EnsembleClassifier([("a", _Broken()), ("a", _Broken())]).fit(X, y)
+
+
+def test_selection_never_ranks_its_rows_below_its_best_member():
+    """Caruana's selection starts from the best member and keeps its best prefix; the bags
+    always hold that member, and an average that still fell below it is replaced by it."""
+    for seed in range(4):
+        Z, y = _matrix(seed)  # noqa: N806
+        Z = Z[:400]  # noqa: N806 - few rows: where noise could pull a bag below the best
+        y = y[:400]
+        best = max(fast_auc(y, Z[:, m]) for m in range(Z.shape[1]))
+        for bags in (1, 5):
+            weights, _ = ensemble_selection(Z, y, n_bags=bags, bag_fraction=0.5, seed=seed)
+            assert fast_auc(y, Z @ weights) >= best - 1e-12
+
+
+def test_a_combination_worse_than_its_best_member_falls_back_to_it(monkeypatch, caplog):
+    import greenscore.models.ensemble as ensemble_module
+
+    def worst_only(method, Z, y, **_):  # noqa: N803 - all weight on the weakest member
+        aucs = [fast_auc(y, Z[:, m]) for m in range(Z.shape[1])]
+        weights = np.zeros(Z.shape[1])
+        weights[int(np.argmin(aucs))] = 1.0
+        return weights, 0.0
+
+    monkeypatch.setattr(ensemble_module, "fit_combiner", worst_only)
+    X, y, _, _ = _data()  # noqa: N806
+    ensemble = EnsembleClassifier(_members(), method="weighted", cv=3).fit(X, y)
+    best = max(ensemble.member_oof_auc_, key=ensemble.member_oof_auc_.get)
+    assert ensemble.method_ == "single"
+    assert ensemble.weights_[best] == pytest.approx(1.0)
+    assert ensemble.fallback_ is not None and best in ensemble.fallback_
+    assert "falls back to its best member" in caplog.text
+    assert fast_auc(y, ensemble.oof_log_odds_) == pytest.approx(ensemble.member_oof_auc_[best])

@@ -16,7 +16,9 @@ CatBoost, nets, ...) and, in ``fit``:
    logistic meta-learner), ``selection`` (Caruana's greedy selection with replacement,
    bagged), ``blending`` (the meta-learner on a hold-out slice instead of out-of-fold
    rows), or ``auto`` (the best of the first three and the best single member, judged on
-   held-out slices of the out-of-fold rows).
+   held-out slices of the out-of-fold rows). Everything is learnt on the inner out-of-fold
+   log-odds only; a combination that ranks them worse than its best member alone is
+   replaced by that member (``fallback_`` says why).
 
 The ensemble's log-odds are ``sum_m w_m (a_m z_m + b_m) + c``. Each member's exact
 contributions (scorecard terms, TreeSHAP, linear terms) therefore add up to the
@@ -52,7 +54,15 @@ from greenscore.models.ensemble_contrib import (
     raw_log_odds,
     reference_row,
 )
-from greenscore.models.ensemble_weights import COMBINERS, choose, fit_combiner, platt, stacking
+from greenscore.models.ensemble_weights import (
+    COMBINERS,
+    best_single,
+    choose,
+    fast_auc,
+    fit_combiner,
+    platt,
+    stacking,
+)
 
 log = get_logger(__name__)
 
@@ -145,6 +155,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     intercept_ : float
     method_ : str
         The combiner used (``single`` when one member takes all the weight).
+    fallback_ : str or None
+        Why the chosen combination was replaced by its best member alone (it ranked the
+        inner out-of-fold rows worse than that member), or None.
     combiner_scores_ : dict
         Held-out AUC of each combiner ``auto`` compared.
     oof_log_odds_ : ndarray
@@ -366,6 +379,21 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
             weights, intercept = fit_combiner(
                 method, Z, y, C=self.C, seed=self.random_state, **options
             )
+        self.fallback_ = None
+        if method not in ("single", "blending"):
+            # Never serve a combination that ranks the inner out-of-fold rows worse than its
+            # best member alone does: fall back to that member, and say so.
+            combined = fast_auc(y, Z @ weights)
+            best = max(self.member_oof_auc_, key=lambda n: self.member_oof_auc_[n])
+            if combined < self.member_oof_auc_[best]:
+                self.fallback_ = (
+                    f"{method} scored {combined:.4f} on the inner out-of-fold rows, below "
+                    f"{best} alone ({self.member_oof_auc_[best]:.4f}): {best} is used alone"
+                )
+                log.warning(
+                    "ensemble falls back to its best member", extra={"reason": self.fallback_}
+                )
+                method, (weights, intercept) = "single", best_single(Z, y)
         self.method_ = method
         # Coefficients as shares summing to one, times one temperature (their sum).
         self.temperature_ = float(np.sum(weights))

@@ -13,7 +13,9 @@ skipped and why. A share of the budget is held back for what is not a member fit
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from greenscore.errors import ConfigError
 from greenscore.logging import get_logger
 from greenscore.models.ensemble_bag import inner_folds
 
@@ -28,6 +31,8 @@ log = get_logger(__name__)
 
 #: Share of the budget held back for work that is not a member fit.
 RESERVE = 0.2
+#: Share of the budget the probes may take before the members left are skipped unprobed.
+PROBE_SHARE = 0.15
 #: Fit time grows a little faster than the rows (more rows, more boosting rounds).
 GROWTH = 1.15
 #: Rows of the probe sample: a fifth of the data, at least this many.
@@ -39,6 +44,12 @@ REFITTED = ("scorecard",)
 #: Models whose tuning the budget pays for first.
 TUNE_ORDER = ("lightgbm", "catboost", "xgboost", "logistic", "logistic_woe", "dnn")
 DURATION = "time budget must look like 20m, 90s, 1.5h or a number of seconds, not '{text}'"
+TOO_SMALL = (
+    "--time-budget {budget:,.0f} s is too small for this data on this machine now: probing "
+    "took {spent:,.0f} s and the {name} fallback alone needs about {cost:,.0f} s of fits, with "
+    "{reserve:.0%} of the budget held back for the rest of the job; give at least "
+    "--time-budget {least}m"
+)
 
 
 @dataclass
@@ -77,6 +88,8 @@ class AutoPlan:
     probe_s: float
     planned_s: float
     probes: list[MemberProbe] = field(default_factory=list)
+    #: Members or tunings cut while running, when the folds were slower than planned.
+    cut: dict[str, str] = field(default_factory=dict)
     #: Energy and carbon of the probe fits (set by whoever metered them; NaN if not).
     probe_kwh: float = float("nan")
     probe_co2_kg: float = float("nan")
@@ -94,8 +107,6 @@ def parse_duration(text: str | float | int) -> float:
     ConfigError
         If the text is not such a duration, or not positive.
     """
-    from greenscore.errors import ConfigError
-
     if isinstance(text, int | float):
         seconds = float(text)
     else:
@@ -121,10 +132,14 @@ def probe_members(
     relations: pd.DataFrame | None = None,
     seed: int = 0,
     rows: int | None = None,
+    stop_at: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> list[MemberProbe]:
     """Fit each member once on a stratified sample of feature rows and time it.
 
-    A member that raises is reported with its error (and will not be planned).
+    A member that raises is reported with its error (and will not be planned). Once
+    ``clock()`` has passed ``stop_at`` the members left (never the fallback) are not
+    probed: their probe's seconds are NaN and the plan skips them, saying why.
     """
     from greenscore.models.registry import make_estimator
 
@@ -139,6 +154,9 @@ def probe_members(
     X_probe, y_probe = X.iloc[np.sort(sample)], y[np.sort(sample)]  # noqa: N806
     out = []
     for name in names:
+        if stop_at is not None and name not in ALWAYS and clock() > stop_at:
+            out.append(MemberProbe(name, len(y_probe), float("nan")))
+            continue
         started = time.perf_counter()
         error = None
         try:
@@ -201,14 +219,39 @@ def plan_auto(
     tune_trials : trials per tuned member asked for explicitly (None: as the budget allows,
         at most ``max_trials``).
     tunable : models with a search space.
+
+    Raises
+    ------
+    ConfigError
+        If the budget cannot pay for the scorecard fallback's fits (after what was spent
+        and the reserve): the run is refused before training, naming the least budget.
     """
     estimates: dict[str, float] = {}
     skipped: dict[str, str] = {}
     members: list[str] = []
     available = None if budget_s is None else budget_s * (1 - RESERVE) - spent_s
-    for probe in probes:
+    # The fallback is paid for first, whatever its place in the order of value: a budget
+    # it does not fit is refused before anything is trained, never overrun.
+    for probe in sorted(probes, key=lambda p: p.name not in ALWAYS):
+        if probe.name in ALWAYS and probe.error is None and budget_s is not None:
+            cost = member_cost(probe, n_rows=n_rows, outer_folds=outer_folds)
+            if available is None or cost > available:
+                raise ConfigError(
+                    TOO_SMALL.format(
+                        budget=budget_s,
+                        name=probe.name,
+                        cost=cost,
+                        spent=spent_s,
+                        reserve=RESERVE,
+                        least=math.ceil((spent_s + cost) / (1 - RESERVE) / 60),
+                    )
+                )
+    for probe in sorted(probes, key=lambda p: p.name not in ALWAYS):
         if probe.error is not None:
             skipped[probe.name] = f"failed on a {probe.rows}-row probe: {probe.error}"
+            continue
+        if probe.seconds != probe.seconds:  # NaN: never probed, the budget was spent
+            skipped[probe.name] = "not probed: probing had spent the budget's share for it"
             continue
         cost = member_cost(probe, n_rows=n_rows, outer_folds=outer_folds)
         estimates[probe.name] = round(cost, 1)

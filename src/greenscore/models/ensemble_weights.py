@@ -11,10 +11,14 @@ summing to one (each member's share) times one temperature (their sum).
   minimise the log loss.
 - :func:`stacking`: an L2-regularised logistic meta-learner with non-negative slopes.
 - :func:`ensemble_selection`: Caruana et al. (2004) greedy forward selection with
-  replacement, maximising AUC, repeated over random bags of members (HCES-Bag); the
-  weights are how often each member was picked.
+  replacement, maximising AUC, initialised with the best single member and repeated over
+  random bags of members that always hold it (HCES-Bag); the weights are how often each
+  member was picked. On the rows it is fitted on it is never below the best member: the
+  greedy path starts there and keeps its best prefix, and a bagged average that fell
+  below it is replaced by the best member alone.
 - :func:`choose`: which of these (or the best single member) to use, by AUC on held-out
-  slices of the out-of-fold rows.
+  slices of the out-of-fold rows (repeated with shuffled slices, so one lucky split does
+  not pick the combiner).
 """
 
 from __future__ import annotations
@@ -159,12 +163,19 @@ def _greedy(
     y: np.ndarray,
     members: np.ndarray,
     max_steps: int,
+    start: int,
 ) -> np.ndarray:
-    """Caruana's forward selection with replacement among ``members``; returns counts."""
+    """Caruana's forward selection with replacement among ``members``, initialised with
+    member ``start`` (the best single one); returns counts.
+
+    The path starts at the best member and only a prefix scoring strictly better replaces
+    it, so the selection never scores below that member on these rows.
+    """
     counts = np.zeros(Z.shape[1])
-    total = np.zeros(len(y))
-    best_counts, best_score = counts.copy(), -np.inf
-    for step in range(1, max_steps + 1):
+    counts[start] = 1
+    total = Z[:, start].astype(float).copy()
+    best_counts, best_score = counts.copy(), fast_auc(y, total)
+    for step in range(2, max_steps + 1):
         scores = [fast_auc(y, (total + Z[:, k]) / step) for k in members]
         pick = int(members[int(np.argmax(scores))])
         counts[pick] += 1
@@ -184,17 +195,28 @@ def ensemble_selection(
     max_steps: int = 20,
     seed: int = 0,
 ) -> Weights:
-    """Greedy ensemble selection with replacement over bags of members (HCES-Bag)."""
+    """Greedy ensemble selection with replacement over bags of members (HCES-Bag).
+
+    Every bag holds the best single member and each greedy path starts from it; if the
+    bags' average still scores below that member on these rows, the member alone is
+    returned.
+    """
     m = Z.shape[1]
     rng = np.random.default_rng(seed)
+    aucs = np.array([fast_auc(y, Z[:, k]) for k in range(m)])
+    best = int(np.argmax(aucs))
+    others = np.array([k for k in range(m) if k != best])
     weights = np.zeros(m)
     bags = 1 if m <= 2 else n_bags
     for _ in range(bags):
         size = m if bags == 1 else max(2, int(round(bag_fraction * m)))
-        members = np.sort(rng.choice(m, size=size, replace=False))
-        counts = _greedy(Z, y, members, max_steps)
+        drawn = rng.choice(others, size=min(size - 1, len(others)), replace=False)
+        members = np.sort(np.r_[best, drawn]).astype(int)
+        counts = _greedy(Z, y, members, max_steps, best)
         weights += counts / counts.sum()
     weights /= weights.sum()
+    if fast_auc(y, Z @ weights) < aucs[best]:
+        return best_single(Z, y)
     return weights, _intercept(y, Z @ weights)
 
 
@@ -227,13 +249,16 @@ def choose(
     *,
     candidates: tuple[str, ...] = COMBINERS,
     folds: int = 3,
+    repeats: int = 3,
     seed: int = 0,
     **options: Any,
 ) -> tuple[str, dict[str, float]]:
     """The combiner with the best AUC on held-out slices of the out-of-fold rows.
 
     Each candidate is fitted on all but one slice and scored on that slice, so the choice
-    is not flattered by fitting the weights on the rows that judge them.
+    is not flattered by fitting the weights on the rows that judge them; the slicing is
+    repeated ``repeats`` times with other shuffles (the combiners are cheap, and on a
+    thousand rows one split's noise is as large as the differences between them).
 
     Returns
     -------
@@ -243,11 +268,17 @@ def choose(
     n_splits = int(min(folds, np.bincount(y.astype(int)).min()))
     if n_splits < 2 or Z.shape[1] == 1:
         return "single", {}
-    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    splits = [
+        split
+        for r in range(repeats)
+        for split in StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed + r).split(
+            Z, y
+        )
+    ]
     scores: dict[str, float] = {}
     for method in candidates:
         aucs = []
-        for train, valid in splitter.split(Z, y):
+        for train, valid in splits:
             weights, intercept = fit_combiner(method, Z[train], y[train], seed=seed, **options)
             aucs.append(fast_auc(y[valid], Z[valid] @ weights + intercept))
         scores[method] = float(np.mean(aucs))

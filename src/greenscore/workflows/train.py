@@ -209,6 +209,7 @@ def _cross_validate(
     folds: list[tuple[np.ndarray, np.ndarray]],
     options: TrainOptions,
     progress: Progress,
+    deadline: float | None = None,
 ) -> tuple[
     np.ndarray, list[dict[str, float]], list[dict[str, Any]], list[dict[str, Any]], list[Any]
 ]:
@@ -235,7 +236,50 @@ def _cross_validate(
         members.append(member_outputs(pipeline, X.iloc[val_idx]))
         fold_metrics.append(credit_metrics(y[val_idx], oof[val_idx]))
         progress(f"{name}: fold {k + 1}/{len(folds)} AUC {fold_metrics[-1]['auc']:.4f}", 1.0)
+        if deadline is not None and members[-1] is not None:
+            _keep_to_budget(options, members[-1], tuning, k + 1, len(folds), deadline, progress)
     return oof, fold_metrics, energies, tuned, members
+
+
+def _keep_to_budget(
+    options: TrainOptions,
+    output: dict[str, Any],
+    tuning: dict[str, Any],
+    done: int,
+    total: int,
+    deadline: float,
+    progress: Progress,
+) -> None:
+    """After an outer fold of a budgeted ensemble: cut tuning, then members, if the rest of
+    the run would end past the deadline at the pace this fold measured."""
+    from greenscore.models.ensemble_plan import RESERVE
+    from greenscore.workflows.train_ensemble import final_fit_factor, keep_to_budget
+
+    assert options.time_budget is not None  # a deadline comes from a budget
+    members = list(options.members or [])
+    trials = (
+        dict(options.member_trials)
+        if options.member_trials is not None
+        else {n: options.tune_trials for n in members if n in TUNABLE}
+    )
+    kept, trials, cut = keep_to_budget(
+        members,
+        trials,
+        member_seconds=output["fit_seconds"],
+        tuning_seconds=float(tuning["seconds"]),
+        folds_done=done,
+        folds_left=total - done,
+        final_factor=final_fit_factor(total),
+        seconds_left=deadline - time.perf_counter() - RESERVE * options.time_budget,
+    )
+    if not cut:
+        return
+    options.members, options.member_trials = kept, trials
+    if options.plan is not None:
+        options.plan.cut.update(cut)
+    for what, reason in cut.items():
+        log.warning("auto cut to keep to its time budget", extra={"cut": what, "reason": reason})
+        progress(f"time budget: {what} {reason.split(' after ')[0]}", 0.0)
 
 
 def _final_bundle(
@@ -400,9 +444,15 @@ def train(
     ranges = _training_ranges(dataset)
     results: dict[str, ModelResult] = {}
     outputs: dict[str, list[Any]] = {}
+    # A budgeted ensemble keeps to its budget as it goes (cutting tuning, then members).
+    deadline = (
+        started + options.time_budget
+        if options.time_budget is not None and options.plan is not None
+        else None
+    )
     for name in options.models:
         oof, fold_metrics, fold_energy, tuned, outputs[name] = _cross_validate(
-            name, dataset, folds, options, progress
+            name, dataset, folds, options, progress, deadline if name == "ensemble" else None
         )
         bundle, final_energy, final_params = _final_bundle(name, dataset, options)
         progress(f"{name}: final fit done", 1.0)

@@ -28,7 +28,14 @@ from scipy.special import expit
 from greenscore.data.loading import Dataset
 from greenscore.evaluation.metrics import credit_metrics
 from greenscore.models.ensemble import EnsembleClassifier
-from greenscore.models.ensemble_plan import AutoPlan, plan_auto, probe_members
+from greenscore.models.ensemble_plan import (
+    ALWAYS,
+    GROWTH,
+    PROBE_SHARE,
+    AutoPlan,
+    plan_auto,
+    probe_members,
+)
 from greenscore.models.registry import TUNABLE, auto_candidates
 
 FALLBACK = "scorecard"
@@ -72,7 +79,13 @@ def plan_members(
     features = build_feature_pipeline(dataset.spec, relations=dataset.relations)
     transformed = features.fit_transform(X, y)
     probes = probe_members(
-        candidates, transformed, y, spec=dataset.spec, relations=dataset.relations, seed=seed
+        candidates,
+        transformed,
+        y,
+        spec=dataset.spec,
+        relations=dataset.relations,
+        seed=seed,
+        stop_at=None if budget_s is None else started + PROBE_SHARE * budget_s,
     )
     return plan_auto(
         probes,
@@ -84,6 +97,76 @@ def plan_members(
         max_trials=max_trials,
         tunable=frozenset(TUNABLE),
     )
+
+
+def final_fit_factor(outer_folds: int) -> float:
+    """How much longer the final fit (all rows) takes than one outer fold's (the fold's
+    share of the rows), fit time growing a little faster than the rows."""
+    return float((outer_folds / (outer_folds - 1)) ** GROWTH)
+
+
+def keep_to_budget(
+    members: list[str],
+    trials: dict[str, int],
+    *,
+    member_seconds: dict[str, float],
+    tuning_seconds: float,
+    folds_done: int,
+    folds_left: int,
+    final_factor: float,
+    seconds_left: float,
+) -> tuple[list[str], dict[str, int], dict[str, str]]:
+    """What of the plan still fits the time left, at the pace the last outer fold measured.
+
+    The plan was made from probe fits; a machine that got busier since makes the folds
+    slower than planned. After each outer fold the rest of the run (the folds left and the
+    final fit, which has more rows) is priced at that fold's measured seconds per member
+    and of its tuning; while it does not fit ``seconds_left``, the tuning is cut first,
+    then members from the least valuable end of the plan (never the scorecard fallback).
+
+    Parameters
+    ----------
+    members : the members planned, most valuable first.
+    trials : tuning trials per member.
+    member_seconds : the last fold's fit seconds of each member (its inner folds, refit).
+    tuning_seconds : the last fold's tuning search, seconds.
+    folds_done, folds_left : outer folds done, and left before the final fit.
+    final_factor : the final fit's seconds over a fold's (:func:`final_fit_factor`).
+    seconds_left : seconds until the budget's end, less its reserve for the rest of the job.
+
+    Returns
+    -------
+    members, trials : what is kept.
+    cut : member (or ``member:tuning``) -> why it was cut.
+    """
+    scale = folds_left + final_factor
+    kept = list(members)
+    need = scale * (sum(member_seconds.get(m, 0.0) for m in kept) + tuning_seconds)
+    cut: dict[str, str] = {}
+
+    def why(what: str) -> str:
+        return (
+            f"{what} after outer fold {folds_done}: at its measured pace the rest of the run "
+            f"needed about {need:,.0f} s, {max(seconds_left, 0):,.0f} s were left"
+        )
+
+    if need <= seconds_left:
+        return kept, trials, cut
+    if any(t > 0 for t in trials.values()) and tuning_seconds > 0:
+        for name, count in trials.items():
+            if count > 0:
+                cut[f"{name}:tuning"] = why("tuning cut")
+        trials = {}
+        need -= scale * tuning_seconds
+    for name in reversed(members):
+        if need <= seconds_left:
+            break
+        if name in ALWAYS:
+            continue
+        cut[name] = why("dropped")
+        kept.remove(name)
+        need -= scale * member_seconds.get(name, 0.0)
+    return kept, trials, cut
 
 
 def member_outputs(pipeline: Any, X_valid: pd.DataFrame) -> dict[str, Any] | None:  # noqa: N803
@@ -99,6 +182,8 @@ def member_outputs(pipeline: Any, X_valid: pd.DataFrame) -> dict[str, Any] | Non
         "energy_kwh": dict(ensemble.energy_kwh_),
         "weights": dict(ensemble.weights_),
         "dropped": dict(ensemble.dropped_),
+        "method": ensemble.method_,
+        "fallback": getattr(ensemble, "fallback_", None),
     }
 
 

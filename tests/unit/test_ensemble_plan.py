@@ -1,0 +1,125 @@
+"""``--models auto --time-budget``: the plan and the in-run guard keep to the budget.
+
+No test here times anything: the probes' seconds are given, the clock is injected, and
+the budgets are chosen clearly too small (or large enough) for a member, so the outcome
+does not depend on how loaded the machine is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from greenscore.errors import ConfigError
+from greenscore.models.ensemble_plan import (
+    RESERVE,
+    MemberProbe,
+    member_cost,
+    plan_auto,
+    probe_members,
+)
+from greenscore.workflows.train_ensemble import final_fit_factor, keep_to_budget
+
+ROWS, FOLDS = 1_000, 5
+
+
+def _probes(**seconds: float) -> list[MemberProbe]:
+    return [MemberProbe(name, 500, s) for name, s in seconds.items()]
+
+
+def test_the_scorecard_fallback_is_counted_and_members_that_do_not_fit_are_skipped():
+    probes = _probes(scorecard=1.0, lightgbm=0.5, catboost=20.0, logistic=0.2)
+    costs = {p.name: member_cost(p, n_rows=ROWS, outer_folds=FOLDS) for p in probes}
+    # Room for the scorecard, LightGBM and the logistic, not for CatBoost.
+    budget = (costs["scorecard"] + costs["lightgbm"] + costs["logistic"] + 1.0) / (1 - RESERVE)
+    assert costs["catboost"] > budget
+    plan = plan_auto(probes, n_rows=ROWS, budget_s=budget, outer_folds=FOLDS)
+    assert plan.members == ["scorecard", "lightgbm", "logistic"]
+    assert "catboost" in plan.skipped and "budget" in plan.skipped["catboost"]
+    # The fallback's fits are in the plan's estimate, which fits the budget's share.
+    assert plan.estimates["scorecard"] == pytest.approx(costs["scorecard"], abs=0.1)
+    assert plan.planned_s <= budget * (1 - RESERVE)
+
+
+def test_a_budget_too_small_for_the_fallback_is_refused_naming_the_least_budget():
+    probes = _probes(scorecard=5.0, lightgbm=0.5)
+    cost = member_cost(probes[0], n_rows=ROWS, outer_folds=FOLDS)
+    with pytest.raises(ConfigError, match=r"too small .* scorecard fallback .* at least"):
+        plan_auto(probes, n_rows=ROWS, budget_s=cost / 2, outer_folds=FOLDS)
+    # What was already spent (probing) counts too.
+    with pytest.raises(ConfigError, match="too small"):
+        plan_auto(probes, n_rows=ROWS, budget_s=cost * 2, outer_folds=FOLDS, spent_s=cost * 2)
+    assert plan_auto(probes, n_rows=ROWS, budget_s=cost * 2, outer_folds=FOLDS).members[0] == (
+        "scorecard"
+    )
+
+
+def test_failed_and_unprobed_members_are_skipped_with_their_reason():
+    probes = [
+        MemberProbe("scorecard", 500, 0.1),
+        MemberProbe("dnn", 200, 0.3, error="ModelError: too few rows for this net"),
+        MemberProbe("xgboost", 500, float("nan")),
+    ]
+    plan = plan_auto(probes, n_rows=ROWS, budget_s=3600, outer_folds=FOLDS)
+    assert plan.members == ["scorecard"]
+    assert "too few rows for this net" in plan.skipped["dnn"]
+    assert "not probed" in plan.skipped["xgboost"]
+
+
+def test_probing_stops_at_its_share_of_the_budget_but_always_probes_the_fallback():
+    from greenscore.data.loading import encode_target, model_input
+    from greenscore.data.presets import load_preset
+    from greenscore.data.synthetic import generate
+    from greenscore.features.pipeline import build_feature_pipeline
+
+    spec = load_preset("synthetic")
+    frame = generate(600, seed=3).applications
+    y = encode_target(frame[spec.target], spec)
+    X = build_feature_pipeline(spec).fit_transform(model_input(frame, spec), y)  # noqa: N806
+    X = X[list(X.columns[:8])]  # noqa: N806
+    ticks = iter([0.0, 100.0, 200.0, 300.0])
+    probes = probe_members(
+        ["logistic", "scorecard", "lightgbm"],
+        X,
+        y,
+        spec=spec,
+        stop_at=50.0,
+        clock=lambda: next(ticks),
+    )
+    by_name = {p.name: p for p in probes}
+    assert np.isfinite(by_name["logistic"].seconds)  # clock 0 < 50: probed
+    assert np.isnan(by_name["lightgbm"].seconds)  # past the share: not probed
+    assert np.isfinite(by_name["scorecard"].seconds)  # the fallback, whatever the clock
+    assert by_name["logistic"].error is None and by_name["scorecard"].error is None
+
+
+def test_a_run_behind_its_plan_cuts_tuning_then_the_least_valuable_members():
+    members = ["scorecard", "lightgbm", "catboost", "xgboost"]
+    seconds = {"scorecard": 10.0, "lightgbm": 5.0, "catboost": 40.0, "xgboost": 20.0}
+    factor = final_fit_factor(FOLDS)
+    common = {
+        "member_seconds": seconds,
+        "folds_done": 1,
+        "folds_left": 4,
+        "final_factor": factor,
+    }
+    # On pace: nothing cut.
+    kept, trials, cut = keep_to_budget(
+        members, {"lightgbm": 5}, tuning_seconds=10.0, seconds_left=1e6, **common
+    )
+    assert (kept, trials, cut) == (members, {"lightgbm": 5}, {})
+    # Behind by less than the tuning: only the tuning goes.
+    need_fits = (4 + factor) * sum(seconds.values())
+    kept, trials, cut = keep_to_budget(
+        members, {"lightgbm": 5}, tuning_seconds=10.0, seconds_left=need_fits + 1, **common
+    )
+    assert kept == members and trials == {} and set(cut) == {"lightgbm:tuning"}
+    # Far behind: members go from the end of the plan, never the scorecard.
+    kept, trials, cut = keep_to_budget(
+        members, {}, tuning_seconds=0.0, seconds_left=(4 + factor) * 16.0, **common
+    )
+    assert kept == ["scorecard", "lightgbm"]
+    assert set(cut) == {"catboost", "xgboost"}
+    assert all("after outer fold 1" in reason for reason in cut.values())
+    kept, _, _ = keep_to_budget(members, {}, tuning_seconds=0.0, seconds_left=-5.0, **common)
+    assert kept == ["scorecard"]
