@@ -176,8 +176,19 @@ def member_outputs(pipeline: Any, X_valid: pd.DataFrame) -> dict[str, Any] | Non
     if ensemble is None:
         return None
     transformed = pipeline[:-1].transform(X_valid)
+    raw = ensemble.member_log_odds(transformed)
     return {
-        "log_odds": ensemble.member_log_odds(transformed),
+        "log_odds": raw,
+        # On the ensemble's common scale: each member's Platt map fitted on its inner
+        # out-of-fold log-odds, i.e. the member calibrated as the ensemble sees it.
+        "scaled_log_odds": pd.DataFrame(
+            {
+                n: ensemble.scale_[n][0] * raw[n] + ensemble.scale_[n][1]
+                for n in raw.columns
+                if n in ensemble.scale_
+            },
+            index=raw.index,
+        ),
         "fit_seconds": dict(ensemble.fit_seconds_),
         "energy_kwh": dict(ensemble.energy_kwh_),
         "weights": dict(ensemble.weights_),
@@ -188,17 +199,33 @@ def member_outputs(pipeline: Any, X_valid: pd.DataFrame) -> dict[str, Any] | Non
 
 
 def member_oof(
-    folds: list[tuple[np.ndarray, np.ndarray]], outputs: list[dict[str, Any]], n_rows: int
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    outputs: list[dict[str, Any]],
+    n_rows: int,
+    *,
+    key: str = "log_odds",
 ) -> dict[str, np.ndarray]:
-    """Each member's pooled out-of-fold log-odds (NaN where a fold dropped the member)."""
+    """Each member's pooled out-of-fold log-odds (NaN where a fold dropped the member);
+    ``key="scaled_log_odds"``: on the ensemble's common (Platt-scaled) scale."""
     names: list[str] = []
     for output in outputs:
-        names += [n for n in output["log_odds"].columns if n not in names]
+        names += [n for n in output.get(key, output["log_odds"]).columns if n not in names]
     pooled = {name: np.full(n_rows, np.nan) for name in names}
     for (_, valid), output in zip(folds, outputs, strict=True):
-        for name in output["log_odds"].columns:
-            pooled[name][valid] = output["log_odds"][name].to_numpy()
+        frame = output.get(key, output["log_odds"])
+        for name in frame.columns:
+            pooled[name][valid] = frame[name].to_numpy()
     return pooled
+
+
+def _pooled_ece(y: np.ndarray, z: np.ndarray | None) -> float | None:
+    """ECE (10 equal-width bins) of PDs ``expit(z)`` on the rows that have one."""
+    from greenscore.evaluation.metrics import ece
+
+    if z is None or not np.isfinite(z).any():
+        return None
+    scored = np.isfinite(z)
+    return float(ece(y[scored], expit(z[scored])))
 
 
 def ensemble_summary(
@@ -221,6 +248,7 @@ def ensemble_summary(
     from greenscore.evaluation.stats import delong_test
 
     pooled = member_oof(folds, outputs, len(y))
+    scaled = member_oof(folds, outputs, len(y), key="scaled_log_odds")
     members: dict[str, Any] = {}
     for name, z in pooled.items():
         fold_aucs = [
@@ -241,6 +269,9 @@ def ensemble_summary(
             "inner_oof_auc": final.member_oof_auc_.get(name),
             "scale": list(final.scale_.get(name, ())),
             "exact_contributions": name not in final.inexact_members_,
+            # ECE (10 equal-width bins) of the member's Platt-scaled PDs, pooled over the
+            # outer folds' validation rows where it was fitted.
+            "ece_scaled": _pooled_ece(y, scaled.get(name)),
             "fit_seconds": round(seconds, 2),
             "energy_kwh": kwh,
         }
@@ -249,7 +280,10 @@ def ensemble_summary(
     ensemble_auc = float(
         np.mean([credit_metrics(y[v], expit(ensemble_oof[v]))["auc"] for _, v in folds])
     )
-    comparison: dict[str, Any] = {"ensemble_auc": ensemble_auc}
+    comparison: dict[str, Any] = {
+        "ensemble_auc": ensemble_auc,
+        "ensemble_ece_pooled": _pooled_ece(y, ensemble_oof),
+    }
     if complete:
         best = max(complete, key=lambda n: members[n]["auc"] or 0.0)
         z_stat, p_value = delong_test(y[scored], ensemble_oof[scored], pooled[best][scored])
@@ -276,6 +310,9 @@ def ensemble_summary(
     dropped.update(final.dropped_)
     return {
         "method": final.method_,
+        "fallback": getattr(final, "fallback_", None),
+        "fold_methods": [o.get("method") for o in outputs],
+        "fold_fallbacks": [o.get("fallback") for o in outputs],
         "combiner_scores": final.combiner_scores_,
         "members": members,
         "intercept": final.intercept_,
