@@ -75,6 +75,7 @@ COMMAND_MODULES: list[str] = [
     "report",
     "dashboard",
     "federate",
+    "documents",
 ]
 
 
