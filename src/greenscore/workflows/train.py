@@ -520,6 +520,10 @@ def train(
     metrics["fairness"] = _fairness(results[best], dataset, options.seed)
     _write_outputs(out, dataset, results, metrics, best)
     result = TrainResult(metrics=metrics, results=results, best=best, out=out)
+    from greenscore.documentation.run_docs import write_run_documents
+
+    # Model card, SR 11-7 pack and Annex IV document, from the files just written (issue 20).
+    write_run_documents(out, dataset, {n: r.oof for n, r in results.items()}, metrics)
     _track(result, dataset, options)
     record_training(metrics, run_id=result.run_id, rows=len(y))  # carbon ledger and budget alerts
     # Written again so the file also names the MLflow run and registered version; the first
@@ -728,6 +732,10 @@ def _track(result: TrainResult, dataset: Dataset, options: TrainOptions) -> None
             run.log_metrics(numeric, prefix=f"{name}.")
         for artifact in ("metrics.json", "report.html"):
             run.log_artifact(result.out / artifact)
+        from greenscore.documentation.run_docs import artifact_paths
+
+        for document in artifact_paths(result.out):  # the model card and its evidence
+            run.log_artifact(document, artifact_path="documentation")
         result.run_id = run.run_id
     result.metrics["tracking"] = {"run_id": result.run_id, "uri": settings.tracking_uri}
     if options.register:
