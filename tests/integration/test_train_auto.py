@@ -81,7 +81,7 @@ def test_auto_trains_an_unfamiliar_file_within_its_plan(workdir: Path, small_fil
             "--models",
             "auto",
             "--time-budget",
-            "90s",
+            "5m",
             "--cv",
             "3",
             "--out",
@@ -92,7 +92,7 @@ def test_auto_trains_an_unfamiliar_file_within_its_plan(workdir: Path, small_fil
     assert run.returncode == 0, run.stderr[-3000:]
     metrics = json.loads((workdir / "auto" / "metrics.json").read_text("utf-8"))
     plan = metrics["ensemble"]["plan"]
-    assert plan["budget_s"] == 90 and "scorecard" in plan["members"]
+    assert plan["budget_s"] == 300 and "scorecard" in plan["members"]
     # Every candidate is either planned or skipped with a reason.
     probed = {p["name"] for p in plan["probes"]}
     assert probed == set(plan["members"]) | set(plan["skipped"])
@@ -110,6 +110,32 @@ def test_auto_trains_an_unfamiliar_file_within_its_plan(workdir: Path, small_fil
     # The scorecard is kept beside the ensemble as the single-model fallback.
     assert metrics["models"]["scorecard"]["fallback_for"] == "ensemble"
     assert (workdir / "auto" / "model" / "bundle.joblib").is_file()
+
+
+def test_a_budget_too_small_for_the_fallback_is_refused_before_training(
+    workdir: Path, small_file: Path
+) -> None:
+    """A second cannot hold the scorecard fallback's fits on any machine: the run exits 2
+    naming the least budget, instead of overrunning, and trains nothing."""
+    run = _run(
+        [
+            "train",
+            "--data",
+            str(small_file),
+            "--target",
+            TARGET,
+            "--models",
+            "auto",
+            "--time-budget",
+            "1s",
+            "--out",
+            "too-small",
+        ],
+        workdir,
+    )
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert "too small" in run.stderr and "give at least --time-budget" in run.stderr
+    assert not (workdir / "too-small" / "metrics.json").exists()
 
 
 def test_tune_trials_tunes_every_tunable_model_and_its_energy_is_counted(
