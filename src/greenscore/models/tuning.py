@@ -6,8 +6,8 @@ stopping on an inner validation slice and report AUC every few rounds so the pru
 stop hopeless trials early (:func:`tune_lightgbm`). Every other model
 (:func:`tune_member`) scores a trial by its AUC on an inner hold-out (3 inner folds below
 5,000 rows, where one slice is too noisy), starting from its defaults so tuning never
-starts below them; the nets use the accuracy-versus-energy search of
-:mod:`greenscore.models.torch.search` and take its most accurate configuration.
+starts below them; the nets' spaces are those the architecture search samples
+(:func:`greenscore.models.search.space.net_space`).
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def scorecard_search_space(trial: Any) -> dict[str, Any]:
     }
 
 
-#: The search space of each tunable model (the nets' live in ``models.torch.search``).
+#: The search space of each tunable model (the nets' live in ``models.search.space``).
 SEARCH_SPACES = {
     "lightgbm": lightgbm_search_space,
     "catboost": catboost_search_space,
@@ -280,28 +280,15 @@ def tune_member(
             "method": "optuna TPE, inner early stopping",
         }
     if name in NETS:
-        from greenscore.models.torch.search import run_search
+        from greenscore.models.search.space import net_space
 
-        result = run_search(
-            name,
-            X,
-            y,
-            spec=spec,
-            relations=relations,
-            n_trials=n_trials,
-            timeout=timeout,
-            seed=seed,
-        )
-        best_auc = max((t["auc"] for t in result.pareto), default=float("nan"))
-        return result.best_configs.get("max_auc", {}), {
-            "trials": len(result.trials),
-            "best_auc": best_auc,
-            "method": "optuna multi-objective (AUC, energy), most accurate of the front",
-        }
-    if name not in SEARCH_SPACES:
+        def space(trial: Any) -> dict[str, Any]:
+            return net_space(trial, name)
+    elif name in SEARCH_SPACES:
+        space = SEARCH_SPACES[name]
+    else:
         choices = ", ".join(sorted({*SEARCH_SPACES, *NETS}))
         raise ConfigError(NOT_TUNABLE.format(name=name, choices=choices))
-    space = SEARCH_SPACES[name]
     splits = _inner_splits(y, seed)
 
     def score(params: dict[str, Any]) -> float:

@@ -2,8 +2,8 @@
 
 Every net is a scikit-learn classifier (``fit`` / ``predict_proba`` on the model-input
 DataFrame, ``classes_ == [0, 1]``) built on :class:`TorchCreditClassifier`, which owns the
-encoder, the training loop, checkpoints and pickling. :mod:`.search` holds the Optuna
-search spaces and the accuracy-versus-energy study.
+encoder, the training loop, checkpoints and pickling. Their Optuna search spaces live in
+:mod:`greenscore.models.search.space`.
 
 Names are imported on first use, so ``import greenscore.models.torch.dnn`` does not pay
 for PyTorch Geometric.
@@ -26,9 +26,6 @@ _PUBLIC = {
     "BiLSTMClassifier": "lstm",
     "TCNClassifier": "tcn",
     "GNNClassifier": "gnn",
-    "search_space": "search",
-    "run_search": "search",
-    "SearchResult": "search",
 }
 __all__ = sorted(_PUBLIC)
 
