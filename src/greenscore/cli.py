@@ -76,6 +76,7 @@ COMMAND_MODULES: list[str] = [
     "dashboard",
     "federate",
     "documents",
+    "search",
 ]
 
 
