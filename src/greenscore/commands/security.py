@@ -363,6 +363,85 @@ def audit_anchor(
     )
 
 
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Events at or after this UTC time (ISO 8601).")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Events before this UTC time (ISO 8601).")
+]
+ActorFilterOpt = Annotated[str | None, typer.Option("--actor", help="Exact actor.")]
+ActionFilterOpt = Annotated[
+    str | None, typer.Option("--action", help="Exact action, or a prefix ending in * (gdpr.*).")
+]
+SubjectFilterOpt = Annotated[
+    str | None,
+    typer.Option("--subject", help="A subject's id (searched by its pseudonym, never stored)."),
+]
+
+
+def _audit_query(**filters: str | None):  # noqa: ANN202 - an AuditQuery
+    from greenscore.security.audit_search import AuditQuery
+
+    return AuditQuery.parse(**filters)
+
+
+@audit_app.command("search")
+def audit_search(
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    actor: ActorFilterOpt = None,
+    action: ActionFilterOpt = None,
+    subject: SubjectFilterOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Most events (newest first).")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False,
+) -> None:
+    """Show audit events by time range, actor, action and subject, newest first.
+
+    The search itself is audited (``audit.search``, with its filters, the subject hashed).
+    """
+    from greenscore.security import record_event
+    from greenscore.security.audit_search import search_events
+
+    settings = _settings()
+    query = _audit_query(since=since, until=until, actor=actor, action=action, subject=subject)
+    events = search_events(query, settings=settings, limit=limit)
+    record_event("audit.search", actor=_os_actor(), details=query.filters(), settings=settings)
+    for event in events:
+        if as_json:
+            typer.echo(json.dumps(event, sort_keys=True, ensure_ascii=False))
+        else:
+            who = f" subject {event['subject_hash'][:12]}" if event["subject_hash"] else ""
+            typer.echo(f"{event['id']:>7} {event['ts']} {event['action']} by {event['actor']}{who}")
+    if not as_json:
+        typer.echo(f"{len(events)} events", err=True)
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write: .jsonl or .csv.")],
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    actor: ActorFilterOpt = None,
+    action: ActionFilterOpt = None,
+    subject: SubjectFilterOpt = None,
+) -> None:
+    """Write every matching audit event, oldest first, with its MAC and link, as JSON Lines
+    or CSV. The export itself is audited (``audit.export``)."""
+    from greenscore.security import record_event
+    from greenscore.security.audit_search import export_events
+
+    settings = _settings()
+    query = _audit_query(since=since, until=until, actor=actor, action=action, subject=subject)
+    count = export_events(query, out, settings=settings)
+    record_event(
+        "audit.export",
+        actor=_os_actor(),
+        details={**query.filters(), "out": str(Path(out).resolve()), "events": count},
+        settings=settings,
+    )
+    typer.echo(f"exported {count} events to {out}")
+
+
 # ---------------------------------------------------------------- tls
 @tls_app.command("selfsigned")
 def tls_selfsigned(

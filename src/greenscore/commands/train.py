@@ -113,6 +113,7 @@ def train_command(
     from greenscore.commands.progress import run_with_progress
     from greenscore.config import get_settings
     from greenscore.store import database
+    from greenscore.workflows.subject_lineage import record_training
     from greenscore.workflows.summary import print_train_summary
     from greenscore.workflows.train import train
     from greenscore.workflows.train_plan import plan_training
@@ -145,6 +146,16 @@ def train_command(
     result = run_with_progress(
         "training", total, lambda progress: train(dataset, options, progress=progress)
     )
+    record_training(
+        dataset.frame,
+        dataset.spec,
+        dataset_sha=dataset.sha256,
+        model_folder=out / "model",
+        registered=(register, result.registered_version)
+        if register and result.registered_version is not None
+        else None,
+        settings=get_settings(),
+    )  # lineage: which subjects trained this model (erasure names it for retraining)
     print_train_summary(result.metrics)
     typer.echo(f"wrote {out / 'metrics.json'}, {out / 'report.html'}, {out / 'model'}")
     if result.registered_version is not None:

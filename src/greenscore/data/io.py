@@ -7,6 +7,14 @@ error naming its line (pandas alone would fill a short row with NaN), and binary
 empty, header-only and malformed files are refused before pandas guesses at them.
 A Dask-backed source for data larger than memory subclasses :class:`DataSource` and
 overrides :meth:`DataSource.read_dask`.
+
+A file in GreenScore's encrypted format (``x.csv.enc``, made by ``greenscore privacy
+encrypt`` or stored with encryption at rest) is read in place: its bytes are decrypted in
+memory by the *decryptor* that the layer holding the keys registered
+(:func:`register_decryptor`; :mod:`greenscore.privacy.at_rest` does, when a command, the
+service or a job worker starts) and parsed by the reader of the format under ``.enc``,
+with every check a plain file gets. The plaintext never touches the disk. This module
+knows the format's magic bytes only, never a key, so the data layer imports nothing above it.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ import json
 import re
 import warnings
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +72,48 @@ _PANDAS_EOF = re.compile(r"EOF inside string starting at row (\d+)")
 _DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
 _DECIMAL_POINT = re.compile(r"^-?\d+\.\d+$")
 
+#: First bytes of a GreenScore encrypted object (:mod:`greenscore.privacy.object_format`).
+ENCRYPTED_MAGIC = b"GSENC"
+ENCRYPTED_SUFFIX = ".enc"
+NO_DECRYPTOR = (
+    "{path} is a GreenScore encrypted file, and no key source is registered to read it "
+    "(run it through the greenscore CLI, the service or a job worker, or call "
+    "greenscore.privacy.at_rest.install_dataset_reader())"
+)
+#: Turns an encrypted file into its plaintext bytes; registered by the layer with the keys.
+_decryptor: list[Callable[[Path], bytes]] = []
+
+
+def register_decryptor(decrypt: Callable[[Path], bytes]) -> None:
+    """Let every reader open encrypted files with ``decrypt(path) -> plaintext bytes``.
+
+    ``decrypt`` must raise a :class:`~greenscore.errors.GreenScoreError` (wrong key,
+    tampered or swapped file) rather than return garbage. The last registration wins.
+    """
+    _decryptor[:] = [decrypt]
+
+
+def is_encrypted_file(path: Path) -> bool:
+    """True when ``path`` is a file that starts with the encryption magic."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(ENCRYPTED_MAGIC)) == ENCRYPTED_MAGIC
+    except OSError:
+        return False
+
+
+def _decrypted(path: Path) -> bytes:
+    if not _decryptor:
+        raise DataError(NO_DECRYPTOR.format(path=path))
+    return _decryptor[0](path)
+
 
 class DataSource(ABC):
-    """Where a table comes from. Subclasses implement :meth:`read`."""
+    """Where a table comes from. Subclasses implement :meth:`read`.
+
+    File sources take ``content``: the file's bytes when they are already in memory (a
+    decrypted file); then ``path`` only names the file in messages and picks the format.
+    """
 
     #: A short human name for messages, e.g. the file path or the SQL URL.
     location: str
@@ -80,8 +128,12 @@ class DataSource(ABC):
 
 
 # ---------------------------------------------------------------------- byte-level checks
-def _check_file(path: Path) -> bytes:
+def _check_file(path: Path, content: bytes | None = None) -> bytes:
     """Return the file's head, after refusing missing, folder and empty files."""
+    if content is not None:
+        if not content:
+            raise DataError(f"{path} is empty (0 bytes once decrypted)")
+        return content[:_SNIFF_BYTES]
     if not path.exists():
         raise DataError(f"file not found: {path}")
     if path.is_dir():
@@ -144,9 +196,8 @@ def _sniff_encoding(path: Path, head: bytes, complete: bool) -> str:
     return best.encoding
 
 
-def _first_bad_byte_line(path: Path, encoding: str) -> tuple[int, int]:
+def _first_bad_byte_line(raw: bytes, encoding: str) -> tuple[int, int]:
     """Line and byte offset of the first byte that is not valid ``encoding``."""
-    raw = path.read_bytes()
     try:
         raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -196,6 +247,7 @@ class CsvSource(DataSource):
     path: Path
     delimiter: str | None = None
     encoding: str | None = None
+    content: bytes | None = field(default=None, repr=False)
 
     @property
     def location(self) -> str:  # type: ignore[override]
@@ -211,7 +263,7 @@ class CsvSource(DataSource):
             malformed files, and for any row with the wrong number of fields (the line
             is named).
         """
-        head = _check_file(self.path)
+        head = _check_file(self.path, self.content)
         _refuse_binary(self.path, head, "delimited text")
         complete = len(head) < _SNIFF_BYTES
         encoding = self.encoding or _sniff_encoding(self.path, head, complete)
@@ -249,7 +301,7 @@ class CsvSource(DataSource):
                 warnings.simplefilter("always", pd.errors.ParserWarning)
                 # index_col=False: never let pandas turn an extra leading field into an index.
                 frame = pd.read_csv(
-                    self.path,
+                    self.path if self.content is None else io.BytesIO(self.content),
                     sep=delimiter,
                     encoding=encoding,
                     on_bad_lines="error",
@@ -263,7 +315,7 @@ class CsvSource(DataSource):
         except pd.errors.ParserError as exc:
             raise DataError(f"{self.path}: {self._parser_message(exc)}") from exc
         except UnicodeDecodeError as exc:
-            line, offset = _first_bad_byte_line(self.path, encoding)
+            line, offset = _first_bad_byte_line(self._bytes(), encoding)
             raise DataError(
                 f"{self.path}: not valid {encoding} text at line {line} (byte {offset}); "
                 "save it as UTF-8"
@@ -274,6 +326,9 @@ class CsvSource(DataSource):
         if shape_warned or (len(frame) and frame.iloc[:, -1].isna().any()):
             self._check_row_widths(encoding, delimiter, len(frame))
         return frame
+
+    def _bytes(self) -> bytes:
+        return self.path.read_bytes() if self.content is None else self.content
 
     def _parser_message(self, exc: Exception) -> str:
         text = str(exc).strip().splitlines()[-1]
@@ -287,7 +342,8 @@ class CsvSource(DataSource):
 
     def _check_row_widths(self, encoding: str, delimiter: str, n_rows: int) -> None:
         """Find the first record whose field count differs from the header's."""
-        with self.path.open(newline="", encoding=encoding, errors="replace") as fh:
+        raw = io.BytesIO(self._bytes())
+        with io.TextIOWrapper(raw, newline="", encoding=encoding, errors="replace") as fh:
             reader = csv.reader(fh, delimiter=delimiter, skipinitialspace=True)
             width = len(next(reader))
             records = 0
@@ -319,6 +375,7 @@ class JsonSource(DataSource):
     """
 
     path: Path
+    content: bytes | None = field(default=None, repr=False)
 
     @property
     def location(self) -> str:  # type: ignore[override]
@@ -333,12 +390,13 @@ class JsonSource(DataSource):
             For missing, empty, binary, non-UTF-8 or malformed files (line and column
             named), and for anything other than a list of objects.
         """
-        head = _check_file(self.path)
+        head = _check_file(self.path, self.content)
         _refuse_binary(self.path, head, "JSON text")
+        raw = self.path.read_bytes() if self.content is None else self.content
         try:
-            text = self.path.read_bytes().decode(_bom_encoding(head) or "utf-8")
+            text = raw.decode(_bom_encoding(head) or "utf-8")
         except UnicodeDecodeError as exc:
-            line, _ = _first_bad_byte_line(self.path, "utf-8")
+            line, _ = _first_bad_byte_line(raw, "utf-8")
             raise DataError(
                 f"{self.path}: not UTF-8 text at line {line} (JSON must be UTF-8)"
             ) from exc
@@ -417,6 +475,7 @@ class ParquetSource(DataSource):
     """A Parquet file (or folder of parts)."""
 
     path: Path
+    content: bytes | None = field(default=None, repr=False)
 
     @property
     def location(self) -> str:  # type: ignore[override]
@@ -430,14 +489,14 @@ class ParquetSource(DataSource):
         DataError
             If the path is missing or empty, or not Parquet.
         """
-        if not self.path.exists():
+        if self.content is None and not self.path.exists():
             raise DataError(f"file not found: {self.path}")
-        if self.path.is_file():
-            head = _check_file(self.path)
+        if self.content is not None or self.path.is_file():
+            head = _check_file(self.path, self.content)
             if not head.startswith(b"PAR1"):
                 raise DataError(f"{self.path}: not a Parquet file (no PAR1 signature)")
         try:
-            return pd.read_parquet(self.path)
+            return pd.read_parquet(self.path if self.content is None else io.BytesIO(self.content))
         except Exception as exc:  # pyarrow raises several unrelated types for bad files
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"{self.path}: not a readable Parquet file ({reason})") from exc
@@ -445,6 +504,9 @@ class ParquetSource(DataSource):
     def read_dask(self) -> Any:
         """Read lazily with Dask (needs the ``dask`` extra)."""
         import dask.dataframe as dd
+
+        if self.content is not None:
+            raise DataError(f"{self.location}: an encrypted file is read into memory, not by Dask")
 
         return dd.read_parquet(self.path)
 
@@ -534,13 +596,17 @@ def open_source(location: str | Path, *, query: str | None = None) -> DataSource
         if any(path.glob("*.parquet")):
             return ParquetSource(path)
         raise DataError(f"{path} is a folder, not a data file")
-    reader = _BY_SUFFIX.get(path.suffix.lower())
+    content = _decrypted(path) if is_encrypted_file(path) else None
+    # x.csv.enc is a CSV once decrypted; an encrypted file keeping its plain name works too.
+    fmt = path.with_suffix("") if content is not None and path.suffix == ENCRYPTED_SUFFIX else path
+    reader = _BY_SUFFIX.get(fmt.suffix.lower())
     if reader is None:
         raise DataError(
-            f"{path}: unknown file type '{path.suffix or '(none)'}'; "
-            "use .csv, .tsv, .txt, .json, .jsonl, .parquet or a database URL"
+            f"{path}: unknown file type '{fmt.suffix or '(none)'}'; "
+            "use .csv, .tsv, .txt, .json, .jsonl, .parquet (each may be encrypted, "
+            "name.csv.enc) or a database URL"
         )
-    return reader(path)  # type: ignore[call-arg]
+    return reader(path, content=content)  # type: ignore[call-arg]
 
 
 def read_table(location: str | Path, *, query: str | None = None) -> pd.DataFrame:

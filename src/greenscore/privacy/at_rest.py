@@ -130,6 +130,23 @@ def read_table(path: Path | str) -> pd.DataFrame:
     return _deserialise(data, fmt, what=path)
 
 
+def install_dataset_reader(settings: Settings | None = None) -> None:
+    """Let every data reader (:func:`greenscore.data.io.open_source`) open encrypted
+    dataset files in place, with the keys of ``settings`` (default: the settings current
+    when a file is read).
+
+    The data layer sits below privacy and cannot import it; the CLI and the service call
+    this as they start.
+    """
+    from greenscore.data.io import register_decryptor
+    from greenscore.privacy.keys import Keyring
+
+    def decrypt(path: Path) -> bytes:
+        return read_encrypted(path, keyring=Keyring.open(settings) if settings else None)
+
+    register_decryptor(decrypt)
+
+
 def encrypt_to_file(target: Path | str, data: bytes, *, kind: str) -> Path:
     """Encrypt bytes made in memory and write them to ``target`` in one atomic write (the
     plaintext never touches the disk); the object is named after ``target``."""

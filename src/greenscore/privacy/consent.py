@@ -9,19 +9,44 @@ caller); each change is also written to the audit log under the same hash.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from greenscore.config import Settings
-from greenscore.errors import ConfigError, PrivacyError
+from greenscore.errors import ConfigError, DataError, PrivacyError
 from greenscore.security.audit import record_event
 from greenscore.store import Database, database
 from greenscore.store.tables.privacy import ConsentRecord
 
 _PURPOSE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+_CHUNK = 500
 NO_CONSENT = "no consent from this subject for purpose '{purpose}'"
+CONSENT_MISSING = (
+    "{who} has not consented to purpose '{purpose}', which scoring requires "
+    "(privacy.require_consent); record it with 'greenscore gdpr consent grant'"
+)
+NO_SUBJECT_ID = (
+    "scoring requires consent to purpose '{purpose}' (privacy.require_consent), which is "
+    "checked by the applicant's id: send '{id_name}'"
+)
+
+
+class ConsentMissingError(DataError):
+    """A subject is to be scored without the consent a setting requires (403, exit 2).
+
+    A :class:`~greenscore.errors.DataError`: it is about what the caller sent (whom they
+    asked to score), so the CLI exits 2 and the API answers 4xx; 403 because the request is
+    well-formed but may not be carried out for that subject.
+    """
+
+    http_status = 403
+
+    def __init__(self, message: str, *, purpose: str) -> None:
+        super().__init__(message)
+        self.purpose = purpose
 
 
 @dataclass(frozen=True)
@@ -138,3 +163,31 @@ def require_consent(subject_hash: str, purpose: str, *, db: Database) -> None:
     """
     if not has_consent(subject_hash, purpose, db=db):
         raise PrivacyError(NO_CONSENT.format(purpose=purpose))
+
+
+def without_consent(subject_hashes: Iterable[str], purpose: str, *, db: Database) -> set[str]:
+    """The subjects, among ``subject_hashes``, whose latest change for ``purpose`` is not a
+    grant (or who never gave one); one query per 500 subjects."""
+    wanted = set(subject_hashes)
+    if not wanted:
+        return set()
+    purpose = _check_purpose(purpose)
+    ordered = sorted(wanted)
+    granted: set[str] = set()
+    with db.session() as session:
+        # In chunks: a file of many applicants must stay under the database's bound-parameter limit.
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            latest = (
+                select(func.max(ConsentRecord.id))
+                .where(ConsentRecord.purpose == purpose, ConsentRecord.subject_hash.in_(chunk))
+                .group_by(ConsentRecord.subject_hash)
+            )
+            granted.update(
+                session.execute(
+                    select(ConsentRecord.subject_hash).where(
+                        ConsentRecord.id.in_(latest), ConsentRecord.granted.is_(True)
+                    )
+                ).scalars()
+            )
+    return wanted - granted

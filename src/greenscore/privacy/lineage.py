@@ -7,10 +7,11 @@ pseudonyms (:func:`greenscore.security.pseudonym.subject_hash`, computed by the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from greenscore.errors import ConfigError
 from greenscore.store import Database, affected_rows
@@ -52,6 +53,38 @@ def record_lineage(
     if rows:
         with db.session() as session:
             session.execute(insert(LineageRecord), rows)
+    return len(rows)
+
+
+def insert_scored(conn: Connection, predictions: Sequence[Mapping[str, Any]]) -> int:
+    """Record ``scored`` lineage for prediction rows, on an open connection inside the
+    caller's transaction (the service writes it with the decisions: both or neither).
+
+    Each row needs ``subject_hash``, ``model_name`` and ``model_version``; rows without a
+    subject are skipped, and one subject scored twice by one model in a batch counts once.
+    """
+    now = datetime.now(UTC)
+    rows = {
+        (p["subject_hash"], p["model_name"], str(p["model_version"])): None
+        for p in predictions
+        if p.get("subject_hash")
+    }
+    if not rows:
+        return 0
+    conn.execute(
+        insert(LineageRecord),
+        [
+            {
+                "subject_hash": h,
+                "action": "scored",
+                "dataset_sha": None,
+                "model_name": name,
+                "model_version": version,
+                "at": now,
+            }
+            for h, name, version in rows
+        ],
+    )
     return len(rows)
 
 

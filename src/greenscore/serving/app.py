@@ -45,6 +45,7 @@ from greenscore.config import Settings, get_settings, require_secrets
 from greenscore.errors import AuthError, ConfigError, GreenScoreError, PermissionDeniedError
 from greenscore.logging import get_logger
 from greenscore.models.runtime.features import input_categories
+from greenscore.privacy.at_rest import install_dataset_reader
 from greenscore.security.pseudonym import subject_hashes
 from greenscore.serving.dlq import record_dead_letter
 from greenscore.serving.docs import add_docs
@@ -55,7 +56,7 @@ from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
 from greenscore.serving.ratelimit import make_rate_limiter
 from greenscore.serving.request_guard import BODY_KEY, RequestGuard
-from greenscore.serving.routers import admin, decisions, health, outcomes, review
+from greenscore.serving.routers import admin, audit, decisions, health, outcomes, review
 from greenscore.serving.routers import jobs as jobs_router
 from greenscore.serving.routers import score as score_router
 from greenscore.serving.schemas import applicant_model
@@ -271,6 +272,7 @@ def create_app(
 
     settings = settings or get_settings()
     require_secrets(settings)
+    install_dataset_reader(settings)  # job files may be encrypted datasets, read in place
     serving = settings.serving
     _limit_lightgbm_threads(serving.lightgbm_threads)
     # Opening the database brings its schema to this release's (under a lock: several
@@ -351,6 +353,7 @@ def create_app(
     app.include_router(outcomes.router)
     app.include_router(review.router)
     app.include_router(admin.router)
+    app.include_router(audit.router)
     app.include_router(health.router)
     add_docs(app)
     app.add_middleware(

@@ -23,8 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Connection
+
 from greenscore.config import Settings
 from greenscore.logging import get_logger
+from greenscore.privacy.lineage import insert_scored
 from greenscore.security.audit import AuditEvent, record_events
 from greenscore.store.predictions import insert_predictions
 
@@ -62,8 +65,8 @@ def prediction_row(
 def record_decisions(
     events: Sequence[AuditEvent], rows: Sequence[dict[str, Any]], *, settings: Settings
 ) -> list[int]:
-    """Append the audit events and insert the prediction rows in one transaction (in the
-    settings' database).
+    """Append the audit events and insert the prediction rows and their subjects' ``scored``
+    lineage in one transaction (in the settings' database).
 
     Returns
     -------
@@ -77,9 +80,12 @@ def record_decisions(
     """
     if not events and not rows:
         return []
-    return record_events(
-        list(events), also=lambda conn: insert_predictions(conn, rows), settings=settings
-    )
+
+    def also(conn: Connection) -> None:
+        insert_predictions(conn, rows)
+        insert_scored(conn, rows)  # lineage: which model scored which subject
+
+    return record_events(list(events), also=also, settings=settings)
 
 
 @dataclass

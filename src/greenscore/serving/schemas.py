@@ -387,6 +387,28 @@ class DeadLetterOut(BaseModel):
     status: str
 
 
+class AuditEventOut(BaseModel):
+    """One audit event; the subject appears only as its pseudonym."""
+
+    id: int
+    ts: str = Field(description="when, UTC (ISO 8601)")
+    action: str
+    actor: str
+    subject_hash: str | None = Field(description="the subject's pseudonym, if any")
+    details: dict[str, Any]
+    prev_hash: str = Field(description="MAC of the entry before (the chain link)")
+    hash: str = Field(description="this entry's MAC")
+
+
+class AuditPage(BaseModel):
+    """A page of audit events, newest first."""
+
+    events: list[AuditEventOut]
+    next_before_id: int | None = Field(
+        description="pass as before_id for the next (older) page; null on the last page"
+    )
+
+
 class HealthOut(BaseModel):
     """A probe's answer."""
 

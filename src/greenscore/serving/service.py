@@ -35,6 +35,12 @@ from greenscore.config import Settings
 from greenscore.errors import DataError, GreenScoreError
 from greenscore.logging import get_logger
 from greenscore.monitoring.live import LiveSamples, sampled_columns
+from greenscore.privacy.consent import (
+    CONSENT_MISSING,
+    NO_SUBJECT_ID,
+    ConsentMissingError,
+    without_consent,
+)
 from greenscore.security.audit import AuditEvent
 from greenscore.security.pseudonym import subject_hash as pseudonym
 from greenscore.serving.batcher import LoopBatcher
@@ -275,6 +281,8 @@ class ScoringService:
         model = deployment.primary.model
         id_name = model.id_name
         applicant_id = payload.get(id_name) if id_name else None
+        if self.settings.privacy.require_consent:
+            self._check_consent(applicant_id, id_name, self.settings.privacy.require_consent)
         row = {c: payload.get(c) for c in model.input_columns}
         protected = {c: payload[c] for c in self._protected(model) if c in payload}
         flags = self.guard(model).check(row, payload)
@@ -292,6 +300,22 @@ class ScoringService:
             protected=protected,
             trace=trace,
         )
+
+    def _check_consent(self, applicant_id: Any, id_name: str | None, purpose: str) -> None:
+        """Refuse (4xx) an applicant who has not consented to ``purpose``, by their pseudonym.
+
+        One indexed query per applicant; only asked when ``privacy.require_consent`` is set.
+        """
+        if applicant_id is None or str(applicant_id) == "":
+            raise ConsentMissingError(
+                NO_SUBJECT_ID.format(purpose=purpose, id_name=id_name or "the id column"),
+                purpose=purpose,
+            )
+        hashed = pseudonym(applicant_id, settings=self.settings)
+        if without_consent([hashed], purpose, db=self.db):
+            raise ConsentMissingError(
+                CONSENT_MISSING.format(who="this applicant", purpose=purpose), purpose=purpose
+            )
 
     def submit(self, item: Item) -> asyncio.Future:
         """Queue one applicant for the micro-batching scorer (call from the event loop).

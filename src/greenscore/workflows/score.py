@@ -3,7 +3,9 @@
 What ``greenscore score`` runs. The bundle's scoring runtime cleans and checks the rows
 (:meth:`~greenscore.models.runtime.ScoringRuntime.score_frame`) and scores them with the
 compiled model the API uses, so a file scores exactly as the API scores the same rows,
-with the API's flags. This module adds what only a file has: a row that cannot be
+with the API's flags. Each scored subject's ``scored`` lineage is recorded, and when
+``privacy.require_consent`` is set a file with a subject who has not consented is refused.
+This module adds what only a file has: a row that cannot be
 scored (a number that is not one, an implausible value) either stops the run with an
 error naming its row and column, or, with ``on_error="skip"``, is left out, counted and
 written to a rejects file beside the output. Nothing is dropped silently.
@@ -21,12 +23,22 @@ from typing import Any
 
 import pandas as pd
 
+from greenscore.config import Settings, get_settings
 from greenscore.data.cleaning import RowProblem, rows_without
 from greenscore.data.io import read_table
 from greenscore.errors import ConfigError, DataError
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import ScoringRuntime
+from greenscore.privacy.consent import (
+    CONSENT_MISSING,
+    NO_SUBJECT_ID,
+    ConsentMissingError,
+    without_consent,
+)
+from greenscore.security.pseudonym import subject_hashes
+from greenscore.store import database
 from greenscore.sustainability.energy import measure_energy
+from greenscore.workflows.subject_lineage import record_scoring
 
 OUT_SUFFIXES = (".csv", ".parquet", ".json", ".jsonl")
 ON_ERROR = ("raise", "skip")
@@ -112,6 +124,29 @@ def _rejects(frame: pd.DataFrame, problems: list[RowProblem]) -> pd.DataFrame:
     return rows
 
 
+def _require_consent(
+    frame: pd.DataFrame, bundle: ScoringBundle, purpose: str, *, settings: Settings
+) -> None:
+    """Refuse the file when a subject in it has not consented to ``purpose`` (exit 2)."""
+    column = bundle.spec.id_column
+    if not column or column not in frame.columns:
+        raise ConsentMissingError(
+            NO_SUBJECT_ID.format(purpose=purpose, id_name=column or "an id column"),
+            purpose=purpose,
+        )
+    ids = frame[column]
+    hashes = subject_hashes(
+        [None if pd.isna(v) else str(v).strip() for v in ids], settings=settings
+    )
+    missing = without_consent({h for h in hashes if h}, purpose, db=database(settings))
+    lacking = [k for k, h in enumerate(hashes) if h is None or h in missing]
+    if lacking:
+        who = f"the subject of row {frame.index[lacking[0]]}" + (
+            f" (and {len(lacking) - 1} more rows)" if len(lacking) > 1 else ""
+        )
+        raise ConsentMissingError(CONSENT_MISSING.format(who=who, purpose=purpose), purpose=purpose)
+
+
 def score_file(
     bundle: ScoringBundle,
     data: str | Path,
@@ -143,9 +178,15 @@ def score_file(
         For a bad output suffix or ``on_error``.
     DataError
         Naming the first row and column that cannot be scored (``on_error="raise"``).
+    ConsentMissingError
+        When ``privacy.require_consent`` names a purpose a subject of the file has not
+        consented to (the first such row is named).
     """
     check_options(out, on_error)
+    settings = get_settings()
     frame = read_table(data, query=query)
+    if settings.privacy.require_consent:
+        _require_consent(frame, bundle, settings.privacy.require_consent, settings=settings)
     runtime = ScoringRuntime(bundle)
     problems = runtime.input_problems(frame, refuse_implausible=refuse_implausible)
     if problems and on_error == "raise":
@@ -157,6 +198,14 @@ def score_file(
     with measure_energy("predict:batch") as reading:
         scored = runtime.score_frame(rest, refuse_implausible=refuse_implausible, margin=margin)
     write_table(scored, out)
+    record_scoring(
+        rest,
+        bundle.spec,
+        model_name=bundle.model_name,
+        model_version=bundle.version,
+        dataset_sha=None,
+        settings=settings,
+    )
     rejects = None
     if problems:
         rejects = rejects_path(out)

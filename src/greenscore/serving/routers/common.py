@@ -17,7 +17,11 @@ _SHAPE: dict[str, Any] = {"model": ErrorResponse}
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {**_SHAPE, "description": "the body could not be read as JSON text"},
     401: {**_SHAPE, "description": "missing, invalid or expired credentials"},
-    403: {**_SHAPE, "description": "the caller's role may not do this"},
+    403: {
+        **_SHAPE,
+        "description": "the caller's role may not do this (or, scoring, the applicant has not "
+        "given the consent privacy.require_consent asks for)",
+    },
     408: {**_SHAPE, "description": "the body did not arrive within serving.body_timeout_seconds"},
     413: {**_SHAPE, "description": "body or batch over the configured limit"},
     422: {
