@@ -23,6 +23,8 @@ MAX_SEGMENT_LEVELS = 8
 #: At most this many segment columns are reported.
 MAX_SEGMENTS = 4
 PERFORMANCE_FILE = "performance.json"
+#: A group needs this many defaults and non-defaults for an AUC interval.
+MIN_CLASS_ROWS = 5
 
 
 def auc_interval(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
@@ -35,6 +37,10 @@ def auc_interval(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
         return out
     aucs, cov = delong_covariance(y, p)
     auc, se = float(aucs[0]), float(np.sqrt(max(cov[0, 0], 0.0)))
+    if min(int(y.sum()), int(len(y) - y.sum())) < MIN_CLASS_ROWS:
+        # The normal approximation means nothing with a handful of either outcome.
+        out.update(auc=auc, auc_ci=None, gini=2 * auc - 1, gini_ci=None)
+        return out
     low, high = max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se)
     out.update(
         auc=auc,

@@ -1,0 +1,205 @@
+"""Reads the ``greenscore`` commands out of Markdown files and runs them as a reader would.
+
+Not a test module: :mod:`test_doc_commands` uses it. A command is a line of a fenced
+``bash``/``sh``/``shell``/``console`` block whose first word is ``greenscore`` (a leading
+``$ `` is dropped, ``\\`` continues a line, ``# ...`` comments are the shell's). Each file runs
+in a *world*: a scratch folder with a home of its own (``GREENSCORE_HOME``), the working
+directory ``work/`` and, one level up, ``shared/data/`` holding small samples of the real
+datasets, so ``../shared/data/UCI_Credit_Card.csv`` in a page reads 400 rows.
+
+Two things a reader supplies are supplied: ``--totp CODE`` (any digits shown in the page)
+becomes the current code of the operator the command names, from the secret ``greenscore
+mfa enroll`` printed (the next time step when the current one was used: codes are
+single-use); and ``/mnt/worm`` (the anchor's write-once store in the pages) is a folder of
+the world. Long-running servers (``serve``, ``dashboard``, ``mlflow ui``, ``--schedule``)
+must start and still be running after a few seconds; they are then stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SHELLS = {"bash", "sh", "shell", "console"}
+#: A command line: ``greenscore ...``, optionally after ``VAR=value`` assignments.
+COMMAND = re.compile(r"^(\w+=\S+\s+)*greenscore(\s|$)")
+FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w-]*)")
+SERVERS = (("serve",), ("dashboard",), ("mlflow", "ui"), ("federate", "server"))
+SERVER_GRACE_S = 8.0
+TOTP = re.compile(r"--totp\s+(\S+)")
+SECRET = re.compile(r"secret:\s*([A-Z2-7]{16,})")
+REAL_DATA = Path("/work/shared/data")
+SAMPLE_ROWS = 400
+
+
+@dataclass
+class Command:
+    """One command as written, where it was written."""
+
+    file: Path
+    line: int
+    text: str
+
+
+def commands_in(path: Path) -> list[Command]:
+    """The ``greenscore`` commands of the shell blocks of one Markdown file, in order."""
+    out: list[Command] = []
+    in_block, shell, fence = False, False, ""
+    pending, start = "", 0
+    for number, raw in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        match = FENCE.match(raw)
+        if not in_block and match:
+            in_block, fence, shell = True, match.group(2), match.group(3).lower() in SHELLS
+            continue
+        if in_block and raw.strip().startswith(fence[:3]) and raw.strip().strip(fence[0]) == "":
+            in_block = False
+            continue
+        if not (in_block and shell):
+            continue
+        line = raw.strip()
+        if line.startswith("$ "):
+            line = line[2:]
+        if pending:
+            pending += " " + line
+        elif COMMAND.match(line):
+            pending, start = line, number
+        else:
+            continue
+        if pending.endswith("\\"):
+            pending = pending[:-1].rstrip()
+            continue
+        out.append(Command(path, start, pending))
+        pending = ""
+    return out
+
+
+def _words(text: str) -> list[str]:
+    return shlex.split(text, comments=True)
+
+
+def is_server(text: str) -> bool:
+    words = _words(text)
+    words = words[words.index("greenscore") + 1 :]
+    if "--schedule" in words:
+        return True
+    return any(words[: len(s)] == list(s) for s in SERVERS)
+
+
+def sample_shared_data(folder: Path) -> None:
+    """``folder`` gets the first rows of each real dataset, under the same names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in sorted(REAL_DATA.glob("*.csv")):
+        with source.open(encoding="utf-8") as handle:
+            lines = [next(handle) for _ in range(SAMPLE_ROWS + 1)]
+        (folder / source.name).write_text("".join(lines), encoding="utf-8")
+
+
+@dataclass
+class World:
+    """A scratch place where one page's commands run in order."""
+
+    root: Path
+    secrets: dict[str, str] = field(default_factory=dict)
+    last_step: dict[str, int] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        bin_dir = str(Path(sys.executable).parent)
+        env.update(
+            GREENSCORE_HOME=str(self.root / "home"),
+            PATH=f"{bin_dir}:{env.get('PATH', '')}",
+            MLFLOW_DISABLE_TELEMETRY="true",
+            DO_NOT_TRACK="true",
+            COLUMNS="200",
+        )
+        return env
+
+    def prepare(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        (self.root / "worm").mkdir(exist_ok=True)
+        if not (self.root / "shared" / "data").is_dir():
+            sample_shared_data(self.root / "shared" / "data")
+
+    def _totp(self, text: str) -> str:
+        """``text`` with its ``--totp`` digits replaced by a valid, unused code."""
+        import pyotp
+
+        if not TOTP.search(text):
+            return text
+        words = _words(text)
+        user = None
+        for flag in ("--by", "--user"):
+            if flag in words:
+                user = words[words.index(flag) + 1]
+                break
+        if user is None or user not in self.secrets:
+            raise AssertionError(f"{text!r}: no enrolled operator to take a TOTP code from")
+        totp = pyotp.TOTP(self.secrets[user])
+        # A code is accepted once per 30 s step, and one step of drift either way: use the
+        # next unused step, waiting only when both the current and the next are spent.
+        while True:
+            step = int(time.time()) // 30
+            wanted = max(step, self.last_step.get(user, -1) + 1)
+            if wanted <= step + 1:
+                break
+            time.sleep(1.0)
+        self.last_step[user] = wanted
+        code = totp.at(wanted * 30)
+        return TOTP.sub(f"--totp {code}", text, count=1)
+
+    def run(self, command: Command, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+        """Run one command (as bash would) and return what it did; servers are stopped."""
+        text = self._totp(command.text).replace("/mnt/worm", str(self.root / "worm"))
+        if is_server(text):
+            return self._run_server(text)
+        done = subprocess.run(
+            ["bash", "-c", text],
+            cwd=self.work,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        self.log.append(f"$ {text}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        for user_flag in re.finditer(r"mfa enroll .*--user\s+(\S+)", text):
+            found = SECRET.search(done.stdout)
+            if found:
+                self.secrets[user_flag.group(1)] = found.group(1)
+        return done
+
+    def _run_server(self, text: str) -> subprocess.CompletedProcess[str]:
+        process = subprocess.Popen(
+            ["bash", "-c", f"exec {text}"],
+            cwd=self.work,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            code = process.wait(timeout=SERVER_GRACE_S)
+        except subprocess.TimeoutExpired:
+            code = 0  # still serving: it started
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        out, err = process.communicate()
+        self.log.append(f"$ {text} (server)\n{out[-2000:]}{err[-2000:]}")
+        return subprocess.CompletedProcess(text, code, out, err)
