@@ -76,6 +76,8 @@ COMMAND_MODULES: list[str] = [
     "dashboard",
     "federate",
     "compress",
+    "documents",
+    "search",
 ]
 
 
@@ -108,6 +110,9 @@ def _root(
         use_settings(load_settings(config))
     settings = get_settings()
     configure_logging("DEBUG" if debug else settings.log_level)
+    from greenscore.privacy.at_rest import install_dataset_reader
+
+    install_dataset_reader()  # every data command reads encrypted files in place
 
 
 @config_app.command("show")
