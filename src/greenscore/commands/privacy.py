@@ -445,10 +445,34 @@ def gdpr_erase(
 def gdpr_purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, do not delete.")] = False,
     actor: ActorOpt = None,
+    schedule: Annotated[
+        bool,
+        typer.Option(
+            "--schedule",
+            help="Purge on privacy.purge_schedule (cron, UTC) until stopped, as 'scheduler'.",
+        ),
+    ] = False,
 ) -> None:
     """Delete personal data older than its retention period (privacy.retention_days or policy)."""
     from greenscore.privacy.retention import purge
 
+    if schedule:
+        from greenscore.errors import ConfigError
+        from greenscore.privacy.purge_schedule import build_purge_scheduler
+
+        if dry_run or actor:
+            raise ConfigError("--schedule purges as 'scheduler': give no --dry-run or --actor")
+        settings = _settings()
+        scheduler = build_purge_scheduler(settings=settings)
+        typer.echo(
+            f"retention purges on '{settings.privacy.purge_schedule}' (UTC); Ctrl-C stops",
+            err=True,
+        )
+        try:
+            scheduler.start()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        return
     report = purge(actor=_actor(actor), dry_run=dry_run, settings=_settings())
     _echo_json(
         {
