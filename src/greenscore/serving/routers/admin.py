@@ -13,9 +13,25 @@ from greenscore.serving import dlq
 from greenscore.serving.deps import AppSettings, Db, DlqAdmin, ModelManager, ModelReader, Store
 from greenscore.serving.errors import BadRequestError, ConflictError
 from greenscore.serving.routers.common import ERRORS
-from greenscore.serving.schemas import DeadLetterOut, ModelsInfo, ReloadRequest, ReloadStatus
+from greenscore.serving.schemas import (
+    DeadLetterOut,
+    ErrorResponse,
+    ModelsInfo,
+    ReloadRequest,
+    ReloadStatus,
+)
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+#: A reload's refusal of what it was asked to load (documented: schemathesis and the
+#: inventory test check that every status a route answers is in the document).
+REFUSED_MODEL: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorResponse,
+        "description": "the model named may not be loaded (not a signed bundle folder in an "
+        "allowed model folder, nor a registry URI); one message whatever the reason",
+    }
+}
 
 
 @router.get(
@@ -36,7 +52,7 @@ def list_models(principal: ModelReader, store: Store) -> Any:
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="reload_models",
     summary="Load a new model version without downtime",
-    responses=ERRORS,
+    responses={**ERRORS, **REFUSED_MODEL},
 )
 def reload_models(
     body: ReloadRequest, principal: ModelManager, store: Store, settings: AppSettings
