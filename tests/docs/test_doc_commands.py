@@ -57,9 +57,32 @@ def test_page_commands_run(page: Path, started: World, tmp_path: Path) -> None:
     run_page(world, commands_in(page))
 
 
+def readme_files(world: World) -> None:
+    """The reader's own files the README's tour names, made from the Taiwan sample: an
+    unfamiliar file with a ``defaulted`` target, new applications, this month's and the
+    latest data, and outcomes of past decisions."""
+    import pandas as pd
+
+    world.prepare()
+    taiwan = pd.read_csv(world.root / "shared" / "data" / "UCI_Credit_Card.csv")
+    own = taiwan.rename(columns={"default.payment.next.month": "defaulted"})
+    for name in ("my_file.csv", "apps.csv", "train.csv"):
+        own.to_csv(world.work / name, index=False)
+    own.drop(columns=["defaulted"]).head(50).to_csv(world.work / "new_apps.csv", index=False)
+    own.tail(200).to_csv(world.work / "this_month.csv", index=False)
+    taiwan.to_csv(world.work / "latest.csv", index=False)
+    outcomes = pd.DataFrame(
+        {"applicant_id": own["ID"].head(20), "defaulted": own["defaulted"].head(20)}
+    )
+    outcomes["observed_at"] = "2026-11-30T00:00:00Z"
+    outcomes.to_csv(world.work / "outcomes.csv", index=False)
+
+
 @pytest.mark.slow
 def test_readme_commands_run(tmp_path: Path) -> None:
-    run_page(World(tmp_path / "readme"), commands_in(ROOT / "README.md"))
+    world = World(tmp_path / "readme")
+    readme_files(world)
+    run_page(world, commands_in(ROOT / "README.md"))
 
 
 def test_every_guide_and_runbook_named_in_the_issue_has_commands() -> None:
