@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from greenscore.commands.engine import EngineOpt, SchedulerOpt, scheduler_for
 from greenscore.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -81,12 +82,21 @@ def validate_command(
     target: TargetOpt = None,
     query: QueryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    engine: EngineOpt = "pandas",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Check a dataset against its spec; exit 0 when there are no errors, 2 otherwise."""
     from greenscore.data.validation import validate
 
-    dataset = _load(data, preset, spec, target, query)
-    report = validate(dataset.frame, dataset.spec)
+    cluster = scheduler_for(engine, scheduler)
+    if cluster is not None:
+        from greenscore.scale.run import check_query, validate_source
+
+        check_query(query)
+        report = validate_source(data, cluster, preset=preset, spec_path=spec, target=target)
+    else:
+        dataset = _load(data, preset, spec, target, query)
+        report = validate(dataset.frame, dataset.spec)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:
@@ -103,12 +113,25 @@ def profile_command(
     spec: SpecOpt = None,
     target: TargetOpt = None,
     query: QueryOpt = None,
+    engine: EngineOpt = "pandas",
+    scheduler: SchedulerOpt = None,
 ) -> None:
-    """Write an HTML and JSON profile: statistics, missing values, distributions, IV, correlations."""
+    """Write an HTML and JSON profile: statistics, missing values, distributions, IV, correlations.
+
+    With ``--engine dask`` the findings and counts cover every row out of core and the
+    statistics a sample of at most 200,000 rows (``overview.sample_rows``).
+    """
     from greenscore.data.profile import profile
 
-    dataset = _load(data, preset, spec, target, query)
-    result = profile(dataset.frame, dataset.spec, out)
+    cluster = scheduler_for(engine, scheduler)
+    if cluster is not None:
+        from greenscore.scale.run import check_query, profile_source
+
+        check_query(query)
+        result = profile_source(data, out, cluster, preset=preset, spec_path=spec, target=target)
+    else:
+        dataset = _load(data, preset, spec, target, query)
+        result = profile(dataset.frame, dataset.spec, out)
     overview = result["overview"]
     strongest = ", ".join(
         f"{r['column']} ({r['iv']:.2f})"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from greenscore.commands.engine import EngineOpt, SchedulerOpt, scheduler_for
+from greenscore.errors import ConfigError
 
 DataOpt = Annotated[
     str,
@@ -108,16 +111,24 @@ def train_command(
     ] = None,
     approve_below: ApproveBelowOpt = None,
     decline_above: DeclineAboveOpt = None,
+    engine: EngineOpt = "pandas",
+    scheduler: SchedulerOpt = None,
 ) -> None:
-    """Cross-validate models, measure their energy, and write metrics.json, report.html and model/."""
+    """Cross-validate models, measure their energy, and write metrics.json, report.html and model/.
+
+    With ``--engine dask`` LightGBM's trees are grown on the cluster (lightgbm.dask), with
+    the same folds, calibration and bundle; the data is read and validated as with pandas.
+    """
     from greenscore.commands.progress import run_with_progress
     from greenscore.config import get_settings
+    from greenscore.scale.run import run_on
     from greenscore.store import database
     from greenscore.workflows.subject_lineage import record_training
     from greenscore.workflows.summary import print_train_summary
     from greenscore.workflows.train import train
     from greenscore.workflows.train_plan import plan_training
 
+    cluster = scheduler_for(engine, scheduler)
     database(get_settings())  # the home's schema is this release's before a long run starts
     dataset, options, warnings = plan_training(
         data,
@@ -144,7 +155,9 @@ def train_command(
         typer.secho(f"warning: {message}", fg="yellow", err=True)
     total = len(options.models) * (cv + 1)
     result = run_with_progress(
-        "training", total, lambda progress: train(dataset, options, progress=progress)
+        "training",
+        total,
+        lambda progress: run_on(cluster, lambda: train(dataset, options, progress=progress)),
     )
     record_training(
         dataset.frame,
@@ -189,20 +202,46 @@ def score_command(
             "(score the others; skipped rows go to OUT's .rejects.csv).",
         ),
     ] = "raise",
+    engine: EngineOpt = "pandas",
+    scheduler: SchedulerOpt = None,
+    reasons: Annotated[
+        bool,
+        typer.Option(help="With --engine dask: add the top reasons of every row."),
+    ] = True,
+    force: Annotated[
+        bool,
+        typer.Option("--force", "-f", help="With --engine dask: restart a folder of another run."),
+    ] = False,
 ) -> None:
-    """Score a file: probability of default, score points, decision band and input flags per row."""
+    """Score a file: probability of default, score points, decision band and input flags per row.
+
+    With ``--engine dask``, --out is a folder: one ``part-NNNNN.parquet`` per input
+    partition, with reasons, written atomically; a run started again over the same input
+    and model scores only the parts not yet written.
+    """
     from greenscore.config import get_settings
     from greenscore.tracking.registry import load_bundle
     from greenscore.workflows.cutoffs import override_cutoffs
     from greenscore.workflows.score import check_options, score_file, summary_line
 
-    check_options(out, on_error)
+    cluster = scheduler_for(engine, scheduler)
+    if cluster is None:
+        check_options(out, on_error)
+    else:
+        from greenscore.scale.run import ERR_SKIP, check_query
+
+        check_query(query)
+        if on_error != "raise":
+            raise ConfigError(ERR_SKIP)
     bundle, cutoff_warning = override_cutoffs(
         load_bundle(model), approve_below=approve_below, decline_above=decline_above
     )
     if cutoff_warning:
         typer.secho(f"warning: {cutoff_warning}", fg="yellow", err=True)
     serving = get_settings().serving
+    if cluster is not None:
+        _score_on_cluster(bundle, data, out, cluster, reasons=reasons, force=force)
+        return
     summary = score_file(
         bundle,
         data,
@@ -213,6 +252,35 @@ def score_command(
         margin=serving.range_margin,
     )
     typer.echo(summary_line(summary, model=bundle.name, out=out))
+
+
+def _score_on_cluster(
+    bundle: Any, data: str, out: Path, scheduler: str, *, reasons: bool, force: bool
+) -> None:
+    from greenscore.commands.progress import run_with_progress
+    from greenscore.config import get_settings
+    from greenscore.scale.run import partitions, score_source
+
+    serving = get_settings().serving
+    summary = run_with_progress(
+        "scoring partitions",
+        partitions(data),
+        lambda progress: score_source(
+            bundle,
+            data,
+            out,
+            scheduler,
+            reasons=reasons,
+            refuse_implausible=serving.refuse_implausible,
+            margin=serving.range_margin,
+            force=force,
+            progress=lambda rows, parts: progress(f"{rows:,} rows", parts),
+        ),
+    )
+    typer.echo(
+        f"scored {summary.rows:,} rows with {bundle.name} -> {out} ({summary.partitions} parts, "
+        f"{summary.scored_now} scored by this run, {summary.seconds:.1f} s on {scheduler})"
+    )
 
 
 def register(app: typer.Typer) -> None:

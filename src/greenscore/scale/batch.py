@@ -1,0 +1,233 @@
+"""Batch scoring with reasons, partition by partition, into partitioned Parquet.
+
+Each input partition (a Parquet part, or a CSV block) is scored on a Dask worker by the
+bundle's scoring runtime and reason coder — the objects the API and ``greenscore score``
+use — and written as ``OUT/part-NNNNN.parquet``, NNNNN being the input partition's number.
+A part is written under a temporary hidden name and renamed into place, so:
+
+* a part is either whole or absent, never half-written;
+* a task run again (its worker died, Dask retried it elsewhere) or a run started again
+  writes the same name, so a row is never in the output twice;
+* a run started again over the same input and model (``resume``) scores only the parts
+  that are absent; ``_manifest.json`` records the input and model so a folder is never
+  resumed with another.
+
+The pandas engine runs :func:`score_partition` on the whole frame in-process: the Dask
+engine gives the same scores and reasons because each row's are computed from that row
+alone, by the same function.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from greenscore.data.cleaning import clean_frame
+from greenscore.data.loading import model_input
+from greenscore.errors import ConfigError
+from greenscore.explain.reason_codes import ReasonCoder, reason_table
+from greenscore.models.bundle import ScoringBundle
+from greenscore.models.runtime import ScoringRuntime
+from greenscore.scale.frames import LazyTable, read_lazy
+
+PART_NAME = "part-{index:05d}.parquet"
+MANIFEST = "_manifest.json"
+ROW_COLUMN = "row"
+ERR_OTHER_RUN = (
+    "--out {path} holds the scores of another input or model ({what} differs); "
+    "use a new folder, or --force to start it again"
+)
+ERR_OUT_IS_FILE = "--out {path} is a file; the dask engine writes a folder of Parquet parts"
+
+# One runtime and coder per bundle per worker process: building them checks the compiled
+# model on probe rows, which costs seconds, not something to repeat per partition.
+_PREPARED: dict[str, tuple[ScoringRuntime, ReasonCoder]] = {}
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What one partitioned scoring run did.
+
+    Attributes
+    ----------
+    rows : rows in the input.
+    partitions : parts in the output (one per input partition).
+    scored_now : parts scored by this run (the others were already written: resume).
+    out : the output folder.
+    seconds : wall time of this run.
+    """
+
+    rows: int
+    partitions: int
+    scored_now: int
+    out: Path
+    seconds: float
+
+
+def prepared(bundle: ScoringBundle) -> tuple[ScoringRuntime, ReasonCoder]:
+    """The bundle's scoring runtime and reason coder, built once per process."""
+    key = f"{bundle.name}:{bundle.version}:{id(bundle) if bundle.version == 'unsaved' else ''}"
+    found = _PREPARED.get(key)
+    if found is None:
+        runtime = ScoringRuntime(bundle)
+        found = (runtime, ReasonCoder.from_bundle(bundle, runtime=runtime))
+        _PREPARED[key] = found
+    return found
+
+
+def score_partition(
+    frame: pd.DataFrame,
+    bundle: ScoringBundle,
+    *,
+    reasons: bool = True,
+    refuse_implausible: bool = True,
+    margin: float = 0.0,
+) -> pd.DataFrame:
+    """PD, points, decision, flags and (optionally) reasons of raw applications.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Raw applications; their index (the data row) becomes the ``row`` column.
+    bundle : ScoringBundle
+    reasons : bool
+        Add ``reason_K_code``, ``reason_K_feature``, ``reason_K_contribution`` and
+        ``reason_K_text`` for K up to ``settings.scoring.reason_codes``.
+    refuse_implausible, margin : as :meth:`ScoringRuntime.score_frame`.
+
+    Raises
+    ------
+    DataError
+        Naming the first row and column that cannot be scored.
+    """
+    runtime, coder = prepared(bundle)
+    scored = runtime.score_frame(frame, refuse_implausible=refuse_implausible, margin=margin)
+    scored.insert(0, ROW_COLUMN, frame.index.to_numpy())
+    if reasons:
+        X = model_input(clean_frame(frame, bundle.spec), bundle.spec)  # noqa: N806
+        table = reason_table(coder.explain_batch(X), coder.max_reasons, index=frame.index)
+        scored = pd.concat([scored, table], axis=1)
+    return scored.reset_index(drop=True)
+
+
+def part_path(out: Path, index: int) -> Path:
+    """Where input partition ``index``'s scores are written."""
+    return out / PART_NAME.format(index=index)
+
+
+def _score_and_write(
+    part: pd.DataFrame,
+    index: int,
+    out: str,
+    bundle: ScoringBundle,
+    options: dict[str, Any],
+    hook: Callable[[int], None] | None,
+) -> int:
+    """Score one partition and move its part into place (runs on a worker)."""
+    result = score_partition(part, bundle, **options)
+    final = part_path(Path(out), index)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    result.to_parquet(tmp, engine="pyarrow", index=False)
+    if hook is not None:
+        hook(index)  # between the write and the rename: where a dying worker hurts most
+    os.replace(tmp, final)
+    return len(result)
+
+
+def _manifest(table: LazyTable, bundle: ScoringBundle, reasons: bool) -> dict[str, Any]:
+    return {
+        "input": table.location,
+        "parts": list(table.parts),
+        "lengths": list(table.lengths),
+        "model": f"{bundle.name}:{bundle.version}",
+        "reasons": reasons,
+    }
+
+
+def _check_out(out: Path, manifest: dict[str, Any], *, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(ERR_OUT_IS_FILE.format(path=out))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / MANIFEST
+    if path.exists():
+        before = json.loads(path.read_text("utf-8"))
+        differs = [k for k in manifest if before.get(k) != manifest[k]]
+        if differs and not force:
+            raise ConfigError(ERR_OTHER_RUN.format(path=out, what=", ".join(differs)))
+        if differs or force:
+            for old in out.glob("part-*.parquet"):
+                old.unlink()
+    for stale in out.glob(".part-*.tmp-*"):
+        stale.unlink()  # left by a worker that died between its write and its rename
+    path.write_text(json.dumps(manifest, indent=1), "utf-8")
+
+
+def score_partitioned(
+    client: Any,
+    bundle: ScoringBundle,
+    data: str | Path,
+    out: str | Path,
+    *,
+    reasons: bool = True,
+    refuse_implausible: bool = True,
+    margin: float = 0.0,
+    force: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+    hook: Callable[[int], None] | None = None,
+) -> BatchSummary:
+    """Score a CSV or Parquet source on a Dask cluster into ``out/part-NNNNN.parquet``.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    bundle : ScoringBundle
+    data : CSV file, Parquet file or folder of Parquet parts.
+    out : output folder (resumed when it holds an earlier run over the same input/model).
+    reasons, refuse_implausible, margin : as :func:`score_partition`.
+    force : start a folder holding another run's parts again.
+    progress : called with (rows, partitions) as each part is written.
+    hook : called on the worker with the partition number after its part is written
+        under the temporary name and before it is renamed (tests kill a worker there).
+
+    Raises
+    ------
+    ConfigError
+        If ``out`` is a file or holds another run's parts (without ``force``).
+    DataError
+        If the source cannot be read lazily, or (from a worker) a row cannot be scored.
+    """
+    from dask import delayed
+    from distributed import as_completed
+
+    started = time.perf_counter()
+    table = read_lazy(data)
+    out = Path(out)
+    _check_out(out, _manifest(table, bundle, reasons), force=force)
+    todo = [i for i in range(table.npartitions) if not part_path(out, i).exists()]
+    options = {"reasons": reasons, "refuse_implausible": refuse_implausible, "margin": margin}
+    if todo:
+        [shared] = client.scatter([bundle], broadcast=True)
+        parts = table.frame.to_delayed()
+        score = delayed(_score_and_write, pure=False)
+        tasks = [score(parts[i], i, str(out), shared, options, hook) for i in todo]
+        futures = client.compute(tasks)
+        for future in as_completed(futures):
+            rows = future.result()
+            future.release()
+            if progress is not None:
+                progress(rows, 1)
+    return BatchSummary(
+        rows=table.n_rows,
+        partitions=table.npartitions,
+        scored_now=len(todo),
+        out=out,
+        seconds=time.perf_counter() - started,
+    )

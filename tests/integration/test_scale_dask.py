@@ -1,0 +1,223 @@
+"""The Dask engine against the pandas one, on a real LocalCluster of 2 worker processes.
+
+One cluster serves the whole module (starting one takes seconds). Small data: a few
+thousand generated applicants in three Parquet parts, a LightGBM of a few dozen trees.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+
+from greenscore.data.cleaning import clean_frame
+from greenscore.data.loading import encode_target, load_dataset, model_input
+from greenscore.data.presets import load_preset
+from greenscore.data.synthetic_parts import write_synthetic_parts
+from greenscore.data.validation import validate
+from greenscore.models.bundle import ScoringBundle
+from greenscore.models.gbm import LightGBMCreditClassifier
+
+pytest.importorskip("distributed")
+
+ROWS, CHUNK = 1500, 500
+
+
+@pytest.fixture(scope="module")
+def client() -> Any:
+    from greenscore.scale.cluster import dask_client
+
+    with dask_client("local:2") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("portfolio")
+    write_synthetic_parts(out, rows=ROWS, seed=3, chunk_rows=CHUNK)
+    return out / "applications"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory, portfolio: Path) -> ScoringBundle:
+    from greenscore.explain.reason_codes import attach_reason_codes
+    from greenscore.features.pipeline import build_feature_pipeline
+
+    spec = load_preset("synthetic").model_copy(update={"relations": None})
+    frame = clean_frame(pd.read_parquet(portfolio / "part-00000.parquet"), spec, strict=False)
+    X, y = model_input(frame, spec), encode_target(frame[spec.target], spec)  # noqa: N806
+    model = LightGBMCreditClassifier(n_estimators=40, early_stopping_rounds=None)
+    pipe = Pipeline([("features", build_feature_pipeline(spec)), ("model", model)])
+    pipe.fit(X, y)
+    fitted = ScoringBundle(name="lightgbm", spec=spec, pipeline=pipe)
+    attach_reason_codes(fitted, X, y)
+    return ScoringBundle.load(fitted.save(tmp_path_factory.mktemp("model")))
+
+
+def _pandas_scores(portfolio: Path, bundle: ScoringBundle) -> pd.DataFrame:
+    from greenscore.scale.batch import score_partition
+
+    return score_partition(pd.read_parquet(portfolio), bundle)
+
+
+def _dask_scores(out: Path) -> pd.DataFrame:
+    parts = sorted(out.glob("part-*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in parts]).sort_values("row", kind="stable")
+
+
+def test_dask_and_pandas_engines_give_identical_scores_and_reasons(
+    client: Any, portfolio: Path, bundle: ScoringBundle, tmp_path: Path
+) -> None:
+    from greenscore.scale.batch import score_partitioned
+
+    summary = score_partitioned(client, bundle, portfolio, tmp_path / "scores")
+    assert (summary.rows, summary.partitions, summary.scored_now) == (ROWS, 3, 3)
+    expected = _pandas_scores(portfolio, bundle)
+    got = _dask_scores(tmp_path / "scores").reset_index(drop=True)
+    assert expected["reason_1_code"].notna().sum() > 0  # reasons were given
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+def _kill_first_attempt(marker: str) -> Any:
+    def hook(index: int) -> None:
+        if index == 1 and not os.path.exists(marker):
+            Path(marker).write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)  # the worker dies between write and rename
+
+    return hook
+
+
+def test_a_worker_killed_mid_batch_loses_and_duplicates_no_row(
+    client: Any, portfolio: Path, bundle: ScoringBundle, tmp_path: Path
+) -> None:
+    from greenscore.scale.batch import score_partitioned
+
+    marker = tmp_path / "killed"
+    out = tmp_path / "scores"
+    score_partitioned(client, bundle, portfolio, out, hook=_kill_first_attempt(str(marker)))
+    assert marker.exists()  # a worker really died mid-run
+    got = _dask_scores(out)
+    assert sorted(got["row"]) == list(range(ROWS))  # every row once
+    assert got["applicant_id"].is_unique
+    expected = _pandas_scores(portfolio, bundle)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected, check_exact=True)
+    assert not list(out.glob(".part-*"))  # the dead worker's temporary part is gone
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_a_run_started_again_scores_only_the_missing_parts(
+    client: Any, portfolio: Path, bundle: ScoringBundle, tmp_path: Path
+) -> None:
+    from greenscore.scale.batch import score_partitioned
+
+    out = tmp_path / "scores"
+    score_partitioned(client, bundle, portfolio, out)
+    (out / "part-00002.parquet").unlink()
+    again = score_partitioned(client, bundle, portfolio, out)
+    assert again.scored_now == 1
+    assert sorted(_dask_scores(out)["row"]) == list(range(ROWS))
+
+
+def _planted(portfolio: Path, tmp_path: Path) -> Path:
+    """The portfolio with problems planted across partitions."""
+    frames = [pd.read_parquet(p) for p in sorted(portfolio.glob("part-*.parquet"))]
+    frames[0].loc[3, "loan_amount"] = -500.0
+    frames[0].loc[4, "age"] = 140
+    frames[1].loc[7, "default"] = np.nan  # a missing target
+    frames[2].loc[9, "applicant_id"] = frames[0].loc[1, "applicant_id"]  # an id repeated
+    frames[2].iloc[11] = frames[1].iloc[5]  # a row repeated in another partition
+    frames[2].loc[12, "income"] = np.nan
+    for frame in frames:
+        frame["constant"] = 1.0
+        frame["leak"] = frame["default"].fillna(0) * 3.0 + 1.0
+    out = tmp_path / "planted"
+    out.mkdir()
+    for k, frame in enumerate(frames):
+        frame.to_parquet(out / f"part-{k:05d}.parquet", index=False)
+    return out
+
+
+def test_validation_out_of_core_gives_the_same_findings_as_pandas(
+    client: Any, portfolio: Path, tmp_path: Path
+) -> None:
+    from greenscore.scale.frames import read_lazy
+    from greenscore.scale.validate import validate_lazy
+
+    folder = _planted(portfolio, tmp_path)
+    spec = load_preset("synthetic").model_copy(update={"relations": None})
+    spec = spec.model_copy(update={"numeric": [*spec.numeric, "constant", "leak"]})
+    expected = validate(load_dataset(folder, spec=spec).frame, spec)
+    got = validate_lazy(read_lazy(folder), spec)
+    rules = {f.rule for f in expected.findings}
+    assert {"duplicate_ids", "duplicate_rows", "target_null", "leakage_suspect"} <= rules
+    assert got.to_dict() == expected.to_dict()
+
+
+def test_profile_out_of_core_reports_the_same_findings(
+    client: Any, portfolio: Path, tmp_path: Path
+) -> None:
+    from greenscore.data.profile import profile
+    from greenscore.scale.profile import profile_lazy
+
+    folder = _planted(portfolio, tmp_path)
+    spec = load_preset("synthetic").model_copy(update={"relations": None})
+    expected = profile(load_dataset(folder, spec=spec).frame, spec, tmp_path / "pandas")
+    got = profile_lazy(folder, spec, tmp_path / "dask")
+    assert got["findings"] == expected["findings"]
+    assert got["overview"]["rows"] == expected["overview"]["rows"] == ROWS
+
+
+def test_distributed_lightgbm_is_stored_as_a_plain_lightgbm_model(
+    client: Any, portfolio: Path
+) -> None:
+    from greenscore.evaluation.metrics import credit_metrics
+    from greenscore.features.pipeline import build_feature_pipeline
+    from greenscore.scale.lgbm import DaskLightGBMClassifier
+
+    spec = load_preset("synthetic").model_copy(update={"relations": None})
+    frame = clean_frame(pd.read_parquet(portfolio), spec, strict=False)
+    X, y = model_input(frame, spec), encode_target(frame[spec.target], spec)  # noqa: N806
+    features = build_feature_pipeline(spec).fit(X, y)
+    matrix = features.transform(X)
+    params = {"n_estimators": 60, "early_stopping_rounds": None, "infer_monotone": False}
+    on_cluster = DaskLightGBMClassifier(**params).fit(matrix, y)
+    alone = LightGBMCreditClassifier(**params).fit(matrix, y)
+    restored = pickle.loads(pickle.dumps(on_cluster))
+    assert type(restored) is LightGBMCreditClassifier
+    np.testing.assert_array_equal(restored.predict_proba(matrix), on_cluster.predict_proba(matrix))
+    auc_cluster = credit_metrics(y, on_cluster.predict_proba(matrix)[:, 1])["auc"]
+    auc_alone = credit_metrics(y, alone.predict_proba(matrix)[:, 1])["auc"]
+    assert abs(auc_cluster - auc_alone) < 0.02  # two workers' histograms, not one's
+
+
+def test_parallel_tuning_shares_one_study_on_postgres(
+    client: Any, portfolio: Path, postgres_schema_url: str
+) -> None:
+    from greenscore.features.pipeline import build_feature_pipeline
+    from greenscore.scale.tuning import WORKER_ATTR, tune_lightgbm_parallel
+
+    spec = load_preset("synthetic").model_copy(update={"relations": None})
+    frame = clean_frame(pd.read_parquet(portfolio / "part-00000.parquet"), spec, strict=False)
+    X, y = model_input(frame, spec), encode_target(frame[spec.target], spec)  # noqa: N806
+    matrix = build_feature_pipeline(spec).fit(X, y).transform(X)
+    best, study = tune_lightgbm_parallel(
+        client,
+        matrix,
+        y,
+        n_trials=4,
+        storage=postgres_schema_url,
+        seed=1,
+        base_params={"n_estimators": 60},
+    )
+    assert len(study.trials) == 4
+    assert set(best) >= {"learning_rate", "num_leaves", "n_estimators"}
+    # Both workers ran trials of the one study.
+    hosts = {t.user_attrs.get(WORKER_ATTR) for t in study.trials}
+    assert len(hosts) == 2
