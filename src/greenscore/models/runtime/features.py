@@ -8,7 +8,10 @@ float blocks of its input (``FrameTransformer._derive`` reading
 ``numeric_block(frame, columns)``), so :class:`CompiledFeatures` hands those same fitted
 ``_derive`` methods a light column store instead of a DataFrame, then assembles the
 model's float matrix directly (category levels as their codes). The fitted transformers
-still do all the maths; only the container differs.
+still do all the maths; only the container differs -- except the monthly histories of the
+temporal and behavioural steps, which :mod:`greenscore.models.runtime.history` computes in
+compiled loops, operation for operation the steps' own (their NumPy calls' fixed cost was
+most of a one-applicant encoding).
 
 A bundle is compiled only when its steps are ones this module understands (a
 ``TypeCoercer`` first, then ``FrameTransformer`` steps and passthroughs); the runtime
@@ -30,6 +33,7 @@ from greenscore.features._base import FrameTransformer
 from greenscore.features.coercion import TypeCoercer
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.columns import model_feature_names
+from greenscore.models.runtime.history import compiled_deriver
 
 NOT_A_NUMBER = "field '{column}': expected a number, got {value!r}"
 NOT_A_CATEGORY = "field '{column}': {value!r} cannot be a category value"
@@ -208,6 +212,9 @@ class CompiledFeatures:
         self.categories = {c: list(coercer.categories_[c]) for c in coercer.categorical_columns_}
         self._codes = {c: _level_codes(levels) for c, levels in self.categories.items()}
         self._steps = [s for s in steps[1:] if s.derived_names_]
+        # Monthly histories in compiled loops (the same maths, see runtime.history); every
+        # other step's own _derive.
+        self._derivers = [compiled_deriver(s) or s._derive for s in self._steps]
         self._positions = {c: i for i, c in enumerate(self.numeric_columns)}
         self._blocks: dict[tuple[str, ...], np.ndarray] = {}
         if model_features is None:
@@ -253,8 +260,8 @@ class CompiledFeatures:
             for c, (table, numeric_levels) in self._codes.items()
         }
         frame = ColumnFrame(base, self._positions, pd.Index(list(ids)), self._blocks)
-        for step in self._steps:
-            derived = step._derive(frame)  # the fitted step's own NumPy maths (see module doc)
+        for step, derive in zip(self._steps, self._derivers, strict=True):
+            derived = derive(frame)  # the fitted step's own maths (see module doc)
             for name in step.derived_names_:
                 frame.add(name, np.asarray(derived[name], dtype=float))
         return frame, codes
