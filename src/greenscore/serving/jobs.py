@@ -7,7 +7,9 @@ active jobs): a refused job leaves nothing behind. The input is then cut to the 
 the model reads plus the applicant id — names, e-mails, account numbers and any other
 extra field are dropped — and kept in ``serving.job_chunk_rows``-row chunks as sealed
 rows (:mod:`greenscore.privacy.sealed`): encrypted at rest, indexed by subject for
-erasure, purged under the ``jobs`` retention target. Results are sealed the same way.
+erasure, purged under the ``jobs`` retention target. Results are sealed the same way. A
+stored input file is registered with the privacy registry (``job-file:<name>``), so an
+erasure removes its subjects' rows from the file too.
 
 The worker that scores jobs is :mod:`greenscore.serving.job_worker`; callbacks are
 delivered by :mod:`greenscore.serving.callbacks` from the ``callback_*`` columns here.
@@ -25,7 +27,7 @@ from typing import Any, overload
 from sqlalchemy import func, select
 
 from greenscore.config import Settings
-from greenscore.errors import DataError, NotFoundError, PrivacyError
+from greenscore.errors import ConfigError, DataError, NotFoundError, PrivacyError
 from greenscore.logging import get_logger
 from greenscore.privacy import sealed
 from greenscore.security.pseudonym import subject_hashes
@@ -170,8 +172,10 @@ def create_job(
         raise DataError(ONE_SOURCE)
     if callback_url is not None:
         outbound.check_url(callback_url, allow=outbound.AllowList(s.callback_allow_hosts))
+    path = None
     if records is None:
-        records = read_file(resolve_input_file(settings, file or ""))
+        path = resolve_input_file(settings, file or "")
+        records = read_file(path)
     if len(records) > s.job_max_records:
         raise PayloadTooLargeError(TOO_MANY.format(n=len(records), limit=s.job_max_records))
     db = database(settings)
@@ -222,7 +226,20 @@ def create_job(
     except Exception:
         sealed.drop(SEALED_KIND, f"{job_id}/", db=db)
         raise
+    if path is not None and id_column:
+        _register_input(path, id_column, db)
     return get_job(job_id, db=db)
+
+
+def _register_input(path: Path, id_column: str, db: Database) -> None:
+    """Register a job's input file with the privacy registry, so that erasure and retention
+    reach the subjects in it too (the file stays where the caller put it)."""
+    from greenscore.privacy.registry import register_dataset
+
+    try:
+        register_dataset(path, id_column=id_column, name=f"job-file:{path.name}", db=db)
+    except ConfigError as exc:  # no id column in the file: its rows name no subject
+        log.warning("job file not registered", extra={"file": path.name, "error": exc.message})
 
 
 def _check_quota(actor: str, limit: int, db: Database) -> None:

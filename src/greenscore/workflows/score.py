@@ -5,7 +5,8 @@ What ``greenscore score`` runs. The bundle's scoring runtime cleans and checks t
 compiled model the API uses, so a file scores exactly as the API scores the same rows,
 with the API's flags. Each scored subject's ``scored`` lineage is recorded, and when
 ``privacy.require_consent`` is set a file with a subject who has not consented is refused.
-This module adds what only a file has: a row that cannot be
+The output, when it names its subjects (the spec's id column), is registered with the
+privacy registry so that erasure reaches it. This module adds what only a file has: a row that cannot be
 scored (a number that is not one, an implausible value) either stops the run with an
 error naming its row and column, or, with ``on_error="skip"``, is left out, counted and
 written to a rejects file beside the output. Nothing is dropped silently.
@@ -35,6 +36,7 @@ from greenscore.privacy.consent import (
     ConsentMissingError,
     without_consent,
 )
+from greenscore.privacy.registry import register_dataset
 from greenscore.security.pseudonym import subject_hashes
 from greenscore.store import database
 from greenscore.sustainability.energy import measure_energy
@@ -147,6 +149,16 @@ def _require_consent(
         raise ConsentMissingError(CONSENT_MISSING.format(who=who, purpose=purpose), purpose=purpose)
 
 
+def _register_output(
+    out: Path, id_column: str | None, scored: pd.DataFrame, *, settings: Settings
+) -> None:
+    """Register a scored file that names its subjects, so erasure and retention reach it."""
+    if id_column and id_column in scored.columns:
+        register_dataset(
+            out, id_column=id_column, name=f"scored:{out.resolve()}", db=database(settings)
+        )
+
+
 def score_file(
     bundle: ScoringBundle,
     data: str | Path,
@@ -198,6 +210,7 @@ def score_file(
     with measure_energy("predict:batch") as reading:
         scored = runtime.score_frame(rest, refuse_implausible=refuse_implausible, margin=margin)
     write_table(scored, out)
+    _register_output(out, bundle.spec.id_column, scored, settings=settings)
     record_scoring(
         rest,
         bundle.spec,
