@@ -147,10 +147,19 @@ def test_guard_stops_at_the_deadline_and_checks_a_booster():
         booster.lightgbm_callback()(Env())
 
 
-def test_auc_floor_waits_for_enough_finished_trials():
-    assert auc_floor(0.8, 2, margin=0.03, min_trials=3) is None
-    assert auc_floor(None, 5, margin=0.03, min_trials=3) is None
-    assert auc_floor(0.8, 3, margin=0.03, min_trials=3) == pytest.approx(0.77)
+def test_auc_floor_waits_for_enough_finished_trials_of_the_family():
+    assert auc_floor([0.8], margin=0.03, min_trials=2) is None
+    assert auc_floor([], margin=0.03, min_trials=2) is None
+    assert auc_floor([0.72, 0.8], margin=0.03, min_trials=2) == pytest.approx(0.77)
+
+
+def test_guard_remembers_the_check_point_auc_of_a_trial_it_lets_finish():
+    guard = TrialGuard(floor=None, deadline=time.monotonic() + 60, check_epoch=2)
+    hook = guard.on_epoch_end()
+    hook({"epoch": 1.0, "val_score": 0.6})
+    hook({"epoch": 2.0, "val_score": 0.7})
+    hook({"epoch": 3.0, "val_score": 0.75})
+    assert guard.check_auc == 0.7 and guard.reason is None
 
 
 def test_a_study_run_on_other_terms_is_not_resumed(tmp_path):

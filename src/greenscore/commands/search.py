@@ -88,7 +88,16 @@ def search_command(
         typer.Option(
             "--latency-rows", help="Applicants timed one at a time for the p99 latency.", min=1
         ),
-    ] = 200,
+    ] = 100,
+    trial_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--trial-rows",
+            help="Fit each trial on a stratified sample of this many rows (faster, lower-fidelity "
+            "ranking); the knee is refitted on all rows. Default: all.",
+            min=100,
+        ),
+    ] = None,
     register: Annotated[
         str | None,
         typer.Option(help="Register the knee under this name (default <spec>-search-knee)."),
@@ -135,6 +144,7 @@ def search_command(
         prune_margin=prune_margin,
         register=register,
         latency_rows=latency_rows,
+        trial_rows=trial_rows,
     )
     result = run_with_progress(
         "search",

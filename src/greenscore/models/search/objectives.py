@@ -14,9 +14,14 @@ the study's hold-out rows, which no candidate ever trains on.
   CodeCarbon's offline tracker; where the machine has no energy counters, as here, its
   CPU-load estimate, named in ``energy_method``).
 * ``fairness_gap`` (minimise): the demographic-parity difference of decline decisions
-  (PD above the bundle's ``decline_above`` cut-off) between the groups of the protected
-  attribute, by Fairlearn (:func:`greenscore.fairness.mitigation.decision_gap`): the
-  largest difference in decline rates, the gap ``--fairness-constraint`` bounds in train.
+  between the groups of the protected attribute, by Fairlearn
+  (:func:`greenscore.fairness.mitigation.decision_gap`: the largest difference in decline
+  rates, the gap ``--fairness-constraint`` bounds in train), with the riskiest applicants
+  declined up to the hold-out's default rate. Declining at a *matched rate* rather than at
+  the bundle's PD cut-off compares candidates' rankings, not their calibration: a search
+  trial is not calibrated, and on Taiwan an under-trained net put 90-99.6 % of applicants
+  above the 0.30 cut-off, where "decline nearly everyone" made its gap look small. The
+  decline rate at the cut-off is kept beside it (``decline_rate_at_cutoff``).
 
 Latency and energy are measured on a machine others may share: they carry its load,
 which the study records (``load_average``) beside each trial.
@@ -77,6 +82,7 @@ class Measurement:
     fairness_gap: float
     p50_latency_ms: float
     decline_rate: float
+    decline_rate_at_cutoff: float
     energy_method: str
     runtime_mode: str
 
@@ -87,6 +93,14 @@ class Measurement:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the front's JSON and the study's trial attributes."""
         return dict(self.__dict__)
+
+
+def matched_declines(pd_: np.ndarray, rate: float) -> np.ndarray:
+    """Decline the riskiest applicants, about ``rate`` of them: PD above its
+    ``1 - rate`` quantile (ties at the threshold are approved, so a model giving every
+    applicant the same PD declines no one)."""
+    threshold = np.quantile(pd_, 1.0 - rate)
+    return np.asarray(pd_ > threshold)
 
 
 def single_row_latency_ms(runtime: Any, X: pd.DataFrame, rows: int) -> np.ndarray:  # noqa: N803
@@ -129,7 +143,7 @@ def measure(
     runtime = ScoringRuntime(bundle)
     pd_ = runtime.predict_frame(holdout.X)
     auc = float(roc_auc_score(holdout.y, pd_))
-    declined = pd_ > bundle.scoring.decline_above
+    declined = matched_declines(pd_, float(np.mean(holdout.y)))
     gap = decision_gap(GAP_METRIC, holdout.y, declined, holdout.groups.to_numpy())
     times = single_row_latency_ms(runtime, holdout.X, latency_rows)
     energy = energy_per_1k_predictions(
@@ -145,6 +159,7 @@ def measure(
         fairness_gap=float(gap),
         p50_latency_ms=float(np.percentile(times, 50)),
         decline_rate=float(declined.mean()),
+        decline_rate_at_cutoff=float(np.mean(pd_ > bundle.scoring.decline_above)),
         energy_method=energy.reading.method,
         runtime_mode=runtime.mode,
     )

@@ -9,20 +9,21 @@ trials) and is measured on the same hold-out (:mod:`.objectives`). A trial:
    with the fit's energy metered;
 3. is measured as a bundle on the hold-out, and returns the four objectives; what it
    built and measured is kept in the trial's user attributes (constructor parameters,
-   p50 latency, decline rate, the energy method, the machine's load average). A trial
-   whose decisions at the cut-off are all the same (every hold-out applicant declined,
-   or none) is marked infeasible by an Optuna constraint: its fairness gap of 0 says
-   nothing, and a front point that decides nothing is no candidate.
+   p50 latency, decline rates, the energy method, the machine's load average). A trial
+   whose decisions are all the same (a constant PD declines no one) is marked infeasible
+   by an Optuna constraint: its fairness gap of 0 says nothing, and a front point that
+   decides nothing is no candidate.
 
 The study stops at ``n_trials`` (when given) or when the time left would no longer cover
-one more refit of the slowest candidate seen (the knee's refit must fit in the budget).
+the refit of the current knee on all rows (the refit must fit in the budget); a trial
+still fitting then is stopped by its guard.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from greenscore.models.bundle import ScoringBundle
 from greenscore.models.metadata import BundleMetadata
 from greenscore.models.search.guard import TrialGuard, auc_floor
 from greenscore.models.search.objectives import Holdout, load_average, measure
+from greenscore.models.search.pareto import front
 from greenscore.models.search.space import Candidate, int8_friendly, sample_candidate
 from greenscore.models.search.storage import quiet_experimental
 
@@ -66,19 +68,31 @@ class StudySettings:
     max_epochs: int = 8
     seed: int = 42
     prune_margin: float = 0.03
-    prune_after: int = 3  # finished trials before the AUC check applies
-    latency_rows: int = 200
+    prune_after: int = 2  # finished trials of a family before its AUC check applies
+    latency_rows: int = 100
     energy_rows: int = 1000
     energy_seconds: float = 0.5
-    #: Seconds kept for what follows the study (knee refit on all rows, bundle, outputs)
-    #: beyond the slowest fit and measurement seen.
-    overhead_s: float = 20.0
-    refit_scale: float = 1.3
-    slowest: dict[str, float] = field(default_factory=lambda: {"fit": 0.0, "measure": 0.0})
+    #: Seconds kept for what follows the study beyond the knee's refit (reason codes, the
+    #: bundle, registration, outputs).
+    overhead_s: float = 30.0
+    #: The refit's time as a multiple of the knee trial's fit: rows of the refit over rows
+    #: of a trial's fit, with a margin (set by the caller).
+    refit_scale: float = 1.5
+    #: Fit seconds of the current knee (updated after every trial).
+    knee_fit_s: float = 0.0
+
+    #: The whole run's budget in seconds; the reserve never takes more than
+    #: ``max_reserve_share`` of it, so a slow first knee cannot end the study at once.
+    budget_s: float = float("inf")
+    max_reserve_share: float = 0.25
 
     def reserve(self) -> float:
-        """Seconds to keep for the knee's refit after the study."""
-        return self.refit_scale * (self.slowest["fit"] + self.slowest["measure"]) + self.overhead_s
+        """Seconds to keep for the knee's refit after the study: the current knee's fit,
+        scaled to the refit's rows, plus the writing, at most a quarter of the budget. (The
+        knee may change with the next trial, and a slow one's refit may take more than the
+        cap: the run then overruns its budget, and ``pareto.json`` says by how much.)"""
+        wanted = self.refit_scale * self.knee_fit_s + self.overhead_s
+        return min(wanted, self.max_reserve_share * self.budget_s)
 
 
 def candidate_bundle(
@@ -122,11 +136,16 @@ def fit_candidate(
     return model.fit(X, y, on_epoch_end=guard.on_epoch_end())
 
 
-def _best_auc(study: Any) -> tuple[float | None, int]:
+def _check_aucs(study: Any, family: str) -> list[float]:
+    """Check-point AUCs of the finished trials of one family."""
     import optuna
 
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return (max((t.values[0] for t in done), default=None), len(done))
+    return [
+        float(t.user_attrs["check_auc"])
+        for t in done
+        if t.params.get("family") == family and t.user_attrs.get("check_auc") is not None
+    ]
 
 
 def _objective(study: Any, inputs: StudyInputs, settings: StudySettings, progress: Progress) -> Any:
@@ -141,10 +160,11 @@ def _objective(study: Any, inputs: StudyInputs, settings: StudySettings, progres
         trial.set_user_attr("candidate", candidate.describe())
         trial.set_user_attr("constructor", _plain(candidate.params))
         trial.set_user_attr("int8_friendly", int8_friendly(candidate))
-        best, finished = _best_auc(study)
         guard = TrialGuard(
             floor=auc_floor(
-                best, finished, margin=settings.prune_margin, min_trials=settings.prune_after
+                _check_aucs(study, candidate.family),
+                margin=settings.prune_margin,
+                min_trials=settings.prune_after,
             ),
             deadline=settings.deadline - settings.reserve(),
         )
@@ -165,6 +185,7 @@ def _objective(study: Any, inputs: StudyInputs, settings: StudySettings, progres
             progress(f"trial {trial.number} {candidate.describe()}: pruned ({guard.reason})", 1.0)
             raise
         fit_s = time.perf_counter() - started
+        trial.set_user_attr("check_auc", guard.check_auc)
         bundle = candidate_bundle(
             candidate,
             Pipeline([("features", inputs.features), ("model", model)]),
@@ -180,9 +201,7 @@ def _objective(study: Any, inputs: StudyInputs, settings: StudySettings, progres
             energy_rows=settings.energy_rows,
             energy_seconds=settings.energy_seconds,
         )
-        measure_s = time.perf_counter() - started
-        settings.slowest["fit"] = max(settings.slowest["fit"], fit_s)
-        settings.slowest["measure"] = max(settings.slowest["measure"], measure_s)
+        trial.set_user_attr("measure_seconds", time.perf_counter() - started)
         trial.set_user_attr("measured", measured.to_dict())
         # Decisions all alike (everyone declined, or no one) have no gap to measure and
         # decide nothing: such a trial is infeasible, so it never enters the front.
@@ -226,11 +245,17 @@ def run_study(
     before = {t.number for t in study.get_trials(deepcopy=False)}
     stopped = {"why": "trial count reached"}
 
+    def follow_knee(study: Any) -> None:
+        points, knee = front(study)
+        settings.knee_fit_s = float(points[knee]["fit_seconds"] or 0.0) if knee is not None else 0.0
+
     def stop_in_time(study: Any, _trial: Any) -> None:
+        follow_knee(study)
         if time.monotonic() + settings.reserve() >= settings.deadline:
             stopped["why"] = "time budget (the rest is kept for the knee's refit)"
             study.stop()
 
+    follow_knee(study)  # a resumed study's knee is refitted too
     if time.monotonic() + settings.reserve() >= settings.deadline:
         stopped["why"] = "no time left for a trial"
         return {"trials": {}, "seconds": 0.0, "kwh": 0.0, "stopped": stopped["why"]}
