@@ -7,8 +7,8 @@ One run, on this machine:
   (100,000 a part) by :func:`greenscore.data.synthetic_parts.write_synthetic_parts`,
   chunks generated on 2 Dask workers; parts already written by an earlier run with the
   same seed are kept (the generator is resumable);
-* **model**: a LightGBM bundle (feature pipeline + 200 trees, reason-code table) fitted on
-  the first 20,000 applicants;
+* **model**: a LightGBM bundle (feature pipeline + 100 trees, reason-code table) fitted on
+  the first 10,000 applicants;
 * **batch scoring with reasons** of every row with 2 local workers
   (:func:`greenscore.scale.batch.score_partitioned`), then of the first ``--one-worker-rows``
   rows with 1 worker: rows/s of each; the peak RSS of the client and of every worker
@@ -16,7 +16,7 @@ One run, on this machine:
 * **distributed LightGBM**: on ``--lgbm-rows`` rows (through the fitted feature pipeline),
   :class:`greenscore.scale.lgbm.DaskLightGBMClassifier` on 2 workers against
   :class:`~greenscore.models.gbm.LightGBMCreditClassifier` in this process, same
-  parameters (fixed 300 rounds), AUC on the next 100,000 rows, wall time of each fit;
+  parameters (fixed 300 rounds), AUC on the next 50,000 rows, wall time of each fit;
 * **parallel tuning**: ``--trials`` Optuna trials of the LightGBM search serially
   (:func:`greenscore.models.tuning.tune_lightgbm`, in this process) and by 2 workers
   sharing one study on PostgreSQL (:func:`greenscore.scale.tuning.tune_lightgbm_parallel`):
@@ -130,12 +130,12 @@ def model(data: Path, home: Path) -> tuple[Any, Any]:
 
     spec = load_preset("synthetic").model_copy(update={"relations": None})
     frame = clean_frame(pd.read_parquet(data / "applications" / "part-00000.parquet"), spec)
-    frame = frame.head(20_000)
+    frame = frame.head(10_000)
     X, y = model_input(frame, spec), encode_target(frame[spec.target], spec)  # noqa: N806
     pipe = Pipeline(
         [
             ("features", build_feature_pipeline(spec)),
-            ("model", LightGBMCreditClassifier(n_estimators=200, early_stopping_rounds=None)),
+            ("model", LightGBMCreditClassifier(n_estimators=100, early_stopping_rounds=None)),
         ]
     )
     pipe.fit(X, y)
@@ -188,7 +188,7 @@ def lightgbm(bundle: Any, data: Path, rows: int) -> dict[str, Any]:
     parts = sorted((data / "applications").glob("part-*.parquet"))
     need = rows // 100_000 + 1
     frame = clean_frame(pd.concat([pd.read_parquet(p) for p in parts[: need + 1]]), spec)
-    train, test = frame.iloc[:rows], frame.iloc[rows : rows + 100_000]
+    train, test = frame.iloc[:rows], frame.iloc[rows : rows + 50_000]
     features = bundle.features
     X, y = features.transform(model_input(train, spec)), encode_target(train[spec.target], spec)  # noqa: N806
     Xt = features.transform(model_input(test, spec))  # noqa: N806
@@ -284,7 +284,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## LightGBM on Dask against one machine (same rows, same parameters, 300 rounds)",
         "",
-        "| fit | train rows | AUC on the next 100,000 | seconds |",
+        "| fit | train rows | AUC on the next 50,000 | seconds |",
         "| --- | --- | --- | --- |",
         f"| single machine | {lg['train_rows']:,} | {lg['auc_single_machine']} "
         f"| {lg['seconds_single_machine']} |",
@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         result["generate"] = generate(data, args.rows)
         print("generated", result["generate"], flush=True)
         bundle, _ = model(data, home)
-        source = data / "applications"
+        # The first --rows applicants (a portfolio folder may hold more parts).
+        source = subset(data, args.rows, home)
         result["scoring_2_workers"] = score(bundle, source, home / "scores-2", 2)
         print("scored with 2 workers", result["scoring_2_workers"], flush=True)
         result["scoring_1_worker"] = score(

@@ -1,17 +1,21 @@
 """``greenscore generate``: write the built-in synthetic credit data to a folder.
 
 The folder receives ``applications.parquet``, ``relations.parquet`` and ``datasheet.md``;
-``greenscore`` commands read it with ``--preset synthetic``.
+``greenscore`` commands read it with ``--preset synthetic``. With ``--chunk-rows N`` a
+portfolio too large for memory is written chunk by chunk as ``applications/part-NNNNN.parquet``
+and ``relations/part-NNNNN.parquet`` (:mod:`greenscore.data.synthetic_parts`), on Dask
+workers with ``--engine dask``.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from greenscore.commands.engine import EngineOpt, SchedulerOpt, scheduler_for
 from greenscore.errors import ConfigError
 
 ERR_OUT_IS_FILE = "--out {path} is a file; expected a folder to write the dataset into"
@@ -28,8 +32,22 @@ def generate_command(
     default_rate: Annotated[
         float, typer.Option("--default-rate", help="Share of applicants who default.")
     ] = 0.15,
+    chunk_rows: Annotated[
+        int,
+        typer.Option(
+            "--chunk-rows",
+            help="Write partitioned Parquet, this many applicants a part, never holding more "
+            "in memory (0: one file each, the default).",
+            min=0,
+        ),
+    ] = 0,
+    engine: EngineOpt = "pandas",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Generate synthetic credit applications, borrower relations and their datasheet."""
+    if chunk_rows or engine != "pandas":
+        _generate_parts(out, rows, seed, default_rate, chunk_rows, engine, scheduler)
+        return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -62,6 +80,50 @@ def generate_command(
         f"in {elapsed:.1f} s",
         highlight=False,
         soft_wrap=True,
+    )
+
+
+def _generate_parts(
+    out: Path,
+    rows: int,
+    seed: int | None,
+    default_rate: float,
+    chunk_rows: int,
+    engine: str,
+    scheduler: str | None,
+) -> None:
+    from greenscore.commands.progress import run_with_progress
+    from greenscore.config import get_settings
+    from greenscore.data.synthetic_parts import DEFAULT_CHUNK_ROWS, write_synthetic_parts
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(ERR_OUT_IS_FILE.format(path=out))
+    cluster = scheduler_for(engine, scheduler)
+    seed = get_settings().seed if seed is None else seed
+    chunk_rows = chunk_rows or DEFAULT_CHUNK_ROWS
+    started = time.perf_counter()
+
+    def job(progress: Any) -> dict[str, Path]:
+        def tick(written: int) -> None:
+            progress(f"{written:,} applicants a part", 1)
+
+        options = {"rows": rows, "seed": seed, "default_rate": default_rate}
+        if cluster is None:
+            return write_synthetic_parts(out, chunk_rows=chunk_rows, progress=tick, **options)
+        from greenscore.scale.cluster import dask_client
+        from greenscore.scale.generate import dask_mapper
+
+        with dask_client(cluster) as client:
+            return write_synthetic_parts(
+                out, chunk_rows=chunk_rows, mapper=dask_mapper(client), progress=tick, **options
+            )
+
+    parts = -(-rows // chunk_rows)
+    paths = run_with_progress("generating", parts, job)
+    typer.echo(
+        f"wrote {rows:,} applications in parts of {chunk_rows:,} (seed {seed}) to "
+        f"{paths['applications']} and {paths['relations']} in "
+        f"{time.perf_counter() - started:.1f} s"
     )
 
 

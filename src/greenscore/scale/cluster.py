@@ -94,7 +94,7 @@ def dask_client(scheduler: str, *, memory_limit: str = LOCAL_MEMORY_LIMIT) -> It
             threads_per_worker=1,
             processes=True,
             memory_limit=memory_limit,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: several clusters may run here
         )
         client = Client(cluster)
         try:
