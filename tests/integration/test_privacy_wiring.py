@@ -220,3 +220,39 @@ def test_audit_search_and_export_from_the_cli(home: Path, run) -> None:
     assert code == 2 and ".jsonl or .csv" in err
     code, _, err = run("audit", "search", "--since", "last week")
     assert code == 2 and "ISO 8601" in err
+
+
+# ---------------------------------------------------------------- greenscore score
+def test_scoring_a_file_reads_it_encrypted_records_lineage_and_honours_consent(
+    home: Path, run
+) -> None:
+    from greenscore.privacy.registry import list_datasets
+    from greenscore.workflows.score import score_file
+
+    settings = get_settings()
+    ds, bundle = shared()
+    rows = ds.frame.head(6)
+    data = write_table(rows, home / "in.parquet", encrypt=True)
+    out = home / "out.csv"
+    summary = score_file(bundle, data, out)
+    assert len(summary.scored) == 6
+    ids = [str(v) for v in rows[ds.spec.id_column]]
+    db = database(settings)
+    for subject in ids:
+        records = lineage_for(subject_hash(subject, settings=settings), db=db)
+        assert [(r["action"], r["model_name"], r["model_version"]) for r in records] == [
+            ("scored", bundle.model_name, bundle.version)
+        ]
+    (entry,) = [e for e in list_datasets(db=db) if e.name == f"scored:{out.resolve()}"]
+    assert entry.id_column == ds.spec.id_column
+
+    settings.privacy.require_consent = "credit_scoring"
+    for subject in ids[:5]:
+        grant_consent(subject_hash(subject, settings=settings), "credit_scoring", actor="dpo",
+                      settings=settings)  # fmt: skip
+    with pytest.raises(DataError, match=r"row 5 has not consented to purpose 'credit_scoring'"):
+        score_file(bundle, data, home / "again.csv")
+    assert not (home / "again.csv").exists()
+    grant_consent(subject_hash(ids[5], settings=settings), "credit_scoring", actor="dpo",
+                  settings=settings)  # fmt: skip
+    assert len(score_file(bundle, data, home / "again.csv").scored) == 6

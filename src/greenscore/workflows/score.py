@@ -30,6 +30,7 @@ from greenscore.data.io import read_table
 from greenscore.errors import ConfigError, DataError
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import ScoringRuntime
+from greenscore.privacy.at_rest import install_dataset_reader
 from greenscore.privacy.consent import (
     CONSENT_MISSING,
     NO_SUBJECT_ID,
@@ -196,6 +197,7 @@ def score_file(
     """
     check_options(out, on_error)
     settings = get_settings()
+    install_dataset_reader()  # an encrypted input is read in place, from Python callers too
     frame = read_table(data, query=query)
     if settings.privacy.require_consent:
         _require_consent(frame, bundle, settings.privacy.require_consent, settings=settings)
