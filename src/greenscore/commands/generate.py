@@ -10,6 +10,7 @@ workers with ``--engine dask``.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -107,19 +108,26 @@ def _generate_parts(
         def tick(written: int) -> None:
             progress(f"{written:,} applicants a part", 1)
 
-        options = {"rows": rows, "seed": seed, "default_rate": default_rate}
-        if cluster is None:
-            return write_synthetic_parts(out, chunk_rows=chunk_rows, progress=tick, **options)
-        from greenscore.scale.cluster import dask_client
-        from greenscore.scale.generate import dask_mapper
+        mapper: Any = None
+        if cluster is not None:
+            from greenscore.scale.cluster import dask_client
+            from greenscore.scale.generate import dask_mapper
 
-        with dask_client(cluster) as client:
-            return write_synthetic_parts(
-                out, chunk_rows=chunk_rows, mapper=dask_mapper(client), progress=tick, **options
-            )
+            client = stack.enter_context(dask_client(cluster))
+            mapper = dask_mapper(client)
+        return write_synthetic_parts(
+            out,
+            rows=rows,
+            seed=int(seed),
+            default_rate=default_rate,
+            chunk_rows=chunk_rows,
+            mapper=mapper,
+            progress=tick,
+        )
 
     parts = -(-rows // chunk_rows)
-    paths = run_with_progress("generating", parts, job)
+    with ExitStack() as stack:  # the cluster, if any, lives as long as the run
+        paths = run_with_progress("generating", parts, job)
     typer.echo(
         f"wrote {rows:,} applications in parts of {chunk_rows:,} (seed {seed}) to "
         f"{paths['applications']} and {paths['relations']} in "

@@ -152,6 +152,11 @@ def _manifest(table: LazyTable, bundle: ScoringBundle, reasons: bool) -> dict[st
     }
 
 
+def _remove_stale(out: Path) -> None:
+    for stale in out.glob(".part-*.tmp-*"):
+        stale.unlink(missing_ok=True)  # a worker died between its write and its rename
+
+
 def _check_out(out: Path, manifest: dict[str, Any], *, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(ERR_OUT_IS_FILE.format(path=out))
@@ -165,8 +170,7 @@ def _check_out(out: Path, manifest: dict[str, Any], *, force: bool) -> None:
         if differs or force:
             for old in out.glob("part-*.parquet"):
                 old.unlink()
-    for stale in out.glob(".part-*.tmp-*"):
-        stale.unlink()  # left by a worker that died between its write and its rename
+    _remove_stale(out)
     path.write_text(json.dumps(manifest, indent=1), "utf-8")
 
 
@@ -224,6 +228,7 @@ def score_partitioned(
             future.release()
             if progress is not None:
                 progress(rows, 1)
+        _remove_stale(out)  # every part is in place: what is left is a dead worker's
     return BatchSummary(
         rows=table.n_rows,
         partitions=table.npartitions,
