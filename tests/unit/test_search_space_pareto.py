@@ -191,3 +191,20 @@ def test_a_net_is_tuned_through_the_shared_space():
     assert info["trials"] == 2 and 0.5 < info["best_auc"] <= 1
     model = estimator_class("dnn")(spec=spec, max_epochs=1, **params).fit(X, y)
     assert model.predict_proba(X).shape == (n, 2)
+
+
+def test_matched_declines_take_the_riskiest_share_and_a_constant_pd_declines_no_one():
+    from greenscore.models.search.objectives import matched_declines
+
+    pd_ = np.array([0.1, 0.4, 0.2, 0.3, 0.05, 0.35, 0.15, 0.25])
+    assert matched_declines(pd_, 0.25).tolist() == [
+        False,
+        True,
+        False,
+        False,
+        False,
+        True,
+        False,
+        False,
+    ]
+    assert not matched_declines(np.full(8, 0.3), 0.25).any()
