@@ -160,7 +160,7 @@ class World:
         code = totp.at(wanted * 30)
         return TOTP.sub(f"--totp {code}", text, count=1)
 
-    def run(self, command: Command, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+    def run(self, command: Command, timeout: float = 900.0) -> subprocess.CompletedProcess[str]:
         """Run one command (as bash would) and return what it did; servers are stopped."""
         text = self._totp(command.text).replace("/mnt/worm", str(self.root / "worm"))
         if is_server(text):
