@@ -392,7 +392,7 @@ def audit_search(
     actor: ActorFilterOpt = None,
     action: ActionFilterOpt = None,
     subject: SubjectFilterOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="Most events (newest first).")] = 50,
+    limit: Annotated[int, typer.Option("--limit", help="Most events (newest first).")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False,
 ) -> None:
     """Show audit events by time range, actor, action and subject, newest first.
