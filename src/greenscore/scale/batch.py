@@ -218,7 +218,9 @@ def score_partitioned(
     todo = [i for i in range(table.npartitions) if not part_path(out, i).exists()]
     options = {"reasons": reasons, "refuse_implausible": refuse_implausible, "margin": margin}
     if todo:
-        [shared] = client.scatter([bundle], broadcast=True)
+        # The bundle as a key of the graph, not scattered data: a worker that dies loses
+        # its copy, and Dask can make a key again from its recipe but not scattered data.
+        shared = delayed(bundle, pure=True, traverse=False)
         parts = table.frame.to_delayed()
         score = delayed(_score_and_write, pure=False)
         tasks = [score(parts[i], i, str(out), shared, options, hook) for i in todo]

@@ -150,8 +150,8 @@ class DaskLightGBMClassifier(LightGBMCreditClassifier):
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         # Stored as the plain class: a bundle never needs Dask (or this module) to load.
-        newobj = copyreg.__newobj__  # type: ignore[attr-defined]
-        return (newobj, (LightGBMCreditClassifier,), self.__getstate__())
+        rebuild = copyreg._reconstructor  # type: ignore[attr-defined]
+        return (rebuild, (LightGBMCreditClassifier, object, None), self.__getstate__())
 
 
 @contextmanager
