@@ -10,7 +10,9 @@ Modules (one idea each):
 * ``hierarchies``, ``tokens``, ``anonymize`` — generalisation, masking/tokenisation,
   k-anonymity with l-diversity and information loss.
 * ``dp``, ``budget`` — differentially private statistics and the per-dataset epsilon ledger.
-* ``consent``, ``lineage``, ``registry``, ``retention``, ``gdpr`` — GDPR records and erasure.
+* ``consent``, ``lineage``, ``registry``, ``retention``, ``gdpr`` — GDPR records and erasure;
+  ``purge_schedule`` — the retention purge on a cron line.
+* ``membership`` — the membership-inference attack that measures what a model leaks.
 
 Names are re-exported lazily so ``import greenscore.privacy`` stays cheap.
 """

@@ -1,7 +1,8 @@
 """GDPR operations: the right to erasure, and the public face of consent, lineage and retention.
 
 :func:`erase` removes one subject from every place GreenScore keeps personal data —
-each registered dataset file (rewritten, and re-encrypted if it was encrypted), consent
+each registered dataset file (rewritten, and re-encrypted if it was encrypted; ``score``'s
+outputs and stored-file jobs' inputs register themselves), consent
 history, lineage, the prediction cache, observed outcomes, the token vault and the
 scoring service's sealed rows (job inputs and results, dead letters) — all in the one
 database of the settings it is given, and writes exactly **one** audit event there,
