@@ -118,10 +118,17 @@ def test_contributions_that_differ_from_the_bags_own_are_refused(
 
     monkeypatch.setattr(CompiledTrees, "contributions", shifted)
     runtime = ScoringRuntime(calibrated)
-    assert runtime.terms is None and runtime.mode == "compiled"
+    assert runtime.mode == "compiled"
     assert "calibrated fold bag's contributions differ from its own" in runtime.reason
-    # Scored through the classifier itself, still the pipeline's PD.
+    # Its own exact terms (CalibratedClassifier.log_odds_contributions) are still served.
+    assert runtime.terms == "model"
     rows, ids = _rows(ds)
+    values, _ = runtime.contributions(runtime.encode(rows, ids))
+    own, _ = calibrated.estimator.log_odds_contributions(
+        calibrated.features.transform(ds.X.iloc[:ROWS])
+    )
+    np.testing.assert_allclose(values, own, rtol=0, atol=1e-12)
+    # Scored through the classifier itself, still the pipeline's PD.
     np.testing.assert_allclose(
         runtime.score(rows, ids).probability,
         calibrated.pipeline.predict_proba(ds.X.iloc[:ROWS])[:, 1],

@@ -394,8 +394,9 @@ class ScoringRuntime:
         estimator = self.bundle.estimator
         if self.trees is not None:
             self.terms = "treeshap"
-        elif self._tree_model is not None:
+        elif self._tree_model is not None and not self._tree_model.averaged:
             return  # the trees' note says why
+        # A bag whose trees were refused still has its own exact terms (below), slower.
         elif getattr(estimator, "exact_contributions", True) is False:
             # An ensemble (or a calibrated model) with a member that has no exact terms (a
             # forest, a net): its sums would be partly approximate, so the explainers say so.
