@@ -180,6 +180,10 @@ def test_get_audit_filters_pages_and_needs_audit_read(api) -> None:
         headers=keys["analyst"],
     )
     assert empty.status_code == 400 and "after" in empty.json()["detail"]
+    edge = client.get(
+        "/v1/audit", params={"until": "9999-12-31T23:59:59-05:00"}, headers=keys["analyst"]
+    )
+    assert edge.status_code == 400 and "years 1 to 9999" in edge.json()["detail"]
     assert (
         client.get("/v1/audit", params={"since": "yesterday"}, headers=keys["analyst"]).status_code
         == 422

@@ -34,6 +34,7 @@ COLUMNS = ("id", "ts", "action", "actor", "subject_hash", "details", "prev_hash"
 BAD_TIME = (
     "{name} '{value}' is not a date or time (use ISO 8601, e.g. 2026-12-03 or 2026-12-03T21:00Z)"
 )
+OUT_OF_RANGE = "{name} '{value}' is outside the years 1 to 9999 once converted to UTC"
 BAD_RANGE = "--since {since} is after --until {until}"
 BAD_FORMAT = "audit export writes .jsonl or .csv, not '{suffix}'"
 BAD_LIMIT = "limit must be 1 to {most}, got {limit}"
@@ -56,7 +57,10 @@ def parse_time(value: str | datetime | None, *, name: str) -> datetime | None:
             raise ConfigError(BAD_TIME.format(name=name, value=value)) from exc
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as exc:  # year 1 or 9999 with an offset leaves the calendar in UTC
+        raise ConfigError(OUT_OF_RANGE.format(name=name, value=value)) from exc
 
 
 def _stamp(moment: datetime) -> str:

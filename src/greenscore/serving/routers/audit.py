@@ -41,7 +41,9 @@ async def search_audit(
         description="a subject's pseudonym (the log never holds raw ids)",
     ),
     limit: int = Query(100, ge=1, le=MAX_PAGE),
-    before_id: int | None = Query(None, ge=1, description="continue below this event id"),
+    before_id: int | None = Query(
+        None, ge=1, le=2**63 - 1, description="continue below this event id"
+    ),
 ) -> Any:
     """Events newest first, filtered by time range, actor, action and subject. The read is
     itself audited (``audit.read``, with its filters)."""
