@@ -195,3 +195,13 @@ def test_pruning_a_model_without_a_net_is_refused_naming_distill(setup, tmp_path
     lightgbm = ScoringBundle(name="lightgbm", spec=ds.spec, pipeline=trees)
     with pytest.raises(ConfigError, match="--method distill"):
         compress(lightgbm, ds, CompressOptions(methods=["prune"], out=tmp_path, measure=False))
+
+
+def test_an_unknown_method_is_a_usage_error(capsys) -> None:
+    from greenscore.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compress", "--model", "nowhere", "--data", "nothing.csv", "--method", "shrink"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Usage: greenscore compress" in err and "--method" in err and "shrink" in err

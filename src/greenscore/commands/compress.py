@@ -7,10 +7,36 @@ table (``compression.md``, ``compression.json``) measuring them all against the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+PRUNINGS = ("structured", "magnitude")
+SCHEMES = ("static", "dynamic", "qat")
+STUDENTS = ("lightgbm", "mlp")
+
+
+def _methods(value: str) -> str:
+    """``--method``: checked at parse time, so a mistake is a usage error (exit 2)."""
+    from greenscore.errors import ConfigError
+    from greenscore.workflows.compress import parse_methods
+
+    try:
+        parse_methods(value)
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.message) from None
+    return value
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"'{value}' is not one of: {', '.join(choices)}")
+        return value
+
+    return check
 
 
 def compress_command(
@@ -33,21 +59,31 @@ def compress_command(
         str,
         typer.Option(
             "--method",
+            callback=_methods,
             help="prune, quantize, distill (a comma list) or all. prune and quantize need a "
             "DNN; distill takes any model as the teacher.",
         ),
     ] = "all",
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("compress-out"),
+    valid: Annotated[
+        str | None,
+        typer.Option(
+            "--valid",
+            help="Rows the model never trained on, to validate every step on (default: "
+            "a fifth of --data, which a model trained on --data has seen).",
+        ),
+    ] = None,
     holdout: Annotated[
         str | None,
         typer.Option(
-            "--holdout", help="Rows the table is measured on (default: the validation split)."
+            "--holdout", help="Rows the table is measured on (default: the validation rows)."
         ),
     ] = None,
     prune: Annotated[
         str,
         typer.Option(
             "--prune",
+            callback=_one_of(PRUNINGS),
             help="structured (removes neurons: smaller and faster) or magnitude (zeroes "
             "weights: a dense file stays as large).",
         ),
@@ -65,12 +101,16 @@ def compress_command(
         str,
         typer.Option(
             "--quantization",
+            callback=_one_of(SCHEMES),
             help="static (fixed activation scales: a row's PD does not depend on its batch), "
             "dynamic, or qat (quantization-aware fine-tuning, then static).",
         ),
     ] = "static",
     student: Annotated[
-        str, typer.Option("--student", help="Distilled student: lightgbm or mlp.")
+        str,
+        typer.Option(
+            "--student", callback=_one_of(STUDENTS), help="Distilled student: lightgbm or mlp."
+        ),
     ] = "lightgbm",
     student_size: Annotated[
         int,
@@ -111,6 +151,7 @@ def compress_command(
     bundle = load_bundle(model)
     dataset = load_dataset(data, spec=bundle.spec)
     rows = load_dataset(holdout, spec=bundle.spec) if holdout else None
+    checked = load_dataset(valid, spec=bundle.spec) if valid else None
     options = CompressOptions(
         methods=methods,
         out=out,
@@ -127,7 +168,12 @@ def compress_command(
         seed=get_settings().seed if seed is None else seed,
     )
     result = compress(
-        bundle, dataset, options, holdout=rows, progress=lambda m: typer.echo(m, err=True)
+        bundle,
+        dataset,
+        options,
+        holdout=rows,
+        valid=checked,
+        progress=lambda m: typer.echo(m, err=True),
     )
     typer.echo((out / "compression.md").read_text("utf-8"))
     if result.chosen is None:

@@ -107,16 +107,23 @@ class _Rows:
     valid_positions: np.ndarray
 
 
-def _split(bundle: ScoringBundle, dataset: Dataset, options: CompressOptions) -> _Rows:
+def _split(
+    bundle: ScoringBundle, dataset: Dataset, options: CompressOptions, valid: Dataset | None
+) -> _Rows:
+    """Fit and validation rows: ``valid`` when given (all of ``dataset`` then fits), else a
+    stratified split of ``dataset``."""
     X, y = dataset.X, dataset.y  # noqa: N806
-    fit, valid = train_test_split(
+    transform = bundle.features.transform if len(bundle.pipeline) > 1 else (lambda f: f)
+    if valid is not None:
+        return _Rows(
+            X, y, valid.X, valid.y, transform(X), transform(valid.X), np.arange(len(valid.y))
+        )
+    fit, held = train_test_split(
         np.arange(len(y)), test_size=options.valid_fraction, stratify=y, random_state=options.seed
     )
-    fit, valid = np.sort(fit), np.sort(valid)
-    features = bundle.features
-    fit_X, valid_X = X.iloc[fit], X.iloc[valid]  # noqa: N806
-    transform = features.transform if len(bundle.pipeline) > 1 else (lambda f: f)
-    return _Rows(fit_X, y[fit], valid_X, y[valid], transform(fit_X), transform(valid_X), valid)
+    fit, held = np.sort(fit), np.sort(held)
+    fit_X, valid_X = X.iloc[fit], X.iloc[held]  # noqa: N806
+    return _Rows(fit_X, y[fit], valid_X, y[held], transform(fit_X), transform(valid_X), held)
 
 
 def _with_step(bundle: ScoringBundle, step: Any, info: dict[str, Any]) -> ScoringBundle:
@@ -323,15 +330,37 @@ def _label(options: CompressOptions, prune: bool, quantize: bool) -> str:
     return " + ".join(parts) or "float ONNX"
 
 
+def _reached(bundle: ScoringBundle, options: CompressOptions) -> str:
+    """What the variant really is: the sparsity reached and whether INT8 was kept."""
+    extra = bundle.metadata.model_extra or {}
+    nets = extra.get("compression", {}).get("nets", [])
+    parts = []
+    if nets and "sparsity" in nets[0]:
+        reached = min(n["sparsity"] for n in nets)
+        parts.append(f"{options.prune} prune {reached:.2f} of {options.sparsity:g} asked")
+    int8 = bool(nets) and all(n.get("int8") for n in nets)
+    if nets and any("scheme" in n or "quantization_refused" in n for n in nets):
+        parts.append(
+            f"INT8 {options.quantization} (onnxruntime)"
+            if int8
+            else f"INT8 {options.quantization} refused by the gate"
+        )
+    return " + ".join(parts) + ("" if int8 else " (float ONNX)")
+
+
 def compress(
     bundle: ScoringBundle,
     dataset: Dataset,
     options: CompressOptions,
     *,
     holdout: Dataset | None = None,
+    valid: Dataset | None = None,
     progress: Progress | None = None,
 ) -> CompressResult:
     """Make the asked variants of ``bundle``, validate, save and measure them.
+
+    ``valid`` rows, when given, are what every step is validated on (rows the original
+    never trained on make a fair gate); else a stratified share of ``dataset``.
 
     Raises
     ------
@@ -343,13 +372,17 @@ def compress(
     from greenscore.models.compress.steps import NetData
 
     say = progress or (lambda _m: None)
-    rows = _split(bundle, dataset, options)
+    rows = _split(bundle, dataset, options, valid)
     gate_log: list[dict[str, Any]] = []
     bundles: dict[str, ScoringBundle] = {}
     methods: dict[str, str] = {ORIGINAL: f"as trained ({bundle.name})"}
     engines = None
     has_net = bool(list(net_slots(bundle.estimator)))
     net_methods = [m for m in options.methods if m in ("prune", "quantize")]
+    # Without a net, quantize can still apply to an MLP student; prune has nothing to cut.
+    student_net = "distill" in options.methods and options.student == "mlp"
+    if student_net:
+        net_methods = [m for m in net_methods if m != "quantize"]
     if net_methods and not has_net and options.methods != list(METHODS):
         raise ConfigError(
             NO_NET.format(
@@ -377,7 +410,7 @@ def compress(
             bundles[name] = _net_variant(
                 bundle, rows, options, gate_log, prune=prune, quantize=quantize, label=name
             )
-            methods[name] = _label(options, prune, quantize)
+            methods[name] = _reached(bundles[name], options)
     if "distill" in options.methods:
         say(f"distilling into a {options.student} student")
         name = f"distilled-{options.student}"
@@ -390,7 +423,7 @@ def compress(
     for variant in bundles.values():
         _refresh(variant, rows)
     result = CompressResult(bundles=bundles, methods=methods, gate=gate_log, engines=engines)
-    _save_and_measure(bundle, result, rows, dataset, options, holdout, say)
+    _save_and_measure(bundle, result, rows, valid or dataset, options, holdout, say)
     return result
 
 

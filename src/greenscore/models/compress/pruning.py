@@ -134,7 +134,7 @@ def prune_net(
     sparsity: float = 0.5,
     steps: int = 3,
     epochs: int = 3,
-    lr: float = 1e-3,
+    lr: float = 1e-4,
     seed: int = 0,
 ) -> PruneResult:
     """Prune ``net`` towards ``sparsity`` in ``steps`` notches, fine-tuning after each.
@@ -146,7 +146,8 @@ def prune_net(
     gate : the AUC tolerance against the original.
     kind : ``structured`` (neurons removed) or ``magnitude`` (weights zeroed).
     sparsity : share of hidden neurons (structured) or of linear weights (magnitude).
-    steps, epochs, lr, seed : the schedule and each fine-tune.
+    steps, epochs, lr, seed : the schedule and each fine-tune (a fine-tune that lowers the
+        validation AUC is undone: the trained net was already at its early-stopping point).
 
     Raises
     ------
@@ -168,8 +169,12 @@ def prune_net(
         else:
             candidate = copy.deepcopy(current)
             _mask_weights(candidate, share)
+        before = auc_of(logits_of(candidate, valid), valid)
+        untuned = copy.deepcopy(candidate)
         losses = fine_tune(candidate, train, epochs=epochs, lr=lr, seed=seed + k)
         auc = auc_of(logits_of(candidate, valid), valid)
+        if before > auc:  # fine-tuning on the training rows overfitted: keep the pruned net
+            candidate, auc = untuned, before
         reached = (
             neuron_sparsity(candidate, original)
             if kind == "structured"

@@ -146,7 +146,7 @@ def int8_weight_share(model: bytes) -> float:
 
 
 def qat_fine_tune(
-    net: PlainNet, train: NetData, *, epochs: int = 3, lr: float = 5e-4, seed: int = 0
+    net: PlainNet, train: NetData, *, epochs: int = 3, lr: float = 1e-4, seed: int = 0
 ) -> tuple[PlainNet, list[float]]:
     """Quantization-aware fine-tuning with torchao's fake quantizers; a plain net back.
 
@@ -176,7 +176,7 @@ def quantize_net(
     train: NetData,
     *,
     epochs: int = 3,
-    lr: float = 5e-4,
+    lr: float = 1e-4,
     seed: int = 0,
 ) -> tuple[bytes, dict[str, Any]]:
     """An INT8 ONNX graph of ``net`` by ``scheme`` and what was done.
