@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).parents[2]
-MKDOCS = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"]
+# Not --quiet: it drops warnings before --strict counts them, and the build would pass.
+MKDOCS = [sys.executable, "-m", "mkdocs", "build", "--strict"]
 
 
 def _build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
