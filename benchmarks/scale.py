@@ -4,7 +4,7 @@ on Dask against one machine, and Optuna tuning by 2 workers on PostgreSQL agains
 One run, on this machine:
 
 * **data**: a synthetic portfolio of ``--rows`` applicants written as partitioned Parquet
-  (100,000 a part) by :func:`greenscore.data.synthetic_parts.write_synthetic_parts`,
+  (``--chunk-rows`` a part) by :func:`greenscore.data.synthetic_parts.write_synthetic_parts`,
   chunks generated on 2 Dask workers; parts already written by an earlier run with the
   same seed are kept (the generator is resumable);
 * **model**: a LightGBM bundle (feature pipeline + 100 trees, reason-code table) fitted on
@@ -100,16 +100,14 @@ class RssSampler:
         return {name: round(value / GIB, 3) for name, value in self.peak.items()}
 
 
-def generate(data: Path, rows: int) -> dict[str, Any]:
+def generate(data: Path, rows: int, chunk: int) -> dict[str, Any]:
     from greenscore.data.synthetic_parts import write_synthetic_parts
     from greenscore.scale.cluster import dask_client
     from greenscore.scale.generate import dask_mapper
 
     before, started = load(), time.perf_counter()
     with dask_client("local:2") as client:
-        write_synthetic_parts(
-            data, rows=rows, seed=7, chunk_rows=100_000, mapper=dask_mapper(client)
-        )
+        write_synthetic_parts(data, rows=rows, seed=7, chunk_rows=chunk, mapper=dask_mapper(client))
     return {
         "rows": rows,
         "seconds": round(time.perf_counter() - started, 1),
@@ -164,11 +162,11 @@ def score(bundle: Any, source: Path, out: Path, workers: int) -> dict[str, Any]:
     }
 
 
-def subset(data: Path, rows: int, home: Path) -> Path:
+def subset(data: Path, rows: int, home: Path, chunk: int) -> Path:
     """A folder linking the first parts holding ``rows`` applicants."""
     folder = home / f"first-{rows}"
     folder.mkdir(exist_ok=True)
-    parts = sorted((data / "applications").glob("part-*.parquet"))[: max(1, rows // 100_000)]
+    parts = sorted((data / "applications").glob("part-*.parquet"))[: max(1, rows // chunk)]
     for part in parts:
         link = folder / part.name
         if not link.exists():
@@ -176,7 +174,7 @@ def subset(data: Path, rows: int, home: Path) -> Path:
     return folder
 
 
-def lightgbm(bundle: Any, data: Path, rows: int) -> dict[str, Any]:
+def lightgbm(bundle: Any, data: Path, rows: int, chunk: int) -> dict[str, Any]:
     from greenscore.data.cleaning import clean_frame
     from greenscore.data.loading import encode_target, model_input
     from greenscore.evaluation.metrics import credit_metrics
@@ -186,8 +184,9 @@ def lightgbm(bundle: Any, data: Path, rows: int) -> dict[str, Any]:
 
     spec = bundle.spec
     parts = sorted((data / "applications").glob("part-*.parquet"))
-    need = rows // 100_000 + 1
-    frame = clean_frame(pd.concat([pd.read_parquet(p) for p in parts[: need + 1]]), spec)
+    need = (rows + 50_000) // chunk + 1
+    frame = clean_frame(pd.concat([pd.read_parquet(p) for p in parts[:need]]), spec)
+    frame = frame.reset_index(drop=True)
     train, test = frame.iloc[:rows], frame.iloc[rows : rows + 50_000]
     features = bundle.features
     X, y = features.transform(model_input(train, spec)), encode_target(train[spec.target], spec)  # noqa: N806
@@ -226,7 +225,7 @@ def tuning(bundle: Any, data: Path, trials: int) -> dict[str, Any]:
 
     spec = bundle.spec
     frame = clean_frame(pd.read_parquet(data / "applications" / "part-00001.parquet"), spec)
-    frame = frame.head(20_000)
+    frame = frame.head(10_000)
     X = bundle.features.transform(model_input(frame, spec))  # noqa: N806
     y = encode_target(frame[spec.target], spec)
     base = {"n_estimators": 300}
@@ -257,55 +256,101 @@ def tuning(bundle: Any, data: Path, trials: int) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    s2, s1 = result["scoring_2_workers"], result["scoring_1_worker"]
-    lg, tu = result["lightgbm"], result["tuning"]
     lines = [
         "# Scale-out on Dask (issue 19)",
         "",
         f"Machine: {result['machine']['cores']} cores shared with other engineers' jobs; "
-        f"load average at start {result['machine']['load_average']}, at end {result['load_end']}.",
+        f"load average at start {result['machine']['load_average']}, at end "
+        f"{result.get('load_end')}.",
         "",
-        result["note"],
-        "",
-        "## Batch scoring with reasons (partitioned Parquet, 100,000 rows a part)",
-        "",
-        "| workers | rows | seconds | rows/s | peak RSS GiB (client, workers) | load before / after |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for run in (s2, s1):
-        rss = ", ".join(f"{v:.2f}" for v in run["peak_rss_gib"].values())
-        lines.append(
-            f"| {run['workers']} | {run['rows']:,} | {run['seconds']} | {run['rows_per_s']:,} "
-            f"| {rss} | {run['load'][0]} / {run['load'][1]} |"
-        )
-    lines += [
-        "",
-        f"Rows/s, 2 workers / 1 worker: {result['scaling_2_vs_1']}x.",
-        "",
-        "## LightGBM on Dask against one machine (same rows, same parameters, 300 rounds)",
-        "",
-        "| fit | train rows | AUC on the next 50,000 | seconds |",
-        "| --- | --- | --- | --- |",
-        f"| single machine | {lg['train_rows']:,} | {lg['auc_single_machine']} "
-        f"| {lg['seconds_single_machine']} |",
-        f"| lightgbm.dask, 2 workers | {lg['train_rows']:,} | {lg['auc_dask_2_workers']} "
-        f"| {lg['seconds_dask_2_workers']} |",
-        "",
-        f"AUC gap {lg['auc_gap']} (target <= {TARGETS['auc_gap']}).",
-        "",
-        "## Optuna tuning, serial against 2 workers sharing a PostgreSQL study",
-        "",
-        "| search | trials | trials/min | best AUC |",
-        "| --- | --- | --- | --- |",
-        f"| serial (in process) | {tu['trials']} | {tu['serial_trials_per_min']} "
-        f"| {tu['serial_best_auc']} |",
-        f"| 2 Dask workers, PostgreSQL storage | {tu['trials']} "
-        f"| {tu['parallel_2_workers_trials_per_min']} | {tu['parallel_best_auc']} |",
-        "",
-        f"Speed-up {tu['speedup']}x on {tu['rows']:,} rows.",
+        result.get("note", ""),
         "",
     ]
+    if "scoring_2_workers" in result:
+        lines += [
+            f"## Batch scoring with reasons (partitioned Parquet, {result['chunk_rows']:,} "
+            "rows a part)",
+            "",
+            "| workers | rows | seconds | rows/s | peak RSS GiB (client, workers) "
+            "| load before / after |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for key in ("scoring_2_workers", "scoring_1_worker"):
+            run = result.get(key)
+            if run is None:
+                continue
+            rss = ", ".join(f"{v:.2f}" for v in run["peak_rss_gib"].values())
+            lines.append(
+                f"| {run['workers']} | {run['rows']:,} | {run['seconds']} "
+                f"| {run['rows_per_s']:,} | {rss} | {run['load'][0]} / {run['load'][1]} |"
+            )
+        if "scaling_2_vs_1" in result:
+            lines += ["", f"Rows/s, 2 workers / 1 worker: {result['scaling_2_vs_1']}x."]
+        lines.append("")
+    lg = result.get("lightgbm")
+    if lg:
+        lines += [
+            "## LightGBM on Dask against one machine (same rows, same parameters, 300 rounds)",
+            "",
+            "| fit | train rows | AUC on the next 50,000 | seconds |",
+            "| --- | --- | --- | --- |",
+            f"| single machine | {lg['train_rows']:,} | {lg['auc_single_machine']} "
+            f"| {lg['seconds_single_machine']} |",
+            f"| lightgbm.dask, 2 workers | {lg['train_rows']:,} | {lg['auc_dask_2_workers']} "
+            f"| {lg['seconds_dask_2_workers']} |",
+            "",
+            f"AUC gap {lg['auc_gap']} (target <= {TARGETS['auc_gap']}); load "
+            f"{lg['load'][0]} / {lg['load'][1]}.",
+            "",
+        ]
+    tu = result.get("tuning")
+    if tu:
+        lines += [
+            "## Optuna tuning, serial against 2 workers sharing a PostgreSQL study",
+            "",
+            "| search | trials | trials/min | best AUC |",
+            "| --- | --- | --- | --- |",
+            f"| serial (in process) | {tu['trials']} | {tu['serial_trials_per_min']} "
+            f"| {tu['serial_best_auc']} |",
+            f"| 2 Dask workers, PostgreSQL storage | {tu['trials']} "
+            f"| {tu['parallel_2_workers_trials_per_min']} | {tu['parallel_best_auc']} |",
+            "",
+            f"Speed-up {tu['speedup']}x on {tu['rows']:,} rows; load {tu['load'][0]} / "
+            f"{tu['load'][1]}.",
+            "",
+        ]
     return "\n".join(lines)
+
+
+def checks(result: dict[str, Any]) -> dict[str, bool]:
+    """The issue's targets met by the sections that ran."""
+    out: dict[str, bool] = {}
+    s2 = result.get("scoring_2_workers")
+    if s2:
+        out["rows_at_least_10m"] = s2["rows"] >= TARGETS["rows"]
+        out["every_row_written_once"] = s2["rows_written"] == s2["rows"]
+        out["peak_rss_under_2_gib"] = max(s2["peak_rss_gib"].values()) < TARGETS["peak_rss_gib"]
+    if result.get("lightgbm"):
+        out["auc_within_0_002"] = result["lightgbm"]["auc_gap"] <= TARGETS["auc_gap"]
+    return out
+
+
+def finish(result: dict[str, Any], name: str) -> int:
+    """Write results/NAME.json and .md; 1 when a target is missed."""
+    result["load_end"] = load()
+    result["checks"] = checks(result)
+    missed = [k for k, ok in result["checks"].items() if not ok]
+    rows = result.get("scoring_2_workers", {}).get("rows", 0)
+    result["note"] = (
+        "Every target met."
+        if not missed
+        else "Missed: " + ", ".join(missed) + f" (rows scored with 2 workers: {rows:,})."
+    )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2), "utf-8")
+    (RESULTS / f"{name}.md").write_text(markdown(result), "utf-8")
+    print(markdown(result))
+    return 1 if missed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,57 +359,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one-worker-rows", type=int, default=1_000_000)
     parser.add_argument("--lgbm-rows", type=int, default=200_000)
     parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--chunk-rows", type=int, default=100_000, help="Rows a part.")
     parser.add_argument("--data", type=Path, default=None, help="Portfolio folder (kept).")
     parser.add_argument("--name", default="scale")
+    parser.add_argument(
+        "--only", default="scoring,lightgbm,tuning", help="Sections to run (comma list)."
+    )
     args = parser.parse_args(argv)
+    only = set(args.only.split(","))
     home = Path(tempfile.mkdtemp(prefix="gs-scale-bench-"))
     data = args.data or home / "portfolio"
-    result: dict[str, Any] = {"machine": machine(), "rows_asked": args.rows}
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "rows_asked": args.rows,
+        "chunk_rows": args.chunk_rows,
+        "sections": sorted(only),
+    }
     try:
-        result["generate"] = generate(data, args.rows)
+        result["generate"] = generate(data, args.rows, args.chunk_rows)
         print("generated", result["generate"], flush=True)
         bundle, _ = model(data, home)
-        # The first --rows applicants (a portfolio folder may hold more parts).
-        source = subset(data, args.rows, home)
-        result["scoring_2_workers"] = score(bundle, source, home / "scores-2", 2)
-        print("scored with 2 workers", result["scoring_2_workers"], flush=True)
-        result["scoring_1_worker"] = score(
-            bundle, subset(data, args.one_worker_rows, home), home / "scores-1", 1
-        )
-        print("scored with 1 worker", result["scoring_1_worker"], flush=True)
-        result["scaling_2_vs_1"] = round(
-            result["scoring_2_workers"]["rows_per_s"] / result["scoring_1_worker"]["rows_per_s"], 2
-        )
-        result["lightgbm"] = lightgbm(bundle, data, args.lgbm_rows)
-        print("lightgbm", result["lightgbm"], flush=True)
-        result["tuning"] = tuning(bundle, data, args.trials)
-        print("tuning", result["tuning"], flush=True)
+        if "scoring" in only:
+            # The first --rows applicants (a portfolio folder may hold more parts).
+            source = subset(data, args.rows, home, args.chunk_rows)
+            result["scoring_2_workers"] = score(bundle, source, home / "scores-2", 2)
+            print("scored with 2 workers", result["scoring_2_workers"], flush=True)
+            one = subset(data, args.one_worker_rows, home, args.chunk_rows)
+            result["scoring_1_worker"] = score(bundle, one, home / "scores-1", 1)
+            print("scored with 1 worker", result["scoring_1_worker"], flush=True)
+            result["scaling_2_vs_1"] = round(
+                result["scoring_2_workers"]["rows_per_s"]
+                / result["scoring_1_worker"]["rows_per_s"],
+                2,
+            )
+        if "lightgbm" in only:
+            result["lightgbm"] = lightgbm(bundle, data, args.lgbm_rows, args.chunk_rows)
+            print("lightgbm", result["lightgbm"], flush=True)
+        if "tuning" in only:
+            result["tuning"] = tuning(bundle, data, args.trials)
+            print("tuning", result["tuning"], flush=True)
     finally:
         shutil.rmtree(home / "scores-2", ignore_errors=True)
         shutil.rmtree(home / "scores-1", ignore_errors=True)
-    result["load_end"] = load()
-    peak = max(max(r["peak_rss_gib"].values()) for r in (result["scoring_2_workers"],))
-    checks = {
-        "rows_at_least_10m": result["scoring_2_workers"]["rows"] >= TARGETS["rows"],
-        "every_row_written_once": result["scoring_2_workers"]["rows_written"]
-        == result["scoring_2_workers"]["rows"],
-        "peak_rss_under_2_gib": peak < TARGETS["peak_rss_gib"],
-        "auc_within_0_002": result["lightgbm"]["auc_gap"] <= TARGETS["auc_gap"],
-    }
-    result["checks"] = checks
-    missed = [k for k, ok in checks.items() if not ok]
-    result["note"] = (
-        "Every target met."
-        if not missed
-        else "Missed: "
-        + ", ".join(missed)
-        + f" (rows scored {result['scoring_2_workers']['rows']:,})."
-    )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=2), "utf-8")
-    (RESULTS / f"{args.name}.md").write_text(markdown(result), "utf-8")
-    print(markdown(result))
-    return 1 if missed else 0
+    return finish(result, args.name)
 
 
 if __name__ == "__main__":
