@@ -241,15 +241,17 @@ def tuning(bundle: Any, data: Path, trials: int) -> dict[str, Any]:
         parallel_s = time.perf_counter() - started
     import optuna
 
+    shared_trials = len(shared.trials)  # read before the study is deleted
+    shared_best = float(shared.best_value)
     optuna.delete_study(study_name=shared.study_name, storage=POSTGRES)
     return {
         "rows": len(X),
         "trials": trials,
         "serial_trials_per_min": round(len(serial.trials) / serial_s * 60, 2),
-        "parallel_2_workers_trials_per_min": round(len(shared.trials) / parallel_s * 60, 2),
+        "parallel_2_workers_trials_per_min": round(shared_trials / parallel_s * 60, 2),
         "speedup": round(serial_s / parallel_s, 2),
         "serial_best_auc": round(float(serial.best_value), 5),
-        "parallel_best_auc": round(float(shared.best_value), 5),
+        "parallel_best_auc": round(shared_best, 5),
         "storage": "PostgreSQL 127.0.0.1:5432/test",
         "load": [before, load()],
     }
