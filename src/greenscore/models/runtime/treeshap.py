@@ -247,7 +247,7 @@ class _Builder:
             self.nodes["threshold"].append(0.0)
         else:
             self.cat_len.append(0)
-            self.nodes["threshold"].append(float(node["threshold"]))
+            self.nodes["threshold"].append(_threshold(float(node["threshold"])))
 
     def _add_leaf(
         self, leaf: dict[str, Any], pos: int, slots: dict[int, int], z: list[float]
@@ -310,6 +310,18 @@ class _Builder:
             pos_bit=np.asarray(self.positions["bit"], dtype=i64),
             g_table=np.concatenate(self.tables) if self.tables else np.zeros(0, dtype=f64),
         )
+
+
+def _threshold(dumped: float) -> float:
+    """A split threshold as the booster holds it: ``dump_model`` clamps infinities to
+    +-1e300 (LightGBM's ``AvoidInf``), but a split of missing values against every number
+    has an infinite threshold in the model itself (``inf`` in its text), so a value above
+    1e300 goes left there."""
+    if dumped >= 1e300:
+        return float("inf")
+    if dumped <= -1e300:
+        return float("-inf")
+    return dumped
 
 
 def _sigmoid(objective: str) -> float:
