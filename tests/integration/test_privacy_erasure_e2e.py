@@ -128,7 +128,7 @@ def _table_hits(settings: Settings, needle: str) -> set[str]:
 @pytest.mark.parametrize(
     "how",
     [
-        # greenscore train itself: minutes on a loaded machine (load 25 here: > 40 minutes)
+        # greenscore train itself: 594 s here (load average 16 falling to 3)
         pytest.param("cli", marks=pytest.mark.slow),
         "bundle",
     ],
