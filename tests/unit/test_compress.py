@@ -205,3 +205,10 @@ def test_an_unknown_method_is_a_usage_error(capsys) -> None:
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "Usage: greenscore compress" in err and "--method" in err and "shrink" in err
+
+
+def test_a_compressed_net_refuses_to_be_refitted_naming_the_way():
+    from greenscore.errors import ModelError
+
+    with pytest.raises(ModelError, match="retrain the original model"):
+        OnnxNetClassifier().fit(np.zeros((2, 1)), [0, 1])

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from greenscore.config import get_settings
+from greenscore.errors import ModelError
 from greenscore.models.torch.base import check_frame
 from greenscore.models.torch.encoding import TabularEncoder
 
@@ -107,8 +108,16 @@ class OnnxNetClassifier(ClassifierMixin, BaseEstimator):
         return out
 
     def fit(self, X: Any, y: Any) -> OnnxNetClassifier:  # noqa: N803
-        """Not offered: a compressed net is made by ``greenscore compress``."""
-        raise NotImplementedError("an OnnxNetClassifier is built by greenscore compress")
+        """Refused with a :class:`ModelError`: a graph cannot be refitted on new rows.
+
+        A retrain (``greenscore retrain``, a cross-validation ``clone``) of a compressed
+        bundle must retrain the original net and compress it again; saying so beats a
+        silently unchanged graph.
+        """
+        raise ModelError(
+            "a compressed net (ONNX graph) cannot be refitted: retrain the original "
+            "model, then run greenscore compress on it again"
+        )
 
     def _session(self) -> Any:
         session = self.__dict__.get("_session_")
