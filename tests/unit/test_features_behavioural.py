@@ -8,6 +8,7 @@ import pytest
 
 from greenscore.data.spec import DatasetSpec, SequenceGroup
 from greenscore.features import BehaviouralFeatures
+from greenscore.features.behavioural import payment_features
 
 NAN = np.nan
 
@@ -82,6 +83,18 @@ def test_payment_behaviour_known_answers() -> None:
     np.testing.assert_allclose(out["paid_below_minimum_ratio"], [0.0, 2 / 3, 0.0])
     np.testing.assert_allclose(out["paid_months_since_full_payment"], [1.0, 3.0, 0.0])
     np.testing.assert_allclose(out["paid_underpayment_streak"], [0.0, 1.0, 0.0])
+
+
+def test_one_month_payment_history_compares_no_month() -> None:
+    # A spec's sequence has two months or more, but the function takes any history: the
+    # first payment settles a bill from before it, so one month compares nothing.
+    out = payment_features(
+        np.array([[100.0], [NAN]]), np.array([[100.0], [5.0]]), minimum_share=0.05
+    )
+    np.testing.assert_array_equal(out["paid_in_full_ratio"], [NAN, NAN])
+    np.testing.assert_array_equal(out["below_minimum_ratio"], [NAN, NAN])
+    np.testing.assert_array_equal(out["months_since_full_payment"], [NAN, NAN])
+    np.testing.assert_array_equal(out["underpayment_streak"], [0.0, 0.0])
 
 
 def test_spec_without_sequences_adds_nothing() -> None:

@@ -48,13 +48,12 @@ def test_histories_equal_the_numpy_features(m: int) -> None:
                     temporal.sequence_summary(values, recent_months=recent, event=event),
                 )
         _same(history.status_features(values), behavioural.status_features(values))
-        if m >= 2:  # NumPy's payment features need a month to compare with the one before
-            payment = _histories(n, m, seed + 1)
-            for share in (0.05, 1.0):
-                _same(
-                    history.payment_features(values, payment, minimum_share=share),
-                    behavioural.payment_features(values, payment, minimum_share=share),
-                )
+        payment = _histories(n, m, seed + 1)
+        for share in (0.05, 1.0):
+            _same(
+                history.payment_features(values, payment, minimum_share=share),
+                behavioural.payment_features(values, payment, minimum_share=share),
+            )
 
 
 def test_only_the_exact_history_steps_are_compiled() -> None:

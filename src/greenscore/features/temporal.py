@@ -38,7 +38,10 @@ def months_since_last(events: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """
     n_observed = observed.sum(axis=1)
     happened = events.any(axis=1)
-    since = np.where(happened, events[:, ::-1].argmax(axis=1), n_observed).astype(float)
+    # argmax of a row without columns raises (a one-month payment history compares no
+    # month); such rows have no event and no observed month, so the value is not used.
+    latest = events[:, ::-1].argmax(axis=1) if events.shape[1] else np.zeros(len(events), int)
+    since = np.where(happened, latest, n_observed).astype(float)
     since[n_observed == 0] = np.nan
     return since
 
