@@ -336,12 +336,46 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
             raise ModelError(ONE_CLASS)
         weights = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight)}
         if getattr(self.estimator, "provides_oof", False):
-            self.estimator_ = clone(self.estimator).fit(X, y, **weights)
-            oof = np.asarray(self.estimator_.oof_log_odds_, dtype=float)
+            fitted = clone(self.estimator).fit(X, y, **weights)
+            oof = np.asarray(fitted.oof_log_odds_, dtype=float)
         else:
-            self.estimator_, oof = self._fold_bag(X, y, sample_weight)
+            fitted, oof = self._fold_bag(X, y, sample_weight)
+        return self._calibrate(fitted, oof, X, y)
+
+    @classmethod
+    def from_fitted(
+        cls,
+        fitted: Any,
+        log_odds: np.ndarray,
+        X: pd.DataFrame,  # noqa: N803
+        y: np.ndarray,
+        *,
+        method: str = "auto",
+        random_state: int = 0,
+    ) -> CalibratedClassifier:
+        """A calibration step around an already fitted model, its map fitted on the given
+        log-odds of ``X`` (a distilled student's own, say), as :meth:`fit` would for a model
+        that brings its own out-of-fold log-odds."""
+        step = cls(clone(fitted), method=method, random_state=random_state)
+        try:
+            step._validate_params()
+        except InvalidParameterError as exc:
+            raise ConfigError(str(exc).splitlines()[0]) from exc
+        return step._calibrate(
+            fitted, np.asarray(log_odds, dtype=float), X, np.asarray(y).astype(int)
+        )
+
+    def _calibrate(
+        self,
+        fitted: Any,
+        oof: np.ndarray,
+        X: pd.DataFrame,  # noqa: N803
+        y: np.ndarray,
+    ) -> CalibratedClassifier:
+        """Keep the fitted model and fit the map on its (out-of-fold) log-odds ``oof``."""
         if len(oof) != len(y):
             raise ModelError(OOF_LENGTH.format(got=len(oof), expected=len(y)))
+        self.estimator_ = fitted
         self.oof_log_odds_ = oof
         scored = np.isfinite(oof)  # blending scores only its hold-out slice
         self.calibrator_ = LogOddsCalibrator(

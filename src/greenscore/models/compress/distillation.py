@@ -24,12 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.special import expit
-from sklearn.base import clone
 from torch import nn
 
 from greenscore.errors import ConfigError
 from greenscore.models.compress.steps import Loss, NetData, fine_tune
-from greenscore.models.ensemble_contrib import raw_log_odds, reference_row
+from greenscore.models.ensemble_contrib import raw_log_odds
 
 STUDENTS = ("lightgbm", "mlp")
 BAD_STUDENT = "unknown student '{kind}'; choose from: lightgbm, mlp"
@@ -153,7 +152,7 @@ def distill_lightgbm(
     (step, facts) : a fitted :class:`~greenscore.models.calibration.CalibratedClassifier`
         around the student, and the student's size and soft-target loss.
     """
-    from greenscore.models.calibration import CalibratedClassifier, LogOddsCalibrator
+    from greenscore.models.calibration import CalibratedClassifier
     from greenscore.models.gbm import LightGBMCreditClassifier
 
     y = np.asarray(y).astype(int)
@@ -173,17 +172,8 @@ def distill_lightgbm(
         n_jobs=n_jobs,
     ).fit(doubled, labels, sample_weight=weights)
     z = raw_log_odds(student, X)
-    step = CalibratedClassifier(clone(student), method="platt", random_state=seed)
-    # Put together as CalibratedClassifier.fit would for a model that brings its own
-    # scores: the student itself (no fold bag) and a Platt map on its log-odds.
-    step.estimator_ = student
-    step.oof_log_odds_ = z
-    step.calibrator_ = LogOddsCalibrator(method="platt", random_state=seed).fit(z, y)
-    step.method_ = step.calibrator_.method_
-    step.classes_ = np.array([0, 1])
-    step.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-    step.n_features_in_ = X.shape[1]
-    step.reference_ = reference_row(X)
+    # The student itself (no fold bag) and a Platt map on its log-odds.
+    step = CalibratedClassifier.from_fitted(student, z, X, y, method="platt", random_state=seed)
     p = np.clip(expit(z), 1e-7, 1 - 1e-7)
     soft_loss = float(-np.mean(q * np.log(p) + (1 - q) * np.log(1 - p)))
     return step, {
