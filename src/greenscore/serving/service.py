@@ -4,9 +4,10 @@ For each applicant: check the inputs against the training data (flag, clip or re
 pick the A/B variant (sticky by applicant id), reuse a cached answer for an identical
 input or score it (the circuit breaker guards the primary; the fallback answers when it
 fails), with reason codes where they are owed. Then the decisions are written
-(:meth:`ScoringService.commit`): grey-band decisions routed to review if configured, and
-every decision's audit event and prediction-store row in one transaction; only then is
-anyone answered. A request that no model can answer goes to the dead-letter table and its
+(:meth:`ScoringService.commit`): applicants without the consent ``privacy.require_consent``
+names refused (one query per batch, off the event loop), grey-band decisions routed to
+review if configured, and every decision's audit event and prediction-store row in one
+transaction; only then is anyone answered. A request that no model can answer goes to the dead-letter table and its
 caller gets 503; so does one whose decision could not be written. Each written decision is
 offered to the monitor's sample of live applicants (:mod:`greenscore.monitoring.live`),
 which the writing thread seals per closed window and :meth:`ScoringService.close` seals
@@ -281,8 +282,13 @@ class ScoringService:
         model = deployment.primary.model
         id_name = model.id_name
         applicant_id = payload.get(id_name) if id_name else None
-        if self.settings.privacy.require_consent:
-            self._check_consent(applicant_id, id_name, self.settings.privacy.require_consent)
+        purpose = self.settings.privacy.require_consent
+        if purpose and (applicant_id is None or str(applicant_id) == ""):
+            # Consent is looked up by the id; whether it was given is asked in commit.
+            raise ConsentMissingError(
+                NO_SUBJECT_ID.format(purpose=purpose, id_name=id_name or "the id column"),
+                purpose=purpose,
+            )
         row = {c: payload.get(c) for c in model.input_columns}
         protected = {c: payload[c] for c in self._protected(model) if c in payload}
         flags = self.guard(model).check(row, payload)
@@ -300,22 +306,6 @@ class ScoringService:
             protected=protected,
             trace=trace,
         )
-
-    def _check_consent(self, applicant_id: Any, id_name: str | None, purpose: str) -> None:
-        """Refuse (4xx) an applicant who has not consented to ``purpose``, by their pseudonym.
-
-        One indexed query per applicant; only asked when ``privacy.require_consent`` is set.
-        """
-        if applicant_id is None or str(applicant_id) == "":
-            raise ConsentMissingError(
-                NO_SUBJECT_ID.format(purpose=purpose, id_name=id_name or "the id column"),
-                purpose=purpose,
-            )
-        hashed = pseudonym(applicant_id, settings=self.settings)
-        if without_consent([hashed], purpose, db=self.db):
-            raise ConsentMissingError(
-                CONSENT_MISSING.format(who="this applicant", purpose=purpose), purpose=purpose
-            )
 
     def submit(self, item: Item) -> asyncio.Future:
         """Queue one applicant for the micro-batching scorer (call from the event loop).
@@ -521,6 +511,9 @@ class ScoringService:
             Whatever the database raises for the decisions' transaction (nothing of it is
             stored; :meth:`_not_written` turns them into dead letters).
         """
+        purpose = self.settings.privacy.require_consent
+        if purpose:
+            decided = self._refuse_unconsented(decided, purpose)
         outcomes = [o for o in decided if isinstance(o, Outcome)]
         if outcomes:
             self._route_to_review(outcomes)
@@ -533,6 +526,31 @@ class ScoringService:
             self._observe(outcomes)
             self._sample(outcomes, [row["subject_hash"] for row in rows])
         return [self._answered(o) for o in decided]
+
+    def _refuse_unconsented(
+        self, decided: list[Outcome | Unanswered | BaseException], purpose: str
+    ) -> list[Outcome | Unanswered | BaseException]:
+        """Each decided applicant who has not consented to ``purpose`` becomes a refusal
+        (403): no decision, prediction or dead letter is written for them.
+
+        Asked here, on the writing thread, with one query for the whole batch: not on the
+        event loop, and not one query per request.
+        """
+        hashes = {
+            k: pseudonym(o.item.applicant_id, settings=self.settings)
+            for k, o in enumerate(decided)
+            if isinstance(o, Outcome | Unanswered)
+            and o.item is not None
+            and o.item.applicant_id is not None
+        }
+        missing = without_consent(hashes.values(), purpose, db=self.db)
+        if not missing:
+            return decided
+        refusal = CONSENT_MISSING.format(who="this applicant", purpose=purpose)
+        return [
+            ConsentMissingError(refusal, purpose=purpose) if hashes.get(k) in missing else o
+            for k, o in enumerate(decided)
+        ]
 
     def _answered(self, outcome: Outcome | Unanswered | BaseException) -> Outcome | BaseException:
         if isinstance(outcome, Unanswered):
