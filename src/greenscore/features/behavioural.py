@@ -14,8 +14,9 @@ month is never counted as a delinquency or a payment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -198,13 +199,24 @@ class BehaviouralFeatures(FrameTransformer):
         ]
 
     def _derive(self, frame: pd.DataFrame) -> Mapping[str, np.ndarray]:
+        return self.derive_with(frame, status_features, payment_features)
+
+    def derive_with(
+        self,
+        frame: Any,
+        status: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+        payment: Callable[..., Mapping[str, np.ndarray]],
+    ) -> dict[str, np.ndarray]:
+        """The derived features, each history summarised by ``status`` and ``payment``
+        (:func:`status_features`, :func:`payment_features`, or the runtime's compiled
+        equivalents, :mod:`greenscore.models.runtime.history`)."""
         name = type(self).__name__
         out: dict[str, np.ndarray] = {}
         for prefix, columns in self.status_groups_:
-            for feature, values in status_features(numeric_block(frame, columns, name)).items():
+            for feature, values in status(numeric_block(frame, columns, name)).items():
                 out[f"{prefix}_{feature}"] = values
         for prefix, balance_cols, payment_cols in self.payment_pairs_:
-            features = payment_features(
+            features = payment(
                 numeric_block(frame, balance_cols, name),
                 numeric_block(frame, payment_cols, name),
                 minimum_share=self.minimum_payment_share,

@@ -8,8 +8,9 @@ of zeros.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -158,9 +159,17 @@ class TemporalFeatures(FrameTransformer):
         ]
 
     def _derive(self, frame: pd.DataFrame) -> Mapping[str, np.ndarray]:
+        return self.derive_with(frame, sequence_summary)
+
+    def derive_with(
+        self, frame: Any, summary_of: Callable[..., Mapping[str, np.ndarray]]
+    ) -> dict[str, np.ndarray]:
+        """The derived features, each history summarised by ``summary_of``
+        (:func:`sequence_summary`, or the runtime's compiled equivalent,
+        :mod:`greenscore.models.runtime.history`)."""
         out: dict[str, np.ndarray] = {}
         for prefix, kind, columns in self.groups_:
-            summary = sequence_summary(
+            summary = summary_of(
                 numeric_block(frame, columns, type(self).__name__),
                 recent_months=self.recent_months,
                 event="delinquent" if kind == "status" else "nonzero",

@@ -24,19 +24,19 @@ functions on histories with gaps, infinities and many lengths.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import numba
 import numpy as np
 
 from greenscore.features import temporal
-from greenscore.features._base import numeric_block
 from greenscore.features.behavioural import (
     PAYMENT_FEATURES,
     STATUS_FEATURES,
     BehaviouralFeatures,
 )
-from greenscore.features.temporal import TEMPORAL_FEATURES, TemporalFeatures, _feature_name
+from greenscore.features.temporal import TEMPORAL_FEATURES, TemporalFeatures
 
 Deriver = Callable[[Any], Mapping[str, np.ndarray]]
 _MAX = np.finfo(np.float64).max
@@ -276,50 +276,11 @@ def payment_features(
     return dict(zip(PAYMENT_FEATURES, rows, strict=True))
 
 
-def _temporal(step: TemporalFeatures) -> Deriver:
-    name = type(step).__name__
-
-    def derive(frame: Any) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for prefix, kind, columns in step.groups_:
-            summary = sequence_summary(
-                numeric_block(frame, columns, name),
-                recent_months=step.recent_months,
-                event="delinquent" if kind == "status" else "nonzero",
-            )
-            for feature, values in summary.items():
-                out[_feature_name(prefix, feature, kind)] = values
-        return out
-
-    return derive
-
-
-def _behavioural(step: BehaviouralFeatures) -> Deriver:
-    name = type(step).__name__
-
-    def derive(frame: Any) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for prefix, columns in step.status_groups_:
-            for feature, values in status_features(numeric_block(frame, columns, name)).items():
-                out[f"{prefix}_{feature}"] = values
-        for prefix, balance_cols, payment_cols in step.payment_pairs_:
-            features = payment_features(
-                numeric_block(frame, balance_cols, name),
-                numeric_block(frame, payment_cols, name),
-                minimum_share=step.minimum_payment_share,
-            )
-            for feature, values in features.items():
-                out[f"{prefix}_{feature}"] = values
-        return out
-
-    return derive
-
-
 def compiled_deriver(step: Any) -> Deriver | None:
     """The compiled ``_derive`` of a fitted temporal or behavioural step (exactly those
     classes: a subclass may compute something else), None for any other step."""
     if type(step) is TemporalFeatures:
-        return _temporal(step)
+        return partial(step.derive_with, summary_of=sequence_summary)
     if type(step) is BehaviouralFeatures:
-        return _behavioural(step)
+        return partial(step.derive_with, status=status_features, payment=payment_features)
     return None
