@@ -94,7 +94,8 @@ def encode_target(values: pd.Series, spec: DatasetSpec) -> np.ndarray:
     return (values.astype(str).str.strip() == str(positive)).to_numpy(dtype=np.int64)
 
 
-def _hash_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks (the one file hash of the package)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -172,7 +173,7 @@ def load_dataset(
     # Lenient: a numeric column with real text in it stays text for validation to name.
     frame = clean_frame(raw, spec, strict=False)
     path = Path(str(location))
-    digest = _hash_file(path) if path.is_file() else hash_frame(frame)
+    digest = sha256_file(path) if path.is_file() else hash_frame(frame)
     relations = load_relations(spec, str(location)) if path.is_file() else None
     return Dataset(
         frame=frame, spec=spec, location=str(location), sha256=digest, relations=relations

@@ -7,13 +7,13 @@ the documents never copy evidence, they cite it.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from greenscore.config import Settings, get_settings
+from greenscore.data.loading import sha256_file
 from greenscore.logging import get_logger
 from greenscore.store import database
 from greenscore.store.tables.security import AuditEntry, AuditHead
@@ -32,14 +32,6 @@ RUN_EVIDENCE = {
 }
 _LOG = AuditEntry.__table__
 _HEAD = AuditHead.__table__
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_evidence(run_dir: Path, extra: list[Path] | None = None) -> list[dict[str, str]]:

@@ -13,7 +13,6 @@ ever scores (the per-lender "what joining is worth" table).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from greenscore.config import get_settings, use_settings
+from greenscore.data.loading import sha256_file
 from greenscore.data.spec import DatasetSpec
 from greenscore.federated.lender_data import load_lender
 
@@ -76,14 +76,6 @@ def _split(
     return X.iloc[a], y[a], X.iloc[b], y[b]
 
 
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @lru_cache(maxsize=32)
 def _rows(
     path: str, spec_yaml: str, lender: str, test_fraction: float, val_fraction: float, seed: int
@@ -95,7 +87,7 @@ def _rows(
     X_rest, y_rest, X_test, y_test = _split(data.X, data.y, test_fraction, seed)  # noqa: N806
     X_train, y_train, X_val, y_val = _split(X_rest, y_rest, val_fraction, seed + 1)  # noqa: N806
     return LenderRows(
-        lender, _file_hash(Path(path)), X_train, y_train, X_val, y_val, X_test, y_test
+        lender, sha256_file(Path(path)), X_train, y_train, X_val, y_val, X_test, y_test
     )
 
 

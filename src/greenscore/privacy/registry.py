@@ -9,7 +9,6 @@ rewriting keeps the file's format and its encryption.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import delete, select
 
+from greenscore.data.loading import sha256_file
 from greenscore.errors import ConfigError, DataError, NotFoundError
 from greenscore.privacy.at_rest import read_table, write_table
 from greenscore.privacy.object_format import is_encrypted
@@ -35,14 +35,6 @@ class DatasetEntry:
     time_column: str | None
     sha256: str
     encrypted: bool
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _entry(row: RegisteredDataset) -> DatasetEntry:
@@ -84,7 +76,7 @@ def register_dataset(
             row = RegisteredDataset(name=name, registered_at=now)
             session.add(row)
         row.path, row.id_column, row.time_column = str(path), id_column, time_column
-        row.sha256, row.updated_at = _sha256(path), now
+        row.sha256, row.updated_at = sha256_file(path), now
         return _entry(row)
 
 
@@ -141,7 +133,7 @@ def remove_rows(
         with db.session() as session:
             row = session.get(RegisteredDataset, entry.name)
             if row is not None:
-                row.sha256, row.updated_at = _sha256(entry.path), datetime.now(UTC)
+                row.sha256, row.updated_at = sha256_file(entry.path), datetime.now(UTC)
     return removed
 
 
