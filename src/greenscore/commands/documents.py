@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from greenscore.commands.data import DataOpt, PresetOpt, QueryOpt, SpecOpt, TargetOpt
+
 ModelOpt = Annotated[
     Path,
     typer.Option("--model", "-m", help="A train run folder, its model/ or models/NAME bundle."),
@@ -55,28 +57,17 @@ def dossier_command(
 
 
 def datasheet_command(
-    data: Annotated[
-        str, typer.Option("--data", "-d", help="Data file (.csv/.json/.parquet) or database URL.")
-    ],
+    data: DataOpt,
     out: Annotated[
         Path,
         typer.Option(
             "--out", "-o", help="The datasheet, NAME.md (NAME.html beside; facts in NAME.yaml)."
         ),
     ],
-    preset: Annotated[
-        str | None,
-        typer.Option(
-            "--preset", "-p", help="Built-in spec: taiwan, german, credit_risk, synthetic."
-        ),
-    ] = None,
-    spec: Annotated[Path | None, typer.Option("--spec", "-s", help="Spec YAML file.")] = None,
-    target: Annotated[
-        str | None, typer.Option("--target", "-t", help="Target column; the spec is inferred.")
-    ] = None,
-    query: Annotated[
-        str | None, typer.Option("--query", "-q", help="SQL query, for a database URL.")
-    ] = None,
+    preset: PresetOpt = None,
+    spec: SpecOpt = None,
+    target: TargetOpt = None,
+    query: QueryOpt = None,
     facts: Annotated[
         Path | None,
         typer.Option("--facts", help="Facts YAML (default: NAME.yaml beside the datasheet)."),
