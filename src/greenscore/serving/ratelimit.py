@@ -163,6 +163,19 @@ class RedisRateLimiter:
             raise ServiceUnavailableError(REDIS_DOWN.format(url=self.url, error=exc)) from exc
         return RateDecision(bool(allowed), float(wait_ms) / 1000.0, float(tokens) / 1000.0)
 
+    async def ping(self) -> None:
+        """Check that Redis answers (readiness: without it every rate-limited call is 503).
+
+        Raises
+        ------
+        ServiceUnavailableError
+            If Redis cannot be reached.
+        """
+        try:
+            await self._client.ping()
+        except Exception as exc:  # redis raises several connection error types
+            raise ServiceUnavailableError(REDIS_DOWN.format(url=self.url, error=exc)) from exc
+
     async def close(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()

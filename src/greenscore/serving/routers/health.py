@@ -10,6 +10,7 @@ the token: the proxy's requests come from loopback.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 from typing import Any
@@ -18,12 +19,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from greenscore.errors import AuthError, PermissionDeniedError
 from greenscore.serving.schemas import ErrorResponse, HealthOut
 
 router = APIRouter(tags=["health"])
 
+#: How long readiness waits for Redis: a hung server is not ready, and the probe must answer.
+READY_TIMEOUT_SECONDS = 2.0
 METRICS_TOKEN_NEEDED = "/metrics needs 'Authorization: Bearer <serving.metrics_token>'"
 METRICS_LOOPBACK_ONLY = (
     "/metrics is served to loopback callers only; set serving.metrics_token to scrape it "
@@ -82,24 +86,41 @@ async def live() -> Any:
     response_model=HealthOut,
     operation_id="health_ready",
     summary="Ready to score",
-    responses={503: {"model": HealthOut, "description": "a model or the database is missing"}},
+    responses={
+        503: {"model": HealthOut, "description": "a model, the database or Redis is missing"}
+    },
 )
-def ready(request: Request) -> Any:
-    """Ok when a model is loaded and the database answers; 503 otherwise."""
-    store = request.app.state.store
+async def ready(request: Request) -> Any:
+    """Ok when a model is loaded, the database answers and, when ``serving.redis_url`` is
+    set, Redis (the shared rate limiter every scoring call needs) answers; 503 otherwise."""
+    state = request.app.state
+    store = state.store
     checks: dict[str, Any] = {"model": store.ready}
-    try:
-        with request.app.state.db.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        checks["database"] = True
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        checks["database"] = False
-        checks["database_error"] = f"{type(exc).__name__}"
-    ok = checks["model"] and checks["database"]
+    # The database is asked off the event loop (a blocking driver); Redis on it (asyncio).
+    checks.update(await run_in_threadpool(_database_check, state.db))
+    ping = getattr(state.rate_limiter, "ping", None)  # only the Redis limiter has one
+    if ping is not None:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                await ping()
+            checks["redis"] = True
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            checks["redis"] = False
+            checks["redis_error"] = f"{type(exc).__name__}"
+    ok = all(checks[name] for name in ("model", "database", "redis") if name in checks)
     if ok:
         checks["generation"] = store.deployment.generation
     body = {"status": "ok" if ok else "unavailable", "checks": checks}
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def _database_check(db: Any) -> dict[str, Any]:
+    try:
+        with db.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"database": True}
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return {"database": False, "database_error": f"{type(exc).__name__}"}
 
 
 @router.get(
