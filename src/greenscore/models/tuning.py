@@ -12,6 +12,7 @@ starts below them; the nets' spaces are those the architecture search samples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,55 @@ def _pruning_callback(trial: Any) -> Any:
     return callback
 
 
+def lightgbm_sampler(seed: int, n_trials: int) -> Any:
+    """The LightGBM study's sampler: TPE after a few random trials (3 to 10 by budget)."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, n_trials // 3)))
+
+
+def lightgbm_pruner() -> Any:
+    """The LightGBM study's pruner: the median rule once 5 trials and 2 reports are in."""
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=_REPORT_EVERY * 2)
+
+
+def lightgbm_objective(
+    X: pd.DataFrame,  # noqa: N803
+    y: np.ndarray,
+    *,
+    base: dict[str, Any],
+    seed: int,
+    attrs: dict[str, Any] | None = None,
+) -> Callable[[Any], float]:
+    """One LightGBM trial: the sampled parameters over ``base`` fitted with early stopping
+    on an inner split of ``X``; the trial's value is that split's AUC. Serial
+    (:func:`tune_lightgbm`) and parallel (:mod:`greenscore.scale.tuning`) studies share it;
+    ``attrs`` are set on every trial (e.g. the worker that ran it)."""
+    inner_folds = 5 if len(y) < 5_000 else 3
+
+    def objective(trial: Any) -> float:
+        # Trials only rank candidates: few inner folds and a shorter patience keep a study
+        # affordable on 2 cores; the chosen parameters are then fitted with the full settings.
+        params = {
+            **base,
+            **lightgbm_search_space(trial),
+            "refit": False,
+            "random_state": seed,
+            "cv_folds": inner_folds,
+            "early_stopping_rounds": 50,
+        }
+        model = LightGBMCreditClassifier(**params)
+        model.fit(X, y, callbacks=[_pruning_callback(trial)])
+        trial.set_user_attr("best_iteration", model.best_iteration_)
+        for key, value in (attrs or {}).items():
+            trial.set_user_attr(key, value)
+        return float(model.validation_auc_)
+
+    return objective
+
+
 def tune_lightgbm(
     X: pd.DataFrame,  # noqa: N803
     y: np.ndarray,
@@ -119,34 +169,19 @@ def tune_lightgbm(
     base = dict(base_params or {})
     study = optuna.create_study(
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=min(10, max(3, n_trials // 3))
-        ),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=_REPORT_EVERY * 2),
+        sampler=lightgbm_sampler(seed, n_trials),
+        pruner=lightgbm_pruner(),
     )
     # Seed the search with the defaults and two known-good corners (smooth and shallow for
     # small files; deeper for large ones), so a noisy inner estimate starts from sound ground.
     for start in _starting_points():
         study.enqueue_trial(start)
-    inner_folds = 5 if len(y) < 5_000 else 3
-
-    def objective(trial: Any) -> float:
-        # Trials only rank candidates: few inner folds and a shorter patience keep a study
-        # affordable on 2 cores; the chosen parameters are then fitted with the full settings.
-        params = {
-            **base,
-            **lightgbm_search_space(trial),
-            "refit": False,
-            "random_state": seed,
-            "cv_folds": inner_folds,
-            "early_stopping_rounds": 50,
-        }
-        model = LightGBMCreditClassifier(**params)
-        model.fit(X, y, callbacks=[_pruning_callback(trial)])
-        trial.set_user_attr("best_iteration", model.best_iteration_)
-        return model.validation_auc_
-
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, gc_after_trial=False)
+    study.optimize(
+        lightgbm_objective(X, y, base=base, seed=seed),
+        n_trials=n_trials,
+        timeout=timeout,
+        gc_after_trial=False,
+    )
     best = {**base, **study.best_params}
     log.info("tuned lightgbm", extra={"best_auc": study.best_value, "trials": len(study.trials)})
     return best, study
