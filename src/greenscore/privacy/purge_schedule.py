@@ -10,17 +10,15 @@ systemd timers can run ``greenscore gdpr purge`` from there instead.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from greenscore.config import Settings
-from greenscore.errors import ConfigError
 from greenscore.logging import get_logger
 from greenscore.privacy.retention import PurgeReport, purge
+from greenscore.scheduling import cron_scheduler
 
 log = get_logger(__name__)
 
-BAD_CRON = "privacy.purge_schedule '{cron}' is not a cron line: {error}"
 JOB_ID = "greenscore-retention-purge"
 ACTOR = "scheduler"
 
@@ -53,25 +51,12 @@ def build_purge_scheduler(*, settings: Settings, blocking: bool = True) -> Any:
     ConfigError
         If ``privacy.purge_schedule`` is not a five-field cron line.
     """
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.schedulers.blocking import BlockingScheduler
-    from apscheduler.triggers.cron import CronTrigger
-
-    cron = settings.privacy.purge_schedule
-    try:
-        trigger = CronTrigger.from_crontab(cron, timezone=UTC)
-    except ValueError as exc:
-        raise ConfigError(BAD_CRON.format(cron=cron, error=exc)) from exc
-    scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=UTC)
-    scheduler.add_job(
+    return cron_scheduler(
         run_scheduled_purge,
-        trigger=trigger,
+        cron=settings.privacy.purge_schedule,
+        setting="privacy.purge_schedule",
         kwargs={"settings": settings},
-        id=JOB_ID,
+        job_id=JOB_ID,
         name="retention purge",
-        # A purge missed while the machine slept is still due, once.
-        misfire_grace_time=24 * 3600,
-        coalesce=True,
-        max_instances=1,
+        blocking=blocking,
     )
-    return scheduler

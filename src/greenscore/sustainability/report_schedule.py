@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from greenscore.config import Settings, get_settings
-from greenscore.errors import ConfigError
 from greenscore.logging import get_logger
+from greenscore.scheduling import cron_scheduler
 from greenscore.sustainability.periods import Period, budget_period
 
 log = get_logger(__name__)
 
-BAD_CRON = "sustainability.report_schedule '{cron}' is not a cron line: {error}"
 JOB_ID = "greenscore-esg-report"
 
 
@@ -57,22 +56,6 @@ def write_scheduled_report(
     return paths
 
 
-def cron_trigger(cron: str) -> Any:
-    """APScheduler's trigger for a five-field cron line, in UTC.
-
-    Raises
-    ------
-    ConfigError
-        If the line is not valid cron.
-    """
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        return CronTrigger.from_crontab(cron, timezone=UTC)
-    except ValueError as exc:
-        raise ConfigError(BAD_CRON.format(cron=cron, error=exc)) from exc
-
-
 def build_scheduler(
     *, settings: Settings | None = None, blocking: bool = True, formats: list[str] | None = None
 ) -> Any:
@@ -83,21 +66,13 @@ def build_scheduler(
     blocking : bool
         ``BlockingScheduler`` (the command's foreground loop) or ``BackgroundScheduler``.
     """
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
     settings = settings or get_settings()
-    trigger = cron_trigger(settings.sustainability.report_schedule)
-    scheduler = (BlockingScheduler if blocking else BackgroundScheduler)(timezone=UTC)
-    scheduler.add_job(
+    return cron_scheduler(
         write_scheduled_report,
-        trigger=trigger,
+        cron=settings.sustainability.report_schedule,
+        setting="sustainability.report_schedule",
         kwargs={"settings": settings, "formats": formats},
-        id=JOB_ID,
+        job_id=JOB_ID,
         name="ESG report",
-        # A report missed while the machine slept is still worth writing, once.
-        misfire_grace_time=24 * 3600,
-        coalesce=True,
-        max_instances=1,
+        blocking=blocking,
     )
-    return scheduler
