@@ -260,3 +260,24 @@ def test_scoring_a_file_reads_it_encrypted_records_lineage_and_honours_consent(
     grant_consent(subject_hash(ids[5], settings=settings), "credit_scoring", actor="dpo",
                   settings=settings)  # fmt: skip
     assert len(score_file(bundle, data, home / "again.csv").scored) == 6
+
+
+def test_a_file_of_integer_ids_read_as_floats_is_checked_as_the_integers(home: Path) -> None:
+    """A CSV can hold integer ids as floats (``7.0``: a column that had a gap); consent is
+    looked up, and lineage written, by the integer, as everywhere else the id is hashed."""
+    from greenscore.workflows.score import score_file
+
+    settings = get_settings()
+    ds, bundle = shared()
+    rows = ds.frame.head(3).copy()
+    column = ds.spec.id_column
+    rows[column] = rows[column].astype(float)
+    rows.to_csv(home / "floats.csv", index=False)
+    settings.privacy.require_consent = "credit_scoring"
+    ids = [str(int(v)) for v in rows[column]]
+    for subject in ids:
+        grant_consent(subject_hash(subject, settings=settings), "credit_scoring", actor="dpo",
+                      settings=settings)  # fmt: skip
+    assert len(score_file(bundle, home / "floats.csv", home / "floats-out.csv").scored) == 3
+    db = database(settings)
+    assert all(lineage_for(subject_hash(s, settings=settings), db=db) for s in ids)

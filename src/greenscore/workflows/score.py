@@ -41,7 +41,7 @@ from greenscore.privacy.registry import register_dataset
 from greenscore.security.pseudonym import subject_hashes
 from greenscore.store import database
 from greenscore.sustainability.energy import measure_energy
-from greenscore.workflows.subject_lineage import record_scoring
+from greenscore.workflows.subject_lineage import record_scoring, subject_ids
 
 OUT_SUFFIXES = (".csv", ".parquet", ".json", ".jsonl")
 ON_ERROR = ("raise", "skip")
@@ -137,10 +137,7 @@ def _require_consent(
             NO_SUBJECT_ID.format(purpose=purpose, id_name=column or "an id column"),
             purpose=purpose,
         )
-    ids = frame[column]
-    hashes = subject_hashes(
-        [None if pd.isna(v) else str(v).strip() for v in ids], settings=settings
-    )
+    hashes = subject_hashes(subject_ids(frame[column]), settings=settings)
     missing = without_consent({h for h in hashes if h}, purpose, db=database(settings))
     lacking = [k for k, h in enumerate(hashes) if h is None or h in missing]
     if lacking:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from greenscore.config import Settings
@@ -26,15 +27,23 @@ from greenscore.security.pseudonym import subject_hashes
 from greenscore.store import database
 
 
+def subject_ids(values: pd.Series) -> list[str | None]:
+    """An id column's values as the text each subject is hashed from, row by row (None
+    where missing): what lineage and the consent check of a scored file both hash."""
+    present = values.dropna()
+    # Integer ids read as floats (a CSV with gaps) are the integers, not '1234.0'.
+    whole = pd.api.types.is_float_dtype(present) and bool(
+        (np.isfinite(present) & (present == present.round())).all()
+    )
+    return [None if pd.isna(v) else str(int(v)) if whole else str(v).strip() for v in values]
+
+
 def subjects_of(frame: pd.DataFrame, spec: DatasetSpec, *, settings: Settings) -> list[str]:
     """The pseudonyms of a frame's subjects (its id column), distinct, in row order."""
     column = spec.id_column
     if not column or column not in frame.columns:
         return []
-    values = frame[column].dropna()
-    if pd.api.types.is_float_dtype(values) and bool((values == values.round()).all()):
-        values = values.astype("int64")  # integer ids read as floats (a CSV with gaps)
-    ids = [str(v).strip() for v in values]
+    ids = [i for i in subject_ids(frame[column]) if i is not None]
     return [h for h in dict.fromkeys(subject_hashes(ids, settings=settings)) if h is not None]
 
 
