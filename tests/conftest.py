@@ -1,13 +1,16 @@
 """Shared fixtures: the real PostgreSQL server in a throw-away schema, and the rule for
 tests that need a service (skip with a printed reason, or fail under
-GREENSCORE_REQUIRE_SERVICES=1 as CI sets it). Registers the check that every GreenScore
+GREENSCORE_REQUIRE_SERVICES=1 as CI sets it), a throw-away GreenScore home and a runner of
+the ``greenscore`` command line for CLI tests. Registers the check that every GreenScore
 home the tests made still passes ``greenscore audit verify`` (tests/audit_chains.py)."""
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -66,3 +69,37 @@ def postgres_schema_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def greenscore_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Settings whose home is ``tmp_path / "home"`` (GREENSCORE_HOME unset) for the test;
+    yields ``tmp_path``. (The greenscore imports are here, not at the top, so collecting a
+    test that does not use it loads nothing.)"""
+    from greenscore.config import Settings, use_settings
+
+    monkeypatch.delenv("GREENSCORE_HOME", raising=False)
+    use_settings(Settings(home=tmp_path / "home"))
+    yield tmp_path
+    use_settings(None)
+
+
+@pytest.fixture
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str, str]]:
+    """``run_cli(*args)`` runs ``greenscore *args`` in this process, as the console script
+    does (``cli.main``, its error policy included); returns (exit code, stdout, stderr)."""
+    from greenscore import cli
+
+    def run(*args: object) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["greenscore", *map(str, args)])
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

@@ -9,7 +9,6 @@ against a constant.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,6 @@ import optuna
 import pandas as pd
 import pytest
 
-from greenscore import cli
 from greenscore.config import Settings, use_settings
 from greenscore.data.synthetic import generate
 from greenscore.models.bundle import ScoringBundle
@@ -27,14 +25,6 @@ from greenscore.models.search.pareto import dominates, knee_index
 ROWS = 800
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("GREENSCORE_HOME", raising=False)
-    use_settings(Settings(home=tmp_path / "home"))
-    yield tmp_path
-    use_settings(None)
-
-
 @pytest.fixture(scope="module")
 def applications(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "applications.csv"
@@ -42,31 +32,16 @@ def applications(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    def _run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["greenscore", *map(str, args)])
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
-
-
 def _values(trial: optuna.trial.FrozenTrial) -> list[float]:
     return [float(v) for v in trial.values]
 
 
 def test_a_tiny_search_writes_a_front_of_non_dominated_points_and_a_knee_bundle_that_scores(
-    run, home, applications
+    run_cli, greenscore_home, applications
 ):
-    storage = f"sqlite:///{home / 'studies.db'}"
-    out = home / "search-out"
-    code, stdout, err = run(
+    storage = f"sqlite:///{greenscore_home / 'studies.db'}"
+    out = greenscore_home / "search-out"
+    code, stdout, err = run_cli(
         "search", "--data", applications, "--preset", "synthetic",
         "--families", "dnn,lightgbm", "--trials", "5", "--max-epochs", "2",
         "--latency-rows", "5", "--time-budget", "10m", "--storage", storage,
@@ -110,8 +85,8 @@ def test_a_tiny_search_writes_a_front_of_non_dominated_points_and_a_knee_bundle_
     assert bundle.name == doc["knee"]["family"]
     assert bundle.metadata.metrics["auc"] == doc["knee"]["objectives"]["auc"]
     assert bundle.metadata.reason_codes
-    scores = home / "scores.csv"
-    code, _, err = run(
+    scores = greenscore_home / "scores.csv"
+    code, _, err = run_cli(
         "score", "--model", "models:/tiny-knee/1", "--data", applications, "--out", scores
     )
     assert code == 0, err
@@ -140,9 +115,9 @@ def _search(home: Path, applications: Path, storage: str, out: str) -> dict:
 
 
 @pytest.fixture
-def untracked(home: Path):
-    use_settings(Settings(home=home / "home", tracking={"enabled": False}))
-    return home
+def untracked(greenscore_home: Path):
+    use_settings(Settings(home=greenscore_home / "home", tracking={"enabled": False}))
+    return greenscore_home
 
 
 def test_a_study_resumes_on_sqlite(untracked, applications):
@@ -164,8 +139,8 @@ def test_a_study_resumes_on_postgresql(untracked, applications, postgres_schema_
     assert second["study"]["storage"].startswith("postgresql")
 
 
-def test_a_bad_time_budget_exits_2_naming_it(run, home, applications):
-    code, _, err = run("search", "--data", applications, "--time-budget", "soon")
+def test_a_bad_time_budget_exits_2_naming_it(run_cli, greenscore_home, applications):
+    code, _, err = run_cli("search", "--data", applications, "--time-budget", "soon")
     assert code == 2
     assert "--time-budget" in err and "'soon'" in err and "Usage:" in err
-    assert not (home / "search-out").exists()
+    assert not (greenscore_home / "search-out").exists()
