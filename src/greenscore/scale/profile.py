@@ -17,7 +17,7 @@ from typing import Any
 from greenscore.data.cleaning import clean_frame
 from greenscore.data.profile import HTML_FILE, JSON_FILE, _native, _render, profile
 from greenscore.data.spec import DatasetSpec
-from greenscore.scale.frames import read_lazy
+from greenscore.scale.frames import LazyTable, read_lazy
 from greenscore.scale.validate import validate_lazy
 
 #: Most rows the statistics are computed on.
@@ -25,9 +25,12 @@ SAMPLE_ROWS = 200_000
 
 
 def profile_lazy(
-    data: str | Path, spec: DatasetSpec, out_dir: str | Path, *, seed: int = 0
+    data: str | Path | LazyTable, spec: DatasetSpec, out_dir: str | Path, *, seed: int = 0
 ) -> dict[str, Any]:
     """Profile a CSV or Parquet source on the current Dask client; write HTML and JSON.
+
+    ``data`` may be the source already opened by :func:`read_lazy` (opening a CSV counts
+    its rows: a pass over the whole file not to be made twice).
 
     Returns
     -------
@@ -35,7 +38,7 @@ def profile_lazy(
         As :func:`greenscore.data.profile.profile`; ``overview.sample_rows`` is the number
         of rows behind the per-column statistics.
     """
-    table = read_lazy(data)
+    table = data if isinstance(data, LazyTable) else read_lazy(data)
     report = validate_lazy(table, spec)
     if table.n_rows <= SAMPLE_ROWS:
         rows = table.frame.compute()

@@ -83,12 +83,12 @@ def profile_source(
     with dask_client(scheduler):
         table = read_lazy(data)
         spec = lazy_spec(table, preset=preset, spec_path=spec_path, target=target)
-        return profile_lazy(data, spec, out)
+        return profile_lazy(table, spec, out)
 
 
 def score_source(
     bundle: ScoringBundle,
-    data: str,
+    data: str | LazyTable,
     out: Path,
     scheduler: str,
     *,
@@ -120,9 +120,10 @@ def lightgbm_on_cluster(scheduler: str) -> Iterator[Any]:
         yield client
 
 
-def partitions(data: str) -> int:
-    """Partitions of a source read lazily (for a progress bar's total)."""
-    return read_lazy(data).npartitions
+def open_lazy(data: str) -> LazyTable:
+    """A source opened lazily, once: its partitions give a progress bar's total, and
+    :func:`score_source` takes it as it is (opening a CSV counts its rows, a whole pass)."""
+    return read_lazy(data)
 
 
 def run_on(scheduler: str | None, job: Callable[[], T]) -> T:
