@@ -259,15 +259,16 @@ def _score_on_cluster(
 ) -> None:
     from greenscore.commands.progress import run_with_progress
     from greenscore.config import get_settings
-    from greenscore.scale.run import partitions, score_source
+    from greenscore.scale.run import open_lazy, score_source
 
     serving = get_settings().serving
+    table = open_lazy(data)
     summary = run_with_progress(
         "scoring partitions",
-        partitions(data),
+        table.npartitions,
         lambda progress: score_source(
             bundle,
-            data,
+            table,
             out,
             scheduler,
             reasons=reasons,

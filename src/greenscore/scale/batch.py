@@ -177,7 +177,7 @@ def _check_out(out: Path, manifest: dict[str, Any], *, force: bool) -> None:
 def score_partitioned(
     client: Any,
     bundle: ScoringBundle,
-    data: str | Path,
+    data: str | Path | LazyTable,
     out: str | Path,
     *,
     reasons: bool = True,
@@ -193,7 +193,9 @@ def score_partitioned(
     ----------
     client : distributed.Client
     bundle : ScoringBundle
-    data : CSV file, Parquet file or folder of Parquet parts.
+    data : CSV file, Parquet file or folder of Parquet parts, or such a source already
+        opened by :func:`~greenscore.scale.frames.read_lazy` (opening a CSV counts its
+        rows: a pass over the whole file not to be made twice).
     out : output folder (resumed when it holds an earlier run over the same input/model).
     reasons, refuse_implausible, margin : as :func:`score_partition`.
     force : start a folder holding another run's parts again.
@@ -212,7 +214,7 @@ def score_partitioned(
     from distributed import as_completed
 
     started = time.perf_counter()
-    table = read_lazy(data)
+    table = data if isinstance(data, LazyTable) else read_lazy(data)
     out = Path(out)
     _check_out(out, _manifest(table, bundle, reasons), force=force)
     todo = [i for i in range(table.npartitions) if not part_path(out, i).exists()]
