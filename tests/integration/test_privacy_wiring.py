@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from serving_bundle import applicant, shared  # noqa: E402
 
-from greenscore import cli  # noqa: E402
 from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.data.io import read_table, register_decryptor  # noqa: E402
 from greenscore.data.synthetic import generate  # noqa: E402
@@ -44,31 +43,16 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     use_settings(None)
 
 
-@pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    def _run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["greenscore", *map(str, args)])
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code or 0
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return _run
-
-
 # ---------------------------------------------------------------- encrypted datasets
-def test_validate_and_profile_read_an_encrypted_file_in_place(home: Path, run) -> None:
+def test_validate_and_profile_read_an_encrypted_file_in_place(home: Path, run_cli) -> None:
     import pandas as pd
 
     frame = pd.read_csv(DATA / "german_credit.csv").head(300)
     stored = write_table(frame, home / "german.csv", encrypt=True)
     assert stored.name == "german.csv.enc" and b"checking_status" not in stored.read_bytes()
-    code, out, err = run("validate", "-d", stored, "-p", "german")
+    code, out, err = run_cli("validate", "-d", stored, "-p", "german")
     assert code == 0, err
-    code, out, err = run("profile", "-d", stored, "-p", "german", "-o", home / "profile.html")
+    code, out, err = run_cli("profile", "-d", stored, "-p", "german", "-o", home / "profile.html")
     assert code == 0, err
     assert not list(home.rglob("german.csv"))  # no plaintext copy was made on the way
 
@@ -191,44 +175,44 @@ def test_get_audit_filters_pages_and_needs_audit_read(api) -> None:
     assert verify_chain(settings=settings).ok
 
 
-def test_audit_search_and_export_from_the_cli(home: Path, run) -> None:
+def test_audit_search_and_export_from_the_cli(home: Path, run_cli) -> None:
     settings = get_settings()
     record_event("gdpr.consent.grant", actor="dpo", subject="S-1", details={}, settings=settings)
     record_event("models.reload", actor="admin", details={"model": "m"}, settings=settings)
     record_event("gdpr.erase", actor="dpo", subject="S-2", details={}, settings=settings)
 
-    code, out, err = run("audit", "search", "--action", "gdpr.*", "--json")
+    code, out, err = run_cli("audit", "search", "--action", "gdpr.*", "--json")
     assert code == 0, err
     found = [json.loads(line) for line in out.splitlines()]
     assert [e["action"] for e in found] == ["gdpr.erase", "gdpr.consent.grant"]
-    code, out, _ = run("audit", "search", "--subject", "S-1", "--json")
+    code, out, _ = run_cli("audit", "search", "--subject", "S-1", "--json")
     assert [json.loads(line)["action"] for line in out.splitlines()] == ["gdpr.consent.grant"]
-    code, out, _ = run("audit", "search", "--actor", "admin", "--since", "2000-01-01", "--json")
+    code, out, _ = run_cli("audit", "search", "--actor", "admin", "--since", "2000-01-01", "--json")
     assert [json.loads(line)["action"] for line in out.splitlines()] == ["models.reload"]
-    code, out, _ = run("audit", "search", "--until", "2000-01-01", "--json")
+    code, out, _ = run_cli("audit", "search", "--until", "2000-01-01", "--json")
     assert code == 0 and out == ""
 
-    code, out, err = run("audit", "export", "-o", home / "gdpr.csv", "--action", "gdpr.*")
+    code, out, err = run_cli("audit", "export", "-o", home / "gdpr.csv", "--action", "gdpr.*")
     assert code == 0, err
     rows = list(csv.DictReader((home / "gdpr.csv").open(encoding="utf-8")))
     assert [r["action"] for r in rows] == ["gdpr.consent.grant", "gdpr.erase"]  # oldest first
     assert all(len(r["hash"]) == 64 for r in rows)
-    code, _, err = run("audit", "export", "-o", home / "all.jsonl")
+    code, _, err = run_cli("audit", "export", "-o", home / "all.jsonl")
     assert code == 0, err
     lines = [json.loads(x) for x in (home / "all.jsonl").read_text("utf-8").splitlines()]
     assert {"audit.search", "models.reload"} <= {e["action"] for e in lines}
     for before, after in zip(lines, lines[1:], strict=False):
         assert after["prev_hash"] == before["hash"]  # a full export is the chain itself
 
-    code, _, err = run("audit", "export", "-o", home / "x.xml")
+    code, _, err = run_cli("audit", "export", "-o", home / "x.xml")
     assert code == 2 and ".jsonl or .csv" in err
-    code, _, err = run("audit", "search", "--since", "last week")
+    code, _, err = run_cli("audit", "search", "--since", "last week")
     assert code == 2 and "ISO 8601" in err
 
 
 # ---------------------------------------------------------------- greenscore score
 def test_scoring_a_file_reads_it_encrypted_records_lineage_and_honours_consent(
-    home: Path, run
+    home: Path,
 ) -> None:
     from greenscore.privacy.registry import list_datasets
     from greenscore.workflows.score import score_file
