@@ -186,6 +186,14 @@ def test_dossier_cites_evidence_by_hash(run: Path, tmp_path: Path) -> None:
     assert "| before and at training | 1.." in sr  # the audit log's range at training
 
 
+def test_the_run_folders_dossier_cites_the_metrics_json_train_left(run: Path) -> None:
+    from greenscore.data.loading import sha256_file
+
+    digest = sha256_file(run / "metrics.json")[:16]
+    assert digest in (run / "sr11-7.md").read_text()
+    assert digest in (run / "annex-iv.md").read_text()
+
+
 def test_card_refuses_a_folder_that_is_not_a_run(tmp_path: Path, capsys) -> None:
     assert _main("card", "-m", str(tmp_path)) == 2
     assert "no metrics.json" in capsys.readouterr().err

@@ -529,6 +529,11 @@ def train(
     # Written again so the file also names the MLflow run and registered version; the first
     # write (before tracking) is what the run logs as its artifact.
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), "utf-8")
+    from greenscore.documentation.dossier import write_dossier
+
+    # The SR 11-7 and Annex IV documents cite metrics.json by its SHA-256: the copies in the
+    # run folder cite the file as it stays (the MLflow run keeps the pair as first written).
+    write_dossier(out)
     return result
 
 
