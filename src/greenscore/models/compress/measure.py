@@ -118,31 +118,19 @@ def folder_bytes(folder: Path) -> int:
     return int(sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()))
 
 
-def _best_rows_per_s(call: Callable[[], Any], rows: int, repeats: int = 7) -> float:
+def best_seconds(call: Callable[[], Any], repeats: int) -> float:
+    """Best-of-``repeats`` wall seconds of ``call``, after one warm-up call."""
     call()
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
         call()
         best = min(best, time.perf_counter() - started)
-    return rows / best
+    return best
 
 
-def single_row_latency(bundle: ScoringBundle, X: pd.DataFrame, rows: int) -> tuple[float, float]:  # noqa: N803
-    """p50 and p99 milliseconds of scoring one applicant at a time through the runtime."""
-    from greenscore.models.runtime import ScoringRuntime
-
-    runtime = ScoringRuntime(bundle)
-    records = X.head(rows).to_dict("records")
-    ids = list(X.index[:rows])
-    runtime.score([records[0]], [ids[0]])  # warm caches
-    times = []
-    for record, row_id in zip(records, ids, strict=True):
-        started = time.perf_counter()
-        runtime.score([record], [row_id])
-        times.append(time.perf_counter() - started)
-    ms = np.asarray(times) * 1000.0
-    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+def _best_rows_per_s(call: Callable[[], Any], rows: int, repeats: int = 7) -> float:
+    return rows / best_seconds(call, repeats)
 
 
 def fairness_gap(
@@ -190,6 +178,7 @@ def measure(
     energy : CodeCarbon settings (default: the settings').
     """
     from greenscore.models.runtime import ScoringRuntime
+    from greenscore.models.search.objectives import single_row_latency_ms
     from greenscore.sustainability.energy import energy_per_1k_predictions
 
     estimator = bundle.estimator
@@ -198,22 +187,22 @@ def measure(
     from greenscore.evaluation.metrics import auc
 
     gap, attribute = fairness_gap(bundle, frame, y, pd_)
-    p50, p99 = single_row_latency(bundle, X, latency_rows)
+    runtime = ScoringRuntime(bundle)  # once: its probes and compilation are not free
+    ms = single_row_latency_ms(runtime, X, latency_rows)
     model_energy = energy_per_1k_predictions(
         lambda f: estimator.predict_proba(f), model_frame, label=f"predict:{name}", energy=energy
     )
     bundle_energy = energy_per_1k_predictions(
         bundle.predict_pd, X, label=f"predict-bundle:{name}", energy=energy
     )
-    runtime = ScoringRuntime(bundle)
     return Measurement(
         name=name,
         method=method,
         params=count_params(estimator),
         model_bytes=pickled_bytes(estimator),
         bundle_bytes=folder_bytes(folder),
-        latency_p50_ms=p50,
-        latency_p99_ms=p99,
+        latency_p50_ms=float(np.percentile(ms, 50)),
+        latency_p99_ms=float(np.percentile(ms, 99)),
         model_rows_per_s=_best_rows_per_s(lambda: estimator.predict_proba(model_frame), len(X)),
         bundle_rows_per_s=_best_rows_per_s(lambda: bundle.predict_pd(X), len(X)),
         model_kwh_per_1k=float(model_energy),

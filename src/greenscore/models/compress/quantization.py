@@ -25,8 +25,6 @@ from __future__ import annotations
 import copy
 import logging
 import tempfile
-import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -37,6 +35,7 @@ import torch
 from torch import nn
 
 from greenscore.errors import ConfigError
+from greenscore.models.compress.measure import best_seconds
 from greenscore.models.compress.onnx_net import export_onnx, make_session, run_session
 from greenscore.models.compress.plain import PlainNet
 from greenscore.models.compress.steps import NetData, fine_tune
@@ -198,16 +197,6 @@ def quantize_net(
     return model, facts
 
 
-def _seconds(call: Callable[[], Any], repeats: int) -> float:
-    call()
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 def compare_engines(
     net: PlainNet, rows: NetData, calibration: NetData, *, repeats: int = 5
 ) -> dict[str, Any]:
@@ -229,14 +218,14 @@ def compare_engines(
     try:
         with torch.no_grad():
             model = copy.deepcopy(net).eval()
-            seconds["torch_fp32"] = _seconds(lambda: model(num=rows.num, cat=rows.cat), repeats)
+            seconds["torch_fp32"] = best_seconds(lambda: model(num=rows.num, cat=rows.cat), repeats)
             for name, config in _torchao_configs().items():
                 quantized = copy.deepcopy(net).eval()
                 try:
                     from torchao.quantization import quantize_
 
                     quantize_(quantized, config)
-                    seconds[name] = _seconds(
+                    seconds[name] = best_seconds(
                         partial(quantized, num=rows.num, cat=rows.cat), repeats
                     )
                 except Exception as exc:  # noqa: BLE001 - an engine that fails is reported
@@ -252,7 +241,7 @@ def compare_engines(
         ("onnxruntime_int8_static", quantize_graph(graph, "static", calibration)),
     ):
         session = make_session(model_bytes, threads)
-        seconds[name] = _seconds(partial(run_session, session, feeds), repeats)
+        seconds[name] = best_seconds(partial(run_session, session, feeds), repeats)
     int8 = {k: v for k, v in seconds.items() if "int8" in k and np.isfinite(v)}
     return {
         "seconds": seconds,
