@@ -105,10 +105,11 @@ LOOKS_LIKE_IDENTIFIER = (
     "dropped by inference: every one of its {n} values is a distinct text (an identifier?); "
     "declare it categorical in the spec to use it"
 )
-BROKEN_NUMERIC = (
-    "dropped by inference: named like an amount but {share:.0%} of its values are text, "
-    "not numbers (e.g. {examples}); fix the file or declare it in the spec"
+#: What is wrong with an amount read as text (validation says it too, with its own ending).
+NOT_NUMBERS = (
+    "named like an amount but {share:.0%} of its values are text, not numbers (e.g. {examples})"
 )
+BROKEN_NUMERIC = "dropped by inference: {why}; fix the file or declare it in the spec"
 #: Words that make a column a fact about the past (a previous default on file), not the outcome.
 _HISTORY_WORDS = {
     "on", "file", "previous", "prior", "history", "hist", "past", "ever", "bureau", "cb",
@@ -372,7 +373,8 @@ def identifier_like(series: pd.Series) -> bool:
 
 
 def broken_numeric(series: pd.Series, words: list[str] | None = None) -> str | None:
-    """Why a text column named like an amount is not numbers, or None when it is fine.
+    """Why a text column named like an amount is not numbers (:data:`NOT_NUMBERS`), or
+    None when it is fine.
 
     A money column read as text (currency signs, thousands separators, words) would
     otherwise become a categorical feature of thousands of levels, or a silent drop.
@@ -387,7 +389,7 @@ def broken_numeric(series: pd.Series, words: list[str] | None = None) -> str | N
         return None  # empty, or numbers with a few text values read as missing
     bad = real[pd.to_numeric(real, errors="coerce").isna()]
     examples = ", ".join(repr(v) for v in list(dict.fromkeys(bad))[:3])
-    return BROKEN_NUMERIC.format(share=len(bad) / len(real), examples=examples)
+    return NOT_NUMBERS.format(share=len(bad) / len(real), examples=examples)
 
 
 def _is_code(series: pd.Series, words: list[str], n_unique: int) -> bool:
@@ -615,7 +617,7 @@ def infer_spec(
                 missing_values[column] = texts
         elif (broken := broken_numeric(series, words)) is not None:
             drop.append(column)  # "1.200 EUR" in an income column: no model should guess
-            notes[column] = broken
+            notes[column] = BROKEN_NUMERIC.format(why=broken)
         elif identifier_like(series):
             drop.append(column)  # a text key (contract reference): identifies, never predicts
             notes[column] = LOOKS_LIKE_IDENTIFIER.format(n=n_unique)

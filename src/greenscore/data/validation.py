@@ -545,8 +545,7 @@ def _suspect_findings(frame: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
             else "kept out of the features"
         )
         if (why := broken_numeric(series)) is not None:
-            what = why.removeprefix("dropped by inference: ").split("; fix the file")[0]
-            message = f"column '{column}' is {what}: {fate}"
+            message = f"column '{column}' is {why}: {fate}"
             findings.append(Finding("warning", BROKEN_NUMERIC, column, [], message))
         elif identifier_like(series):
             message = (
