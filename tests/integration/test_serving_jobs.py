@@ -512,3 +512,20 @@ def test_sealed_rows_move_to_a_new_kek_before_the_old_one_is_retired(env) -> Non
         jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 1), db=database(get_settings())
     )
     assert len(rows) == 2 and set(rows[0]) == set(keep(schema))
+
+
+def test_input_files_of_one_name_in_two_subfolders_are_both_registered(env) -> None:
+    """Erasure reaches a job's input file through the privacy registry: two files named
+    alike in two subfolders of the input folder must be two entries, not one replacing
+    the other."""
+    from greenscore.privacy.registry import list_datasets
+
+    settings, ds, service, schema = env
+    for sub, first in (("north", 0), ("south", 3)):
+        (jobs.input_dir(settings) / sub).mkdir(parents=True)
+        rows = pd.DataFrame([applicant(ds, i) for i in range(first, first + 3)])
+        rows.to_csv(jobs.input_dir(settings) / sub / "apps.csv", index=False)
+        create(settings, ds, schema, file=f"{sub}/apps.csv")
+    names = {e.name: e.path for e in list_datasets(db=database(settings))}
+    assert names.keys() >= {"job-file:north/apps.csv", "job-file:south/apps.csv"}, names
+    assert names["job-file:north/apps.csv"] != names["job-file:south/apps.csv"]

@@ -8,8 +8,8 @@ the model reads plus the applicant id — names, e-mails, account numbers and an
 extra field are dropped — and kept in ``serving.job_chunk_rows``-row chunks as sealed
 rows (:mod:`greenscore.privacy.sealed`): encrypted at rest, indexed by subject for
 erasure, purged under the ``jobs`` retention target. Results are sealed the same way. A
-stored input file is registered with the privacy registry (``job-file:<name>``), so an
-erasure removes its subjects' rows from the file too.
+stored input file is registered with the privacy registry (``job-file:<path in the input
+folder>``), so an erasure removes its subjects' rows from the file too.
 
 The worker that scores jobs is :mod:`greenscore.serving.job_worker`; callbacks are
 delivered by :mod:`greenscore.serving.callbacks` from the ``callback_*`` columns here.
@@ -227,17 +227,19 @@ def create_job(
         sealed.drop(SEALED_KIND, f"{job_id}/", db=db)
         raise
     if path is not None and id_column:
-        _register_input(path, id_column, db)
+        _register_input(path, id_column, input_dir(settings).resolve(), db)
     return get_job(job_id, db=db)
 
 
-def _register_input(path: Path, id_column: str, db: Database) -> None:
+def _register_input(path: Path, id_column: str, folder: Path, db: Database) -> None:
     """Register a job's input file with the privacy registry, so that erasure and retention
-    reach the subjects in it too (the file stays where the caller put it)."""
+    reach the subjects in it too (the file stays where the caller put it). It is named by
+    its path in the input folder: two files of one name in two subfolders are two entries."""
     from greenscore.privacy.registry import register_dataset
 
+    name = f"job-file:{path.relative_to(folder).as_posix()}"
     try:
-        register_dataset(path, id_column=id_column, name=f"job-file:{path.name}", db=db)
+        register_dataset(path, id_column=id_column, name=name, db=db)
     except ConfigError as exc:  # no id column in the file: its rows name no subject
         log.warning("job file not registered", extra={"file": path.name, "error": exc.message})
 
