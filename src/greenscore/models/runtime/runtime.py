@@ -517,13 +517,10 @@ class ScoringRuntime:
         if not len(encoded):
             return np.empty(0)
         if self._trees and encoded.matrix is not None:
-            return self._pd_from_trees(encoded.matrix)
+            assert self.trees is not None  # _trees is set only with them
+            return self.trees.predict(encoded.matrix)
         proba = self.bundle.estimator.predict_proba(self.model_frame(encoded))
         return np.asarray(proba, dtype=float)[:, 1]
-
-    def _pd_from_trees(self, matrix: np.ndarray) -> np.ndarray:
-        assert self.trees is not None
-        return self.trees.predict(matrix)
 
     def score(self, rows: Sequence[Mapping[str, Any]], ids: Sequence[Any]) -> Scored:
         """PD, points and decision of raw applicants, with their encoding for reasons.
