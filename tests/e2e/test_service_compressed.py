@@ -9,16 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.pipeline import Pipeline
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from service_server import Server  # noqa: E402
-from serving_bundle import applicant, dataset, training_ranges  # noqa: E402
+from serving_bundle import applicant, dataset, fit_bundle  # noqa: E402
 
 from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.data.loading import Dataset  # noqa: E402
 from greenscore.explain.reason_codes import attach_reason_codes  # noqa: E402
-from greenscore.features.pipeline import build_feature_pipeline  # noqa: E402
 from greenscore.models.bundle import ScoringBundle  # noqa: E402
 from greenscore.models.compress.onnx_net import OnnxNetClassifier  # noqa: E402
 from greenscore.models.torch.dnn import DNNClassifier  # noqa: E402
@@ -34,15 +32,7 @@ def compressed(tmp_path_factory):
     net = DNNClassifier(
         spec=ds.spec, hidden_units=32, hidden_layers=2, max_epochs=3, random_state=0
     )
-    pipeline = Pipeline(
-        [("features", build_feature_pipeline(ds.spec, relations=ds.relations)), ("model", net)]
-    ).fit(ds.X, ds.y)
-    bundle = ScoringBundle(
-        name="dnn",
-        spec=ds.spec,
-        pipeline=pipeline,
-        metadata={"training_ranges": training_ranges(ds.X)},
-    )
+    bundle = fit_bundle(ds, net, name="dnn")
     attach_reason_codes(bundle, reference=ds.X.head(300))
     options = CompressOptions(
         methods=["prune", "quantize", "distill"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,20 @@ def dataset(rows: int = 1500, seed: int = 1) -> Dataset:
         location="synthetic",
         sha256="test",
         relations=data.relations,
+    )
+
+
+def fit_bundle(ds: Dataset, model: Any, *, name: str) -> ScoringBundle:
+    """The feature pipeline and ``model`` fitted on a dataset, as a bundle with its
+    training ranges (no reason codes)."""
+    pipeline = Pipeline(
+        [("features", build_feature_pipeline(ds.spec, relations=ds.relations)), ("model", model)]
+    ).fit(ds.X, ds.y)
+    return ScoringBundle(
+        name=name,
+        spec=ds.spec,
+        pipeline=pipeline,
+        metadata={"training_ranges": training_ranges(ds.X)},
     )
 
 

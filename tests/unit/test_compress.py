@@ -13,11 +13,10 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serving_bundle import dataset, training_ranges  # noqa: E402
+from serving_bundle import dataset, fit_bundle  # noqa: E402
 
 from greenscore.config import Settings, use_settings  # noqa: E402
 from greenscore.errors import ConfigError  # noqa: E402
-from greenscore.features.pipeline import build_feature_pipeline  # noqa: E402
 from greenscore.models.bundle import ScoringBundle  # noqa: E402
 from greenscore.models.compress.distillation import (  # noqa: E402
     distill_lightgbm,
@@ -57,15 +56,7 @@ def setup(tmp_path_factory):
     net = DNNClassifier(
         spec=ds.spec, hidden_units=48, hidden_layers=2, max_epochs=4, random_state=0
     )
-    pipeline = Pipeline(
-        [("features", build_feature_pipeline(ds.spec, relations=ds.relations)), ("model", net)]
-    ).fit(ds.X, ds.y)
-    bundle = ScoringBundle(
-        name="dnn",
-        spec=ds.spec,
-        pipeline=pipeline,
-        metadata={"training_ranges": training_ranges(ds.X)},
-    )
+    bundle = fit_bundle(ds, net, name="dnn")
     frame = bundle.features.transform(ds.X)
     data = NetData.of(net.encoder_, frame, ds.y)
     yield home, ds, bundle, frame, data

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.special import logit
-from serving_bundle import applicant, dataset, training_ranges
+from serving_bundle import applicant, dataset, fit_bundle
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
@@ -26,15 +26,6 @@ def _lightgbm() -> LightGBMCreditClassifier:
     return LightGBMCreditClassifier(n_estimators=25, early_stopping_rounds=None, n_jobs=1)
 
 
-def _bundle(ds, model) -> ScoringBundle:  # noqa: ANN001
-    pipe = Pipeline(
-        [("features", build_feature_pipeline(ds.spec, relations=ds.relations)), ("model", model)]
-    ).fit(ds.X, ds.y)
-    return ScoringBundle(
-        name="bag", spec=ds.spec, pipeline=pipe, metadata={"training_ranges": training_ranges(ds.X)}
-    )
-
-
 @pytest.fixture(scope="module")
 def ds():
     return dataset(700, seed=3)
@@ -42,7 +33,7 @@ def ds():
 
 @pytest.fixture(scope="module", params=["platt", "isotonic"])
 def calibrated(request, ds) -> ScoringBundle:
-    return _bundle(ds, CalibratedClassifier(_lightgbm(), method=request.param, cv=3))
+    return fit_bundle(ds, CalibratedClassifier(_lightgbm(), method=request.param, cv=3), name="bag")
 
 
 @pytest.fixture(scope="module")
