@@ -8,6 +8,7 @@ read) is dropped with its reason logged, not a crash. Real subprocesses, as a us
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,24 +30,23 @@ def small_file(workdir: Path) -> Path:
     return path
 
 
+def _train(workdir: Path, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``greenscore train`` on ``data`` with only ``--target`` named, plus ``args``."""
+    return _run(["train", "--data", str(data), "--target", TARGET, *args], workdir)
+
+
 def test_a_failing_member_is_dropped_with_a_logged_reason(workdir: Path, small_file: Path) -> None:
-    run = _run(
-        [
-            "train",
-            "--data",
-            str(small_file),
-            "--target",
-            TARGET,
-            "--models",
-            "ensemble:scorecard+logistic+lstm",
-            "--cv",
-            "2",
-            "--tune-trials",
-            "0",
-            "--out",
-            "dropped",
-        ],
+    run = _train(
         workdir,
+        small_file,
+        "--models",
+        "ensemble:scorecard+logistic+lstm",
+        "--cv",
+        "2",
+        "--tune-trials",
+        "0",
+        "--out",
+        "dropped",
     )
     assert run.returncode == 0, run.stderr[-3000:]
     metrics = json.loads((workdir / "dropped" / "metrics.json").read_text("utf-8"))
@@ -71,23 +71,8 @@ def test_a_failing_member_is_dropped_with_a_logged_reason(workdir: Path, small_f
 
 @pytest.mark.slow
 def test_auto_trains_an_unfamiliar_file_within_its_plan(workdir: Path, small_file: Path) -> None:
-    run = _run(
-        [
-            "train",
-            "--data",
-            str(small_file),
-            "--target",
-            TARGET,
-            "--models",
-            "auto",
-            "--time-budget",
-            "5m",
-            "--cv",
-            "3",
-            "--out",
-            "auto",
-        ],
-        workdir,
+    run = _train(
+        workdir, small_file, "--models", "auto", "--time-budget", "5m", "--cv", "3", "--out", "auto"
     )
     assert run.returncode == 0, run.stderr[-3000:]
     metrics = json.loads((workdir / "auto" / "metrics.json").read_text("utf-8"))
@@ -117,21 +102,8 @@ def test_a_budget_too_small_for_the_fallback_is_refused_before_training(
 ) -> None:
     """A second cannot hold the scorecard fallback's fits on any machine: the run exits 2
     naming the least budget, instead of overrunning, and trains nothing."""
-    run = _run(
-        [
-            "train",
-            "--data",
-            str(small_file),
-            "--target",
-            TARGET,
-            "--models",
-            "auto",
-            "--time-budget",
-            "1s",
-            "--out",
-            "too-small",
-        ],
-        workdir,
+    run = _train(
+        workdir, small_file, "--models", "auto", "--time-budget", "1s", "--out", "too-small"
     )
     assert run.returncode == 2, run.stderr[-3000:]
     assert "too small" in run.stderr and "give at least --time-budget" in run.stderr
@@ -141,23 +113,17 @@ def test_a_budget_too_small_for_the_fallback_is_refused_before_training(
 def test_tune_trials_tunes_every_tunable_model_and_its_energy_is_counted(
     workdir: Path, small_file: Path
 ) -> None:
-    run = _run(
-        [
-            "train",
-            "--data",
-            str(small_file),
-            "--target",
-            TARGET,
-            "--models",
-            "logistic,lightgbm",
-            "--tune-trials",
-            "2",
-            "--cv",
-            "2",
-            "--out",
-            "tuned",
-        ],
+    run = _train(
         workdir,
+        small_file,
+        "--models",
+        "logistic,lightgbm",
+        "--tune-trials",
+        "2",
+        "--cv",
+        "2",
+        "--out",
+        "tuned",
     )
     assert run.returncode == 0, run.stderr[-3000:]
     metrics = json.loads((workdir / "tuned" / "metrics.json").read_text("utf-8"))
