@@ -95,7 +95,11 @@ def _generate_parts(
 ) -> None:
     from greenscore.commands.progress import run_with_progress
     from greenscore.config import get_settings
-    from greenscore.data.synthetic_parts import DEFAULT_CHUNK_ROWS, write_synthetic_parts
+    from greenscore.data.synthetic_parts import (
+        DEFAULT_CHUNK_ROWS,
+        chunk_sizes,
+        write_synthetic_parts,
+    )
 
     if out.exists() and not out.is_dir():
         raise ConfigError(ERR_OUT_IS_FILE.format(path=out))
@@ -125,7 +129,7 @@ def _generate_parts(
             progress=tick,
         )
 
-    parts = -(-rows // chunk_rows)
+    parts = len(chunk_sizes(rows, chunk_rows))  # a small remainder joins the last part
     with ExitStack() as stack:  # the cluster, if any, lives as long as the run
         paths = run_with_progress("generating", parts, job)
     typer.echo(
