@@ -12,7 +12,10 @@ becomes the current code of the operator the command names, from the secret ``gr
 mfa enroll`` printed (the next time step when the current one was used: codes are
 single-use); and ``/mnt/worm`` (the anchor's write-once store in the pages) is a folder of
 the world. Long-running servers (``serve``, ``dashboard``, ``mlflow ui``, ``--schedule``)
-must start and still be running after a few seconds; they are then stopped.
+must start, then they are stopped: one given a ``--port`` gets a free port instead (two
+runs never collide) and has started once that port accepts a connection; one without a port
+must still be running after a few seconds. A comment ``# exits N ...`` on a command line
+says the page documents that exit code, which the runner then accepts besides 0.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +37,10 @@ COMMAND = re.compile(r"^(\w+=\S+\s+)*greenscore(\s|$)")
 FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w-]*)")
 SERVERS = (("serve",), ("dashboard",), ("mlflow", "ui"), ("federate", "server"))
 SERVER_GRACE_S = 8.0
+#: How long a server with a port may take to accept a connection (imports, model load).
+SERVER_START_S = 180.0
+PORT = re.compile(r"--port\s+(\d+)")
+DOCUMENTED_EXIT = re.compile(r"#.*\bexits\s+(\d+)\b")
 TOTP = re.compile(r"--totp\s+(\S+)")
 SECRET = re.compile(r"secret:\s*([A-Z2-7]{16,})")
 REAL_DATA = Path("/work/shared/data")
@@ -46,6 +54,12 @@ class Command:
     file: Path
     line: int
     text: str
+
+    @property
+    def accepted_exits(self) -> set[int]:
+        """0, and the exit code a ``# exits N`` comment on the line documents."""
+        found = DOCUMENTED_EXIT.search(self.text)
+        return {0} | ({int(found.group(1))} if found else set())
 
 
 def commands_in(path: Path) -> list[Command]:
@@ -90,6 +104,20 @@ def is_server(text: str) -> bool:
     if "--schedule" in words:
         return True
     return any(words[: len(s)] == list(s) for s in SERVERS)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def sample_shared_data(folder: Path) -> None:
@@ -181,6 +209,9 @@ class World:
         return done
 
     def _run_server(self, text: str) -> subprocess.CompletedProcess[str]:
+        port = _free_port() if PORT.search(text) else None
+        if port is not None:
+            text = PORT.sub(f"--port {port}", text, count=1)
         process = subprocess.Popen(
             ["bash", "-c", f"exec {text}"],
             cwd=self.work,
@@ -190,10 +221,8 @@ class World:
             text=True,
             start_new_session=True,
         )
-        try:
-            code = process.wait(timeout=SERVER_GRACE_S)
-        except subprocess.TimeoutExpired:
-            code = 0  # still serving: it started
+        code = self._wait_started(process, port)
+        if code == 0:  # still serving: it started
             os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=20)
@@ -203,3 +232,23 @@ class World:
         out, err = process.communicate()
         self.log.append(f"$ {text} (server)\n{out[-2000:]}{err[-2000:]}")
         return subprocess.CompletedProcess(text, code, out, err)
+
+    @staticmethod
+    def _wait_started(process: subprocess.Popen[str], port: int | None) -> int:
+        """0 once the server accepts connections on ``port`` (or, without a port, is still
+        running after the grace time); its exit code if it ended first; 1 if it never
+        listened in time."""
+        if port is None:
+            try:
+                return process.wait(timeout=SERVER_GRACE_S)
+            except subprocess.TimeoutExpired:
+                return 0
+        deadline = time.monotonic() + SERVER_START_S
+        while time.monotonic() < deadline:
+            code = process.poll()
+            if code is not None:
+                return code if code != 0 else 1  # a server that ends by itself did not serve
+            if _listening(port):
+                return 0
+            time.sleep(0.2)
+        return 1
