@@ -120,6 +120,33 @@ def test_consent_is_enforced_when_the_setting_asks(api) -> None:
     assert client.post("/v1/score", json=body, headers=keys["scorer"]).status_code == 403
 
 
+def test_consent_is_asked_once_per_batch_off_the_event_loop(api, monkeypatch) -> None:
+    """The consent lookup is one query for a whole batch, and for a single request it runs
+    on the decisions' writing thread, not on the event loop."""
+    import threading
+
+    from greenscore.serving import service as service_module
+
+    client, ds, keys = api
+    settings = get_settings()
+    calls: list[tuple[str, int]] = []
+    real = service_module.without_consent
+
+    def counted(hashes, purpose, *, db):
+        calls.append((threading.current_thread().name, len(list(hashes))))
+        return real(hashes, purpose, db=db)
+
+    monkeypatch.setattr(service_module, "without_consent", counted)
+    settings.privacy.require_consent = "credit_scoring"
+    batch = [applicant(ds, i) for i in (11, 12, 13)]
+    r = client.post("/v1/score/batch", json={"applicants": batch}, headers=keys["scorer"])
+    assert r.status_code == 200 and [x["status"] for x in r.json()["results"]] == [403] * 3
+    assert [n for _, n in calls] == [3]
+    calls.clear()
+    assert client.post("/v1/score", json=batch[0], headers=keys["scorer"]).status_code == 403
+    assert calls == [("greenscore-decisions", 1)]
+
+
 def test_every_served_decision_writes_scored_lineage(api) -> None:
     client, ds, keys = api
     settings = get_settings()
