@@ -7,15 +7,33 @@ table (``compression.md``, ``compression.json``) measuring them all against the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-PRUNINGS = ("structured", "magnitude")
-SCHEMES = ("static", "dynamic", "qat")
-STUDENTS = ("lightgbm", "mlp")
+
+class Pruning(StrEnum):
+    """``--prune`` (Typer checks the choices: exit 2 with the usage)."""
+
+    structured = "structured"
+    magnitude = "magnitude"
+
+
+class Scheme(StrEnum):
+    """``--quantization``."""
+
+    static = "static"
+    dynamic = "dynamic"
+    qat = "qat"
+
+
+class Student(StrEnum):
+    """``--student``."""
+
+    lightgbm = "lightgbm"
+    mlp = "mlp"
 
 
 def _methods(value: str) -> str:
@@ -28,15 +46,6 @@ def _methods(value: str) -> str:
     except ConfigError as exc:
         raise typer.BadParameter(exc.message) from None
     return value
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if value not in choices:
-            raise typer.BadParameter(f"'{value}' is not one of: {', '.join(choices)}")
-        return value
-
-    return check
 
 
 def compress_command(
@@ -80,14 +89,13 @@ def compress_command(
         ),
     ] = None,
     prune: Annotated[
-        str,
+        Pruning,
         typer.Option(
             "--prune",
-            callback=_one_of(PRUNINGS),
             help="structured (removes neurons: smaller and faster) or magnitude (zeroes "
             "weights: a dense file stays as large).",
         ),
-    ] = "structured",
+    ] = Pruning.structured,
     sparsity: Annotated[
         float,
         typer.Option(
@@ -98,20 +106,17 @@ def compress_command(
         int, typer.Option("--prune-steps", min=1, max=20, help="Prune -> fine-tune rounds.")
     ] = 3,
     quantization: Annotated[
-        str,
+        Scheme,
         typer.Option(
             "--quantization",
-            callback=_one_of(SCHEMES),
             help="static (fixed activation scales: a row's PD does not depend on its batch), "
             "dynamic, or qat (quantization-aware fine-tuning, then static).",
         ),
-    ] = "static",
+    ] = Scheme.static,
     student: Annotated[
-        str,
-        typer.Option(
-            "--student", callback=_one_of(STUDENTS), help="Distilled student: lightgbm or mlp."
-        ),
-    ] = "lightgbm",
+        Student,
+        typer.Option("--student", help="Distilled student: lightgbm or mlp."),
+    ] = Student.lightgbm,
     student_size: Annotated[
         int,
         typer.Option(
@@ -155,11 +160,11 @@ def compress_command(
     options = CompressOptions(
         methods=methods,
         out=out,
-        prune=prune,
+        prune=prune.value,
         sparsity=sparsity,
         prune_steps=prune_steps,
-        quantization=quantization,
-        student=student,
+        quantization=quantization.value,
+        student=student.value,
         student_size=student_size,
         temperature=temperature,
         alpha=alpha,
