@@ -25,14 +25,13 @@ import pandas as pd
 
 from greenscore.errors import ConfigError
 from greenscore.logging import get_logger
-from greenscore.models.gbm import LightGBMCreditClassifier
 
-# The serial search's own space, starting points and pruning callback: the same study.
+# The serial search's own sampler, pruner, objective and starting points: the same study.
 from greenscore.models.tuning import (
-    _REPORT_EVERY,
-    _pruning_callback,
     _starting_points,
-    lightgbm_search_space,
+    lightgbm_objective,
+    lightgbm_pruner,
+    lightgbm_sampler,
 )
 
 log = get_logger(__name__)
@@ -40,45 +39,6 @@ ERR_STORAGE = "--storage must be a database URL such as postgresql+psycopg://hos
 #: The trial's user attribute naming the process that ran it.
 WORKER_ATTR = "greenscore_worker"
 ERR_TRIALS = "trials must be at least 1, got {value}"
-
-
-def _sampler(seed: int, n_trials: int) -> Any:
-    import optuna
-
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, n_trials // 3)))
-
-
-def _pruner() -> Any:
-    import optuna
-
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=_REPORT_EVERY * 2)
-
-
-def _objective(
-    X: pd.DataFrame,  # noqa: N803
-    y: np.ndarray,
-    base: dict[str, Any],
-    seed: int,
-    worker: str,
-) -> Any:
-    inner_folds = 5 if len(y) < 5_000 else 3
-
-    def objective(trial: Any) -> float:
-        params = {
-            **base,
-            **lightgbm_search_space(trial),
-            "refit": False,
-            "random_state": seed,
-            "cv_folds": inner_folds,
-            "early_stopping_rounds": 50,
-        }
-        model = LightGBMCreditClassifier(**params)
-        model.fit(X, y, callbacks=[_pruning_callback(trial)])
-        trial.set_user_attr("best_iteration", model.best_iteration_)
-        trial.set_user_attr(WORKER_ATTR, worker)
-        return float(model.validation_auc_)
-
-    return objective
 
 
 def run_trials(
@@ -99,11 +59,14 @@ def run_trials(
     study = optuna.load_study(
         study_name=study_name,
         storage=storage,
-        sampler=_sampler(seed, total_trials),
-        pruner=_pruner(),
+        sampler=lightgbm_sampler(seed, total_trials),
+        pruner=lightgbm_pruner(),
     )
+    worker = f"{socket.gethostname()}:{os.getpid()}"
     study.optimize(
-        _objective(X, y, dict(base_params or {}), seed, f"{socket.gethostname()}:{os.getpid()}"),
+        lightgbm_objective(
+            X, y, base=dict(base_params or {}), seed=seed, attrs={WORKER_ATTR: worker}
+        ),
         n_trials=n_trials,
         gc_after_trial=False,
     )
@@ -126,8 +89,8 @@ def create_study(storage: str, *, study_name: str | None = None, seed: int = 42)
         study_name=study_name or f"greenscore-lightgbm-{uuid.uuid4().hex[:12]}",
         storage=storage,
         direction="maximize",
-        sampler=_sampler(seed, 10),
-        pruner=_pruner(),
+        sampler=lightgbm_sampler(seed, 10),
+        pruner=lightgbm_pruner(),
     )
     for start in _starting_points():
         study.enqueue_trial(start)
