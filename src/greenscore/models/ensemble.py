@@ -423,6 +423,20 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
             index=X.index,
         )
 
+    def scaled_log_odds(self, log_odds: pd.DataFrame) -> pd.DataFrame:
+        """Members' own log-odds (:meth:`member_log_odds`) on the ensemble's common scale:
+        each through its Platt map ``a z + b`` (fitted on its inner out-of-fold log-odds);
+        columns of members without a map (dropped ones) are left out."""
+        check_is_fitted(self, "weights_")
+        return pd.DataFrame(
+            {
+                name: self.scale_[name][0] * log_odds[name] + self.scale_[name][1]
+                for name in log_odds.columns
+                if name in self.scale_
+            },
+            index=log_odds.index,
+        )
+
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """The ensemble's log-odds of default ``(n,)``."""
         check_is_fitted(self, "weights_")

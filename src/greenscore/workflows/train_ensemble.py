@@ -181,14 +181,7 @@ def member_outputs(pipeline: Any, X_valid: pd.DataFrame) -> dict[str, Any] | Non
         "log_odds": raw,
         # On the ensemble's common scale: each member's Platt map fitted on its inner
         # out-of-fold log-odds, i.e. the member calibrated as the ensemble sees it.
-        "scaled_log_odds": pd.DataFrame(
-            {
-                n: ensemble.scale_[n][0] * raw[n] + ensemble.scale_[n][1]
-                for n in raw.columns
-                if n in ensemble.scale_
-            },
-            index=raw.index,
-        ),
+        "scaled_log_odds": ensemble.scaled_log_odds(raw),
         "fit_seconds": dict(ensemble.fit_seconds_),
         "energy_kwh": dict(ensemble.energy_kwh_),
         "weights": dict(ensemble.weights_),
