@@ -83,8 +83,8 @@ def _unreadable(part: pd.DataFrame, spec: DatasetSpec) -> list[str]:
 
 def _stats(part: pd.DataFrame, spec: DatasetSpec, text_columns: set[str]) -> dict[str, Any]:
     """Everything the row-local rules need from one partition."""
-    text_found = clean_frame(part, spec, strict=False).attrs.get(TEXT_AS_MISSING) or {}
     frame = _clean(part, spec, text_columns)
+    text_found = frame.attrs.get(TEXT_AS_MISSING) or {}  # the cleaning's, kept by _clean
     numeric_declared = [
         c for c in dict.fromkeys([*spec.numeric, *spec.sequence_columns]) if c in frame.columns
     ]
