@@ -61,11 +61,6 @@ class LazyTable:
         """Partitions in the table."""
         return len(self.lengths)
 
-    @property
-    def offsets(self) -> np.ndarray:
-        """The global row number of each partition's first row."""
-        return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-
 
 def parquet_parts(path: Path) -> list[Path]:
     """The Parquet files of a file or folder, in name order (hidden and ``_`` files skipped)."""
