@@ -266,7 +266,14 @@ def search(
         )
         sampled = dict(study.trials[knee["trial"]].params)
         bundle, refit = _refit_knee(
-            dataset, options, knee, sampled, attribute, len(holdout_rows), name
+            dataset,
+            options,
+            knee,
+            sampled,
+            attribute,
+            len(holdout_rows),
+            name,
+            ranges=inputs.training_ranges,
         )
         bundle_path = bundle.save(out / "model")
     registered = _register(bundle_path, options.register or f"{dataset.spec.name}-search-knee")
@@ -329,15 +336,18 @@ def _refit_knee(
     attribute: str,
     holdout_rows: int,
     study_name: str,
+    ranges: dict[str, Any],
 ) -> tuple[ScoringBundle, dict[str, Any]]:
-    """The knee's candidate fitted on every row, as a bundle ``score``/``serve`` take."""
+    """The knee's candidate fitted on every row, as a bundle ``score``/``serve`` take
+    (``ranges``: the data's training ranges, computed once for the study's inputs)."""
     from greenscore.explain.reason_codes import attach_reason_codes
     from greenscore.features.imbalance import build_model_pipeline
     from greenscore.features.pipeline import build_feature_pipeline
     from greenscore.models.registry import make_estimator
     from greenscore.models.search.space import candidate_from_params
+    from greenscore.models.search.study import candidate_bundle
     from greenscore.sustainability.energy import energy_per_1k_predictions, measure_energy
-    from greenscore.workflows.train import _plain_params, _training_ranges
+    from greenscore.workflows.train import _plain_params
 
     candidate = candidate_from_params(sampled, max_epochs=options.max_epochs)
     X, y = dataset.X, dataset.y  # noqa: N806
@@ -355,11 +365,13 @@ def _refit_knee(
     with measure_energy(f"search:refit:{candidate.family}") as reading:
         pipeline.fit(X, y)
     fit_s = time.perf_counter() - started
-    bundle = ScoringBundle(
-        name=candidate.family,
+    # Built as every trial's candidate was (the same bundle the objectives measured).
+    bundle = candidate_bundle(
+        candidate,
+        pipeline,
         spec=dataset.spec,
-        pipeline=pipeline,
         scoring=options.scoring or get_settings().scoring,
+        ranges=ranges,
     )
     attach_reason_codes(bundle, X, y)
     sample = X.iloc[: min(len(X), 5000)]
@@ -387,7 +399,6 @@ def _refit_knee(
     }
     meta.params = _plain_params(bundle.estimator)
     meta.tuned_params = dict(knee["params"])
-    meta.training_ranges = _training_ranges(dataset)
     # PDs of the refitted model on its own rows: the drift reference (no out-of-fold PDs
     # exist for a single refit).
     meta.training_pd = np.quantile(pipeline.predict_proba(X)[:, 1], np.linspace(0, 1, 101)).tolist()
