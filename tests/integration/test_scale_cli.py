@@ -85,3 +85,36 @@ def test_validate_refuses_a_bad_engine_or_scheduler(
     result = CliRunner().invoke(app, ["validate", "--data", str(data), "--target", "y", *args])
     assert isinstance(result.exception, ConfigError)
     assert str(result.exception) == message
+
+
+def test_score_on_dask_is_refused_while_consent_is_required(tmp_path: Path) -> None:
+    from greenscore.commands.train import ERR_DASK_CONSENT
+
+    settings = Settings(home=tmp_path / "home", seed=9)
+    use_settings(
+        settings.model_copy(
+            update={
+                "privacy": settings.privacy.model_copy(update={"require_consent": "credit_scoring"})
+            }
+        )
+    )
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,0\n2,1\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--model",
+            "m",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "o"),
+            "--engine",
+            "dask",
+            "--scheduler",
+            "local:1",
+        ],
+    )
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception) == ERR_DASK_CONSENT

@@ -233,6 +233,10 @@ def score_command(
         check_query(query)
         if on_error != "raise":
             raise ConfigError(ERR_SKIP)
+        if get_settings().privacy.require_consent:
+            # The partitions are scored on workers that neither check consent nor record
+            # who was scored: refusing beats breaking the promise silently.
+            raise ConfigError(ERR_DASK_CONSENT)
     bundle, cutoff_warning = override_cutoffs(
         load_bundle(model), approve_below=approve_below, decline_above=decline_above
     )
@@ -252,6 +256,13 @@ def score_command(
         margin=serving.range_margin,
     )
     typer.echo(summary_line(summary, model=bundle.name, out=out))
+
+
+#: Consent checks and subject lineage run on the pandas engine only (issue 19 follow-up).
+ERR_DASK_CONSENT = (
+    "privacy.require_consent is set, and --engine dask neither checks consent nor records "
+    "which subjects were scored: score with --engine pandas"
+)
 
 
 def _score_on_cluster(
