@@ -6,6 +6,9 @@ from typing import Annotated
 
 import typer
 
+from greenscore.errors import ConfigError
+from greenscore.scale.cluster import check_engine
+
 EngineOpt = Annotated[
     str,
     typer.Option(
@@ -24,7 +27,13 @@ SchedulerOpt = Annotated[
 
 
 def scheduler_for(engine: str, scheduler: str | None) -> str | None:
-    """The scheduler to run on, None for the pandas engine (options checked first)."""
-    from greenscore.scale.cluster import check_engine
+    """The scheduler to run on, None for the pandas engine (options checked first).
 
-    return check_engine(engine, scheduler)
+    A bad ``--engine``/``--scheduler`` is the caller's usage mistake: it is raised as
+    Click's usage error, so the command's usage line is printed with the message and the
+    exit code is 2, like any other bad option value.
+    """
+    try:
+        return check_engine(engine, scheduler)
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.message) from exc
