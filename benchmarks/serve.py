@@ -29,7 +29,8 @@ a target of issue 12 is missed (the note says which, by how much, and the machin
 
 Run: ``.venv/bin/python benchmarks/serve.py [--quick] [--model booster]``; ``--quick`` is a
 smoke run (small model, 3-second phases, one round) written to ``serve_quick.json``;
-``--model booster`` writes ``serve_booster.json``. A full run takes about 8 minutes on 2
+``--model booster`` writes ``serve_booster.json``; ``--only batch`` runs the batch figures
+alone (no servers, no wrk) into ``serve_batch.json``. A full run takes about 8 minutes on 2
 quiet cores (6 servers, 3 rounds of 5-second phases at 1 and 10 connections each).
 """
 
@@ -682,6 +683,52 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _stem(args: argparse.Namespace) -> str:
+    return ("serve_quick" if args.quick else "serve") + (
+        "" if args.model == "calibrated" else "_booster"
+    )
+
+
+def batch_only(args: argparse.Namespace) -> int:
+    """The batch figures alone (``--only batch``): exit 1 when the batch target is missed."""
+    seconds = args.seconds or (3.0 if args.quick else 5.0)
+    home = Path(tempfile.mkdtemp(prefix="greenscore-serve-bench-"))
+    try:
+        from greenscore.config import Settings, use_settings
+
+        use_settings(Settings(home=home, environment="test"))
+        before = machine()
+        print("training the model", flush=True)
+        ds, bundle, _ = build_model(home, args.quick, args.model)
+        print("batch scoring", flush=True)
+        batch = batch_benchmarks(bundle, ds, 500 if args.quick else 2000, min(seconds, 3.0))
+        after = machine()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    goal = TARGETS["batch_every_row_ratio_to_pred_contrib"]
+    passed = {
+        "batch_every_row_ratio_to_pred_contrib": batch["ratio_every_row_to_pred_contrib"] >= goal,
+        "exact_to_pred_contrib": batch["max_abs_difference_to_pred_contrib"] <= EXACT_TOLERANCE,
+    }
+    result = {
+        "quick": args.quick,
+        "model": args.model,
+        "machine": before,
+        "batch": batch,
+        "passed": passed,
+        "machine_after": after,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{_stem(args)}_batch.json").write_text(json.dumps(result, indent=2), "utf-8")
+    print(json.dumps(batch, indent=2))
+    print(
+        f"load average {before['load_average'][0]:.1f} before, "
+        f"{after['load_average'][0]:.1f} after; every-row ratio to pred_contrib "
+        f"{batch['ratio_every_row_to_pred_contrib']} (goal {goal}); passed {passed}"
+    )
+    return 0 if all(passed.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, write the results, exit 1 if a target was missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -701,7 +748,16 @@ def main(argv: list[str] | None = None) -> int:
         default=min(2, os.cpu_count() or 1),
         help="worker processes of every server (default: cores, at most 2)",
     )
+    parser.add_argument(
+        "--only",
+        choices=("all", "batch"),
+        default="all",
+        help="batch: only the in-process batch figures (no servers, no wrk; about a minute), "
+        "written to serve_batch.json (serve_quick_batch / serve_booster_batch alike)",
+    )
     args = parser.parse_args(argv)
+    if args.only == "batch":
+        return batch_only(args)
     if shutil.which("wrk") is None:
         print(NO_WRK, file=sys.stderr)
         return 2
@@ -742,9 +798,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(home, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = ("serve_quick" if args.quick else "serve") + (
-        "" if args.model == "calibrated" else "_booster"
-    )
+    stem = _stem(args)
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2), "utf-8")
     (args.out / f"{stem}.md").write_text(markdown(result), "utf-8")
     print(markdown(result))
