@@ -75,6 +75,19 @@ def test_equals_pred_contrib(name: str) -> None:
     _check(model, _matrix(frame))
 
 
+def test_a_row_does_not_depend_on_its_block() -> None:
+    """Rows are explained in blocks, rows innermost: each row's sums are added in the same
+    order whatever its block, so one row alone gives the same bits as within 1500."""
+    frame, y = _frame()
+    model = lgb.LGBMClassifier(verbose=-1, n_jobs=1, n_estimators=30, num_leaves=31).fit(frame, y)
+    X = _matrix(frame)  # noqa: N806
+    assert len(X) > 2 * treeshap._BLOCK_ROWS and len(X) % treeshap._BLOCK_ROWS
+    tables = TreeTables.from_booster(model.booster_)
+    whole = contributions(tables, X)
+    for i in (0, treeshap._BLOCK_ROWS - 1, treeshap._BLOCK_ROWS, len(X) - 1):
+        np.testing.assert_array_equal(contributions(tables, X[i : i + 1]), whole[i : i + 1])
+
+
 @pytest.mark.parametrize("zero_as_missing", [False, True])
 def test_awkward_values_follow_lightgbm(zero_as_missing: bool) -> None:
     frame, y = _frame()

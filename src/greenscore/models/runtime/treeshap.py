@@ -43,8 +43,9 @@ MAX_TABLE_DEPTH = 14
 #: Largest total table size (doubles, 128 MB) before the remaining leaves compute G per row.
 MAX_TABLE_ENTRIES = 16_000_000
 _MAX_D = 64
-#: Rows explained together: their outputs stay in cache while the trees stream past.
-_BLOCK_ROWS = 256
+#: Rows explained together, innermost in every loop of the kernel (vector code); a block's
+#: split directions and unmet bits (128 rows x a tree's nodes) stay in cache.
+_BLOCK_ROWS = 128
 
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 #: LightGBM's kZeroThreshold: ``1e-35f``, a float widened to double (not the double 1e-35).
@@ -403,7 +404,8 @@ def _decide(
 
 @numba.njit(cache=True)
 def _leaf_direct(
-    out_row: np.ndarray,
+    out: np.ndarray,
+    r: int,
     v: float,
     q: int,
     d: int,
@@ -414,7 +416,8 @@ def _leaf_direct(
     poly: np.ndarray,
     less: np.ndarray,
 ) -> None:
-    """One leaf's contributions without a table: G from elementary symmetric polynomials.
+    """One leaf's contributions to row ``r`` of ``out`` (features by rows) without a
+    table: G from elementary symmetric polynomials.
 
     ``poly`` holds e_j of the satisfied slots' z; removing slot ``s`` is one synthetic
     division by ``(1 + z_s t)``, stable because every z is at most 1.
@@ -445,14 +448,55 @@ def _leaf_direct(
             for j in range(1, size_q):
                 less[j] = poly[j] - zs * less[j - 1]
                 acc += weights[d, size_q - 1 - j] * less[j]
-            out_row[f] += v * (1.0 / zs - 1.0) * outside * zs * acc
+            out[f, r] += v * (1.0 / zs - 1.0) * outside * zs * acc
         else:
-            out_row[f] -= v * g_q
+            out[f, r] -= v * g_q
+
+
+@numba.njit(cache=True)
+def _split_left(
+    x: np.ndarray,
+    go_left: np.ndarray,
+    threshold: float,
+    kind: int,
+    missing: int,
+    default_left: int,
+    cat_start: int,
+    cat_len: int,
+    cat_bits: np.ndarray,
+) -> None:
+    """:func:`_decide` of one split for a block of rows (``x``: the split's column).
+
+    The split's kind and missing-value type are tested once, outside the loop over rows,
+    so each case is a loop without calls or data-dependent exits that the compiler turns
+    into vector code; every case decides exactly as :func:`_decide` does.
+    """
+    n = x.shape[0]
+    if kind == 1:
+        for r in range(n):
+            go_left[r] = _decide(
+                x[r], threshold, kind, missing, default_left, cat_start, cat_len, cat_bits
+            )
+    elif missing == 2:  # NaN: missing goes the default way, zero is a number
+        for r in range(n):
+            v = x[r]
+            v = 0.0 if abs(v) <= _ZERO else v
+            go_left[r] = default_left if np.isnan(v) else (1 if v <= threshold else 0)
+    elif missing == 1:  # Zero: missing counts as zero, and zero goes the default way
+        for r in range(n):
+            v = x[r]
+            v = 0.0 if np.isnan(v) or abs(v) <= _ZERO else v
+            go_left[r] = default_left if v == 0.0 else (1 if v <= threshold else 0)
+    else:  # None: missing counts as zero
+        for r in range(n):
+            v = x[r]
+            v = 0.0 if np.isnan(v) or abs(v) <= _ZERO else v
+            go_left[r] = 1 if v <= threshold else 0
 
 
 @numba.njit(cache=True)
 def _contributions(
-    X: np.ndarray,  # noqa: N803
+    XT: np.ndarray,  # noqa: N803
     out: np.ndarray,
     node_feature: np.ndarray,
     node_threshold: np.ndarray,
@@ -483,61 +527,82 @@ def _contributions(
     g_table: np.ndarray,
     weights: np.ndarray,
 ) -> None:
-    n_rows = X.shape[0]
+    """Add a block of rows' contributions to ``out`` (features by rows, like ``XT``).
+
+    Rows are the innermost loop of every step -- a tree's splits, its paths' unmet
+    conditions, each leaf's slots -- over columns of the transposed matrices, so each
+    step is one pass over contiguous memory that the compiler vectorises. Each row's
+    terms are added in the same order as a row-by-row walk would add them (trees, then
+    leaves, then slots), so the sums do not depend on the block.
+    """
+    n_rows = XT.shape[1]
     n_trees = tree_node_start.shape[0]
     max_nodes = 1
     max_pos = 1
     for t in range(n_trees):
         max_nodes = max(max_nodes, tree_node_count[t])
         max_pos = max(max_pos, tree_pos_count[t])
-    left = np.zeros(max_nodes, dtype=np.int64)
-    # unmet[p]: slot bits of the path to position p whose condition the row does not meet
-    unmet = np.zeros(max_pos, dtype=np.int64)
+    left = np.zeros((max_nodes, n_rows), dtype=np.int64)
+    # unmet[p, r]: slot bits of the path to position p whose condition row r does not meet
+    unmet = np.zeros((max_pos, n_rows), dtype=np.int64)
+    q = np.zeros(n_rows, dtype=np.int64)
+    minus_g_q = np.zeros(n_rows)
     poly = np.zeros(weights.shape[0])
     less = np.zeros(weights.shape[0])
-    # Trees outermost: one tree's tables stay in cache while every row of the block uses them.
     for t in range(n_trees):
         base = tree_node_start[t]
+        for j in range(tree_node_count[t]):
+            g = base + j
+            _split_left(
+                XT[node_feature[g]],
+                left[j],
+                node_threshold[g],
+                node_kind[g],
+                node_missing[g],
+                node_default_left[g],
+                node_cat_start[g],
+                node_cat_len[g],
+                cat_bits,
+            )
         p0 = tree_pos_start[t]
-        for r in range(n_rows):
-            row = out[r]
-            for j in range(tree_node_count[t]):
-                g = base + j
-                left[j] = _decide(
-                    X[r, node_feature[g]],
-                    node_threshold[g],
-                    node_kind[g],
-                    node_missing[g],
-                    node_default_left[g],
-                    node_cat_start[g],
-                    node_cat_len[g],
-                    cat_bits,
-                )
-            unmet[0] = 0
-            for p in range(1, tree_pos_count[t]):
-                k = p0 + p
-                miss = left[pos_split[k]] ^ pos_left[k]
-                unmet[p] = unmet[pos_parent[k]] | (pos_bit[k] * miss)
-            for li in range(tree_leaf_start[t], tree_leaf_start[t] + tree_leaf_count[t]):
-                d = leaf_depth[li]
-                if d == 0:
-                    continue
-                q = ((1 << d) - 1) & ~unmet[leaf_pos[li]]
-                v = leaf_value[li]
-                s0 = leaf_slot_start[li]
-                table = leaf_table[li]
-                if table < 0:
-                    _leaf_direct(row, v, q, d, s0, slot_feature, slot_z, weights, poly, less)
-                    continue
-                minus_g_q = -v * g_table[table + q]
-                for s in range(d):
-                    bit = 1 << s
-                    if q & bit:
-                        row[slot_feature[s0 + s]] += (
-                            v * slot_factor[s0 + s] * g_table[table + (q ^ bit)]
-                        )
-                    else:
-                        row[slot_feature[s0 + s]] += minus_g_q
+        for p in range(1, tree_pos_count[t]):
+            k = p0 + p
+            parent = unmet[pos_parent[k]]
+            went = left[pos_split[k]]
+            here = unmet[p]
+            wanted = pos_left[k]
+            bit = pos_bit[k]
+            for r in range(n_rows):
+                here[r] = parent[r] | (bit * (went[r] ^ wanted))
+        for li in range(tree_leaf_start[t], tree_leaf_start[t] + tree_leaf_count[t]):
+            d = leaf_depth[li]
+            if d == 0:
+                continue
+            full = (1 << d) - 1
+            path = unmet[leaf_pos[li]]
+            v = leaf_value[li]
+            s0 = leaf_slot_start[li]
+            table = leaf_table[li]
+            if table < 0:
+                for r in range(n_rows):
+                    _leaf_direct(
+                        out, r, v, full & ~path[r], d, s0, slot_feature, slot_z, weights, poly, less
+                    )
+                continue
+            for r in range(n_rows):
+                qr = full & ~path[r]
+                q[r] = qr
+                minus_g_q[r] = -v * g_table[table + qr]
+            for s in range(d):
+                bit = 1 << s
+                scale = v * slot_factor[s0 + s]
+                row = out[slot_feature[s0 + s]]
+                for r in range(n_rows):
+                    qr = q[r]
+                    # Read unconditionally (qr ^ bit is in the leaf's table either way):
+                    # a select, not a branch, so the loop vectorises.
+                    met = scale * g_table[table + (qr ^ bit)]
+                    row[r] += met if qr & bit else minus_g_q[r]
 
 
 def contributions(tables: TreeTables, X: np.ndarray) -> np.ndarray:  # noqa: N803
@@ -551,19 +616,24 @@ def contributions(tables: TreeTables, X: np.ndarray) -> np.ndarray:  # noqa: N80
     ModelError
         If ``X`` does not have the booster's number of columns.
     """
-    X = np.ascontiguousarray(X, dtype=np.float64)  # noqa: N806
+    X = np.asarray(X, dtype=np.float64)  # noqa: N806
     if X.ndim != 2 or X.shape[1] != tables.n_features:
         raise ModelError(f"expected a matrix with {tables.n_features} columns, got {X.shape}")
-    out = np.zeros((X.shape[0], tables.n_features + 1))
-    out[:, -1] = tables.expected_value
-    for start in range(0, X.shape[0], _BLOCK_ROWS):
-        _run(tables, X[start : start + _BLOCK_ROWS], out[start : start + _BLOCK_ROWS])
-    return out
+    n = X.shape[0]
+    # Features by rows: a split reads, and a slot writes, one contiguous run of rows.
+    out = np.zeros((tables.n_features + 1, n))
+    out[-1] = tables.expected_value
+    for start in range(0, n, _BLOCK_ROWS):
+        block = slice(start, min(start + _BLOCK_ROWS, n))
+        done = np.zeros((tables.n_features, block.stop - block.start))
+        _run(tables, np.ascontiguousarray(X[block].T), done)
+        out[:-1, block] = done
+    return np.ascontiguousarray(out.T)
 
 
-def _run(t: TreeTables, X: np.ndarray, out: np.ndarray) -> None:  # noqa: N803
+def _run(t: TreeTables, XT: np.ndarray, out: np.ndarray) -> None:  # noqa: N803
     _contributions(
-        X,
+        XT,
         out,
         t.node_feature,
         t.node_threshold,
