@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select
 
 from greenscore.errors import NotFoundError
 from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes
@@ -67,6 +67,70 @@ def _index(kind: str, ref: str, hashes: Sequence[str | None] | None) -> list[dic
     ]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Units encrypted by :func:`prepare`, ready for :func:`write` in a caller's transaction."""
+
+    kind: str
+    refs: list[str]
+    units: list[dict[str, Any]]
+    index: list[dict[str, Any]]
+    rows: int
+
+
+def prepare(kind: str, units: Sequence[Unit]) -> Prepared:
+    """Encrypt units for :func:`write` (no database work).
+
+    Encrypting happens before any transaction: a key problem stores nothing at all, and a
+    caller that writes inside a transaction holding a lock (a job chunk's, with the audit
+    chain's) does not hold it while keys are fetched.
+
+    Raises
+    ------
+    PrivacyError
+        If there is no usable master key or keyring.
+    """
+    now = datetime.now(UTC)
+    blobs = [_encrypt(kind, u.ref, u.rows) for u in units]
+    return Prepared(
+        kind=kind,
+        refs=[u.ref for u in units],
+        units=[
+            {
+                "kind": kind,
+                "ref": u.ref,
+                "created_at": now,
+                "rows": len(u.rows),
+                "kek_version": parse_header(blob).kek_version,
+                "blob": blob,
+            }
+            for u, blob in zip(units, blobs, strict=True)
+        ],
+        index=[entry for u in units for entry in _index(kind, u.ref, u.subject_hashes)],
+        rows=sum(len(u.rows) for u in units),
+    )
+
+
+def write(conn: Connection, prepared: Prepared) -> int:
+    """Store prepared units (replacing any under the same refs) on the caller's connection,
+    in the caller's transaction: they commit with whatever else it writes, or not at all.
+
+    Returns
+    -------
+    int
+        Rows stored.
+    """
+    kind, refs = prepared.kind, prepared.refs
+    # Core statements, not ORM objects: a 100,000-row job has as many index rows.
+    conn.execute(_UNITS.delete().where(_UNITS.c.kind == kind, _UNITS.c.ref.in_(refs)))
+    conn.execute(_SUBJECTS.delete().where(_SUBJECTS.c.kind == kind, _SUBJECTS.c.ref.in_(refs)))
+    if prepared.units:
+        conn.execute(_UNITS.insert(), prepared.units)
+    if prepared.index:
+        conn.execute(_SUBJECTS.insert(), prepared.index)
+    return prepared.rows
+
+
 def seal(kind: str, units: Sequence[Unit], *, db: Database) -> int:
     """Encrypt and store units (replacing any under the same refs) in one transaction.
 
@@ -88,35 +152,9 @@ def seal(kind: str, units: Sequence[Unit], *, db: Database) -> int:
     PrivacyError
         If there is no usable master key or keyring (nothing is stored then).
     """
-    now = datetime.now(UTC)
-    # Encrypt everything before the transaction: a key problem stores nothing at all.
-    blobs = [_encrypt(kind, u.ref, u.rows) for u in units]
-    index = [entry for u in units for entry in _index(kind, u.ref, u.subject_hashes)]
-    refs = [u.ref for u in units]
-    with db.session() as session:
-        # Core statements, not ORM objects: a 100,000-row job has as many index rows.
-        session.execute(_UNITS.delete().where(_UNITS.c.kind == kind, _UNITS.c.ref.in_(refs)))
-        session.execute(
-            _SUBJECTS.delete().where(_SUBJECTS.c.kind == kind, _SUBJECTS.c.ref.in_(refs))
-        )
-        if units:
-            session.execute(
-                _UNITS.insert(),
-                [
-                    {
-                        "kind": kind,
-                        "ref": u.ref,
-                        "created_at": now,
-                        "rows": len(u.rows),
-                        "kek_version": parse_header(blob).kek_version,
-                        "blob": blob,
-                    }
-                    for u, blob in zip(units, blobs, strict=True)
-                ],
-            )
-        if index:
-            session.execute(_SUBJECTS.insert(), index)
-    return sum(len(u.rows) for u in units)
+    prepared = prepare(kind, units)
+    with db.begin() as conn:
+        return write(conn, prepared)
 
 
 def unseal(kind: str, ref: str, *, db: Database) -> list[Any]:
