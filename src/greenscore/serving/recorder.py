@@ -11,7 +11,9 @@ takes the decided micro-batches in the order the loop queued them and writes eve
 waiting at that moment in one transaction (a group commit: the busier the service, the
 more decisions share a commit), then hands each batch back to the loop, which answers its
 callers. Meanwhile the loop goes on reading, validating and scoring the next requests.
-Batches and jobs write from their own threads with :func:`record_decisions` directly.
+Batches and jobs write from their own threads with :func:`record_decisions` directly; a
+job writes its chunk's results and progress in the same transaction (``also``), so a
+chunk is decided, audited and saved exactly once, or not at all.
 """
 
 from __future__ import annotations
@@ -62,11 +64,28 @@ def prediction_row(
     }
 
 
+class Withdrawn(Exception):  # noqa: N818 - a decision withdrawn, not a failure to report
+    """Raised by an ``also`` writer to roll its batch back with nothing kept.
+
+    The batch's decisions are neither stored nor turned into dead letters: whoever asked
+    for them no longer wants them (a job whose lease another worker took over), and the
+    error reaches that caller as it is.
+    """
+
+
 def record_decisions(
-    events: Sequence[AuditEvent], rows: Sequence[dict[str, Any]], *, settings: Settings
+    events: Sequence[AuditEvent],
+    rows: Sequence[dict[str, Any]],
+    *,
+    settings: Settings,
+    also: Callable[[Connection], object] | None = None,
 ) -> list[int]:
     """Append the audit events and insert the prediction rows and their subjects' ``scored``
     lineage in one transaction (in the settings' database).
+
+    ``also(conn)``, when given, runs last in that transaction: what it writes (a job
+    chunk's results and progress) commits with the decisions, or nothing does. It may
+    raise :class:`Withdrawn` to roll the batch back.
 
     Returns
     -------
@@ -81,11 +100,13 @@ def record_decisions(
     if not events and not rows:
         return []
 
-    def also(conn: Connection) -> None:
+    def with_events(conn: Connection) -> None:
         insert_predictions(conn, rows)
         insert_scored(conn, rows)  # lineage: which model scored which subject
+        if also is not None:
+            also(conn)
 
-    return record_events(list(events), also=also, settings=settings)
+    return record_events(list(events), also=with_events, settings=settings)
 
 
 @dataclass

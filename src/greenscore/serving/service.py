@@ -26,11 +26,12 @@ import asyncio
 import secrets
 import weakref
 from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Connection
 
 from greenscore.config import Settings
 from greenscore.errors import DataError, GreenScoreError
@@ -51,7 +52,12 @@ from greenscore.serving.dlq import record_dead_letter
 from greenscore.serving.errors import ServiceUnavailableError
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
-from greenscore.serving.recorder import WriteBehind, prediction_row, record_decisions
+from greenscore.serving.recorder import (
+    Withdrawn,
+    WriteBehind,
+    prediction_row,
+    record_decisions,
+)
 from greenscore.serving.review import add_item
 from greenscore.serving.served_model import ScoreResult, ServedModel
 from greenscore.serving.tracing import Tracing
@@ -133,6 +139,11 @@ class Outcome:
             "review_id": self.review_id,
             "energy": self.model.energy.to_dict(),
         }
+
+
+#: ``also(answers) -> write(conn)``: given what each caller will get (an :class:`Outcome` or
+#: an error), before the decisions' transaction, returns what to write in it as well.
+AlsoWrite = Callable[[list["Outcome | BaseException"]], Callable[[Connection], object]]
 
 
 @dataclass(frozen=True)
@@ -497,13 +508,21 @@ class ScoringService:
 
     # ------------------------------------------------------------------ writing
     def commit(
-        self, decided: list[Outcome | Unanswered | BaseException]
+        self,
+        decided: list[Outcome | Unanswered | BaseException],
+        *,
+        also: AlsoWrite | None = None,
     ) -> list[Outcome | BaseException]:
         """Write decided outcomes and return what each caller gets, same order.
 
         Grey-band decisions are queued for review (if configured); then every decision's
         audit event and prediction row are written in one transaction; unanswered
         requests become dead letters (their callers get 503).
+
+        ``also``, when given and there are decisions to write, is handed what each caller
+        will get (an unanswered request as the 503 it becomes) and what it returns runs in
+        the decisions' transaction: a job saves its chunk's results and progress there.
+        With no decision to write it is not called and nothing of it is written.
 
         Raises
         ------
@@ -518,11 +537,12 @@ class ScoringService:
         if outcomes:
             self._route_to_review(outcomes)
             events, rows = self._records(outcomes)
+            write = also([self._preview(o) for o in decided]) if also is not None else None
             traces = [o.item.trace for o in outcomes if o.item and o.item.trace is not None]
             with self.tracing.shared(
                 "audit.commit", traces, {"greenscore.commit.decisions": len(outcomes)}
             ):
-                record_decisions(events, rows, settings=self.settings)
+                record_decisions(events, rows, settings=self.settings, also=write)
             self._observe(outcomes)
             self._sample(outcomes, [row["subject_hash"] for row in rows])
         return [self._answered(o) for o in decided]
@@ -551,6 +571,15 @@ class ScoringService:
             ConsentMissingError(refusal, purpose=purpose) if hashes.get(k) in missing else o
             for k, o in enumerate(decided)
         ]
+
+    def _preview(self, outcome: Outcome | Unanswered | BaseException) -> Outcome | BaseException:
+        """What a caller will get, before anything is written: :meth:`_answered` without
+        the dead letter (written after the decisions' transaction)."""
+        if isinstance(outcome, Unanswered):
+            return ServiceUnavailableError(
+                UNAVAILABLE.format(request_id=outcome.item.request_id), kept=True
+            )
+        return outcome
 
     def _answered(self, outcome: Outcome | Unanswered | BaseException) -> Outcome | BaseException:
         if isinstance(outcome, Unanswered):
@@ -752,16 +781,24 @@ class ScoringService:
         route: str,
         request_ids: Sequence[str] | None = None,
         tenant: str | None = None,
+        also: AlsoWrite | None = None,
     ) -> list[Outcome | BaseException]:
         """:meth:`item`, :meth:`decide` and :meth:`commit` for many applicants (batches,
         jobs, replays), in the calling thread: the outcomes returned are written.
 
         A refused input (out of range) is that applicant's outcome, not the batch's.
-        ``tenant`` owns the decisions (default: ``actor``). Traced as one ``decide`` span
-        (under the request's, if any: a job chunk's is a root) with one ``validate``.
+        ``tenant`` owns the decisions (default: ``actor``). ``also`` is :meth:`commit`'s,
+        handed one answer per payload (refused inputs included). Traced as one ``decide``
+        span (under the request's, if any: a job chunk's is a root) with one ``validate``.
+
+        Raises
+        ------
+        Withdrawn
+            If ``also``'s writer withdrew the batch: nothing of it is stored, no dead
+            letter either.
         """
         with self.tracing.span("decide", {"greenscore.applicants": len(payloads)}):
-            return self._decide_payloads(payloads, actor, route, request_ids, tenant)
+            return self._decide_payloads(payloads, actor, route, request_ids, tenant, also)
 
     def _decide_payloads(
         self,
@@ -770,6 +807,7 @@ class ScoringService:
         route: str,
         request_ids: Sequence[str] | None,
         tenant: str | None,
+        also: AlsoWrite | None,
     ) -> list[Outcome | BaseException]:
         items: list[Item] = []
         outcomes: list[Outcome | BaseException | None] = []
@@ -792,11 +830,24 @@ class ScoringService:
                 except DataError as exc:
                     outcomes.append(exc)
         decided = self.decide(items) if items else []
+
+        def per_payload(answers: Sequence[Outcome | BaseException]) -> list[Any]:
+            it = iter(answers)
+            return [o if o is not None else next(it) for o in outcomes]
+
+        hook: AlsoWrite | None = None
+        if also is not None:
+            chunk_write = also
+
+            def hook(answers: list[Outcome | BaseException]) -> Callable[[Connection], object]:
+                return chunk_write(per_payload(answers))
+
         written: Sequence[Outcome | BaseException]
         try:
-            written = self.commit(decided)
+            written = self.commit(decided, also=hook)
+        except Withdrawn:
+            raise
         except Exception as exc:  # noqa: BLE001 - an unaudited decision must not be returned
             log.error("decisions not written", extra={"error": repr(exc), "n": len(decided)})
             written = self._not_written(decided, exc)
-        it = iter(written)
-        return [o if o is not None else next(it) for o in outcomes]
+        return per_payload(written)
