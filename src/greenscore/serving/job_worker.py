@@ -1,13 +1,20 @@
 """The batch-job worker: a thread that claims jobs in the database and scores them chunk by chunk.
 
-The worker claims a job (a lease: worker id and heartbeat), scores one sealed input chunk
-at a time through the scoring service (each decision audited like a real-time one) and
-seals that chunk's results before it records the progress, so a job interrupted by a
-stop or a crash resumes at the first chunk not yet saved: on a clean stop the job goes
-back to the queue at once, after a crash it is taken over when its worker's heartbeat is
-older than ``serving.job_lease_seconds``. Every input row has a result row — a decision,
-an error naming the field, or ``erased`` for an applicant erased meanwhile — so no row
-is dropped.
+The worker claims a job (a lease: worker id and heartbeat) and scores one sealed input
+chunk at a time through the scoring service, each decision audited like a real-time one.
+A chunk is done exactly once: its decisions' audit events and prediction rows, its sealed
+result rows and the job's progress commit in one transaction (the scoring service's
+``also`` hook), so a job interrupted by a stop or a crash (SIGKILL included) resumes at
+the first chunk not committed, and no decision is ever audited that no result row names.
+That transaction is fenced: it commits only while this worker still holds the job and
+the job's progress is where the chunk began, so a worker whose lease was taken over
+meanwhile stores nothing of its chunk (:class:`~greenscore.serving.recorder.Withdrawn`).
+A chunk with no decision to write (every row refused or erased, or the decisions'
+transaction failed and became dead letters) saves its results in a fenced transaction of
+its own. On a clean stop the job goes back to the queue at once; after a crash it is
+taken over when its worker's heartbeat is older than ``serving.job_lease_seconds``.
+Every input row has a result row — a decision, an error naming the field, or ``erased``
+for an applicant erased meanwhile — so no row is dropped.
 
 Fair share: after each chunk, if another caller has a job waiting, the running job goes
 back to the queue (keeping its progress) and the longest-waiting job is claimed next, so
@@ -27,7 +34,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import Connection, exists, or_, select, update
 
 from greenscore.config import Settings, require_secrets
 from greenscore.errors import NotFoundError
@@ -48,11 +55,13 @@ from greenscore.serving.jobs import (
     part_ref,
     row,
 )
+from greenscore.serving.recorder import Withdrawn
 from greenscore.store import database
 
 log = get_logger(__name__)
 
 INPUT_GONE = "the job's input is gone (purged by retention, or stored by an older release)"
+TAKEN_OVER = "job '{id}' chunk {k} not saved: another worker holds the job now"
 
 
 class JobWorker:
@@ -62,8 +71,9 @@ class JobWorker:
     ----------
     settings : Settings
     decide : callable
-        ``decide(payloads, actor=..., route=...) -> outcomes`` (the scoring service's
-        ``decide_payloads``).
+        ``decide(payloads, actor=..., route=..., also=...) -> outcomes`` (the scoring
+        service's ``decide_payloads``): ``also(answers)`` returns what to write in the
+        decisions' transaction, and may raise ``Withdrawn`` there.
     validate : callable
         Applicant dict -> validated dict; raises ``pydantic.ValidationError``.
     post : callable, optional
@@ -186,24 +196,97 @@ class JobWorker:
             except NotFoundError:
                 self._finish(job, FAILED, error=INPUT_GONE)
                 return
-            results, bad = self._score_chunk(job, rows, k * size)
-            hashes = (
-                subject_hashes(
-                    [r.get(job.id_column) if isinstance(r, dict) else None for r in rows],
-                    settings=self.settings,
-                )
-                if job.id_column
-                else None
-            )
-            unit = sealed.Unit(ref=part_ref(job.id, "out", k), rows=results, subject_hashes=hashes)
-            sealed.seal(SEALED_KIND, [unit], db=self.db)
-            errors += bad
-            self._update(
-                job.id, done=min(job.total, (k + 1) * size), errors=errors, heartbeat_at=now()
-            )
+            try:
+                errors = self._run_chunk(job, k, size, rows, errors)
+            except Withdrawn as exc:
+                log.warning("job chunk withdrawn", extra={"job": job.id, "error": str(exc)})
+                return
         self._finish(job, DONE)
 
-    def _score_chunk(self, job: Any, chunk: list[Any], start: int) -> tuple[list, int]:
+    def _run_chunk(self, job: Any, k: int, size: int, rows: list[Any], errors: int) -> int:
+        """Decide, audit and save chunk ``k`` exactly once; the job's error count after it.
+
+        Raises
+        ------
+        Withdrawn
+            If another worker holds the job now (nothing of the chunk is stored).
+        """
+        start = k * size
+        results, valid, where = self._validated(rows, start)
+        hashes = (
+            subject_hashes(
+                [r.get(job.id_column) if isinstance(r, dict) else None for r in rows],
+                settings=self.settings,
+            )
+            if job.id_column
+            else None
+        )
+        bad: list[int] = []
+
+        def save(answers: list[Any]) -> Callable[[Connection], None]:
+            # Called before the decisions' transaction (encrypting here, not under its lock);
+            # the function returned runs inside it.
+            filled = _filled(results, where, answers, start)
+            bad.append(_errors(filled))
+            return self._saver(job, k, size, filled, hashes, errors + bad[-1])
+
+        route = f"/v1/jobs/{job.id}"
+        answers = self._decide(valid, actor=job.actor, route=route, also=save) if valid else []
+        current = row(job.id, db=self.db)
+        if current.worker != self.worker_id:
+            raise Withdrawn(TAKEN_OVER.format(id=job.id, k=k))
+        if current.done > start:  # committed with the chunk's decisions
+            return errors + bad[-1]
+        # No decision was written (none to write, or their transaction failed and they
+        # became dead letters): the results and progress are saved on their own.
+        filled = _filled(results, where, answers, start)
+        with self.db.begin() as conn:
+            self._saver(job, k, size, filled, hashes, errors + _errors(filled))(conn)
+        return errors + _errors(filled)
+
+    def _saver(
+        self,
+        job: Any,
+        k: int,
+        size: int,
+        results: list[Any],
+        hashes: list[str | None] | None,
+        errors: int,
+    ) -> Callable[[Connection], None]:
+        """Chunk ``k``'s results sealed now, and the writer that stores them and the job's
+        progress in a caller's transaction, fenced on this worker's lease and the chunk's
+        start (a chunk is never saved twice, nor by a worker that lost the job)."""
+        unit = sealed.Unit(ref=part_ref(job.id, "out", k), rows=results, subject_hashes=hashes)
+        prepared = sealed.prepare(SEALED_KIND, [unit])
+        start, stamp = k * size, now()
+
+        def write(conn: Connection) -> None:
+            moved = conn.execute(
+                update(TABLE)
+                .where(
+                    TABLE.c.id == job.id,
+                    TABLE.c.worker == self.worker_id,
+                    TABLE.c.status == RUNNING,
+                    TABLE.c.done == start,
+                )
+                .values(
+                    done=min(job.total, start + size),
+                    errors=errors,
+                    heartbeat_at=stamp,
+                    updated_at=stamp,
+                )
+            ).rowcount
+            if moved != 1:
+                raise Withdrawn(TAKEN_OVER.format(id=job.id, k=k))
+            sealed.write(conn, prepared)
+
+        return write
+
+    def _validated(
+        self, chunk: list[Any], start: int
+    ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]], list[int]]:
+        """The chunk's result rows known before deciding (erased, refused by validation),
+        the valid records to decide and where each one's result goes."""
         results: list[dict[str, Any] | None] = [None] * len(chunk)
         valid: list[dict[str, Any]] = []
         where: list[int] = []
@@ -216,17 +299,7 @@ class JobWorker:
                 where.append(i)
             except Exception as exc:  # noqa: BLE001 - pydantic names the field; kept per row
                 results[i] = {"row": start + i, "error": _validation_message(exc)}
-        outcomes = self._decide(valid, actor=job.actor, route=f"/v1/jobs/{job.id}") if valid else []
-        for i, outcome in zip(where, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                results[i] = {
-                    "row": start + i,
-                    "error": {"error": type(outcome).__name__, "detail": str(outcome)},
-                }
-            else:
-                results[i] = {"row": start + i, **outcome.to_dict()}
-        bad = sum(1 for r in results if r is not None and "error" in r)
-        return results, bad
+        return results, valid, where
 
     def _update(self, job_id: str, **values: Any) -> None:
         with self.db.begin() as conn:
@@ -246,6 +319,26 @@ class JobWorker:
         self._update(job.id, **values)
         if job.callback_url:
             self.callbacks.wake()
+
+
+def _filled(
+    known: list[dict[str, Any] | None], where: list[int], answers: list[Any], start: int
+) -> list[dict[str, Any] | None]:
+    """The chunk's result rows: the known ones, and each decided record's answer."""
+    results = list(known)
+    for i, outcome in zip(where, answers, strict=True):
+        if isinstance(outcome, BaseException):
+            results[i] = {
+                "row": start + i,
+                "error": {"error": type(outcome).__name__, "detail": str(outcome)},
+            }
+        else:
+            results[i] = {"row": start + i, **outcome.to_dict()}
+    return results
+
+
+def _errors(results: list[dict[str, Any] | None]) -> int:
+    return sum(1 for r in results if r is not None and "error" in r)
 
 
 def _validation_message(exc: Exception) -> dict[str, Any]:
