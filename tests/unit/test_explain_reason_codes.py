@@ -176,6 +176,28 @@ def test_batch_equals_one_by_one_and_frame_layout(german):
     assert table["reason_1_code"].tolist() == [r[0].code if r else None for r in batch]
 
 
+@pytest.mark.parametrize("max_reasons", [1, 4, 7])
+def test_batch_coding_walks_each_row_as_the_row_walk_does(german, max_reasons):
+    """The batch coder (ranked candidates, values judged feature by feature) gives what the
+    row-by-row walk gives: on the model's scores, and on rounded scores full of ties
+    across its cut and rows whose leading candidates are all on the favourable side."""
+    bundle, frame = german
+    coder = ReasonCoder.from_bundle(bundle, reference=frame, max_reasons=max_reasons)
+    encoded, shown = coder.encode(frame.iloc[:400])
+    model = np.where(coder._excluded, -np.inf, coder.contributions(encoded))
+    rng = np.random.default_rng(0)
+    ties = np.round(rng.normal(size=model.shape), 1)
+    ties[:40, :] = 1.0  # every column tied
+    for scores in (model, ties):
+        order = np.argsort(-scores, axis=1, kind="stable")
+        expected = [
+            coder._reasons(encoded, i, scores[i], order[i], shown[i]) for i in range(len(scores))
+        ]
+        assert coder._coded(encoded, scores, shown) == expected
+    # On the tied scores, leading candidates on the favourable side were passed over.
+    assert any(r and r[0].feature != coder.features[order[i][0]] for i, r in enumerate(expected))
+
+
 def test_codes_are_stable_hashes_and_stored_at_fit_time(german):
     bundle, frame = german
     assert reason_code("duration") == reason_code("duration") != reason_code("credit_amount")

@@ -53,6 +53,8 @@ _CODE_PREFIX = "GS"
 #: Distinct values per feature whose side verdict and sentence a coder remembers.
 _REMEMBERED = 4096
 _CODE_DIGITS = 5
+#: Candidates ranked per row beyond ``max_reasons``, for values on the favourable side.
+_SPARE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,13 +405,147 @@ class ReasonCoder:
         if n == 0:
             return []
         scores = np.where(self._excluded, -np.inf, self.contributions(encoded))
-        # Largest push first; a stable sort breaks ties by model column order, so the
-        # same input always gives the same reasons.
-        order = np.argsort(-scores, axis=1, kind="stable")
-        return [
-            self._reasons(encoded, i, scores[i], order[i], shown[i] if shown is not None else None)
-            for i in range(n)
-        ]
+        return self._coded(encoded, scores, shown)
+
+    def _ranked(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the columns of its largest scores, largest first, ties by column order.
+
+        The same order as a stable sort of the whole row, cut to the ``max_reasons +``
+        :data:`_SPARE` leading columns (one partition of the matrix, then a sort of the
+        few kept). Returns the columns, and the rows where the cut may differ from the
+        whole sort's head: a tie across the cut on a positive score (which of the tied
+        columns were kept is arbitrary); those rows are to be ranked whole.
+        """
+        n, width = scores.shape
+        keep = min(width, self.max_reasons + _SPARE)
+        if keep == width:
+            return np.argsort(-scores, axis=1, kind="stable"), np.zeros(n, dtype=bool)
+        kept = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
+        top = np.take_along_axis(scores, kept, axis=1)
+        order = np.lexsort((kept, -top), axis=1)
+        kept = np.take_along_axis(kept, order, axis=1)
+        last = np.take_along_axis(top, order[:, -1:], axis=1)
+        tied = (last[:, 0] > 0) & ((scores == last).sum(axis=1) > (top == last).sum(axis=1))
+        return kept, tied
+
+    def _coded(
+        self,
+        encoded: Encoded,
+        scores: np.ndarray,
+        shown: Sequence[Mapping[str, Any] | None] | None,
+    ) -> list[list[ReasonCode]]:
+        """The reasons of every row from its scores, a batch at a time.
+
+        What :meth:`_reasons` does row by row -- walk the columns by falling score, stop
+        at the first that is not positive or at ``max_reasons``, skip a value on the
+        favourable side of typical -- done on the ranked candidates of all rows at once:
+        values are read and side verdicts given per feature, over every row that has it
+        as a candidate, first for the leading ``max_reasons`` ranks, then for the rest
+        only in rows still short of reasons. A row whose candidates run out before its
+        reasons do (or whose cut is tied) is coded by :meth:`_reasons` on its whole order.
+        """
+        n = len(scores)
+        most = self.max_reasons
+        kept, tied = self._ranked(scores)
+        top = np.take_along_axis(scores, kept, axis=1)
+        positive = top > 0
+        raises = np.zeros(positive.shape, dtype=bool)
+        found: dict[tuple[int, int], Any] = {}  # (row, rank) -> value, where it raises risk
+        for ranks in (slice(0, most), slice(most, None)):
+            short = raises.sum(axis=1) < most
+            rows, at = np.nonzero(positive[:, ranks] & short[:, None])
+            if not len(rows):
+                continue
+            at += ranks.start
+            verdicts, values = self._judge(encoded, rows, kept[rows, at])
+            raises[rows, at] = verdicts
+            for position in np.flatnonzero(verdicts).tolist():
+                found[int(rows[position]), int(at[position])] = values[position]
+        chosen = raises & (np.cumsum(raises, axis=1) <= most)
+        # Rows whose candidates were all positive and gave too few reasons go on past the cut.
+        unfinished = (
+            positive[:, -1] & (chosen.sum(axis=1) < most) & (kept.shape[1] < scores.shape[1])
+        )
+        out: list[list[ReasonCode]] = [[] for _ in range(n)]
+        rows, at = np.nonzero(chosen)
+        seen = self._sentence_seen
+        for i, rank, j, score in zip(
+            rows.tolist(),
+            at.tolist(),
+            kept[rows, at].tolist(),
+            top[rows, at].tolist(),
+            strict=True,
+        ):
+            value = found[i, rank]
+            feature = self.features[j]
+            sent = shown[i] if shown is not None else None
+            if sent is not None and feature in sent:
+                value = sent[feature]
+            try:
+                text = seen[j].get((type(value), value)) or self._sentence(j, value)
+            except TypeError:  # an unhashable value
+                text = self._sentence(j, value)
+            out[i].append(ReasonCode(self.codes[j], feature, score, value, text))
+        for i in np.flatnonzero(tied | unfinished).tolist():
+            order = np.argsort(-scores[i], kind="stable")
+            out[i] = self._reasons(
+                encoded, i, scores[i], order, shown[i] if shown is not None else None
+            )
+        return out
+
+    def _judge(
+        self, encoded: Encoded, rows: np.ndarray, columns: np.ndarray
+    ) -> tuple[np.ndarray, list[Any]]:
+        """Per (row, reported feature) pair: whether its value raises risk, and the value.
+
+        Values are read and judged feature by feature over all the pairs that have it.
+        """
+        verdicts = np.zeros(len(rows), dtype=bool)
+        values: list[Any] = [None] * len(rows)
+        by_column = np.argsort(columns, kind="stable")
+        starts = np.flatnonzero(np.diff(columns[by_column], prepend=-1))
+        for group in np.split(by_column, starts[1:]):
+            j = int(columns[group[0]])
+            read = self._values(encoded, rows[group], j)
+            verdicts[group] = self._verdicts(j, read)
+            for position, value in zip(group.tolist(), read, strict=True):
+                values[position] = value
+        return verdicts, values
+
+    def _values(self, encoded: Encoded, rows: np.ndarray, j: int) -> list[Any]:
+        """:meth:`_value` of reported feature ``j`` for each of ``rows``."""
+        raw_column, column = self._source[j]
+        layout = self.runtime.layout
+        found: list[Any]
+        if raw_column is not None:
+            if isinstance(encoded.raw, dict):
+                stored = encoded.raw.get(raw_column)
+                found = [None] * len(rows) if stored is None else stored[rows].tolist()
+            else:
+                raw = encoded.raw
+                found = [raw[i].get(raw_column) for i in rows.tolist()]
+        elif column is not None and encoded.matrix is not None and layout is not None:
+            numbers = encoded.matrix[rows, column]
+            levels = layout.levels[column]
+            if levels is None:
+                found = numbers.tolist()
+            else:
+                found = [None if x != x else levels[int(x)] for x in numbers.tolist()]
+        else:
+            return [self._value(encoded, i, j) for i in rows.tolist()]
+        return [_plain(value) for value in found]
+
+    def _verdicts(self, j: int, values: Sequence[Any]) -> list[bool]:
+        """:meth:`_raises_risk` of feature ``j`` for each of ``values``."""
+        seen = self._risk_seen[j]
+        out = []
+        for value in values:
+            try:
+                verdict = seen.get((type(value), value))
+            except TypeError:
+                verdict = None
+            out.append(self._raises_risk(j, value) if verdict is None else verdict)
+        return out
 
     def _value(self, encoded: Encoded, i: int, j: int) -> Any:
         raw_column, column = self._source[j]
@@ -419,12 +555,7 @@ class ReasonCoder:
             value = self.runtime.value(encoded, i, column)
         else:
             return None
-        # One value, however it was read (a dict, a frame, the matrix): plain, missing = None.
-        if isinstance(value, np.generic):
-            value = value.item()
-        if value is pd.NA or (isinstance(value, float) and value != value):
-            return None
-        return value
+        return _plain(value)
 
     def _reasons(
         self,
@@ -591,6 +722,15 @@ def reason_table(
             record[f"reason_{k + 1}_text"] = reason.text if reason else None
         records.append(record)
     return pd.DataFrame.from_records(records, index=index)
+
+
+def _plain(value: Any) -> Any:
+    """One value, however it was read (a dict, a frame, the matrix): plain, missing = None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return value
 
 
 def _one_row(row: Mapping[str, Any] | pd.DataFrame | pd.Series) -> pd.DataFrame:
