@@ -120,6 +120,10 @@ def _as_float(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     dtypes = frame.dtypes
     for column in columns:
         dtype = dtypes[column]
+        # dtype.kind answers for numpy and pandas' nullable numbers at once (a tenth of the
+        # time of the pandas predicates, which then only judge the other dtypes).
+        if getattr(dtype, "kind", "O") in "biufc":
+            continue
         if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
             raise DataError(MSG_NOT_NUMERIC.format(column=column, dtype=dtype))
     values = frame[columns].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -247,12 +251,14 @@ class TabularEncoder:
         if missing:
             raise DataError(MSG_MISSING.format(columns=missing))
 
-        values = _as_float(X, self.numeric_columns_)
+        values = _as_float(X, self.numeric_columns_)  # a fresh array: changed in place
         # Only the skewed columns take the log (all of them did, then half were thrown away).
         values[:, self.log_mask_] = _signed_log(values[:, self.log_mask_])
         gaps = np.isnan(values)
-        values = np.nan_to_num((values - self.center_) / self.scale_, nan=0.0)
-        blocks = [values, gaps[:, self.nan_indicator_].astype(np.float64)]
+        values -= self.center_
+        values /= self.scale_
+        values[gaps] = 0.0
+        blocks = [values, gaps[:, self.nan_indicator_]]
 
         cat = np.zeros((len(X), len(self.categorical_columns_)), dtype=np.int64)
         for j, (column, mapping) in enumerate(
@@ -264,7 +270,9 @@ class TabularEncoder:
         if self.has_sequences:
             seq, lengths = self._sequences(X)
             blocks.append((lengths / self.seq_len_)[:, None])
-        num = np.concatenate(blocks, axis=1).astype(np.float32)
+        # One pass to float32 (the 0/1 gaps too); the layout stays pandas' column-major one,
+        # and each consumer makes it row-major once (tensors, ONNX Runtime's feeds).
+        num = np.concatenate(blocks, axis=1, dtype=np.float32)
         return EncodedInputs(num=num, cat=cat, seq=seq, lengths=lengths)
 
     def _sequences(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
