@@ -5,7 +5,10 @@ predictions. Small generated data, small nets: seconds each."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -18,6 +21,7 @@ from serving_bundle import dataset, fit_bundle  # noqa: E402
 from greenscore.config import Settings, use_settings  # noqa: E402
 from greenscore.errors import ConfigError  # noqa: E402
 from greenscore.models.bundle import ScoringBundle  # noqa: E402
+from greenscore.models.compress import measure  # noqa: E402
 from greenscore.models.compress.distillation import (  # noqa: E402
     distill_lightgbm,
     distill_mlp,
@@ -28,6 +32,7 @@ from greenscore.models.compress.onnx_net import (  # noqa: E402
     export_onnx,
     make_session,
     run_session,
+    session_threads,
 )
 from greenscore.models.compress.plain import count_parameters, from_dnn  # noqa: E402
 from greenscore.models.compress.pruning import (  # noqa: E402
@@ -173,6 +178,48 @@ def test_a_compressed_bundle_saves_and_loads_with_identical_predictions(setup, t
     info = loaded.metadata.model_extra["compression"]
     assert info["nets"][0]["int8"] and info["nets"][0]["sparsity"] == pytest.approx(0.5)
     assert (tmp_path / "compression.json").exists()
+    # Timed like the net it replaces: the original's thread count, kept through saving.
+    threads = CompressOptions(
+        methods=["quantize"], out=tmp_path / "threads", tolerance=0.5, measure=False
+    )
+    bundle.estimator.set_params(n_jobs=3)
+    try:
+        made = compress(bundle, ds, threads).bundles["int8"].estimator
+    finally:
+        bundle.estimator.set_params(n_jobs=None)
+    assert made.threads == 3 and session_threads(made._session()) == 3
+    assert ScoringBundle.load(tmp_path / "threads" / "models" / "int8").estimator.threads == 3
+    assert measure.inference_threads(loaded.estimator) == 1  # None: the settings' count
+
+
+def test_a_compressed_net_scores_in_the_torch_nets_batches_alike(setup) -> None:
+    _, _, bundle, _, data = setup
+    model, _ = quantize_net(from_dnn(bundle.estimator.module_), "static", data)
+    session = make_session(model, threads=1)
+    whole = run_session(session, data.feeds())
+    assert len(whole) == len(data)
+    np.testing.assert_array_equal(run_session(session, data.feeds(), batch=97), whole)
+
+
+def test_interleaved_timing_takes_turns_and_keeps_each_calls_median(monkeypatch) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: clock[0])
+    ran: list[str] = []
+    costs = {
+        "a": iter([0, 1.0, 5.0, 2.0]),
+        "b": iter([0, 3.0, 3.0, 9.0]),
+        "c": iter([0] + [4.0] * 3),
+    }
+
+    def call(name: str) -> None:
+        ran.append(name)
+        clock[0] += next(costs[name])
+
+    calls: dict[str, Callable[[], Any]] = {name: partial(call, name) for name in "abc"}
+    seconds = measure.interleaved_seconds(calls, rounds=3)
+    # A warm-up call each, then three rounds, each starting one further along.
+    assert ran == list("abc" + "abc" + "bca" + "cab")
+    assert seconds == {"a": 2.0, "b": 3.0, "c": 4.0}
 
 
 def test_pruning_a_model_without_a_net_is_refused_naming_distill(setup, tmp_path) -> None:

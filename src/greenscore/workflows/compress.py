@@ -208,7 +208,10 @@ def _compress_net(
             info["quantization_refused"] = f"AUC {auc:.4f} is beyond the tolerance"
     gate_log.extend({"net": slot, **record} for record in gate.log)
     columns = [str(c) for c in net.feature_names_in_]
-    return OnnxNetClassifier.of(net.encoder_, model, columns, info), info
+    # The session runs on as many threads as the net it replaces (its n_jobs, else the
+    # settings'), so the two are timed alike.
+    compressed = OnnxNetClassifier.of(net.encoder_, model, columns, info, threads=net.n_jobs)
+    return compressed, info
 
 
 def _net_variant(
@@ -438,7 +441,12 @@ def _save_and_measure(
 ) -> None:
     from greenscore.evaluation.metrics import auc
     from greenscore.models.compress.measure import METHODS as MEASURED
-    from greenscore.models.compress.measure import measure, pickled_bytes, table
+    from greenscore.models.compress.measure import (
+        batch_rows_per_s,
+        measure,
+        pickled_bytes,
+        table,
+    )
 
     out = Path(options.out)
     folders = {ORIGINAL: original.save(out / "models" / ORIGINAL)}
@@ -459,7 +467,10 @@ def _save_and_measure(
         result.chosen = min(ok, key=lambda n: pickled_bytes(ok[n].estimator))
         ok[result.chosen].save(out / "model")
     if options.measure:
-        for name, b in [(ORIGINAL, original), *result.bundles.items()]:
+        everyone = {ORIGINAL: original, **result.bundles}
+        say("timing batch inference of all models side by side")
+        rates = batch_rows_per_s(everyone, X)  # interleaved: their ratios hold under load
+        for name, b in everyone.items():
             say(f"measuring {name}")
             result.measurements.append(
                 measure(
@@ -471,6 +482,7 @@ def _save_and_measure(
                     y,
                     frame,
                     latency_rows=options.latency_rows,
+                    rows_per_s=rates[name],
                 )
             )
     result.report = {

@@ -11,8 +11,14 @@ Every figure says how it was measured (:data:`METHODS`):
 * **latency**: one applicant at a time through the serving runtime
   (:class:`~greenscore.models.runtime.ScoringRuntime`: encode raw fields, score), p50 and
   p99 over ``latency_rows`` applicants;
-* **batch rows/s**: all rows in one call, best of three, for the model step (model
-  features in, PD out) and for the whole bundle (raw columns in: feature steps + model);
+* **batch rows/s**: all rows in one call (the nets split them in batches of
+  ``PREDICT_BATCH``, torch and ONNX Runtime alike), for the model step (model features
+  in, PD out: the net's encoder, the net, the sigmoid) and for the whole bundle (raw
+  columns in: feature steps + model). The original and every variant are timed
+  *interleaved* (:func:`interleaved_seconds`: round-robin, the starting one rotated each
+  round, median of ``BATCH_ROUNDS`` rounds), so a change in the machine's load hits all of
+  them alike and their ratios hold on a shared machine, and on the same thread count
+  (:func:`inference_threads`, kept per row);
 * **energy per 1k predictions**: :func:`~greenscore.sustainability.energy.energy_per_1k_predictions`
   (CodeCarbon, its method string is kept) on the model step and on the whole bundle;
 * **AUC** on the given rows, and the **fairness gap**: the largest approval-rate
@@ -26,6 +32,7 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +42,10 @@ import pandas as pd
 
 from greenscore.config import EnergySettings
 from greenscore.models.bundle import ScoringBundle
+from greenscore.models.torch.base import PREDICT_BATCH
+
+#: Interleaved rounds behind each batch figure (their median is kept).
+BATCH_ROUNDS = 21
 
 METHODS = {
     "params": "net weights and biases (INT8 graph: initializer numbers); trees: split and "
@@ -43,7 +54,10 @@ METHODS = {
     "bundle_bytes": "bundle folder on disk (bundle.joblib zlib level 3, metadata, spec)",
     "latency": "one applicant per call through ScoringRuntime (encode + score), "
     "time.perf_counter, p50/p99",
-    "batch": "all rows in one call, best of 7, time.perf_counter",
+    "batch": f"all rows in one call (nets: batches of {PREDICT_BATCH} rows, torch and ONNX "
+    "Runtime alike), the original and every variant interleaved round-robin (start rotated "
+    f"each round), median of {BATCH_ROUNDS} rounds each, time.perf_counter, every net on the "
+    "same intra-op thread count (threads in compression.json)",
     "energy": "energy_per_1k_predictions: CodeCarbon OfflineEmissionsTracker task around "
     "repeated calls lasting >= 0.5 s",
     "auc": "ROC AUC on the evaluation rows",
@@ -73,6 +87,7 @@ class Measurement:
     fairness_attribute: str | None
     explanations: str
     runtime_mode: str
+    threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -118,19 +133,75 @@ def folder_bytes(folder: Path) -> int:
     return int(sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()))
 
 
-def best_seconds(call: Callable[[], Any], repeats: int) -> float:
-    """Best-of-``repeats`` wall seconds of ``call``, after one warm-up call."""
-    call()
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - started)
-    return best
+def interleaved_seconds(calls: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+    """Median wall seconds of each call over ``rounds`` interleaved rounds.
+
+    Each call runs once to warm up, then every round runs each call once, starting one
+    further along the list each round (no call always follows the same one). Timed side
+    by side like this, the calls share whatever load the machine has at that moment, so
+    their ratios hold under load where timings taken one model after another drift apart.
+    The median, not the best: on a loaded machine a short call often runs a whole round
+    untouched while a long one rarely does, so the best times favour the shorter call
+    (best-of-40 ratios of the same two nets ranged 2.7x-4.2x at load 8 on 2 cores, the
+    medians' 2.7x-2.9x).
+    """
+    names = list(calls)
+    for name in names:
+        calls[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for k in range(max(1, rounds)):
+        for name in names[k % len(names) :] + names[: k % len(names)]:
+            started = time.perf_counter()
+            calls[name]()
+            samples[name].append(time.perf_counter() - started)
+    return {name: float(np.median(times)) for name, times in samples.items()}
 
 
-def _best_rows_per_s(call: Callable[[], Any], rows: int, repeats: int = 7) -> float:
-    return rows / best_seconds(call, repeats)
+def inference_threads(estimator: Any) -> int | None:
+    """Intra-op threads a model step's nets score on (the largest of its nets); None for a
+    model without a net."""
+    from greenscore.config import get_settings
+    from greenscore.models.compress.onnx_net import OnnxNetClassifier
+    from greenscore.models.torch.base import TorchCreditClassifier
+
+    if isinstance(estimator, OnnxNetClassifier):
+        return estimator.threads
+    if isinstance(estimator, TorchCreditClassifier):
+        return int(estimator.n_jobs or get_settings().training.n_jobs)
+    # A calibrated step holds its model in estimator_, a bag its members in estimators_.
+    inner = [getattr(estimator, "estimator_", None)]
+    members = getattr(estimator, "estimators_", None)
+    if isinstance(members, list | tuple):
+        inner += [m[1] if isinstance(m, tuple) else m for m in members]
+    found = [t for t in (inference_threads(m) for m in inner if m is not None) if t]
+    return max(found) if found else None
+
+
+def batch_rows_per_s(
+    bundles: dict[str, ScoringBundle],
+    X: pd.DataFrame,  # noqa: N803
+    *,
+    rounds: int = BATCH_ROUNDS,
+) -> dict[str, tuple[float, float]]:
+    """Batch rows/s of each bundle's model step and of the whole bundle, timed interleaved.
+
+    Returns
+    -------
+    dict
+        ``name -> (model step rows/s, whole bundle rows/s)`` on all rows of ``X`` in one
+        call each (see :func:`interleaved_seconds`).
+    """
+    calls: dict[str, Callable[[], Any]] = {}
+    for name, bundle in bundles.items():
+        estimator = bundle.estimator
+        model_frame = bundle.features.transform(X) if len(bundle.pipeline) > 1 else X
+        calls[f"model:{name}"] = partial(estimator.predict_proba, model_frame)
+        calls[f"bundle:{name}"] = partial(bundle.predict_pd, X)
+    seconds = interleaved_seconds(calls, rounds)
+    return {
+        name: (len(X) / seconds[f"model:{name}"], len(X) / seconds[f"bundle:{name}"])
+        for name in bundles
+    }
 
 
 def fairness_gap(
@@ -165,6 +236,7 @@ def measure(
     *,
     latency_rows: int = 200,
     energy: EnergySettings | None = None,
+    rows_per_s: tuple[float, float] | None = None,
 ) -> Measurement:
     """Measure one saved bundle on evaluation rows.
 
@@ -176,6 +248,8 @@ def measure(
     frame : the same rows as raw applications (for the protected attributes).
     latency_rows : applicants scored one at a time.
     energy : CodeCarbon settings (default: the settings').
+    rows_per_s : model step and whole bundle batch rows/s already timed beside the
+        bundles this one is compared with (:func:`batch_rows_per_s`); None times it alone.
     """
     from greenscore.models.runtime import ScoringRuntime
     from greenscore.models.search.objectives import single_row_latency_ms
@@ -183,6 +257,7 @@ def measure(
 
     estimator = bundle.estimator
     model_frame = bundle.features.transform(X) if len(bundle.pipeline) > 1 else X
+    model_rate, bundle_rate = rows_per_s or batch_rows_per_s({name: bundle}, X)[name]
     pd_ = bundle.predict_pd(X)
     from greenscore.evaluation.metrics import auc
 
@@ -203,8 +278,8 @@ def measure(
         bundle_bytes=folder_bytes(folder),
         latency_p50_ms=float(np.percentile(ms, 50)),
         latency_p99_ms=float(np.percentile(ms, 99)),
-        model_rows_per_s=_best_rows_per_s(lambda: estimator.predict_proba(model_frame), len(X)),
-        bundle_rows_per_s=_best_rows_per_s(lambda: bundle.predict_pd(X), len(X)),
+        model_rows_per_s=model_rate,
+        bundle_rows_per_s=bundle_rate,
         model_kwh_per_1k=float(model_energy),
         bundle_kwh_per_1k=float(bundle_energy),
         energy_method=model_energy.reading.method,
@@ -213,6 +288,7 @@ def measure(
         fairness_attribute=attribute,
         explanations="exact" if runtime.exact else "approximate (sampled SHAP)",
         runtime_mode=runtime.mode,
+        threads=inference_threads(estimator),
     )
 
 
