@@ -24,7 +24,7 @@ from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.dlq import list_dead_letters  # noqa: E402
-from greenscore.serving.json_guard import HAS_NUL, NOT_FINITE  # noqa: E402
+from greenscore.serving.json_guard import HAS_NUL, NOT_FINITE, NOT_UTF8, unreadable_json  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
 from greenscore.serving.routers.health import (  # noqa: E402
     METRICS_LOOPBACK_ONLY,
@@ -169,8 +169,8 @@ def test_validation_errors_are_standard_json_whatever_the_input(api) -> None:
     client, _, headers = api
     r = client.get("/v1/review-queue", params={"limit": "NaN"}, headers=headers)
     assert r.status_code in (403, 422)  # a scorer may not list; never a 5xx
-    r = client.post("/v1/score", content=b'{"income": NaN', headers=headers)
-    assert r.status_code == 422 and _strict(r.text)["detail"][0]["type"] == "json_invalid"
+    r = client.post("/v1/score", content=b'{"income": NaN', headers=headers)  # not JSON text
+    assert r.status_code == 400 and _strict(r.text)["error"] == "BadRequestError"
     r = client.post("/v1/score", content='{"income": "x"}', headers=headers)
     assert r.status_code == 422 and _strict(r.text)["detail"]
     assert NOT_FINITE == "Input should be a finite number"  # pydantic's own wording
@@ -182,12 +182,14 @@ def test_every_answer_carries_the_security_headers(api) -> None:
         client.get("/health/live"),
         client.post("/v1/score", json=applicant(ds, 0), headers=headers),
         client.post("/v1/score", json=applicant(ds, 0)),  # 401
-        client.post("/v1/score", content="{", headers=headers),  # 422
+        client.post("/v1/score", json={}, headers=headers),  # 422
+        client.post("/v1/score", content="{", headers=headers),  # 400 (the app's)
+        client.post("/v1/score", content=b"\xff", headers=headers),  # 400 (the guard's)
         client.post("/v1/score", content=b"x" * 2_000_000, headers=headers),  # 413
         client.post("/v1/decisions/nope/contest", json={"reason": "x"}, headers=headers),  # 404
         client.get("/openapi.json"),
     ]
-    assert [a.status_code for a in answers] == [200, 200, 401, 422, 413, 404, 200]
+    assert [a.status_code for a in answers] == [200, 200, 401, 422, 400, 400, 413, 404, 200]
     for answer in answers:
         for name, value in SECURITY.items():
             assert answer.headers[name] == value, (answer.url, name)
@@ -258,10 +260,57 @@ def test_metrics_are_loopback_only_unless_a_token_or_public(api) -> None:
         serving.metrics_public = False
 
 
+#: Bodies that are not JSON text: broken syntax, and bytes that are not UTF-8 (UTF-16 and
+#: UTF-32, which Python's json would guess and accept, included).
+NOT_JSON_TEXT = {
+    "syntax": b'{"income": 1,',
+    "truncated": b'{"income": ',
+    "invalid-utf8-in-string": b'{"region": "\xff\xfe"}',
+    "latin-1": '{"region": "caf\u00e9"}'.encode("latin-1"),
+    "lone-continuation-byte": b"\x80",
+    "utf-16-bom": '{"income": 1}'.encode("utf-16"),
+    "utf-16le-no-bom": '{"income": 1}'.encode("utf-16-le"),
+    "utf-32": '{"income": 1}'.encode("utf-32"),
+}
+
+
+@pytest.mark.parametrize("body", NOT_JSON_TEXT.values(), ids=NOT_JSON_TEXT.keys())
+@pytest.mark.parametrize("route", ["/v1/score", "/v1/score/batch", "/v1/jobs"])
+def test_a_body_that_is_not_json_text_is_one_400_whatever_the_reason(
+    api, route: str, body: bytes
+) -> None:
+    client, _, headers = api
+    r = client.post(route, content=body, headers=headers)
+    answer = _strict(r.text)
+    assert r.status_code == 400, r.text
+    assert answer["error"] == "BadRequestError" and set(answer) == {"error", "detail", "request_id"}
+    assert answer["detail"].startswith("the body is not JSON text: "), answer
+    assert answer["request_id"] == r.headers["x-request-id"]
+
+
+def test_utf8_bodies_are_read_and_others_named_by_their_first_bad_byte(api) -> None:
+    client, ds, headers = api
+    field = next(
+        k for k, v in applicant(ds, 0).items() if isinstance(v, str) and k != "applicant_id"
+    )
+    body = json.dumps(applicant(ds, 0) | {field: "caf\u00e9 \u4e2d"}, ensure_ascii=False)
+    for sent in (body.encode("utf-8"), b"\xef\xbb\xbf" + body.encode("utf-8")):  # BOM let through
+        r = client.post("/v1/score", content=sent, headers=headers)
+        assert r.status_code == 200, r.text
+    assert unreadable_json(b'{"a": "x"}') is None and unreadable_json("\u00e9".encode()) is None
+    assert unreadable_json(b'{"a": "\xc3"}') == NOT_UTF8.format(pos=7)  # cut multi-byte char
+    assert unreadable_json(b'{"a"\x00: 1, "\xff"}') == NOT_UTF8.format(pos=4)  # NUL is first
+    r = client.post(
+        "/v1/score", content=b'{"a": "\xff"}', headers=headers | {"content-type": "text/plain"}
+    )
+    assert r.status_code == 422, r.text  # not read as JSON at all: the schema refuses it
+
+
 def test_starlettes_own_answers_have_the_one_error_shape(api) -> None:
     client, _, headers = api
     r = client.post("/v1/score", content=b"\xff\xfe{", headers=headers)  # not UTF-8
     assert r.status_code == 400 and r.json()["error"] == "BadRequestError"
+    assert r.json()["detail"] == NOT_UTF8.format(pos=0)
     assert r.json()["request_id"] == r.headers["x-request-id"]
     r = client.get("/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"] == "NotFoundError"

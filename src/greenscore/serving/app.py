@@ -13,7 +13,9 @@ their own request (:data:`~greenscore.serving.errors.CALLERS_MISTAKES`: a field,
 id, credentials, a rate, a size, a conflict) answers its 4xx status with ``{"error",
 "detail", "request_id"}``; request-validation errors keep FastAPI's 422 shape
 (``detail[].loc`` names the field), whatever the input (non-finite numbers and NUL
-characters are refused before the routes, :mod:`greenscore.serving.json_guard`). Anything
+characters are refused before the routes, :mod:`greenscore.serving.json_guard`), except a
+body that is not JSON text at all, which is a 400 like one that is not UTF-8 (one rule,
+:mod:`greenscore.serving.json_guard` says why). Anything
 else — a :class:`~greenscore.errors.ConfigError` or
 :class:`~greenscore.errors.PrivacyError` raised while serving a valid request included —
 is a fault of the service: the request is written to the dead-letter table (unless the
@@ -51,7 +53,7 @@ from greenscore.serving.dlq import record_dead_letter
 from greenscore.serving.docs import add_docs
 from greenscore.serving.errors import RateLimitedError, ServiceUnavailableError, callers_mistake
 from greenscore.serving.job_worker import JobWorker
-from greenscore.serving.json_guard import json_safe
+from greenscore.serving.json_guard import NOT_JSON, json_safe
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
 from greenscore.serving.ratelimit import make_rate_limiter
@@ -103,12 +105,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 shape, written so that any input can be answered (a non-finite number
-    is echoed as text: standard JSON cannot hold it, and the answer must stay a 422)."""
+    is echoed as text: standard JSON cannot hold it, and the answer must stay a 422); a
+    body that is not JSON text is a 400 in the one error shape instead."""
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if len(errors) == 1 and errors[0].get("type") == "json_invalid":
+        loc, ctx = errors[0].get("loc", ()), errors[0].get("ctx") or {}
+        detail = NOT_JSON.format(
+            error=ctx.get("error", "unreadable"), pos=loc[1] if len(loc) > 1 else "?"
+        )
+        body = {"error": "BadRequestError", "detail": detail, "request_id": _request_id(request)}
+        return JSONResponse(body, status_code=400)
     try:
-        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+        return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
     except (TypeError, ValueError):
-        plain = [{k: e.get(k) for k in ("type", "loc", "msg")} for e in exc.errors()]
+        plain = [{k: e.get(k) for k in ("type", "loc", "msg")} for e in errors]
         return JSONResponse({"detail": jsonable_encoder(plain)}, status_code=422)
 
 

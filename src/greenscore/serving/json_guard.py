@@ -1,4 +1,5 @@
-"""Refusing JSON bodies that no field of the API can hold: non-finite numbers and NUL characters.
+"""Refusing JSON bodies that no field of the API can hold: non-finite numbers and NUL characters,
+and bodies that are not UTF-8 JSON text at all.
 
 Python's ``json`` reads the non-standard literals ``NaN``, ``Infinity`` and ``-Infinity``,
 and a number such as ``1e309`` as infinity; RFC 8259 allows none of them, no model input
@@ -11,7 +12,22 @@ request is stored anywhere.
 The common body costs three substring searches: only a body holding ``NaN``,
 ``Infinity`` or ``\\u0000`` is parsed here to find the fields. A number that overflows
 (``1e309``) has no such mark; the schema refuses it in every number field (finite numbers
-only), and :func:`json_safe` lets the 422 answer say so.
+only), and :func:`json_safe` lets the 422 answer say so. Reading bytes as UTF-8 adds an
+ASCII test and a NUL search (and a decode only for a body that is not ASCII).
+
+One rule for a body that cannot be read as JSON text, whatever the reason: **400**
+``BadRequestError`` in the service's one error shape (``{"error", "detail",
+"request_id"}``), the detail saying where. Its bytes may not be UTF-8 (refused here, by
+:func:`unreadable_json`; FastAPI would answer a bare 400 "There was an error parsing the
+body"), its syntax may be broken (FastAPI answers a 422 ``json_invalid``, which the app's
+handler turns into this 400: :data:`NOT_JSON`), or it may nest deeper than the parser
+goes (FastAPI's 400). 400, not 422: the content could not be read at all, which is what
+400 means (RFC 9110, 15.5.1; 422 is for content that was read and is wrong, 15.5.21),
+and a client handles one answer for one fault; 422 stays for a JSON document whose
+fields are wrong. JSON between systems must be UTF-8 (RFC 8259, 8.1): UTF-16 and UTF-32,
+which Python's ``json`` would guess from their NUL bytes and accept, are refused as well
+(a raw NUL byte is never part of UTF-8 JSON text). A UTF-8 byte-order mark is let
+through (the RFC allows ignoring it).
 """
 
 from __future__ import annotations
@@ -22,6 +38,11 @@ from typing import Any
 
 NOT_FINITE = "Input should be a finite number"
 HAS_NUL = "Input should not contain a NUL character (\\u0000)"
+NOT_UTF8 = (
+    "the body is not JSON text: it must be UTF-8 (RFC 8259; UTF-16 and UTF-32 are not "
+    "accepted), byte {pos} is not"
+)
+NOT_JSON = "the body is not JSON text: {error} (at character {pos})"
 #: Errors listed in one answer; the rest are of the same kind.
 MAX_ERRORS = 20
 
@@ -75,6 +96,18 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return value
+
+
+def unreadable_json(body: bytes) -> str | None:
+    """Why a JSON body's bytes cannot be read (:data:`NOT_UTF8`, naming the first byte that
+    is not UTF-8 or is NUL), or None when they can."""
+    pos = body.find(b"\x00")
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            pos = exc.start if pos < 0 else min(pos, exc.start)
+    return None if pos < 0 else NOT_UTF8.format(pos=pos)
 
 
 def unsafe_json_errors(body: bytes) -> list[dict[str, Any]]:

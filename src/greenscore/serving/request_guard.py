@@ -8,7 +8,8 @@ For each HTTP request, before any route sees it:
   of the headers (a client that trickles its body is answered 408 and its connection
   closed), then kept for the dead-letter table;
 - a JSON body holding a non-finite number or a NUL character refused with 422 naming the
-  field (:mod:`greenscore.serving.json_guard`), so nothing of it is stored;
+  field, and one whose bytes are not UTF-8 refused with 400 as a syntax error is
+  (:mod:`greenscore.serving.json_guard` says why one rule), so nothing of it is stored;
 - the security headers of :mod:`greenscore.serving.security_headers` on every answer;
 - the request's route, status and latency counted in the metrics.
 
@@ -22,7 +23,7 @@ import json
 import time
 from typing import Any
 
-from greenscore.serving.json_guard import unsafe_json_errors
+from greenscore.serving.json_guard import unreadable_json, unsafe_json_errors
 from greenscore.serving.monitoring import Monitor
 from greenscore.serving.security_headers import security_headers, with_security_headers
 from greenscore.serving.service import new_request_id
@@ -95,6 +96,12 @@ class RequestGuard:
             self._observe(scope, 408, started)
             return
         raw = b"".join(chunks)
+        unreadable = unreadable_json(raw) if _json_body(scope) else None
+        if unreadable is not None:
+            answer = {"error": "BadRequestError", "detail": unreadable, "request_id": request_id}
+            await self._refuse(send, request_id, 400, answer, close=False)
+            self._observe(scope, 400, started)
+            return
         errors = unsafe_json_errors(raw)
         if errors:
             await self._refuse(send, request_id, 422, {"detail": errors}, close=False)
@@ -133,7 +140,7 @@ class RequestGuard:
     async def _refuse(
         self, send: Any, request_id: str, status: int, body: dict, *, close: bool = True
     ) -> None:
-        """Answer before the app: 413, 408 (closing the connection) or 422."""
+        """Answer before the app: 413, 408 (closing the connection), 400 or 422."""
         data = json.dumps(body, separators=(",", ":")).encode()
         headers = [
             (b"content-type", b"application/json"),
@@ -168,6 +175,17 @@ def _content_length(scope: dict) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _json_body(scope: dict) -> bool:
+    """Whether the app reads the body as JSON: as FastAPI decides, a JSON media type
+    (``application/json``, ``application/*+json``) or none at all."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            main, _, sub = media.partition(b"/")
+            return main == b"application" and (sub == b"json" or sub.endswith(b"+json"))
+    return True
 
 
 def _too_large(limit: int, request_id: str) -> dict[str, Any]:

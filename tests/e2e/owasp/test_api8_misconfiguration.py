@@ -38,7 +38,7 @@ def _answers(owasp: Owasp) -> dict[str, httpx.Response]:
             "200 score": c.post("/v1/score", json=owasp.applicant(0)),
             "200 live": anon.get("/health/live"),
             "200 openapi": anon.get("/openapi.json"),
-            "422 unreadable json": c.post(
+            "400 unreadable json": c.post(
                 "/v1/score", content=b"{not json", headers={"content-type": "application/json"}
             ),
             "401 no credentials": anon.post("/v1/score", json={}),

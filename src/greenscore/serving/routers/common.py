@@ -15,7 +15,10 @@ _SHAPE: dict[str, Any] = {"model": ErrorResponse}
 #: failed validation (FastAPI's shape, ``detail[].loc`` names it) or an input the service
 #: cannot use (``error``, ``detail``).
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {**_SHAPE, "description": "the body could not be read as JSON text"},
+    400: {
+        **_SHAPE,
+        "description": "the body could not be read as JSON text (not UTF-8, or not JSON)",
+    },
     401: {**_SHAPE, "description": "missing, invalid or expired credentials"},
     403: {
         **_SHAPE,
