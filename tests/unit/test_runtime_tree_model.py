@@ -71,6 +71,13 @@ def _check(ds, bundle: ScoringBundle) -> ScoringRuntime:  # noqa: ANN001
     )
     np.testing.assert_allclose(values, own_values, rtol=0, atol=1e-9)
     np.testing.assert_allclose(base, own_base, rtol=0, atol=1e-9)
+    # PD and contributions from one pass over the trees: the same bits as the two calls.
+    both = runtime.score(rows, ids, contributions=True)
+    assert both.contributions is not None
+    np.testing.assert_array_equal(both.probability, scored.probability)
+    np.testing.assert_array_equal(both.contributions[0], values)
+    np.testing.assert_array_equal(both.contributions[1], base)
+    assert runtime.score(rows, ids).contributions is None
     return runtime
 
 

@@ -48,6 +48,19 @@ def test_many_rows_explained_together_agree_with_row_by_row(data) -> None:
         assert [r.code for r in a.reasons] == [r.code for r in b.reasons]
 
 
+def test_reasons_for_every_row_come_with_the_pd_and_equal_those_computed_after(data) -> None:
+    """Every row explained: contributions come from the PD's pass over the trees; one row
+    left out: they are computed after, for the rows owed them. Same answers, bit for bit."""
+    _, bundle, rows, ids = data
+    served = ServedModel(bundle, uri="memory", max_reasons=4)
+    scored = served.runtime.score(rows, ids, contributions=True)
+    assert scored.contributions is not None  # the fused path is taken for this model
+    every = served.score(rows, ids, explain=[True] * len(rows))
+    after = served.score(rows, ids, explain=[True] * (len(rows) - 1) + [False])
+    assert every[:-1] == after[:-1]
+    assert sum(1 for r in every if r.reasons) > len(rows) // 2
+
+
 def test_decisions_follow_cutoffs_and_approvals_carry_no_reasons(data) -> None:
     _, bundle, rows, ids = data
     served = ServedModel(bundle, uri="memory", max_reasons=4)

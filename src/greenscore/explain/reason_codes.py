@@ -359,9 +359,15 @@ class ReasonCoder:
         )
 
     # ------------------------------------------------------------------ the core
-    def contributions(self, encoded: Encoded) -> np.ndarray:
-        """Log-odds contributions per reported feature: shape ``(n_rows, n_features)``."""
-        if self._backend is None:
+    def contributions(self, encoded: Encoded, computed: np.ndarray | None = None) -> np.ndarray:
+        """Log-odds contributions per reported feature: shape ``(n_rows, n_features)``.
+
+        ``computed``: the runtime's exact contributions per model feature of these rows,
+        when it already has them (scored with them); computed here otherwise.
+        """
+        if computed is not None and self._backend is None:
+            raw = computed
+        elif self._backend is None:
             raw, _ = self.runtime.contributions(encoded)
         else:
             raw, _ = self._backend.contributions(self.runtime.model_frame(encoded))
@@ -375,6 +381,8 @@ class ReasonCoder:
         self,
         encoded: Encoded,
         shown: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        contributions: np.ndarray | None = None,
     ) -> list[list[ReasonCode]]:
         """The top reasons of every encoded applicant, same order.
 
@@ -386,6 +394,10 @@ class ReasonCoder:
             Per row, the values the applicant (or API caller) actually sent, by reported
             feature, where they differ from what was scored (clipped to the training
             range, say): reasons quote these. Wording only.
+        contributions : ndarray of shape (n_rows, n_model_features), optional
+            The runtime's exact contributions of these rows, when it computed them with
+            the PD (:attr:`~greenscore.models.runtime.runtime.Scored.contributions`):
+            not computed again.
 
         Returns
         -------
@@ -404,7 +416,9 @@ class ReasonCoder:
             raise DataError(SHOWN_LENGTH.format(n_shown=len(shown), n_rows=n))
         if n == 0:
             return []
-        scores = np.where(self._excluded, -np.inf, self.contributions(encoded))
+        if contributions is not None and len(contributions) != n:
+            raise DataError(f"contributions have {len(contributions)} rows but encoded has {n}")
+        scores = np.where(self._excluded, -np.inf, self.contributions(encoded, contributions))
         return self._coded(encoded, scores, shown)
 
     def _ranked(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

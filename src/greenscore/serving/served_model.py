@@ -24,7 +24,7 @@ from greenscore.explain.reason_codes import ReasonCode, ReasonCoder
 from greenscore.logging import get_logger
 from greenscore.models.bundle import BUNDLE_FILE, ScoringBundle
 from greenscore.models.metadata import UNSAVED, BundleMetadata
-from greenscore.models.runtime import ScoringRuntime, probe_rows
+from greenscore.models.runtime import Scored, ScoringRuntime, probe_rows
 
 log = get_logger(__name__)
 
@@ -175,17 +175,22 @@ class ServedModel:
             Whatever the model raises; the caller's circuit breaker counts it.
         """
         started = time.time_ns() if timings is not None else 0
+        every = self.reasons == "all"
+        # Reasons owed to every row whatever its decision: the contributions come with the
+        # PD, from the same pass over the trees (where the runtime walks them).
+        all_wanted = every or (explain is not None and all(explain))
         try:
-            scored = self.runtime.score(rows, ids)
+            scored = self.runtime.score(
+                rows, ids, contributions=all_wanted and self.coder is not None
+            )
         finally:  # a failed call is timed too: its span says it failed
             if timings is not None:
                 timings["score"] = (started, started := time.time_ns())
-        every = self.reasons == "all"
         wanted = [
             every or scored.decisions[i] != "approve" or (explain is not None and explain[i])
             for i in range(len(rows))
         ]
-        reasons, available = self._reasons(rows, scored.encoded, wanted)
+        reasons, available = self._reasons(rows, scored, wanted)
         if timings is not None:
             timings["reasons"] = (started, time.time_ns())
         probability = scored.probability.tolist()
@@ -205,7 +210,7 @@ class ServedModel:
     def _reasons(
         self,
         rows: Sequence[Mapping[str, Any]],
-        encoded: Any,
+        scored: Scored,
         wanted: Sequence[bool],
     ) -> tuple[dict[int, tuple[ReasonCode, ...]], bool]:
         which = [i for i, w in enumerate(wanted) if w]
@@ -217,8 +222,12 @@ class ServedModel:
             # Reasons quote what the caller sent where the input rules changed or did not
             # recognise it (the guard keeps those values under SENT_KEY).
             shown = [rows[i].get(SENT_KEY) for i in which]
-            part = encoded if len(which) == len(rows) else encoded.take(which)
-            explained = self.coder.explain(part, shown)
+            encoded = scored.encoded
+            computed = scored.contributions[0] if scored.contributions is not None else None
+            if len(which) != len(rows):
+                encoded = encoded.take(which)
+                computed = None if computed is None else computed[which]
+            explained = self.coder.explain(encoded, shown, contributions=computed)
             return {i: tuple(r) for i, r in zip(which, explained, strict=True)}, True
         except Exception as exc:  # noqa: BLE001 - a decision is still a decision without reasons
             log.warning("reason codes failed", extra={"model": self.label, "error": repr(exc)})

@@ -134,12 +134,17 @@ class _Probe:
 
 @dataclass(frozen=True)
 class Scored:
-    """PD, points and decision of encoded applicants."""
+    """PD, points and decision of encoded applicants.
+
+    ``contributions`` holds :meth:`ScoringRuntime.contributions` (values, base) when they
+    were asked for with the PD and came from the same pass over the trees; else None.
+    """
 
     probability: np.ndarray
     points: np.ndarray
     decisions: np.ndarray
     encoded: Encoded
+    contributions: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class ScoringRuntime:
@@ -522,8 +527,18 @@ class ScoringRuntime:
         proba = self.bundle.estimator.predict_proba(self.model_frame(encoded))
         return np.asarray(proba, dtype=float)[:, 1]
 
-    def score(self, rows: Sequence[Mapping[str, Any]], ids: Sequence[Any]) -> Scored:
+    def score(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        ids: Sequence[Any],
+        *,
+        contributions: bool = False,
+    ) -> Scored:
         """PD, points and decision of raw applicants, with their encoding for reasons.
+
+        With ``contributions``, the exact contributions of every row come too, from the
+        same pass over the trees as the PD where the runtime walks them (TreeSHAP tables:
+        no second walk); for other models :attr:`Scored.contributions` stays None.
 
         Raises
         ------
@@ -532,11 +547,17 @@ class ScoringRuntime:
         ModelError
             If the model returns a probability that is not a finite number.
         """
-        return self.scored(self.encode(rows, ids))
+        return self.scored(self.encode(rows, ids), contributions=contributions)
 
-    def scored(self, encoded: Encoded) -> Scored:
+    def scored(self, encoded: Encoded, *, contributions: bool = False) -> Scored:
         """:meth:`score` of applicants already encoded."""
-        probability = self.predict(encoded)
+        terms: tuple[np.ndarray, np.ndarray] | None = None
+        if contributions and self._fused and encoded.matrix is not None and len(encoded):
+            assert self.trees is not None  # _fused is set only with them
+            probability, *values = self.trees.predict_and_contributions(encoded.matrix)
+            terms = (values[0], values[1])
+        else:
+            probability = self.predict(encoded)
         if not np.all(np.isfinite(probability)):
             raise ModelError(f"model {self.bundle.name} returned a non-finite probability")
         return Scored(
@@ -544,7 +565,13 @@ class ScoringRuntime:
             points=self.bundle.points(probability),
             decisions=self.bundle.decisions(probability),
             encoded=encoded,
+            contributions=terms,
         )
+
+    @property
+    def _fused(self) -> bool:
+        """Whether PD and exact contributions both come from the compiled trees."""
+        return self._trees and self.terms == "treeshap"
 
     # ------------------------------------------------------------------ contributions
     def contributions(self, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:

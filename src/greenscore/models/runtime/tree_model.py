@@ -35,7 +35,12 @@ from greenscore.models.calibration import (
 from greenscore.models.columns import lightgbm_booster
 from greenscore.models.ensemble_bag import FoldBag
 from greenscore.models.ensemble_contrib import logit
-from greenscore.models.runtime.treeshap import TreeTables, contributions, raw_scores
+from greenscore.models.runtime.treeshap import (
+    TreeTables,
+    contributions,
+    contributions_and_raw,
+    raw_scores,
+)
 
 
 @dataclass(frozen=True)
@@ -126,24 +131,32 @@ class CompiledTrees:
 
     def booster_pd(self, k: int, matrix: np.ndarray) -> np.ndarray:
         """Booster ``k``'s own PD (``Booster.predict``) of each row."""
-        tables = self.tables[k]
-        return 1.0 / (1.0 + np.exp(-tables.sigmoid * raw_scores(tables, matrix)))
+        return self._booster_pd(k, raw_scores(self.tables[k], matrix))
+
+    def _booster_pd(self, k: int, raw: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.tables[k].sigmoid * raw))
 
     def log_odds(self, matrix: np.ndarray) -> np.ndarray:
         """The classifier's log-odds before calibration (``decision_function``); for a bare
         booster its raw score times the sigmoid scale."""
+        return self._log_odds([raw_scores(t, matrix) for t in self.tables])
+
+    def _log_odds(self, raws: list[np.ndarray]) -> np.ndarray:
         if not self.model.averaged:
-            tables = self.tables[0]
-            return tables.sigmoid * raw_scores(tables, matrix)
+            return self.tables[0].sigmoid * raws[0]
         # FoldBag.decision_function: np.mean of each model's raw_log_odds, the clipped
         # logit of its predict_proba.
-        return np.mean([logit(self.booster_pd(k, matrix)) for k in range(len(self.tables))], axis=0)
+        return np.mean([logit(self._booster_pd(k, raw)) for k, raw in enumerate(raws)], axis=0)
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
         """Probability of default of each row, as the classifier's ``predict_proba``."""
+        return self._predict([raw_scores(t, matrix) for t in self.tables])
+
+    def _predict(self, raws: list[np.ndarray]) -> np.ndarray:
+        """The PD from each booster's raw scores."""
         if not self.model.averaged:
-            return self.booster_pd(0, matrix)
-        z = self.log_odds(matrix)
+            return self._booster_pd(0, raws[0])
+        z = self._log_odds(raws)
         if self.model.calibrator is not None:
             return np.asarray(expit(self.model.calibrator.transform(z)), dtype=float)
         return 1.0 / (1.0 + np.exp(-z))
@@ -156,14 +169,26 @@ class CompiledTrees:
         """Exact log-odds contributions per model feature and the base they add to, as the
         classifier's own (``pred_contrib``, ``FoldBag`` / ``CalibratedClassifier``
         ``.log_odds_contributions``)."""
+        return self._combined(
+            [self.booster_contributions(k, matrix) for k in range(len(self.tables))]
+        )
+
+    def predict_and_contributions(
+        self, matrix: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`predict` and :meth:`contributions` from one pass over each booster's
+        trees (the same figures, bit for bit, as the two calls)."""
+        outs, raws = zip(*(contributions_and_raw(t, matrix) for t in self.tables), strict=True)
+        return self._predict(list(raws)), *self._combined(list(outs))
+
+    def _combined(self, outs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The classifier's contributions and base from each booster's ``pred_contrib``."""
         if not self.model.averaged:
-            out = self.booster_contributions(0, matrix)
-            return out[:, :-1], out[:, -1]
-        n = matrix.shape[0]
+            return outs[0][:, :-1], outs[0][:, -1]
+        n = outs[0].shape[0]
         values = np.zeros((n, self.n_features))
         base = np.zeros(n)
-        for k in range(len(self.tables)):
-            out = self.booster_contributions(k, matrix)
+        for out in outs:
             values += out[:, :-1]
             base += out[:, -1]
         # FoldBag divides the sums by its size (exact for the lone model of a calibration).

@@ -498,6 +498,7 @@ def _split_left(
 def _contributions(
     XT: np.ndarray,  # noqa: N803
     out: np.ndarray,
+    raw: np.ndarray,
     node_feature: np.ndarray,
     node_threshold: np.ndarray,
     node_kind: np.ndarray,
@@ -527,13 +528,16 @@ def _contributions(
     g_table: np.ndarray,
     weights: np.ndarray,
 ) -> None:
-    """Add a block of rows' contributions to ``out`` (features by rows, like ``XT``).
+    """Add a block of rows' contributions to ``out`` (features by rows, like ``XT``) and
+    their raw scores to ``raw``.
 
     Rows are the innermost loop of every step -- a tree's splits, its paths' unmet
     conditions, each leaf's slots -- over columns of the transposed matrices, so each
     step is one pass over contiguous memory that the compiler vectorises. Each row's
     terms are added in the same order as a row-by-row walk would add them (trees, then
-    leaves, then slots), so the sums do not depend on the block.
+    leaves, then slots), so the sums do not depend on the block. The leaf a row reaches
+    is the one whose path it meets everywhere (no unmet bit): its value is added to the
+    row's raw score tree after tree, in order, as :func:`_raw_scores` adds them.
     """
     n_rows = XT.shape[1]
     n_trees = tree_node_start.shape[0]
@@ -576,11 +580,14 @@ def _contributions(
                 here[r] = parent[r] | (bit * (went[r] ^ wanted))
         for li in range(tree_leaf_start[t], tree_leaf_start[t] + tree_leaf_count[t]):
             d = leaf_depth[li]
+            v = leaf_value[li]
+            path = unmet[leaf_pos[li]]
+            for r in range(n_rows):
+                if path[r] == 0:
+                    raw[r] += v
             if d == 0:
                 continue
             full = (1 << d) - 1
-            path = unmet[leaf_pos[li]]
-            v = leaf_value[li]
             s0 = leaf_slot_start[li]
             table = leaf_table[li]
             if table < 0:
@@ -616,6 +623,18 @@ def contributions(tables: TreeTables, X: np.ndarray) -> np.ndarray:  # noqa: N80
     ModelError
         If ``X`` does not have the booster's number of columns.
     """
+    return contributions_and_raw(tables, X)[0]
+
+
+def contributions_and_raw(tables: TreeTables, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+    """:func:`contributions` and, from the same pass over the trees, :func:`raw_scores`
+    (bit for bit: the reached leaves' values added in tree order).
+
+    Raises
+    ------
+    ModelError
+        If ``X`` does not have the booster's number of columns.
+    """
     X = np.asarray(X, dtype=np.float64)  # noqa: N806
     if X.ndim != 2 or X.shape[1] != tables.n_features:
         raise ModelError(f"expected a matrix with {tables.n_features} columns, got {X.shape}")
@@ -623,18 +642,20 @@ def contributions(tables: TreeTables, X: np.ndarray) -> np.ndarray:  # noqa: N80
     # Features by rows: a split reads, and a slot writes, one contiguous run of rows.
     out = np.zeros((tables.n_features + 1, n))
     out[-1] = tables.expected_value
+    raw = np.zeros(n)
     for start in range(0, n, _BLOCK_ROWS):
         block = slice(start, min(start + _BLOCK_ROWS, n))
         done = np.zeros((tables.n_features, block.stop - block.start))
-        _run(tables, np.ascontiguousarray(X[block].T), done)
+        _run(tables, np.ascontiguousarray(X[block].T), done, raw[block])
         out[:-1, block] = done
-    return np.ascontiguousarray(out.T)
+    return np.ascontiguousarray(out.T), raw
 
 
-def _run(t: TreeTables, XT: np.ndarray, out: np.ndarray) -> None:  # noqa: N803
+def _run(t: TreeTables, XT: np.ndarray, out: np.ndarray, raw: np.ndarray) -> None:  # noqa: N803
     _contributions(
         XT,
         out,
+        raw,
         t.node_feature,
         t.node_threshold,
         t.node_kind,
