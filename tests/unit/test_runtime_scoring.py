@@ -75,6 +75,24 @@ def test_unseen_category_and_text_numbers_score_as_the_pipeline(data) -> None:
     assert abs(got[0] - bundle.predict_pd(frame)[0]) <= 1e-9
 
 
+def test_a_row_without_a_field_or_not_a_dict_encodes_it_as_missing(data) -> None:
+    """Plain dicts holding every field are read by one lookup per row; a row that lacks a
+    field, or is another kind of mapping, is read field by field: the same matrix."""
+    from types import MappingProxyType
+
+    _, _, rows, ids, runtime = data
+    numeric = runtime.features.numeric_columns
+    short = [dict(r) for r in rows[:30]]
+    del short[4][numeric[0]]
+    gapped = [dict(r) for r in rows[:30]]
+    gapped[4][numeric[0]] = None
+    expected = runtime.encode(gapped, ids[:30]).matrix
+    assert np.isnan(expected[4]).any()
+    for variant in (short, [MappingProxyType(r) for r in gapped]):
+        got = runtime.encode(variant, ids[:30]).matrix
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_text_in_a_number_field_names_the_field(data) -> None:
     _, _, rows, ids, runtime = data
     bad = dict(rows[0])
