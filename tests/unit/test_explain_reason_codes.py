@@ -198,6 +198,27 @@ def test_batch_coding_walks_each_row_as_the_row_walk_does(german, max_reasons):
     assert any(r and r[0].feature != coder.features[order[i][0]] for i, r in enumerate(expected))
 
 
+def test_reasons_of_a_scored_frame_are_those_of_the_frame_encoded_again(german):
+    """The batch job codes reasons from the encoding (and contributions) its PD came from
+    (explain_scored); the same reasons, quoting the values the input rules changed, as
+    encoding the frame again for explain_batch."""
+    from greenscore.data.cleaning import clean_frame
+    from greenscore.data.loading import model_input
+
+    bundle, frame = german
+    coder = ReasonCoder.from_bundle(bundle, reference=frame)
+    sample = frame.iloc[:120].copy()
+    for column in ("checking_status", "savings_status", "credit_history"):
+        # Sent in capitals: the input rules fold the case, the reasons quote what was sent.
+        sample[column] = sample[column].str.upper()
+    done = coder.runtime.scored_frame(sample, contributions=True)
+    assert done.scored.contributions is not None
+    got = coder.explain_scored(done)
+    assert got == coder.explain_batch(model_input(clean_frame(sample, bundle.spec), bundle.spec))
+    quoted = [r.value for row in got for r in row if r.feature == "checking_status"]
+    assert quoted and all(v == v.upper() for v in quoted)
+
+
 def test_codes_are_stable_hashes_and_stored_at_fit_time(german):
     bundle, frame = german
     assert reason_code("duration") == reason_code("duration") != reason_code("credit_amount")

@@ -43,7 +43,7 @@ from greenscore.explain.feature_map import (
 from greenscore.explain.reason_sides import RiskSides, build_sides
 from greenscore.explain.wording import SentenceParts, feature_phrase
 from greenscore.models.bundle import ScoringBundle
-from greenscore.models.runtime import Encoded, ScoringRuntime, probe_rows
+from greenscore.models.runtime import Encoded, ScoredFrame, ScoringRuntime, probe_rows
 
 #: Version of the table; version 1 (before risk sides) is still read.
 TABLE_VERSION = 2
@@ -658,6 +658,20 @@ class ReasonCoder:
             raise DataError(SHOWN_LENGTH.format(n_shown=len(shown), n_rows=len(X)))
         encoded, changed = self.encode(X)
         return self.explain(encoded, shown if shown is not None else changed)
+
+    def explain_scored(self, scored: ScoredFrame) -> list[list[ReasonCode]]:
+        """Reasons for every row of a frame the runtime scored
+        (:meth:`~greenscore.models.runtime.ScoringRuntime.scored_frame`), from the very
+        encoding, and the contributions when it has them, that its PD came from; they
+        quote the values the input rules changed. Same order.
+        """
+        encoded = scored.scored.encoded
+        computed = scored.scored.contributions
+        return self.explain(
+            encoded,
+            _changed(scored.inputs, scored.repaired),
+            contributions=None if computed is None else computed[0],
+        )
 
     def explain_one(
         self,

@@ -30,8 +30,6 @@ from typing import Any
 
 import pandas as pd
 
-from greenscore.data.cleaning import clean_frame
-from greenscore.data.loading import model_input
 from greenscore.errors import ConfigError
 from greenscore.explain.reason_codes import ReasonCoder, reason_table
 from greenscore.models.bundle import ScoringBundle
@@ -109,11 +107,15 @@ def score_partition(
         Naming the first row and column that cannot be scored.
     """
     runtime, coder = prepared(bundle)
-    scored = runtime.score_frame(frame, refuse_implausible=refuse_implausible, margin=margin)
+    # Encoded once: the reasons come from the matrix (and, for compiled trees, the same
+    # pass over the trees) that the PD came from.
+    done = runtime.scored_frame(
+        frame, refuse_implausible=refuse_implausible, margin=margin, contributions=reasons
+    )
+    scored = done.table
     scored.insert(0, ROW_COLUMN, frame.index.to_numpy())
     if reasons:
-        X = model_input(clean_frame(frame, bundle.spec), bundle.spec)  # noqa: N806
-        table = reason_table(coder.explain_batch(X), coder.max_reasons, index=frame.index)
+        table = reason_table(coder.explain_scored(done), coder.max_reasons, index=frame.index)
         scored = pd.concat([scored, table], axis=1)
     return scored.reset_index(drop=True)
 

@@ -8,13 +8,14 @@ the contributions behind reason codes come from the same matrix (see
 
 from greenscore.models.runtime.features import MatrixLayout, NotCompilableError
 from greenscore.models.runtime.probes import probe_rows
-from greenscore.models.runtime.runtime import Encoded, Scored, ScoringRuntime
+from greenscore.models.runtime.runtime import Encoded, Scored, ScoredFrame, ScoringRuntime
 
 __all__ = [
     "Encoded",
     "MatrixLayout",
     "NotCompilableError",
     "Scored",
+    "ScoredFrame",
     "ScoringRuntime",
     "probe_rows",
 ]

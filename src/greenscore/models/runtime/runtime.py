@@ -133,6 +133,17 @@ class _Probe:
 
 
 @dataclass(frozen=True)
+class ScoredFrame:
+    """A scored applications frame (:meth:`ScoringRuntime.scored_frame`): the table, the
+    :class:`Scored` behind it, and the model input before and after the input rules."""
+
+    table: pd.DataFrame
+    scored: Scored
+    inputs: pd.DataFrame
+    repaired: pd.DataFrame
+
+
+@dataclass(frozen=True)
 class Scored:
     """PD, points and decision of encoded applicants.
 
@@ -638,6 +649,20 @@ class ScoringRuntime:
     ) -> pd.DataFrame:
         """Score a raw applications frame: PD, points, decision and flags per row, same order.
 
+        :meth:`scored_frame`'s table.
+        """
+        return self.scored_frame(frame, refuse_implausible=refuse_implausible, margin=margin).table
+
+    def scored_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        refuse_implausible: bool = True,
+        margin: float = 0.0,
+        contributions: bool = False,
+    ) -> ScoredFrame:
+        """Score a raw applications frame, keeping what the table was scored from.
+
         Parameters
         ----------
         frame : DataFrame
@@ -647,13 +672,17 @@ class ScoringRuntime:
             and scores it as the nearest end of the training range.
         margin : float
             Share of a training range a value may pass it by before it is flagged.
+        contributions : bool
+            Compute the exact contributions with the PD (:meth:`score`).
 
         Returns
         -------
-        DataFrame
-            ``probability_of_default``, ``score``, ``decision`` and ``flags`` (the API's
-            flags as ``field:issue`` joined by ``"; "``; empty when none), with the id
-            column first when the spec has one.
+        ScoredFrame
+            ``table``: ``probability_of_default``, ``score``, ``decision`` and ``flags``
+            (the API's flags as ``field:issue`` joined by ``"; "``; empty when none), with
+            the id column first when the spec has one; ``scored``, its encoding (what
+            reasons are coded from); ``inputs`` and ``repaired``, the model input before
+            and after the input rules.
 
         Raises
         ------
@@ -673,7 +702,8 @@ class ScoringRuntime:
             raise DataError(
                 checked.problems[0].message + (f" (and {more} more refused)" if more else "")
             )
-        scored = self.scored(self.encode_frame(checked.frame.set_axis(X.index)))
+        repaired = checked.frame.set_axis(X.index)
+        scored = self.scored(self.encode_frame(repaired), contributions=contributions)
         out = pd.DataFrame(
             {
                 "probability_of_default": scored.probability,
@@ -685,7 +715,7 @@ class ScoringRuntime:
         )
         if self.spec.id_column and self.spec.id_column in X.index.names:
             out.insert(0, self.spec.id_column, X.index.to_numpy())
-        return out
+        return ScoredFrame(table=out, scored=scored, inputs=X, repaired=repaired)
 
     def predict_frame(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """PD of model-input rows, repaired as every consumer repairs them (clip, case)."""
