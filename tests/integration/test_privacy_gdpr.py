@@ -274,3 +274,51 @@ def test_purge_keeps_consent_still_in_force(home: Path) -> None:
         consent_status(_h(SUBJECT), db=_db()) == {"credit_scoring": True}
         and consent_status(_h(OTHER), db=_db()) == {}
     )
+
+
+def test_a_folder_of_parquet_parts_is_registered_purged_and_erased_part_by_part(
+    home: Path,
+) -> None:
+    """What ``score --engine dask`` writes: retention and erasure reach every part, rewrite
+    only the parts holding marked rows (an encrypted part stays encrypted), and count first."""
+    now = datetime.now(UTC)
+    old, recent = (now - timedelta(days=800)).date(), (now - timedelta(days=10)).date()
+    folder = home / "scores"
+    first = write_table(
+        _applications([1, 2], [old.isoformat(), recent.isoformat()]),
+        folder / "part-00000.parquet",
+        encrypt=False,
+    )
+    second = write_table(
+        _applications([3, int(SUBJECT)], [recent.isoformat(), recent.isoformat()]),
+        folder / "part-00001.parquet",
+        encrypt=True,
+    )
+    (folder / "_manifest.json").write_text("{}", "utf-8")  # not a part
+    with pytest.raises(ConfigError, match="time column 'when' is not in"):
+        register_dataset(folder, id_column="applicant_id", time_column="when", db=_db())
+    entry = register_dataset(
+        folder, id_column="applicant_id", time_column="application_date", db=_db()
+    )
+    assert entry.path == folder.resolve() and not entry.encrypted
+    untouched = second.read_bytes()
+
+    dry = purge(actor="ops", dry_run=True, now=now, settings=_s())
+    assert dry.deleted["dataset:scores"] == 1
+    assert read_table(first)["applicant_id"].tolist() == [1, 2]  # a dry run changes nothing
+    report = purge(actor="ops", now=now, settings=_s())
+    assert report.deleted["dataset:scores"] == 1
+    assert read_table(first)["applicant_id"].tolist() == [2]
+    assert second.read_bytes() == untouched  # no row of it was old: not rewritten
+
+    erased = erase(SUBJECT, actor="dpo", settings=_s())
+    assert erased.datasets["scores"] == 1
+    assert is_encrypted(second) and read_table(second)["applicant_id"].tolist() == [3]
+    assert read_table(first)["applicant_id"].tolist() == [2]
+    (after,) = list_datasets(db=_db())
+    assert after.sha256 != entry.sha256  # the folder's fingerprint follows its parts
+
+    empty = home / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="folder without Parquet parts"):
+        register_dataset(empty, id_column="applicant_id", db=_db())

@@ -4,16 +4,22 @@ Erasure and retention can only reach files they know about: every dataset GreenS
 keeps (an applications file, a scored batch, an anonymised export with tokens) is
 registered with its path, the column that identifies the subject, and optionally the
 column that dates a row. Files are CSV, JSON or Parquet, plain or encrypted (``.enc``);
-rewriting keeps the file's format and its encryption.
+rewriting keeps the file's format and its encryption. A dataset may also be a folder of
+Parquet parts (what ``greenscore score --engine dask`` writes): it is read part by part —
+only the id and time columns, and the whole of a part only when it holds rows to remove —
+and each affected part is rewritten atomically, so no step holds more than one part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import delete, select
 
@@ -37,6 +43,50 @@ class DatasetEntry:
     encrypted: bool
 
 
+#: The files of a registered folder: its Parquet parts, plain or encrypted.
+PART_PATTERNS = ("*.parquet", "*.parquet.enc")
+
+
+def dataset_parts(path: Path) -> list[Path]:
+    """The files a dataset is stored in: the file itself, or a folder's Parquet parts in name
+    order (hidden and ``_`` files skipped: temporary parts, manifests)."""
+    if not path.is_dir():
+        return [path]
+    found = {p for pattern in PART_PATTERNS for p in path.glob(pattern)}
+    return sorted(p for p in found if not p.name.startswith((".", "_")))
+
+
+def _columns_of(path: Path) -> list[str]:
+    """A dataset's columns: a folder's from its first part's schema (nothing else read)."""
+    if not path.is_dir():
+        return [str(c) for c in read_table(path).columns]
+    parts = dataset_parts(path)
+    if not parts:
+        raise DataError(f"{path} is a folder without Parquet parts")
+    return [str(c) for c in _read_part(parts[0], None).columns]
+
+
+def _read_part(part: Path, columns: list[str] | None) -> pd.DataFrame:
+    """A part's rows, or only ``columns`` of a plain Parquet part (an encrypted part is
+    decrypted whole: its columns cannot be read apart)."""
+    if columns is not None and part.suffix == ".parquet":
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+        present = set(pq.read_schema(part).names)
+        return pd.read_parquet(part, columns=[c for c in columns if c in present])
+    return read_table(part)
+
+
+def _fingerprint(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's parts (each part's name and digest, in order)."""
+    if not path.is_dir():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for part in dataset_parts(path):
+        digest.update(f"{part.name}:{sha256_file(part)}\n".encode())
+    return digest.hexdigest()
+
+
 def _entry(row: RegisteredDataset) -> DatasetEntry:
     path = Path(row.path)
     return DatasetEntry(
@@ -57,16 +107,18 @@ def register_dataset(
     Raises
     ------
     NotFoundError
-        If the file does not exist.
+        If the file or folder does not exist.
     ConfigError
-        If the id or time column is not in the file.
+        If the id or time column is not in the file (a folder: its first part).
     """
     path = Path(path).resolve()
-    frame = read_table(path)
+    if not path.exists():
+        raise NotFoundError(f"no stored table at {path}")
+    columns = _columns_of(path)
     for role, column in (("id column", id_column), ("time column", time_column)):
-        if column is not None and column not in frame.columns:
+        if column is not None and column not in columns:
             raise ConfigError(
-                f"{role} '{column}' is not in {path} (columns: {', '.join(map(str, frame.columns[:12]))})"
+                f"{role} '{column}' is not in {path} (columns: {', '.join(columns[:12])})"
             )
     name = name or path.name
     now = datetime.now(UTC)
@@ -76,7 +128,7 @@ def register_dataset(
             row = RegisteredDataset(name=name, registered_at=now)
             session.add(row)
         row.path, row.id_column, row.time_column = str(path), id_column, time_column
-        row.sha256, row.updated_at = sha256_file(path), now
+        row.sha256, row.updated_at = _fingerprint(path), now
         return _entry(row)
 
 
@@ -102,38 +154,71 @@ def unregister_dataset(name: str, *, db: Database) -> None:
             raise NotFoundError(f"no registered dataset named '{name}'")
 
 
+def _selected(
+    entry: DatasetEntry, select_rows: Callable[[pd.DataFrame], pd.Series]
+) -> Iterator[tuple[Path, Callable[[], pd.DataFrame], np.ndarray]]:
+    """Each part of a dataset with a reader of its rows and the rows ``select_rows`` marks
+    (decided from the id and time columns only, where the format allows)."""
+    if not entry.path.exists():
+        raise NotFoundError(f"registered dataset '{entry.name}' is missing its file {entry.path}")
+    wanted = [c for c in (entry.id_column, entry.time_column) if c is not None]
+    for part in dataset_parts(entry.path):
+        frame = _read_part(part, wanted if entry.path.is_dir() else None)
+        for column in wanted:
+            if column not in frame.columns:
+                raise DataError(
+                    f"registered dataset '{entry.name}' no longer has column '{column}'"
+                )
+        hit = select_rows(frame).fillna(False).astype(bool).to_numpy()
+        whole = None if entry.path.is_dir() and part.suffix == ".parquet" else frame
+        yield part, partial(_whole, part, whole), hit
+
+
+def _whole(part: Path, frame: pd.DataFrame | None) -> pd.DataFrame:
+    """A part's rows: the frame already read whole, else the part read now."""
+    return frame if frame is not None else read_table(part)
+
+
+def count_rows(entry: DatasetEntry, select_rows: Callable[[pd.DataFrame], pd.Series]) -> int:
+    """How many rows ``select_rows`` marks in a registered dataset (nothing is changed).
+
+    Raises
+    ------
+    NotFoundError, DataError
+        As :func:`remove_rows`.
+    """
+    return sum(int(hit.sum()) for _, _, hit in _selected(entry, select_rows))
+
+
 def remove_rows(
     entry: DatasetEntry,
     select_rows: Callable[[pd.DataFrame], pd.Series],
     *,
     db: Database,
 ) -> int:
-    """Delete the rows ``select_rows`` marks from a registered file, rewriting it in place.
+    """Delete the rows ``select_rows`` marks from a registered dataset, rewriting it in place.
 
-    The file keeps its format and, if it was encrypted, is re-encrypted (fresh data key).
-    Returns the number of rows removed; an untouched file is not rewritten.
+    A file keeps its format and, if it was encrypted, is re-encrypted (fresh data key); in a
+    folder of parts, each part holding marked rows is rewritten so (atomically), the others
+    are left alone. Returns the number of rows removed; an untouched file is not rewritten.
 
     Raises
     ------
     NotFoundError
-        If the registered file no longer exists.
+        If the registered file or folder no longer exists.
     DataError
-        If the registered id or time column is gone from the file.
+        If the registered id or time column is gone from the file (or one of the parts).
     """
-    if not entry.path.exists():
-        raise NotFoundError(f"registered dataset '{entry.name}' is missing its file {entry.path}")
-    frame = read_table(entry.path)
-    for column in (entry.id_column, entry.time_column):
-        if column is not None and column not in frame.columns:
-            raise DataError(f"registered dataset '{entry.name}' no longer has column '{column}'")
-    hit = select_rows(frame).fillna(False).astype(bool).to_numpy()
-    removed = int(hit.sum())
+    removed = 0
+    for part, read_whole, hit in _selected(entry, select_rows):
+        if hit.any():
+            write_table(read_whole().loc[~hit], part, encrypt=is_encrypted(part))
+            removed += int(hit.sum())
     if removed:
-        write_table(frame.loc[~hit], entry.path, encrypt=entry.encrypted)
         with db.session() as session:
             row = session.get(RegisteredDataset, entry.name)
             if row is not None:
-                row.sha256, row.updated_at = sha256_file(entry.path), datetime.now(UTC)
+                row.sha256, row.updated_at = _fingerprint(entry.path), datetime.now(UTC)
     return removed
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select
 from greenscore.config import Settings
 from greenscore.errors import ConfigError
 from greenscore.privacy import sealed
-from greenscore.privacy.registry import list_datasets, remove_rows
+from greenscore.privacy.registry import count_rows, list_datasets, remove_rows
 from greenscore.security.audit import record_event
 from greenscore.store import Database, affected_rows, database
 from greenscore.store.tables.monitoring import OutcomeRecord
@@ -185,9 +185,7 @@ def purge(
         report.cutoffs[target] = before.isoformat(timespec="seconds")
         selector = _older_than(entry.time_column, before)
         if dry_run:
-            from greenscore.privacy.at_rest import read_table
-
-            report.deleted[target] = int(selector(read_table(entry.path)).sum())
+            report.deleted[target] = count_rows(entry, selector)
         else:
             report.deleted[target] = remove_rows(entry, selector, db=db)
     if not dry_run:
