@@ -13,7 +13,6 @@ from greenscore.cli import app
 from greenscore.config import Settings, use_settings
 from greenscore.data.synthetic import generate
 from greenscore.data.synthetic_parts import chunk_sizes, write_synthetic_parts
-from greenscore.errors import ConfigError
 from greenscore.scale.cluster import ERR_SCHEDULER, ERR_SCHEDULER_WITHOUT_DASK, check_engine
 
 
@@ -90,36 +89,3 @@ def test_validate_refuses_a_bad_engine_or_scheduler(
     # Rich boxes the message and may wrap it: compare the words, not the lines.
     told = " ".join(w for line in err.splitlines() for w in line.strip("│ ").split())
     assert message in told, err
-
-
-def test_score_on_dask_is_refused_while_consent_is_required(tmp_path: Path) -> None:
-    from greenscore.commands.train import ERR_DASK_CONSENT
-
-    settings = Settings(home=tmp_path / "home", seed=9)
-    use_settings(
-        settings.model_copy(
-            update={
-                "privacy": settings.privacy.model_copy(update={"require_consent": "credit_scoring"})
-            }
-        )
-    )
-    data = tmp_path / "d.csv"
-    data.write_text("x,y\n1,0\n2,1\n", encoding="utf-8")
-    result = CliRunner().invoke(
-        app,
-        [
-            "score",
-            "--model",
-            "m",
-            "--data",
-            str(data),
-            "--out",
-            str(tmp_path / "o"),
-            "--engine",
-            "dask",
-            "--scheduler",
-            "local:1",
-        ],
-    )
-    assert isinstance(result.exception, ConfigError)
-    assert str(result.exception) == ERR_DASK_CONSENT

@@ -46,7 +46,7 @@ def portfolio(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory, portfolio: Path) -> ScoringBundle:
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory, portfolio: Path) -> Path:
     from greenscore.explain.reason_codes import attach_reason_codes
     from greenscore.features.pipeline import build_feature_pipeline
 
@@ -58,7 +58,12 @@ def bundle(tmp_path_factory: pytest.TempPathFactory, portfolio: Path) -> Scoring
     pipe.fit(X, y)
     fitted = ScoringBundle(name="lightgbm", spec=spec, pipeline=pipe)
     attach_reason_codes(fitted, X, y)
-    return ScoringBundle.load(fitted.save(tmp_path_factory.mktemp("model")))
+    return Path(fitted.save(tmp_path_factory.mktemp("model")))
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir: Path) -> ScoringBundle:
+    return ScoringBundle.load(bundle_dir)
 
 
 def _pandas_scores(portfolio: Path, bundle: ScoringBundle) -> pd.DataFrame:
@@ -125,6 +130,31 @@ def test_a_run_started_again_scores_only_the_missing_parts(
     again = score_partitioned(client, bundle, portfolio, out)
     assert again.scored_now == 1
     assert sorted(_dask_scores(out)["row"]) == list(range(ROWS))
+
+
+def test_each_part_is_told_once_even_when_the_client_died_before_telling(
+    client: Any, portfolio: Path, bundle: ScoringBundle, tmp_path: Path
+) -> None:
+    """``on_part`` (where lineage is recorded) is called once per part written: a run that
+    dies before telling of a part tells of it when started again, and of no other twice."""
+    from greenscore.scale.batch import score_partitioned
+
+    out, told, again = tmp_path / "scores", [], []
+
+    def dies_at_part_2(index: int, part: Path) -> None:
+        assert part.exists()  # told once the part is in place
+        if index == 2:
+            raise RuntimeError("client died")
+        told.append(index)
+
+    with pytest.raises(RuntimeError, match="client died"):
+        score_partitioned(client, bundle, portfolio, out, on_part=dies_at_part_2)
+    score_partitioned(client, bundle, portfolio, out, on_part=lambda i, _: again.append(i))
+    assert sorted(told + again) == [0, 1, 2]  # every part told, none twice
+    assert 2 in again and sorted(_dask_scores(out)["row"]) == list(range(ROWS))
+    again.clear()
+    score_partitioned(client, bundle, portfolio, out, on_part=lambda i, _: again.append(i))
+    assert again == []  # nothing new to tell
 
 
 def _planted(portfolio: Path, tmp_path: Path) -> Path:
@@ -226,3 +256,161 @@ def test_parallel_tuning_shares_one_study_on_postgres(
     # Both workers ran trials of the one study.
     hosts = {t.user_attrs.get(WORKER_ATTR) for t in study.trials}
     assert len(hosts) == 2
+
+
+# --- the privacy promises of ``greenscore score --engine dask`` (issues 19 and 21) ---
+
+SMALL_ROWS = 10  # per part of the small portfolio below
+
+
+@pytest.fixture(scope="module")
+def small(portfolio: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three Parquet parts of 10 applicants each (the portfolio's own rows and types)."""
+    out = tmp_path_factory.mktemp("small")
+    for part in sorted(portfolio.glob("part-*.parquet")):
+        pd.read_parquet(part).head(SMALL_ROWS).to_parquet(out / part.name, index=False)
+    return out
+
+
+def _with_home(home: Path, **privacy: Any) -> Any:
+    from greenscore.config import Settings, use_settings
+
+    settings = Settings(home=home)
+    settings = settings.model_copy(update={"privacy": settings.privacy.model_copy(update=privacy)})
+    use_settings(settings)
+    return settings
+
+
+def _ids(small: Path, bundle: ScoringBundle) -> list[str]:
+    return [str(v) for v in pd.read_parquet(small)[bundle.spec.id_column]]
+
+
+def _lineage(ids: list[str], settings: Any) -> dict[str, list[tuple[Any, ...]]]:
+    from greenscore.privacy.lineage import lineage_for
+    from greenscore.security.pseudonym import subject_hash
+    from greenscore.store import database
+
+    db = database(settings)
+    return {
+        i: [
+            (r["action"], r["model_name"], r["model_version"], r["dataset_sha"])
+            for r in lineage_for(subject_hash(i, settings=settings), db=db)
+        ]
+        for i in ids
+    }
+
+
+def test_a_subject_without_consent_refuses_a_dask_score_naming_the_row(
+    client: Any,
+    small: Path,
+    bundle: ScoringBundle,
+    tmp_path: Path,
+    run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from greenscore.config import use_settings
+    from greenscore.privacy.consent import ConsentMissingError, grant_consent
+    from greenscore.scale.frames import read_lazy
+    from greenscore.security.pseudonym import subject_hash
+    from greenscore.workflows.score import score_file
+    from greenscore.workflows.score_parts import require_consent_by_parts
+
+    monkeypatch.delenv("GREENSCORE_HOME", raising=False)
+    settings = _with_home(tmp_path / "home", require_consent="credit_scoring")
+    try:
+        ids = _ids(small, bundle)
+        for k, subject in enumerate(ids):
+            if k not in (13, 27):  # rows in the second and third parts
+                grant_consent(subject_hash(subject, settings=settings), "credit_scoring",
+                              actor="dpo", settings=settings)  # fmt: skip
+        with pytest.raises(ConsentMissingError) as pandas_engine:
+            score_file(bundle, small, tmp_path / "p.csv")
+        with pytest.raises(ConsentMissingError) as dask_engine:
+            require_consent_by_parts(read_lazy(small), bundle, "credit_scoring", settings=settings)
+        assert str(dask_engine.value) == str(pandas_engine.value)
+        assert "row 13 (and 1 more rows) has not consented" in str(dask_engine.value)
+        out = tmp_path / "scores"
+        model = bundle.save(tmp_path / "model")  # signed by this home's keyring
+        code, _, err = run_cli(
+            "score", "--model", model, "--data", small, "--out", out,
+            "--engine", "dask", "--scheduler", client.scheduler.address,
+        )  # fmt: skip
+        assert code == 2, err
+        assert "row 13 (and 1 more rows) has not consented" in " ".join(err.split())
+        assert not out.exists() or not list(out.glob("part-*.parquet"))  # nothing scored
+    finally:
+        use_settings(None)
+
+
+def test_a_dask_score_records_the_lineage_the_pandas_engine_records(
+    client: Any, small: Path, bundle: ScoringBundle, tmp_path: Path
+) -> None:
+    from greenscore.config import use_settings
+    from greenscore.scale.frames import read_lazy
+    from greenscore.workflows.score import score_file
+    from greenscore.workflows.score_parts import score_on_cluster
+
+    ids = _ids(small, bundle)
+    try:
+        pandas_settings = _with_home(tmp_path / "pandas")
+        score_file(bundle, small, tmp_path / "p.csv")
+        expected = _lineage(ids, pandas_settings)
+        dask_settings = _with_home(tmp_path / "dask")
+        out = tmp_path / "scores"
+        summary = score_on_cluster(bundle, read_lazy(small), out, client.scheduler.address)
+        assert summary.scored_now == 3
+        got = _lineage(ids, dask_settings)
+        assert got == expected
+        assert all(len(v) == 1 and v[0][0] == "scored" for v in got.values())
+
+        # Resumed: only the part scored again is recorded again, the others not twice.
+        (out / "part-00001.parquet").unlink()
+        again = score_on_cluster(bundle, read_lazy(small), out, client.scheduler.address)
+        assert again.scored_now == 1
+        counts = [len(v) for v in _lineage(ids, dask_settings).values()]
+        assert counts == [1] * SMALL_ROWS + [2] * SMALL_ROWS + [1] * SMALL_ROWS
+        # A run with nothing left to score records nothing.
+        score_on_cluster(bundle, read_lazy(small), out, client.scheduler.address)
+        assert [len(v) for v in _lineage(ids, dask_settings).values()] == counts
+    finally:
+        use_settings(None)
+
+
+def test_an_erasure_after_a_dask_score_removes_the_subject_from_the_parts(
+    client: Any, small: Path, bundle: ScoringBundle, tmp_path: Path
+) -> None:
+    from greenscore.config import use_settings
+    from greenscore.privacy.gdpr import erase
+    from greenscore.privacy.registry import list_datasets
+    from greenscore.scale.frames import read_lazy
+    from greenscore.store import database
+    from greenscore.workflows.score_parts import score_on_cluster
+
+    id_column = bundle.spec.id_column
+    ids = _ids(small, bundle)
+    try:
+        settings = _with_home(tmp_path / "home")
+        out = tmp_path / "scores"
+        score_on_cluster(bundle, read_lazy(small), out, client.scheduler.address)
+        name = f"scored:{out.resolve()}"
+        (entry,) = [e for e in list_datasets(db=database(settings)) if e.name == name]
+        assert entry.path == out.resolve() and entry.id_column == id_column
+        untouched = (out / "part-00000.parquet").read_bytes()
+        before = _dask_scores(out)
+
+        report = erase(ids[14], actor="dpo", settings=settings)
+
+        assert report.datasets[name] == 1
+        assert report.lineage == 1  # its ``scored`` record
+        after = _dask_scores(out)
+        assert ids[14] not in set(after[id_column].astype(str))
+        expected = before[before[id_column].astype(str) != ids[14]]
+        pd.testing.assert_frame_equal(
+            after.reset_index(drop=True), expected.reset_index(drop=True)
+        )  # the others' rows as they were
+        assert (out / "part-00000.parquet").read_bytes() == untouched  # not rewritten
+        assert not list(out.glob(".*tmp*"))
+        (entry,) = [e for e in list_datasets(db=database(settings)) if e.name == name]
+        assert entry.sha256 != "" and _lineage([ids[14]], settings) == {ids[14]: []}
+    finally:
+        use_settings(None)

@@ -233,10 +233,6 @@ def score_command(
         check_query(query)
         if on_error != "raise":
             raise ConfigError(ERR_SKIP)
-        if get_settings().privacy.require_consent:
-            # The partitions are scored on workers that neither check consent nor record
-            # who was scored: refusing beats breaking the promise silently.
-            raise ConfigError(ERR_DASK_CONSENT)
     bundle, cutoff_warning = override_cutoffs(
         load_bundle(model), approve_below=approve_below, decline_above=decline_above
     )
@@ -258,26 +254,20 @@ def score_command(
     typer.echo(summary_line(summary, model=bundle.name, out=out))
 
 
-#: Consent checks and subject lineage run on the pandas engine only (issue 19 follow-up).
-ERR_DASK_CONSENT = (
-    "privacy.require_consent is set, and --engine dask neither checks consent nor records "
-    "which subjects were scored: score with --engine pandas"
-)
-
-
 def _score_on_cluster(
     bundle: Any, data: str, out: Path, scheduler: str, *, reasons: bool, force: bool
 ) -> None:
     from greenscore.commands.progress import run_with_progress
     from greenscore.config import get_settings
-    from greenscore.scale.run import open_lazy, score_source
+    from greenscore.scale.run import open_lazy
+    from greenscore.workflows.score_parts import score_on_cluster
 
     serving = get_settings().serving
     table = open_lazy(data)
     summary = run_with_progress(
         "scoring partitions",
         table.npartitions,
-        lambda progress: score_source(
+        lambda progress: score_on_cluster(
             bundle,
             table,
             out,

@@ -10,7 +10,12 @@ A part is written under a temporary hidden name and renamed into place, so:
   writes the same name, so a row is never in the output twice;
 * a run started again over the same input and model (``resume``) scores only the parts
   that are absent; ``_manifest.json`` records the input and model so a folder is never
-  resumed with another.
+  resumed with another;
+* the caller may be told of each part on the client (``on_part``: subject lineage is
+  recorded there), once per part written: ``_acknowledged.json`` lists the parts it was
+  told of, so a resumed run tells only of the others — those it scores, and any part an
+  earlier run wrote but died before telling of (a death between the telling and the
+  listing tells of that part twice: at least once, never lost).
 
 The pandas engine runs :func:`score_partition` on the whole frame in-process: the Dask
 engine gives the same scores and reasons because each row's are computed from that row
@@ -38,6 +43,8 @@ from greenscore.scale.frames import LazyTable, read_lazy
 
 PART_NAME = "part-{index:05d}.parquet"
 MANIFEST = "_manifest.json"
+#: The parts whose ``on_part`` call returned (see the module docstring).
+ACKNOWLEDGED = "_acknowledged.json"
 ROW_COLUMN = "row"
 ERR_OTHER_RUN = (
     "--out {path} holds the scores of another input or model ({what} differs); "
@@ -172,8 +179,27 @@ def _check_out(out: Path, manifest: dict[str, Any], *, force: bool) -> None:
         if differs or force:
             for old in out.glob("part-*.parquet"):
                 old.unlink()
+            (out / ACKNOWLEDGED).unlink(missing_ok=True)  # told of parts that are gone
     _remove_stale(out)
     path.write_text(json.dumps(manifest, indent=1), "utf-8")
+
+
+def _acknowledged(out: Path) -> set[int]:
+    path = out / ACKNOWLEDGED
+    return set(json.loads(path.read_text("utf-8"))) if path.exists() else set()
+
+
+def _acknowledge(out: Path, done: set[int]) -> None:
+    path = out / ACKNOWLEDGED
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(sorted(done)), "utf-8")
+    os.replace(tmp, path)  # whole or absent, as the parts
+
+
+def _tell(out: Path, index: int, on_part: Callable[[int, Path], None], done: set[int]) -> None:
+    on_part(index, part_path(out, index))
+    done.add(index)
+    _acknowledge(out, done)
 
 
 def score_partitioned(
@@ -188,6 +214,7 @@ def score_partitioned(
     force: bool = False,
     progress: Callable[[int, int], Any] | None = None,
     hook: Callable[[int], None] | None = None,
+    on_part: Callable[[int, Path], None] | None = None,
 ) -> BatchSummary:
     """Score a CSV or Parquet source on a Dask cluster into ``out/part-NNNNN.parquet``.
 
@@ -204,6 +231,9 @@ def score_partitioned(
     progress : called with (rows, partitions) as each part is written.
     hook : called on the worker with the partition number after its part is written
         under the temporary name and before it is renamed (tests kill a worker there).
+    on_part : called on the client with the partition number and its part's path, once
+        per part written (see the module docstring): as each part of this run is
+        written, and first for parts of an earlier run it was never called for.
 
     Raises
     ------
@@ -221,6 +251,10 @@ def score_partitioned(
     _check_out(out, _manifest(table, bundle, reasons), force=force)
     todo = [i for i in range(table.npartitions) if not part_path(out, i).exists()]
     options = {"reasons": reasons, "refuse_implausible": refuse_implausible, "margin": margin}
+    told = _acknowledged(out) if on_part is not None else set()
+    if on_part is not None:
+        for index in sorted(set(range(table.npartitions)) - set(todo) - told):
+            _tell(out, index, on_part, told)  # an earlier run wrote it and died untold
     if todo:
         # The bundle as a key of the graph, not scattered data: a worker that dies loses
         # its copy, and Dask can make a key again from its recipe but not scattered data.
@@ -229,9 +263,13 @@ def score_partitioned(
         score = delayed(_score_and_write, pure=False)
         tasks = [score(parts[i], i, str(out), shared, options, hook) for i in todo]
         futures = client.compute(tasks)
+        index_of = {future.key: index for future, index in zip(futures, todo, strict=True)}
         for future in as_completed(futures):
             rows = future.result()
+            index = index_of[future.key]
             future.release()
+            if on_part is not None:
+                _tell(out, index, on_part, told)
             if progress is not None:
                 progress(rows, 1)
         _remove_stale(out)  # every part is in place: what is left is a dead worker's

@@ -12,6 +12,7 @@ as floats (Dask's ``assume_missing``); Parquet keeps the file's own types, exact
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,19 @@ def _with_offsets(raw: Any, offsets: np.ndarray, meta: pd.DataFrame, *, total: i
     known = bool(np.all(np.diff(offsets) > 0)) and total - 1 >= int(offsets[-1])
     divisions = (*(int(o) for o in offsets), total - 1) if known else None
     return dd.from_delayed(pieces, meta=meta, divisions=divisions, verify_meta=False)
+
+
+def column_slices(table: LazyTable, column: str) -> Iterator[pd.Series]:
+    """One column of a lazy table, partition by partition, indexed by global data row.
+
+    Only that column reaches the caller: a Parquet part's column is read alone, on the
+    caller's side; a CSV block is read on the cluster and only the column comes back.
+    """
+    offsets = np.concatenate([[0], np.cumsum(table.lengths)[:-1]]).astype(np.int64)
+    by_file = len(set(table.parts)) == len(table.parts)
+    for k, offset in enumerate(offsets):
+        if by_file and table.parts[k].endswith(".parquet"):
+            values = pd.read_parquet(table.parts[k], columns=[column])[column]
+            yield values.set_axis(pd.RangeIndex(int(offset), int(offset) + len(values)))
+        else:
+            yield table.frame[column].partitions[k].compute()

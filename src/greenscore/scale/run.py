@@ -97,8 +97,10 @@ def score_source(
     margin: float = 0.0,
     force: bool = False,
     progress: Callable[[int, int], Any] | None = None,
+    on_part: Callable[[int, Path], None] | None = None,
 ) -> BatchSummary:
-    """Score a source partition by partition into ``out/part-NNNNN.parquet``."""
+    """Score a source partition by partition into ``out/part-NNNNN.parquet`` (``on_part``
+    as :func:`~greenscore.scale.batch.score_partitioned`)."""
     with dask_client(scheduler) as client:
         return score_partitioned(
             client,
@@ -110,6 +112,7 @@ def score_source(
             margin=margin,
             force=force,
             progress=progress,
+            on_part=on_part,
         )
 
 

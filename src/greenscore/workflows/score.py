@@ -127,31 +127,58 @@ def _rejects(frame: pd.DataFrame, problems: list[RowProblem]) -> pd.DataFrame:
     return rows
 
 
-def _require_consent(
-    frame: pd.DataFrame, bundle: ScoringBundle, purpose: str, *, settings: Settings
-) -> None:
-    """Refuse the file when a subject in it has not consented to ``purpose`` (exit 2)."""
+def consent_column(bundle: ScoringBundle, columns: Any, purpose: str) -> str:
+    """The id column consent is checked by, refusing input that lacks it (exit 2).
+
+    Raises
+    ------
+    ConsentMissingError
+        If the spec has no id column or ``columns`` lacks it.
+    """
     column = bundle.spec.id_column
-    if not column or column not in frame.columns:
+    if not column or column not in columns:
         raise ConsentMissingError(
             NO_SUBJECT_ID.format(purpose=purpose, id_name=column or "an id column"),
             purpose=purpose,
         )
-    hashes = subject_hashes(subject_ids(frame[column]), settings=settings)
+    return column
+
+
+def lacking_consent(ids: pd.Series, purpose: str, *, settings: Settings) -> pd.Index:
+    """The row labels of ``ids`` whose subject has not consented to ``purpose`` (or has no
+    id): the verdict of one slice of an id column, so a large input is checked in slices."""
+    hashes = subject_hashes(subject_ids(ids), settings=settings)
     missing = without_consent({h for h in hashes if h}, purpose, db=database(settings))
-    lacking = [k for k, h in enumerate(hashes) if h is None or h in missing]
-    if lacking:
-        who = f"the subject of row {frame.index[lacking[0]]}" + (
-            f" (and {len(lacking) - 1} more rows)" if len(lacking) > 1 else ""
-        )
+    return ids.index[[k for k, h in enumerate(hashes) if h is None or h in missing]]
+
+
+def refuse_without_consent(first: Any, count: int, purpose: str) -> None:
+    """Refuse the input when ``count`` rows lack consent, naming the first (row ``first``).
+
+    Raises
+    ------
+    ConsentMissingError
+        When ``count`` is not 0 (exit 2).
+    """
+    if count:
+        who = f"the subject of row {first}" + (f" (and {count - 1} more rows)" if count > 1 else "")
         raise ConsentMissingError(CONSENT_MISSING.format(who=who, purpose=purpose), purpose=purpose)
 
 
-def _register_output(
-    out: Path, id_column: str | None, scored: pd.DataFrame, *, settings: Settings
+def _require_consent(
+    frame: pd.DataFrame, bundle: ScoringBundle, purpose: str, *, settings: Settings
 ) -> None:
-    """Register a scored file that names its subjects, so erasure and retention reach it."""
-    if id_column and id_column in scored.columns:
+    """Refuse the file when a subject in it has not consented to ``purpose`` (exit 2)."""
+    column = consent_column(bundle, frame.columns, purpose)
+    lacking = lacking_consent(frame[column], purpose, settings=settings)
+    refuse_without_consent(lacking[0] if len(lacking) else None, len(lacking), purpose)
+
+
+def register_output(out: Path, id_column: str | None, columns: Any, *, settings: Settings) -> None:
+    """Register scores written to ``out`` (a file, or a folder of Parquet parts) when they
+    name their subjects (``id_column`` is among ``columns``), so erasure and retention
+    reach them."""
+    if id_column and id_column in columns:
         register_dataset(
             out, id_column=id_column, name=f"scored:{out.resolve()}", db=database(settings)
         )
@@ -209,7 +236,7 @@ def score_file(
     with measure_energy("predict:batch") as reading:
         scored = runtime.score_frame(rest, refuse_implausible=refuse_implausible, margin=margin)
     write_table(scored, out)
-    _register_output(out, bundle.spec.id_column, scored, settings=settings)
+    register_output(out, bundle.spec.id_column, scored.columns, settings=settings)
     record_scoring(
         rest,
         bundle.spec,
