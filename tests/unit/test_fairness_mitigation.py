@@ -132,3 +132,22 @@ def test_fairness_files_write_the_figures(tmp_path, synthetic):
     ]
     with pytest.raises(ConfigError, match="unknown"):
         parse_methods("reweighing,magic")
+
+
+def test_threshold_optimizer_leaves_a_group_the_bundle_approves_entirely(synthetic):
+    # The 60 applicants of lowest PD form their own group: the bundle approves them all,
+    # which Fairlearn refuses to fit ("degenerate labels"); they keep the bundle's
+    # decisions and the other groups are still thresholded.
+    bundle, frame = synthetic
+    frame = frame.iloc[2000:5000].reset_index(drop=True)
+    features = bundle.spec.feature_columns(list(frame.columns))
+    pd_ = bundle.pipeline.predict_proba(frame[features])[:, 1]
+    safest = np.argsort(pd_)[:60]
+    assert (pd_[safest] < bundle.scoring.decline_above).all()
+    frame.loc[safest, "sex"] = "undisclosed"
+    report = mitigation_report(
+        bundle, frame, attribute="sex", methods=("threshold_optimizer",), seed=0
+    )
+    result = report["methods"]["threshold_optimizer"]
+    assert any("keep its decisions: ['undisclosed']" in note for note in result["notes"])
+    assert result["selection_rate_by_group"]["undisclosed"] == 1.0

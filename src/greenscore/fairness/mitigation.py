@@ -234,17 +234,29 @@ def _threshold_optimizer(split: _Split) -> tuple[np.ndarray, np.ndarray, list[st
     )
     groups = split.g_train.to_numpy()
     oof = split.out_of_fold_pd()
+    bundle_declines = oof > split.cut
     # Fitted to agree as much as possible with the bundle's own decisions under the parity
     # constraint: the operating point stays at the bank's cut-off and only the groups'
-    # thresholds move (fitting to outcomes would move it wherever accuracy peaks).
-    optimizer.fit(oof.reshape(-1, 1), (oof > split.cut).astype(int), sensitive_features=groups)
-    # The optimizer mixes two thresholds per group at random. The same per-group decline
-    # rates are applied as one deterministic threshold per group: a shift of each group's
-    # log-odds so that the bundle's single cut-off gives the optimizer's rates. That
-    # shifted log-odds is also the score whose AUC is reported.
-    declined = optimizer.predict(
-        oof.reshape(-1, 1), sensitive_features=groups, random_state=split.seed
-    ).astype(bool)
+    # thresholds move (fitting to outcomes would move it wherever accuracy peaks). A group
+    # the bundle declines entirely or not at all gives Fairlearn one label only, which it
+    # refuses ("degenerate labels"): such groups keep the bundle's decisions and the
+    # optimizer sets the others' thresholds.
+    unanimous = [g for g in np.unique(groups) if len(np.unique(bundle_declines[groups == g])) < 2]
+    fitted = ~np.isin(groups, unanimous)
+    declined = bundle_declines.copy()
+    if len(np.unique(groups[fitted])) > 1:
+        optimizer.fit(
+            oof[fitted].reshape(-1, 1),
+            bundle_declines[fitted].astype(int),
+            sensitive_features=groups[fitted],
+        )
+        # The optimizer mixes two thresholds per group at random. The same per-group
+        # decline rates are applied as one deterministic threshold per group: a shift of
+        # each group's log-odds so that the bundle's single cut-off gives the optimizer's
+        # rates. That shifted log-odds is also the score whose AUC is reported.
+        declined[fitted] = optimizer.predict(
+            oof[fitted].reshape(-1, 1), sensitive_features=groups[fitted], random_state=split.seed
+        ).astype(bool)
     score = _logit(split.baseline.predict_proba(split.X_test)[:, 1])
     cut = float(_logit(np.array([split.cut]))[0])
     groups_test = split.g_test.to_numpy()
@@ -261,6 +273,13 @@ def _threshold_optimizer(split: _Split) -> tuple[np.ndarray, np.ndarray, list[st
         score > cut,
         [
             f"decline rate per group set by the optimizer: {rates}",
+            *(
+                [
+                    f"groups the bundle declines all or none of keep its decisions: {[str(g) for g in unanimous]}"
+                ]
+                if unanimous
+                else []
+            ),
             "decisions use the protected attribute at decision time (disparate treatment in US law)",
         ],
     )
