@@ -51,19 +51,19 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     store.load("good")
     service = ScoringService(settings, store)
     schema = applicant_schema(store)
-    yield settings, service, schema, lambda: new_job(settings, ds, schema)
+    yield settings, service, schema, lambda **kw: new_job(settings, ds, schema, **kw)
     use_settings(None)
 
 
-def new_job(settings: Settings, ds: Any, schema: Any) -> str:
-    """A queued job of ROWS records (in the settings' database); its id."""
+def new_job(settings: Settings, ds: Any, schema: Any, *, actor: str = "k", rows: int = ROWS) -> str:
+    """A queued job of ``rows`` records from ``actor`` (in the settings' database); its id."""
     keep = [f.alias or name for name, f in schema.model_fields.items()]
     return jobs.create_job(
         settings,
-        actor="k",
+        actor=actor,
         keep=keep,
         id_column=ds.spec.id_column,
-        records=[applicant(ds, i) for i in range(ROWS)],
+        records=[applicant(ds, i) for i in range(rows)],
     )["id"]
 
 
@@ -218,3 +218,25 @@ def test_a_chunk_without_decisions_is_saved_on_its_own(env) -> None:
     rows = jobs.job_results(settings, job_id, limit=1000)["rows"]
     assert [r["row"] for r in rows] == list(range(ROWS)) and all("error" in r for r in rows)
     assert ledger(settings) == ([], [], 0)
+
+
+def test_a_long_job_yields_its_turn_to_another_callers_job_after_each_chunk(env) -> None:
+    """Fair share, step by step (the wire version races the clock on a fast machine:
+    tests/e2e/owasp/test_api4_resource_consumption.py)."""
+    settings, service, schema, make_job = env
+    db = database(settings)
+    ids = [make_job(actor="long"), make_job(actor="short", rows=2)]
+    w = worker(settings, service, schema)
+
+    def progress() -> list[tuple[str, int]]:
+        return [(s["status"], s["done"]) for s in (jobs.get_job(j, db=db) for j in ids)]
+
+    assert w.run_once()  # the oldest: the long job's first chunk, then it yields
+    assert progress() == [("queued", CHUNK), ("queued", 0)]
+    assert w.run_once()  # the other caller's job, whole
+    assert progress() == [("queued", CHUNK), ("done", 2)]
+    ids.append(make_job(actor="long", rows=2))
+    assert w.run_once()  # a queued job of the same caller does not make the long one yield
+    assert progress() == [("done", ROWS), ("done", 2), ("queued", 0)]
+    assert w.run_once() and not w.run_once()
+    assert progress()[-1] == ("done", 2)
