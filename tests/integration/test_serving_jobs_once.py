@@ -181,8 +181,14 @@ def dies_and_is_taken_over(
     finished_once(settings, job_id)
 
 
+def review_items(settings: Settings) -> list[str]:
+    with database(settings).connect() as conn:
+        return [r for (r,) in conn.execute(text("SELECT request_id FROM serving_review_queue"))]
+
+
 def test_a_worker_that_lost_its_lease_stores_nothing_of_its_chunk(env) -> None:
     settings, service, schema, make_job = env
+    settings.serving.route_grey_band_to_review = True
     job_id = make_job()
 
     def decide_while_taken_over(payloads: list, **kw: Any) -> list:
@@ -195,13 +201,39 @@ def test_a_worker_that_lost_its_lease_stores_nothing_of_its_chunk(env) -> None:
     assert slow.run_once()
     status = jobs.get_job(job_id, db=database(settings))
     assert status["done"] == 0 and status["status"] == "running", status
-    # Withdrawn: no audit event, prediction, result or dead letter of the chunk is kept.
+    # Withdrawn: no audit event, prediction, review item, result or dead letter of the
+    # chunk is kept.
     assert ledger(settings) == ([], [], 0)
+    assert review_items(settings) == []
     assert sealed.refs(jobs.SEALED_KIND, f"{job_id}/out/", db=database(settings)) == []
 
     settings.serving.job_lease_seconds = 0
     assert worker(settings, service, schema).run_once()
     finished_once(settings, job_id)
+    rows = jobs.job_results(settings, job_id, limit=1000)["rows"]
+    grey = [r["request_id"] for r in rows if r["decision"] == "review"]
+    assert grey and sorted(review_items(settings)) == sorted(grey)
+
+
+def test_a_worker_that_lost_its_lease_does_not_put_the_job_back(
+    env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, service, schema, make_job = env
+    job_id = make_job(actor="long")
+    make_job(actor="other", rows=2)
+
+    def taken_over_then_others_wait(actor: str) -> bool:
+        # Between chunks the lease lapsed and another worker claimed the job.
+        with database(settings).begin() as conn:
+            conn.execute(jobs.TABLE.update().where(jobs.TABLE.c.id == job_id).values(worker="w2"))
+        return True
+
+    w = worker(settings, service, schema)
+    monkeypatch.setattr(w, "_others_waiting", taken_over_then_others_wait)
+    assert w.run_once()
+    status = jobs.get_job(job_id, db=database(settings))
+    # Still the other worker's (running): not queued again under it, nor ended.
+    assert (status["status"], status["done"]) == ("running", CHUNK), status
 
 
 def test_a_chunk_without_decisions_is_saved_on_its_own(env) -> None:

@@ -301,10 +301,18 @@ class JobWorker:
                 results[i] = {"row": start + i, "error": _validation_message(exc)}
         return results, valid, where
 
-    def _update(self, job_id: str, **values: Any) -> None:
+    def _update(self, job_id: str, **values: Any) -> bool:
+        """Set ``values`` on the job if this worker still holds it (a worker whose lease
+        lapsed must not put back or end a job another worker has taken over); whether it
+        did."""
         with self.db.begin() as conn:
-            conn.execute(
-                update(TABLE).where(TABLE.c.id == job_id).values(updated_at=now(), **values)
+            return (
+                conn.execute(
+                    update(TABLE)
+                    .where(TABLE.c.id == job_id, TABLE.c.worker == self.worker_id)
+                    .values(updated_at=now(), **values)
+                ).rowcount
+                == 1
             )
 
     def _finish(self, job: Any, status: str, error: str | None = None) -> None:
@@ -316,7 +324,9 @@ class JobWorker:
         }
         if job.callback_url:
             values.update(callback_status=callbacks.PENDING, callback_next_at=now())
-        self._update(job.id, **values)
+        if not self._update(job.id, **values):
+            log.warning("job taken over before it ended", extra={"job": job.id})
+            return
         if job.callback_url:
             self.callbacks.wake()
 

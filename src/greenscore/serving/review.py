@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from greenscore.errors import NotFoundError
@@ -49,6 +49,39 @@ def _out(row: Any) -> dict[str, Any]:
     }
 
 
+def item_row(
+    *,
+    request_id: str,
+    kind: str,
+    model: str,
+    decision: str,
+    probability: float,
+    tenant: str | None,
+    comment: str | None = None,
+) -> dict[str, Any]:
+    """A new open item of ``tenant``'s decision, as the row :func:`insert_items` writes
+    (its ``id`` is the item's id)."""
+    return {
+        "id": uuid.uuid4().hex,
+        "request_id": request_id,
+        "kind": kind,
+        "status": OPEN,
+        "created_at": datetime.now(UTC),
+        "comment": comment,
+        "model": model,
+        "decision": decision,
+        "probability": float(probability),
+        "tenant": tenant,
+    }
+
+
+def insert_items(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Queue :func:`item_row` rows in the caller's transaction (grey-band decisions are
+    queued in their decisions' transaction: with them, or not at all)."""
+    if rows:
+        conn.execute(_TABLE.insert(), rows)
+
+
 def add_item(
     *,
     request_id: str,
@@ -68,26 +101,21 @@ def add_item(
         If the request already has an item of this kind (two contests sent at once: the
         database's unique constraint lets exactly one of them in).
     """
-    item_id = uuid.uuid4().hex
+    values = item_row(
+        request_id=request_id,
+        kind=kind,
+        model=model,
+        decision=decision,
+        probability=probability,
+        tenant=tenant,
+        comment=comment,
+    )
     try:
         with db.begin() as conn:
-            conn.execute(
-                _TABLE.insert().values(
-                    id=item_id,
-                    request_id=request_id,
-                    kind=kind,
-                    status=OPEN,
-                    created_at=datetime.now(UTC),
-                    comment=comment,
-                    model=model,
-                    decision=decision,
-                    probability=float(probability),
-                    tenant=tenant,
-                )
-            )
+            insert_items(conn, [values])
     except IntegrityError as exc:
         raise ConflictError(ALREADY_QUEUED.format(request_id=request_id, kind=kind)) from exc
-    return item_id
+    return str(values["id"])
 
 
 def find_item(request_id: str, kind: str, *, db: Database) -> dict[str, Any] | None:

@@ -58,7 +58,7 @@ from greenscore.serving.recorder import (
     prediction_row,
     record_decisions,
 )
-from greenscore.serving.review import add_item
+from greenscore.serving.review import insert_items, item_row
 from greenscore.serving.served_model import ScoreResult, ServedModel
 from greenscore.serving.tracing import Tracing
 from greenscore.serving.validation import Flag, InputGuard, input_hash
@@ -535,9 +535,15 @@ class ScoringService:
             decided = self._refuse_unconsented(decided, purpose)
         outcomes = [o for o in decided if isinstance(o, Outcome)]
         if outcomes:
-            self._route_to_review(outcomes)
+            items = self._review_items(outcomes)
             events, rows = self._records(outcomes)
-            write = also([self._preview(o) for o in decided]) if also is not None else None
+            job_write = also([self._preview(o) for o in decided]) if also is not None else None
+
+            def write(conn: Connection) -> None:
+                insert_items(conn, items)  # queued with their decisions, or not at all
+                if job_write is not None:
+                    job_write(conn)
+
             traces = [o.item.trace for o in outcomes if o.item and o.item.trace is not None]
             with self.tracing.shared(
                 "audit.commit", traces, {"greenscore.commit.decisions": len(outcomes)}
@@ -602,21 +608,27 @@ class ScoringService:
                 out.append(ServiceUnavailableError(UNAVAILABLE.format(request_id="?")))
         return out
 
-    def _route_to_review(self, outcomes: list[Outcome]) -> None:
+    def _review_items(self, outcomes: list[Outcome]) -> list[dict[str, Any]]:
+        """The review-queue rows of the grey-band decisions (if they are routed there);
+        each outcome learns its item's id."""
         if not self.settings.serving.route_grey_band_to_review:
-            return
+            return []
+        items = []
         for outcome in outcomes:
             result = outcome.result
             if result.decision == "review" and outcome.item is not None:
-                outcome.review_id = add_item(
-                    request_id=outcome.request_id,
-                    kind="grey_band",
-                    model=outcome.model.label,
-                    decision=result.decision,
-                    probability=result.probability_of_default,
-                    tenant=outcome.item.tenant,
-                    db=self.db,
+                items.append(
+                    item_row(
+                        request_id=outcome.request_id,
+                        kind="grey_band",
+                        model=outcome.model.label,
+                        decision=result.decision,
+                        probability=result.probability_of_default,
+                        tenant=outcome.item.tenant,
+                    )
                 )
+                outcome.review_id = items[-1]["id"]
+        return items
 
     def _records(self, outcomes: list[Outcome]) -> tuple[list[AuditEvent], list[dict[str, Any]]]:
         """The audit event and prediction row of each decision (the subject hashed once)."""
