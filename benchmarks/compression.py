@@ -203,8 +203,8 @@ def _markdown(data: dict[str, Any]) -> str:
         f"train the originals and fine-tune/teach, {data['rows']['valid']:,} unseen rows "
         f"validate every step (the gate), {data['rows']['test']:,} held-out rows are "
         f"measured. One run, {data['python']} on {data['machine']}; load "
-        f"average {data['load_before']} before, {data['load_after']} after (2 cores shared "
-        "by ~8 engineers: batch rows/s of the original and its variants are timed "
+        f"average {data['load_before']} before, {data['load_after']} after (the 1-minute "
+        "load average; on 2 cores, above ~2 the machine is shared: batch rows/s of the original and its variants are timed "
         "interleaved, round after round, and their medians kept, so the x-faster ratios hold "
         "under load though the rows/s themselves move with it; latency is not interleaved; "
         "energy is CodeCarbon's estimate, process tracking mode).",

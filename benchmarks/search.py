@@ -73,7 +73,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"Command: `{bench['command']}`. Wall time {bench['wall_s']:.0f} s for a "
         f"{doc['timing']['budget_s']:.0f} s budget; load average {bench['load_before']:.1f} "
-        f"before, {bench['load_after']:.1f} after (2 cores shared by about 8 engineers).",
+        f"before, {bench['load_after']:.1f} after (1-minute load averages; {os.cpu_count()} "
+        "cores).",
         "",
         f"Study `{doc['study']['name']}` ({doc['study']['sampler']} sampler): "
         f"{doc['study']['trials_total']} trials, {doc['study']['this_run']['trials']}; "
