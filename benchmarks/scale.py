@@ -261,8 +261,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Scale-out on Dask (issue 19)",
         "",
-        f"Machine: {result['machine']['cores']} cores shared with other engineers' jobs; "
-        f"load average at start {result['machine']['load_average']}, at end "
+        f"Machine: {result['machine']['cores']} cores; 1-minute, 5-minute and 15-minute "
+        f"load averages at start {result['machine']['load_average']}, at end "
         f"{result.get('load_end')}.",
         "",
         result.get("note", ""),
