@@ -75,9 +75,10 @@ def unfamiliar_file(path: Path, *, rows: int = ROWS, seed: int = 11) -> pd.DataF
     return frame
 
 
-def _run(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], home: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **settings,
         "GREENSCORE_HOME": str(home / ".greenscore"),
         # Tracking is covered by test_train_workflow; here it would only add MLflow start-up.
         "GREENSCORE_TRACKING__ENABLED": "false",
@@ -107,8 +108,11 @@ def messy(workdir: Path) -> tuple[Path, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def trained(workdir: Path, messy: tuple[Path, pd.DataFrame]) -> subprocess.CompletedProcess[str]:
     path, _ = messy
+    # No --cv: the folds come from the settings (training.cv_folds), not a fixed 5.
     return _run(
-        ["train", "--data", str(path), "--target", TARGET, "--cv", "3", "--out", "out"], workdir
+        ["train", "--data", str(path), "--target", TARGET, "--out", "out"],
+        workdir,
+        GREENSCORE_TRAINING__CV_FOLDS="3",
     )
 
 
@@ -121,6 +125,7 @@ def test_unfamiliar_file_trains_with_only_a_target(
     metrics = json.loads((workdir / "out" / "metrics.json").read_text("utf-8"))
     assert set(metrics["models"]) == {"scorecard", "lightgbm"}
     assert metrics["dataset"]["rows"] == ROWS
+    assert metrics["cv"]["folds"] == 3
     for figures in metrics["models"].values():
         assert 0.6 < figures["auc"] <= 1.0  # the planted risk is found, not noise
     assert (workdir / "out" / "report.html").is_file()

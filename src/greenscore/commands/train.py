@@ -59,7 +59,10 @@ def train_command(
             "whose members and tuning fit --time-budget, served with the scorecard as fallback."
         ),
     ] = "scorecard,lightgbm",
-    cv: Annotated[int, typer.Option(help="Number of folds.", min=2, max=20)] = 5,
+    cv: Annotated[
+        int | None,
+        typer.Option(help="Number of folds (default: training.cv_folds, 5).", min=2, max=20),
+    ] = None,
     cv_strategy: Annotated[
         str, typer.Option("--cv-strategy", help="stratified or time.")
     ] = "stratified",
@@ -129,6 +132,7 @@ def train_command(
     from greenscore.workflows.train_plan import plan_training
 
     cluster = scheduler_for(engine, scheduler)
+    folds = cv if cv is not None else get_settings().training.cv_folds
     database(get_settings())  # the home's schema is this release's before a long run starts
     dataset, options, warnings = plan_training(
         data,
@@ -137,7 +141,7 @@ def train_command(
         target=target,
         query=query,
         models=models,
-        cv=cv,
+        cv=folds,
         cv_strategy=cv_strategy,
         tune_trials=tune_trials,
         sampler=sampler,
@@ -153,7 +157,7 @@ def train_command(
     )
     for message in warnings[:10]:
         typer.secho(f"warning: {message}", fg="yellow", err=True)
-    total = len(options.models) * (cv + 1)
+    total = len(options.models) * (folds + 1)
     result = run_with_progress(
         "training",
         total,
