@@ -187,3 +187,15 @@ def test_an_internal_failure_is_kept_and_answered_503(api) -> None:
     assert kept["kind"] == "http" and kept["route"] == "/v1/explode"
     assert kept["payload"] == {"applicant_id": 5, "income": 1.0}
     assert "bug in a route" in kept["error"]
+
+
+def test_the_long_lived_objects_are_frozen_while_the_app_serves(api) -> None:
+    """A full garbage collection in traffic walks only what requests made (models and
+    libraries frozen at start-up), and an app stopped inside a longer process lets go."""
+    import gc
+
+    client, _, _ = api
+    with TestClient(client.app) as again:
+        assert gc.get_freeze_count() > 10_000  # the model, FastAPI, pandas, ...
+        assert again.get("/health/live").status_code == 200
+    assert gc.get_freeze_count() == 0
