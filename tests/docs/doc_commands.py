@@ -14,7 +14,9 @@ single-use); and ``/mnt/worm`` (the anchor's write-once store in the pages) is a
 the world. Long-running servers (``serve``, ``dashboard``, ``mlflow ui``, ``--schedule``)
 must start, then they are stopped: one given a ``--port`` gets a free port instead (two
 runs never collide) and has started once that port accepts a connection; one without a port
-must still be running after a few seconds. A comment ``# exits N ...`` on a command line
+must still be running after a few seconds; while a started server runs, the world's
+``while_serving`` (if any) is called with its port — what a reader does with a running
+server (the README's applications are sent to ``serve``). A comment ``# exits N ...`` on a command line
 says the page documents that exit code, which the runner then accepts besides 0.
 """
 
@@ -28,6 +30,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +46,7 @@ PORT = re.compile(r"--port\s+(\d+)")
 DOCUMENTED_EXIT = re.compile(r"#.*\bexits\s+(\d+)\b")
 TOTP = re.compile(r"--totp\s+(\S+)")
 SECRET = re.compile(r"secret:\s*([A-Z2-7]{16,})")
+API_KEY = re.compile(r"^key:\s*(\S+)", re.M)
 REAL_DATA = Path("/work/shared/data")
 SAMPLE_ROWS = 400
 
@@ -137,6 +141,10 @@ class World:
     secrets: dict[str, str] = field(default_factory=dict)
     last_step: dict[str, int] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    #: API keys ``greenscore keys create --name NAME`` printed, by name.
+    keys: dict[str, str] = field(default_factory=dict)
+    #: Called with (world, server command, port) while a started server with a port runs.
+    while_serving: Callable[[World, str, int], None] | None = None
 
     @property
     def work(self) -> Path:
@@ -206,6 +214,10 @@ class World:
             found = SECRET.search(done.stdout)
             if found:
                 self.secrets[user_flag.group(1)] = found.group(1)
+        for name_flag in re.finditer(r"keys create .*--name\s+(\S+)", text):
+            found = API_KEY.search(done.stdout)
+            if found:
+                self.keys[name_flag.group(1)] = found.group(1)
         return done
 
     def _run_server(self, text: str) -> subprocess.CompletedProcess[str]:
@@ -222,6 +234,12 @@ class World:
             start_new_session=True,
         )
         code = self._wait_started(process, port)
+        if code == 0 and port is not None and self.while_serving is not None:
+            try:
+                self.while_serving(self, text, port)
+            except BaseException:
+                os.killpg(process.pid, signal.SIGKILL)
+                raise
         if code == 0:  # still serving: it started
             os.killpg(process.pid, signal.SIGTERM)
             try:

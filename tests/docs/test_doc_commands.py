@@ -59,10 +59,17 @@ def test_page_commands_run(page: Path, started: World, tmp_path: Path) -> None:
     run_page(world, commands_in(page))
 
 
+#: The applications the README's reader sends to ``greenscore serve`` (with the key the tour
+#: created): the decisions ``outcomes load`` and ``monitor --from-store`` then read.
+SERVED = 50
+OUTCOMES = 20
+
+
 def readme_files(world: World) -> None:
     """The reader's own files the README's tour names, made from the Taiwan sample: an
     unfamiliar file with a ``defaulted`` target, new applications, this month's and the
-    latest data, and outcomes of past decisions."""
+    latest data (the outcomes of the service's decisions come once they are made:
+    :func:`send_applications`)."""
     import pandas as pd
 
     world.prepare()
@@ -70,14 +77,9 @@ def readme_files(world: World) -> None:
     own = taiwan.rename(columns={"default.payment.next.month": "defaulted"})
     for name in ("my_file.csv", "apps.csv", "train.csv"):
         own.to_csv(world.work / name, index=False)
-    own.drop(columns=["defaulted"]).head(50).to_csv(world.work / "new_apps.csv", index=False)
+    own.drop(columns=["defaulted"]).head(SERVED).to_csv(world.work / "new_apps.csv", index=False)
     own.tail(200).to_csv(world.work / "this_month.csv", index=False)
     taiwan.to_csv(world.work / "latest.csv", index=False)
-    outcomes = pd.DataFrame(
-        {"applicant_id": own["ID"].head(20), "defaulted": own["defaulted"].head(20)}
-    )
-    outcomes["observed_at"] = "2026-11-30T00:00:00Z"
-    outcomes.to_csv(world.work / "outcomes.csv", index=False)
 
 
 #: The README's sizes, scaled to a test: rows made (generate, synthesize), folds, tuning
@@ -110,9 +112,37 @@ def small(command: Command) -> Command:
     return replace(command, text=text)
 
 
+def send_applications(world: World, command: str, port: int) -> None:
+    """While the tour's ``greenscore serve`` runs, lender-a sends it the new applications
+    over HTTP; ``outcomes.csv`` then holds what became of the first of them, observed after
+    the decisions (what the README's ``outcomes load`` line joins to them)."""
+    from datetime import UTC, datetime
+
+    import httpx
+    import pandas as pd
+
+    if not command.startswith("greenscore serve"):
+        return
+    applicants = pd.read_csv(world.work / "new_apps.csv").to_dict("records")
+    answer = httpx.post(
+        f"http://127.0.0.1:{port}/v1/score/batch",
+        json={"applicants": applicants},
+        headers={"X-API-Key": world.keys["lender-a"]},
+        timeout=120,
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    assert len(answer.json()["results"]) == SERVED, answer.text[:500]
+    taiwan = pd.read_csv(world.root / "shared" / "data" / "UCI_Credit_Card.csv").head(OUTCOMES)
+    outcomes = pd.DataFrame(
+        {"applicant_id": taiwan["ID"], "defaulted": taiwan["default.payment.next.month"]}
+    )
+    outcomes["observed_at"] = datetime.now(UTC).isoformat()
+    outcomes.to_csv(world.work / "outcomes.csv", index=False)
+
+
 @pytest.mark.slow
 def test_readme_commands_run(tmp_path: Path) -> None:
-    world = World(tmp_path / "readme")
+    world = World(tmp_path / "readme", while_serving=send_applications)
     readme_files(world)
     run_page(world, [small(c) for c in commands_in(ROOT / "README.md")])
 
