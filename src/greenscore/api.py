@@ -68,7 +68,7 @@ def train(
     spec: str | Path | None = None,
     query: str | None = None,
     models: str | Sequence[str] = DEFAULT_MODELS,
-    cv: int = 5,
+    cv: int | None = None,
     cv_strategy: str = "stratified",
     tune_trials: int | None = None,
     sampler: str | None = None,
@@ -100,8 +100,8 @@ def train(
         ``logistic_woe``, ``extratrees``, ``randomforest``, ``dnn``, ``lstm``, ``tcn``,
         ``gnn``, ``ensemble`` or ``ensemble:scorecard+lightgbm+logistic``) or ``"auto"``:
         an ensemble whose members and tuning fit ``time_budget``.
-    cv : int, default 5
-        Cross-validation folds (2 to 20).
+    cv : int, optional
+        Cross-validation folds (2 to 20); default the settings' ``training.cv_folds`` (5).
     cv_strategy : {"stratified", "time"}
         ``time`` needs the spec's time column.
     tune_trials : int, optional

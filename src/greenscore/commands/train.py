@@ -132,7 +132,6 @@ def train_command(
     from greenscore.workflows.train_plan import plan_training
 
     cluster = scheduler_for(engine, scheduler)
-    folds = cv if cv is not None else get_settings().training.cv_folds
     database(get_settings())  # the home's schema is this release's before a long run starts
     dataset, options, warnings = plan_training(
         data,
@@ -141,7 +140,7 @@ def train_command(
         target=target,
         query=query,
         models=models,
-        cv=folds,
+        cv=cv,
         cv_strategy=cv_strategy,
         tune_trials=tune_trials,
         sampler=sampler,
@@ -157,7 +156,7 @@ def train_command(
     )
     for message in warnings[:10]:
         typer.secho(f"warning: {message}", fg="yellow", err=True)
-    total = len(options.models) * (folds + 1)
+    total = len(options.models) * (options.cv + 1)
     result = run_with_progress(
         "training",
         total,

@@ -39,7 +39,7 @@ def plan_training(
     target: str | None = None,
     query: str | None = None,
     models: str | Sequence[str] = DEFAULT_MODELS,
-    cv: int = 5,
+    cv: int | None = None,
     cv_strategy: str = "stratified",
     tune_trials: int | None = None,
     sampler: str | None = None,
@@ -75,6 +75,9 @@ def plan_training(
     """
     if cv_strategy not in CV_STRATEGIES:
         raise ConfigError(ERR_CV_STRATEGY.format(value=cv_strategy))
+    settings = get_settings()
+    if cv is None:
+        cv = settings.training.cv_folds
     if not 2 <= cv <= 20:
         raise ConfigError(ERR_CV_FOLDS.format(value=cv))
     text = models if isinstance(models, str) else ",".join(models)
@@ -85,7 +88,6 @@ def plan_training(
     budget = parse_duration(time_budget if time_budget is not None else DEFAULT_TIME_BUDGET)
     if fairness_constraint is not None and not 0 < max_gap < 1:
         raise ConfigError(BAD_GAP.format(value=max_gap))
-    settings = get_settings()
     scoring = with_cutoffs(
         settings.scoring, approve_below=approve_below, decline_above=decline_above
     )
