@@ -136,7 +136,9 @@ class ScoringSettings(BaseModel):
 class TrainingSettings(BaseModel):
     """Defaults for ``greenscore train``."""
 
-    cv_folds: int = 5
+    cv_folds: int = Field(
+        5, ge=2, le=20, description="cross-validation folds when train is given no --cv"
+    )
     tune_trials: int = 0
     # One thread: LightGBM's OpenMP threads spin and slow down badly (30x seen here) when the
     # 2 cores are shared with other work, e.g. parallel test workers or a second fold.
