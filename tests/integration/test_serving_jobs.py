@@ -464,6 +464,54 @@ def test_a_callback_retry_survives_a_restart_and_a_dead_sender(env) -> None:
 
 
 @pytest.mark.services
+def _post_at_once(settings, ds, schema, n: int) -> list[str]:
+    """``n`` jobs of one caller created by ``n`` threads released together: their outcomes."""
+    ready = threading.Barrier(n)
+    outcomes: list[str] = []
+
+    def post(i: int) -> None:
+        ready.wait()
+        try:
+            create(settings, ds, schema, actor="racer", records=[applicant(ds, i)])
+            outcomes.append("created")
+        except RateLimitedError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def _assert_quota_held_under_concurrency(settings, ds, schema) -> None:
+    settings.serving.job_max_active_per_key = 2
+    outcomes = _post_at_once(settings, ds, schema, 6)
+    # No worker runs: every created job stays queued, so exactly the quota is created.
+    assert sorted(outcomes) == ["created"] * 2 + ["refused"] * 4, outcomes
+    db = database(get_settings())
+    with db.connect() as conn:
+        kept = conn.execute(jobs.TABLE.select().where(jobs.TABLE.c.actor == "racer")).all()
+        units = conn.execute(text("select ref from privacy_sealed_units")).scalars().all()
+    assert len(kept) == 2
+    # A job refused at the insert leaves no sealed input behind.
+    assert sorted({ref.split("/")[0] for ref in units}) == sorted(job.id for job in kept)
+
+
+def test_concurrent_posts_of_one_caller_stay_within_its_job_quota(env) -> None:
+    settings, ds, service, schema = env
+    _assert_quota_held_under_concurrency(settings, ds, schema)
+
+
+def test_concurrent_posts_stay_within_the_job_quota_on_postgres(
+    postgres_schema_url: str, env
+) -> None:
+    settings, ds, service, schema = env
+    settings.database_url = postgres_schema_url
+    _assert_quota_held_under_concurrency(settings, ds, schema)
+
+
 def test_jobs_and_dead_letters_on_postgres(postgres_schema_url: str, env) -> None:
     settings, ds, service, schema = env
     settings.database_url = postgres_schema_url

@@ -9,7 +9,9 @@ extra field are dropped — and kept in ``serving.job_chunk_rows``-row chunks as
 rows (:mod:`greenscore.privacy.sealed`): encrypted at rest, indexed by subject for
 erasure, purged under the ``jobs`` retention target. Results are sealed the same way. A
 stored input file is registered with the privacy registry (``job-file:<path in the input
-folder>``), so an erasure removes its subjects' rows from the file too.
+folder>``), so an erasure removes its subjects' rows from the file too. The quota is
+counted again in the transaction that inserts the job, under a lock
+(:meth:`Database.serialised`), so concurrent posts of one caller cannot all pass it.
 
 The worker that scores jobs is :mod:`greenscore.serving.job_worker`; callbacks are
 delivered by :mod:`greenscore.serving.callbacks` from the ``callback_*`` columns here.
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from greenscore.config import Settings
 from greenscore.errors import ConfigError, DataError, NotFoundError, PrivacyError
@@ -179,7 +181,10 @@ def create_job(
     if len(records) > s.job_max_records:
         raise PayloadTooLargeError(TOO_MANY.format(n=len(records), limit=s.job_max_records))
     db = database(settings)
-    _check_quota(actor, s.job_max_active_per_key, db)
+    # Checked before the input is sealed, so a caller over its quota costs no encryption;
+    # and again where the job is inserted, under a lock, so concurrent posts cannot pass it.
+    with db.connect() as conn:
+        _check_quota(actor, s.job_max_active_per_key, conn)
     fields = list(keep)
     rows = [{f: record.get(f) for f in fields} for record in records]
     job_id = uuid.uuid4().hex
@@ -203,7 +208,8 @@ def create_job(
         raise ServiceUnavailableError(STORAGE_DOWN) from exc
     stamp = now()
     try:
-        with db.begin() as conn:
+        with db.serialised(f"jobs-quota:{actor}") as conn:
+            _check_quota(actor, s.job_max_active_per_key, conn)
             conn.execute(
                 TABLE.insert().values(
                     id=job_id,
@@ -244,13 +250,12 @@ def _register_input(path: Path, id_column: str, folder: Path, db: Database) -> N
         log.warning("job file not registered", extra={"file": path.name, "error": exc.message})
 
 
-def _check_quota(actor: str, limit: int, db: Database) -> None:
-    with db.connect() as conn:
-        active = conn.execute(
-            select(func.count())
-            .select_from(TABLE)
-            .where(TABLE.c.actor == actor, TABLE.c.status.in_((QUEUED, RUNNING)))
-        ).scalar_one()
+def _check_quota(actor: str, limit: int, conn: Connection) -> None:
+    active = conn.execute(
+        select(func.count())
+        .select_from(TABLE)
+        .where(TABLE.c.actor == actor, TABLE.c.status.in_((QUEUED, RUNNING)))
+    ).scalar_one()
     if active >= limit:
         raise RateLimitedError(
             TOO_MANY_ACTIVE.format(actor=actor, n=active), retry_after=_QUOTA_RETRY_SECONDS

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, CursorResult, Engine, Result
+from sqlalchemy import Connection, CursorResult, Engine, Result, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from greenscore.store import migrate
@@ -68,6 +68,27 @@ class Database:
         """A connection in one transaction: committed on success, rolled back on error."""
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def serialised(self, name: str) -> Iterator[Connection]:
+        """A transaction that holds the lock ``name`` from its first statement to its end.
+
+        For a check and the write it allows (a quota counted, then a row inserted): two
+        callers doing both at once would each count before the other inserts. SQLite takes
+        its one write lock up front (``BEGIN IMMEDIATE``, so ``name`` is moot); PostgreSQL a
+        transaction-level advisory lock on ``name``, so only callers of one name queue.
+        """
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+            try:
+                yield conn
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
 
     def connect(self) -> Connection:
         """A connection for reads (``with db.connect() as conn``); commit writes yourself."""
