@@ -191,11 +191,15 @@ def test_an_internal_failure_is_kept_and_answered_503(api) -> None:
 
 def test_the_long_lived_objects_are_frozen_while_the_app_serves(api) -> None:
     """A full garbage collection in traffic walks only what requests made (models and
-    libraries frozen at start-up), and an app stopped inside a longer process lets go."""
+    libraries frozen at start-up), and an app stopped inside a longer process lets go;
+    the WAL checkpointer runs while it serves."""
     import gc
 
     client, _, _ = api
     with TestClient(client.app) as again:
         assert gc.get_freeze_count() > 10_000  # the model, FastAPI, pandas, ...
         assert again.get("/health/live").status_code == 200
+        # Its WAL checkpoints run on their own thread (tests/integration/test_store_checkpoint.py).
+        assert client.app.state.checkpointer.running
     assert gc.get_freeze_count() == 0
+    assert not client.app.state.checkpointer.running

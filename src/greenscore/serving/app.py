@@ -66,6 +66,7 @@ from greenscore.serving.schemas import applicant_model
 from greenscore.serving.service import ScoringService, new_request_id
 from greenscore.serving.tracing import Tracing, TracingMiddleware
 from greenscore.store import database
+from greenscore.store.checkpoint import WalCheckpointer
 
 log = get_logger(__name__)
 
@@ -318,9 +319,12 @@ def create_app(
         else None
     )
     limiter = make_rate_limiter(serving)
+    # A decision's caller waits for its audit commit: no WAL copy inside that commit.
+    checkpointer = WalCheckpointer(db)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        checkpointer.start()
         if worker is not None:
             worker.start()
         if serving.energy_calibration:
@@ -338,6 +342,7 @@ def create_app(
             await asyncio.to_thread(worker.stop)
         await asyncio.to_thread(service.close)  # decisions still being written
         await asyncio.to_thread(tracing.shutdown)  # their commit spans included
+        await asyncio.to_thread(checkpointer.stop)
         close = getattr(limiter, "close", None)
         if close is not None:
             await close()
@@ -360,6 +365,7 @@ def create_app(
     app.state.tracing = tracing
     app.state.rate_limiter = limiter
     app.state.job_worker = worker
+    app.state.checkpointer = checkpointer
     app.state.applicant_model = applicant
     app.add_exception_handler(GreenScoreError, _greenscore_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
