@@ -114,26 +114,24 @@ class WalCheckpointer:
         self._thread = None
         _engine_released(self.db.engine)
 
-    def checkpoint(self, conn: sqlite3.Connection) -> None:
-        """One ``PASSIVE`` checkpoint: copy what it can of the log without waiting for anyone."""
-        busy, _, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if busy:  # another connection was checkpointing at that moment: next time
-            return
-        self.checkpoints += 1
-        self.frames = max(self.frames, int(copied))
-
     def _run(self) -> None:
         # Its own connection, outside the pool: a checkpoint never waits for a pooled one.
         conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
         try:
             while not self._stop.wait(self.interval):
-                self._checkpoint_logged(conn)
-            self._checkpoint_logged(conn)
+                self._checkpoint(conn)
+            self._checkpoint(conn)
         finally:
             conn.close()
 
-    def _checkpoint_logged(self, conn: sqlite3.Connection) -> None:
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """One ``PASSIVE`` checkpoint: copy what it can of the log without waiting for anyone."""
         try:
-            self.checkpoint(conn)
+            busy, _, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:  # the next one may succeed; commits are not affected
             log.warning("WAL checkpoint failed", extra={"error": str(exc)})
+            return
+        if busy:  # another connection was checkpointing at that moment: next time
+            return
+        self.checkpoints += 1
+        self.frames = max(self.frames, int(copied))
