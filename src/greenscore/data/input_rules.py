@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from functools import partial
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -427,8 +428,8 @@ class InputRules:
         """Clip and normalise model-input rows without flagging or refusing anything.
 
         What every PD of a bundle goes through, so that a file, an explanation and the
-        API score a value beyond the training range, or a category in other letter
-        case, alike. Returns ``X`` itself when nothing needs changing.
+        API score a value beyond the training range, or a category in quotes (when the
+        spec strips them) or in other letter case, alike. Returns ``X`` itself when nothing needs changing.
         """
         out = X
         for column, (low, high, _, _) in self._ranges.items():
@@ -442,26 +443,30 @@ class InputRules:
             if outside.any():
                 out = X.copy() if out is X else out
                 out[column] = np.clip(values, low, high)
-        for column in self._folded:
-            if column not in X.columns or not self._folded[column]:
+        for column, levels in self._levels.items():
+            if column not in X.columns:
                 continue
             series = X[column]
             if pd.api.types.is_numeric_dtype(series) or isinstance(
                 series.dtype, pd.CategoricalDtype
             ):
                 continue
-            known = series.isna() | series.astype(str).isin(self._levels[column])
+            known = series.isna() | series.astype(str).isin(levels)
             if bool(known.all()):
                 continue
-            table = self._folded[column]
-            folded = series.map(
-                lambda v, table=table: (
-                    table.get(v.strip().casefold(), v) if isinstance(v, str) else v
-                )
-            )
             out = X.copy() if out is X else out
-            out[column] = folded.astype(object)
+            out[column] = series.map(partial(self._as_level, column)).astype(object)
         return out
+
+    def _as_level(self, column: str, value: Any) -> Any:
+        """A text value read as the API reads it: unquoted (when the spec says), then a
+        training level in other letter case taken as that level; others stay as they are."""
+        if not isinstance(value, str):
+            return value
+        text = unquote(value, strip_quotes=self._strip_quotes)
+        if text in self._levels[column]:
+            return text
+        return self._folded[column].get(text.strip().casefold(), text)
 
 
 def _inside(value: Any, low: float | None, high: float | None) -> Any:
