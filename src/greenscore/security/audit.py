@@ -47,6 +47,7 @@ from greenscore.privacy.keys import derived_key
 from greenscore.security import pseudonym
 from greenscore.store import database
 from greenscore.store.tables.security import AuditEntry, AuditHead, AuditKeying
+from greenscore.store.writer_turn import writer_turn
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -336,7 +337,9 @@ def _append_once(
     also: Callable[[Connection], object] | None,
 ) -> list[int]:
     url = str(eng.url)
-    with eng.connect() as conn:
+    # Queue on the file's writer turn before BEGIN IMMEDIATE: a wait ends when the last
+    # writer commits, not at the next tick of SQLite's sleeping busy handler.
+    with writer_turn(eng), eng.connect() as conn:
         try:
             entry_ids = _append(conn, entries, key, durable, keyed=url in _keyed)
             if also is not None:

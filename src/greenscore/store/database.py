@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from greenscore.store import migrate
 from greenscore.store.engine import engine_for
+from greenscore.store.writer_turn import writer_turn
 
 if TYPE_CHECKING:
     from greenscore.config import Settings
@@ -78,7 +79,7 @@ class Database:
         its one write lock up front (``BEGIN IMMEDIATE``, so ``name`` is moot); PostgreSQL a
         transaction-level advisory lock on ``name``, so only callers of one name queue.
         """
-        with self.engine.connect() as conn:
+        with writer_turn(self.engine), self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
