@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from functools import partial
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
