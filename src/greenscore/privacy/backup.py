@@ -42,7 +42,7 @@ MANIFEST = "MANIFEST.json"
 MANIFEST_FORMAT = "greenscore-backup"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 # Side files that are either rebuilt (locks, temp files) or folded into the .db copy (WAL).
-_SKIP_SUFFIXES = (".lock", "-wal", "-shm", "-journal", ".tmp")
+_SKIP_SUFFIXES = (".lock", "-writer", "-wal", "-shm", "-journal", ".tmp")
 
 MISMATCH = (
     "backup {path} fails verification: {count} file(s) differ from its manifest, e.g. {example}"
