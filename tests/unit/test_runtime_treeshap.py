@@ -52,10 +52,16 @@ def _matrix(frame: pd.DataFrame) -> np.ndarray:
 
 def _check(model: lgb.LGBMClassifier | lgb.Booster, X: np.ndarray) -> np.ndarray:  # noqa: N803
     booster = model if isinstance(model, lgb.Booster) else model.booster_
-    ours = contributions(TreeTables.from_booster(booster), X)
+    tables = TreeTables.from_booster(booster)
+    ours = contributions(tables, X)
     reference = booster.predict(X, pred_contrib=True)
     np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-9)
     np.testing.assert_allclose(ours.sum(axis=1), booster.predict(X, raw_score=True), atol=1e-9)
+    # The row-by-row kernel (a real-time request's few rows) on every row: the same bits.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(treeshap, "_FEW_ROWS", treeshap._BLOCK_ROWS)
+        row_by_row = contributions(tables, X)
+    np.testing.assert_array_equal(row_by_row, ours)
     return ours
 
 
@@ -77,7 +83,8 @@ def test_equals_pred_contrib(name: str) -> None:
 
 def test_a_row_does_not_depend_on_its_block() -> None:
     """Rows are explained in blocks, rows innermost: each row's sums are added in the same
-    order whatever its block, so one row alone gives the same bits as within 1500."""
+    order whatever its block, so one row alone (the row-by-row kernel) gives the same bits
+    as within 1500 (the block kernel)."""
     frame, y = _frame()
     model = lgb.LGBMClassifier(verbose=-1, n_jobs=1, n_estimators=30, num_leaves=31).fit(frame, y)
     X = _matrix(frame)  # noqa: N806
