@@ -67,15 +67,27 @@ class _Turn:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-_turns: dict[Path, _Turn] = {}
+#: By engine URL; a file reached by two URLs (a link, a relative path) has one turn.
+_turns: dict[str, _Turn | None] = {}
+_by_file: dict[Path, _Turn] = {}
 _turns_lock = threading.Lock()
 
 
-def _turn_for(path: Path) -> _Turn:
+def _turn_for(engine: Engine) -> _Turn | None:
+    """The turn of an engine's SQLite file (None: PostgreSQL or in memory), looked up once
+    per URL: resolving the path is a system call per directory, too dear per commit."""
+    url = str(engine.url)
     with _turns_lock:
-        turn = _turns.get(path)
-        if turn is None:
-            turn = _turns[path] = _Turn(path.with_name(path.name + "-writer"))
+        if url in _turns:
+            return _turns[url]
+        path = sqlite_path(url) if engine.dialect.name == "sqlite" else None
+        turn = None
+        if path is not None and fcntl is not None:
+            path = path.resolve()
+            turn = _by_file.get(path)
+            if turn is None:
+                turn = _by_file[path] = _Turn(path.with_name(path.name + "-writer"))
+        _turns[url] = turn
         return turn
 
 
@@ -86,9 +98,9 @@ def writer_turn(engine: Engine) -> Iterator[None]:
     Take it before the transaction's first write (before ``BEGIN IMMEDIATE``) and keep it
     until the commit; a no-op for PostgreSQL and in-memory SQLite.
     """
-    path = sqlite_path(str(engine.url)) if engine.dialect.name == "sqlite" else None
-    if path is None or fcntl is None:
+    turn = _turn_for(engine)
+    if turn is None:
         yield
         return
-    with _turn_for(path.resolve()).held():
+    with turn.held():
         yield
