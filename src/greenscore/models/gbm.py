@@ -5,11 +5,13 @@ slice of the training rows to find the number of boosting rounds by early stoppi
 then refits on all training rows with that many rounds. Categorical columns (pandas
 ``category`` dtype) go to LightGBM's native categorical splits. Numeric features with a
 known direction of risk (declared in the spec, or clear in the training rows: see
-:mod:`greenscore.models.monotone`) are held to it with LightGBM's monotone constraints.
+:mod:`greenscore.models.monotone`) are held to it with LightGBM's monotone constraints;
+inferred directions are released when, together, they cost validation AUC.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,10 +20,23 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from greenscore.logging import get_logger
 from greenscore.models.monotone import monotone_directions
 
 _SMALL_DATA_PATIENCE = 300
 _SMOOTHING_WINDOW = 51
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class _Stopped:
+    """What early stopping found: the round count, its validation AUC, and the early-stopped
+    model (None when the rounds came from ``lightgbm.cv``)."""
+
+    rounds: int
+    auc: float
+    model: Any
 
 
 class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
@@ -52,6 +67,13 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
     infer_monotone : bool
         Constrain the other numeric features whose direction is clear in the training
         rows (see :func:`greenscore.models.monotone.monotone_directions`).
+    monotone_tolerance : float or None
+        Most validation AUC the *inferred* directions may cost. Each feature's direction
+        can be clear on its own while the constraints together forbid the interactions
+        that carry the risk (on credit_risk: income against loan share of income, 0.019
+        AUC). The round count is found with and without them; when the constraints cost
+        more than this, the inferred ones are released (``monotone_released_`` says which
+        and what they cost). Declared directions always hold. None: never check.
     random_state : int
     n_jobs : int
 
@@ -63,6 +85,8 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
     monotone_constraints_ : dict
         ``{feature: {"direction", "source", "rho", "trend"}}`` of the constrained features.
+    monotone_released_ : dict or None
+        ``{"features": [...], "auc_cost": float}`` when inferred directions were released.
     """
 
     def __init__(
@@ -86,6 +110,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         class_weight: str | None = None,
         monotone: dict[str, int] | None = None,
         infer_monotone: bool = True,
+        monotone_tolerance: float | None = 0.005,
         random_state: int = 42,
         n_jobs: int = 1,
     ) -> None:
@@ -107,6 +132,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.monotone = monotone
         self.infer_monotone = infer_monotone
+        self.monotone_tolerance = monotone_tolerance
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -154,20 +180,59 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
 
         ``callbacks`` are passed to the early-stopping fit (Optuna pruning uses them).
         """
-        import lightgbm as lgb
-
         y = np.asarray(y).astype(int)
         self.classes_ = np.array([0, 1])
         self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.monotone_constraints_ = monotone_directions(
             X, y, declared=self.monotone, infer=self.infer_monotone
         )
+        self.monotone_released_: dict[str, Any] | None = None
         if self.early_stopping_rounds is None:
             self.model_ = self._lgbm(self.n_estimators).fit(X, y, sample_weight=sample_weight)
             self.best_iteration_ = self.n_estimators
             return self
+        patience = self.early_stopping_rounds
+        stopped = self._stop(X, y, sample_weight, callbacks, patience)
+        inferred = [f for f, c in self.monotone_constraints_.items() if c["source"] == "inferred"]
+        if inferred and self.monotone_tolerance is not None:
+            held = self.monotone_constraints_
+            self.monotone_constraints_ = {f: c for f, c in held.items() if f not in inferred}
+            free = self._stop(X, y, sample_weight, None, patience)
+            cost = free.auc - stopped.auc
+            if cost > self.monotone_tolerance:
+                stopped = free
+                self.monotone_released_ = {"features": inferred, "auc_cost": round(cost, 4)}
+                log.info(
+                    "inferred monotone constraints released",
+                    extra={"features": inferred, "validation_auc_cost": round(cost, 4)},
+                )
+            else:
+                self.monotone_constraints_ = held
+        self.best_iteration_, self.validation_auc_ = stopped.rounds, stopped.auc
+        if stopped.model is None:  # rounds from lightgbm.cv: fit on all rows
+            self.model_ = self._lgbm(self.best_iteration_).fit(X, y, sample_weight=sample_weight)
+        elif self.refit:
+            # More rows support slightly more rounds at the same learning rate.
+            rounds = max(1, int(round(self.best_iteration_ * (1 + self.validation_fraction))))
+            self.model_ = self._lgbm(rounds).fit(X, y, sample_weight=sample_weight)
+        else:
+            self.model_ = stopped.model
+        return self
+
+    def _stop(
+        self,
+        X: pd.DataFrame,  # noqa: N803
+        y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        callbacks: list[Any] | None,
+        patience: int,
+    ) -> _Stopped:
+        """The round count and its validation AUC under the current constraints: from a
+        held-out slice, or from an internal k-fold ``lightgbm.cv`` below ``cv_below`` rows."""
+        import lightgbm as lgb
+
         if len(y) < self.cv_below:
-            return self._fit_cv_rounds(X, y, sample_weight, callbacks, self.early_stopping_rounds)
+            return self._cv_rounds(X, y, sample_weight, callbacks, patience)
         index = np.arange(len(y))
         train_idx, val_idx = train_test_split(
             index, test_size=self.validation_fraction, stratify=y, random_state=self.random_state
@@ -182,29 +247,22 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
             eval_y=(y[val_idx],),
             eval_metric="auc",
             callbacks=[
-                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                lgb.early_stopping(patience, verbose=False),
                 *(callbacks or []),
             ],
         )
-        self.best_iteration_ = int(stopper.best_iteration_ or self.n_estimators)
-        self.validation_auc_ = float(stopper.best_score_["valid_0"]["auc"])
-        if self.refit:
-            # More rows support slightly more rounds at the same learning rate.
-            rounds = max(1, int(round(self.best_iteration_ * (1 + self.validation_fraction))))
-            self.model_ = self._lgbm(rounds).fit(X, y, sample_weight=sample_weight)
-        else:
-            self.model_ = stopper
-        return self
+        rounds = int(stopper.best_iteration_ or self.n_estimators)
+        return _Stopped(rounds, float(stopper.best_score_["valid_0"]["auc"]), stopper)
 
-    def _fit_cv_rounds(
+    def _cv_rounds(
         self,
-        X: pd.DataFrame,
+        X: pd.DataFrame,  # noqa: N803
         y: np.ndarray,
         sample_weight: np.ndarray | None,
-        callbacks: list[Any] | None,  # noqa: N803
+        callbacks: list[Any] | None,
         early_stopping_rounds: int,
-    ) -> LightGBMCreditClassifier:
-        """Choose the round count by internal stratified k-fold CV, then fit on all rows."""
+    ) -> _Stopped:
+        """The round count by internal stratified k-fold CV (the peak of its smoothed curve)."""
         import lightgbm as lgb
 
         template = self._lgbm(self.n_estimators)
@@ -231,10 +289,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         )
         scores = pd.Series(history["valid auc-mean"])
         smoothed = scores.rolling(_SMOOTHING_WINDOW, center=True, min_periods=1).mean()
-        self.best_iteration_ = int(smoothed.to_numpy().argmax()) + 1
-        self.validation_auc_ = float(smoothed.max())
-        self.model_ = self._lgbm(self.best_iteration_).fit(X, y, sample_weight=sample_weight)
-        return self
+        return _Stopped(int(smoothed.to_numpy().argmax()) + 1, float(smoothed.max()), None)
 
     @property
     def booster_(self) -> Any:
