@@ -123,6 +123,17 @@ def test_inferred_directions_that_cost_auc_together_are_released(credit_risk):
         y_test, held.predict_proba(X_test)[:, 1]
     )
     assert gain > 0.005
+    # The training report says what was released and what holding it would have cost.
+    from types import SimpleNamespace
+
+    from greenscore.evaluation.report import HtmlReport
+    from greenscore.workflows.train_report import _monotone_section
+
+    report = HtmlReport("train")
+    # As a calibration wrapper holds it (the released figures are the wrapped model's).
+    wrapped = SimpleNamespace(estimator_=model, monotone_constraints_={})
+    _monotone_section(report, "lightgbm", wrapped)
+    assert "Inferred directions released: person_income" in report.to_html()
     declared = LightGBMCreditClassifier(monotone={"loan_int_rate": 1}, n_jobs=1).fit(X, y)
     assert declared.monotone_released_ is not None
     assert list(declared.monotone_constraints_) == ["loan_int_rate"]

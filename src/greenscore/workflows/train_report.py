@@ -141,6 +141,14 @@ def _monotone_section(report: HtmlReport, name: str, estimator: Any) -> None:
     if constraints is None:
         return
     report.add_heading(f"Monotone constraints — {name}")
+    released = _released_directions(estimator)
+    if released is not None:
+        report.add_text(
+            f"Inferred directions released: {', '.join(released['features'])}. Each was clear "
+            "on its own, but held together they cost "
+            f"{released['auc_cost']:.4f} validation AUC (more than the tolerance), so the "
+            "model is free along them; declare a direction in the spec to hold one anyway."
+        )
     if not constraints:
         report.add_text("None: no feature had a declared or clear direction of risk.")
         return
@@ -166,6 +174,19 @@ def _monotone_section(report: HtmlReport, name: str, estimator: Any) -> None:
             ]
         )
     )
+
+
+def _released_directions(estimator: Any) -> dict[str, Any] | None:
+    """The inferred monotone directions LightGBM released (``monotone_released_``), looked
+    for through a calibration wrapper or a fold bag (its first fold model), else None."""
+    for _ in range(4):
+        if estimator is None:
+            return None
+        if hasattr(estimator, "monotone_released_"):
+            return estimator.monotone_released_
+        folds = getattr(estimator, "estimators_", None)
+        estimator = getattr(estimator, "estimator_", None) or (folds[0] if folds else None)
+    return None
 
 
 def _fairness_section(report: HtmlReport, best: str, fairness: dict[str, Any]) -> None:
