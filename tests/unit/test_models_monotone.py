@@ -124,15 +124,13 @@ def test_inferred_directions_that_cost_auc_together_are_released(credit_risk):
     )
     assert gain > 0.005
     # The training report says what was released and what holding it would have cost.
-    from types import SimpleNamespace
-
     from greenscore.evaluation.report import HtmlReport
+    from greenscore.models.ensemble_bag import FoldBag
     from greenscore.workflows.train_report import _monotone_section
 
     report = HtmlReport("train")
-    # As a calibration wrapper holds it (the released figures are the wrapped model's).
-    wrapped = SimpleNamespace(estimator_=model, monotone_constraints_={})
-    _monotone_section(report, "lightgbm", wrapped)
+    # As a fold bag holds it (the released figures are its fold models').
+    _monotone_section(report, "lightgbm", FoldBag.of([model], list(X.columns)))
     assert "Inferred directions released: person_income" in report.to_html()
     declared = LightGBMCreditClassifier(monotone={"loan_int_rate": 1}, n_jobs=1).fit(X, y)
     assert declared.monotone_released_ is not None

@@ -429,7 +429,8 @@ class InputRules:
 
         What every PD of a bundle goes through, so that a file, an explanation and the
         API score a value beyond the training range, or a category in quotes (when the
-        spec strips them) or in other letter case, alike. Returns ``X`` itself when nothing needs changing.
+        spec strips them) or in other letter case, alike. Returns ``X`` itself when
+        nothing needs changing.
         """
         out = X
         for column, (low, high, _, _) in self._ranges.items():
@@ -459,14 +460,11 @@ class InputRules:
         return out
 
     def _as_level(self, column: str, value: Any) -> Any:
-        """A text value read as the API reads it: unquoted (when the spec says), then a
-        training level in other letter case taken as that level; others stay as they are."""
+        """A text value read as the API reads it: unquoted (when the spec says, as
+        :meth:`clean_row` does), then put on the training levels (:meth:`_level`)."""
         if not isinstance(value, str):
             return value
-        text = unquote(value, strip_quotes=self._strip_quotes)
-        if text in self._levels[column]:
-            return text
-        return self._folded[column].get(text.strip().casefold(), text)
+        return self._level(column, unquote(value, strip_quotes=self._strip_quotes))[0]
 
 
 def _inside(value: Any, low: float | None, high: float | None) -> Any:

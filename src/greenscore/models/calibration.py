@@ -495,6 +495,12 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
             raise AttributeError("the wrapped model has no monotone constraints")
         return constraints
 
+    @property
+    def monotone_released_(self) -> dict[str, Any] | None:
+        """The inferred directions the wrapped model released (LightGBM), else None."""
+        check_is_fitted(self, "calibrator_")
+        return getattr(self.estimator_, "monotone_released_", None)
+
 
 def _rows(X: Any, index: np.ndarray) -> Any:  # noqa: N803
     return X.iloc[index] if hasattr(X, "iloc") else X[index]

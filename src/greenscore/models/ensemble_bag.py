@@ -145,3 +145,9 @@ class FoldBag(ClassifierMixin, BaseEstimator):
         if constraints is None:
             raise AttributeError("the fold models have no monotone constraints")
         return constraints
+
+    @property
+    def monotone_released_(self) -> dict[str, Any] | None:
+        """The inferred directions the first fold model released (LightGBM), else None."""
+        check_is_fitted(self, "estimators_")
+        return getattr(self.estimators_[0], "monotone_released_", None)

@@ -141,7 +141,7 @@ def _monotone_section(report: HtmlReport, name: str, estimator: Any) -> None:
     if constraints is None:
         return
     report.add_heading(f"Monotone constraints — {name}")
-    released = _released_directions(estimator)
+    released = getattr(estimator, "monotone_released_", None)
     if released is not None:
         report.add_text(
             f"Inferred directions released: {', '.join(released['features'])}. Each was clear "
@@ -174,19 +174,6 @@ def _monotone_section(report: HtmlReport, name: str, estimator: Any) -> None:
             ]
         )
     )
-
-
-def _released_directions(estimator: Any) -> dict[str, Any] | None:
-    """The inferred monotone directions LightGBM released (``monotone_released_``), looked
-    for through a calibration wrapper or a fold bag (its first fold model), else None."""
-    for _ in range(4):
-        if estimator is None:
-            return None
-        if hasattr(estimator, "monotone_released_"):
-            return estimator.monotone_released_
-        folds = getattr(estimator, "estimators_", None)
-        estimator = getattr(estimator, "estimator_", None) or (folds[0] if folds else None)
-    return None
 
 
 def _fairness_section(report: HtmlReport, best: str, fairness: dict[str, Any]) -> None:
