@@ -18,6 +18,8 @@ from greenscore.store import Database, affected_rows
 from greenscore.store.tables.privacy import LineageRecord
 
 ACTIONS = ("ingested", "trained_on", "scored", "explained", "anonymised")
+#: Built once: the service inserts ``scored`` rows with it in every decision's commit.
+_INSERT = insert(LineageRecord)
 
 
 def record_lineage(
@@ -52,7 +54,7 @@ def record_lineage(
     ]
     if rows:
         with db.session() as session:
-            session.execute(insert(LineageRecord), rows)
+            session.execute(_INSERT, rows)
     return len(rows)
 
 
@@ -72,7 +74,7 @@ def insert_scored(conn: Connection, predictions: Sequence[Mapping[str, Any]]) ->
     if not rows:
         return 0
     conn.execute(
-        insert(LineageRecord),
+        _INSERT,
         [
             {
                 "subject_hash": h,

@@ -348,17 +348,21 @@ def _append_once(
         except BaseException:
             conn.rollback()
             raise
+        finally:
+            if conn.dialect.name == "sqlite" and durable:
+                # Hand the pooled connection back with the store's setting (NORMAL, see
+                # store.engine), committed or not: appends that are not durable rely on it.
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
         _keyed.add(url)  # committed: the switch-over record exists now
-        if conn.dialect.name == "sqlite" and durable:
-            # Hand the pooled connection back with the store's setting (NORMAL, see store.engine).
-            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
         return entry_ids
 
 
 def _lock_head(conn: Connection, durable: bool):  # noqa: ANN202 - a SQLAlchemy Row or None
     if conn.dialect.name == "sqlite":
-        # Per connection and outside a transaction: whether this commit waits for the disk.
-        conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        if durable:
+            # Per connection and outside a transaction: this commit waits for the disk.
+            # (Every pooled connection is NORMAL otherwise: one statement less per commit.)
+            conn.exec_driver_sql("PRAGMA synchronous=FULL")
         # Take the write lock before reading the head, so no other process can append
         # between our read and our insert (and WAL never has to refuse a stale upgrade).
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -28,6 +28,8 @@ from greenscore.store.tables.predictions import PredictionRecord
 NO_PREDICTION = "no prediction with request id '{request_id}'"
 ALREADY_RECORDED = "prediction request id '{request_id}' is already recorded"
 BATCH_ALREADY_RECORDED = "a request id in this batch of {n} is already recorded"
+#: Built once: the service inserts with it in every decision's commit.
+_INSERT = insert(PredictionRecord)
 
 
 def _row(
@@ -130,7 +132,7 @@ def insert_predictions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> i
     if not rows:
         return 0
     now = datetime.now(UTC)
-    conn.execute(insert(PredictionRecord), [{"created_at": now, **r} for r in rows])
+    conn.execute(_INSERT, [{"created_at": now, **r} for r in rows])
     return len(rows)
 
 
