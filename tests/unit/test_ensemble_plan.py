@@ -123,3 +123,45 @@ def test_a_run_behind_its_plan_cuts_tuning_then_the_least_valuable_members():
     assert all("after outer fold 1" in reason for reason in cut.values())
     kept, _, _ = keep_to_budget(members, {}, tuning_seconds=0.0, seconds_left=-5.0, **common)
     assert kept == ["scorecard"]
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "catboost", "xgboost"])
+def test_a_booster_is_probed_by_the_method_its_planned_fits_will_use(name):
+    """Below ``cv_below`` rows a booster stops by internal k-fold CV, above it on one
+    held-out slice; a probe on a fifth of the rows must not price the planned fits, which
+    have more rows, by the other method (Taiwan's LightGBM was priced at about 3x)."""
+    from greenscore.data.presets import load_preset
+    from greenscore.models.ensemble_plan import _probed_like
+    from greenscore.models.registry import make_estimator
+
+    spec = load_preset("synthetic")
+    model = make_estimator(name, spec=spec)
+    threshold = model.cv_below
+    slice_ = _probed_like(model, probe_rows=threshold // 5, planned_rows=threshold * 2)
+    assert slice_.cv_below <= threshold // 5  # the probe's rows take the held-out slice
+    model = make_estimator(name, spec=spec)
+    cv = _probed_like(model, probe_rows=threshold + 10, planned_rows=threshold - 1)
+    assert cv.cv_below > threshold + 10  # the probe's rows take the k-fold CV, as planned
+
+
+def test_a_lightgbm_probe_for_large_fits_runs_no_internal_cv(monkeypatch):
+    import lightgbm
+
+    from greenscore.data.loading import encode_target, model_input
+    from greenscore.data.presets import load_preset
+    from greenscore.data.synthetic import generate
+    from greenscore.features.pipeline import build_feature_pipeline
+
+    spec = load_preset("synthetic")
+    frame = generate(600, seed=3).applications
+    y = encode_target(frame[spec.target], spec)
+    X = build_feature_pipeline(spec).fit_transform(model_input(frame, spec), y)  # noqa: N806
+
+    def no_cv(*args, **kwargs):
+        raise AssertionError("the probe took the k-fold CV branch")
+
+    monkeypatch.setattr(lightgbm, "cv", no_cv)
+    (probe,) = probe_members(["lightgbm"], X, y, spec=spec, planned_rows=20_000)
+    assert probe.error is None and np.isfinite(probe.seconds)
+    (probe,) = probe_members(["lightgbm"], X, y, spec=spec, planned_rows=600)
+    assert "k-fold CV branch" in (probe.error or "")

@@ -1,8 +1,9 @@
 """``--models auto --time-budget``: which members and how many tuning trials fit the budget.
 
 Nothing here is guessed from a table of typical speeds. :func:`probe_members` fits every
-candidate member once on a sample of the training rows (after the feature pipeline) and
-times it on this machine, as loaded as it is now; a member that fails there (a net on 200
+candidate member once on a sample of the training rows (after the feature pipeline), as
+many as the planned fits have up to :data:`PROBE_ROWS`, and times it on this machine, as
+loaded as it is now; a member that fails there (a net on 200
 rows, say) is left out with its error. :func:`plan_auto` then extrapolates each probe to
 the fits the run will make — one per inner fold of every outer fold and of the final
 model, plus the scorecard's refits — keeps the candidates in order of value while they fit, spends what is
@@ -37,8 +38,14 @@ WARM_ROWS = 100
 PROBE_SHARE = 0.15
 #: Fit time grows a little faster than the rows (more rows, more boosting rounds).
 GROWTH = 1.15
-#: Rows of the probe sample: a fifth of the data, at least this many.
+#: Rows of the probe sample: those of the planned fits (up to :data:`PROBE_ROWS`), or a
+#: fifth of the data when they are not known; at least this many.
 MIN_PROBE_ROWS = 500
+#: Most rows a probe fits. Up to this the probe is a planned fit itself: extrapolating from
+#: a fifth of Taiwan's rows priced its fits at 1.3-3x what they took (CatBoost 12.9 s
+#: against 5.6 s, the one-hot logistic 37 s against 14 s), as fit time grows more slowly
+#: than the rows there; beyond it (large data) the probe is extrapolated.
+PROBE_ROWS = 20_000
 #: Members kept whatever the budget: the scorecard is the fallback served beside the ensemble.
 ALWAYS = ("scorecard",)
 #: Members the ensemble refits on all rows after their inner folds.
@@ -125,6 +132,31 @@ def parse_duration(text: str | float | int) -> float:
     return seconds
 
 
+def fit_rows(n_rows: int, outer_folds: int) -> int:
+    """Rows of a member's typical fit in a train: one inner fold's training share of an
+    outer fold's training rows (what the probes are extrapolated to)."""
+    rows = n_rows * (outer_folds - 1) / outer_folds
+    k = inner_folds(int(rows))
+    return int(rows * (k - 1) / k)
+
+
+def _probed_like(model: Any, *, probe_rows: int, planned_rows: int | None) -> Any:
+    """The model set to take, on the probe's rows, the branch its planned fits will take.
+
+    The boosters find their round count by an internal k-fold CV below ``cv_below`` rows
+    and by one held-out slice above it: several times the work per row. A probe on a
+    fifth of Taiwan's rows (6,000) took LightGBM's CV branch while every planned fit
+    (19,200 rows) takes the slice, and priced its fits at about three times what they
+    took, which left half the budget unspent.
+    """
+    params = model.get_params(deep=False)
+    if planned_rows is None or "cv_below" not in params:
+        return model
+    if planned_rows >= params["cv_below"]:
+        return model.set_params(cv_below=0)
+    return model.set_params(cv_below=max(params["cv_below"], probe_rows + 1))
+
+
 def probe_members(
     names: list[str],
     X: pd.DataFrame,  # noqa: N803
@@ -134,19 +166,27 @@ def probe_members(
     relations: pd.DataFrame | None = None,
     seed: int = 0,
     rows: int | None = None,
+    planned_rows: int | None = None,
     stop_at: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> list[MemberProbe]:
     """Fit each member once on a stratified sample of feature rows and time it.
 
-    A member that raises is reported with its error (and will not be planned). Once
-    ``clock()`` has passed ``stop_at`` the members left (never the fallback) are not
-    probed: their probe's seconds are NaN and the plan skips them, saying why.
+    ``planned_rows``: rows of the fits the probes will price (:func:`fit_rows`); the
+    probe fits that many rows (at most :data:`PROBE_ROWS`; ``rows`` overrides), and a
+    member whose fit changes method with its rows is probed with the method those fits
+    will use. A member that raises is reported with its error (and
+    will not be planned). Once ``clock()`` has passed ``stop_at`` the members left (never
+    the fallback) are not probed: their probe's seconds are NaN and the plan skips them,
+    saying why.
     """
     from greenscore.models.registry import make_estimator
 
     y = np.asarray(y).astype(int)
-    size = rows or max(MIN_PROBE_ROWS, len(y) // 5)
+    if rows is None:
+        wanted = len(y) // 5 if planned_rows is None else min(planned_rows, PROBE_ROWS)
+        rows = max(MIN_PROBE_ROWS, wanted)
+    size = min(rows, len(y))
     if size < len(y):
         sample, _ = train_test_split(
             np.arange(len(y)), train_size=size, stratify=y, random_state=seed
@@ -159,6 +199,11 @@ def probe_members(
         warm, _ = train_test_split(warm, train_size=WARM_ROWS, stratify=y_probe, random_state=seed)
         warm = np.sort(warm)
     out = []
+
+    def made(name: str) -> Any:
+        model = make_estimator(name, spec=spec, relations=relations, seed=seed)
+        return _probed_like(model, probe_rows=len(y_probe), planned_rows=planned_rows)
+
     for name in names:
         if stop_at is not None and name not in ALWAYS and clock() > stop_at:
             out.append(MemberProbe(name, len(y_probe), float("nan")))
@@ -168,14 +213,12 @@ def probe_members(
             # An untimed warm-up fit on a few rows first: the first fit of a model pays its
             # libraries' imports and set-up once (the scorecard's first fit on 500 German
             # rows took 16 s, its second 7.5 s), which no later fit repeats.
-            make_estimator(name, spec=spec, relations=relations, seed=seed).fit(
-                X_probe.iloc[warm], y_probe[warm]
-            )
+            made(name).fit(X_probe.iloc[warm], y_probe[warm])
         except Exception:  # noqa: BLE001, S110 - the timed fit below reports the error
             pass
         started = time.perf_counter()
         try:
-            model = make_estimator(name, spec=spec, relations=relations, seed=seed)
+            model = made(name)
             model.fit(X_probe, y_probe)
             model.predict_proba(X_probe.iloc[:10])
         except Exception as exc:  # noqa: BLE001 - a member that cannot fit is skipped, named

@@ -33,6 +33,7 @@ from greenscore.models.ensemble_plan import (
     GROWTH,
     PROBE_SHARE,
     AutoPlan,
+    fit_rows,
     plan_auto,
     probe_members,
 )
@@ -85,6 +86,7 @@ def plan_members(
         spec=dataset.spec,
         relations=dataset.relations,
         seed=seed,
+        planned_rows=fit_rows(len(y), outer_folds),
         stop_at=None if budget_s is None else started + PROBE_SHARE * budget_s,
     )
     return plan_auto(
