@@ -165,3 +165,30 @@ def test_a_lightgbm_probe_for_large_fits_runs_no_internal_cv(monkeypatch):
     assert probe.error is None and np.isfinite(probe.seconds)
     (probe,) = probe_members(["lightgbm"], X, y, spec=spec, planned_rows=600)
     assert "k-fold CV branch" in (probe.error or "")
+
+
+def test_tuning_budget_goes_to_searches_of_two_trials_or_more_and_none_is_left_unspent():
+    """A lone trial is the defaults, no search: the budget of three trials goes to one
+    model's search of three, not to three lone trials that are then dropped."""
+    from greenscore.models.ensemble_plan import trial_cost
+
+    probes = _probes(scorecard=0.1, lightgbm=1.0, catboost=1.0, xgboost=1.0)
+    members = sum(member_cost(p, n_rows=ROWS, outer_folds=FOLDS) for p in probes)
+    trial = trial_cost(probes[1], n_rows=ROWS, outer_folds=FOLDS)
+    budget = (members + 3.5 * trial) / (1 - RESERVE)
+    plan = plan_auto(
+        probes,
+        n_rows=ROWS,
+        budget_s=budget,
+        outer_folds=FOLDS,
+        tunable={"lightgbm", "catboost", "xgboost"},
+    )
+    assert plan.members == ["scorecard", "lightgbm", "catboost", "xgboost"]
+    assert plan.trials == {"lightgbm": 3}
+    assert plan.planned_s <= budget * (1 - RESERVE)
+    # Room for two searches of two: each model in the tuning order gets one.
+    budget = (members + 4.5 * trial) / (1 - RESERVE)
+    plan = plan_auto(
+        probes, n_rows=ROWS, budget_s=budget, outer_folds=FOLDS, tunable={"lightgbm", "catboost"}
+    )
+    assert plan.trials == {"lightgbm": 2, "catboost": 2}

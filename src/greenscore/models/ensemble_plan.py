@@ -332,19 +332,19 @@ def plan_auto(
     elif available is None:
         trials = {name: max_trials for name in tuned}
     else:
-        # One trial at a time to each model in turn while the budget lasts: the first
-        # trials of a search (the defaults, then the sampler's first guesses) pay most.
+        # Trials to each model in turn while the budget lasts: the first trials of a
+        # search (the defaults, then the sampler's first guesses) pay most. A search starts
+        # with two trials, since one alone is the defaults, no search at all: handing out
+        # lone trials and dropping them afterwards left their budget unspent.
         progress = True
         while progress:
             progress = False
             for name in tuned:
-                if trials[name] < max_trials and costs[name] <= available:
-                    trials[name] += 1
-                    available -= costs[name]
+                step = 1 if trials[name] else 2
+                if trials[name] + step <= max_trials and step * costs[name] <= available:
+                    trials[name] += step
+                    available -= step * costs[name]
                     progress = True
-        for name in tuned:
-            if trials[name] == 1:
-                trials[name] = 0  # a single trial is the defaults: no search at all
     trials = {n: t for n, t in trials.items() if t > 0}
     for name, count in trials.items():
         estimates[f"{name}:tuning"] = round(count * costs[name], 1)
