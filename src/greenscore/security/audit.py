@@ -350,11 +350,19 @@ def _append_once(
             raise
         finally:
             if conn.dialect.name == "sqlite" and durable:
-                # Hand the pooled connection back with the store's setting (NORMAL, see
-                # store.engine), committed or not: appends that are not durable rely on it.
-                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                _back_to_normal(conn)
         _keyed.add(url)  # committed: the switch-over record exists now
         return entry_ids
+
+
+def _back_to_normal(conn: Connection) -> None:
+    """Hand a pooled SQLite connection back with the store's setting (NORMAL, see
+    store.engine), committed or not: appends that are not durable rely on it. One that
+    cannot take it is dropped from the pool rather than left waiting for the disk."""
+    try:
+        conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+    except Exception:  # noqa: BLE001 - the append's own outcome is what the caller hears
+        conn.invalidate()
 
 
 def _lock_head(conn: Connection, durable: bool):  # noqa: ANN202 - a SQLAlchemy Row or None
