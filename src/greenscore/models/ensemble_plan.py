@@ -132,12 +132,16 @@ def parse_duration(text: str | float | int) -> float:
     return seconds
 
 
+def _inner(rows: float) -> tuple[int, float]:
+    """The inner folds an ensemble makes of ``rows`` and the rows each inner fit has."""
+    k = inner_folds(int(rows))
+    return k, rows * (k - 1) / k
+
+
 def fit_rows(n_rows: int, outer_folds: int) -> int:
     """Rows of a member's typical fit in a train: one inner fold's training share of an
     outer fold's training rows (what the probes are extrapolated to)."""
-    rows = n_rows * (outer_folds - 1) / outer_folds
-    k = inner_folds(int(rows))
-    return int(rows * (k - 1) / k)
+    return int(_inner(n_rows * (outer_folds - 1) / outer_folds)[1])
 
 
 def _probed_like(model: Any, *, probe_rows: int, planned_rows: int | None) -> Any:
@@ -238,8 +242,8 @@ def member_cost(probe: MemberProbe, *, n_rows: int, outer_folds: int) -> float:
     the ensemble refits (the scorecard; the others are bags of their fold models)."""
     total = 0.0
     for rows, times in ((n_rows * (outer_folds - 1) / outer_folds, outer_folds), (n_rows, 1)):
-        k = inner_folds(int(rows))
-        fits = k * _fit_seconds(probe, rows * (k - 1) / k)
+        k, inner_rows = _inner(rows)
+        fits = k * _fit_seconds(probe, inner_rows)
         if probe.name in REFITTED:
             fits += _fit_seconds(probe, rows)
         total += times * fits

@@ -191,13 +191,12 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
             self.model_ = self._lgbm(self.n_estimators).fit(X, y, sample_weight=sample_weight)
             self.best_iteration_ = self.n_estimators
             return self
-        patience = self.early_stopping_rounds
-        stopped = self._stop(X, y, sample_weight, callbacks, patience)
+        stopped = self._stop(X, y, sample_weight, callbacks)
         inferred = [f for f, c in self.monotone_constraints_.items() if c["source"] == "inferred"]
         if inferred and self.monotone_tolerance is not None:
             held = self.monotone_constraints_
             self.monotone_constraints_ = {f: c for f, c in held.items() if f not in inferred}
-            free = self._stop(X, y, sample_weight, None, patience)
+            free = self._stop(X, y, sample_weight, None)
             cost = free.auc - stopped.auc
             if cost > self.monotone_tolerance:
                 stopped = free
@@ -225,14 +224,14 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         y: np.ndarray,
         sample_weight: np.ndarray | None,
         callbacks: list[Any] | None,
-        patience: int,
     ) -> _Stopped:
         """The round count and its validation AUC under the current constraints: from a
         held-out slice, or from an internal k-fold ``lightgbm.cv`` below ``cv_below`` rows."""
         import lightgbm as lgb
 
+        assert self.early_stopping_rounds is not None  # fit() trains every round when None
         if len(y) < self.cv_below:
-            return self._cv_rounds(X, y, sample_weight, callbacks, patience)
+            return self._cv_rounds(X, y, sample_weight, callbacks)
         index = np.arange(len(y))
         train_idx, val_idx = train_test_split(
             index, test_size=self.validation_fraction, stratify=y, random_state=self.random_state
@@ -247,7 +246,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
             eval_y=(y[val_idx],),
             eval_metric="auc",
             callbacks=[
-                lgb.early_stopping(patience, verbose=False),
+                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
                 *(callbacks or []),
             ],
         )
@@ -260,7 +259,6 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         y: np.ndarray,
         sample_weight: np.ndarray | None,
         callbacks: list[Any] | None,
-        early_stopping_rounds: int,
     ) -> _Stopped:
         """The round count by internal stratified k-fold CV (the peak of its smoothed curve)."""
         import lightgbm as lgb
@@ -277,7 +275,7 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         data = lgb.Dataset(X, label=y, weight=sample_weight, free_raw_data=False)
         # Small folds make the CV curve jagged: a patience of a few hundred rounds and the peak
         # of the smoothed curve, rather than its first noisy maximum, choose the round count.
-        patience = max(early_stopping_rounds, _SMALL_DATA_PATIENCE)
+        patience = max(self.early_stopping_rounds or 0, _SMALL_DATA_PATIENCE)
         history = lgb.cv(
             params,
             data,
