@@ -1,6 +1,7 @@
-"""The runtime compiles what ``greenscore train`` makes of LightGBM: a calibrated bag of
-inner-fold boosters, with PDs equal to the pipeline's and contributions equal to the
-classifier's own ``log_odds_contributions``, both to 1e-9; or refuses it with a note."""
+"""The runtime compiles what ``greenscore train`` makes of LightGBM: a calibrated booster
+refitted on all rows (earlier releases: a calibrated bag of inner-fold boosters), with PDs
+equal to the pipeline's and contributions equal to the classifier's own
+``log_odds_contributions``, both to 1e-9; or refuses it with a note."""
 
 from __future__ import annotations
 
@@ -31,9 +32,27 @@ def ds():
     return dataset(700, seed=3)
 
 
+class _BaggedLightGBM(LightGBMCreditClassifier):
+    """LightGBM served as the bag of its inner-fold boosters, as calibration made it in
+    the releases before the refit on all rows (their bundles still serve)."""
+
+    served_as_bag = True
+
+
 @pytest.fixture(scope="module", params=["platt", "isotonic"])
 def calibrated(request, ds) -> ScoringBundle:
-    return fit_bundle(ds, CalibratedClassifier(_lightgbm(), method=request.param, cv=3), name="bag")
+    return fit_bundle(
+        ds,
+        CalibratedClassifier(_BaggedLightGBM(**_lightgbm().get_params()), method=request.param, cv=3),
+        name="bag",
+    )
+
+
+@pytest.fixture(scope="module", params=["platt", "isotonic"])
+def refitted(request, ds) -> ScoringBundle:
+    """As ``greenscore train`` calibrates LightGBM now: one booster refitted on all rows."""
+    model = CalibratedClassifier(_lightgbm(), method=request.param, cv=3)
+    return fit_bundle(ds, model, name="lightgbm")
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +109,18 @@ def test_a_calibrated_fold_bag_is_compiled_and_is_the_pipeline(ds, calibrated) -
     scored = runtime.score(rows, ids)
     values, base = runtime.contributions(scored.encoded)
     np.testing.assert_allclose(base + values.sum(axis=1), logit(scored.probability), atol=1e-8)
+
+
+def test_a_calibrated_booster_refitted_on_all_rows_is_compiled(ds, refitted) -> None:
+    runtime = _check(ds, refitted)
+    assert runtime.trees is not None and runtime.trees.model.kind == "calibrated booster"
+    assert len(runtime.trees.tables) == 1
+    # The booster is the one fitted on every row, not an inner fold's.
+    booster = refitted.estimator.estimator_
+    assert isinstance(booster, LightGBMCreditClassifier)
+    X = refitted.features.transform(ds.X)  # noqa: N806
+    on_all_rows = clone(_lightgbm()).fit(X, ds.y)
+    np.testing.assert_array_equal(booster.predict_proba(X), on_all_rows.predict_proba(X))
 
 
 def test_an_uncalibrated_fold_bag_is_compiled(ds, plain_bag) -> None:

@@ -11,10 +11,12 @@ with the lowest cross-validated log loss on those same out-of-fold scores.
 :class:`CalibratedClassifier` wraps any classifier as the last step of a bundle's
 ``Pipeline``, so the bundle format stays the same. It fits the estimator on inner folds of
 the rows it is given, fits the calibrator on their out-of-fold log-odds, and scores with
-the bag of those fold models (:class:`~greenscore.models.ensemble_bag.FoldBag`): the map
-then describes the very models it is applied to (a net refitted on all rows trains
-longer and lands on another scale; on a Taiwan sample its ECE after calibration was 0.023
-refitted and 0.014 bagged). An estimator that makes its own out-of-fold log-odds (the
+the estimator refitted on all the rows (a tree, linear model or scorecard: more rows, the
+same scale) or, for a net, with the bag of its fold models
+(:class:`~greenscore.models.ensemble_bag.FoldBag`), so that the map describes the very
+models it is applied to (a net refitted on all rows trains longer and lands on another
+scale; on a Taiwan sample its ECE after calibration was 0.023 refitted and 0.014 bagged).
+An estimator that makes its own out-of-fold log-odds (the
 :class:`~greenscore.models.ensemble.EnsembleClassifier`) is fitted once and calibrated on
 them. The map is strictly increasing, so ranking (AUC, KS) and the order of an
 applicant's reasons are those of the wrapped model.
@@ -44,7 +46,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from greenscore.errors import ConfigError, ModelError
-from greenscore.models.ensemble_bag import FoldBag, inner_folds
+from greenscore.models.ensemble_bag import FoldBag, inner_folds, served_as_bag
 from greenscore.models.ensemble_contrib import (
     contributions_of,
     has_exact_contributions,
@@ -289,9 +291,9 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    estimator_ : FoldBag or the estimator
-        The bag of inner-fold models; an estimator that provides its own out-of-fold
-        log-odds, fitted on all rows.
+    estimator_ : the estimator or a FoldBag
+        The estimator fitted on all rows (after its inner folds, or once when it provides
+        its own out-of-fold log-odds); for a net, the bag of its inner-fold models.
     calibrator_ : LogOddsCalibrator
     method_ : str
         The map chosen.
@@ -321,8 +323,9 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         y: np.ndarray,
         sample_weight: np.ndarray | None = None,
     ) -> CalibratedClassifier:
-        """Fit the estimator on inner folds (or once, if it makes its own out-of-fold
-        log-odds) and the calibration map on the out-of-fold log-odds.
+        """Fit the estimator on inner folds, then on all rows (a net: kept as the bag of its
+        fold models), or once if it makes its own out-of-fold log-odds; and the
+        calibration map on the out-of-fold log-odds.
 
         Sample weights (a fairness reweighing, say) reach the estimator's fits; the map is
         fitted unweighted, so PDs stay frequencies of default.
@@ -394,8 +397,10 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         X: pd.DataFrame,  # noqa: N803
         y: np.ndarray,
         sample_weight: np.ndarray | None,
-    ) -> tuple[FoldBag, np.ndarray]:
-        """The estimator fitted on each inner fold, as one bag, and its out-of-fold log-odds."""
+    ) -> tuple[Any, np.ndarray]:
+        """The out-of-fold log-odds of the estimator fitted on each inner fold, and the model
+        that scores: the estimator refitted on all rows, or for a net the bag of its fold
+        models (:func:`~greenscore.models.ensemble_bag.served_as_bag`)."""
         n_splits = int(min(self.cv or inner_folds(len(y)), np.bincount(y).min()))
         if n_splits < 2:
             raise ModelError(ONE_CLASS)
@@ -407,7 +412,10 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
             model = clone(self.estimator).fit(_rows(X, train), y[train], **weights)
             oof[valid] = raw_log_odds(model, _rows(X, valid))
             models.append(model)
-        return FoldBag.of(models, [str(c) for c in X.columns]), oof
+        if served_as_bag(self.estimator):
+            return FoldBag.of(models, [str(c) for c in X.columns]), oof
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+        return clone(self.estimator).fit(X, y, **weights), oof
 
     # ------------------------------------------------------------------ scoring
     def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803

@@ -5,10 +5,10 @@ CatBoost, nets, ...) and, in ``fit``:
 
 1. gets every member's out-of-fold log-odds from inner folds of the rows it is given —
    inside an outer cross-validation fold these are inner folds of that fold's training
-   rows, so the outer figure stays honest (ADR 0003). A member then scores as the bag of
-   its fold models (the models the weights are learnt on; the scorecard, served alone
-   too, is refitted on all rows instead); a member that fails is dropped with its reason
-   (``dropped_``), not a crash;
+   rows, so the outer figure stays honest (ADR 0003). A member then scores refitted on
+   all the rows, or, a net, as the bag of its fold models, the models the weights are
+   learnt on (:mod:`greenscore.models.ensemble_bag` says why); a member that fails is
+   dropped with its reason (``dropped_``), not a crash;
 2. puts each member's log-odds on a common scale (a Platt slope and intercept on its
    out-of-fold rows: affine, so its contributions stay additive);
 3. learns non-negative member weights (:mod:`greenscore.models.ensemble_weights`):
@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from greenscore.errors import ConfigError, ModelError
 from greenscore.logging import get_logger
-from greenscore.models.ensemble_bag import FoldBag, inner_folds
+from greenscore.models.ensemble_bag import FoldBag, inner_folds, served_as_bag
 from greenscore.models.ensemble_contrib import (
     contributions_of,
     has_exact_contributions,
@@ -123,11 +123,6 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         Unfitted members, each taking the same input frame.
     method : {"auto", "weighted", "stacking", "selection", "blending"}
         How the weights are learnt (see the module docstring).
-    refit : tuple of str
-        Members refitted on all rows after their inner folds. Every other member is the
-        bag of its inner-fold models (:class:`~greenscore.models.ensemble_bag.FoldBag`):
-        the very models whose out-of-fold log-odds the weights were learnt on. The
-        scorecard is refitted: it is also served alone, with one points table.
     cv : int or None
         Inner folds for the members' out-of-fold log-odds; None: :func:`inner_folds`.
     holdout : float
@@ -178,7 +173,6 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "members": [list],
         "method": [StrOptions(set(METHODS))],
-        "refit": [tuple],
         "cv": [Interval(Integral, 2, None, closed="left"), None],
         "holdout": [Interval(Real, 0, 0.5, closed="neither")],
         "C": [Interval(Real, 0, None, closed="neither")],
@@ -197,7 +191,6 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         members: list[tuple[str, Any]],
         *,
         method: str = "auto",
-        refit: tuple[str, ...] = ("scorecard",),
         cv: int | None = None,
         holdout: float = 0.25,
         C: float = 1.0,  # noqa: N803
@@ -208,7 +201,6 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
     ) -> None:
         self.members = members
         self.method = method
-        self.refit = refit
         self.cv = cv
         self.holdout = holdout
         self.C = C
@@ -321,10 +313,10 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
                     fold_models.append(model)
                 if not np.isfinite(z).all():
                     raise ModelError("out-of-fold log-odds are not all finite")
-                if name in self.refit:
-                    self.members_[name] = self._measured_fit(name, estimator, X, y, weights)
-                else:
+                if served_as_bag(estimator):
                     self.members_[name] = FoldBag.of(fold_models, list(X.columns))
+                else:
+                    self.members_[name] = self._measured_fit(name, estimator, X, y, weights)
                 oof[name] = z
             except Exception as exc:  # noqa: BLE001 - a failing member is dropped, not fatal
                 self._drop(name, exc)

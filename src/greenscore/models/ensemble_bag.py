@@ -1,12 +1,19 @@
 """A model made of its cross-fitted fold models: their log-odds averaged, nothing refitted.
 
-When a model's out-of-fold predictions are made by fold models, those same fold models
-can make its predictions on new rows: the weights and calibration learnt on the
-out-of-fold log-odds then describe exactly the models that score (a net refitted on all
-rows trains longer and lands on another scale; its out-of-fold calibration would not
-fit it). Averaging the fold models also lowers the variance, as bagging does, and saves
-the refit. :class:`FoldBag` averages in log-odds space, so exact contributions stay
-exact: the bag's contributions are the mean of its fold models'.
+A calibration step or an ensemble learns its map and weights on out-of-fold log-odds
+made by inner-fold models. What then scores new rows is the model refitted on all the
+rows, for every model whose refit lands on the scale its fold models had (trees, linear
+models, the scorecard): it has seen a third (or a fifth) more rows, and on the outer
+folds of ``--seed 0`` that was worth 0.0015 AUC for LightGBM on credit_risk and 0.0006-
+0.0034 on German's three seeds (0.0003 less on Taiwan), with the same calibration
+(Taiwan's pooled ECE 0.0063 against the bag's 0.0054); and one booster costs a third
+of a bag of three to serve and explain.
+
+A net refitted on all rows trains longer and lands on another scale, so its out-of-fold
+calibration and weights would not fit it: a net says so (``served_as_bag``) and scores
+as :class:`FoldBag`, the very fold models its out-of-fold log-odds came from, their mean
+lowering the variance as bagging does. :class:`FoldBag` averages in log-odds space, so
+exact contributions stay exact: the bag's contributions are the mean of its fold models'.
 """
 
 from __future__ import annotations
@@ -36,6 +43,12 @@ SMALL_DATA = 5_000
 def inner_folds(n_rows: int) -> int:
     """Inner folds an ensemble or a calibration step uses on ``n_rows`` rows when not told (``cv=None``)."""
     return 5 if n_rows < SMALL_DATA else 3
+
+
+def served_as_bag(estimator: Any) -> bool:
+    """Whether ``estimator`` is served as the bag of its inner-fold models (a net) rather
+    than refitted on all rows after them (every other model)."""
+    return bool(getattr(estimator, "served_as_bag", False))
 
 
 def _fold_models_have(name: str) -> Any:

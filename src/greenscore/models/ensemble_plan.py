@@ -6,8 +6,8 @@ many as the planned fits have up to :data:`PROBE_ROWS`, and times it on this mac
 loaded as it is now; a member that fails there (a net on 200 rows, say) is left out with
 its error. :func:`plan_auto` then extrapolates each probe to
 the fits the run will make — one per inner fold of every outer fold and of the final
-model, plus the scorecard's refits — keeps the candidates in order of value while they fit, spends what is
-left on tuning trials (one trial costs a fit on the tuner's inner rows), and says what it
+model, plus each one's refit on all its rows (not a net's: it is served as a bag) — keeps
+the candidates in order of value while they fit, spends what is left on tuning trials (one trial costs a fit on the tuner's inner rows), and says what it
 skipped and why. A share of the budget is held back for what is not a member fit
 (features, reason codes, energy per prediction, fairness, the report).
 """
@@ -26,7 +26,7 @@ from sklearn.model_selection import train_test_split
 
 from greenscore.errors import ConfigError
 from greenscore.logging import get_logger
-from greenscore.models.ensemble_bag import inner_folds
+from greenscore.models.ensemble_bag import inner_folds, served_as_bag
 
 log = get_logger(__name__)
 
@@ -48,8 +48,6 @@ MIN_PROBE_ROWS = 500
 PROBE_ROWS = 20_000
 #: Members kept whatever the budget: the scorecard is the fallback served beside the ensemble.
 ALWAYS = ("scorecard",)
-#: Members the ensemble refits on all rows after their inner folds.
-REFITTED = ("scorecard",)
 #: Models whose tuning the budget pays for first.
 TUNE_ORDER = ("lightgbm", "catboost", "xgboost", "logistic", "logistic_woe", "dnn")
 DURATION = "time budget must look like 20m, 90s, 1.5h or a number of seconds, not '{text}'"
@@ -69,6 +67,9 @@ class MemberProbe:
     rows: int
     seconds: float
     error: str | None = None
+    #: Refitted on all rows after its inner folds (every member but a net, which is
+    #: served as the bag of its fold models).
+    refitted: bool = True
 
 
 @dataclass
@@ -227,7 +228,8 @@ def probe_members(
             model.predict_proba(X_probe.iloc[:10])
         except Exception as exc:  # noqa: BLE001 - a member that cannot fit is skipped, named
             error = f"{type(exc).__name__}: {exc}"
-        out.append(MemberProbe(name, len(y_probe), time.perf_counter() - started, error))
+        seconds = time.perf_counter() - started
+        out.append(MemberProbe(name, len(y_probe), seconds, error, not served_as_bag(model)))
         log.info("probed member", extra={"member": name, "seconds": out[-1].seconds})
     return out
 
@@ -238,13 +240,13 @@ def _fit_seconds(probe: MemberProbe, rows: float) -> float:
 
 def member_cost(probe: MemberProbe, *, n_rows: int, outer_folds: int) -> float:
     """Seconds of every fit of one member in a train: per outer fold (and for the final
-    model) one fit per inner fold, and a refit on all the fold's rows for the members
-    the ensemble refits (the scorecard; the others are bags of their fold models)."""
+    model) one fit per inner fold, and a refit on all the fold's rows (not for a net,
+    served as the bag of its fold models)."""
     total = 0.0
     for rows, times in ((n_rows * (outer_folds - 1) / outer_folds, outer_folds), (n_rows, 1)):
         k, inner_rows = _inner(rows)
         fits = k * _fit_seconds(probe, inner_rows)
-        if probe.name in REFITTED:
+        if probe.refitted:
             fits += _fit_seconds(probe, rows)
         total += times * fits
     return total

@@ -43,9 +43,9 @@ def run_demo(
     progress(f"validated ({len(warnings)} warnings, 0 errors)", 1)
     profile(dataset.frame, dataset.spec, out / "profile")
     progress("profiled", 1)
-    # Uncalibrated: a calibrated LightGBM is a bag of inner-fold models (four times the fits,
-    # which put `make demo` past its 5 minutes) that the scoring runtime does not compile
-    # yet, so the demo's model would serve through the pipeline. `train` calibrates.
+    # Uncalibrated: calibrating fits the model on inner folds before its fit on all rows
+    # (four to six times the fits, which put `make demo` past its 5 minutes). `train`
+    # calibrates.
     options = TrainOptions(
         models=DEMO_MODELS, cv=DEMO_FOLDS, out=out / "train", seed=seed, calibrate=False
     )

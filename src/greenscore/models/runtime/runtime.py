@@ -13,8 +13,9 @@ pipeline (``Pipeline.predict_proba``) on :func:`~greenscore.models.runtime.probe
   fitted feature steps on a DataFrame (always correct, slower per call).
 * **PD** ``trees``: a LightGBM model's trees walked in compiled code
   (:func:`~greenscore.models.runtime.treeshap.raw_scores`, bit for bit LightGBM's raw
-  score) -- a bare booster, or the calibrated bag of inner-fold boosters ``greenscore
-  train`` makes, combined as the bag and its calibration map combine them
+  score) -- a bare booster, or the calibrated booster ``greenscore train`` makes (or the
+  calibrated bag of inner-fold boosters of earlier releases), combined as the bag and its
+  calibration map combine them
   (:mod:`~greenscore.models.runtime.tree_model`); else the classifier's own
   ``predict_proba`` on its input frame.
 * **contributions** (log-odds, per model feature, and the base they add up from):

@@ -1,16 +1,18 @@
-"""The LightGBM models the runtime walks itself: a booster, or a (calibrated) bag of them.
+"""The LightGBM models the runtime walks itself: a booster, calibrated or not, or a bag of them.
 
-``greenscore train`` wraps LightGBM in a :class:`~greenscore.models.calibration.CalibratedClassifier`
-whose fitted model is a :class:`~greenscore.models.ensemble_bag.FoldBag` of inner-fold
-boosters followed by a monotone map. :class:`CompiledTrees` computes, from the runtime's
-matrix, exactly what those classes compute from a frame, step by step in the same order:
+``greenscore train`` wraps LightGBM in a :class:`~greenscore.models.calibration.CalibratedClassifier`:
+one booster refitted on all rows followed by a monotone map (bundles of earlier releases
+hold a :class:`~greenscore.models.ensemble_bag.FoldBag` of inner-fold boosters there, and
+still serve). :class:`CompiledTrees` computes, from the runtime's matrix, exactly what
+those classes compute from a frame, step by step in the same order:
 
 * a bare booster: PD ``1 / (1 + exp(-sigmoid * raw))`` and LightGBM's ``pred_contrib``;
 * a bag (``FoldBag.decision_function``): the mean over the fold models of
   ``raw_log_odds``, which for LightGBM is the clipped logit of its PD
   (:func:`~greenscore.models.ensemble_contrib.logit`); PD ``1 / (1 + exp(-z))``;
   contributions the mean of the fold boosters' ``pred_contrib`` (``FoldBag.log_odds_contributions``);
-* calibrated: PD ``expit(calibrator.transform(z))`` and the bag's contributions restated
+* calibrated (one booster, or a bag): ``z`` the booster's ``raw_log_odds`` (the mean of
+  one) or the bag's; PD ``expit(calibrator.transform(z))`` and its contributions restated
   by :func:`~greenscore.models.calibration.calibrated_contributions`
   (``CalibratedClassifier.log_odds_contributions``).
 
@@ -63,10 +65,12 @@ class TreeModel:
 
     @property
     def kind(self) -> str:
-        """``booster``, ``fold bag`` or ``calibrated fold bag`` (for notes)."""
+        """``booster``, ``calibrated booster``, ``fold bag`` or ``calibrated fold bag`` (for notes)."""
         if not self.averaged:
             return "booster"
-        return "calibrated fold bag" if self.calibrator is not None else "fold bag"
+        if self.calibrator is None:
+            return "fold bag"
+        return "calibrated booster" if len(self.boosters) == 1 else "calibrated fold bag"
 
 
 def tree_model(estimator: Any) -> TreeModel | None:

@@ -149,6 +149,10 @@ class TorchCreditClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _uses_sequences: ClassVar[bool] = False
+    #: Refitted on all rows a net trains longer and lands on another scale than the
+    #: inner-fold nets a calibration map or ensemble weights were learnt on: it is served
+    #: as their bag (:func:`greenscore.models.ensemble_bag.served_as_bag`).
+    served_as_bag: ClassVar[bool] = True
     # scikit-learn's format: a list of constraints, or the string "no_validation".
     _parameter_constraints: ClassVar[dict[str, Any]] = {
         "spec": "no_validation",
