@@ -43,7 +43,9 @@ class _BaggedLightGBM(LightGBMCreditClassifier):
 def calibrated(request, ds) -> ScoringBundle:
     return fit_bundle(
         ds,
-        CalibratedClassifier(_BaggedLightGBM(**_lightgbm().get_params()), method=request.param, cv=3),
+        CalibratedClassifier(
+            _BaggedLightGBM(**_lightgbm().get_params()), method=request.param, cv=3
+        ),
         name="bag",
     )
 
