@@ -4,7 +4,8 @@ One run, on loopback, with bounded load from ``wrk`` (closed loop: a fixed numbe
 connections, each sending its next request when the last one is answered):
 
 * ``/v1/score`` of the real service (``greenscore serve``): LightGBM as ``greenscore
-  train`` makes it (a calibrated bag of inner-fold boosters; ``--model booster`` for one
+  train`` makes it (one booster refitted on all rows after its inner folds, and the
+  calibration map fitted on their out-of-fold log-odds; ``--model booster`` for one
   bare booster), API-key auth, rate limiting, input checks, reason codes for review
   and decline decisions, a hash-chained audit event and a prediction row per decision
   (written behind, committed before the answer), answer cache off;
@@ -118,7 +119,7 @@ def machine() -> dict[str, Any]:
 # ---------------------------------------------------------------------- model and data
 def build_model(home: Path, quick: bool, kind: str = "calibrated") -> tuple[Any, Any, Path]:
     """Fit the LightGBM bundle: ``calibrated``, as ``greenscore train`` makes it (a
-    calibrated bag of inner-fold boosters), or ``booster``, one bare booster."""
+    calibrated booster refitted on all rows), or ``booster``, one bare booster."""
     from greenscore.data.loading import Dataset
     from greenscore.data.presets import load_preset
     from greenscore.data.synthetic import generate
@@ -147,7 +148,7 @@ def build_model(home: Path, quick: bool, kind: str = "calibrated") -> tuple[Any,
         n_estimators=100 if quick else 160, early_stopping_rounds=None
     )
     if kind == "calibrated":
-        # As workflows.train builds it: calibrated on inner folds, scored by their bag.
+        # As workflows.train builds it: calibrated on inner folds, scored by the refit.
         estimator = CalibratedClassifier(estimator, random_state=0)
     pipe = Pipeline(
         [
@@ -432,7 +433,7 @@ def batch_benchmarks(bundle: Any, ds: Any, rows: int, seconds: float) -> dict[st
     encoded = runtime.encode(payloads, ids)
     matrix = encoded.matrix
     assert runtime.trees is not None, f"the runtime did not compile the trees: {runtime.reason}"
-    # Every booster of the model: one, or one per inner fold of the calibrated bag.
+    # Every booster of the model: one, or one per inner fold of a calibrated bag.
     boosters = runtime.trees.model.boosters
     # Exactness first: the runtime's contributions against the classifier's own (LightGBM's
     # pred_contrib; for the bag, their mean restated by the calibration), every row.
@@ -748,8 +749,8 @@ def main(argv: list[str] | None = None) -> int:
         "--model",
         choices=("calibrated", "booster"),
         default="calibrated",
-        help="LightGBM as greenscore train makes it (a calibrated bag of inner-fold boosters, "
-        "default) or one bare booster",
+        help="LightGBM as greenscore train makes it (a calibrated booster refitted on all "
+        "rows, default) or one bare booster",
     )
     parser.add_argument(
         "--workers",
