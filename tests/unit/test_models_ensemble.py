@@ -17,6 +17,7 @@ from greenscore.errors import ConfigError, ModelError
 from greenscore.features.pipeline import build_feature_pipeline
 from greenscore.models.calibration import CalibratedClassifier
 from greenscore.models.ensemble import EnsembleClassifier, MemberContribution
+from greenscore.models.ensemble_bag import FoldBag
 from greenscore.models.ensemble_weights import (
     choose,
     ensemble_selection,
@@ -274,3 +275,19 @@ def test_a_combination_worse_than_its_best_member_falls_back_to_it(monkeypatch, 
     assert ensemble.fallback_ is not None and best in ensemble.fallback_
     assert "falls back to its best member" in caplog.text
     assert fast_auc(y, ensemble.oof_log_odds_) == pytest.approx(ensemble.member_oof_auc_[best])
+
+
+def test_members_are_refitted_on_all_rows_but_a_forest_is_served_as_its_bag():
+    X, y, X_test, _ = _data()  # noqa: N806
+    members = [
+        ("lightgbm", LightGBMCreditClassifier(**FAST_LGBM)),
+        ("extratrees", ForestCreditClassifier(n_estimators=40)),
+    ]
+    ensemble = EnsembleClassifier(members, method="weighted", cv=3, random_state=0).fit(X, y)
+    booster, forest = ensemble.members_["lightgbm"], ensemble.members_["extratrees"]
+    # The booster is the one fitted on every row (the same as fitting it here), not a bag.
+    assert isinstance(booster, LightGBMCreditClassifier)
+    on_all_rows = LightGBMCreditClassifier(**FAST_LGBM).fit(X, y)
+    np.testing.assert_array_equal(booster.predict_proba(X_test), on_all_rows.predict_proba(X_test))
+    # The forest is the bag of its three inner-fold forests.
+    assert isinstance(forest, FoldBag) and len(forest.estimators_) == 3

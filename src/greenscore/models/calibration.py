@@ -11,8 +11,8 @@ with the lowest cross-validated log loss on those same out-of-fold scores.
 :class:`CalibratedClassifier` wraps any classifier as the last step of a bundle's
 ``Pipeline``, so the bundle format stays the same. It fits the estimator on inner folds of
 the rows it is given, fits the calibrator on their out-of-fold log-odds, and scores with
-the estimator refitted on all the rows (a tree, linear model or scorecard: more rows, the
-same scale) or, for a net, with the bag of its fold models
+the estimator refitted on all the rows (a booster, linear model or scorecard: more rows,
+the same scale) or, for a net or a forest, with the bag of its fold models
 (:class:`~greenscore.models.ensemble_bag.FoldBag`), so that the map describes the very
 models it is applied to (a net refitted on all rows trains longer and lands on another
 scale; on a Taiwan sample its ECE after calibration was 0.023 refitted and 0.014 bagged).
@@ -323,7 +323,7 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         y: np.ndarray,
         sample_weight: np.ndarray | None = None,
     ) -> CalibratedClassifier:
-        """Fit the estimator on inner folds, then on all rows (a net: kept as the bag of its
+        """Fit the estimator on inner folds, then on all rows (a net or a forest: kept as the bag of its
         fold models), or once if it makes its own out-of-fold log-odds; and the
         calibration map on the out-of-fold log-odds.
 
@@ -399,7 +399,7 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         sample_weight: np.ndarray | None,
     ) -> tuple[Any, np.ndarray]:
         """The out-of-fold log-odds of the estimator fitted on each inner fold, and the model
-        that scores: the estimator refitted on all rows, or for a net the bag of its fold
+        that scores: the estimator refitted on all rows, or for a net or a forest the bag of its fold
         models (:func:`~greenscore.models.ensemble_bag.served_as_bag`)."""
         n_splits = int(min(self.cv or inner_folds(len(y)), np.bincount(y).min()))
         if n_splits < 2:

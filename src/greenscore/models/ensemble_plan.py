@@ -6,8 +6,9 @@ many as the planned fits have up to :data:`PROBE_ROWS`, and times it on this mac
 loaded as it is now; a member that fails there (a net on 200 rows, say) is left out with
 its error. :func:`plan_auto` then extrapolates each probe to
 the fits the run will make — one per inner fold of every outer fold and of the final
-model, plus each one's refit on all its rows (not a net's: it is served as a bag) — keeps
-the candidates in order of value while they fit, spends what is left on tuning trials (one trial costs a fit on the tuner's inner rows), and says what it
+model, plus each one's refit on all its rows (not a net's or a forest's: they are served
+as bags) — keeps the candidates in order of value while they fit, spends what is left on
+tuning trials (one trial costs a fit on the tuner's inner rows), and says what it
 skipped and why. A share of the budget is held back for what is not a member fit
 (features, reason codes, energy per prediction, fairness, the report).
 """
@@ -67,7 +68,7 @@ class MemberProbe:
     rows: int
     seconds: float
     error: str | None = None
-    #: Refitted on all rows after its inner folds (every member but a net, which is
+    #: Refitted on all rows after its inner folds (every member but a net or a forest, which is
     #: served as the bag of its fold models).
     refitted: bool = True
 
@@ -240,8 +241,8 @@ def _fit_seconds(probe: MemberProbe, rows: float) -> float:
 
 def member_cost(probe: MemberProbe, *, n_rows: int, outer_folds: int) -> float:
     """Seconds of every fit of one member in a train: per outer fold (and for the final
-    model) one fit per inner fold, and a refit on all the fold's rows (not for a net,
-    served as the bag of its fold models)."""
+    model) one fit per inner fold, and a refit on all the fold's rows (not for a net or
+    a forest, served as the bag of its fold models)."""
     total = 0.0
     for rows, times in ((n_rows * (outer_folds - 1) / outer_folds, outer_folds), (n_rows, 1)):
         k, inner_rows = _inner(rows)

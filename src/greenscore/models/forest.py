@@ -10,7 +10,7 @@ an ensemble explains it by the occlusion approximation and names it in its repor
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,13 @@ class ForestCreditClassifier(ClassifierMixin, BaseEstimator):
     levels_ : dict of categorical column -> its training levels.
     feature_names_in_ : ndarray of str
     """
+
+    #: A forest already averages its trees, and the bag of its inner-fold forests holds
+    #: three (or five) times as many: on Taiwan's outer folds (seed 0) ExtraTrees scored
+    #: 0.7837 as that bag and 0.7811 refitted on all rows (lower on every fold), and the
+    #: refit is one more fit. So it is served as the bag
+    #: (:func:`greenscore.models.ensemble_bag.served_as_bag`).
+    served_as_bag: ClassVar[bool] = True
 
     _parameter_constraints: dict = {
         "kind": [StrOptions(set(KINDS))],
