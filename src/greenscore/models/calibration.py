@@ -293,7 +293,8 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
     ----------
     estimator_ : the estimator or a FoldBag
         The estimator fitted on all rows (after its inner folds, or once when it provides
-        its own out-of-fold log-odds); for a net, the bag of its inner-fold models.
+        its own out-of-fold log-odds); for a net or a forest, the bag of its inner-fold
+        models.
     calibrator_ : LogOddsCalibrator
     method_ : str
         The map chosen.
@@ -323,9 +324,9 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         y: np.ndarray,
         sample_weight: np.ndarray | None = None,
     ) -> CalibratedClassifier:
-        """Fit the estimator on inner folds, then on all rows (a net or a forest: kept as the bag of its
-        fold models), or once if it makes its own out-of-fold log-odds; and the
-        calibration map on the out-of-fold log-odds.
+        """Fit the estimator on inner folds, then on all rows (a net or a forest: kept as
+        the bag of its fold models), or once if it makes its own out-of-fold log-odds; and
+        the calibration map on the out-of-fold log-odds.
 
         Sample weights (a fairness reweighing, say) reach the estimator's fits; the map is
         fitted unweighted, so PDs stay frequencies of default.
@@ -399,8 +400,8 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         sample_weight: np.ndarray | None,
     ) -> tuple[Any, np.ndarray]:
         """The out-of-fold log-odds of the estimator fitted on each inner fold, and the model
-        that scores: the estimator refitted on all rows, or for a net or a forest the bag of its fold
-        models (:func:`~greenscore.models.ensemble_bag.served_as_bag`)."""
+        that scores: the estimator refitted on all rows, or for a net or a forest the bag of
+        its fold models (:func:`~greenscore.models.ensemble_bag.served_as_bag`)."""
         n_splits = int(min(self.cv or inner_folds(len(y)), np.bincount(y).min()))
         if n_splits < 2:
             raise ModelError(ONE_CLASS)

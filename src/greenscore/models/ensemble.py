@@ -6,9 +6,9 @@ CatBoost, nets, ...) and, in ``fit``:
 1. gets every member's out-of-fold log-odds from inner folds of the rows it is given —
    inside an outer cross-validation fold these are inner folds of that fold's training
    rows, so the outer figure stays honest (ADR 0003). A member then scores refitted on
-   all the rows, or, a net or a forest, as the bag of its fold models, the models the weights are
-   learnt on (:mod:`greenscore.models.ensemble_bag` says why); a member that fails is
-   dropped with its reason (``dropped_``), not a crash;
+   all the rows, or, a net or a forest, as the bag of its fold models, the models the
+   weights are learnt on (:mod:`greenscore.models.ensemble_bag` says why); a member that
+   fails is dropped with its reason (``dropped_``), not a crash;
 2. puts each member's log-odds on a common scale (a Platt slope and intercept on its
    out-of-fold rows: affine, so its contributions stay additive);
 3. learns non-negative member weights (:mod:`greenscore.models.ensemble_weights`):
