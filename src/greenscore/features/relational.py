@@ -189,8 +189,12 @@ class RelationalFeatures(FrameTransformer):
         ]
 
     def _derive(self, frame: pd.DataFrame) -> Mapping[str, np.ndarray]:
-        positions = self.nodes_.get_indexer(frame.index)
-        values = np.zeros((len(frame), len(self.derived_names_)))
+        return self.derive_at(self.nodes_.get_indexer(frame.index))
+
+    def derive_at(self, positions: np.ndarray) -> Mapping[str, np.ndarray]:
+        """The features of rows whose ids sit at ``positions`` in :attr:`nodes_` (-1: an id
+        outside the graph)."""
+        values = np.zeros((len(positions), len(self.derived_names_)))
         found = positions >= 0
         values[found] = self.node_features_[positions[found]]
         # An id outside the graph has no links: its rate is the prior (the base rate).

@@ -259,20 +259,33 @@ def calibrated_contributions(
     values = np.asarray(values, dtype=float)
     base = np.broadcast_to(np.asarray(base, dtype=float), (len(values),)).copy()
     z = base + values.sum(axis=1)
-    out = values * secant_slopes(z, base, calibrator)[:, None]
+    slopes, calibrated = _secants(z, base, calibrator)
+    out = values * slopes[:, None]
     # Rounding aside the sum is exact; put the last ulps on the base so it is exact to 1e-12.
-    return out, calibrator.transform(z) - out.sum(axis=1)
+    return out, calibrated - out.sum(axis=1)
 
 
 def secant_slopes(z: np.ndarray, base: np.ndarray, calibrator: LogOddsCalibrator) -> np.ndarray:
     """Per row, the calibration's slope between the base and the raw log-odds ``z``
     (the local slope where they coincide): the factor contributions are restated by."""
-    c_base, c_z = calibrator.transform(base), calibrator.transform(z)
+    return _secants(z, base, calibrator)[0]
+
+
+def _secants(
+    z: np.ndarray, base: np.ndarray, calibrator: LogOddsCalibrator
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`secant_slopes` and the calibrated ``z``, from one call of the map: the maps
+    act value by value, so mapping the four arrays side by side gives each one's figures
+    bit for bit, at a quarter of the calls (a service's micro-batch is a row or a few,
+    where each call's fixed cost is the work)."""
+    n = len(z)
+    h = 1e-4
+    mapped = calibrator.transform(np.concatenate([base, z, base + h, base - h]))
+    c_base, c_z, up, down = mapped[:n], mapped[n : 2 * n], mapped[2 * n : 3 * n], mapped[3 * n :]
     delta = z - base
     close = np.abs(delta) < 1e-6
-    h = 1e-4
-    local = (calibrator.transform(base + h) - calibrator.transform(base - h)) / (2 * h)
-    return np.where(close, local, (c_z - c_base) / np.where(close, 1.0, delta))
+    local = (up - down) / (2 * h)
+    return np.where(close, local, (c_z - c_base) / np.where(close, 1.0, delta)), c_z
 
 
 class CalibratedClassifier(ClassifierMixin, BaseEstimator):

@@ -35,6 +35,7 @@ from greenscore.features.coercion import TypeCoercer
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.columns import model_feature_names
 from greenscore.models.runtime.history import compiled_deriver
+from greenscore.models.runtime.relations import relation_deriver
 
 NOT_A_NUMBER = "field '{column}': expected a number, got {value!r}"
 NOT_A_CATEGORY = "field '{column}': {value!r} cannot be a category value"
@@ -61,8 +62,9 @@ class ColumnFrame:
     """The part of the DataFrame interface feature steps read in ``_derive``.
 
     ``frame[list]`` gives a block whose ``to_numpy()`` is the ``(n_rows, len(list))`` float
-    matrix, ``frame.index`` the applicant ids (relational features look them up),
-    ``len(frame)`` the row count. The raw numeric inputs sit in one matrix, so a block of
+    matrix, ``frame.ids`` the applicant ids (relational features look them up) and
+    ``frame.index`` the same as a pandas ``Index`` (made on first use), ``len(frame)`` the
+    row count. The raw numeric inputs sit in one matrix, so a block of
     them is a single fancy-indexing call (the positions of each column list are cached);
     derived columns are added one by one with :meth:`add`.
     """
@@ -71,21 +73,28 @@ class ColumnFrame:
         self,
         base: np.ndarray,
         positions: Mapping[str, int],
-        index: pd.Index,
+        ids: Sequence[Any],
         cache: dict[tuple[str, ...], np.ndarray],
     ) -> None:
         self._base = base
         self._positions = positions
         self._cache = cache
         self._extra: dict[str, np.ndarray] = {}
-        self.index = index
+        self._index: pd.Index | None = None
+        self.ids = ids
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.ids)
+
+    @property
+    def index(self) -> pd.Index:
+        if self._index is None:
+            self._index = pd.Index(list(self.ids))
+        return self._index
 
     @property
     def shape(self) -> tuple[int, int]:
-        return len(self.index), len(self._positions) + len(self._extra)
+        return len(self.ids), len(self._positions) + len(self._extra)
 
     @property
     def columns(self) -> list[str]:
@@ -246,9 +255,11 @@ class CompiledFeatures:
         self.categories = {c: list(coercer.categories_[c]) for c in coercer.categorical_columns_}
         self._codes = {c: _level_codes(levels) for c, levels in self.categories.items()}
         self._steps = [s for s in steps[1:] if s.derived_names_]
-        # Monthly histories in compiled loops (the same maths, see runtime.history); every
-        # other step's own _derive.
-        self._derivers = [compiled_deriver(s) or s._derive for s in self._steps]
+        # Monthly histories in compiled loops (the same maths, see runtime.history), the
+        # graph's ids by dictionary (runtime.relations); every other step's own _derive.
+        self._derivers = [
+            compiled_deriver(s) or relation_deriver(s) or s._derive for s in self._steps
+        ]
         self._positions = {c: i for i, c in enumerate(self.numeric_columns)}
         self._blocks: dict[tuple[str, ...], np.ndarray] = {}
         if model_features is None:
@@ -291,7 +302,7 @@ class CompiledFeatures:
             c: _codes_of([r.get(c) for r in rows], table, numeric_levels, c)
             for c, (table, numeric_levels) in self._codes.items()
         }
-        frame = ColumnFrame(base, self._positions, pd.Index(list(ids)), self._blocks)
+        frame = ColumnFrame(base, self._positions, ids, self._blocks)
         for step, derive in zip(self._steps, self._derivers, strict=True):
             derived = derive(frame)  # the fitted step's own maths (see module doc)
             for name in step.derived_names_:
