@@ -9,6 +9,13 @@ after its previous response), and answers 431 to headers over :data:`MAX_HEADER_
 The body has its own deadline (``serving.body_timeout_seconds``, in
 :class:`~greenscore.serving.request_guard.RequestGuard`).
 
+It also sends a response of known length in one write: uvicorn writes the status line
+and headers, then the body, each with its own ``send`` call, so every answer crossed the
+network (and, on loopback, the kernel's TCP path on both ends) as two segments. A
+response's head is held until its body's first bytes and leaves with them
+(:class:`_HeadWithBody`); a chunked (streamed) response, or one with no body to send (a
+``HEAD``), sends its head as before.
+
 ``greenscore serve`` passes it to uvicorn as ``http=PROTOCOL``.
 """
 
@@ -35,8 +42,51 @@ class _HeadersTooLarge(Exception):
     """Raised inside the parser to stop it; answered 431."""
 
 
+class _HeadWithBody:
+    """A request cycle's transport that holds a fixed-length response's head for its body.
+
+    uvicorn's cycle marks the response started, then writes the head: that write is held
+    when the response has a ``content-length`` (its body follows at once); the next write
+    sends head and body together. Anything else -- a ``100 Continue`` before the response,
+    a chunked head, later body chunks -- passes through. :meth:`flush` sends a held head
+    that no body followed (a ``HEAD`` request); closing flushes first.
+    """
+
+    __slots__ = ("_transport", "_cycle", "_held", "_head_seen")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._held: bytes | None = None
+        self._head_seen = False
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        elif not self._head_seen and self._cycle.response_started:
+            self._head_seen = True
+            if self._cycle.chunked_encoding is False:  # a content-length: the body follows
+                self._held = bytes(data)
+                return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        """Send a held head."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """:class:`HttpToolsProtocol` with a header deadline and a header size limit."""
+    """:class:`HttpToolsProtocol` with a header deadline, a header size limit, and a
+    response's head sent with its body."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,6 +127,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._headers_done += 1
         self._disarm()
         super().on_headers_complete()
+        cycle = self.cycle  # this request's (a pipelined one's too: made just now)
+        if cycle is not None and cycle.transport is self.transport:
+            transport = _HeadWithBody(self.transport, cycle)
+            done = cycle.on_response
+
+            def on_response() -> None:
+                transport.flush()  # a head with no body written (HEAD) goes now
+                done()
+
+            cycle.transport, cycle.on_response = transport, on_response
 
     def on_response_complete(self) -> None:
         self._responses_done += 1
