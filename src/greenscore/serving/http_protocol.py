@@ -22,7 +22,7 @@ response's head is held until its body's first bytes and leaves with them
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -136,7 +136,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 transport.flush()  # a head with no body written (HEAD) goes now
                 done()
 
-            cycle.transport, cycle.on_response = transport, on_response
+            # Duck-typed: the cycle calls write, close and is_closing (the rest delegates).
+            cycle.transport = cast(asyncio.Transport, transport)
+            cycle.on_response = on_response
 
     def on_response_complete(self) -> None:
         self._responses_done += 1
