@@ -12,14 +12,13 @@ only after the whole encoding reproduced the pipeline on probe rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from greenscore.features.relational import RelationalFeatures
-
-Deriver = Callable[[Any], Mapping[str, np.ndarray]]
+from greenscore.models.runtime.history import Deriver
 
 
 def relation_deriver(step: Any) -> Deriver | None:
