@@ -48,6 +48,8 @@ class SplineLogisticClassifier(ClassifierMixin, BaseEstimator):
     min_frequency : float
         Levels rarer than this share of rows are pooled into one ("infrequent").
     max_iter : int
+    n_jobs : int or None
+        Processes for the inner folds of the strength search (``C=None``); None: one.
 
     Attributes
     ----------
@@ -70,6 +72,7 @@ class SplineLogisticClassifier(ClassifierMixin, BaseEstimator):
         "degree": [Interval(Integral, 1, 5, closed="both")],
         "min_frequency": [Interval(Real, 0, 1, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -80,12 +83,14 @@ class SplineLogisticClassifier(ClassifierMixin, BaseEstimator):
         degree: int = 1,
         min_frequency: float = 0.005,
         max_iter: int = 3000,
+        n_jobs: int | None = None,
     ) -> None:
         self.C = C
         self.n_knots = n_knots
         self.degree = degree
         self.min_frequency = min_frequency
         self.max_iter = max_iter
+        self.n_jobs = n_jobs
 
     def _column_step(self, column: str, values: pd.Series) -> Any:
         if column in self.levels_:
@@ -153,9 +158,13 @@ class SplineLogisticClassifier(ClassifierMixin, BaseEstimator):
                 self.columns_[piece] = int(name)
         self.mean_ = matrix.mean(axis=0)
         if self.C is None:
+            # Whole decades: the half-decades between them moved the chosen model's AUC by
+            # 1e-4 on Taiwan and German and cost 45 % more fits (the dearest member of
+            # auto's plan on Taiwan: its fits crowded out the nets).
             self.model_ = LogisticRegressionCV(
-                Cs=list(np.logspace(-4, 0, 9)),
+                Cs=list(np.logspace(-4, 0, 5)),
                 cv=3,
+                n_jobs=self.n_jobs,
                 l1_ratios=(0.0,),
                 scoring="neg_log_loss",
                 max_iter=self.max_iter,

@@ -105,7 +105,7 @@ def _logistic(
 ) -> Any:
     from greenscore.models.linear import SplineLogisticClassifier
 
-    return SplineLogisticClassifier(**params)
+    return SplineLogisticClassifier(n_jobs=_n_jobs(), **params)
 
 
 def _logistic_woe(
