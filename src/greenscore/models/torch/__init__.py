@@ -15,10 +15,13 @@ import importlib
 import os
 from typing import Any
 
-# OpenMP threads that spin while waiting burn a shared CPU (and the energy we measure):
-# with two busy cores, spinning made a small net's step twenty times slower. Effective only
-# if torch has not been imported yet; an explicit OMP_WAIT_POLICY wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from greenscore.config import OPENMP_SPINCOUNT
+
+# OpenMP threads that spin long while waiting burn a shared CPU (and the energy we measure):
+# with two busy cores, spinning made a small net's step twenty times slower; never spinning
+# made two threads slower than one. A short spin (see greenscore.cli). Effective only if
+# torch has not been imported yet; an explicit setting wins.
+os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPINCOUNT)
 
 _PUBLIC = {
     "TorchCreditClassifier": "base",
