@@ -24,7 +24,6 @@ IMAGE ?= greenscore:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
-export GOMP_SPINCOUNT ?= 20000
 
 .PHONY: install infra-tools infra-check image demo browser test test-all bench lint format clean docs
 

@@ -26,7 +26,8 @@ import numpy as np
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before any engine loads: the package sets OpenMP's spin count (see greenscore/__init__).
+import greenscore  # noqa: E402,F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import DATASETS  # noqa: E402

@@ -45,8 +45,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Before torch is imported anywhere: idle OpenMP threads must not spin on a shared CPU.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before any engine loads: the package sets OpenMP's spin count (see greenscore/__init__).
+import greenscore  # noqa: E402,F401
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import numpy as np  # noqa: E402

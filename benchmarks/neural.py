@@ -34,11 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Before torch is imported anywhere: idle OpenMP threads must not spin on a shared CPU.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+# Before any engine loads: the package sets OpenMP's spin count (see greenscore/__init__).
+import greenscore  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "UCI_Credit_Card.csv"

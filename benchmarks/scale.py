@@ -44,7 +44,8 @@ from typing import Any
 import pandas as pd
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before any engine loads: the package sets OpenMP's spin count (see greenscore/__init__).
+import greenscore  # noqa: E402,F401
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

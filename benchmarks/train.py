@@ -37,8 +37,8 @@ import pandas as pd
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
-# As the CLI does: idle OpenMP threads sleep instead of spinning on shared cores.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before any engine loads: the package sets OpenMP's spin count (see greenscore/__init__).
+import greenscore  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data"

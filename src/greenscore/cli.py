@@ -26,7 +26,6 @@ import typer.main
 from rich.console import Console
 
 from greenscore.config import (
-    OPENMP_SPINCOUNT,
     get_settings,
     load_settings,
     mask_url,
@@ -39,12 +38,6 @@ from greenscore.version import __version__
 # Nothing GreenScore runs may call out: MLflow's telemetry is off before it is imported.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
-# OpenMP threads (LightGBM, XGBoost, PyTorch) that spin long while waiting made steps 20-30x
-# slower when the 2 cores were shared; never spinning (OMP_WAIT_POLICY=PASSIVE) made every
-# multi-threaded fit slower than one thread (train --models lightgbm on Taiwan with 2
-# threads: 26.0 s of fits against 12.6 s with one). A short spin before sleeping keeps both:
-# 8.9 s with 2 threads. Set before either library loads; an explicit setting wins.
-os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPINCOUNT)
 
 #: Passed down to every subcommand's context: ``-h`` works wherever ``--help`` does.
 CONTEXT_SETTINGS = {"help_option_names": ["--help", "-h"]}

@@ -25,10 +25,6 @@ from pydantic_settings import (
 from greenscore.errors import ConfigError
 
 CONFIG_ENV = "GREENSCORE_CONFIG"
-#: Spins an idle OpenMP thread (libgomp: LightGBM, XGBoost, PyTorch) waits before it sleeps:
-#: tens of microseconds, where libgomp's default (300,000) burns a shared core and 0
-#: (``OMP_WAIT_POLICY=PASSIVE``) makes two threads slower than one. Set as GOMP_SPINCOUNT.
-OPENMP_SPINCOUNT = "20000"
 CUTOFFS_OUT_OF_ORDER = (
     "approve_below ({approve_below}) must not exceed decline_above ({decline_above})"
 )

@@ -12,16 +12,7 @@ for PyTorch Geometric.
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
-
-from greenscore.config import OPENMP_SPINCOUNT
-
-# OpenMP threads that spin long while waiting burn a shared CPU (and the energy we measure):
-# with two busy cores, spinning made a small net's step twenty times slower; never spinning
-# made two threads slower than one. A short spin (see greenscore.cli). Effective only if
-# torch has not been imported yet; an explicit setting wins.
-os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPINCOUNT)
 
 _PUBLIC = {
     "TorchCreditClassifier": "base",
