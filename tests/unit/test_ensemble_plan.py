@@ -103,25 +103,35 @@ def test_a_run_behind_its_plan_cuts_tuning_then_the_least_valuable_members():
         "folds_left": 4,
         "final_factor": factor,
     }
-    # On pace: nothing cut.
-    kept, trials, cut = keep_to_budget(
-        members, {"lightgbm": 5}, tuning_seconds=10.0, seconds_left=1e6, **common
-    )
-    assert (kept, trials, cut) == (members, {"lightgbm": 5}, {})
-    # Behind by less than the tuning: only the tuning goes.
+    trials = {"lightgbm": 5, "catboost": 5, "xgboost": 5}
+    searches = {"lightgbm": 10.0, "catboost": 30.0, "xgboost": 6.0}
     need_fits = (4 + factor) * sum(seconds.values())
-    kept, trials, cut = keep_to_budget(
-        members, {"lightgbm": 5}, tuning_seconds=10.0, seconds_left=need_fits + 1, **common
+    # On pace: nothing cut.
+    kept, kept_trials, cut = keep_to_budget(
+        members, trials, tuning_seconds=searches, seconds_left=1e6, **common
     )
-    assert kept == members and trials == {} and set(cut) == {"lightgbm:tuning"}
+    assert (kept, kept_trials, cut) == (members, trials, {})
+    # Behind by less than the last member's search: that search alone goes.
+    left = need_fits + (4 + factor) * (10.0 + 30.0) + 1
+    kept, kept_trials, cut = keep_to_budget(
+        members, trials, tuning_seconds=searches, seconds_left=left, **common
+    )
+    assert kept == members and kept_trials == {"lightgbm": 5, "catboost": 5}
+    assert set(cut) == {"xgboost:tuning"}
+    # Behind by more than the searches together: every search goes, no member.
+    kept, kept_trials, cut = keep_to_budget(
+        members, trials, tuning_seconds=searches, seconds_left=need_fits + 1, **common
+    )
+    assert kept == members and kept_trials == {}
+    assert set(cut) == {"lightgbm:tuning", "catboost:tuning", "xgboost:tuning"}
     # Far behind: members go from the end of the plan, never the scorecard.
-    kept, trials, cut = keep_to_budget(
-        members, {}, tuning_seconds=0.0, seconds_left=(4 + factor) * 16.0, **common
+    kept, kept_trials, cut = keep_to_budget(
+        members, {}, tuning_seconds={}, seconds_left=(4 + factor) * 16.0, **common
     )
     assert kept == ["scorecard", "lightgbm"]
     assert set(cut) == {"catboost", "xgboost"}
     assert all("after outer fold 1" in reason for reason in cut.values())
-    kept, _, _ = keep_to_budget(members, {}, tuning_seconds=0.0, seconds_left=-5.0, **common)
+    kept, _, _ = keep_to_budget(members, {}, tuning_seconds={}, seconds_left=-5.0, **common)
     assert kept == ["scorecard"]
 
 
