@@ -25,12 +25,7 @@ import typer
 import typer.main
 from rich.console import Console
 
-from greenscore.config import (
-    get_settings,
-    load_settings,
-    mask_url,
-    use_settings,
-)
+from greenscore.config import get_settings, load_settings, mask_url, use_settings
 from greenscore.errors import GreenScoreError
 from greenscore.logging import configure_logging
 from greenscore.version import __version__

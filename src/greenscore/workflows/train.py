@@ -158,8 +158,13 @@ def _tune(
     names = (options.members or []) if name == "ensemble" else [name]
     plan = {n: _trials(n, options) for n in names}
     plan = {n: t for n, t in plan.items() if t > 0}
-    cost: dict[str, Any] = {"seconds": 0.0, "kwh": 0.0, "co2_kg": 0.0, "trials": 0}
-    cost["member_seconds"] = {}
+    cost: dict[str, Any] = {
+        "seconds": 0.0,
+        "kwh": 0.0,
+        "co2_kg": 0.0,
+        "trials": 0,
+        "member_seconds": {},
+    }
     if not plan:
         return {}, cost
     from greenscore.features.pipeline import build_feature_pipeline
