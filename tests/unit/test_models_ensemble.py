@@ -19,9 +19,12 @@ from greenscore.models.calibration import CalibratedClassifier
 from greenscore.models.ensemble import EnsembleClassifier, MemberContribution
 from greenscore.models.ensemble_bag import FoldBag
 from greenscore.models.ensemble_weights import (
+    PRIOR_ROWS,
     choose,
     ensemble_selection,
     fast_auc,
+    served_weights,
+    shrink_to_equal,
     stacking,
     weighted_average,
 )
@@ -98,6 +101,37 @@ def test_fast_auc_is_roc_auc():
     method, scores = choose(Z, y, seed=0)
     assert set(scores) == {"single", "weighted", "stacking", "selection"}
     assert scores[method] == max(scores.values())
+
+
+def test_learnt_weights_are_pulled_toward_equal_weights_over_the_members_they_use():
+    Z, y = _matrix(3)  # noqa: N806
+    few = np.r_[np.ones(100), np.zeros(Z.shape[0] - 100)].astype(int)
+    learnt = np.array([0.7, 0.3, 0.0, 0.0])
+    for outcomes, rarer in ((few, 100), (y, np.bincount(y).min())):
+        coefficients, _ = shrink_to_equal(Z, outcomes, learnt)
+        keep = rarer / (rarer + PRIOR_ROWS)
+        # The left-out members stay out; the others move toward an even split.
+        expected = keep * learnt + (1 - keep) * np.array([0.5, 0.5, 0, 0])
+        np.testing.assert_allclose(coefficients / coefficients.sum(), expected)
+    assert np.bincount(y).min() > PRIOR_ROWS  # so there the learnt shares kept most say
+
+
+def test_shrunk_weights_score_new_rows_better_when_learnt_from_few_defaults():
+    """Four members equally informative, weights learnt on 300 rows: the learnt weights
+    chase noise, the shrunk ones rank fresh rows better (on average over draws)."""
+    raw, shrunk = [], []
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        signal = rng.normal(size=20_300)
+        y = (rng.random(20_300) < 1 / (1 + np.exp(-(signal - 1)))).astype(int)
+        Z = np.column_stack([signal + rng.normal(0, 1.5, 20_300) for _ in range(4)])  # noqa: N806
+        fit, new = slice(0, 300), slice(300, None)
+        learnt, _ = weighted_average(Z[fit], y[fit])
+        served = served_weights("weighted", Z[fit], y[fit])
+        assert not served.fell_back
+        raw.append(fast_auc(y[new], Z[new] @ learnt))
+        shrunk.append(fast_auc(y[new], Z[new] @ served.weights))
+    assert np.mean(shrunk) > np.mean(raw)
 
 
 # ---------------------------------------------------------------------- the estimator
@@ -258,7 +292,7 @@ def test_selection_never_ranks_its_rows_below_its_best_member():
 
 
 def test_a_combination_worse_than_its_best_member_falls_back_to_it(monkeypatch, caplog):
-    import greenscore.models.ensemble as ensemble_module
+    import greenscore.models.ensemble_weights as weights_module
 
     def worst_only(method, Z, y, **_):  # noqa: N803 - all weight on the weakest member
         aucs = [fast_auc(y, Z[:, m]) for m in range(Z.shape[1])]
@@ -266,7 +300,7 @@ def test_a_combination_worse_than_its_best_member_falls_back_to_it(monkeypatch, 
         weights[int(np.argmin(aucs))] = 1.0
         return weights, 0.0
 
-    monkeypatch.setattr(ensemble_module, "fit_combiner", worst_only)
+    monkeypatch.setattr(weights_module, "fit_combiner", worst_only)
     X, y, _, _ = _data()  # noqa: N806
     ensemble = EnsembleClassifier(_members(), method="weighted", cv=3).fit(X, y)
     best = max(ensemble.member_oof_auc_, key=ensemble.member_oof_auc_.get)

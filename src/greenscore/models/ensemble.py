@@ -16,7 +16,8 @@ CatBoost, nets, ...) and, in ``fit``:
    logistic meta-learner), ``selection`` (Caruana's greedy selection with replacement,
    bagged), ``blending`` (the meta-learner on a hold-out slice instead of out-of-fold
    rows), or ``auto`` (the best of the first three and the best single member, judged on
-   held-out slices of the out-of-fold rows). Everything is learnt on the inner out-of-fold
+   held-out slices of the out-of-fold rows). Learnt weights are pulled toward equal
+   weights over the members they use, the more the fewer defaults they were learnt from. Everything is learnt on the inner out-of-fold
    log-odds only; a combination that ranks them worse than its best member alone is
    replaced by that member (``fallback_`` says why).
 
@@ -54,15 +55,7 @@ from greenscore.models.ensemble_contrib import (
     raw_log_odds,
     reference_row,
 )
-from greenscore.models.ensemble_weights import (
-    COMBINERS,
-    best_single,
-    choose,
-    fast_auc,
-    fit_combiner,
-    platt,
-    stacking,
-)
+from greenscore.models.ensemble_weights import COMBINERS, choose, platt, served_weights
 
 log = get_logger(__name__)
 
@@ -357,35 +350,37 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
             "max_steps": self.max_steps,
         }
         self.combiner_scores_: dict[str, float] = {}
+        self.fallback_ = None
         if len(names) == 1:
             method, weights, intercept = "single", np.ones(1), 0.0
-        elif self.method == "blending":
-            method = "blending"
-            weights, intercept = stacking(Z, y, C=self.C)
         else:
             method = self.method
             if method == "auto":
                 method, self.combiner_scores_ = choose(
                     Z, y, candidates=COMBINERS, seed=self.random_state, C=self.C, **options
                 )
-            weights, intercept = fit_combiner(
-                method, Z, y, C=self.C, seed=self.random_state, **options
+            # Blending is the stacking meta-learner on hold-out rows instead of out-of-fold ones.
+            served = served_weights(
+                "stacking" if method == "blending" else method,
+                Z,
+                y,
+                C=self.C,
+                seed=self.random_state,
+                **options,
             )
-        self.fallback_ = None
-        if method not in ("single", "blending"):
-            # Never serve a combination that ranks the inner out-of-fold rows worse than its
-            # best member alone does: fall back to that member, and say so.
-            combined = fast_auc(y, Z @ weights)
-            best = max(self.member_oof_auc_, key=lambda n: self.member_oof_auc_[n])
-            if combined < self.member_oof_auc_[best]:
+            weights, intercept = served.weights, served.intercept
+            if served.fell_back:
+                # Never serve a combination that ranks the rows it was learnt on worse than
+                # its best member alone does: that member is served, and the ensemble says so.
+                best = max(self.member_oof_auc_, key=lambda n: self.member_oof_auc_[n])
                 self.fallback_ = (
-                    f"{method} scored {combined:.4f} on the inner out-of-fold rows, below "
-                    f"{best} alone ({self.member_oof_auc_[best]:.4f}): {best} is used alone"
+                    f"{method} scored {served.learnt_auc:.4f} on the inner out-of-fold rows, "
+                    f"below {best} alone ({self.member_oof_auc_[best]:.4f}): {best} is used alone"
                 )
                 log.warning(
                     "ensemble falls back to its best member", extra={"reason": self.fallback_}
                 )
-                method, (weights, intercept) = "single", best_single(Z, y)
+                method = "single"
         self.method_ = method
         # Coefficients as shares summing to one, times one temperature (their sum).
         self.temperature_ = float(np.sum(weights))

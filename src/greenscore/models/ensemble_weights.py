@@ -16,14 +16,24 @@ summing to one (each member's share) times one temperature (their sum).
   member was picked. On the rows it is fitted on it is never below the best member: the
   greedy path starts there and keeps its best prefix, and a bagged average that fell
   below it is replaced by the best member alone.
-- :func:`choose`: which of these (or the best single member) to use, by AUC on held-out
-  slices of the out-of-fold rows (repeated with shuffled slices, so one lucky split does
-  not pick the combiner).
+- :func:`served_weights`: what an ensemble serves by one of these: the learnt weights,
+  or the best member alone if they rank the rows they were learnt on below it, else the
+  learnt weights pulled toward equal weights over the members they use
+  (:func:`shrink_to_equal`), the more the fewer rows of the rarer outcome they were
+  learnt from. Weights fitted on a few hundred defaults chase noise; on German credit (240
+  defaults per inner fit) the learnt weights ranked the outer folds 0.004 AUC worse than
+  the same members' equal average, a known result for combining forecasts on small
+  samples (Claeskens et al. 2016), while on tens of thousands of rows they keep their
+  gain. The pull is a prior worth :data:`PRIOR_ROWS` rows of the rarer outcome.
+- :func:`choose`: which of these (or the best single member) to use, as served, by AUC
+  on held-out slices of the out-of-fold rows (repeated with shuffled slices, so one lucky
+  split does not pick the combiner).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +45,10 @@ from greenscore.evaluation.metrics import midrank
 
 Weights = tuple[np.ndarray, float]
 COMBINERS = ("single", "weighted", "stacking", "selection")
+#: What the prior of equal weights is worth, in rows of the rarer outcome: learnt weights
+#: keep a share ``n / (n + PRIOR_ROWS)`` of their say for ``n`` such rows (a third on
+#: German credit's 240 defaults per inner fit, nine tenths on Taiwan's 5,300).
+PRIOR_ROWS = 500
 
 
 def fast_auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -220,6 +234,23 @@ def ensemble_selection(
     return weights, _intercept(y, Z @ weights)
 
 
+def shrink_to_equal(Z: np.ndarray, y: np.ndarray, weights: np.ndarray) -> Weights:  # noqa: N803
+    """``weights`` pulled toward equal weights over the members they use.
+
+    The learnt shares keep ``n / (n + PRIOR_ROWS)`` of their say, ``n`` the number of rows
+    of the rarer outcome; the rest is spread evenly over the members with weight, so a
+    member the combiner left out stays out (and need not be scored when serving). The
+    temperature and intercept are refitted on the mix (a Platt fit of its log-odds).
+    """
+    shares = weights / weights.sum()
+    used = (shares > 0).astype(float)
+    rarer = float(np.bincount(y.astype(int), minlength=2).min())
+    keep = rarer / (rarer + PRIOR_ROWS)
+    mixed = keep * shares + (1.0 - keep) * used / used.sum()
+    slope, intercept = platt(Z @ mixed, y)
+    return slope * mixed, intercept
+
+
 def fit_combiner(
     method: str,
     Z: np.ndarray,  # noqa: N803
@@ -231,7 +262,7 @@ def fit_combiner(
     bag_fraction: float = 0.5,
     max_steps: int = 20,
 ) -> Weights:
-    """Weights and intercept by one of :data:`COMBINERS`."""
+    """Weights and intercept by one of :data:`COMBINERS`, as learnt."""
     fitters: dict[str, Callable[[], Weights]] = {
         "single": lambda: best_single(Z, y),
         "weighted": lambda: weighted_average(Z, y),
@@ -241,6 +272,44 @@ def fit_combiner(
         ),
     }
     return fitters[method]()
+
+
+@dataclass(frozen=True)
+class Served:
+    """The weights an ensemble serves by one combiner (:func:`served_weights`).
+
+    Attributes
+    ----------
+    weights : ndarray
+    intercept : float
+    learnt_auc : float
+        AUC of the combination as learnt, on the rows it was learnt on.
+    fell_back : bool
+        True if that AUC was below the best member's there: the weights are then that
+        member's alone.
+    """
+
+    weights: np.ndarray
+    intercept: float
+    learnt_auc: float
+    fell_back: bool
+
+
+def served_weights(method: str, Z: np.ndarray, y: np.ndarray, **options: Any) -> Served:  # noqa: N803
+    """What an ensemble serves by ``method``: the learnt weights (:func:`fit_combiner`),
+    replaced by the best member alone if they rank the rows they were learnt on worse than
+    it does, else shrunk toward equal weights (:func:`shrink_to_equal`).
+
+    The check is made before the shrinkage: it asks whether the combiner found anything
+    in these rows, which the prior, by design, does not look at.
+    """
+    weights, intercept = fit_combiner(method, Z, y, **options)
+    learnt = fast_auc(y, Z @ weights)
+    if method == "single":
+        return Served(weights, intercept, learnt, fell_back=False)
+    if learnt < max(fast_auc(y, Z[:, m]) for m in range(Z.shape[1])):
+        return Served(*best_single(Z, y), learnt, fell_back=True)
+    return Served(*shrink_to_equal(Z, y, weights), learnt, fell_back=False)
 
 
 def choose(
@@ -255,7 +324,7 @@ def choose(
 ) -> tuple[str, dict[str, float]]:
     """The combiner with the best AUC on held-out slices of the out-of-fold rows.
 
-    Each candidate is fitted on all but one slice and scored on that slice, so the choice
+    Each candidate, as served (:func:`served_weights`), is fitted on all but one slice and scored on that slice, so the choice
     is not flattered by fitting the weights on the rows that judge them; the slicing is
     repeated ``repeats`` times with other shuffles (the combiners are cheap, and on a
     thousand rows one split's noise is as large as the differences between them).
@@ -279,8 +348,8 @@ def choose(
     for method in candidates:
         aucs = []
         for train, valid in splits:
-            weights, intercept = fit_combiner(method, Z[train], y[train], seed=seed, **options)
-            aucs.append(fast_auc(y[valid], Z[valid] @ weights + intercept))
+            served = served_weights(method, Z[train], y[train], seed=seed, **options)
+            aucs.append(fast_auc(y[valid], Z[valid] @ served.weights + served.intercept))
         scores[method] = float(np.mean(aucs))
     # Ties go to the earlier candidate: the simpler combination.
     best = max(candidates, key=lambda m: (round(scores[m], 6), -candidates.index(m)))
