@@ -16,10 +16,10 @@ CatBoost, nets, ...) and, in ``fit``:
    logistic meta-learner), ``selection`` (Caruana's greedy selection with replacement,
    bagged), ``blending`` (the meta-learner on a hold-out slice instead of out-of-fold
    rows), or ``auto`` (the best of the first three and the best single member, judged on
-   held-out slices of the out-of-fold rows). Learnt weights are pulled toward equal
-   weights over the members they use, the more the fewer defaults they were learnt from. Everything is learnt on the inner out-of-fold
+   held-out slices of the out-of-fold rows). Everything is learnt on the inner out-of-fold
    log-odds only; a combination that ranks them worse than its best member alone is
-   replaced by that member (``fallback_`` says why).
+   replaced by that member (``fallback_`` says why), any other is pulled toward equal
+   weights over the members it uses, the more the fewer defaults it was learnt from.
 
 The ensemble's log-odds are ``sum_m w_m (a_m z_m + b_m) + c``. Each member's exact
 contributions (scorecard terms, TreeSHAP, linear terms) therefore add up to the
@@ -374,7 +374,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
                 # its best member alone does: that member is served, and the ensemble says so.
                 best = max(self.member_oof_auc_, key=lambda n: self.member_oof_auc_[n])
                 self.fallback_ = (
-                    f"{method} scored {served.learnt_auc:.4f} on the inner out-of-fold rows, "
+                    f"{method} scored {served.learnt_auc:.4f} on the rows it was learnt on, "
                     f"below {best} alone ({self.member_oof_auc_[best]:.4f}): {best} is used alone"
                 )
                 log.warning(
