@@ -240,6 +240,7 @@ def bench_one(
         n: {
             "weight": m["weight"],
             "auc": m["auc"],
+            "folds": m.get("folds"),
             "exact": m["exact_contributions"],
             "ece_scaled": m.get("ece_scaled"),
         }
@@ -358,7 +359,10 @@ def markdown(results: dict[str, Any]) -> str:
             return f"{head} ({m[model]['ece']:.4f})"
 
         members = ", ".join(
-            f"{n} {v['weight']:.2f} / {v['auc']:.4f} / "
+            f"{n} {v['weight']:.2f} / {v['auc']:.4f}"
+            # A member a budget cut dropped after its first folds: its AUC is on those only.
+            + (f" ({v['folds']} folds)" if v.get("folds") not in (None, FOLDS) else "")
+            + " / "
             + (f"{v['ece_scaled']:.4f}" if v.get("ece_scaled") is not None else "-")
             for n, v in e["members"].items()
             if v["auc"]

@@ -52,6 +52,8 @@ def test_a_failing_member_is_dropped_with_a_logged_reason(workdir: Path, small_f
     metrics = json.loads((workdir / "dropped" / "metrics.json").read_text("utf-8"))
     section = metrics["ensemble"]
     assert set(section["members"]) == {"scorecard", "logistic"}
+    assert section["outer_folds"] == 2  # each member's AUC says over how many folds
+    assert all(m["folds"] == 2 for m in section["members"].values())
     assert "sequence" in section["dropped"]["lstm"]  # why: the file has no monthly histories
     assert "ensemble member dropped" in run.stdout + run.stderr
     assert metrics["best"] == "ensemble"
@@ -95,6 +97,15 @@ def test_auto_trains_an_unfamiliar_file_within_its_plan(workdir: Path, small_fil
     # The scorecard is kept beside the ensemble as the single-model fallback.
     assert metrics["models"]["scorecard"]["fallback_for"] == "ensemble"
     assert (workdir / "auto" / "model" / "bundle.joblib").is_file()
+
+
+def test_the_report_says_when_a_member_ran_in_fewer_folds_than_the_ensemble() -> None:
+    from greenscore.workflows.train_report import _member_auc
+
+    member = {"auc": 0.95579, "auc_std": 0.0}
+    assert _member_auc({**member, "folds": 1}, 5) == "0.9558 ± 0.0000 (1 of 5 folds)"
+    assert _member_auc({**member, "folds": 5}, 5) == "0.9558 ± 0.0000"
+    assert _member_auc({**member, "auc": None, "folds": 0}, 5) == ""
 
 
 def test_a_budget_too_small_for_the_fallback_is_refused_before_training(

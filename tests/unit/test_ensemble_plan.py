@@ -135,6 +135,38 @@ def test_a_run_behind_its_plan_cuts_tuning_then_the_least_valuable_members():
     assert kept == ["scorecard"]
 
 
+def test_what_a_costly_cut_made_room_for_comes_back_most_valuable_first():
+    """credit_risk seed 2: cutting from the end of the plan dropped four cheap members
+    before CatBoost, whose drop alone would have done, and served LightGBM alone."""
+    members = ["scorecard", "lightgbm", "catboost", "xgboost", "extratrees", "dnn"]
+    seconds = {
+        "scorecard": 2.0,
+        "lightgbm": 5.0,
+        "catboost": 130.0,
+        "xgboost": 17.0,
+        "extratrees": 9.0,
+        "dnn": 11.0,
+    }
+    searches = {"lightgbm": 50.0, "catboost": 50.0, "xgboost": 13.0}
+    factor = final_fit_factor(FOLDS)
+    scale = 4 + factor
+    kept, kept_trials, cut = keep_to_budget(
+        members,
+        {"lightgbm": 4, "catboost": 4, "xgboost": 4},
+        member_seconds=seconds,
+        tuning_seconds=searches,
+        folds_done=1,
+        folds_left=4,
+        final_factor=factor,
+        seconds_left=scale * 100.0,
+    )
+    # Fits without CatBoost: 44 s a fold; LightGBM's search (50) fits beside them, the
+    # next one (XGBoost's 13) no longer does, and CatBoost's never did.
+    assert kept == ["scorecard", "lightgbm", "xgboost", "extratrees", "dnn"]
+    assert kept_trials == {"lightgbm": 4}
+    assert set(cut) == {"catboost", "catboost:tuning", "xgboost:tuning"}
+
+
 @pytest.mark.parametrize("name", ["lightgbm", "catboost", "xgboost"])
 def test_a_booster_is_probed_by_the_method_its_planned_fits_will_use(name):
     """Below ``cv_below`` rows a booster stops by internal k-fold CV, above it on one

@@ -194,6 +194,17 @@ def _fairness_section(report: HtmlReport, best: str, fairness: dict[str, Any]) -
         report.add_table(group_table(result))
 
 
+def _member_auc(member: dict[str, Any], outer_folds: int | None) -> str:
+    """A member's mean outer-fold AUC, saying so when a budget cut left it fewer folds."""
+    if member["auc"] is None:
+        return ""
+    text = f"{member['auc']:.4f} ± {member['auc_std']:.4f}"
+    folds = member.get("folds")
+    if outer_folds and folds is not None and folds < outer_folds:
+        text += f" ({folds} of {outer_folds} folds)"
+    return text
+
+
 def _ensemble_section(report: HtmlReport, section: dict[str, Any]) -> None:
     """Members, weights, per-member AUC on the ensemble's folds, DeLong ensemble vs its best
     member, energy against AUC gained, members dropped or approximated, and the auto plan."""
@@ -216,7 +227,7 @@ def _ensemble_section(report: HtmlReport, section: dict[str, Any]) -> None:
                 {
                     "member": name,
                     "weight": f"{m['weight']:.3f}",
-                    "AUC": "" if m["auc"] is None else f"{m['auc']:.4f} ± {m['auc_std']:.4f}",
+                    "AUC": _member_auc(m, section.get("outer_folds")),
                     "inner out-of-fold AUC": ""
                     if m.get("inner_oof_auc") is None
                     else f"{m['inner_oof_auc']:.4f}",
