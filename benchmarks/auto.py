@@ -361,7 +361,7 @@ def markdown(results: dict[str, Any]) -> str:
         members = ", ".join(
             f"{n} {v['weight']:.2f} / {v['auc']:.4f}"
             # A member a budget cut dropped after its first folds: its AUC is on those only.
-            + (f" ({v['folds']} folds)" if v.get("folds") not in (None, FOLDS) else "")
+            + (f" ({v['folds']} of {FOLDS} folds)" if v.get("folds") not in (None, FOLDS) else "")
             + " / "
             + (f"{v['ece_scaled']:.4f}" if v.get("ece_scaled") is not None else "-")
             for n, v in e["members"].items()
