@@ -303,6 +303,8 @@ def _verdict(checks: dict[str, bool]) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     """The Markdown tables of a results document."""
+    from greenscore.workflows.train_report import fewer_folds
+
     meta = results["meta"]
     lines = [
         "## greenscore train --models auto vs single models",
@@ -359,10 +361,7 @@ def markdown(results: dict[str, Any]) -> str:
             return f"{head} ({m[model]['ece']:.4f})"
 
         members = ", ".join(
-            f"{n} {v['weight']:.2f} / {v['auc']:.4f}"
-            # A member a budget cut dropped after its first folds: its AUC is on those only.
-            + (f" ({v['folds']} of {FOLDS} folds)" if v.get("folds") not in (None, FOLDS) else "")
-            + " / "
+            f"{n} {v['weight']:.2f} / {v['auc']:.4f}{fewer_folds(v.get('folds'), FOLDS)} / "
             + (f"{v['ece_scaled']:.4f}" if v.get("ece_scaled") is not None else "-")
             for n, v in e["members"].items()
             if v["auc"]

@@ -149,14 +149,12 @@ def keep_to_budget(
     cut : member (or ``member:tuning``) -> why it was cut.
     """
     scale = folds_left + final_factor
-    kept = list(members)
-    trials = {name: count for name, count in trials.items() if count > 0}
-    planned_trials = dict(trials)
+    planned = {name: count for name, count in trials.items() if count > 0}
     need = scale * sum(
-        member_seconds.get(m, 0.0) + (tuning_seconds.get(m, 0.0) if m in trials else 0.0)
-        for m in kept
+        member_seconds.get(m, 0.0) + (tuning_seconds.get(m, 0.0) if m in planned else 0.0)
+        for m in members
     )
-    cut: dict[str, str] = {}
+    cut: dict[str, str] = {}  # what is kept, and with which searches, follows from it
 
     def why(what: str) -> str:
         return (
@@ -164,36 +162,31 @@ def keep_to_budget(
             f"needed about {need:,.0f} s, {max(seconds_left, 0):,.0f} s were left"
         )
 
-    if need <= seconds_left:
-        return kept, trials, cut
     for name in reversed(members):
         if need <= seconds_left:
             break
-        if name in trials and tuning_seconds.get(name, 0.0) > 0:
+        if name in planned and tuning_seconds.get(name, 0.0) > 0:
             cut[f"{name}:tuning"] = why("tuning cut")
-            del trials[name]
-            need -= scale * tuning_seconds.get(name, 0.0)
+            need -= scale * tuning_seconds[name]
     for name in reversed(members):
         if need <= seconds_left:
             break
-        if name in ALWAYS:
-            continue
-        cut[name] = why("dropped")
-        kept.remove(name)
-        need -= scale * member_seconds.get(name, 0.0)
+        if name not in ALWAYS:
+            cut[name] = why("dropped")
+            need -= scale * member_seconds.get(name, 0.0)
+    # Give back, most valuable first, what the cuts above made room for.
     for name in members:
         price = scale * member_seconds.get(name, 0.0)
         if name in cut and need + price <= seconds_left:
             del cut[name]
             need += price
-    kept = [name for name in members if name not in cut]
-    for name in kept:
+    for name in members:
         price = scale * tuning_seconds.get(name, 0.0)
-        if f"{name}:tuning" in cut and need + price <= seconds_left:
+        if f"{name}:tuning" in cut and name not in cut and need + price <= seconds_left:
             del cut[f"{name}:tuning"]
-            trials[name] = planned_trials[name]
             need += price
-    return kept, trials, cut
+    kept = [name for name in members if name not in cut]
+    return kept, {n: c for n, c in planned.items() if f"{n}:tuning" not in cut}, cut
 
 
 def member_outputs(pipeline: Any, X_valid: pd.DataFrame) -> dict[str, Any] | None:  # noqa: N803

@@ -194,15 +194,20 @@ def _fairness_section(report: HtmlReport, best: str, fairness: dict[str, Any]) -
         report.add_table(group_table(result))
 
 
+def fewer_folds(folds: int | None, outer_folds: int | None) -> str:
+    """`` (k of n folds)`` after a member's AUC when a budget cut left it fewer outer folds
+    than the ensemble (its AUC is their mean only); empty otherwise or when unknown."""
+    if outer_folds and folds is not None and folds < outer_folds:
+        return f" ({folds} of {outer_folds} folds)"
+    return ""
+
+
 def _member_auc(member: dict[str, Any], outer_folds: int | None) -> str:
     """A member's mean outer-fold AUC, saying so when a budget cut left it fewer folds."""
     if member["auc"] is None:
         return ""
     text = f"{member['auc']:.4f} ± {member['auc_std']:.4f}"
-    folds = member.get("folds")
-    if outer_folds and folds is not None and folds < outer_folds:
-        text += f" ({folds} of {outer_folds} folds)"
-    return text
+    return text + fewer_folds(member.get("folds"), outer_folds)
 
 
 def _ensemble_section(report: HtmlReport, section: dict[str, Any]) -> None:
