@@ -231,6 +231,26 @@ def test_bad_cv_strategy_exits_2(
     assert "--cv-strategy must be stratified or time" in _one_line(err)
 
 
+def test_a_bad_time_budget_exits_2_with_the_usage_line(
+    cli: object, messy: tuple[Path, pd.DataFrame], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = messy
+    code, err = cli(  # type: ignore[operator]
+        "train",
+        "--data",
+        str(path),
+        "--target",
+        TARGET,
+        "--models",
+        "auto",
+        "--time-budget",
+        "5parsecs",
+        capsys=capsys,
+    )
+    assert code == 2
+    assert "Usage:" in err and "--time-budget" in err and "'5parsecs'" in err
+
+
 def test_missing_file_exits_2(
     cli: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

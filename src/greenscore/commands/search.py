@@ -7,19 +7,14 @@ from typing import Annotated
 
 import typer
 
-from greenscore.commands.train import DataOpt, PresetOpt, QueryOpt, SpecOpt, TargetOpt
-
-
-def _duration(value: str) -> str:
-    """Refuse a budget that is not a duration at parse time: usage line, exit 2."""
-    from greenscore.errors import ConfigError
-    from greenscore.models.ensemble_plan import parse_duration
-
-    try:
-        parse_duration(value)
-    except ConfigError as exc:
-        raise typer.BadParameter(exc.message) from None
-    return value
+from greenscore.commands.train import (
+    DataOpt,
+    PresetOpt,
+    QueryOpt,
+    SpecOpt,
+    TargetOpt,
+    checked_duration,
+)
 
 
 def search_command(
@@ -39,7 +34,7 @@ def search_command(
         typer.Option(
             "--time-budget",
             help="Wall time of the whole run, the knee's refit included, e.g. 10m, 90s, 1.5h.",
-            callback=_duration,
+            callback=checked_duration,
         ),
     ] = "10m",
     trials: Annotated[

@@ -24,6 +24,20 @@ TargetOpt = Annotated[
 QueryOpt = Annotated[
     str | None, typer.Option("--query", "-q", help="SQL query when --data is a database URL.")
 ]
+
+
+def checked_duration(value: str | None) -> str | None:
+    """Refuse a ``--time-budget`` that is not a duration at parse time: usage line, exit 2."""
+    from greenscore.models.ensemble_plan import parse_duration
+
+    if value is not None:
+        try:
+            parse_duration(value)
+        except ConfigError as exc:
+            raise typer.BadParameter(exc.message) from None
+    return value
+
+
 ApproveBelowOpt = Annotated[
     float | None,
     typer.Option(
@@ -80,6 +94,7 @@ def train_command(
         typer.Option(
             "--time-budget",
             help="Wall time for --models auto, e.g. 20m, 90s, 1.5h (default 20m).",
+            callback=checked_duration,
         ),
     ] = None,
     fairness_constraint: Annotated[
