@@ -17,6 +17,7 @@ from greenscore.serving.errors import PayloadTooLargeError
 from greenscore.serving.ownership import tenant_of
 from greenscore.serving.routers.common import ERRORS, body_model
 from greenscore.serving.schemas import BatchResponse, ErrorResponse, ScoreResponse
+from greenscore.serving.service import ScoringService
 
 INVALID_APPLICANT = "field '{field}': {msg}"
 TOO_MANY = (
@@ -94,9 +95,12 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         responses=ERRORS,
     )
     @body_model(applicant)
-    async def score(body: BaseModel, principal: Scorer, service: Service, request: Request) -> Any:
+    async def score(body: BaseModel, principal: Scorer, request: Request) -> Any:
         """Probability of default, points, decision and, for reviews and declines, the
         principal reasons; audited under the returned ``request_id``."""
+        # The service from the app's state, not as a dependency: each dependency costs the
+        # hot path a level of FastAPI's per-request solving (deps.authenticate).
+        service: ScoringService = request.app.state.service
         item = service.item(
             body.model_dump(by_alias=True),
             actor=principal.id,
