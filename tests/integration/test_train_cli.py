@@ -194,6 +194,11 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     use_settings(None)
 
 
+def _train_on(path: Path, *options: str) -> tuple[str, ...]:
+    """``greenscore train`` on the messy file with its target, then ``options``."""
+    return ("train", "--data", str(path), "--target", TARGET, *options)
+
+
 def _one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
@@ -205,16 +210,7 @@ def test_unknown_model_name_exits_2_with_one_line(
     cli: object, messy: tuple[Path, pd.DataFrame], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, _ = messy
-    code, err = cli(  # type: ignore[operator]
-        "train",
-        "--data",
-        str(path),
-        "--target",
-        TARGET,
-        "--models",
-        "scorecard,xgbost",
-        capsys=capsys,
-    )
+    code, err = cli(*_train_on(path, "--models", "scorecard,xgbost"), capsys=capsys)  # type: ignore[operator]
     assert code == 2
     line = _one_line(err)
     assert "unknown model 'xgbost'" in line and "xgboost" in line
@@ -224,9 +220,7 @@ def test_bad_cv_strategy_exits_2(
     cli: object, messy: tuple[Path, pd.DataFrame], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, _ = messy
-    code, err = cli(  # type: ignore[operator]
-        "train", "--data", str(path), "--target", TARGET, "--cv-strategy", "random", capsys=capsys
-    )
+    code, err = cli(*_train_on(path, "--cv-strategy", "random"), capsys=capsys)  # type: ignore[operator]
     assert code == 2
     assert "--cv-strategy must be stratified or time" in _one_line(err)
 
@@ -236,16 +230,7 @@ def test_a_bad_time_budget_exits_2_with_the_usage_line(
 ) -> None:
     path, _ = messy
     code, err = cli(  # type: ignore[operator]
-        "train",
-        "--data",
-        str(path),
-        "--target",
-        TARGET,
-        "--models",
-        "auto",
-        "--time-budget",
-        "5parsecs",
-        capsys=capsys,
+        *_train_on(path, "--models", "auto", "--time-budget", "5parsecs"), capsys=capsys
     )
     assert code == 2
     assert "Usage:" in err and "--time-budget" in err and "'5parsecs'" in err
