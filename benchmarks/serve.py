@@ -636,7 +636,7 @@ def note(result: dict[str, Any]) -> str:
         f"Measured on {m['cores']} cores ({m['cpu']}), load average "
         f"{m['load_average'][0]:.1f} before the run and {result['machine_after']['load_average'][0]:.1f} "
         f"after; a pure-Python loop of 1e7 additions took {m['python_sum_1e7_ms']:.0f} ms "
-        "(about 150-250 ms on an idle modern core), so the CPU this run had was shared.",
+        "(this machine's speed: compare it before comparing the figures of two runs).",
         f"The HTTP ceiling here (constant endpoint) was p99 {http['trivial']['c1']['p99_ms']:.1f} ms "
         f"at 1 connection and {http['trivial']['c10']['requests_per_s']:.0f} req/s at 10.",
     ]
