@@ -59,6 +59,16 @@ def test_a_failing_member_is_dropped_with_a_logged_reason(workdir: Path, small_f
     assert metrics["best"] == "ensemble"
     assert 0.6 < metrics["models"]["ensemble"]["auc"] <= 1.0
     assert (workdir / "dropped" / "models" / "scorecard" / "bundle.joblib").is_file()
+    # The scorecard fallback's fits were metered inside the ensemble's: its carbon is their
+    # energy at the run's grid factor, a number like every other model's (it was NaN, which
+    # also made metrics.json unreadable to strict JSON readers).
+    ensemble, fallback = metrics["models"]["ensemble"], metrics["models"]["scorecard"]
+    intensity = ensemble["co2_kg"] / ensemble["energy_kwh"]
+    assert fallback["co2_kg"] == pytest.approx(fallback["energy_kwh"] * intensity, rel=1e-6)
+    assert fallback["final_co2_kg"] == pytest.approx(
+        fallback["final_energy_kwh"] * intensity, rel=1e-6
+    )
+    strict_json((workdir / "dropped" / "metrics.json").read_text("utf-8"))
     # The report names the members, their weights, the test against the best member, and
     # the member dropped with its reason.
     report = (workdir / "dropped" / "report.html").read_text("utf-8")
@@ -97,6 +107,66 @@ def test_auto_trains_an_unfamiliar_file_within_its_plan(workdir: Path, small_fil
     # The scorecard is kept beside the ensemble as the single-model fallback.
     assert metrics["models"]["scorecard"]["fallback_for"] == "ensemble"
     assert (workdir / "auto" / "model" / "bundle.joblib").is_file()
+
+
+def strict_json(text: str) -> object:
+    """Parse as RFC 8259 JSON: NaN and Infinity, which Python would accept, are refused."""
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_report_names_what_the_budget_cut_and_what_is_not_served() -> None:
+    """A member cut after the last outer fold is in the cross-validated figures but not in
+    the served model: the report says so, and lists every cut with its reason."""
+    from greenscore.evaluation.report import HtmlReport
+    from greenscore.workflows.train_report import _ensemble_section
+
+    def member(in_final: bool) -> dict[str, object]:
+        return {
+            "weight": 0.5 if in_final else 0.0,
+            "auc": 0.78,
+            "auc_std": 0.01,
+            "folds": 5,
+            "in_final_model": in_final,
+            "inner_oof_auc": 0.77 if in_final else None,
+            "exact_contributions": True,
+            "fit_seconds": 3.0,
+            "energy_kwh": 1e-5,
+        }
+
+    cut = {
+        "logistic:tuning": "tuning cut after outer fold 4: ... 58 s, 42 s were left",
+        "xgboost": "dropped after outer fold 5: ... 29 s, 14 s were left",
+    }
+    section = {
+        "method": "weighted",
+        "outer_folds": 5,
+        "members": {"scorecard": member(True), "logistic": member(True), "xgboost": member(False)},
+        "plan": {
+            "budget_s": 180.0,
+            "probe_s": 12.0,
+            "planned_s": 130.0,
+            "members": ["scorecard", "logistic", "xgboost"],
+            "trials": {"logistic": 6},
+            "estimates": {},
+            "skipped": {},
+            "cut": cut,
+        },
+    }
+    report = HtmlReport("t")
+    _ensemble_section(report, section)
+    html = report.to_html()
+    assert "not in the model that is served: xgboost." in html
+    for what, why in cut.items():
+        assert f"<td>{what}</td>" in html and why in html
+    # Nothing said when every member reached the final fit.
+    section["members"]["xgboost"]["in_final_model"] = True
+    report = HtmlReport("t")
+    _ensemble_section(report, section)
+    assert "not in the model that is served" not in report.to_html()
 
 
 def test_the_report_says_when_a_member_ran_in_fewer_folds_than_the_ensemble() -> None:

@@ -11,8 +11,8 @@ Rules:
 - no cycle among modules (a cycle hidden inside a function is still a cycle);
 - no module of ``store`` imports ``security``, ``serving`` or ``privacy`` (the store knows
   tables and databases, not who reads them);
-- the bottom layer — ``version``, ``errors``, ``config``, ``logging``, ``store``, ``data``
-  and ``evaluation`` — imports nothing but itself: never ``commands``, ``workflows``,
+- the bottom layer — ``version``, ``errors``, ``config``, ``logging``, ``json_document``,
+  ``store``, ``data`` and ``evaluation`` — imports nothing but itself: never ``commands``, ``workflows``,
   ``serving``, ``federated``, ``models``, ``explain``, ``fairness``, ``privacy`` or any
   other capability above it.
 """
@@ -28,7 +28,9 @@ import pytest
 
 SRC = Path(__file__).parents[2] / "src"
 PACKAGE = "greenscore"
-BOTTOM = frozenset({"version", "errors", "config", "logging", "store", "data", "evaluation"})
+BOTTOM = frozenset(
+    {"version", "errors", "config", "logging", "json_document", "store", "data", "evaluation"}
+)
 NOT_FROM_STORE = frozenset({"security", "serving", "privacy"})
 
 

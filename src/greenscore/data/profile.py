@@ -9,7 +9,6 @@ columns are counted but their values are never shown.
 from __future__ import annotations
 
 import html
-import json
 import math
 import warnings
 from pathlib import Path
@@ -21,6 +20,7 @@ import pandas as pd
 from greenscore.data.loading import encode_target
 from greenscore.data.spec import DatasetSpec
 from greenscore.data.validation import validate
+from greenscore.json_document import write_json
 
 HTML_FILE = "profile.html"
 JSON_FILE = "profile.json"
@@ -55,10 +55,6 @@ def _num(value: Any) -> float | None:
     """A float for JSON: None for NaN/inf."""
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _native(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _numeric_stats(values: pd.Series, y: np.ndarray | None) -> dict[str, Any]:
@@ -254,7 +250,7 @@ def profile(frame: pd.DataFrame, spec: DatasetSpec, out_dir: Path | str) -> dict
         "findings": [f.to_dict() for f in report.findings],
     }
     html_path, json_path = out / HTML_FILE, out / JSON_FILE
-    json_path.write_text(json.dumps(result, indent=2, default=_native), encoding="utf-8")
+    write_json(json_path, result)
     html_path.write_text(_render(result), encoding="utf-8")
     result["files"] = {"html": str(html_path), "json": str(json_path)}
     return result

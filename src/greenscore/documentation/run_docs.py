@@ -8,7 +8,6 @@ training time), then generates the model card and the compliance documents from 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from greenscore.data.loading import Dataset
 from greenscore.documentation.card import CARD_STEM, write_card
 from greenscore.documentation.lineage import LINEAGE_FILE, capture_lineage
 from greenscore.documentation.performance import PERFORMANCE_FILE, run_performance
+from greenscore.json_document import write_json
 
 #: Files of the run folder attached to the MLflow run (those that exist).
 ARTIFACTS = (
@@ -39,7 +39,7 @@ def write_run_documents(
     from greenscore.documentation.dossier import write_dossier
 
     performance = run_performance(dataset.y, oofs, dataset.frame, dataset.spec)
-    (out / PERFORMANCE_FILE).write_text(json.dumps(performance, indent=2), "utf-8")
+    write_json(out / PERFORMANCE_FILE, performance)
     lineage = capture_lineage(
         dataset_sha256=dataset.sha256,
         rows=len(dataset.y),
@@ -47,7 +47,7 @@ def write_run_documents(
         spec_name=dataset.spec.name,
         seed=int(metrics.get("cv", {}).get("seed", 0)),
     )
-    (out / LINEAGE_FILE).write_text(json.dumps(lineage, indent=2, default=str), "utf-8")
+    write_json(out / LINEAGE_FILE, lineage)
     return [*write_card(out), *write_dossier(out)]
 
 

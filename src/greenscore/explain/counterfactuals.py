@@ -26,6 +26,7 @@ from greenscore.explain.feature_map import (
     protected_columns,
     select_model_input,
 )
+from greenscore.json_document import plain
 from greenscore.models.bundle import ScoringBundle
 
 _MISSING = "__missing__"
@@ -111,7 +112,7 @@ def what_if(
         )
     before, after = _score(bundle, original).iloc[0], _score(bundle, edited).iloc[0]
 
-    def plain(s: pd.Series) -> dict[str, Any]:
+    def outcome(s: pd.Series) -> dict[str, Any]:
         return {
             "probability_of_default": float(s["probability_of_default"]),
             "score": float(s["score"]),
@@ -119,19 +120,11 @@ def what_if(
         }
 
     return {
-        "before": plain(before),
-        "after": plain(after),
-        "changes": {k: _plain(v) for k, v in changes.items()},
+        "before": outcome(before),
+        "after": outcome(after),
+        "changes": {k: plain(v) for k, v in changes.items()},
         "decision_changed": str(before["decision"]) != str(after["decision"]),
     }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 class _DiceModel:
@@ -195,13 +188,13 @@ class CounterfactualResult:
         """JSON-ready data."""
         records = []
         for _, row in self.counterfactuals.iterrows():
-            record = {k: _plain(v) for k, v in row.items() if k != "changed"}
+            record = {k: plain(v) for k, v in row.items() if k != "changed"}
             record["changed"] = {
-                c: {"from": _plain(self.original[c]), "to": _plain(row[c])} for c in row["changed"]
+                c: {"from": plain(self.original[c]), "to": plain(row[c])} for c in row["changed"]
             }
             records.append(record)
         return {
-            "applicant": _plain(self.applicant),
+            "applicant": plain(self.applicant),
             "before": self.before,
             "target": self.target,
             "fixed": self.fixed,
@@ -339,9 +332,9 @@ class CounterfactualExplainer:
             "score": float(before["score"]),
             "decision": str(before["decision"]),
         }
-        original = {c: _plain(query[c].iat[0]) for c in self.columns}
+        original = {c: plain(query[c].iat[0]) for c in self.columns}
         result = CounterfactualResult(
-            applicant=_plain(query.index[0]),
+            applicant=plain(query.index[0]),
             original=original,
             before=info,
             target=target,

@@ -20,6 +20,7 @@ import pandas as pd
 from greenscore.errors import DataError
 from greenscore.explain.feature_map import protected_columns, select_model_input
 from greenscore.explain.wording import customer_sentence, feature_phrase
+from greenscore.json_document import plain
 from greenscore.models.bundle import ScoringBundle
 
 
@@ -210,7 +211,7 @@ class TabularLime:
                 "feature": self.columns[index],
                 "condition": condition,
                 "weight": float(weight),
-                "value": _plain(inputs[self.columns[index]].iat[0]),
+                "value": plain(inputs[self.columns[index]].iat[0]),
             }
             for (index, weight), (condition, _) in zip(
                 result.as_map()[1], result.as_list(label=1), strict=True
@@ -227,7 +228,7 @@ class TabularLime:
         local = result.local_pred[1] if isinstance(result.local_pred, dict) else result.local_pred
         score = result.score[1] if isinstance(result.score, dict) else result.score
         return LimeExplanation(
-            applicant=_plain(inputs.index[0]),
+            applicant=plain(inputs.index[0]),
             probability_of_default=pd_,
             local_prediction=float(np.asarray(local).reshape(-1)[0]),
             fit_r2=float(score),
@@ -235,14 +236,6 @@ class TabularLime:
             customer_summary=summary,
             imputed=imputed,
         )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 def lime_explain(

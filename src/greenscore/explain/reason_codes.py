@@ -42,6 +42,7 @@ from greenscore.explain.feature_map import (
 )
 from greenscore.explain.reason_sides import RiskSides, build_sides
 from greenscore.explain.wording import SentenceParts, feature_phrase
+from greenscore.json_document import plain
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import Encoded, ScoredFrame, ScoringRuntime, probe_rows
 
@@ -562,7 +563,7 @@ class ReasonCoder:
                 found = [None if x != x else levels[int(x)] for x in numbers.tolist()]
         else:
             return [self._value(encoded, i, j) for i in rows.tolist()]
-        return [_plain(value) for value in found]
+        return [plain(value) for value in found]
 
     def _verdicts(self, j: int, values: Sequence[Any]) -> list[bool]:
         """:meth:`_raises_risk` of feature ``j`` for each of ``values``."""
@@ -584,7 +585,7 @@ class ReasonCoder:
             value = self.runtime.value(encoded, i, column)
         else:
             return None
-        return _plain(value)
+        return plain(value)
 
     def _reasons(
         self,
@@ -765,15 +766,6 @@ def reason_table(
             record[f"reason_{k + 1}_text"] = reason.text if reason else None
         records.append(record)
     return pd.DataFrame.from_records(records, index=index)
-
-
-def _plain(value: Any) -> Any:
-    """One value, however it was read (a dict, a frame, the matrix): plain, missing = None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is pd.NA or (isinstance(value, float) and value != value):
-        return None
-    return value
 
 
 def _one_row(row: Mapping[str, Any] | pd.DataFrame | pd.Series) -> pd.DataFrame:

@@ -10,7 +10,6 @@ Everything lands in one folder with ``explanation.json`` as its index.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pandas as pd
 
 from greenscore.errors import DataError
 from greenscore.explain.feature_map import select_model_input
+from greenscore.json_document import plain, write_json
 from greenscore.logging import get_logger
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import Encoded, ScoringRuntime
@@ -62,14 +62,6 @@ def parse_rows(text: str | None, n_rows: int) -> list[int] | None:
             raise DataError(f"--rows: row {position} is outside the file (0 to {n_rows - 1})")
         positions.append(position)
     return list(dict.fromkeys(positions))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
 
 
 def explain_report(
@@ -194,7 +186,7 @@ def explain_report(
     explained_rows = []
     for k, position in enumerate(chosen):
         applicant = frame.iloc[[position]]
-        label = _plain(inputs.index[position])
+        label = plain(inputs.index[position])
         name = str(label).translate(_SAFE)
         waterfall = waterfall_plot(detail, k, out / f"waterfall_{name}.png")
         order = np.argsort(-np.abs(detail.values[k]), kind="stable")[:10]
@@ -247,7 +239,7 @@ def explain_report(
         "files": files,
         "notes": notes,
     }
-    (out / "explanation.json").write_text(json.dumps(report, indent=2, default=_plain), "utf-8")
+    write_json(out / "explanation.json", report)
     return report
 
 

@@ -28,7 +28,6 @@ passed (warnings and n/a do not fail it), else ``n/a``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from greenscore.errors import GreenScoreError
+from greenscore.json_document import write_json
 from greenscore.models.bundle import ScoringBundle
 
 PASS, FAIL, WARN, NA = "pass", "fail", "warn", "n/a"
@@ -582,6 +582,6 @@ def write_compliance(report: dict[str, Any], out_dir: Path | str) -> dict[str, P
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, html_path = out / "compliance.json", out / "compliance.html"
-    json_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    write_json(json_path, report)
     html_path.write_text(compliance_html(report), encoding="utf-8")
     return {"json": json_path, "html": html_path}

@@ -7,7 +7,6 @@ figures of the mitigation methods for one protected attribute.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from greenscore.errors import ConfigError
 from greenscore.fairness.groups import group_column_name, resolve_attribute
 from greenscore.fairness.metrics import fairness_summary
 from greenscore.fairness.mitigation import METHODS, mitigation_report
+from greenscore.json_document import write_json
 from greenscore.models.bundle import ScoringBundle
 
 
@@ -109,6 +109,6 @@ def fairness_files(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "fairness.json").write_text(json.dumps(report, indent=2, default=str), "utf-8")
+    write_json(out / "fairness.json", report)
     (out / "fairness.html").write_text(fairness_html(report), "utf-8")
     return report

@@ -10,7 +10,6 @@ deployment, lenders one after another; the federated-learning ADR says why not R
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from greenscore.data.loading import Dataset
 from greenscore.federated.federation import FederationResult, run_federation
 from greenscore.federated.partition import split_lenders
 from greenscore.federated.plan import FederationPlan
+from greenscore.json_document import write_json
 
 if TYPE_CHECKING:
     from flwr.app import UserConfigValue
@@ -64,7 +64,7 @@ def prepare_lenders(
             "home": str((folder / "home").resolve()),
             "model-dir": str((folder / "model").resolve()),
         }
-    (out / "lenders" / LENDERS_FILE).write_text(json.dumps(configs, indent=2), "utf-8")
+    write_json(out / "lenders" / LENDERS_FILE, configs)
     return configs
 
 

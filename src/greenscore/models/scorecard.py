@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_is_fitted
 
 from greenscore.errors import ConfigError, ModelError
+from greenscore.json_document import plain
 from greenscore.models.scorecard_selection import (
     Removal,
     below_min_iv,
@@ -489,7 +490,7 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         """The scorecard as plain data (scaling, table, removals), for review without pickle."""
 
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-            return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+            return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
         return {
             "scaling": {
@@ -500,14 +501,3 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
             "table": records(self.scorecard_table()),
             "removed": records(self.removal_table()),
         }
-
-
-def _plain(value: Any) -> Any:
-    """JSON-native value: categorical bins are arrays, counts NumPy integers, NaN is null."""
-    if isinstance(value, np.ndarray | list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

@@ -10,14 +10,12 @@ performance by vintage with bootstrap intervals, and what the retraining trigger
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from greenscore.json_document import plain, write_json
 from greenscore.monitoring.alerts import latest_judged
 
 HTML_FILE = "monitor.html"
@@ -27,27 +25,12 @@ DISTRIBUTION_PLOTS = 6
 BAND_COLOURS = {"stable": "#2e7d32", "watch": "#f9a825", "act": "#c62828"}
 
 
-def plain(value: Any) -> Any:
-    """JSON-safe data: NumPy scalars as Python ones, NaN and infinities as None."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [plain(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_report(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """Write ``monitor.json`` and ``monitor.html`` into ``out_dir`` (created)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     data = plain(report)
     json_path, html_path = out_dir / JSON_FILE, out_dir / HTML_FILE
-    json_path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    write_json(json_path, data)
     render(data).write(html_path)
     return {"json": json_path, "html": html_path}
 

@@ -10,13 +10,13 @@ gives exactly the pandas engine's profile. ``overview.sample_rows`` says which i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from greenscore.data.cleaning import clean_frame
-from greenscore.data.profile import HTML_FILE, JSON_FILE, _native, _render, profile
+from greenscore.data.profile import HTML_FILE, JSON_FILE, _render, profile
 from greenscore.data.spec import DatasetSpec
+from greenscore.json_document import write_json
 from greenscore.scale.frames import LazyTable, read_lazy
 from greenscore.scale.validate import validate_lazy
 
@@ -57,7 +57,7 @@ def profile_lazy(
     )
     result["findings"] = [f.to_dict() for f in report.findings]
     files = result.pop("files")
-    (out / JSON_FILE).write_text(json.dumps(result, indent=2, default=_native), encoding="utf-8")
+    write_json(out / JSON_FILE, result)
     (out / HTML_FILE).write_text(_render(result), encoding="utf-8")
     result["files"] = files
     return result

@@ -24,13 +24,13 @@ figure; they are shown beside it.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from greenscore.config import Settings, get_settings
 from greenscore.errors import ConfigError
+from greenscore.json_document import write_json
 from greenscore.sustainability.snapshot import Snapshot
 
 FORMATS = ("json", "html", "pdf")
@@ -239,7 +239,7 @@ def write_report(report: dict[str, Any], *, out: Path, formats: list[str]) -> li
     written = []
     if "json" in formats:
         path = out / f"{stem}.json"
-        path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        write_json(path, report)
         written.append(path)
     for fmt, render in (("html", render_html), ("pdf", render_pdf)):
         if fmt not in formats:

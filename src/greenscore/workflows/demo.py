@@ -8,12 +8,12 @@ model. Writes ``summary.json`` in the output folder.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from greenscore.config import get_settings
+from greenscore.json_document import write_json
 
 Progress = Callable[[str, float], None]
 DEMO_MODELS = ["scorecard", "lightgbm"]
@@ -87,7 +87,7 @@ def run_demo(
         },
         "tracking": result.metrics.get("tracking"),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), "utf-8")
+    write_json(out / "summary.json", summary)
     return summary
 
 

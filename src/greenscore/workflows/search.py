@@ -216,7 +216,8 @@ def search(
         For families this data cannot use, a protected attribute it lacks, a storage that
         cannot be opened, or a stored study of the same name run on other terms.
     """
-    from greenscore.models.search.pareto import front, write_html, write_json
+    from greenscore.json_document import write_json
+    from greenscore.models.search.pareto import front, write_html
     from greenscore.models.search.space import check_families
     from greenscore.models.search.storage import default_storage, open_study
     from greenscore.models.search.study import StudySettings, run_study

@@ -8,7 +8,6 @@ touch the feature pipeline, the sampler, the tuner or the model that scores them
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import pandas as pd
 from greenscore.config import ScoringSettings, get_settings
 from greenscore.data.loading import Dataset
 from greenscore.errors import DataError
+from greenscore.json_document import write_json
 from greenscore.logging import get_logger
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.registry import TUNABLE, UNCALIBRATED, make_estimator
@@ -539,7 +539,7 @@ def train(
     record_training(metrics, run_id=result.run_id, rows=len(y))  # carbon ledger and budget alerts
     # Written again so the file also names the MLflow run and registered version; the first
     # write (before tracking) is what the run logs as its artifact.
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), "utf-8")
+    write_json(out / "metrics.json", metrics)
     from greenscore.documentation.dossier import write_dossier
 
     # The SR 11-7 and Annex IV documents cite metrics.json by its SHA-256: the copies in the
@@ -589,6 +589,7 @@ def _ensemble_figures(
     from greenscore.explain.reason_codes import attach_reason_codes
     from greenscore.models.ensemble_contrib import logit
     from greenscore.sustainability.energy import energy_per_1k_predictions
+    from greenscore.sustainability.intensity import co2_kg, configured_factor
     from greenscore.workflows.train_ensemble import (
         FALLBACK,
         ensemble_summary,
@@ -622,14 +623,23 @@ def _ensemble_figures(
     attach_reason_codes(bundle, dataset.X, dataset.y)
     sample = dataset.X.iloc[: min(len(dataset.X), 5000)]
     method = result.summary["energy_method"]
+    # The member's fits were metered inside the ensemble's, in kWh; their carbon is that
+    # energy at the grid factor every reading of this run uses (the configured place).
+    factor = configured_factor()
     fold_energy = [
-        {"fit_seconds": c["fit_seconds"], "kwh": c["kwh"], "co2_kg": np.nan, "method": method}
+        {
+            "fit_seconds": c["fit_seconds"],
+            "kwh": c["kwh"],
+            "co2_kg": co2_kg(c["kwh"], factor),
+            "method": method,
+        }
         for c in fold_costs
     ]
+    final_kwh = final.energy_kwh_.get(FALLBACK, np.nan)
     final_energy = {
         "fit_seconds": final.fit_seconds_.get(FALLBACK, 0.0),
-        "kwh": final.energy_kwh_.get(FALLBACK, np.nan),
-        "co2_kg": np.nan,
+        "kwh": final_kwh,
+        "co2_kg": co2_kg(final_kwh, factor),
         "energy_kwh_per_1k_predictions": energy_per_1k_predictions(
             lambda frame: pipeline.predict_proba(frame), sample
         ),
@@ -711,7 +721,7 @@ def _write_outputs(
     for name, result in results.items():
         result.bundle.save(out / "models" / name)
     results[best].bundle.save(out / "model")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), "utf-8")
+    write_json(out / "metrics.json", metrics)
     write_train_report(
         out / "report.html",
         dataset=dataset,

@@ -282,6 +282,9 @@ def ensemble_summary(
             # Outer folds the member was fitted in (a budget cut can drop it after the
             # first): its AUC is the mean over those folds only.
             "folds": len(fold_aucs),
+            # False when a budget cut dropped it before the final fit: it is in the
+            # cross-validated figure, not in the model that is served.
+            "in_final_model": name in final.members_,
             "inner_oof_auc": final.member_oof_auc_.get(name),
             "scale": list(final.scale_.get(name, ())),
             "exact_contributions": name not in final.inexact_members_,

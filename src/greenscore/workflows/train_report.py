@@ -237,6 +237,7 @@ def _ensemble_section(report: HtmlReport, section: dict[str, Any]) -> None:
                     if m.get("inner_oof_auc") is None
                     else f"{m['inner_oof_auc']:.4f}",
                     "exact contributions": "yes" if m["exact_contributions"] else "approximate",
+                    "in final model": "yes" if m.get("in_final_model", True) else "no",
                     "fit s (all fits)": m["fit_seconds"],
                     "kWh (all fits)": f"{m['energy_kwh']:.3g}",
                 }
@@ -244,6 +245,12 @@ def _ensemble_section(report: HtmlReport, section: dict[str, Any]) -> None:
             ]
         )
     )
+    left_out = [n for n, m in section["members"].items() if not m.get("in_final_model", True)]
+    if left_out:
+        report.add_text(
+            "Cut by the time budget before the final fit, so in the cross-validated figures "
+            "but not in the model that is served: " + ", ".join(left_out) + "."
+        )
     comparison = section.get("comparison") or {}
     if "best_member" in comparison:
         extra = comparison.get("extra_kwh_per_0.001_auc")
@@ -302,6 +309,14 @@ def _ensemble_section(report: HtmlReport, section: dict[str, Any]) -> None:
             for name, reason in plan["skipped"].items()
         ]
         report.add_table(pd.DataFrame(rows))
+        if plan.get("cut"):
+            report.add_text(
+                "Cut during the run, after an outer fold measured the pace (the rest would "
+                "not have fitted the budget):"
+            )
+            report.add_table(
+                pd.DataFrame([{"cut": what, "why": why} for what, why in plan["cut"].items()])
+            )
 
 
 def write_train_report(

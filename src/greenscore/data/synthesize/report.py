@@ -8,8 +8,6 @@ on synthetic, test on real, against train on real). Plots are Plotly, inlined on
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pandas as pd
 
 from greenscore.data.synthesize.quality import fidelity, privacy, utility
 from greenscore.data.synthesize.synthesizer import SynthesisResult, quality_inputs
+from greenscore.json_document import plain, write_json
 
 HTML_FILE = "quality.html"
 JSON_FILE = "quality.json"
@@ -53,24 +52,12 @@ def assess(result: SynthesisResult) -> dict[str, Any]:
     }
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_quality_report(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """Write ``quality.json`` and ``quality.html`` into ``out_dir`` (created)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = _plain(report)
+    data = plain(report)
     json_path, html_path = out_dir / JSON_FILE, out_dir / HTML_FILE
-    json_path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    write_json(json_path, data)
     _render(data).write(html_path)
     return {"json": json_path, "html": html_path}
 

@@ -15,7 +15,6 @@ the differences that matter between the candidates actually on offer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -108,12 +107,6 @@ def front(study: Any) -> tuple[list[dict[str, Any]], int | None]:
         return [], None
     values = np.array([[p["objectives"][k] for k in OBJECTIVES] for p in points])
     return points, knee_index(values, numbers=[p["trial"] for p in points])
-
-
-def write_json(path: Path, document: dict[str, Any]) -> Path:
-    """Write the search's document (front, knee, study, timings) as indented JSON."""
-    path.write_text(json.dumps(document, indent=2, default=str), "utf-8")
-    return path
 
 
 def write_html(path: Path, study: Any, points: list[dict[str, Any]], knee: int | None) -> Path:
