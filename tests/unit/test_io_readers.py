@@ -205,3 +205,23 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(DataError, match="is a folder"):
         read_table(folder)
+
+
+def test_a_generated_folder_reads_as_its_applications(tmp_path: Path) -> None:
+    """``greenscore generate --out DIR`` then ``--data DIR``: the folder stands for its
+    applications (it also holds the relations, other columns, and the datasheet), in the
+    single-file layout and the partitioned one; the relations come with the dataset."""
+    from greenscore.data.loading import load_dataset
+    from greenscore.data.synthetic import write_synthetic
+    from greenscore.data.synthetic_parts import write_synthetic_parts
+
+    single, parts = tmp_path / "gen.csv", tmp_path / "parts"  # a folder named like a file
+    write_synthetic(single, rows=60, seed=1)
+    write_synthetic_parts(parts, rows=60, seed=1, chunk_rows=30)
+    expected = pd.read_parquet(single / "applications.parquet")
+    pd.testing.assert_frame_equal(read_table(single), expected)
+    assert len(read_table(parts)) == 60
+    dataset = load_dataset(single, preset="synthetic")
+    assert dataset.location == str(single / "applications.parquet")
+    assert dataset.relations is not None and len(dataset.relations) > 0
+    assert len(dataset.frame) == 60

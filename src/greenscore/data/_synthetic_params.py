@@ -14,6 +14,9 @@ from scipy import sparse
 APPLICATIONS_FILE = "applications.parquet"
 RELATIONS_FILE = "relations.parquet"
 DATASHEET_FILE = "datasheet.md"
+#: The partitioned layout (``generate --chunk-rows``): folders of ``part-NNNNN.parquet``.
+APPLICATIONS_DIR = "applications"
+RELATIONS_DIR = "relations"
 
 START_DATE = np.datetime64("2023-01-01")
 END_DATE = np.datetime64("2025-01-01")  # exclusive: 24 calendar months

@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from greenscore.data._synthetic_params import APPLICATIONS_DIR, APPLICATIONS_FILE
 from greenscore.errors import DataError
 
 #: Cell values that mean "missing" in credit files beyond pandas' own list ("NA", "null", …);
@@ -589,7 +590,7 @@ def open_source(location: str | Path, *, query: str | None = None) -> DataSource
         if not query:
             raise DataError(f"a database source needs --query (got URL {text.split('@')[-1]})")
         return SqlSource(url=text, query=query)
-    path = Path(text.removeprefix("file://"))
+    path = data_path(Path(text.removeprefix("file://")))
     if not path.exists():
         raise DataError(f"file not found: {path}")
     if path.is_dir():
@@ -607,6 +608,18 @@ def open_source(location: str | Path, *, query: str | None = None) -> DataSource
             "name.csv.enc) or a database URL"
         )
     return reader(path, content=content)  # type: ignore[call-arg]
+
+
+def data_path(path: Path) -> Path:
+    """The data a path stands for: a folder ``greenscore generate`` wrote stands for its
+    applications (``applications.parquet``, or the ``applications/`` folder of parts), not
+    for every Parquet file in it (the relations have other columns); any other path is
+    itself."""
+    if path.is_dir():
+        for name in (APPLICATIONS_FILE, APPLICATIONS_DIR):
+            if (path / name).exists():
+                return path / name
+    return path
 
 
 def read_table(location: str | Path, *, query: str | None = None) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from greenscore.data.cleaning import DERIVED_SOURCE_MISSING, clean_frame, clean_name
-from greenscore.data.io import read_table
+from greenscore.data.io import data_path, read_table
 from greenscore.data.presets import load_preset
 from greenscore.data.spec import DatasetSpec
 from greenscore.errors import ConfigError, DataError
@@ -163,6 +163,8 @@ def load_dataset(
     preset, spec, spec_path, target : how to know what the columns mean (give one).
     query : the SQL query when ``location`` is a database URL.
     """
+    if "://" not in str(location):
+        location = data_path(Path(location))  # a generated folder: its applications
     raw = read_table(location, query=query)
     if spec is None:
         named = raw.set_axis([clean_name(c) for c in raw.columns], axis=1)

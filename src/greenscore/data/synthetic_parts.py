@@ -24,12 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greenscore.data._synthetic_params import DATASHEET_FILE
+from greenscore.data._synthetic_params import APPLICATIONS_DIR, DATASHEET_FILE, RELATIONS_DIR
 from greenscore.data.synthetic import MIN_ROWS, generate
 from greenscore.errors import ConfigError
 
-APPLICATIONS_DIR = "applications"
-RELATIONS_DIR = "relations"
 PART_NAME = "part-{index:05d}.parquet"
 #: Applicants per chunk by default: about 120 MB in memory.
 DEFAULT_CHUNK_ROWS = 100_000
