@@ -75,6 +75,11 @@ def test_the_constrained_bundle_halves_the_gap_at_little_auc_cost(runs) -> None:
     assert cost <= 0.01, cost
     estimator = fair.results[MODEL].bundle.estimator
     assert estimator.method_ in {"reweighing", "threshold"}
+    # metrics.json says what the constraint did to the served model.
+    done = fair.metrics["fairness_constraint"][MODEL]
+    assert done == estimator.summary()
+    assert done["attribute"] == "sex" and done["max_gap"] == MAX_GAP
+    assert done["reads_group_at_decision"] == (estimator.method_ == "threshold")
 
 
 @pytest.mark.slow
@@ -98,3 +103,32 @@ def test_the_constrained_bundle_scores_with_exact_reasons(runs) -> None:
     reasons = coder.explain(encoded.take(declined), [changed[i] for i in declined])
     assert all(reasons)
     assert not any(r.feature == "sex" for row in reasons for r in row)
+
+
+def test_the_report_says_which_method_and_whether_the_model_reads_the_group() -> None:
+    from greenscore.evaluation.report import HtmlReport
+    from greenscore.workflows.train_report import _constraint_section
+
+    done = {
+        "constraint": "demographic_parity",
+        "attribute": "sex",
+        "max_gap": 0.02,
+        "cut": 0.3,
+        "method": "threshold",
+        "gap_before": 0.0415,
+        "gap_after": 0.0199,
+        "met": True,
+        "shifts": {"male": 0.1004, "female": -0.1258},
+        "reads_group_at_decision": True,
+    }
+    report = HtmlReport("t")
+    _constraint_section(report, {"lightgbm": done})
+    html = report.to_html()
+    assert "Method: threshold" in html and "0.0415 before, 0.0199 after." in html
+    assert "The model reads sex when it decides" in html and "male +0.100, female -0.126" in html
+    assert "disparate treatment" in html
+    report = HtmlReport("t")
+    reweighed = {**done, "method": "reweighing", "shifts": {}, "reads_group_at_decision": False}
+    _constraint_section(report, {"lightgbm": {**reweighed, "gap_after": 0.025, "met": False}})
+    html = report.to_html()
+    assert "reads sex" not in html and "the constraint was not met" in html

@@ -394,6 +394,9 @@ NO_ATTRIBUTE = "--fairness-constraint needs a protected column in the data; the 
 BAD_GAP = "--max-gap must be between 0 and 1, not {value}"
 #: Steps tried between no group adjustment and the full one (the smallest that meets the gap).
 _SCALES = np.linspace(0.0, 1.0, 21)
+#: Half-widths (in gaps) of the band around the overall decline rate that demographic
+#: parity moves each group into, widest first.
+_PARITY_BANDS = np.array([0.5, 0.45, 0.375, 0.25, 0.125, 0.0])
 
 
 def parse_constraint(text: str, spec: Any, columns: list[str]) -> tuple[str, str]:
@@ -480,11 +483,18 @@ def group_shifts(
     full: dict[str, float] = {}
     if constraint == "demographic_parity":
         overall = float((z > cut_z).mean())
-        for g in names:
-            member = labels == g
-            rate = float((z[member] > cut_z).mean())
-            target = float(np.clip(rate, overall - max_gap / 2, overall + max_gap / 2))
-            full[g] = 0.0 if target == rate else rate_shift(member, target)
+        # Each group's decline rate is moved into a band around the overall rate. A rate
+        # set by a quantile of tied scores lands a little off its target (0.02003 against a
+        # 0.02 gap, seen on 4,000 generated rows), so a narrower band is tried next.
+        for half_width in _PARITY_BANDS * max_gap:
+            for g in names:
+                member = labels == g
+                rate = float((z[member] > cut_z).mean())
+                target = float(np.clip(rate, overall - half_width, overall + half_width))
+                full[g] = 0.0 if target == rate else rate_shift(member, target)
+            shifted = z + np.array([full[g] for g in labels])
+            if decision_gap(constraint, y, shifted > cut_z, labels) <= max_gap:
+                break
     else:
         reference = max(names, key=lambda g: int((labels == g).sum()))
         for g in names:
@@ -656,6 +666,28 @@ class FairnessConstrainedClassifier(ClassifierMixin, BaseEstimator):
         self.method_ = "threshold" if any(self.shifts_.values()) else "none"
         self.classes_ = np.array([0, 1])
         return self
+
+    def summary(self) -> dict[str, Any]:
+        """What the constraint did, for metrics.json and the train report.
+
+        The method, the gap before and after on the training rows' out-of-fold decisions,
+        the per-group log-odds shifts, and whether the model reads the group when it
+        decides: with the ``threshold`` method it does, which ECOA treats as disparate
+        treatment (``greenscore compliance`` fails such a model), so a caller must know.
+        """
+        check_is_fitted(self, "estimator_")
+        return {
+            "constraint": self.constraint,
+            "attribute": self.attribute,
+            "max_gap": float(self.max_gap),
+            "cut": float(self.cut),
+            "method": self.method_,
+            "gap_before": float(self.gap_before_),
+            "gap_after": float(self.gap_after_),
+            "met": bool(self.gap_after_ <= self.max_gap),
+            "shifts": {str(g): float(v) for g, v in self.shifts_.items()},
+            "reads_group_at_decision": any(v != 0 for v in self.shifts_.values()),
+        }
 
     def _offsets(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         if not self.shifts_:

@@ -513,6 +513,13 @@ def train(
     metrics["cv"]["fairness_constraint"] = options.fairness_constraint
     if options.fairness_constraint:
         metrics["cv"]["max_gap"] = options.max_gap
+        # What each served model's constraint did: the method (a group threshold makes the
+        # model read the group when deciding), the shifts, the gap before and after.
+        metrics["fairness_constraint"] = {
+            name: r.bundle.estimator.summary()
+            for name, r in results.items()
+            if hasattr(r.bundle.estimator, "summary")
+        }
     probe_kwh = float(getattr(options.plan, "probe_kwh", 0.0) or 0.0)
     metrics["energy"] = {
         "total_kwh": float(

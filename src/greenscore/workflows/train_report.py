@@ -176,6 +176,30 @@ def _monotone_section(report: HtmlReport, name: str, estimator: Any) -> None:
     )
 
 
+def _constraint_section(report: HtmlReport, constrained: dict[str, dict[str, Any]]) -> None:
+    """Per constrained model: the method its constraint used, the gap before and after on
+    the training rows' out-of-fold decisions, and, in words, whether it reads the group."""
+    report.add_heading("Fairness constraint")
+    for name, done in constrained.items():
+        gap = done["constraint"].replace("_", " ")
+        text = (
+            f"{name}: {gap} on {done['attribute']}, at most {done['max_gap']:.3f} at the "
+            f"decline cut-off {done['cut']:.3f}. Method: {done['method']}; gap on the "
+            f"training rows' out-of-fold decisions {done['gap_before']:.4f} before, "
+            f"{done['gap_after']:.4f} after"
+            + ("." if done["met"] else ", above the limit: the constraint was not met.")
+        )
+        if done["reads_group_at_decision"]:
+            shifts = ", ".join(f"{g} {v:+.3f}" for g, v in done["shifts"].items())
+            text += (
+                f" The model reads {done['attribute']} when it decides (log-odds shifts: "
+                f"{shifts}): disparate treatment under ECOA / Regulation B, which "
+                "`greenscore compliance` fails. Reweighing, which does not read the group, is "
+                "chosen whenever it meets the limit."
+            )
+        report.add_text(text)
+
+
 def _fairness_section(report: HtmlReport, best: str, fairness: dict[str, Any]) -> None:
     """One table per protected attribute (group, n, approval rate, ratio, AUC, gaps, verdict)."""
     from greenscore.fairness.metrics import MIN_GROUP
@@ -388,6 +412,8 @@ def write_train_report(
             _scorecard_section(report, name, estimator)
         _monotone_section(report, name, estimator)
     _strategy_section(report, y, oof, results)
+    if metrics.get("fairness_constraint"):
+        _constraint_section(report, metrics["fairness_constraint"])
     fairness = metrics.get("fairness")
     if fairness:
         _fairness_section(report, best, fairness)
