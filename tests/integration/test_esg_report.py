@@ -87,7 +87,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
                 "input_hash": "h",
                 "decision": decision,
                 "probability": 0.5,
-                "payload": {"reason_codes": reasons},
+                # The service records what each decision cost (here a call's 2e-7 kWh for
+                # ten of them); the other 30 were written without it, as before it did.
+                "payload": {"reason_codes": reasons} | ({"energy_kwh": 2e-7} if k >= 30 else {}),
                 "created_at": now - timedelta(minutes=k),
             }
         )
@@ -137,9 +139,12 @@ def test_report_writes_json_html_pdf_and_pdf_totals_equal_json(cli, tmp_path: Pa
     }
     report = json.loads(stem.with_suffix(".json").read_text())
     totals = report["totals"]
-    # Training: (5 x 0.001 + 0.002) + (5 x 0.004 + 0.005) kWh; scoring: 40 decisions x 3e-6/1k.
+    # Training: (5 x 0.001 + 0.002) + (5 x 0.004 + 0.005) kWh. Scoring: the 10 decisions
+    # recorded with their energy count it (2e-7 kWh each); the 30 without are charged at
+    # lightgbm's batch figure, 3e-6 kWh per 1k.
     assert totals["training_kwh"] == pytest.approx(0.032)
-    assert totals["scoring_kwh"] == pytest.approx(40 / 1000 * 3e-6)
+    assert totals["scoring_kwh"] == pytest.approx(10 * 2e-7 + 30 / 1000 * 3e-6)
+    assert totals["decisions_with_recorded_energy"] == 10
     assert totals["total_co2_kg"] == pytest.approx(totals["total_kwh"] * GBR.kg_per_kwh)
     assert totals["factor"]["citation"] == GBR.citation and totals["decisions"] == 40
     for pdf in (stem.with_suffix(".pdf"), tmp_path / f"{stem.name}-summary.pdf"):

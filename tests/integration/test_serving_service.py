@@ -205,3 +205,31 @@ def test_energy_per_call_is_measured_at_load(settings, models) -> None:
     energy = served.calibrate_energy()
     assert energy.method.endswith("(measured per call at load)")
     assert energy.kwh > 0 and energy.co2_kg > 0
+
+
+def test_each_decision_records_what_it_cost(settings, models) -> None:
+    """A single-applicant call costs the model's measured call; a row of a batch its share
+    of the batch (the bundle's per-row figure); a cached answer nothing. The response, the
+    metrics counter and the stored decision (which the ESG report sums) say the same."""
+    ds, bundles = models
+    svc = service(settings, bundles, "good")
+    served = svc.store.deployment.primary.model
+    call = served.calibrate_energy()
+    row = served.batch_energy
+    assert call.kwh > 0 and row.kwh > 0 and call.kwh != row.kwh
+    db = database(get_settings())
+
+    batch = svc.decide_payloads(
+        [applicant(ds, i) for i in range(5)], actor="k", route="/v1/score/batch"
+    )
+    single = svc.decide_payloads([applicant(ds, 7)], actor="k", route="/v1/score")
+    cached = svc.decide_payloads([applicant(ds, 7)], actor="k", route="/v1/score")
+    assert cached[0].cached
+    for outcomes, expected in ((batch, row.kwh), (single, call.kwh), (cached, 0.0)):
+        for outcome in outcomes:
+            assert outcome.to_dict()["energy"]["kwh"] == pytest.approx(expected)
+            stored = get_prediction(outcome.request_id, db=db)
+            assert stored.payload["energy_kwh"] == pytest.approx(expected)
+    assert cached[0].to_dict()["energy"]["method"].startswith("answer cache")
+    counted = svc.monitor.energy.labels(served.name, served.version)._value.get()
+    assert counted == pytest.approx(5 * row.kwh + call.kwh)

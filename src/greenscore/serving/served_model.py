@@ -55,6 +55,10 @@ class EnergyPerCall:
         return {k: (None if isinstance(v, float) and v != v else v) for k, v in vars(self).items()}
 
 
+#: What a cached answer cost: the model did not run.
+CACHED_ENERGY = EnergyPerCall(kwh=0.0, co2_kg=0.0, method="answer cache: the model did not run")
+
+
 def _metadata_energy(metadata: BundleMetadata) -> EnergyPerCall:
     metrics = metadata.metrics
     per_1k = metrics.get("energy_kwh_per_1k_predictions")
@@ -132,7 +136,10 @@ class ServedModel:
         self.training_pd = [float(q) for q in quantiles] if quantiles else None
         self.max_reasons = max_reasons
         self.reasons = reasons
-        self.energy = _metadata_energy(bundle.metadata)
+        # Per row of a batch, as training measured it; per single-applicant call until
+        # calibrate_energy measures that (a call's fixed costs are not shared by other rows).
+        self.batch_energy = _metadata_energy(bundle.metadata)
+        self.energy = self.batch_energy
         self.coder, self.coder_error = self._build_coder()
 
     @property
@@ -272,4 +279,5 @@ class ServedModel:
             "reason_codes_note": self.coder_error,
             "reasons_for": self.reasons,
             "energy_per_call": self.energy.to_dict(),
+            "energy_per_batch_row": self.batch_energy.to_dict(),
         }

@@ -59,7 +59,7 @@ from greenscore.serving.recorder import (
     record_decisions,
 )
 from greenscore.serving.review import insert_items, item_row
-from greenscore.serving.served_model import ScoreResult, ServedModel
+from greenscore.serving.served_model import CACHED_ENERGY, EnergyPerCall, ScoreResult, ServedModel
 from greenscore.serving.tracing import Tracing
 from greenscore.serving.validation import Flag, InputGuard, input_hash
 from greenscore.store import database
@@ -67,6 +67,10 @@ from greenscore.store import database
 log = get_logger(__name__)
 
 UNAVAILABLE = "no model could score request '{request_id}': it is kept for replay"
+#: The route that scores one applicant per call. Its answers cost a call (the model's
+#: measured single-call figure); the rows of a batch or a job share their calls' fixed
+#: costs, so each costs the bundle's per-row batch figure.
+ONE_APPLICANT_ROUTE = "/v1/score"
 
 
 def new_request_id() -> str:
@@ -118,6 +122,16 @@ class Outcome:
     review_id: str | None = None
     item: Item | None = field(default=None, repr=False)
 
+    @property
+    def energy(self) -> EnergyPerCall:
+        """What producing this answer cost: nothing for a cached one, a call for one
+        applicant scored alone, a row's share for a row of a batch or job."""
+        if self.cached:
+            return CACHED_ENERGY
+        if self.item is None or self.item.route == ONE_APPLICANT_ROUTE:
+            return self.model.energy
+        return self.model.batch_energy
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON body of a score response."""
         r = self.result
@@ -137,7 +151,7 @@ class Outcome:
             "fallback": self.fallback,
             "cached": self.cached,
             "review_id": self.review_id,
-            "energy": self.model.energy.to_dict(),
+            "energy": self.energy.to_dict(),
         }
 
 
@@ -673,6 +687,8 @@ class ScoringService:
                         "fallback": outcome.fallback,
                         "reason_codes": reasons,
                         "review_id": outcome.review_id,
+                        # What the decision cost, for the ESG report's scoring energy.
+                        "energy_kwh": outcome.energy.to_dict()["kwh"],
                     },
                     tenant=item.tenant,
                 )
@@ -686,14 +702,13 @@ class ScoringService:
             groups.setdefault((id(outcome.model), outcome.variant), []).append(outcome)
         for group in groups.values():
             model, variant = group[0].model, group[0].variant
-            fresh = sum(1 for o in group if not o.cached)
             self.monitor.observe_decisions(
                 model,
                 variant,
                 [o.result.probability_of_default for o in group],
                 [o.result.decision for o in group],
-                fresh * model.energy.kwh,
-                fresh * model.energy.co2_kg,
+                sum(o.energy.kwh for o in group),
+                sum(o.energy.co2_kg for o in group),
             )
 
     def _sample(self, outcomes: list[Outcome], subjects: list[str | None]) -> None:

@@ -1,14 +1,16 @@
-"""What the prediction store says about decisions in a period: how many, and how many
-carried their reasons.
+"""What the prediction store says about decisions in a period: how many, how many
+carried their reasons, and what they cost.
 
 The scoring service records every decision in the ``predictions`` table with the reason
-codes it gave in the payload. The ESG score asks two questions of them: the share of all
-decisions that came with reasons, and the share of adverse ones (declines) that did --
-every adverse action needs its principal reasons. Read-only; only the columns needed.
+codes it gave and its energy (``energy_kwh``) in the payload. The ESG score asks two
+questions of them: the share of all decisions that came with reasons, and the share of
+adverse ones (declines) that did -- every adverse action needs its principal reasons. The
+report sums the recorded energy. Read-only; only the columns needed.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +38,9 @@ class DecisionSummary:
     by_model : decisions per model name.
     by_decision : decisions per band (approve, review, decline).
     hourly : decisions per UTC hour (``YYYY-MM-DDTHH:00``), oldest first.
+    energy_by_model : per model name, (decisions recorded with their energy, their kWh);
+        decisions written before the service recorded it, or whose model had no figure,
+        are not in it.
     """
 
     total: int = 0
@@ -45,6 +50,7 @@ class DecisionSummary:
     by_model: dict[str, int] = field(default_factory=dict)
     by_decision: dict[str, int] = field(default_factory=dict)
     hourly: dict[str, int] = field(default_factory=dict)
+    energy_by_model: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -53,6 +59,14 @@ class DecisionSummary:
 
 def _has_reasons(payload: Any) -> bool:
     return bool(isinstance(payload, dict) and payload.get("reason_codes"))
+
+
+def _energy(payload: Any) -> float | None:
+    """The decision's recorded kWh, or None (not recorded, or not a finite number)."""
+    kwh = payload.get("energy_kwh") if isinstance(payload, dict) else None
+    if isinstance(kwh, bool) or not isinstance(kwh, int | float) or not math.isfinite(kwh):
+        return None
+    return float(kwh)
 
 
 def decision_summary(
@@ -77,6 +91,7 @@ def decision_summary(
     models: Counter[str] = Counter()
     bands: Counter[str] = Counter()
     hours: Counter[str] = Counter()
+    energy: dict[str, tuple[int, float]] = {}
     with session_scope(database_url(settings)) as session:
         for model, decision, created, payload in session.execute(query):
             reasons = _has_reasons(payload)
@@ -86,9 +101,14 @@ def decision_summary(
                 summary.declines += 1
                 summary.declines_with_reasons += reasons
             models[model] += 1
+            kwh = _energy(payload)
+            if kwh is not None:
+                counted, total = energy.get(model, (0, 0.0))
+                energy[model] = (counted + 1, total + kwh)
             bands[decision] += 1
             hours[aware(created).strftime("%Y-%m-%dT%H:00")] += 1
     summary.by_model = dict(models)
     summary.by_decision = dict(bands)
     summary.hourly = dict(sorted(hours.items()))
+    summary.energy_by_model = energy
     return summary

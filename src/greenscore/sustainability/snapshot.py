@@ -52,16 +52,21 @@ class Snapshot:
         return not self.runs and not self.decisions.total
 
     def scoring_kwh(self) -> float:
-        """Energy of the recorded decisions: each model's count x its measured kWh per 1k.
+        """Energy of the recorded decisions.
 
-        A decision is charged at the latest measured kWh per 1k predictions of the model
-        kind it names; decisions of models never measured here are not estimated (and
+        A decision the service recorded with its energy counts that figure (a call's for
+        one applicant scored alone, a row's share for a row of a batch). One recorded
+        without it (written before the service did) is charged at the latest measured
+        kWh per 1k batch predictions of the model kind it names, which leaves out a call's
+        fixed costs; decisions of models never measured here are not estimated (and
         :meth:`totals` says how many).
         """
-        return sum(n / 1000 * k for n, k in self._per_decision() if k is not None)
+        recorded = sum(kwh for _, kwh in self.decisions.energy_by_model.values())
+        return recorded + sum(n / 1000 * k for n, k in self._per_decision() if k is not None)
 
     def _per_decision(self) -> list[tuple[int, float | None]]:
-        """(decisions, kWh per 1k) per model name in the store; None where unmeasured.
+        """(decisions without a recorded figure, kWh per 1k) per model name in the store;
+        None where unmeasured.
 
         A name is a model kind measured in a run (``lightgbm``), or a registered model
         whose version came from one of the period's runs (its best model's figure).
@@ -75,7 +80,11 @@ class Snapshot:
             source = by_run.get(version.run_id or "")
             if source is not None and source.best:
                 per_1k[version.name] = source.models[source.best].kwh_per_1k
-        return [(n, per_1k.get(m)) for m, n in self.decisions.by_model.items()]
+        recorded = self.decisions.energy_by_model
+        return [
+            (n - recorded.get(m, (0, 0.0))[0], per_1k.get(m))
+            for m, n in self.decisions.by_model.items()
+        ]
 
     def totals(self) -> dict[str, Any]:
         """The period's energy and CO2e, split into training and scoring, with the factor."""
@@ -92,6 +101,9 @@ class Snapshot:
             "runs": len(self.runs),
             "fits": sum(m.fits for r in self.runs for m in r.models.values()),
             "decisions": self.decisions.total,
+            "decisions_with_recorded_energy": sum(
+                n for n, _ in self.decisions.energy_by_model.values()
+            ),
             "decisions_without_energy_figure": unmeasured,
             "factor": self.factor.to_dict(),
         }
