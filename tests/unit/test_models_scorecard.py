@@ -257,3 +257,58 @@ def test_parameters_are_checked_at_fit(data) -> None:
         WoEScorecardClassifier(monotonic_trend="sideways").fit(X, y)
     with pytest.raises(ConfigError, match="max_correlation"):
         WoEScorecardClassifier(max_correlation=1.5).fit(X, y)
+
+
+def _optbinning_pd(model: WoEScorecardClassifier, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+    """The PD as optbinning's own scorecard computes it (the path the lookup replaces)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.scorecard_.predict_proba(model._input(X))[:, 1]
+
+
+def test_the_woe_lookup_reproduces_optbinning_exactly(fitted, data) -> None:
+    """The NumPy lookup the scorecard scores with gives optbinning's WoE and PD to the last
+    bit on values of every kind: bin edges, missing, unseen levels, text in a number."""
+    X, _ = data
+    assert fitted.woe_lookup_ is not None
+    messy = X.head(300).astype({"income": object, "housing": object}).copy()
+    messy.loc[messy.index[::5], "housing"] = "houseboat"  # unseen: the Missing bin
+    messy.loc[messy.index[1::7], "housing"] = None
+    messy.loc[messy.index[2::9], "income"] = "n/a"  # not a number: missing
+    for name, coding in fitted.woe_lookup_.codings.items():
+        if hasattr(coding, "splits") and len(coding.splits):
+            messy.loc[messy.index[3 : 3 + len(coding.splits)], name] = coding.splits  # on edges
+    slow = fitted._woe(fitted._input(messy))
+    np.testing.assert_array_equal(fitted.woe_lookup_.woe(messy), slow)
+    np.testing.assert_allclose(
+        fitted.predict_proba(messy)[:, 1], _optbinning_pd(fitted, messy), rtol=0, atol=1e-15
+    )
+
+
+def test_a_lookup_that_disagrees_with_optbinning_is_not_used(fitted, data) -> None:
+    from greenscore.models.scorecard_lookup import build_lookup
+
+    X, _ = data
+
+    def off_by_a_little(frame: pd.DataFrame) -> np.ndarray:
+        woe = fitted._woe(fitted._input(frame))
+        nudged = frame["housing"].astype(object).eq("rent").to_numpy()  # one level, later
+        woe[nudged & (np.arange(len(frame)) >= 3), fitted.selected_.index("housing")] += 1e-9
+        return woe
+
+    assert "housing" in fitted.selected_
+    args = (fitted.selected_, fitted.categorical_, fitted.levels_)
+    process = fitted.scorecard_.binning_process_
+    assert build_lookup(*args, process, off_by_a_little) is None
+    assert build_lookup(*args, process, lambda f: fitted._woe(fitted._input(f))) is not None
+    # A bundle saved before the lookup existed builds it on first use; one that cannot be
+    # built leaves optbinning's path in place, with the same answers.
+    old = clone(fitted).fit(X.head(1500), data[1][:1500])
+    del old.woe_lookup_
+    expected = _optbinning_pd(old, X.tail(50))
+    np.testing.assert_allclose(old.predict_proba(X.tail(50))[:, 1], expected, atol=1e-15)
+    assert old.woe_lookup_ is not None
+    old.woe_lookup_ = None
+    np.testing.assert_allclose(old.predict_proba(X.tail(50))[:, 1], expected, atol=1e-15)

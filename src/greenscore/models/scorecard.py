@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
@@ -28,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from greenscore.errors import ConfigError, ModelError
 from greenscore.json_document import plain
+from greenscore.models.scorecard_lookup import WoeLookup, build_lookup
 from greenscore.models.scorecard_selection import (
     Removal,
     below_min_iv,
@@ -278,7 +280,31 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         )
         self.woe_mean_ = self._woe(data[kept]).mean(axis=0)
         self.classes_ = np.array([0, 1])
+        self.woe_lookup_ = self._build_lookup()
         return self
+
+    def _build_lookup(self) -> WoeLookup | None:
+        """The WoE coding as NumPy lookups, checked against optbinning's (None: keep it)."""
+        return build_lookup(
+            self.selected_,
+            self.categorical_,
+            self.levels_,
+            self.scorecard_.binning_process_,
+            reference=lambda frame: self._woe(self._input(frame)),
+        )
+
+    def _raw_woe(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """WoE of the selected characteristics of raw ``X``: by the lookup when it holds
+        (a bundle saved before it existed builds it on first use), else by optbinning."""
+        check_is_fitted(self, "scorecard_")
+        missing = [c for c in self.selected_ if c not in X.columns]
+        if missing:
+            raise ModelError(MISSING_COLUMNS.format(columns=missing))
+        if not hasattr(self, "woe_lookup_"):
+            self.woe_lookup_ = self._build_lookup()
+        if self.woe_lookup_ is None:
+            return self._woe(self._input(X))
+        return self.woe_lookup_.woe(X)
 
     def _choose(
         self,
@@ -403,21 +429,22 @@ class WoEScorecardClassifier(ClassifierMixin, BaseEstimator):
         contributes ``w_j * (WoE_j - mean training WoE_j)`` around the base ``b + w . mean``;
         columns not in the scorecard contribute 0. Returns (values [n, n_features_in], base [n]).
         """
-        woe = self._woe(self._input(X))
+        woe = self._raw_woe(X)
         coef = self.coefficients().to_numpy()
-        intercept = float(np.asarray(self.scorecard_.estimator_.intercept_).reshape(-1)[0])
+        intercept = self._intercept()
         names = list(self.feature_names_in_)
         values = np.zeros((len(X), len(names)))
         values[:, [names.index(c) for c in self.selected_]] = coef * (woe - self.woe_mean_)
         base = np.full(len(X), intercept + float(coef @ self.woe_mean_))
         return values, base
 
+    def _intercept(self) -> float:
+        return float(np.asarray(self.scorecard_.estimator_.intercept_).reshape(-1)[0])
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
-        """Probabilities of [no default, default]."""
-        data = self._input(X)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return self.scorecard_.predict_proba(data)
+        """Probabilities of [no default, default]: the logistic regression on the WoE."""
+        pd_ = expit(self._raw_woe(X) @ self.coefficients().to_numpy() + self._intercept())
+        return np.column_stack([1.0 - pd_, pd_])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
         """1 where the probability of default is above one half."""
