@@ -325,3 +325,33 @@ def test_members_are_refitted_on_all_rows_but_a_forest_is_served_as_its_bag():
     np.testing.assert_array_equal(booster.predict_proba(X_test), on_all_rows.predict_proba(X_test))
     # The forest is the bag of its three inner-fold forests.
     assert isinstance(forest, FoldBag) and len(forest.estimators_) == 3
+
+
+def test_the_spline_logistic_codes_levels_as_its_one_hot_encoders_do():
+    """Categories, few-valued numbers and missing values, with levels unseen at fit and
+    levels too rare to get their own column: the one-hot tables code each value as the
+    fitted encoders do, and the prepared text is the one the encoders were fitted on."""
+    rng = np.random.default_rng(4)
+    n = 1500
+    frame = pd.DataFrame(
+        {
+            "housing": rng.choice(
+                ["own", "rent", "mortgage", "boat"], n, p=[0.5, 0.3, 0.198, 0.002]
+            ),
+            "dependents": rng.choice([0, 1, 2, 3], n).astype(float),
+            "grade": pd.Categorical(rng.choice(list("ABCD"), n)),
+            "income": rng.lognormal(10, 0.4, n),
+        }
+    )
+    frame.loc[rng.uniform(size=n) < 0.05, "housing"] = None
+    frame.loc[rng.uniform(size=n) < 0.05, "dependents"] = np.nan
+    y = (rng.uniform(size=n) < 0.2 + 0.2 * (frame["housing"] == "rent")).astype(int)
+    model = SplineLogisticClassifier(C=0.1, min_frequency=0.01).fit(frame, y)
+    assert {"housing", "dependents", "grade"} <= model.levels_
+    scored = frame.head(40).astype({"housing": object, "grade": object}).copy()
+    scored.loc[scored.index[::4], "housing"] = "houseboat"  # never seen
+    scored.loc[scored.index[1::5], "housing"] = "boat"  # seen, but infrequent
+    scored.loc[scored.index[2::6], "dependents"] = 7.0  # a level never seen
+    scored.loc[scored.index[3::7], "grade"] = pd.NA
+    expected = model.transformer_.transform(model._prepare(scored))
+    np.testing.assert_array_equal(model._transform(scored), expected)
