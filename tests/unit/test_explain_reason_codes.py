@@ -332,3 +332,42 @@ def _wrap(estimator):
             return True
 
     return Wrapped()
+
+
+def test_every_synthetic_monthly_column_reads_as_a_plain_phrase():
+    """A sequence's description is read inside a sentence ("Month-end balance owed 6 months
+    before the latest is low"): it must be a noun phrase, not a note on the column order
+    (which read "... owed, m01 oldest, m12 most recent 6 months before the latest")."""
+    from greenscore.data.presets import load_preset
+
+    spec = load_preset("synthetic")
+    for group in spec.sequences:
+        for months_ago, column in enumerate(reversed(group.columns)):
+            phrase = feature_phrase(column, spec)
+            assert "," not in phrase and "m01" not in phrase and "m12" not in phrase, phrase
+            assert phrase.endswith(
+                "in the latest month" if months_ago == 0 else "before the latest"
+            )
+    assert (
+        feature_phrase("balance_m06", spec) == "month-end balance owed 6 months before the latest"
+    )
+
+
+def test_features_greenscore_derives_read_as_plain_phrases():
+    """The history summaries and relational features of GreenScore's own steps, which a
+    word-by-word reading garbled ("change in balance owed recent", "rate of relational
+    linked borrowers' default")."""
+    from greenscore.data.presets import load_preset
+
+    spec = load_preset("synthetic")
+    assert feature_phrase("balance_recent_change", spec) == "recent change in balance owed"
+    assert feature_phrase("days_past_due_months_since_delinquent", spec) == (
+        "months since the last delinquency"
+    )
+    assert feature_phrase("relational_neighbour_default_rate", spec) == (
+        "default rate among linked borrowers"
+    )
+    assert (
+        feature_phrase("relational_neighbour_defaults", spec) == "defaults among linked borrowers"
+    )
+    assert feature_phrase("payment_observed_months", spec) == "months of payments on record"

@@ -117,6 +117,32 @@ def _sequence_phrase(name: str, spec: DatasetSpec) -> str | None:
     return None
 
 
+#: Features GreenScore's own steps derive (``features/temporal.py``, ``relational.py``),
+#: which a word-by-word reading gets wrong ("change in balance owed recent"): the history
+#: summaries by their suffix after the history's name (``{what}`` its phrase), the
+#: relational ones by name.
+_HISTORY_SUFFIXES = {
+    "recent_change": "recent change in {what}",
+    "months_since_delinquent": "months since the last delinquency",
+    "months_since_nonzero": "months since the last non-zero {what}",
+    "observed_months": "months of {what} on record",
+}
+_RELATIONAL = {
+    "relational_known_neighbours": "linked borrowers with a known outcome",
+    "relational_neighbour_defaults": "defaults among linked borrowers",
+    "relational_neighbour_default_rate": "default rate among linked borrowers",
+}
+
+
+def _own_phrase(name: str, spec: DatasetSpec) -> str | None:
+    if name in _RELATIONAL:
+        return _RELATIONAL[name]
+    for suffix, phrase in _HISTORY_SUFFIXES.items():
+        if name.endswith("_" + suffix) and len(name) > len(suffix) + 1:
+            return phrase.format(what=_derived_phrase(name[: -len(suffix) - 1], spec))
+    return None
+
+
 def _derived_phrase(name: str, spec: DatasetSpec) -> str:
     bare = name.split("__", 1)[1] if "__" in name else name
     # A derived feature of a described raw column keeps that column's words.
@@ -169,7 +195,7 @@ def feature_phrase(name: str, spec: DatasetSpec) -> str:
     sequence = _sequence_phrase(bare, spec)
     if sequence is not None:
         return sequence
-    return _derived_phrase(bare, spec)
+    return _own_phrase(bare, spec) or _derived_phrase(bare, spec)
 
 
 def format_value(value: Any) -> str:
