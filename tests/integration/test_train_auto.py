@@ -56,6 +56,8 @@ def test_a_failing_member_is_dropped_with_a_logged_reason(workdir: Path, small_f
     assert all(m["folds"] == 2 for m in section["members"].values())
     assert "sequence" in section["dropped"]["lstm"]  # why: the file has no monthly histories
     assert "ensemble member dropped" in run.stdout + run.stderr
+    # How to serve it with its fallback (the paths as given: --out dropped).
+    assert "--model dropped/model --fallback dropped/models/scorecard" in run.stdout
     assert metrics["best"] == "ensemble"
     assert 0.6 < metrics["models"]["ensemble"]["auc"] <= 1.0
     assert (workdir / "dropped" / "models" / "scorecard" / "bundle.joblib").is_file()

@@ -189,6 +189,14 @@ def train_command(
     )  # lineage: which subjects trained this model (erasure names it for retraining)
     print_train_summary(result.metrics)
     typer.echo(f"wrote {out / 'metrics.json'}, {out / 'report.html'}, {out / 'model'}")
+    fallback = next((n for n, m in result.metrics["models"].items() if m.get("fallback_for")), None)
+    if fallback is not None and (out / "models" / fallback).is_dir():
+        # The ensemble's single-model fallback is written beside it; serving uses it only
+        # when named.
+        typer.echo(
+            f"serve it with its fallback:  greenscore serve --model {out / 'model'} "
+            f"--fallback {out / 'models' / fallback}"
+        )
     if result.registered_version is not None:
         typer.echo(f"registered models:/{register}/{result.registered_version}")
 
