@@ -414,3 +414,28 @@ def test_an_erasure_after_a_dask_score_removes_the_subject_from_the_parts(
         assert entry.sha256 != "" and _lineage([ids[14]], settings) == {ids[14]: []}
     finally:
         use_settings(None)
+
+
+def test_greenscore_score_writes_the_same_rows_and_reasons_on_either_engine(
+    client: Any, small: Path, bundle: ScoringBundle, tmp_path: Path
+) -> None:
+    """What ``greenscore score`` writes in one process (score_file) and on the cluster:
+    the same PDs, decisions and top reasons per row (the cluster's parts add the input row
+    number). Before, only the cluster engine wrote reasons."""
+    from greenscore.config import use_settings
+    from greenscore.scale.frames import read_lazy
+    from greenscore.workflows.score import score_file
+    from greenscore.workflows.score_parts import score_on_cluster
+
+    try:
+        _with_home(tmp_path / "home")
+        score_file(bundle, small, tmp_path / "p.parquet")
+        score_on_cluster(bundle, read_lazy(small), tmp_path / "scores", client.scheduler.address)
+        local = pd.read_parquet(tmp_path / "p.parquet")
+        cluster = _dask_scores(tmp_path / "scores").drop(columns="row").reset_index(drop=True)
+        assert local["reason_1_code"].notna().all()
+        pd.testing.assert_frame_equal(local, cluster, check_exact=True)
+        without = score_file(bundle, small, tmp_path / "q.parquet", reasons=False).scored
+        assert not any(c.startswith("reason_") for c in without.columns)
+    finally:
+        use_settings(None)

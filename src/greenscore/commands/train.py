@@ -232,17 +232,21 @@ def score_command(
     scheduler: SchedulerOpt = None,
     reasons: Annotated[
         bool,
-        typer.Option(help="With --engine dask: add the top reasons of every row."),
+        typer.Option(
+            help="Add every row's top reasons (reason_K_code, _feature, _contribution, "
+            "_text), on either engine."
+        ),
     ] = True,
     force: Annotated[
         bool,
         typer.Option("--force", "-f", help="With --engine dask: restart a folder of another run."),
     ] = False,
 ) -> None:
-    """Score a file: probability of default, score points, decision band and input flags per row.
+    """Score a file: probability of default, score points, decision band, input flags and
+    the top reasons per row.
 
     With ``--engine dask``, --out is a folder: one ``part-NNNNN.parquet`` per input
-    partition, with reasons, written atomically; a run started again over the same input
+    partition, written atomically; a run started again over the same input
     and model scores only the parts not yet written.
     """
     from greenscore.config import get_settings
@@ -276,6 +280,7 @@ def score_command(
         on_error=on_error,
         refuse_implausible=serving.refuse_implausible,
         margin=serving.range_margin,
+        reasons=reasons,
     )
     typer.echo(summary_line(summary, model=bundle.name, out=out))
 

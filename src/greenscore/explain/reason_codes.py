@@ -768,6 +768,27 @@ def reason_table(
     return pd.DataFrame.from_records(records, index=index)
 
 
+def scored_with_reasons(
+    runtime: ScoringRuntime,
+    coder: ReasonCoder | None,
+    frame: pd.DataFrame,
+    *,
+    refuse_implausible: bool = True,
+    margin: float = 0.0,
+) -> pd.DataFrame:
+    """The runtime's scored table of raw ``frame``, with each row's top reasons
+    (:func:`reason_table`) when a coder is given: what ``greenscore score`` writes, on one
+    machine or partition by partition on a cluster. The reasons come from the encoding (and
+    for compiled trees the pass over the trees) the PD came from."""
+    done = runtime.scored_frame(
+        frame, refuse_implausible=refuse_implausible, margin=margin, contributions=coder is not None
+    )
+    if coder is None:
+        return done.table
+    table = reason_table(coder.explain_scored(done), coder.max_reasons, index=done.table.index)
+    return pd.concat([done.table, table], axis=1)
+
+
 def _one_row(row: Mapping[str, Any] | pd.DataFrame | pd.Series) -> pd.DataFrame:
     if isinstance(row, pd.DataFrame):
         frame = row

@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from greenscore.errors import ConfigError
-from greenscore.explain.reason_codes import ReasonCoder, reason_table
+from greenscore.explain.reason_codes import ReasonCoder, scored_with_reasons
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import ScoringRuntime
 from greenscore.scale.frames import LazyTable, read_lazy
@@ -114,16 +114,14 @@ def score_partition(
         Naming the first row and column that cannot be scored.
     """
     runtime, coder = prepared(bundle)
-    # Encoded once: the reasons come from the matrix (and, for compiled trees, the same
-    # pass over the trees) that the PD came from.
-    done = runtime.scored_frame(
-        frame, refuse_implausible=refuse_implausible, margin=margin, contributions=reasons
+    scored = scored_with_reasons(
+        runtime,
+        coder if reasons else None,
+        frame,
+        refuse_implausible=refuse_implausible,
+        margin=margin,
     )
-    scored = done.table
     scored.insert(0, ROW_COLUMN, frame.index.to_numpy())
-    if reasons:
-        table = reason_table(coder.explain_scored(done), coder.max_reasons, index=frame.index)
-        scored = pd.concat([scored, table], axis=1)
     return scored.reset_index(drop=True)
 
 

@@ -28,6 +28,7 @@ from greenscore.config import Settings, get_settings
 from greenscore.data.cleaning import RowProblem, rows_without
 from greenscore.data.io import read_table
 from greenscore.errors import ConfigError, DataError
+from greenscore.explain.reason_codes import ReasonCoder, scored_with_reasons
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import ScoringRuntime
 from greenscore.privacy.at_rest import install_dataset_reader
@@ -193,6 +194,7 @@ def score_file(
     on_error: str = "raise",
     refuse_implausible: bool = True,
     margin: float = 0.0,
+    reasons: bool = True,
 ) -> ScoreSummary:
     """Score every row of a file and write the predictions (and rejects) to ``out``.
 
@@ -208,6 +210,9 @@ def score_file(
         Treat values outside the spec's domain rules as unscorable (else flag them).
     margin : float
         Share of a training range a value may pass it by before it is flagged.
+    reasons : bool
+        Add every row's top reasons (``reason_K_code``, ``_feature``, ``_contribution``,
+        ``_text``), as the cluster engine does and every decline needs.
 
     Raises
     ------
@@ -233,8 +238,11 @@ def score_file(
             CANNOT_SCORE.format(first=problems[0].message, count=count, s="s" * (count != 1))
         )
     rest = rows_without(frame, problems)
+    coder = ReasonCoder.from_bundle(bundle, runtime=runtime) if reasons else None
     with measure_energy("predict:batch") as reading:
-        scored = runtime.score_frame(rest, refuse_implausible=refuse_implausible, margin=margin)
+        scored = scored_with_reasons(
+            runtime, coder, rest, refuse_implausible=refuse_implausible, margin=margin
+        )
     write_table(scored, out)
     register_output(out, bundle.spec.id_column, scored.columns, settings=settings)
     record_scoring(
