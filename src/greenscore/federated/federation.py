@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from greenscore.federated.schema import (
     schema_frame,
 )
 from greenscore.federated.shared import EncoderStats, SharedState, shared_encoder
+from greenscore.json_document import dumps
 from greenscore.logging import get_logger
 
 log = get_logger(__name__)
@@ -78,22 +78,10 @@ class FederationResult:
 
     def to_json(self) -> str:
         """The run as JSON (NaN as null)."""
-
-        def clean(value: Any) -> Any:
-            if isinstance(value, dict):
-                return {str(k): clean(v) for k, v in value.items()}
-            if isinstance(value, list | tuple):
-                return [clean(v) for v in value]
-            if isinstance(value, float) and not math.isfinite(value):
-                return None
-            if isinstance(value, np.generic):
-                return clean(value.item())
-            return value
-
         data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "plan"}
         data["plan"] = json.loads(self.plan.to_json())
         data["plan"]["spec"] = "(spec YAML omitted)"
-        return json.dumps(clean(data), indent=2)
+        return dumps(data)
 
 
 def _schema_phase(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from greenscore.data.input_rules import InputRules
 from greenscore.data.loading import model_input
 from greenscore.data.spec import DatasetSpec
 from greenscore.errors import ModelError, NotFoundError
+from greenscore.json_document import write_json
 from greenscore.models.metadata import BundleMetadata
 from greenscore.models.scaling import decisions_from_pd, points_from_pd
 from greenscore.models.scorecard_export import write_beside_bundle
@@ -175,10 +175,7 @@ class ScoringBundle:
             (folder / BUNDLE_FILE).unlink(missing_ok=True)
         else:
             joblib.dump(self, folder / BUNDLE_FILE, compress=3)
-        (folder / METADATA_FILE).write_text(
-            json.dumps({"name": self.name, **self.metadata.to_dict()}, indent=2, default=str),
-            "utf-8",
-        )
+        write_json(folder / METADATA_FILE, {"name": self.name, **self.metadata.to_dict()})
         self.spec.to_yaml(folder / SPEC_FILE)
         write_beside_bundle(self.estimator, folder)
         sign_folder(folder)

@@ -14,7 +14,6 @@ every gate decision and the engine timings behind the choice of quantizer.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from sklearn.model_selection import train_test_split
 
 from greenscore.data.loading import Dataset
 from greenscore.errors import ConfigError
+from greenscore.json_document import write_json
 from greenscore.logging import get_logger
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.metadata import BundleMetadata
@@ -498,18 +498,10 @@ def _save_and_measure(
         "measurements": [m.to_dict() for m in result.measurements],
         "load_average": list(os.getloadavg()),
     }
-    (out / "compression.json").write_text(
-        json.dumps(result.report, indent=2, default=_plain), "utf-8"
-    )
+    write_json(out / "compression.json", result.report)
     lines = [f"# Compression of {original.name}", ""]
     if result.measurements:
         lines += [table(result.measurements, ORIGINAL), ""]
     lines += [f"- {k}: {v}" for k, v in MEASURED.items()]
     lines.append(f"- chosen (smallest within {options.tolerance} AUC): {result.chosen}")
     (out / "compression.md").write_text("\n".join(lines) + "\n", "utf-8")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
