@@ -22,7 +22,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -38,13 +38,13 @@ class NumericWoe:
 
     splits: np.ndarray
     woe: np.ndarray
-    side: str
+    side: Literal["left", "right"]
     missing: float
 
     def code(self, values: pd.Series) -> np.ndarray:
         """WoE of each value (a value that is not a number counts as missing)."""
         x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        out = self.woe[np.searchsorted(self.splits, x, side=self.side)]  # type: ignore[call-overload]
+        out = self.woe[np.searchsorted(self.splits, x, side=self.side)]
         out[np.isnan(x)] = self.missing
         return out
 
@@ -108,7 +108,8 @@ def _numeric(splits: np.ndarray, asked: np.ndarray) -> NumericWoe:
     woe, at_splits = asked[:n_bins], asked[n_bins : n_bins + len(splits)]
     # A value equal to a split belongs to the bin on its right (x >= split) or its left;
     # read which from optbinning rather than assume it (the check confirms it).
-    side = "right" if np.allclose(at_splits, woe[1:], rtol=0, atol=TOLERANCE) else "left"
+    right = np.allclose(at_splits, woe[1:], rtol=0, atol=TOLERANCE)
+    side: Literal["left", "right"] = "right" if right else "left"
     return NumericWoe(splits=splits, woe=woe.copy(), side=side, missing=float(asked[-1]))
 
 
