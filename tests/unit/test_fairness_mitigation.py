@@ -188,26 +188,22 @@ def test_the_constraint_summary_says_whether_the_model_reads_the_group(synthetic
     columns = ["income", "loan_amount", "credit_utilization", "num_delinquencies_2y", "sex"]
     X, y = frame[columns], frame["default"].to_numpy()  # noqa: N806
     spec = load_preset("synthetic")
-    model = FairnessConstrainedClassifier(
-        LGBMClassifier(n_estimators=30, verbose=-1),
-        spec=spec,
-        attribute="sex",
-        max_gap=0.01,
-        cut=0.3,
-        method="threshold",
-    ).fit(X, y)
-    summary = model.summary()
+
+    def fitted(method: str) -> FairnessConstrainedClassifier:
+        return FairnessConstrainedClassifier(
+            LGBMClassifier(n_estimators=30, verbose=-1),
+            spec=spec,
+            attribute="sex",
+            max_gap=0.01,
+            cut=0.3,
+            method=method,
+        ).fit(X, y)
+
+    summary = fitted("threshold").summary()
     json.dumps(summary)  # plain data, group names as text
     assert summary["method"] in {"threshold", "none"}
     assert summary["reads_group_at_decision"] == any(summary["shifts"].values())
     assert summary["met"] == (summary["gap_after"] <= 0.01)
-    reweighed = FairnessConstrainedClassifier(
-        LGBMClassifier(n_estimators=30, verbose=-1),
-        spec=spec,
-        attribute="sex",
-        max_gap=0.01,
-        cut=0.3,
-        method="reweighing",
-    ).fit(X, y)
+    reweighed = fitted("reweighing")
     assert reweighed.summary()["method"] == "reweighing"
     assert reweighed.summary()["reads_group_at_decision"] is False

@@ -21,6 +21,7 @@ import numpy as np
 
 from greenscore.data.input_rules import SENT_KEY
 from greenscore.explain.reason_codes import ReasonCode, ReasonCoder
+from greenscore.json_document import plain
 from greenscore.logging import get_logger
 from greenscore.models.bundle import BUNDLE_FILE, ScoringBundle
 from greenscore.models.metadata import UNSAVED, BundleMetadata
@@ -52,7 +53,7 @@ class EnergyPerCall:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data; NaN becomes None so the figure stays valid JSON."""
-        return {k: (None if isinstance(v, float) and v != v else v) for k, v in vars(self).items()}
+        return plain(vars(self))
 
 
 #: What a cached answer cost: the model did not run.

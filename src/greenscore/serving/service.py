@@ -35,6 +35,7 @@ from sqlalchemy import Connection
 
 from greenscore.config import Settings
 from greenscore.errors import DataError, GreenScoreError
+from greenscore.json_document import plain
 from greenscore.logging import get_logger
 from greenscore.monitoring.live import LiveSamples, sampled_columns
 from greenscore.privacy.consent import (
@@ -688,7 +689,7 @@ class ScoringService:
                         "reason_codes": reasons,
                         "review_id": outcome.review_id,
                         # What the decision cost, for the ESG report's scoring energy.
-                        "energy_kwh": outcome.energy.to_dict()["kwh"],
+                        "energy_kwh": plain(outcome.energy.kwh),
                     },
                     tenant=item.tenant,
                 )
