@@ -110,6 +110,15 @@ def test_card_figures_equal_metrics_json(run: Path) -> None:
         assert _close(row[1], fairness[attribute]["demographic_parity_difference"])
         assert _close(row[4], fairness[attribute]["equalized_odds_difference"])
     assert {r[0].strip("`") for r in _rows(card, "| attribute | parity gap |")} == set(fairness)
+    # The calibration the bundle carries: its map, and the rows it was fitted on (400 rows:
+    # LightGBM's own internal-CV scores, no inner folds of the calibration step).
+    calibration = metrics["calibration"]["lightgbm"]
+    assert calibration["method"] in {"platt", "beta", "isotonic"}
+    assert calibration["fitted_on"].startswith("the model's own out-of-fold scores")
+    assert (
+        f"Calibration method: {calibration['method']} (the bundle's last step" in card
+        and f"fitted on {calibration['rows']} rows scored by {calibration['fitted_on']}" in card
+    )
 
 
 def test_card_group_figures_equal_performance_json(run: Path) -> None:

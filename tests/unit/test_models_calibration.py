@@ -113,5 +113,37 @@ def test_calibration_keeps_the_ranking_and_wraps_without_changing_it():
     np.testing.assert_allclose(calibrated, calibrator.transform(raw))
     assert np.array_equal(np.argsort(raw, kind="stable"), np.argsort(calibrated, kind="stable"))
     assert model.method_ in METHODS and len(model.oof_log_odds_) == len(y)
+    assert model.summary()["fitted_on"] == "3 inner folds of the training rows"
     values, base = model.log_odds_contributions(X.iloc[:40])
     np.testing.assert_allclose(values.sum(axis=1) + base, calibrated[:40], atol=1e-8)
+
+
+def test_a_small_data_booster_is_calibrated_on_its_own_cross_validation(monkeypatch):
+    """Below ``cv_below`` rows LightGBM picks its rounds by internal k-fold CV and keeps the
+    folds' out-of-fold scores: the calibration fits it once, not once per inner fold plus
+    a refit, and its held-out PDs are as well calibrated as the inner folds made them."""
+    from greenscore.models.gbm import LightGBMCreditClassifier
+
+    X, y = _taiwan_sample(4000)  # noqa: N806
+    fits: list[int] = []
+    real_fit = LightGBMCreditClassifier.fit
+
+    def counted(self, *args, **kwargs):
+        fits.append(len(args[1]))
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LightGBMCreditClassifier, "fit", counted)
+    # Class weights make the raw PDs far too high: what the map has to undo.
+    booster = LightGBMCreditClassifier(learning_rate=0.1, class_weight="balanced", n_jobs=1)
+    model = CalibratedClassifier(booster).fit(X, y)
+    assert fits == [len(y)]
+    np.testing.assert_array_equal(model.oof_log_odds_, model.estimator_.oof_log_odds_)
+    summary = model.summary()
+    assert "own out-of-fold scores" in summary["fitted_on"] and summary["rows"] == len(y)
+    assert summary["method"] == min(summary["log_loss"], key=summary["log_loss"].get)
+    fits.clear()
+    raw = _out_of_fold_pd(booster, X, y)
+    calibrated = _out_of_fold_pd(CalibratedClassifier(booster), X, y)
+    assert fits == [len(y) // 2] * 4
+    assert ece(y, raw) > 0.1
+    assert ece(y, calibrated) <= 0.03

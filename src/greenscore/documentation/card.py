@@ -222,11 +222,19 @@ def _performance(doc: Document, run: RunFiles) -> None:
 def _calibration(doc: Document, run: RunFiles) -> None:
     summary = run.summary
     doc.heading("Calibration")
-    method = (
-        "none (a scorecard's points map to PD through its own logistic scaling)"
-        if run.model == "scorecard"
-        else "a monotone map fitted on inner folds (the bundle's last step)"
-    )
+    calibration = run.metrics.get("calibration", {}).get(run.model)
+    if calibration:
+        tried = ", ".join(f"{m} {cell(v)}" for m, v in calibration["log_loss"].items())
+        method = (
+            f"{calibration['method']} (the bundle's last step, a monotone map: ranking and "
+            f"reasons unchanged), {calibration['chosen_by']}"
+            + (f" (log loss: {tried})" if tried else "")
+            + f", fitted on {calibration['rows']} rows scored by {calibration['fitted_on']}"
+        )
+    elif run.model == "scorecard":
+        method = "none (a scorecard's points map to PD through its own logistic scaling)"
+    else:
+        method = "a monotone map fitted on inner folds (the bundle's last step)"
     doc.para(
         f"Expected calibration error {cell(summary.get('ece'))} (std {cell(summary.get('ece_std'))}), "
         f"Brier {cell(summary.get('brier'))}. Calibration method: {method}."

@@ -16,9 +16,9 @@ the same scale) or, for a net or a forest, with the bag of its fold models
 (:class:`~greenscore.models.ensemble_bag.FoldBag`), so that the map describes the very
 models it is applied to (a net refitted on all rows trains longer and lands on another
 scale; on a Taiwan sample its ECE after calibration was 0.023 refitted and 0.014 bagged).
-An estimator that makes its own out-of-fold log-odds (the
-:class:`~greenscore.models.ensemble.EnsembleClassifier`) is fitted once and calibrated on
-them. The map is strictly increasing, so ranking (AUC, KS) and the order of an
+An estimator that makes its own out-of-fold log-odds while fitting (``oof_log_odds_``:
+the :class:`~greenscore.models.ensemble.EnsembleClassifier`, a LightGBM that chose its
+round count by internal k-fold CV) is fitted once and calibrated on them. The map is strictly increasing, so ranking (AUC, KS) and the order of an
 applicant's reasons are those of the wrapped model.
 
 Its :meth:`CalibratedClassifier.log_odds_contributions` are the wrapped model's exact
@@ -314,6 +314,8 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
     oof_log_odds_ : ndarray
         The out-of-fold raw log-odds the map was fitted on.
+    scored_by_ : str
+        What made them: the model itself while fitting, inner folds, or a bag's folds.
     """
 
     _parameter_constraints: dict = {
@@ -337,9 +339,9 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         y: np.ndarray,
         sample_weight: np.ndarray | None = None,
     ) -> CalibratedClassifier:
-        """Fit the estimator on inner folds, then on all rows (a net or a forest: kept as
-        the bag of its fold models), or once if it makes its own out-of-fold log-odds; and
-        the calibration map on the out-of-fold log-odds.
+        """Fit the estimator on all rows and, unless it made its own out-of-fold log-odds
+        while fitting, on inner folds (a net or a forest: only on the inner folds, kept as
+        the bag of its fold models); and the calibration map on the out-of-fold log-odds.
 
         Sample weights (a fairness reweighing, say) reach the estimator's fits; the map is
         fitted unweighted, so PDs stay frequencies of default.
@@ -351,13 +353,22 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         y = np.asarray(y).astype(int)
         if len(np.unique(y)) < 2:
             raise ModelError(ONE_CLASS)
+        if served_as_bag(self.estimator):
+            models, fold_log_odds = self._inner_folds(X, y, sample_weight)
+            bag = FoldBag.of(models, [str(c) for c in X.columns])
+            scored_by = f"the bag of its {len(models)} inner-fold models"
+            return self._calibrate(bag, fold_log_odds, X, y, scored_by)
         weights = {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight)}
-        if getattr(self.estimator, "provides_oof", False):
-            fitted = clone(self.estimator).fit(X, y, **weights)
-            oof = np.asarray(fitted.oof_log_odds_, dtype=float)
+        fitted = clone(self.estimator).fit(X, y, **weights)
+        # A model that scored its training rows out of fold while fitting (an ensemble, a
+        # booster that chose its rounds by k-fold CV) needs no inner folds here.
+        oof = getattr(fitted, "oof_log_odds_", None)
+        if oof is not None:
+            scored_by = "the model's own out-of-fold scores, made while it was fitted"
         else:
-            fitted, oof = self._fold_bag(X, y, sample_weight)
-        return self._calibrate(fitted, oof, X, y)
+            models, oof = self._inner_folds(X, y, sample_weight)
+            scored_by = f"{len(models)} inner folds of the training rows"
+        return self._calibrate(fitted, np.asarray(oof, dtype=float), X, y, scored_by)
 
     @classmethod
     def from_fitted(
@@ -379,7 +390,11 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         except InvalidParameterError as exc:
             raise ConfigError(str(exc).splitlines()[0]) from exc
         return step._calibrate(
-            fitted, np.asarray(log_odds, dtype=float), X, np.asarray(y).astype(int)
+            fitted,
+            np.asarray(log_odds, dtype=float),
+            X,
+            np.asarray(y).astype(int),
+            "log-odds given with the fitted model",
         )
 
     def _calibrate(
@@ -388,8 +403,10 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         oof: np.ndarray,
         X: pd.DataFrame,  # noqa: N803
         y: np.ndarray,
+        scored_by: str,
     ) -> CalibratedClassifier:
-        """Keep the fitted model and fit the map on its (out-of-fold) log-odds ``oof``."""
+        """Keep the fitted model and fit the map on its (out-of-fold) log-odds ``oof``, which
+        ``scored_by`` names (for :meth:`summary`)."""
         if len(oof) != len(y):
             raise ModelError(OOF_LENGTH.format(got=len(oof), expected=len(y)))
         self.estimator_ = fitted
@@ -399,6 +416,7 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
             method=self.method, random_state=self.random_state
         ).fit(oof[scored], y[scored])
         self.method_ = self.calibrator_.method_
+        self.scored_by_ = scored_by
         self.classes_ = np.array([0, 1])
         if hasattr(X, "columns"):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
@@ -406,15 +424,13 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         self.reference_ = reference_row(X) if hasattr(X, "columns") else None
         return self
 
-    def _fold_bag(
+    def _inner_folds(
         self,
         X: pd.DataFrame,  # noqa: N803
         y: np.ndarray,
         sample_weight: np.ndarray | None,
-    ) -> tuple[Any, np.ndarray]:
-        """The out-of-fold log-odds of the estimator fitted on each inner fold, and the model
-        that scores: the estimator refitted on all rows, or for a net or a forest the bag of
-        its fold models (:func:`~greenscore.models.ensemble_bag.served_as_bag`)."""
+    ) -> tuple[list[Any], np.ndarray]:
+        """The estimator fitted on each inner fold, and their out-of-fold log-odds."""
         n_splits = int(min(self.cv or inner_folds(len(y)), np.bincount(y).min()))
         if n_splits < 2:
             raise ModelError(ONE_CLASS)
@@ -426,10 +442,23 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
             model = clone(self.estimator).fit(_rows(X, train), y[train], **weights)
             oof[valid] = raw_log_odds(model, _rows(X, valid))
             models.append(model)
-        if served_as_bag(self.estimator):
-            return FoldBag.of(models, [str(c) for c in X.columns]), oof
-        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
-        return clone(self.estimator).fit(X, y, **weights), oof
+        return models, oof
+
+    def summary(self) -> dict[str, Any]:
+        """What the calibration is, for metrics.json and the model documents: the map, how
+        it was chosen (each candidate's cross-validated log loss) and what scored the rows
+        it was fitted on."""
+        check_is_fitted(self, "calibrator_")
+        losses = self.calibrator_.losses_
+        return {
+            "method": self.method_,
+            "chosen_by": (
+                "lowest cross-validated log loss" if self.method == "auto" else "asked for"
+            ),
+            "log_loss": {m: round(v, 6) for m, v in losses.items()},
+            "fitted_on": self.scored_by_,
+            "rows": int(np.isfinite(self.oof_log_odds_).sum()),
+        }
 
     # ------------------------------------------------------------------ scoring
     def raw_log_odds(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803

@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -174,10 +174,6 @@ class EnsembleClassifier(ClassifierMixin, BaseEstimator):
         "max_steps": [Interval(Integral, 1, None, closed="left")],
         "random_state": [Interval(Integral, 0, None, closed="left")],
     }
-
-    #: It makes its own out-of-fold log-odds (``oof_log_odds_``): a calibration step
-    #: around it needs no folds of its own.
-    provides_oof: ClassVar[bool] = True
 
     def __init__(
         self,

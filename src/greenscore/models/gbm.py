@@ -7,6 +7,12 @@ then refits on all training rows with that many rounds. Categorical columns (pan
 known direction of risk (declared in the spec, or clear in the training rows: see
 :mod:`greenscore.models.monotone`) are held to it with LightGBM's monotone constraints;
 inferred directions are released when, together, they cost validation AUC.
+
+Below ``cv_below`` rows the round count comes from an internal k-fold ``lightgbm.cv``
+instead, and its fold boosters, cut at that count, score the rows they did not train on:
+the model keeps those out-of-fold log-odds (``oof_log_odds_``), so a calibration step
+around it needs no inner folds of its own (on 3,200 generated rows a calibrated fit took
+one fit's time instead of six).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import check_is_fitted
 
 from greenscore.logging import get_logger
@@ -32,11 +39,13 @@ log = get_logger(__name__)
 @dataclass(frozen=True)
 class _Stopped:
     """What early stopping found: the round count, its validation AUC, and the early-stopped
-    model (None when the rounds came from ``lightgbm.cv``)."""
+    model (None when the rounds came from ``lightgbm.cv``, which gives the out-of-fold
+    log-odds of its fold boosters at that count instead)."""
 
     rounds: int
     auc: float
     model: Any
+    oof: np.ndarray | None = None
 
 
 class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
@@ -87,6 +96,9 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         ``{feature: {"direction", "source", "rho", "trend"}}`` of the constrained features.
     monotone_released_ : dict or None
         ``{"features": [...], "auc_cost": float}`` when inferred directions were released.
+    oof_log_odds_ : ndarray
+        Only when the round count came from the internal k-fold CV: each training row's
+        log-odds from the fold booster that did not train on it, at the chosen round count.
     """
 
     def __init__(
@@ -208,6 +220,10 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
             else:
                 self.monotone_constraints_ = held
         self.best_iteration_, self.validation_auc_ = stopped.rounds, stopped.auc
+        if stopped.oof is not None:
+            self.oof_log_odds_ = stopped.oof
+        elif hasattr(self, "oof_log_odds_"):  # a refit on more rows: no stale scores
+            del self.oof_log_odds_
         if stopped.model is None:  # rounds from lightgbm.cv: fit on all rows
             self.model_ = self._lgbm(self.best_iteration_).fit(X, y, sample_weight=sample_weight)
         elif self.refit:
@@ -260,7 +276,8 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
         sample_weight: np.ndarray | None,
         callbacks: list[Any] | None,
     ) -> _Stopped:
-        """The round count by internal stratified k-fold CV (the peak of its smoothed curve)."""
+        """The round count by internal stratified k-fold CV (the peak of its smoothed curve),
+        and the out-of-fold log-odds of the fold boosters at that count."""
         import lightgbm as lgb
 
         template = self._lgbm(self.n_estimators)
@@ -270,24 +287,39 @@ class LightGBMCreditClassifier(ClassifierMixin, BaseEstimator):
             if k not in ("n_estimators", "class_weight", "importance_type") and v is not None
         }
         params.update(objective="binary", metric="auc", verbosity=-1)
-        if self.class_weight == "balanced":
-            params["is_unbalance"] = True
+        if self.class_weight is not None:
+            # The weights LGBMClassifier gives the final fit, not LightGBM's is_unbalance,
+            # which starts from the unweighted base rate: its fold boosters scored on
+            # another scale than the model they stand for (raw PDs near 0.2 against 0.5).
+            balanced = compute_sample_weight(self.class_weight, y)
+            sample_weight = balanced if sample_weight is None else sample_weight * balanced
         data = lgb.Dataset(X, label=y, weight=sample_weight, free_raw_data=False)
         # Small folds make the CV curve jagged: a patience of a few hundred rounds and the peak
         # of the smoothed curve, rather than its first noisy maximum, choose the round count.
         patience = max(self.early_stopping_rounds or 0, _SMALL_DATA_PATIENCE)
+        # The folds lightgbm.cv would draw itself (stratified, shuffled, seeded), made here
+        # so that each fold booster is known to score its own held-out rows.
+        folds = list(
+            StratifiedKFold(
+                n_splits=self.cv_folds, shuffle=True, random_state=self.random_state
+            ).split(np.zeros(len(y)), y)
+        )
         history = lgb.cv(
             params,
             data,
             num_boost_round=self.n_estimators,
-            nfold=self.cv_folds,
-            stratified=True,
-            seed=self.random_state,
+            folds=folds,
             callbacks=[lgb.early_stopping(patience, verbose=False), *(callbacks or [])],
+            return_cvbooster=True,
         )
         scores = pd.Series(history["valid auc-mean"])
         smoothed = scores.rolling(_SMOOTHING_WINDOW, center=True, min_periods=1).mean()
-        return _Stopped(int(smoothed.to_numpy().argmax()) + 1, float(smoothed.max()), None)
+        rounds = int(smoothed.to_numpy().argmax()) + 1
+        fold_boosters: lgb.CVBooster = history["cvbooster"]  # type: ignore[assignment]
+        oof = np.empty(len(y))
+        for (_, valid), booster in zip(folds, fold_boosters.boosters, strict=True):
+            oof[valid] = booster.predict(X.iloc[valid], num_iteration=rounds, raw_score=True)
+        return _Stopped(rounds, float(smoothed.max()), None, oof)
 
     @property
     def booster_(self) -> Any:

@@ -134,6 +134,21 @@ def _model_pipeline(
     return build_model_pipeline(features, estimator, sampler=sampler)
 
 
+def _calibrations(results: dict[str, ModelResult]) -> dict[str, dict[str, Any]]:
+    """Each served model's calibration step (under a fairness constraint too): its map, how
+    it was chosen and what it was fitted on."""
+    from greenscore.models.calibration import CalibratedClassifier
+
+    found = {}
+    for name, result in results.items():
+        step = result.bundle.estimator
+        if not isinstance(step, CalibratedClassifier):
+            step = getattr(step, "estimator_", None)  # a fairness constraint's model
+        if isinstance(step, CalibratedClassifier):
+            found[name] = step.summary()
+    return found
+
+
 def _trials(name: str, options: TrainOptions) -> int:
     if name not in TUNABLE:
         return 0
@@ -520,6 +535,7 @@ def train(
             for name, r in results.items()
             if hasattr(r.bundle.estimator, "summary")
         }
+    metrics["calibration"] = _calibrations(results)
     probe_kwh = float(getattr(options.plan, "probe_kwh", 0.0) or 0.0)
     metrics["energy"] = {
         "total_kwh": float(
