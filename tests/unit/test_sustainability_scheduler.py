@@ -43,11 +43,16 @@ def test_24h_deadline_is_placed_in_the_lowest_window_of_the_profile() -> None:
     assert placement.candidates == 24  # now, then 15:00 ... 13:00 the next day
 
 
-def test_job_whose_deadline_is_now_runs_now() -> None:
-    job = sc.DeferrableJob("score", "batch_scoring", 2.0, NOW)
+def test_job_whose_deadline_is_too_close_runs_now_and_says_how_late() -> None:
+    job = sc.DeferrableJob("score", "batch_scoring", 2.0, NOW + timedelta(minutes=30))
     placement = sc.place(job, now=NOW)
     assert placement.runs_now and placement.start == NOW and placement.candidates == 1
     assert placement.saving_share == 0.0 and placement.saving_kg is None
+    assert placement.late_hours == pytest.approx(1.5)
+    roomy = sc.place(
+        sc.DeferrableJob("score", "batch_scoring", 2.0, NOW + timedelta(hours=3)), now=NOW
+    )
+    assert roomy.late_hours == 0.0
 
 
 def test_multi_hour_job_window_is_compared_as_a_whole() -> None:
@@ -91,6 +96,12 @@ def test_scheduled_jobs_are_stored_and_come_due() -> None:
     [
         (sc.DeferrableJob("x", "party", 1.0, NOW), "job kind must be one of"),
         (sc.DeferrableJob("x", "training", 0.0, NOW), "job duration must be a positive"),
+        # A deadline in the past (a mistyped year, say) is refused, not placed "now".
+        (
+            sc.DeferrableJob("x", "training", 1.0, datetime(2020, 1, 1, tzinfo=UTC)),
+            r"job 'x': deadline 2020-01-01 00:00 UTC has already passed \(now 2026-12-03 14:20",
+        ),
+        (sc.DeferrableJob("x", "training", 1.0, NOW), "has already passed"),
     ],
 )
 def test_bad_jobs_are_refused(job: sc.DeferrableJob, message: str) -> None:

@@ -119,9 +119,21 @@ def budget_set(
     ] = BudgetPeriod.quarter,
 ) -> None:
     """Add a carbon budget; alerts fire once at each of sustainability.alert_thresholds."""
-    from greenscore.sustainability.budgets import set_budget
+    from rich.console import Console
+
+    from greenscore.sustainability.budgets import budget_status, set_budget
 
     budget = set_budget(scope=scope.value, name=name, limit_kg=limit_kg, period=period.value)
+    # What the ledger already holds for it this period: alerts fire when work is recorded,
+    # so a budget set below its use would otherwise say nothing until the next training.
+    status = next(s for s in budget_status() if s.budget.id == budget.id)
+    over = " (over its limit)" if status.share >= 1 else ""
+    Console(stderr=True).print(
+        f"{scope.value} {name}: {status.used_kg:.4g} of {budget.limit_kg:.4g} kg CO2e used in "
+        f"{status.period.key} ({status.share:.0%}){over}",
+        highlight=False,
+        soft_wrap=True,
+    )
     typer.echo(budget.id)
 
 
@@ -198,12 +210,20 @@ def schedule_command(
     )
     saving = f", {placement.saving_kg:.4g} kg CO2e" if placement.saving_kg is not None else ""
     when = "now" if placement.runs_now else f"{placement.start:%Y-%m-%d %H:%M} UTC"
-    Console(stderr=True).print(
+    console = Console(stderr=True)
+    console.print(
         f"{job}: start {when} at {placement.intensity_planned:.1f} gCO2e/kWh (now "
         f"{placement.intensity_now:.1f}): saves {placement.saving_share:.0%}{saving}; "
         f"{placement.source}",
         highlight=False,
     )
+    if placement.late_hours > 0:
+        console.print(
+            f"warning: {duration_hours:g} h of work cannot end by the deadline; started now, "
+            f"it ends {placement.late_hours:.1f} h after it",
+            highlight=False,
+            soft_wrap=True,
+        )
     typer.echo(row.id)
 
 

@@ -34,6 +34,10 @@ KINDS = ("training", "batch_scoring", "federated_round", "other")
 BAD_KIND = "job kind must be one of {allowed}, got '{kind}'"
 BAD_DURATION = "job duration must be a positive number of hours, got {hours}"
 SHORT_FORECAST = "intensity provider '{name}' returned {got} hours, {wanted} were asked for"
+PAST_DEADLINE = (
+    "job '{job}': deadline {deadline:%Y-%m-%d %H:%M} UTC has already passed "
+    "(now {now:%Y-%m-%d %H:%M} UTC)"
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class Placement:
     saving_kg : kg CO2e saved (None without the job's kWh).
     candidates : starts compared.
     source : where the intensities come from.
+    late_hours : how long after the deadline the job ends, started now (0.0 when it ends
+        in time): a deadline too close for the job's duration is still placed now, since
+        waiting would only make it later, and the caller is told by how much.
     """
 
     job: DeferrableJob
@@ -83,6 +90,7 @@ class Placement:
     saving_kg: float | None
     candidates: int
     source: str
+    late_hours: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -120,7 +128,8 @@ def place(
     """Choose the start of ``job`` with the lowest mean intensity before its deadline.
 
     Candidates are now and every following top of the hour whose window still ends by
-    the deadline. A deadline already too close to wait (or past) starts the job now.
+    the deadline. A deadline too close to wait starts the job now, and ``late_hours`` says
+    how far past the deadline it will end.
 
     Parameters
     ----------
@@ -132,7 +141,8 @@ def place(
     Raises
     ------
     ConfigError
-        If the job's kind or duration is invalid, or the provider answers too few hours.
+        If the job's kind or duration is invalid, its deadline has passed, or the provider
+        answers too few hours.
     """
     settings = settings or get_settings()
     if job.kind not in KINDS:
@@ -143,8 +153,11 @@ def place(
         country, region = settings.energy.country_iso_code, settings.energy.region
     provider = provider or provider_from_settings(settings)
     now = _utc(now or datetime.now(UTC))
+    deadline = _utc(job.deadline)
+    if deadline <= now:  # a typo in the date, most likely: nothing can be placed before it
+        raise ConfigError(PAST_DEADLINE.format(job=job.name, deadline=deadline, now=now))
     duration = timedelta(hours=float(job.duration_hours))
-    latest = _utc(job.deadline) - duration
+    latest = deadline - duration
     starts = [now]
     at = hour_floor(now) + timedelta(hours=1)
     while at <= latest:
@@ -174,6 +187,7 @@ def place(
         saving_kg=saving_kg,
         candidates=len(starts),
         source=points[0].source.split(" x typical")[0] + f" ({provider.name} provider)",
+        late_hours=max(0.0, (best + duration - deadline).total_seconds() / 3600),
     )
 
 
