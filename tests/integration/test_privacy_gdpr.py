@@ -222,10 +222,35 @@ def test_erasure_stops_before_deleting_records_when_a_registered_file_is_missing
     assert find_events(action="gdpr.erase", settings=_s()) == []
 
 
+def test_erasure_reaches_a_relations_file_on_either_side_of_each_link(home: Path) -> None:
+    """A relations file names the subject as source or target: both columns are its ids,
+    and erasure removes every link the subject is in, whichever side (a subject left as
+    someone's guarantor is still their personal data)."""
+    links = pd.DataFrame(
+        {
+            "source_id": [100007, 100005, 100006, 100008],
+            "target_id": [100005, 100007, 100008, 100006],
+            "relation": ["guarantor", "co_applicant", "shared_employer", "guarantor"],
+        }
+    )
+    path = write_table(links, home / "data" / "relations.parquet", encrypt=True)
+    entry = register_dataset(path, id_column="source_id, target_id", db=_db())
+    assert entry.id_column == "source_id,target_id"
+    assert entry.id_columns == ("source_id", "target_id")
+    report = erase(SUBJECT, actor="dpo", settings=_s())
+    assert report.datasets == {"relations.parquet.enc": 2}
+    left = read_table(path)
+    assert left[["source_id", "target_id"]].values.tolist() == [[100006, 100008], [100008, 100006]]
+    with pytest.raises(ConfigError, match="id column 'target' is not in"):
+        register_dataset(path, id_column="source_id,target", db=_db())
+
+
 def test_register_refuses_unknown_columns(home: Path) -> None:
     path = write_table(_applications([1]), home / "a.csv", encrypt=False)
     with pytest.raises(ConfigError, match="id column 'customer' is not in"):
         register_dataset(path, id_column="customer", db=_db())
+    with pytest.raises(ConfigError, match="no id column given"):
+        register_dataset(path, id_column=" , ", db=_db())
     with pytest.raises(NotFoundError):
         register_dataset(home / "missing.csv", id_column="applicant_id", db=_db())
 

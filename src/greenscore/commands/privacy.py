@@ -495,7 +495,13 @@ def gdpr_lineage(subject: SubjectOpt) -> None:
 @datasets_app.command("add")
 def datasets_add(
     path: Annotated[Path, typer.Argument(help="Stored dataset file (plain or .enc).")],
-    id_column: Annotated[str, typer.Option("--id-column", help="Column identifying the subject.")],
+    id_column: Annotated[
+        str,
+        typer.Option(
+            "--id-column",
+            help="Column identifying the subject; several comma-separated (source_id,target_id).",
+        ),
+    ],
     name: Annotated[
         str | None, typer.Option("--name", help="Registry name (default: file name).")
     ] = None,
@@ -509,7 +515,7 @@ def datasets_add(
     entry = register_dataset(
         path, id_column=id_column, name=name, time_column=time_column, db=_db()
     )
-    typer.echo(f"registered '{entry.name}' ({entry.path}, id column {entry.id_column})")
+    typer.echo(f"registered '{entry.name}' ({entry.path}, id column {', '.join(entry.id_columns)})")
 
 
 @datasets_app.command("list")

@@ -3,7 +3,9 @@
 Erasure and retention can only reach files they know about: every dataset GreenScore
 keeps (an applications file, a scored batch, an anonymised export with tokens) is
 registered with its path, the column that identifies the subject, and optionally the
-column that dates a row. Files are CSV, JSON or Parquet, plain or encrypted (``.enc``);
+column that dates a row. A file that names subjects in more than one column (a relations
+file: ``source_id,target_id``) registers them comma-separated, and a subject's rows are
+those naming them in any of them. Files are CSV, JSON or Parquet, plain or encrypted (``.enc``);
 rewriting keeps the file's format and its encryption. A dataset may also be a folder of
 Parquet parts (what ``greenscore score --engine dask`` writes): it is read part by part —
 only the id and time columns, and the whole of a part only when it holds rows to remove —
@@ -41,6 +43,16 @@ class DatasetEntry:
     time_column: str | None
     sha256: str
     encrypted: bool
+
+    @property
+    def id_columns(self) -> tuple[str, ...]:
+        """The columns that name a subject (``id_column`` may list several, comma-separated)."""
+        return split_id_columns(self.id_column)
+
+
+def split_id_columns(id_column: str) -> tuple[str, ...]:
+    """``"source_id, target_id"`` -> ``("source_id", "target_id")``."""
+    return tuple(c.strip() for c in id_column.split(",") if c.strip())
 
 
 #: The files of a registered folder: its Parquet parts, plain or encrypted.
@@ -115,7 +127,12 @@ def register_dataset(
     if not path.exists():
         raise NotFoundError(f"no stored table at {path}")
     columns = _columns_of(path)
-    for role, column in (("id column", id_column), ("time column", time_column)):
+    id_columns = split_id_columns(id_column)
+    if not id_columns:
+        raise ConfigError(f"no id column given for {path}")
+    id_column = ",".join(id_columns)
+    roles = [("id column", c) for c in id_columns] + [("time column", time_column)]
+    for role, column in roles:
         if column is not None and column not in columns:
             raise ConfigError(
                 f"{role} '{column}' is not in {path} (columns: {', '.join(columns[:12])})"
@@ -161,7 +178,7 @@ def _selected(
     (decided from the id and time columns only, where the format allows)."""
     if not entry.path.exists():
         raise NotFoundError(f"registered dataset '{entry.name}' is missing its file {entry.path}")
-    wanted = [c for c in (entry.id_column, entry.time_column) if c is not None]
+    wanted = [*entry.id_columns, *([entry.time_column] if entry.time_column else [])]
     for part in dataset_parts(entry.path):
         frame = _read_part(part, wanted if entry.path.is_dir() else None)
         for column in wanted:
@@ -223,16 +240,20 @@ def remove_rows(
 
 
 def rows_of_subject(entry: DatasetEntry, subject: str) -> Callable[[pd.DataFrame], pd.Series]:
-    """A row selector for one subject (ids compared as trimmed text, so 7 matches "7")."""
+    """A row selector for one subject: rows naming them in any id column (ids compared as
+    trimmed text, so 7 matches "7")."""
     wanted = str(subject).strip()
 
-    def select_rows(frame: pd.DataFrame) -> pd.Series:
-        ids = frame[entry.id_column]
+    def names_subject(ids: pd.Series) -> pd.Series:
         text = ids.astype("string").str.strip()
         # Integer ids read back as floats (a CSV with gaps) print as "7.0"; compare those too.
         if pd.api.types.is_float_dtype(ids):
             whole = ids.notna() & (ids == ids.round())
             text = text.where(~whole, ids.astype("Int64").astype("string"))
-        return text == wanted
+        return (text == wanted).fillna(False)
+
+    def select_rows(frame: pd.DataFrame) -> pd.Series:
+        hits = [names_subject(frame[column]) for column in entry.id_columns]
+        return pd.concat(hits, axis=1).any(axis=1)
 
     return select_rows
