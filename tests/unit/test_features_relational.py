@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greenscore.errors import DataError
+from greenscore.errors import DataError, ModelError
 from greenscore.features import RelationalFeatures
 
 EDGES = pd.DataFrame(
@@ -102,3 +102,58 @@ def test_without_kind_column_counts_only_totals() -> None:
     step = RelationalFeatures(relations=EDGES.drop(columns="relation")).fit(TRAIN, Y_TRAIN)
     assert "relational_links_household" not in step.derived_names_
     assert step.transform(TRAIN).loc[1, "relational_links"] == 2
+
+
+def test_links_read_with_new_applicants_give_them_their_neighbours() -> None:
+    """An applicant scored later is unknown to the training graph (no links, the prior);
+    its own links, added at scoring, give it the training outcomes of its neighbours, and
+    only training borrowers' outcomes count (new applicant 8 links to 9, also new)."""
+    step = _fit()
+    new = pd.DataFrame({"x": [0.0] * 3}, index=pd.Index([8, 9, 1], name="id"))
+    before = step.transform(new)
+    assert before.loc[8, "relational_links"] == 0
+    links = pd.DataFrame(
+        {
+            "source_id": [8, 3, 8, 1],
+            "target_id": [1, 8, 9, 2],  # 1-2 is already a training link: no double count
+            "relation": ["guarantor", "household", "household", "household"],
+        }
+    )
+    linked = step.with_links(links)
+    after = linked.transform(new)
+    assert after.loc[8, "relational_links"] == 3  # 1, 3 and 9
+    assert after.loc[8, "relational_links_guarantor"] == 1
+    assert after.loc[8, "relational_links_household"] == 2
+    assert after.loc[8, "relational_known_neighbours"] == 2  # 9 has no training outcome
+    assert after.loc[8, "relational_neighbour_defaults"] == 2  # 1 and 3 defaulted
+    assert after.loc[8, "relational_neighbour_default_rate"] == pytest.approx((2 + 1.5) / 4)
+    assert after.loc[9, "relational_known_neighbours"] == 0
+    # Training borrowers keep their figures but for the new links: 1 gains applicant 8,
+    # who has no outcome, so only its link count moves.
+    changed = after.loc[1] - before.loc[1]
+    assert changed["relational_links"] == 1 and changed["relational_links_guarantor"] == 1
+    assert (changed.drop(["relational_links", "relational_links_guarantor"]) == 0).all()
+    # The fitted step is left as it was (a copy is returned), and its columns are the same.
+    assert step.transform(new).equals(before) and list(after.columns) == list(before.columns)
+
+
+def test_links_of_a_kind_unseen_at_fit_count_in_the_total_only() -> None:
+    step = _fit()
+    links = pd.DataFrame({"source_id": [8], "target_id": [1], "relation": ["employer"]})
+    out = step.with_links(links).transform(pd.DataFrame({"x": [0.0]}, index=[8]))
+    assert out.loc[8, "relational_links"] == 1
+    assert out.loc[8, ["relational_links_guarantor", "relational_links_household"]].sum() == 0
+    assert out.loc[8, "relational_neighbour_defaults"] == 1
+
+
+def test_links_missing_an_endpoint_are_named() -> None:
+    links = pd.DataFrame({"source_id": [8, None], "target_id": [1, 2]})
+    with pytest.raises(DataError, match="relations table row 1: 'source_id' is missing"):
+        _fit().with_links(links)
+
+
+def test_a_step_without_training_outcomes_says_to_retrain() -> None:
+    step = _fit()
+    del step.known_, step.defaulted_  # as pickled by a release before with_links
+    with pytest.raises(ModelError, match="retrain it to score applicants with their own links"):
+        step.with_links(EDGES)

@@ -39,11 +39,17 @@ def load_model(model: str) -> ScoringBundle:
     return load_bundle(model)
 
 
-def load_frame(bundle: ScoringBundle, data: str) -> pd.DataFrame:
-    """Read applications with the model's spec (derived columns such as German ``sex`` added)."""
+def load_applications(model: str, data: str) -> tuple[ScoringBundle, pd.DataFrame]:
+    """The model, and the applications read with its spec (derived columns such as German
+    ``sex`` added); their borrower links, when a relations file is beside them, join the
+    model's graph as ``greenscore score`` adds them, so both give the same PDs."""
     from greenscore.data.loading import load_dataset
 
-    return load_dataset(data, spec=bundle.spec).frame
+    bundle = load_model(model)
+    dataset = load_dataset(data, spec=bundle.spec)
+    if dataset.relations is not None:
+        bundle = bundle.with_relations(dataset.relations)
+    return bundle, dataset.frame
 
 
 def _seed(seed: int | None) -> int:
@@ -74,8 +80,7 @@ def explain_command(
     """Reason codes for every applicant, SHAP, LIME and counterfactuals; writes OUT/explanation.json."""
     from greenscore.explain.report import explain_report, parse_rows
 
-    bundle = load_model(model)
-    frame = load_frame(bundle, data)
+    bundle, frame = load_applications(model, data)
     report = explain_report(
         bundle,
         frame,
@@ -126,8 +131,7 @@ def fairness_command(
     """Fairness by protected group (and mitigation before/after); writes OUT/fairness.json."""
     from greenscore.fairness.report import fairness_files, parse_methods
 
-    bundle = load_model(model)
-    frame = load_frame(bundle, data)
+    bundle, frame = load_applications(model, data)
     names = [p.strip() for p in protected.split(",") if p.strip()] if protected else None
     report = fairness_files(
         bundle,
@@ -167,8 +171,7 @@ def compliance_command(model: ModelOpt, data: DataOpt, out: OutOpt) -> None:
     """ECOA, FCRA, GDPR and AI Act checks; writes OUT/compliance.json and .html; exit 1 on a failed check."""
     from greenscore.fairness.compliance import compliance_report, write_compliance
 
-    bundle = load_model(model)
-    frame = load_frame(bundle, data)
+    bundle, frame = load_applications(model, data)
     report = compliance_report(bundle, frame, data_name=data)
     paths = write_compliance(report, out)
     for check in report["checks"]:

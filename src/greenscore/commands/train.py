@@ -291,10 +291,12 @@ def _score_on_cluster(
     from greenscore.commands.progress import run_with_progress
     from greenscore.config import get_settings
     from greenscore.scale.run import open_lazy
+    from greenscore.workflows.score import with_relations_beside
     from greenscore.workflows.score_parts import score_on_cluster
 
     serving = get_settings().serving
     table = open_lazy(data)
+    bundle, _ = with_relations_beside(bundle, data)  # new applicants' links, as with pandas
     summary = run_with_progress(
         "scoring partitions",
         table.npartitions,

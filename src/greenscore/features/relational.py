@@ -12,10 +12,18 @@ out-of-fold encoding; with no self-edges no fold split is needed). The smoothing
 the training base rate, one constant shared by every row, so it carries nothing about any
 single row's own outcome. Validation and test
 rows are never in the target table, because ``fit`` only ever sees training rows.
+
+Applicants scored later. Their ids are new to the graph, so alone they have no links;
+:meth:`RelationalFeatures.with_links` adds the links that come with them (the relations
+file beside a scored file) and computes their features from the training outcomes the
+step keeps per node (``known_``, ``defaulted_``). Those outcomes are personal data held
+in the bundle: a subject's erasure means retraining the models trained on them (their
+lineage names them), as it always did for the neighbour sums the step held before.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from numbers import Real
 
@@ -23,8 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
-from greenscore.errors import DataError
+from greenscore.errors import DataError, ModelError
 from greenscore.features._base import FrameTransformer, snake
 from greenscore.logging import get_logger
 
@@ -38,6 +47,10 @@ MISSING_ENDPOINT = (
 )
 NEEDS_TARGET = "RelationalFeatures needs the training targets y at fit (got None)"
 TARGET_LENGTH = "RelationalFeatures: y has {n_y} values but X has {n_x} rows"
+NO_OUTCOMES = (
+    "this model's relational step was fitted by an earlier release, which kept no training "
+    "outcomes: retrain it to score applicants with their own links"
+)
 
 PREFIX = "relational"
 SUMMARY_FEATURES = ("known_neighbours", "neighbour_defaults", "neighbour_default_rate")
@@ -78,6 +91,9 @@ class RelationalFeatures(FrameTransformer):
         Link kinds seen at fit (snake-cased) in the order of their count columns.
     node_features_ : ndarray of shape (n_nodes, n_derived)
         Precomputed features per node; transform only looks rows up.
+    known_, defaulted_ : ndarray of shape (n_nodes,)
+        1 where the node is a training row, and its outcome: what :meth:`with_links` needs
+        to give applicants scored later the features of their own links.
     derived_names_ : list of str
         ``relational_links``, ``relational_links_<kind>`` for each kind,
         ``relational_known_neighbours``, ``relational_neighbour_defaults`` and
@@ -116,8 +132,8 @@ class RelationalFeatures(FrameTransformer):
         self.kind = kind
         self.smoothing = smoothing
 
-    def _edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        edges = self.relations
+    def _edges(self, edges: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Source ids, target ids and snake-cased kinds of an edge table."""
         assert edges is not None
         missing = [c for c in (self.source, self.target) if c not in edges.columns]
         if missing:
@@ -145,10 +161,66 @@ class RelationalFeatures(FrameTransformer):
         target = np.asarray(y, dtype=float).ravel()
         if len(target) != len(frame):
             raise DataError(TARGET_LENGTH.format(n_y=len(target), n_x=len(frame)))
-        src, dst, kinds = self._edges()
+        src, dst, kinds = self._edges(self.relations)
         nodes = pd.Index(pd.unique(np.concatenate([src, dst, frame.index.to_numpy()])))
         if len(src) and not frame.index.isin(pd.unique(np.concatenate([src, dst]))).any():
             log.warning("no training row id appears in the relations table; check the id types")
+        self.kinds_ = sorted(k for k in pd.unique(kinds) if k) if len(kinds) else []
+        rows = nodes.get_indexer(frame.index)
+        self.base_rate_ = float(target.mean()) if len(target) else float("nan")
+        self._graph(
+            nodes,
+            (src, dst, kinds),
+            np.bincount(rows, minlength=len(nodes)).astype(float),
+            np.bincount(rows, weights=target, minlength=len(nodes)),
+        )
+
+    def with_links(self, links: pd.DataFrame) -> RelationalFeatures:
+        """A copy whose graph also holds ``links`` (same columns as the training relations):
+        the links of applicants scored now, to borrowers known at training or to each other.
+
+        Only training borrowers' outcomes count, as at fit: a new applicant linked to a
+        borrower who defaulted in training gets that in its neighbour features, which with
+        the training graph alone (its id unknown there) it could never have. Link kinds not
+        seen at fit count in ``relational_links`` only (the model has no column for them).
+
+        Raises
+        ------
+        DataError
+            If ``links`` lacks the source or target column or a link misses an endpoint.
+        ModelError
+            If the step was fitted by a release that did not keep the training outcomes.
+        """
+        check_is_fitted(self, "derived_names_")
+        if not self.derived_names_:
+            return self  # fitted without relations: no graph to add to
+        if not hasattr(self, "known_"):
+            raise ModelError(NO_OUTCOMES)
+        new_src, new_dst, new_kinds = self._edges(links)
+        old_src, old_dst, old_kinds = self._edges(self.relations)
+        src = np.concatenate([old_src, new_src])
+        dst = np.concatenate([old_dst, new_dst])
+        nodes = self.nodes_.append(pd.Index(pd.unique(np.concatenate([new_src, new_dst])))).unique()
+        extra = len(nodes) - len(self.nodes_)
+        step = copy.copy(self)
+        step._graph(
+            nodes,
+            (src, dst, np.concatenate([old_kinds, new_kinds])),
+            np.concatenate([self.known_, np.zeros(extra)]),
+            np.concatenate([self.defaulted_, np.zeros(extra)]),
+        )
+        return step
+
+    def _graph(
+        self,
+        nodes: pd.Index,
+        edges: tuple[np.ndarray, np.ndarray, np.ndarray],
+        known: np.ndarray,
+        bad: np.ndarray,
+    ) -> None:
+        """Each node's features from the links between ``nodes`` and the training outcomes
+        ``known`` (a training row at that node) and ``bad`` (it defaulted)."""
+        src, dst, kinds = edges
         a, b = nodes.get_indexer(src), nodes.get_indexer(dst)
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         keep = lo != hi  # a self-link would feed a row its own target
@@ -156,16 +228,11 @@ class RelationalFeatures(FrameTransformer):
         n = len(nodes)
 
         linked = _adjacency(lo, hi, n)
-        self.kinds_ = sorted(k for k in pd.unique(kinds) if k) if len(kinds) else []
         per_kind = [
             np.asarray(_adjacency(lo[kinds == k], hi[kinds == k], n).sum(axis=1)).ravel()
             for k in self.kinds_
         ]
-
-        rows = nodes.get_indexer(frame.index)
-        known = np.bincount(rows, minlength=n).astype(float)
-        bad = np.bincount(rows, weights=target, minlength=n)
-        self.base_rate_ = float(target.mean()) if len(target) else float("nan")
+        self.known_, self.defaulted_ = known, bad
         neighbour_known = linked @ known
         neighbour_bad = linked @ bad
         with np.errstate(divide="ignore", invalid="ignore"):

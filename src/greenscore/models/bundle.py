@@ -12,6 +12,8 @@ is unpickled, and refuses a bundle that is unsigned or was changed.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import io
 import warnings
@@ -31,7 +33,9 @@ from greenscore.data.input_rules import InputRules
 from greenscore.data.loading import model_input
 from greenscore.data.spec import DatasetSpec
 from greenscore.errors import ModelError, NotFoundError
+from greenscore.features.relational import RelationalFeatures
 from greenscore.json_document import write_json
+from greenscore.logging import get_logger
 from greenscore.models.metadata import BundleMetadata
 from greenscore.models.scaling import decisions_from_pd, points_from_pd
 from greenscore.models.scorecard_export import write_beside_bundle
@@ -40,6 +44,9 @@ from greenscore.version import __version__
 BUNDLE_FILE = "bundle.joblib"
 METADATA_FILE = "metadata.json"
 SPEC_FILE = "spec.yaml"
+
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -101,6 +108,27 @@ class ScoringBundle:
     def estimator(self) -> Any:
         """The fitted classifier (last pipeline step)."""
         return self.pipeline[-1]
+
+    def with_relations(self, links: pd.DataFrame) -> ScoringBundle:
+        """This bundle with ``links`` added to its relational step's borrower graph.
+
+        The graph a model was trained with knows the training borrowers' links only, so an
+        applicant scored later, whose id is new, has no links in it: the links that come
+        with the applications (a relations file beside them) give it its own, to borrowers
+        whose training outcomes the step keeps (see
+        :meth:`~greenscore.features.relational.RelationalFeatures.with_links`). The model,
+        its version and this bundle are unchanged; a bundle without a relational step is
+        returned as it is, and so is one saved by a release whose relational step kept no
+        training outcomes (with a logged warning: it scores as it always did).
+        """
+        try:
+            pipeline = _with_links(self.pipeline, links)
+        except ModelError as exc:
+            log.warning("borrower links not used", extra={"model": self.name, "reason": str(exc)})
+            return self
+        if pipeline is self.pipeline:
+            return self
+        return dataclasses.replace(self, pipeline=pipeline)
 
     # ------------------------------------------------------------ scoring
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -232,3 +260,19 @@ def _warn_on_version(bundle: ScoringBundle) -> None:
             f"bundle saved by GreenScore {saved}, loading with {__version__}",
             stacklevel=3,
         )
+
+
+def _with_links(step: Any, links: pd.DataFrame) -> Any:
+    """``step`` with ``links`` in every relational step inside it: the pipelines on the way
+    are copied, the other steps shared, and ``step`` itself returned when nothing changes."""
+    if isinstance(step, RelationalFeatures):
+        return step.with_links(links)
+    steps = getattr(step, "steps", None)
+    if not isinstance(steps, list):
+        return step
+    replaced = [(name, _with_links(inner, links)) for name, inner in steps]
+    if all(new is old for (_, new), (_, old) in zip(replaced, steps, strict=True)):
+        return step
+    copied = copy.copy(step)
+    copied.steps = replaced
+    return copied

@@ -26,7 +26,8 @@ import pandas as pd
 
 from greenscore.config import Settings, get_settings
 from greenscore.data.cleaning import RowProblem, rows_without
-from greenscore.data.io import read_table
+from greenscore.data.io import data_path, read_table
+from greenscore.data.loading import load_relations
 from greenscore.errors import ConfigError, DataError
 from greenscore.explain.reason_codes import ReasonCoder, scored_with_reasons
 from greenscore.models.bundle import ScoringBundle
@@ -65,6 +66,8 @@ class ScoreSummary:
     flagged : scored rows with at least one flag.
     rejects : where the skipped rows were written, or None.
     kwh, method : energy of the scoring and how it was measured.
+    links : borrower links read with the applications (their relations file) and added
+        to the model's graph; 0 when none were.
     """
 
     rows: int
@@ -74,6 +77,7 @@ class ScoreSummary:
     rejects: Path | None
     kwh: float
     method: str
+    links: int = 0
 
     @property
     def counts(self) -> dict[str, int]:
@@ -185,6 +189,26 @@ def register_output(out: Path, id_column: str | None, columns: Any, *, settings:
         )
 
 
+def with_relations_beside(
+    bundle: ScoringBundle, data: str | Path, *, query: str | None = None
+) -> tuple[ScoringBundle, int]:
+    """The bundle with the links of the applications in ``data`` — the relations file the
+    spec names, beside them, read as training reads it — and how many links that was (0:
+    the bundle as it is, for a database source, a model without relational features or no
+    such file)."""
+    text = str(data)
+    if query is not None or ("://" in text and not text.startswith("file://")):
+        return bundle, 0
+    location = data_path(Path(text.removeprefix("file://")))
+    if bundle.spec.relations is None or not location.exists():
+        return bundle, 0
+    links = load_relations(bundle.spec, str(location))
+    if links is None:
+        return bundle, 0
+    linked = bundle.with_relations(links)
+    return linked, len(links) if linked is not bundle else 0
+
+
 def score_file(
     bundle: ScoringBundle,
     data: str | Path,
@@ -230,6 +254,8 @@ def score_file(
     frame = read_table(data, query=query)
     if settings.privacy.require_consent:
         _require_consent(frame, bundle, settings.privacy.require_consent, settings=settings)
+    # New applicants' own links (a relations file beside them) reach the relational features.
+    bundle, links = with_relations_beside(bundle, data, query=query)
     runtime = ScoringRuntime(bundle)
     problems = runtime.input_problems(frame, refuse_implausible=refuse_implausible)
     if problems and on_error == "raise":
@@ -265,6 +291,7 @@ def score_file(
         rejects=rejects,
         kwh=reading.kwh,
         method=reading.method,
+        links=links,
     )
 
 
@@ -273,8 +300,9 @@ def summary_line(summary: ScoreSummary, *, model: str, out: Path) -> str:
     c = summary.counts
     skipped = f"; skipped {summary.skipped:,} (see {summary.rejects})" if summary.skipped else ""
     flagged = f"; {summary.flagged:,} flagged" if summary.flagged else ""
+    links = f"; {summary.links:,} borrower links read with the rows" if summary.links else ""
     return (
         f"scored {len(summary.scored):,} of {summary.rows:,} rows with {model} -> {out} "
         f"(approve {c['approve']}, review {c['review']}, decline {c['decline']}"
-        f"{skipped}{flagged}; {summary.kwh * 1000:.4f} Wh, {summary.method})"
+        f"{skipped}{flagged}{links}; {summary.kwh * 1000:.4f} Wh, {summary.method})"
     )
