@@ -122,3 +122,25 @@ def test_a_bundle_of_an_earlier_release_scores_as_before(world) -> None:
     )
     del step.known_, step.defaulted_
     assert bundle.with_relations(links) is bundle
+
+
+def test_monitor_scores_the_current_applicants_with_their_links(world, tmp_path, capsys) -> None:
+    """The monitor's mean PD of a current file is that of the model with the file's links
+    (without them the new applicants look safer than they are: a false calibration gap)."""
+    import json
+
+    folder, new, links = world
+    try:
+        cli_module.main(
+            ["monitor", "-m", str(folder), "--current", str(new), "-o", str(tmp_path / "mon")]
+        )
+    except SystemExit as stopped:
+        assert not stopped.code, capsys.readouterr().err
+    report = json.loads((tmp_path / "mon" / "monitor.json").read_text())
+    rows = pd.read_parquet(new / "applications.parquet")
+    bundle = ScoringBundle.load(folder)
+    linked = bundle.with_relations(links).predict_pd(bundle.model_input(rows))
+    alone = bundle.predict_pd(bundle.model_input(rows))
+    mean_pd = report["drift"]["overall"]["score"]["mean_pd"]
+    assert mean_pd == pytest.approx(float(np.mean(linked)), rel=1e-9)
+    assert abs(float(np.mean(alone)) - mean_pd) > 0.005

@@ -47,9 +47,7 @@ def load_applications(model: str, data: str) -> tuple[ScoringBundle, pd.DataFram
 
     bundle = load_model(model)
     dataset = load_dataset(data, spec=bundle.spec)
-    if dataset.relations is not None:
-        bundle = bundle.with_relations(dataset.relations)
-    return bundle, dataset.frame
+    return bundle.with_relations(dataset.relations), dataset.frame
 
 
 def _seed(seed: int | None) -> int:

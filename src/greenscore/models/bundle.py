@@ -109,7 +109,7 @@ class ScoringBundle:
         """The fitted classifier (last pipeline step)."""
         return self.pipeline[-1]
 
-    def with_relations(self, links: pd.DataFrame) -> ScoringBundle:
+    def with_relations(self, links: pd.DataFrame | None) -> ScoringBundle:
         """This bundle with ``links`` added to its relational step's borrower graph.
 
         The graph a model was trained with knows the training borrowers' links only, so an
@@ -119,8 +119,11 @@ class ScoringBundle:
         :meth:`~greenscore.features.relational.RelationalFeatures.with_links`). The model,
         its version and this bundle are unchanged; a bundle without a relational step is
         returned as it is, and so is one saved by a release whose relational step kept no
-        training outcomes (with a logged warning: it scores as it always did).
+        training outcomes (with a logged warning: it scores as it always did), and so it is
+        for ``links`` None (the applications came without a relations file).
         """
+        if links is None:
+            return self
         try:
             pipeline = _with_links(self.pipeline, links)
         except ModelError as exc:

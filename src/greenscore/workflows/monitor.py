@@ -96,11 +96,14 @@ def _reference(bundle: ScoringBundle, location: str | None, settings: Settings) 
     bins = settings.monitoring.psi_bins
     if location is None:
         return reference_from_metadata(bundle.metadata.to_dict(), bundle.spec, n_bins=bins)
-    frame = load_dataset(location, spec=bundle.spec).frame
+    dataset = load_dataset(location, spec=bundle.spec)
+    frame = dataset.frame
     return reference_from_frame(
         frame,
         bundle.spec,
-        scores=_scores(bundle, frame),
+        # The applicants' own links (a relations file beside them) reach the relational
+        # features, as when `greenscore score` scores them.
+        scores=_scores(bundle.with_relations(dataset.relations), frame),
         n_bins=bins,
         source=f"file:{location}",
         seed=settings.seed,
@@ -134,7 +137,8 @@ def _from_file(
 
     spec = bundle.spec
     assert request.current is not None
-    frame = load_dataset(request.current, spec=spec).frame
+    current = load_dataset(request.current, spec=spec)
+    frame = current.frame
     reference.check_columns(list(frame.columns), ignore=[spec.target])
     times = None
     if request.window is not None:
@@ -143,7 +147,7 @@ def _from_file(
                 NO_TIME_COLUMN.format(spec=spec.name, column=spec.time_column or "none")
             )
         times = parse_times(frame[spec.time_column], column=spec.time_column)
-    scores = _scores(bundle, frame)
+    scores = _scores(bundle.with_relations(current.relations), frame)
     drift = drift_report(
         reference,
         frame,
