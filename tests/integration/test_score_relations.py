@@ -144,3 +144,21 @@ def test_monitor_scores_the_current_applicants_with_their_links(world, tmp_path,
     mean_pd = report["drift"]["overall"]["score"]["mean_pd"]
     assert mean_pd == pytest.approx(float(np.mean(linked)), rel=1e-9)
     assert abs(float(np.mean(alone)) - mean_pd) > 0.005
+
+
+def test_the_cluster_engine_reads_the_links_too(world, tmp_path, capsys) -> None:
+    folder, new, _ = world
+    _score(folder, new, tmp_path / "pandas.parquet", capsys)
+    try:
+        cli_module.main(
+            ["score", "-m", str(folder), "-d", str(new), "-o", str(tmp_path / "parts")]
+            + ["--engine", "dask", "--scheduler", "local:1"]
+        )
+    except SystemExit as stopped:
+        assert not stopped.code, capsys.readouterr().err
+    by_id = "applicant_id"
+    cluster = pd.read_parquet(tmp_path / "parts").sort_values(by_id).reset_index(drop=True)
+    local = pd.read_parquet(tmp_path / "pandas.parquet").sort_values(by_id).reset_index(drop=True)
+    pd.testing.assert_series_equal(
+        cluster["probability_of_default"], local["probability_of_default"]
+    )
