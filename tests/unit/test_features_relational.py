@@ -135,6 +135,9 @@ def test_links_read_with_new_applicants_give_them_their_neighbours() -> None:
     assert (changed.drop(["relational_links", "relational_links_guarantor"]) == 0).all()
     # The fitted step is left as it was (a copy is returned), and its columns are the same.
     assert step.transform(new).equals(before) and list(after.columns) == list(before.columns)
+    # Links added in two goes are the links added at once.
+    twice = step.with_links(links.iloc[:2]).with_links(links.iloc[2:]).transform(new)
+    pd.testing.assert_frame_equal(twice, after)
 
 
 def test_links_of_a_kind_unseen_at_fit_count_in_the_total_only() -> None:

@@ -586,11 +586,11 @@ def open_source(location: str | Path, *, query: str | None = None) -> DataSource
         or a SQL URL without a query.
     """
     text = str(location)
-    if "://" in text and not text.startswith("file://"):
+    path = local_path(location)
+    if path is None:
         if not query:
             raise DataError(f"a database source needs --query (got URL {text.split('@')[-1]})")
         return SqlSource(url=text, query=query)
-    path = data_path(Path(text.removeprefix("file://")))
     if not path.exists():
         raise DataError(f"file not found: {path}")
     if path.is_dir():
@@ -608,6 +608,15 @@ def open_source(location: str | Path, *, query: str | None = None) -> DataSource
             "name.csv.enc) or a database URL"
         )
     return reader(path, content=content)  # type: ignore[call-arg]
+
+
+def local_path(location: str | Path) -> Path | None:
+    """The data file or folder a location names (``file://`` and a generated folder
+    resolved, see :func:`data_path`), None for a database URL."""
+    text = str(location)
+    if "://" in text and not text.startswith("file://"):
+        return None
+    return data_path(Path(text.removeprefix("file://")))
 
 
 def data_path(path: Path) -> Path:

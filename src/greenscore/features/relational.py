@@ -203,6 +203,9 @@ class RelationalFeatures(FrameTransformer):
         nodes = self.nodes_.append(pd.Index(pd.unique(np.concatenate([new_src, new_dst])))).unique()
         extra = len(nodes) - len(self.nodes_)
         step = copy.copy(self)
+        # Its edge table holds the added links too, so links added again later add to them.
+        columns = [c for c in (self.source, self.target, self.kind) if c in links.columns]
+        step.relations = pd.concat([self.relations, links[columns]], ignore_index=True)
         step._graph(
             nodes,
             (src, dst, np.concatenate([old_kinds, new_kinds])),

@@ -26,7 +26,7 @@ import pandas as pd
 
 from greenscore.config import Settings, get_settings
 from greenscore.data.cleaning import RowProblem, rows_without
-from greenscore.data.io import data_path, read_table
+from greenscore.data.io import local_path, read_table
 from greenscore.data.loading import load_relations
 from greenscore.errors import ConfigError, DataError
 from greenscore.explain.reason_codes import ReasonCoder, scored_with_reasons
@@ -196,11 +196,10 @@ def with_relations_beside(
     spec names, beside them, read as training reads it — and how many links that was (0:
     the bundle as it is, for a database source, a model without relational features or no
     such file)."""
-    text = str(data)
-    if query is not None or ("://" in text and not text.startswith("file://")):
+    location = local_path(data)
+    if query is not None or location is None or bundle.spec.relations is None:
         return bundle, 0
-    location = data_path(Path(text.removeprefix("file://")))
-    if bundle.spec.relations is None or not location.exists():
+    if not location.exists():
         return bundle, 0
     links = load_relations(bundle.spec, str(location))
     if links is None:
