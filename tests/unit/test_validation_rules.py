@@ -228,3 +228,24 @@ def test_report_api(frame: pd.DataFrame, spec: DatasetSpec) -> None:
     ):
         report.raise_for_errors()
     v.validate(frame, spec).raise_for_errors()  # warnings only: no exception
+
+
+def test_a_relations_table_is_checked_with_the_applications() -> None:
+    """A link without an id is refused by train and score alike: validate says so first,
+    naming the column and the rows; links naming none of the table's ids (say, ids read
+    as text) are a warning."""
+    from greenscore.data.presets import load_preset
+
+    spec = load_preset("synthetic")
+    apps = pd.DataFrame({"applicant_id": [1, 2, 3], "default": [0, 1, 0]})
+    links = pd.DataFrame({"source_id": [1, 2, None], "target_id": [2, 3, 1]})
+    found = v._relation_findings(apps, spec, links)
+    assert [(f.level, f.rule, f.column, f.rows) for f in found] == [
+        ("error", v.RELATION_ENDPOINT_MISSING, "source_id", [2])
+    ]
+    as_text = pd.DataFrame({"source_id": ["1", "2"], "target_id": ["2", "3"]})
+    found = v._relation_findings(apps, spec, as_text)
+    assert [(f.level, f.rule) for f in found] == [("warning", v.RELATIONS_UNMATCHED)]
+    assert "'1', '2', '3' against 1, 2, 3" in found[0].message
+    assert v._relation_findings(apps, spec, links.dropna()) == []
+    assert v._relation_findings(apps, spec, None) == []

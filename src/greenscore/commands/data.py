@@ -96,7 +96,7 @@ def validate_command(
         report = validate_source(data, cluster, preset=preset, spec_path=spec, target=target)
     else:
         dataset = _load(data, preset, spec, target, query)
-        report = validate(dataset.frame, dataset.spec)
+        report = validate(dataset.frame, dataset.spec, relations=dataset.relations)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:

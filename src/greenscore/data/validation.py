@@ -49,6 +49,8 @@ TOO_MANY_LEVELS = "too_many_levels"
 OUTSIDE_BOUNDS = "outside_bounds"
 IDENTIFIER_LIKE = "identifier_like"
 BROKEN_NUMERIC = "broken_numeric"
+RELATION_ENDPOINT_MISSING = "relation_endpoint_missing"
+RELATIONS_UNMATCHED = "relations_unmatched"
 
 #: Share of missing values above which a column is a warning.
 MISSING_WARN_SHARE = 0.20
@@ -571,8 +573,51 @@ def _declared_absent(frame: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
 
 
 # ---------------------------------------------------------------------- entry point
+def _relation_findings(
+    frame: pd.DataFrame, spec: DatasetSpec, relations: pd.DataFrame | None
+) -> list[Finding]:
+    """A relations table that train and score would refuse (a link missing an id), or
+    whose links name none of the data's ids (other ids, or ids of another type)."""
+    if relations is None or spec.relations is None:
+        return []
+    ends = [c for c in (spec.relations.source, spec.relations.target) if c in relations.columns]
+    findings = []
+    for column in ends:
+        absent = relations[column].isna()
+        if absent.any():
+            findings.append(
+                Finding(
+                    "error",
+                    RELATION_ENDPOINT_MISSING,
+                    column,
+                    _rows(absent, relations.index),
+                    f"relations table: {int(absent.sum())} link(s) without '{column}'; "
+                    "every link needs both borrower ids",
+                )
+            )
+    ids = spec.id_column
+    if ids and ids in frame.columns and ends and len(relations):
+        named = pd.unique(pd.concat([relations[c] for c in ends]).dropna())
+        if not frame[ids].isin(named).any():
+            findings.append(
+                Finding(
+                    "warning",
+                    RELATIONS_UNMATCHED,
+                    ids,
+                    [],
+                    f"relations table: no link names an id of '{ids}' (other borrowers, or "
+                    f"ids of another type: {_show(named)} against {_show(frame[ids])})",
+                )
+            )
+    return findings
+
+
 def validate(
-    frame: pd.DataFrame, spec: DatasetSpec, *, max_category_levels: int | None = None
+    frame: pd.DataFrame,
+    spec: DatasetSpec,
+    *,
+    max_category_levels: int | None = None,
+    relations: pd.DataFrame | None = None,
 ) -> ValidationReport:
     """Check ``frame`` against ``spec``.
 
@@ -585,6 +630,9 @@ def validate(
     max_category_levels : int, optional
         Most levels of a categorical feature; default the spec's ``max_category_levels``,
         else the ``training.max_category_levels`` setting.
+    relations : pandas.DataFrame, optional
+        The borrower links read with the table (the spec's relations file): a link
+        missing an id is an error, links naming none of the table's ids a warning.
 
     Returns
     -------
@@ -634,5 +682,6 @@ def validate(
     findings += _duplicate_findings(frame, spec)
     findings += _suspect_findings(frame, spec)
     findings += _declared_absent(frame, spec)
+    findings += _relation_findings(frame, spec, relations)
     findings.sort(key=lambda f: f.level != "error")
     return ValidationReport(findings, len(frame), frame.shape[1], spec.name)
