@@ -18,7 +18,8 @@ models it is applied to (a net refitted on all rows trains longer and lands on a
 scale; on a Taiwan sample its ECE after calibration was 0.023 refitted and 0.014 bagged).
 An estimator that makes its own out-of-fold log-odds while fitting (``oof_log_odds_``:
 the :class:`~greenscore.models.ensemble.EnsembleClassifier`, a LightGBM that chose its
-round count by internal k-fold CV) is fitted once and calibrated on them. The map is strictly increasing, so ranking (AUC, KS) and the order of an
+round count by internal k-fold CV) is fitted once and calibrated on them. The map is
+strictly increasing, so ranking (AUC, KS) and the order of an
 applicant's reasons are those of the wrapped model.
 
 Its :meth:`CalibratedClassifier.log_odds_contributions` are the wrapped model's exact

@@ -197,11 +197,8 @@ def with_relations_beside(
     the bundle as it is, for a database source, a model without relational features or no
     such file)."""
     location = local_path(data)
-    if query is not None or location is None or bundle.spec.relations is None:
-        return bundle, 0
-    if not location.exists():
-        return bundle, 0
-    links = load_relations(bundle.spec, str(location))
+    # load_relations answers None for a spec without relations or no file beside the data.
+    links = None if query or location is None else load_relations(bundle.spec, str(location))
     if links is None:
         return bundle, 0
     linked = bundle.with_relations(links)
