@@ -231,7 +231,14 @@ class Api:
         folder = jobs.input_dir(self.settings)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / path.name).write_bytes(path.read_bytes())
-        r = self.client.post("/v1/jobs", json={"file": path.name}, headers=self.key)
+        return self._job({"file": path.name})
+
+    def job_records(self, records: list[dict[str, Any]]) -> np.ndarray:
+        """A job of records sent in the request, its PDs in order."""
+        return self._job({"records": records})
+
+    def _job(self, body: dict[str, Any]) -> np.ndarray:
+        r = self.client.post("/v1/jobs", json=body, headers=self.key)
         assert r.status_code == 202, r.text
         job_id = r.json()["id"]
         deadline = time.monotonic() + 120

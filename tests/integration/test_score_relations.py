@@ -4,11 +4,13 @@ A model's relational step knows the training borrowers' links; an applicant scor
 has a new id, so without its links it scores as if it had none. ``greenscore score`` reads
 the relations file beside the applications (as training does) and adds those links to the
 graph: a new applicant linked to a borrower who defaulted in training gets it in its
-features, as the cross-validation that measured the model assumed.
+features, as the cross-validation that measured the model assumed. The service takes the
+same links per applicant (the ``links`` field) and must give the same PDs.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -26,7 +28,9 @@ from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import ScoringRuntime
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+sys.path.insert(0, str(Path(__file__).parent))
 from serving_bundle import build_bundle  # noqa: E402
+from test_consumers_agree import Api  # noqa: E402
 
 TRAIN_ROWS, NEW_ROWS = 2400, 1200
 
@@ -162,3 +166,70 @@ def test_the_cluster_engine_reads_the_links_too(world, tmp_path, capsys) -> None
     pd.testing.assert_series_equal(
         cluster["probability_of_default"], local["probability_of_default"]
     )
+
+
+def _links_of(ids: list, edges: pd.DataFrame) -> list[list[dict]]:
+    """Each applicant's links as the API takes them: every link of the file touching it."""
+    touching: dict = {}
+    for a, b, kind in edges[["source_id", "target_id", "relation"]].itertuples(index=False):
+        touching.setdefault(a, []).append({"id": b, "kind": kind})
+        touching.setdefault(b, []).append({"id": a, "kind": kind})
+    return [touching.get(i, []) for i in ids]
+
+
+def test_the_api_scores_applicants_with_their_own_links_as_score_does(
+    world, tmp_path, capsys
+) -> None:
+    """``/v1/score``, ``/v1/score/batch`` and a job take each applicant's links (the
+    ``links`` field); an applicant sent with every link of the relations file that touches
+    it gets the PD ``greenscore score`` gives it with that file, and without them the PD
+    it gives without. A link counts for its own applicant only."""
+    folder, new, links = world
+    _score(folder, new, tmp_path / "cli.parquet", capsys)
+    cli = pd.read_parquet(tmp_path / "cli.parquet")
+    rows = pd.read_parquet(new / "applications.parquet").head(300)
+    records = json.loads(rows.to_json(orient="records"))
+    for record, own in zip(records, _links_of(rows["applicant_id"].tolist(), links), strict=True):
+        record["links"] = own
+    linked = np.array([bool(r["links"]) for r in records])
+    assert linked.mean() > 0.3
+    expected = cli["probability_of_default"].to_numpy()[:300]
+    api = Api(ScoringBundle.load(folder))
+    try:
+        schema = api.client.get("/openapi.json").json()["components"]["schemas"]
+        assert "links" in schema["Applicant"]["properties"]
+        got = {
+            "batch": api.batch(records),
+            "single": api.single(records[:20]),
+            "job": api.job_records(records),
+        }
+        for consumer, pds in got.items():
+            np.testing.assert_allclose(
+                pds, expected[: len(pds)], rtol=0, atol=1e-9, err_msg=consumer
+            )
+        # The same applicants without their links: as score gives them without the file.
+        alone = api.batch([{k: v for k, v in r.items() if k != "links"} for r in records])
+        differs = np.abs(alone - got["batch"]) > 1e-12
+        assert differs[linked].mean() > 0.5 and not differs[~linked].any()
+        # One applicant's links never reach another scored beside it: the first linked
+        # applicant, alone and in a batch with a copy of it that links elsewhere.
+        first = records[int(np.argmax(linked))]
+        other = {**first, "links": [{"id": 1, "kind": "household"}]}
+        both = api.batch([first, other])
+        assert both[0] == pytest.approx(api.single([first])[0], abs=1e-12)
+        assert both[1] != pytest.approx(both[0], abs=1e-6)
+        # What the service would keep of it for a replay sends the links back as given.
+        service = api.client.app.state.service
+        item = service.item(first, actor="test")
+        assert service._applicant(item)["links"] == first["links"]
+        # Links that are not links are the caller's mistake, named.
+        for bad, where in (
+            ([{"kind": "household"}], ["body", "links", 0, "id"]),
+            ([{"id": 1, "weight": 2}], ["body", "links", 0, "weight"]),
+            ([{"id": i} for i in range(101)], ["body", "links"]),
+        ):
+            r = api.client.post("/v1/score", json={**first, "links": bad}, headers=api.key)
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"][0]["loc"] == where, r.text
+    finally:
+        api.close()

@@ -160,3 +160,55 @@ def test_a_step_without_training_outcomes_says_to_retrain() -> None:
     del step.known_, step.defaulted_  # as pickled by a release before with_links
     with pytest.raises(ModelError, match="retrain it to score applicants with their own links"):
         step.with_links(EDGES)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 2.0])
+def test_links_given_at_scoring_give_what_a_graph_fitted_with_them_gives(
+    smoothing: float,
+) -> None:
+    """Scoring does not rebuild the graph: each row's features are worked out from its
+    training neighbours and its added links. They must be, bit for bit, what a step fitted
+    on the training rows with the added links in its relations computes: repeated links,
+    links in both directions, self-links and links between new borrowers included."""
+    rng = np.random.default_rng(7)
+    train = pd.DataFrame({"x": np.zeros(60)}, index=pd.Index(range(60), name="id"))
+    y = rng.integers(0, 2, 60)
+
+    def edges(n: int, top: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "source_id": rng.integers(0, top, n),
+                "target_id": rng.integers(0, top, n),
+                "relation": rng.choice(["household", "guarantor"], n),
+            }
+        )
+
+    known, added = edges(90, 70), edges(60, 80)  # 60-69 linked at training, no outcome
+    step = RelationalFeatures(relations=known, smoothing=smoothing).fit(train, y)
+    oracle = RelationalFeatures(
+        relations=pd.concat([known, added], ignore_index=True), smoothing=smoothing
+    ).fit(train, y)
+    everyone = pd.DataFrame({"x": np.zeros(85)}, index=pd.Index(range(85), name="id"))
+    expected = oracle.transform(everyone)
+    pd.testing.assert_frame_equal(step.with_links(added).transform(everyone), expected)
+    # The same links given row by row: each row with every added link that touches it.
+    own: list[list[tuple]] = [[] for _ in range(85)]
+    for a, b, kind in added.itertuples(index=False):
+        own[a].append((b, kind))
+        own[b].append((a, kind))
+    pd.testing.assert_frame_equal(step.with_row_links(own).transform(everyone), expected)
+    # Row links count for their own row only: the same borrower twice, once with links.
+    twice = pd.DataFrame({"x": [0.0, 0.0]}, index=pd.Index([75, 75], name="id"))
+    out = step.with_row_links([own[75], None]).transform(twice)
+    assert out.iloc[0].equals(expected.loc[75]) and out.iloc[1]["relational_links"] == 0
+
+
+def test_row_links_must_match_the_rows_and_the_cache_is_not_saved() -> None:
+    import pickle
+
+    step = _fit().with_row_links([[(1, "household")]])
+    with pytest.raises(ValueError, match="links were given for 1 rows, the frame has 2"):
+        step.transform(VALID.iloc[:2])
+    step.transform(VALID.iloc[:1])
+    assert hasattr(step, "_neighbours")
+    assert not hasattr(pickle.loads(pickle.dumps(step)), "_neighbours")

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
 from greenscore.errors import DataError
+from greenscore.features.relational import LINKS_KEY
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import ScoringRuntime, probe_rows
 from greenscore.models.runtime.features import (
@@ -186,3 +187,43 @@ def test_score_frame_cleans_checks_and_scores_as_the_pipeline(data) -> None:
         "decision",
         "flags",
     ]
+
+
+def test_rows_with_their_own_links_score_alike_on_both_paths(data) -> None:
+    """An applicant's own links (the row's ``LINKS_KEY``) reach the relational step on the
+    compiled path and through the pipeline alike, and give the PD of the bundle with those
+    links added as a relations file; a row without links scores as it always did."""
+    ds, bundle, rows, ids, runtime = data
+    edges = ds.relations
+    trained = edges["source_id"].iloc[0]  # a borrower of the training graph
+    own = [
+        [(trained, "Household"), (trained, "guarantor")],  # twice: two kinds, one borrower
+        [(10**9, None), (10**9 + 1, "employer")],  # new borrowers; a kind unseen at fit
+        [(ids[2], "household")],  # a link to itself counts for nothing
+        [],
+    ]
+    new_ids = [f"new-{i}" for i in range(len(own))]
+    new_ids[2] = ids[2]
+    linked = [{**rows[i], LINKS_KEY: links} for i, links in enumerate(own)]
+    pipeline = Pipeline(
+        [("features", bundle.features), ("odd", _Doubler()), ("model", bundle.estimator)]
+    )
+    odd = ScoringBundle(name="odd", spec=bundle.spec, pipeline=pipeline, metadata=bundle.metadata)
+    slow = ScoringRuntime(odd)
+    assert runtime.mode == "lightgbm" and slow.mode == "pipeline"
+    fast_pd = runtime.score(linked, new_ids).probability
+    np.testing.assert_allclose(slow.score(linked, new_ids).probability, fast_pd, atol=1e-12)
+    file = pd.DataFrame(
+        [(a, b, k) for a, links in zip(new_ids, own, strict=True) for b, k in links],
+        columns=["source_id", "target_id", "relation"],
+    )
+    frame = rows_frame(rows[: len(own)], new_ids, runtime.raw_columns, None)
+    expected = bundle.with_relations(file).predict_pd(frame)
+    np.testing.assert_allclose(fast_pd, expected, atol=1e-12)
+    scored = runtime.score(linked, new_ids)
+    alone = runtime.score(rows[: len(own)], new_ids)
+    got = runtime.model_frame(scored.encoded)["relational_links"].tolist()
+    before = runtime.model_frame(alone.encoded)["relational_links"].tolist()
+    assert got == [1, 2, before[2], 0] and before[:2] == [0, 0]
+    assert fast_pd[0] != alone.probability[0]
+    assert fast_pd[2:].tolist() == alone.probability[2:].tolist()

@@ -24,8 +24,9 @@ lineage names them), as it always did for the neighbour sums the step held befor
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,11 @@ NO_OUTCOMES = (
 )
 
 PREFIX = "relational"
+#: A link given at scoring: the other borrower's id and the link's kind (snake case).
+Link = tuple[Any, str]
+#: The key under which a raw applicant (field -> value) carries its own links, as
+#: ``(borrower id, kind)`` pairs: the scoring runtime reads them (see :func:`links_of_rows`).
+LINKS_KEY = "__links__"
 SUMMARY_FEATURES = ("known_neighbours", "neighbour_defaults", "neighbour_default_rate")
 
 
@@ -176,13 +182,16 @@ class RelationalFeatures(FrameTransformer):
         )
 
     def with_links(self, links: pd.DataFrame) -> RelationalFeatures:
-        """A copy whose graph also holds ``links`` (same columns as the training relations):
-        the links of applicants scored now, to borrowers known at training or to each other.
+        """A copy that also knows ``links`` (same columns as the training relations): the
+        links of applicants scored now, to borrowers known at training or to each other.
 
-        Only training borrowers' outcomes count, as at fit: a new applicant linked to a
-        borrower who defaulted in training gets that in its neighbour features, which with
-        the training graph alone (its id unknown there) it could never have. Link kinds not
-        seen at fit count in ``relational_links`` only (the model has no column for them).
+        Links are undirected, as at fit: each counts for both its borrowers. Only training
+        borrowers' outcomes count: a new applicant linked to a borrower who defaulted in
+        training gets that in its neighbour features, which with the training graph alone
+        (its id unknown there) it could never have. A link that repeats one already known
+        counts once; link kinds not seen at fit count in ``relational_links`` only (the
+        model has no column for them). The training graph is not rebuilt: a row's features
+        are worked out from its training neighbours and its added links when it is scored.
 
         Raises
         ------
@@ -194,25 +203,40 @@ class RelationalFeatures(FrameTransformer):
         check_is_fitted(self, "derived_names_")
         if not self.derived_names_:
             return self  # fitted without relations: no graph to add to
+        self._check_outcomes()
+        src, dst, kinds = self._edges(links)
+        added: dict[Any, list[Link]] = {
+            node: list(known) for node, known in getattr(self, "added_links_", {}).items()
+        }
+        for a, b, kind in zip(src.tolist(), dst.tolist(), kinds.tolist(), strict=True):
+            added.setdefault(a, []).append((b, kind))
+            added.setdefault(b, []).append((a, kind))
+        step = copy.copy(self)
+        step.added_links_ = added
+        return step
+
+    def with_row_links(self, links: Sequence[Sequence[Link] | None]) -> RelationalFeatures:
+        """A copy whose next transform gives its ``i``-th row the links ``links[i]`` as well:
+        ``(borrower id, kind)`` pairs (kind None or a kind's name), the links an applicant
+        came with. Row by row, so that applicants scored together (a service's
+        micro-batch mixes callers) never change each other's features.
+
+        Raises
+        ------
+        ModelError
+            If the step was fitted by a release that did not keep the training outcomes.
+        """
+        check_is_fitted(self, "derived_names_")
+        if not self.derived_names_:
+            return self
+        self._check_outcomes()
+        step = copy.copy(self)
+        step.row_links_ = list(links)
+        return step
+
+    def _check_outcomes(self) -> None:
         if not hasattr(self, "known_"):
             raise ModelError(NO_OUTCOMES)
-        new_src, new_dst, new_kinds = self._edges(links)
-        old_src, old_dst, old_kinds = self._edges(self.relations)
-        src = np.concatenate([old_src, new_src])
-        dst = np.concatenate([old_dst, new_dst])
-        nodes = self.nodes_.append(pd.Index(pd.unique(np.concatenate([new_src, new_dst])))).unique()
-        extra = len(nodes) - len(self.nodes_)
-        step = copy.copy(self)
-        # Its edge table holds the added links too, so links added again later add to them.
-        columns = [c for c in (self.source, self.target, self.kind) if c in links.columns]
-        step.relations = pd.concat([self.relations, links[columns]], ignore_index=True)
-        step._graph(
-            nodes,
-            (src, dst, np.concatenate([old_kinds, new_kinds])),
-            np.concatenate([self.known_, np.zeros(extra)]),
-            np.concatenate([self.defaulted_, np.zeros(extra)]),
-        )
-        return step
 
     def _graph(
         self,
@@ -259,14 +283,132 @@ class RelationalFeatures(FrameTransformer):
         ]
 
     def _derive(self, frame: pd.DataFrame) -> Mapping[str, np.ndarray]:
-        return self.derive_at(self.nodes_.get_indexer(frame.index))
+        row_links = getattr(self, "row_links_", None)
+        if row_links is not None and len(row_links) != len(frame):
+            raise ValueError(
+                f"links were given for {len(row_links)} rows, the frame has {len(frame)}"
+            )
+        positions = self.nodes_.get_indexer(frame.index)
+        return self.derive_at(positions, frame.index.tolist(), row_links)
 
-    def derive_at(self, positions: np.ndarray) -> Mapping[str, np.ndarray]:
+    def derive_at(
+        self,
+        positions: np.ndarray,
+        ids: Sequence[Any] | None = None,
+        row_links: Sequence[Sequence[tuple[Any, Any]] | None] | None = None,
+        locate: Callable[[list[Any]], Sequence[int]] | None = None,
+    ) -> Mapping[str, np.ndarray]:
         """The features of rows whose ids sit at ``positions`` in :attr:`nodes_` (-1: an id
-        outside the graph)."""
+        outside the graph): the fitted graph's, unless a row has links given at scoring,
+        those added by :meth:`with_links` to its id (``ids``) or its own ``row_links[i]``
+        (``(borrower id, kind)`` pairs, see :meth:`with_row_links`). ``locate`` finds
+        borrower ids in :attr:`nodes_` as ``get_indexer`` does (the default)."""
         values = np.zeros((len(positions), len(self.derived_names_)))
         found = positions >= 0
         values[found] = self.node_features_[positions[found]]
         # An id outside the graph has no links: its rate is the prior (the base rate).
         values[~found, -1] = self.base_rate_ if self.smoothing > 0 else np.nan
+        added: dict[Any, list[Link]] = getattr(self, "added_links_", {})
+        if ids is not None and (added or row_links is not None):
+            for i, own in enumerate(ids):
+                links = _added_to(added, own) + _row_links(row_links[i] if row_links else None)
+                if links:
+                    values[i] = self._with_extra(int(positions[i]), own, links, locate)
         return {name: values[:, i] for i, name in enumerate(self.derived_names_)}
+
+    def _with_extra(
+        self,
+        at: int,
+        own: Any,
+        links: list[Link],
+        locate: Callable[[list[Any]], Sequence[int]] | None,
+    ) -> np.ndarray:
+        """One row's features from its training neighbours (``at``: its node, -1 for none)
+        and ``links``; the same sums as :meth:`_graph`'s, neighbour by neighbour: a
+        borrower linked twice counts once (once per kind in the per-kind counts), a link to
+        itself not at all, and only training borrowers' outcomes."""
+        ptr, at_, kind_at = self._neighbour_table()
+        kind_code = {k: j for j, k in enumerate(self.kinds_)}
+        kinds_of: dict[tuple[bool, Any], set[int]] = {}
+        if at >= 0:
+            for q, k in zip(
+                at_[ptr[at] : ptr[at + 1]].tolist(),
+                kind_at[ptr[at] : ptr[at + 1]].tolist(),
+                strict=True,
+            ):
+                kinds_of.setdefault((True, q), set()).add(k)
+        nodes = [node for node, _ in links]
+        if locate is None:
+            positions = self.nodes_.get_indexer(pd.Index(nodes, dtype=object)).tolist()
+        else:
+            positions = list(locate(nodes))
+        for (node, kind), q in zip(links, positions, strict=True):
+            if (at >= 0 and q == at) or (q < 0 and _same(node, own)):
+                continue  # a self-link would feed a row its own target
+            key = (True, q) if q >= 0 else (False, node)
+            kinds_of.setdefault(key, set()).add(kind_code.get(kind, -1))
+        trained = np.array([q for is_node, q in kinds_of if is_node], dtype=np.intp)
+        known = float(self.known_[trained].sum())
+        bad = float(self.defaulted_[trained].sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = (np.float64(bad) + self.smoothing * self.base_rate_) / (
+                np.float64(known) + self.smoothing
+            )
+        per_kind = [sum(j in kinds for kinds in kinds_of.values()) for j in range(len(self.kinds_))]
+        return np.array([len(kinds_of), *per_kind, known, bad, rate], dtype=float)
+
+    def _neighbour_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each node's training neighbours: offsets, neighbour nodes and link-kind codes
+        (index into :attr:`kinds_`, -1 for none), as CSR (made on first use)."""
+        table = getattr(self, "_neighbours", None)
+        if table is None:
+            src, dst, kinds = self._edges(self.relations)
+            a, b = self.nodes_.get_indexer(src), self.nodes_.get_indexer(dst)
+            keep = a != b
+            code = {k: j for j, k in enumerate(self.kinds_)}
+            codes = np.array([code.get(k, -1) for k in kinds[keep].tolist()], dtype=np.intp)
+            rows = np.concatenate([a[keep], b[keep]])
+            order = np.argsort(rows, kind="stable")
+            ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(self.nodes_)))])
+            table = (
+                ptr,
+                np.concatenate([b[keep], a[keep]])[order],
+                np.concatenate([codes, codes])[order],
+            )
+            self._neighbours = table
+        return table
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_neighbours", None)  # a cache, made again from the edges on first use
+        return state
+
+
+def links_of_rows(rows: Sequence[Mapping[str, Any]]) -> list[Any] | None:
+    """Each raw applicant's own links (:data:`LINKS_KEY`), None when no row has any."""
+    links = [row.get(LINKS_KEY) for row in rows]
+    return links if any(links) else None
+
+
+def _row_links(links: Sequence[tuple[Any, Any]] | None) -> list[Link]:
+    """Row links with their kinds named as at fit (snake case; None: ``unspecified``)."""
+    return [
+        (node, snake("unspecified" if kind is None or kind != kind else str(kind)))
+        for node, kind in links or ()
+    ]
+
+
+def _added_to(added: Mapping[Any, list[Link]], node: Any) -> list[Link]:
+    """The links added to ``node`` (an unhashable id has none)."""
+    try:
+        return added.get(node, [])
+    except TypeError:
+        return []
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two ids are the same borrower (as ``==``, never raising)."""
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - ids of odd types are simply different
+        return False

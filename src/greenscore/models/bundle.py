@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import io
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from greenscore.data.input_rules import InputRules
 from greenscore.data.loading import model_input
 from greenscore.data.spec import DatasetSpec
 from greenscore.errors import ModelError, NotFoundError
-from greenscore.features.relational import RelationalFeatures
+from greenscore.features.relational import Link, RelationalFeatures
 from greenscore.json_document import write_json
 from greenscore.logging import get_logger
 from greenscore.models.metadata import BundleMetadata
@@ -125,13 +126,36 @@ class ScoringBundle:
         if links is None:
             return self
         try:
-            pipeline = _with_links(self.pipeline, links)
+            pipeline = _each_relational(self.pipeline, lambda step: step.with_links(links))
         except ModelError as exc:
             log.warning("borrower links not used", extra={"model": self.name, "reason": str(exc)})
             return self
         if pipeline is self.pipeline:
             return self
         return dataclasses.replace(self, pipeline=pipeline)
+
+    def with_row_links(self, links: Sequence[Sequence[Link] | None]) -> ScoringBundle:
+        """This bundle for scoring rows that came with their own links: the ``i``-th row of
+        the next frame its pipeline scores also has the links ``links[i]`` (``(borrower
+        id, kind)`` pairs; see
+        :meth:`~greenscore.features.relational.RelationalFeatures.with_row_links`). A
+        bundle without a relational step is returned as it is.
+
+        Raises
+        ------
+        ModelError
+            If its relational step was saved by a release that kept no training outcomes.
+        """
+        pipeline = _each_relational(self.pipeline, lambda step: step.with_row_links(links))
+        return self if pipeline is self.pipeline else dataclasses.replace(self, pipeline=pipeline)
+
+    @property
+    def takes_links(self) -> bool:
+        """Whether applicants' own links change its scores: it has a relational step that
+        derives features and kept the training outcomes links are scored against."""
+        return any(
+            s.derived_names_ and hasattr(s, "known_") for s in _relational_steps(self.pipeline)
+        )
 
     # ------------------------------------------------------------ scoring
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -265,17 +289,25 @@ def _warn_on_version(bundle: ScoringBundle) -> None:
         )
 
 
-def _with_links(step: Any, links: pd.DataFrame) -> Any:
-    """``step`` with ``links`` in every relational step inside it: the pipelines on the way
-    are copied, the other steps shared, and ``step`` itself returned when nothing changes."""
+def _each_relational(step: Any, change: Callable[[RelationalFeatures], Any]) -> Any:
+    """``step`` with ``change`` made to every relational step inside it: the pipelines on
+    the way are copied, the other steps shared, and ``step`` itself returned when nothing
+    changes."""
     if isinstance(step, RelationalFeatures):
-        return step.with_links(links)
+        return change(step)
     steps = getattr(step, "steps", None)
     if not isinstance(steps, list):
         return step
-    replaced = [(name, _with_links(inner, links)) for name, inner in steps]
+    replaced = [(name, _each_relational(inner, change)) for name, inner in steps]
     if all(new is old for (_, new), (_, old) in zip(replaced, steps, strict=True)):
         return step
     copied = copy.copy(step)
     copied.steps = replaced
     return copied
+
+
+def _relational_steps(step: Any) -> list[RelationalFeatures]:
+    """The fitted relational steps inside ``step`` (a pipeline, nested or not)."""
+    if isinstance(step, RelationalFeatures):
+        return [step] if hasattr(step, "derived_names_") else []
+    return [r for _, inner in getattr(step, "steps", None) or [] for r in _relational_steps(inner)]

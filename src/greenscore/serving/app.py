@@ -231,7 +231,8 @@ def applicant_schema(store: ModelStore) -> type[BaseModel]:
     """The request model of one applicant for the store's primary model.
 
     Categorical inputs are the ones its type coercer learnt (else the training ranges'
-    levels and the spec's categorical columns); the rest are numbers.
+    levels and the spec's categorical columns); the rest are numbers. A model with
+    relational features also takes each applicant's links.
     """
     model = store.deployment.primary.model
     levels = input_categories(model.bundle)
@@ -244,7 +245,11 @@ def applicant_schema(store: ModelStore) -> type[BaseModel]:
         }
         levels.update({c: [] for c in declared & set(model.input_columns) if c not in levels})
     return applicant_model(
-        model.bundle.spec, model.input_columns, categorical=set(levels), levels=levels
+        model.bundle.spec,
+        model.input_columns,
+        categorical=set(levels),
+        levels=levels,
+        links=model.takes_links,
     )
 
 

@@ -53,12 +53,42 @@ def _number_reader(spec: DatasetSpec, column: str) -> BeforeValidator:
     return BeforeValidator(read)
 
 
+#: The applicant field holding its links (see :class:`BorrowerLink`).
+LINKS_FIELD = "links"
+#: Most links one applicant may send (a household or guarantor graph is a few per person).
+MAX_LINKS = 100
+
+
+class BorrowerLink(BaseModel):
+    """One link of an applicant to another borrower, as a row of the relations file."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=False)
+
+    id: int | Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        description="the other borrower's id, as in the id column"
+    )
+    kind: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="the kind of link, e.g. household, guarantor, employer"
+    )
+
+
+def links_row(links: list[dict[str, Any]] | None) -> list[tuple[Any, str | None]] | None:
+    """The ``links`` field as the scoring runtime reads it: ``(id, kind)`` pairs."""
+    return [(link["id"], link.get("kind")) for link in links] if links else None
+
+
+def links_field(pairs: list[tuple[Any, str | None]] | None) -> list[dict[str, Any]] | None:
+    """:func:`links_row` undone: the pairs as the ``links`` field sends them."""
+    return [{"id": node, "kind": kind} for node, kind in pairs] if pairs else None
+
+
 def applicant_model(
     spec: DatasetSpec,
     columns: list[str],
     *,
     categorical: set[str],
     levels: dict[str, list[Any]] | None = None,
+    links: bool = False,
     name: str = "Applicant",
 ) -> type[BaseModel]:
     """Build the pydantic model of one applicant for a model's input columns.
@@ -73,6 +103,10 @@ def applicant_model(
         Which of them are categories (the rest are numbers).
     levels : dict, optional
         Training levels per categorical column, listed in the schema as examples.
+    links : bool
+        Whether the model reads applicants' own links (a relational step): adds the
+        optional ``links`` field, a list of :class:`BorrowerLink` (not when a column is
+        itself called ``links``).
     name : str
         Name of the model in the OpenAPI document.
 
@@ -105,6 +139,19 @@ def applicant_model(
                 alias=spec.id_column,
                 description="applicant id: keys sticky A/B assignment, the audit subject and "
                 "relational features; never a model input",
+            ),
+        )
+    if links and LINKS_FIELD not in columns and LINKS_FIELD != spec.id_column:
+        fields["applicant_links"] = (
+            list[BorrowerLink] | None,
+            Field(
+                None,
+                alias=LINKS_FIELD,
+                max_length=MAX_LINKS,
+                description="the applicant's links to other borrowers (shared employer, "
+                "guarantor, household), as in the relations file the model was trained "
+                "with: each counts for this applicant only; links it had at training "
+                "count as well",
             ),
         )
     config = ConfigDict(

@@ -132,6 +132,8 @@ class ServedModel:
         self.runtime = ScoringRuntime(bundle)
         self.input_columns = list(self.runtime.raw_columns)
         self.id_name = bundle.spec.id_column
+        #: Whether applicants' own links (the ``links`` field) change its scores.
+        self.takes_links = bundle.takes_links
         self.training_ranges: dict[str, Any] = dict(bundle.metadata.training_ranges)
         quantiles = bundle.metadata.training_pd
         self.training_pd = [float(q) for q in quantiles] if quantiles else None

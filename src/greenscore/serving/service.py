@@ -35,6 +35,7 @@ from sqlalchemy import Connection
 
 from greenscore.config import Settings
 from greenscore.errors import DataError, GreenScoreError
+from greenscore.features.relational import LINKS_KEY
 from greenscore.json_document import plain
 from greenscore.logging import get_logger
 from greenscore.monitoring.live import LiveSamples, sampled_columns
@@ -60,6 +61,7 @@ from greenscore.serving.recorder import (
     record_decisions,
 )
 from greenscore.serving.review import insert_items, item_row
+from greenscore.serving.schemas import LINKS_FIELD, links_field, links_row
 from greenscore.serving.served_model import CACHED_ENERGY, EnergyPerCall, ScoreResult, ServedModel
 from greenscore.serving.tracing import Tracing
 from greenscore.serving.validation import Flag, InputGuard, input_hash
@@ -316,6 +318,9 @@ class ScoringService:
                 purpose=purpose,
             )
         row = {c: payload.get(c) for c in model.input_columns}
+        links = links_row(payload.get(LINKS_FIELD)) if model.takes_links else None
+        if links:
+            row[LINKS_KEY] = links
         protected = {c: payload[c] for c in self._protected(model) if c in payload}
         flags = self.guard(model).check(row, payload)
         for flag in flags:
@@ -766,7 +771,7 @@ class ScoringService:
                 request_id=item.request_id,
                 kind="score",
                 error=f"{type(error).__name__}: {error}",
-                payload={"applicants": [{**item.row, **self._id_field(item)}]},
+                payload={"applicants": [self._applicant(item)]},
                 subject_hashes=self._subject_hashes(item),
                 route=item.route,
                 actor=item.actor,
@@ -796,9 +801,14 @@ class ScoringService:
             )
             return None
 
-    def _id_field(self, item: Item) -> dict[str, Any]:
+    def _applicant(self, item: Item) -> dict[str, Any]:
+        """The applicant as a request sends it (what a replay validates again)."""
+        fields = {k: v for k, v in item.row.items() if k != LINKS_KEY}
         id_name = self.store.deployment.primary.model.id_name
-        return {id_name: item.applicant_id} if id_name and item.applicant_id is not None else {}
+        if id_name and item.applicant_id is not None:
+            fields[id_name] = item.applicant_id
+        links = links_field(item.row.get(LINKS_KEY))
+        return {**fields, LINKS_FIELD: links} if links else fields
 
     # ------------------------------------------------------------------ convenience
     def decide_payloads(

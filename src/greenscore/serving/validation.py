@@ -19,6 +19,7 @@ from typing import Any
 
 from greenscore.data.input_rules import OUT_OF_RANGE, SENT_KEY, Flag, InputRules
 from greenscore.data.spec import DatasetSpec
+from greenscore.features.relational import LINKS_KEY
 
 __all__ = ["OUT_OF_RANGE", "Flag", "InputGuard", "input_hash"]
 
@@ -76,11 +77,13 @@ class InputGuard:
 
 
 def input_hash(row: Mapping[str, Any], columns: list[str], applicant_id: Any) -> str:
-    """SHA-256 of what the model saw: the input fields (and the id, which relational
-    features read), plus the values sent for fields that were changed, so that two
+    """SHA-256 of what the model saw: the input fields (and the id and the applicant's
+    own links, which relational features read), plus the values sent for fields that were changed, so that two
     requests share a cached answer only when their reasons would read the same."""
     payload: dict[str, Any] = {"id": applicant_id, "fields": {c: row.get(c) for c in columns}}
     if row.get(SENT_KEY):
         payload["sent"] = row[SENT_KEY]
+    if row.get(LINKS_KEY):
+        payload["links"] = row[LINKS_KEY]
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -32,6 +32,7 @@ import pandas as pd
 from greenscore.errors import DataError, ModelError
 from greenscore.features._base import FrameTransformer
 from greenscore.features.coercion import TypeCoercer
+from greenscore.features.relational import links_of_rows
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.columns import model_feature_names
 from greenscore.models.runtime.history import compiled_deriver
@@ -62,7 +63,8 @@ class ColumnFrame:
     """The part of the DataFrame interface feature steps read in ``_derive``.
 
     ``frame[list]`` gives a block whose ``to_numpy()`` is the ``(n_rows, len(list))`` float
-    matrix, ``frame.ids`` the applicant ids (relational features look them up) and
+    matrix, ``frame.ids`` the applicant ids (relational features look them up),
+    ``frame.links`` each row's own links (None when no row has any) and
     ``frame.index`` the same as a pandas ``Index`` (made on first use), ``len(frame)`` the
     row count. The raw numeric inputs sit in one matrix, so a block of
     them is a single fancy-indexing call (the positions of each column list are cached);
@@ -75,6 +77,7 @@ class ColumnFrame:
         positions: Mapping[str, int],
         ids: Sequence[Any],
         cache: dict[tuple[str, ...], np.ndarray],
+        links: Sequence[Any] | None = None,
     ) -> None:
         self._base = base
         self._positions = positions
@@ -82,6 +85,7 @@ class ColumnFrame:
         self._extra: dict[str, np.ndarray] = {}
         self._index: pd.Index | None = None
         self.ids = ids
+        self.links = links
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -302,7 +306,7 @@ class CompiledFeatures:
             c: _codes_of([r.get(c) for r in rows], table, numeric_levels, c)
             for c, (table, numeric_levels) in self._codes.items()
         }
-        frame = ColumnFrame(base, self._positions, ids, self._blocks)
+        frame = ColumnFrame(base, self._positions, ids, self._blocks, links_of_rows(rows))
         for step, derive in zip(self._steps, self._derivers, strict=True):
             derived = derive(frame)  # the fitted step's own maths (see module doc)
             for name in step.derived_names_:

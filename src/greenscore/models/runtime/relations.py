@@ -6,8 +6,9 @@ as a pandas ``Index``. For the one to ten applicants of a service's micro-batch,
 that index and the hash lookup's setup cost about a tenth of a decision's scoring CPU;
 a dictionary from node id to position, made once when the runtime is built, answers the
 same question by one lookup per row. The step's own :meth:`derive_at` then computes the
-features, so they are the pipeline's, value for value; the runtime takes this deriver
-only after the whole encoding reproduced the pipeline on probe rows.
+features (of a row that came with links too, from its neighbours one by one), so they are
+the pipeline's, value for value; the runtime takes this deriver only after the whole
+encoding reproduced the pipeline on probe rows.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ def relation_deriver(step: Any) -> Deriver | None:
 
     def derive(frame: Any) -> Mapping[str, np.ndarray]:
         positions = np.fromiter((_position(where, i) for i in frame.ids), np.intp, len(frame))
-        return step.derive_at(positions)
+        return step.derive_at(positions, frame.ids, frame.links, locate)
+
+    def locate(nodes: list[Any]) -> list[int]:
+        return [_position(where, node) for node in nodes]
 
     return derive
 

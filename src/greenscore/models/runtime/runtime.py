@@ -44,6 +44,7 @@ from greenscore.data.cleaning import RowProblem, clean_frame, rows_without, unre
 from greenscore.data.input_rules import flags_text
 from greenscore.data.loading import model_input
 from greenscore.errors import DataError, ModelError
+from greenscore.features.relational import links_of_rows
 from greenscore.logging import get_logger
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.columns import (
@@ -263,12 +264,13 @@ class ScoringRuntime:
             return None, f"{type(exc).__name__}: {exc}"
         return _Probe(rows, ids, transformed, expected), ""
 
-    def _transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The fitted feature steps on a raw frame (the classifier's input frame)."""
+    def _transform(self, frame: pd.DataFrame, bundle: ScoringBundle | None = None) -> pd.DataFrame:
+        """The fitted feature steps of ``bundle`` (default: the runtime's) on a raw frame
+        (the classifier's input frame)."""
         out: Any = frame
         # Step by step, as Pipeline.predict_proba runs them (a slice of the pipeline would
         # also ask its last step to look fitted, which a stateless step may not).
-        for _, step in self.bundle.pipeline.steps[:-1]:
+        for _, step in (bundle or self.bundle).pipeline.steps[:-1]:
             if step is not None and step != "passthrough":
                 out = step.transform(out)
         if not isinstance(out, pd.DataFrame):
@@ -482,7 +484,9 @@ class ScoringRuntime:
         if self.features is not None:
             return Encoded(ids=list(ids), raw=raw, matrix=self.features.matrix(raw, ids))
         frame = rows_frame(raw, ids, self.raw_columns, self.id_name)
-        return self._from_model_input(frame, raw, list(ids))
+        links = links_of_rows(raw)
+        bundle = self.bundle if links is None else self.bundle.with_row_links(links)
+        return self._from_model_input(frame, raw, list(ids), bundle)
 
     def encode_frame(self, X: pd.DataFrame) -> Encoded:  # noqa: N803
         """Model-input rows (raw columns, id as index, input rules applied) encoded.
@@ -500,9 +504,10 @@ class ScoringRuntime:
         frame: pd.DataFrame,
         raw: list[Mapping[str, Any]] | dict[str, np.ndarray],
         ids: list[Any],
+        bundle: ScoringBundle | None = None,
     ) -> Encoded:
         try:
-            transformed = self._transform(frame)
+            transformed = self._transform(frame, bundle)
         except DataError:
             raise
         except (TypeError, ValueError) as exc:
