@@ -24,12 +24,15 @@ from greenscore.config import Settings, use_settings
 from greenscore.data.loading import Dataset
 from greenscore.data.presets import load_preset
 from greenscore.data.synthetic import generate
+from greenscore.features.relational import RelationalFeatures
 from greenscore.models.bundle import ScoringBundle
+from greenscore.models.calibration import CalibratedClassifier
 from greenscore.models.runtime import ScoringRuntime
+from greenscore.models.torch import GNNClassifier
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 sys.path.insert(0, str(Path(__file__).parent))
-from serving_bundle import build_bundle  # noqa: E402
+from serving_bundle import build_bundle, fit_bundle  # noqa: E402
 from test_consumers_agree import Api  # noqa: E402
 
 TRAIN_ROWS, NEW_ROWS = 2400, 1200
@@ -117,8 +120,6 @@ def test_every_consumer_of_the_linked_bundle_gives_the_same_pd(world, tmp_path, 
 def test_a_bundle_of_an_earlier_release_scores_as_before(world) -> None:
     """Its relational step kept no training outcomes: the links are not used (a warning is
     logged), and the bundle scores exactly as it did."""
-    from greenscore.features.relational import RelationalFeatures
-
     folder, new, links = world
     bundle = ScoringBundle.load(folder)
     step = next(
@@ -233,3 +234,58 @@ def test_the_api_scores_applicants_with_their_own_links_as_score_does(
             assert r.json()["detail"][0]["loc"] == where, r.text
     finally:
         api.close()
+
+
+def test_a_graph_net_attaches_new_applicants_by_their_links(world, tmp_path, capsys) -> None:
+    """The GNN attaches applicants scored later to its training graph by the links in its
+    relations table, which at training held the training borrowers' only: ``score`` adds
+    the relations file beside the applications (inside the calibration wrapper's bag of
+    fold nets), so a linked applicant's PD moves and an unlinked one's does not."""
+
+    folder, new, links = world
+    training = ScoringBundle.load(folder)  # for its training relations and spec
+    step = next(
+        s for _, s in training.features.steps[0][1].steps if isinstance(s, RelationalFeatures)
+    )
+    net = GNNClassifier(
+        spec=training.spec, relations=step.relations, max_epochs=3, random_state=0, n_jobs=1
+    )
+    data = generate(TRAIN_ROWS + NEW_ROWS, seed=5).applications
+    train = Dataset(
+        frame=data.iloc[:TRAIN_ROWS].reset_index(drop=True),
+        spec=training.spec,
+        location="synthetic",
+        sha256="test",
+        relations=step.relations,
+    )
+    bundle = fit_bundle(train, CalibratedClassifier(net, cv=2), name="gnn")
+    rows = pd.read_parquet(new / "applications.parquet")
+    X = bundle.model_input(rows)
+    alone = bundle.predict_pd(X)
+    linked_bundle = bundle.with_relations(links)
+    linked = linked_bundle.predict_pd(X)
+    touched = rows["applicant_id"].isin(pd.concat([links["source_id"], links["target_id"]]))
+    assert touched.mean() > 0.3
+    moved = np.abs(linked - alone) > 1e-9
+    assert moved[touched.to_numpy()].mean() > 0.9 and not moved[~touched.to_numpy()].any()
+    # The bundle's own nets keep their training relations; the bag's nets got the links.
+    bag = bundle.estimator.estimator_.estimators_
+    assert all(len(n.relations) == len(step.relations) for n in bag)
+    assert all(
+        len(n.relations) == len(step.relations) + len(links)
+        for n in linked_bundle.estimator.estimator_.estimators_
+    )
+    # score, reading the relations file beside the applications, gives the linked PDs
+    # (of a few applicants: the net's sampled reason codes cost a graph pass per sample).
+    few = tmp_path / "few"
+    few.mkdir()
+    rows.head(40).to_parquet(few / "applications.parquet")
+    links.to_parquet(few / "relations.parquet")
+    saved = bundle.save(tmp_path / "gnn")
+    _score(saved, few, tmp_path / "gnn.parquet", capsys)
+    scored = pd.read_parquet(tmp_path / "gnn.parquet")
+    plain = (scored["flags"] == "").to_numpy()
+    expected = linked_bundle.predict_pd(X.head(40))
+    np.testing.assert_allclose(
+        scored["probability_of_default"].to_numpy()[plain], expected[plain], rtol=1e-6
+    )

@@ -400,6 +400,31 @@ def test_gnn_scores_new_applicants_inductively():
     assert not np.allclose(rel.predict_proba(X.loc[[new_id]]), with_link)
 
 
+@pytest.mark.parametrize("arch", ["gnn-gcn-rel-labels", "gnn-gat-rel"])
+def test_rows_no_training_borrower_reaches_score_without_the_training_graph(arch):
+    """Unlinked new rows are scored in a pass over the new rows alone: the same logits as
+    in a pass with the training graph (made to happen by linking one more row to it)."""
+    X, y, spec, relations = make_data()
+    X_fit, y_fit, X_new = split(X, y)
+    inside = relations["source_id"].isin(X_fit.index) & relations["target_id"].isin(X_fit.index)
+    model = build(arch, spec, relations[inside], max_epochs=3).fit(X_fit, y_fit)
+    alone, n_train = model._scoring_graph(X_new)
+    assert n_train == 0 and len(alone["num"]) == len(X_new)
+    # New rows linked among themselves keep those links in the small pass.
+    pairs = relations[~inside].head(4)
+    linked = model.with_links(pairs)
+    assert linked._scoring_graph(X_new)[0]["edge_index"].shape[1] > 0
+    one_more = pd.DataFrame({"source_id": [X_new.index[-1]], "target_id": [X_fit.index[0]]})
+    both = linked.with_links(one_more)
+    assert both._scoring_graph(X_new)[1] == len(X_fit)
+    np.testing.assert_allclose(
+        linked.decision_function(X_new)[:-1], both.decision_function(X_new)[:-1], atol=1e-5
+    )
+    assert linked.decision_function(X_new)[-1] != both.decision_function(X_new)[-1]
+    # A model on the training graph keeps it: the links file adds, never replaces.
+    assert len(model.relations) == inside.sum() and model.with_links(pairs) is not model
+
+
 def test_gat_attention_coefficients():
     X, y, spec, relations = make_data()
     X_fit, y_fit, X_new = split(X, y)

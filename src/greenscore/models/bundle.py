@@ -111,13 +111,16 @@ class ScoringBundle:
         return self.pipeline[-1]
 
     def with_relations(self, links: pd.DataFrame | None) -> ScoringBundle:
-        """This bundle with ``links`` added to its relational step's borrower graph.
+        """This bundle with ``links`` added to its relational step's borrower graph, and its
+        graph net's.
 
         The graph a model was trained with knows the training borrowers' links only, so an
         applicant scored later, whose id is new, has no links in it: the links that come
         with the applications (a relations file beside them) give it its own, to borrowers
         whose training outcomes the step keeps (see
-        :meth:`~greenscore.features.relational.RelationalFeatures.with_links`). The model,
+        :meth:`~greenscore.features.relational.RelationalFeatures.with_links`), and attach
+        it to a graph net's training graph
+        (:meth:`~greenscore.models.torch.gnn.GNNClassifier.with_links`). The model,
         its version and this bundle are unchanged; a bundle without a relational step is
         returned as it is, and so is one saved by a release whose relational step kept no
         training outcomes (with a logged warning: it scores as it always did), and so it is
@@ -146,7 +149,7 @@ class ScoringBundle:
         ModelError
             If its relational step was saved by a release that kept no training outcomes.
         """
-        pipeline = _each_relational(self.pipeline, lambda step: step.with_row_links(links))
+        pipeline = _each_relational(self.pipeline, lambda step: _row_linked(step, links))
         return self if pipeline is self.pipeline else dataclasses.replace(self, pipeline=pipeline)
 
     @property
@@ -289,21 +292,41 @@ def _warn_on_version(bundle: ScoringBundle) -> None:
         )
 
 
-def _each_relational(step: Any, change: Callable[[RelationalFeatures], Any]) -> Any:
-    """``step`` with ``change`` made to every relational step inside it: the pipelines on
-    the way are copied, the other steps shared, and ``step`` itself returned when nothing
-    changes."""
-    if isinstance(step, RelationalFeatures):
-        return change(step)
-    steps = getattr(step, "steps", None)
-    if not isinstance(steps, list):
-        return step
-    replaced = [(name, _each_relational(inner, change)) for name, inner in steps]
-    if all(new is old for (_, new), (_, old) in zip(replaced, steps, strict=True)):
-        return step
-    copied = copy.copy(step)
-    copied.steps = replaced
+def _each_relational(part: Any, change: Callable[[Any], Any]) -> Any:
+    """``part`` with ``change`` made to every part inside it that reads borrower links (a
+    relational step, a graph net), looking inside pipelines (``steps``), calibration
+    wrappers (``estimator_``) and bags of fold models (``estimators_``): the containers
+    on the way are copied, everything else shared, and ``part`` itself returned when
+    nothing changes. A part reads links when it has ``with_links`` (the graph net is not
+    imported here: that would load torch for every bundle)."""
+    if hasattr(part, "with_links"):
+        return change(part)
+    changes: dict[str, Any] = {}
+    steps = getattr(part, "steps", None)
+    if isinstance(steps, list):
+        replaced = [(name, _each_relational(inner, change)) for name, inner in steps]
+        if any(new is not old for (_, new), (_, old) in zip(replaced, steps, strict=True)):
+            changes["steps"] = replaced
+    inner = getattr(part, "estimator_", None)
+    if inner is not None and (new := _each_relational(inner, change)) is not inner:
+        changes["estimator_"] = new
+    members = getattr(part, "estimators_", None)
+    if isinstance(members, list):
+        bag = [_each_relational(member, change) for member in members]
+        if any(new is not old for new, old in zip(bag, members, strict=True)):
+            changes["estimators_"] = bag
+    if not changes:
+        return part
+    copied = copy.copy(part)
+    for name, value in changes.items():
+        setattr(copied, name, value)
     return copied
+
+
+def _row_linked(step: Any, links: Sequence[Sequence[Link] | None]) -> Any:
+    """A relational step with row links; any other part (the graph net: its applicants are
+    attached by the links file only) as it is."""
+    return step.with_row_links(links) if isinstance(step, RelationalFeatures) else step
 
 
 def _relational_steps(step: Any) -> list[RelationalFeatures]:
