@@ -35,6 +35,7 @@ from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import ScoringRuntime
 from greenscore.tracking.registry import load_bundle
 from greenscore.workflows.cutoffs import override_cutoffs
+from greenscore.workflows.score import with_relations_beside
 from greenscore.workflows.train import TrainResult
 from greenscore.workflows.train import train as run_training
 from greenscore.workflows.train_plan import DEFAULT_MODELS, plan_training
@@ -212,6 +213,7 @@ def score(
     query: str | None = None,
     approve_below: float | None = None,
     decline_above: float | None = None,
+    relations: Data | None = None,
 ) -> pd.DataFrame:
     """Score applications: probability of default, points and decision per row.
 
@@ -225,6 +227,11 @@ def score(
         SQL query when ``data`` is a database URL.
     approve_below, decline_above : float, optional
         Cut-offs for this call instead of the model's own (a warning says so).
+    relations : DataFrame, str or Path, optional
+        The applicants' borrower links (an edge table like the training relations, or a
+        file of one) for a model with relational features or a GNN. Default: for a file
+        or folder, the relations file beside it, as ``greenscore score`` reads it; none
+        for a frame or a database.
 
     Returns
     -------
@@ -238,11 +245,26 @@ def score(
         When the cut-offs given differ from the model's.
     """
     bundle, note = override_cutoffs(
-        _bundle(model), approve_below=approve_below, decline_above=decline_above
+        _linked(_bundle(model), data, query, relations),
+        approve_below=approve_below,
+        decline_above=decline_above,
     )
     if note:
         warnings.warn(note, UserWarning, stacklevel=2)
     return ScoringRuntime(bundle).score_frame(_raw_frame(data, query))
+
+
+def _linked(
+    bundle: ScoringBundle, data: Data, query: str | None, relations: Data | None
+) -> ScoringBundle:
+    """The bundle with the applicants' borrower links: ``relations`` when given, else the
+    relations file beside a file or folder of applications (as ``greenscore score``)."""
+    if relations is not None:
+        links = relations if isinstance(relations, pd.DataFrame) else read_table(relations)
+        return bundle.with_relations(links)
+    if isinstance(data, pd.DataFrame):
+        return bundle
+    return with_relations_beside(bundle, data, query=query)[0]
 
 
 def member_contributions(model: Model, data: Data, *, query: str | None = None) -> pd.DataFrame:
@@ -253,7 +275,9 @@ def member_contributions(model: Model, data: Data, *, query: str | None = None) 
     model : ScoringBundle, str or Path
         An ensemble bundle (``--models auto`` or ``ensemble``), or where to load one.
     data : DataFrame, str or Path
-        Raw application rows, a file or a database URL (with ``query``).
+        Raw application rows, a file or a database URL (with ``query``); a file's
+        borrower links (the relations file beside it) join the model's graph, as in
+        :func:`score`.
 
     Returns
     -------
@@ -269,7 +293,7 @@ def member_contributions(model: Model, data: Data, *, query: str | None = None) 
     ModelError
         If the model is not an ensemble.
     """
-    bundle = _bundle(model)
+    bundle = _linked(_bundle(model), data, query, None)
     runtime = ScoringRuntime(bundle)
     X = bundle.model_input(_raw_frame(data, query))  # noqa: N806
     # Repaired as every consumer repairs inputs (clipped to the training range, say).
@@ -334,7 +358,9 @@ def explain_applicants(
     if isinstance(data, pd.DataFrame):
         frame = data
     else:
-        frame = load_dataset(data, spec=bundle.spec).frame
+        # The applications' links join the model's graph, as greenscore explain reads them.
+        dataset = load_dataset(data, spec=bundle.spec)
+        bundle, frame = bundle.with_relations(dataset.relations), dataset.frame
     return explain_report(
         bundle,
         frame,

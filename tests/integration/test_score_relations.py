@@ -289,3 +289,28 @@ def test_a_graph_net_attaches_new_applicants_by_their_links(world, tmp_path, cap
     np.testing.assert_allclose(
         scored["probability_of_default"].to_numpy()[plain], expected[plain], rtol=1e-6
     )
+
+
+def test_the_python_api_reads_the_links_as_the_cli_does(world, tmp_path, capsys) -> None:
+    """``gs.score`` and ``gs.explain_applicants`` on the applications folder read the
+    relations file beside them as ``greenscore score`` does (same PDs); a frame takes its
+    links by ``relations=``, and without them scores unlinked."""
+    import greenscore as gs
+
+    folder, new, links = world
+    _score(folder, new, tmp_path / "cli.parquet", capsys)
+    cli = pd.read_parquet(tmp_path / "cli.parquet")["probability_of_default"].to_numpy()
+    frame = pd.read_parquet(new / "applications.parquet")
+    from_folder = gs.score(folder, new)["probability_of_default"].to_numpy()
+    given = gs.score(folder, frame, relations=links)["probability_of_default"].to_numpy()
+    alone = gs.score(folder, frame)["probability_of_default"].to_numpy()
+    np.testing.assert_allclose(from_folder, cli, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(given, cli, rtol=0, atol=1e-9)
+    assert (np.abs(alone - cli) > 1e-9).mean() > 0.3
+    row = int(np.argmax(np.abs(alone - cli)))  # an applicant its links move most
+    report = gs.explain_applicants(
+        folder, new, out=tmp_path / "explain", rows=[row], shap_rows=50, lime=False,
+        counterfactuals=False,
+    )  # fmt: skip
+    (explained,) = report["rows"]
+    assert explained["probability_of_default"] == pytest.approx(cli[row], abs=1e-9)
