@@ -227,11 +227,16 @@ class Api:
         assert body["errors"] == 0, [x["error"] for x in body["results"] if x["error"]][:3]
         return np.array([x["result"]["probability_of_default"] for x in body["results"]])
 
-    def job(self, path: Path) -> np.ndarray:
+    def job(self, path: Path, relations: Path | None = None) -> np.ndarray:
+        """A job of a stored file (and its relations file), its PDs in order."""
         folder = jobs.input_dir(self.settings)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / path.name).write_bytes(path.read_bytes())
-        return self._job({"file": path.name})
+        body = {}
+        for field, source in (("file", path), ("relations_file", relations)):
+            if source is not None:
+                (folder / source.name).write_bytes(source.read_bytes())
+                body[field] = source.name
+        return self._job(body)
 
     def job_records(self, records: list[dict[str, Any]]) -> np.ndarray:
         """A job of records sent in the request, its PDs in order."""

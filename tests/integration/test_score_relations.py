@@ -20,7 +20,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from greenscore import cli as cli_module
-from greenscore.config import Settings, use_settings
+from greenscore.config import Settings, get_settings, use_settings
 from greenscore.data.loading import Dataset
 from greenscore.data.presets import load_preset
 from greenscore.data.synthetic import generate
@@ -29,6 +29,8 @@ from greenscore.models.bundle import ScoringBundle
 from greenscore.models.calibration import CalibratedClassifier
 from greenscore.models.runtime import ScoringRuntime
 from greenscore.models.torch import GNNClassifier
+from greenscore.privacy.registry import list_datasets
+from greenscore.store import database
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 sys.path.insert(0, str(Path(__file__).parent))
@@ -182,7 +184,7 @@ def test_the_api_scores_applicants_with_their_own_links_as_score_does(
     world, tmp_path, capsys
 ) -> None:
     """``/v1/score``, ``/v1/score/batch`` and a job take each applicant's links (the
-    ``links`` field); an applicant sent with every link of the relations file that touches
+    ``links`` field, or a job's stored relations file); an applicant sent with every link of the relations file that touches
     it gets the PD ``greenscore score`` gives it with that file, and without them the PD
     it gives without. A link counts for its own applicant only."""
     folder, new, links = world
@@ -195,6 +197,9 @@ def test_the_api_scores_applicants_with_their_own_links_as_score_does(
     linked = np.array([bool(r["links"]) for r in records])
     assert linked.mean() > 0.3
     expected = cli["probability_of_default"].to_numpy()[:300]
+    head = tmp_path / "applications.csv"
+    rows.to_csv(head, index=False)
+    home = get_settings()  # the module's, which the service replaces while it runs
     api = Api(ScoringBundle.load(folder))
     try:
         schema = api.client.get("/openapi.json").json()["components"]["schemas"]
@@ -203,7 +208,12 @@ def test_the_api_scores_applicants_with_their_own_links_as_score_does(
             "batch": api.batch(records),
             "single": api.single(records[:20]),
             "job": api.job_records(records),
+            "job of files": api.job(head, relations=new / "relations.parquet"),
         }
+        # Erasure reaches both stored files: the relations file by either id column.
+        registered = {e.name: e for e in list_datasets(db=database(get_settings()))}
+        assert registered["job-file:relations.parquet"].id_columns == ("source_id", "target_id")
+        assert "job-file:applications.csv" in registered
         for consumer, pds in got.items():
             np.testing.assert_allclose(
                 pds, expected[: len(pds)], rtol=0, atol=1e-9, err_msg=consumer
@@ -232,8 +242,13 @@ def test_the_api_scores_applicants_with_their_own_links_as_score_does(
             r = api.client.post("/v1/score", json={**first, "links": bad}, headers=api.key)
             assert r.status_code == 422, r.text
             assert r.json()["detail"][0]["loc"] == where, r.text
+        r = api.client.post(
+            "/v1/jobs", json={"records": records[:2], "relations_file": "x"}, headers=api.key
+        )
+        assert r.status_code == 422 and "'relations_file' goes with 'file'" in r.text, r.text
     finally:
         api.close()
+        use_settings(home)
 
 
 def test_a_graph_net_attaches_new_applicants_by_their_links(world, tmp_path, capsys) -> None:

@@ -204,16 +204,30 @@ class RelationalFeatures(FrameTransformer):
         if not self.derived_names_:
             return self  # fitted without relations: no graph to add to
         self._check_outcomes()
-        src, dst, kinds = self._edges(links)
         added: dict[Any, list[Link]] = {
             node: list(known) for node, known in getattr(self, "added_links_", {}).items()
         }
-        for a, b, kind in zip(src.tolist(), dst.tolist(), kinds.tolist(), strict=True):
-            added.setdefault(a, []).append((b, kind))
-            added.setdefault(b, []).append((a, kind))
+        for node, links_of_node in self.links_by_borrower(links).items():
+            added.setdefault(node, []).extend(links_of_node)
         step = copy.copy(self)
         step.added_links_ = added
         return step
+
+    def links_by_borrower(self, links: pd.DataFrame) -> dict[Any, list[Link]]:
+        """Each borrower's links in an edge table (same columns as the training relations),
+        both ways round: what each applicant of a file sends as its own links.
+
+        Raises
+        ------
+        DataError
+            If ``links`` lacks the source or target column or a link misses an endpoint.
+        """
+        src, dst, kinds = self._edges(links)
+        out: dict[Any, list[Link]] = {}
+        for a, b, kind in zip(src.tolist(), dst.tolist(), kinds.tolist(), strict=True):
+            out.setdefault(a, []).append((b, kind))
+            out.setdefault(b, []).append((a, kind))
+        return out
 
     def with_row_links(self, links: Sequence[Sequence[Link] | None]) -> RelationalFeatures:
         """A copy whose next transform gives its ``i``-th row the links ``links[i]`` as well:

@@ -33,7 +33,7 @@ from greenscore.data.cleaning import clean_frame
 from greenscore.data.input_rules import InputRules
 from greenscore.data.loading import model_input
 from greenscore.data.spec import DatasetSpec
-from greenscore.errors import ModelError, NotFoundError
+from greenscore.errors import DataError, ModelError, NotFoundError
 from greenscore.features.relational import Link, RelationalFeatures
 from greenscore.json_document import write_json
 from greenscore.logging import get_logger
@@ -151,6 +151,29 @@ class ScoringBundle:
         """
         pipeline = _each_relational(self.pipeline, lambda step: _row_linked(step, links))
         return self if pipeline is self.pipeline else dataclasses.replace(self, pipeline=pipeline)
+
+    def links_by_borrower(self, links: pd.DataFrame) -> dict[Any, list[Link]]:
+        """Each applicant's links in an edge table, as its relational step reads them (see
+        :meth:`~greenscore.features.relational.RelationalFeatures.links_by_borrower`).
+
+        Raises
+        ------
+        DataError
+            If the model reads no borrower links, or ``links`` is not an edge table.
+        """
+        steps = [s for s in _relational_steps(self.pipeline) if s.derived_names_]
+        if not steps:
+            raise DataError(f"model '{self.name}' reads no borrower links (no relational step)")
+        return steps[0].links_by_borrower(links)
+
+    @property
+    def link_columns(self) -> tuple[str, str]:
+        """The borrower-id columns of its relations (source, target)."""
+        steps = _relational_steps(self.pipeline)
+        if steps:
+            return steps[0].source, steps[0].target
+        relations = self.spec.relations
+        return (relations.source, relations.target) if relations else ("source_id", "target_id")
 
     @property
     def takes_links(self) -> bool:

@@ -26,11 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
+import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from greenscore.config import Settings
 from greenscore.errors import ConfigError, DataError, NotFoundError, PrivacyError
 from greenscore.logging import get_logger
+from greenscore.models.bundle import ScoringBundle
 from greenscore.privacy import sealed
 from greenscore.security.pseudonym import subject_hashes
 from greenscore.serving import outbound
@@ -40,6 +42,7 @@ from greenscore.serving.errors import (
     RateLimitedError,
     ServiceUnavailableError,
 )
+from greenscore.serving.schemas import LINKS_FIELD, links_field
 from greenscore.store import Database, database
 from greenscore.store.tables.serving import Job
 
@@ -52,6 +55,9 @@ NOT_FINISHED = "job '{id}' is {status}: results are ready when it is done"
 BAD_FILE = "job file '{name}' must be a file inside the job input folder {folder}"
 UNREADABLE_FILE = "job file '{name}' cannot be read as a table: {error}"
 ONE_SOURCE = "a job needs exactly one of 'records' and 'file'"
+LINKS_NEED_FILE = "'relations_file' goes with 'file' (records send each applicant's own 'links')"
+NO_LINKS = "the served model reads no borrower links: drop 'relations_file'"
+NO_ID_FOR_LINKS = "the served model has no id column, so a relations file names no applicant"
 TOO_MANY_ACTIVE = (
     "'{actor}' already has {n} jobs queued or running (serving.job_max_active_per_key); "
     "wait for one to finish"
@@ -140,6 +146,8 @@ def create_job(
     id_column: str | None = None,
     records: list[dict[str, Any]] | None = None,
     file: str | None = None,
+    relations_file: str | None = None,
+    model: ScoringBundle | None = None,
     callback_url: str | None = None,
 ) -> dict[str, Any]:
     """Check a new job, store its input (model fields only, sealed) and return its status.
@@ -155,6 +163,12 @@ def create_job(
         The applicant-id field (the subject of each row, for erasure).
     records, file : optional
         Exactly one: the records, or the name of a stored file in :func:`input_dir`.
+    relations_file : str, optional
+        With ``file``: a stored edge table of the applicants' borrower links (as
+        ``greenscore score`` reads beside a file); each row is sent with every link that
+        touches it, as its ``links`` field.
+    model : ScoringBundle, optional
+        The served model, which reads ``relations_file`` (its relational step's columns).
     callback_url : str, optional
         POSTed a summary when the job ends; checked by :func:`outbound.check_url`.
 
@@ -175,9 +189,15 @@ def create_job(
     if callback_url is not None:
         outbound.check_url(callback_url, allow=outbound.AllowList(s.callback_allow_hosts))
     path = None
+    if relations_file is not None and file is None:
+        raise DataError(LINKS_NEED_FILE)
     if records is None:
         path = resolve_input_file(settings, file or "")
         records = read_file(path)
+    links_path = None
+    if relations_file is not None:
+        links_path = resolve_input_file(settings, relations_file)
+        _add_links(records, read_file(links_path), id_column, model)
     if len(records) > s.job_max_records:
         raise PayloadTooLargeError(TOO_MANY.format(n=len(records), limit=s.job_max_records))
     db = database(settings)
@@ -232,9 +252,32 @@ def create_job(
     except Exception:
         sealed.drop(SEALED_KIND, f"{job_id}/", db=db)
         raise
+    folder = input_dir(settings).resolve()
     if path is not None and id_column:
-        _register_input(path, id_column, input_dir(settings).resolve(), db)
+        _register_input(path, id_column, folder, db)
+    if links_path is not None and model is not None:
+        _register_input(links_path, ",".join(model.link_columns), folder, db)
     return get_job(job_id, db=db)
+
+
+def _add_links(
+    records: list[dict[str, Any]],
+    edges: list[dict[str, Any]],
+    id_column: str | None,
+    model: ScoringBundle | None,
+) -> None:
+    """Give each record, as its ``links`` field, every link of ``edges`` touching it."""
+    if model is None or not model.takes_links:
+        raise DataError(NO_LINKS)
+    if not id_column:
+        raise DataError(NO_ID_FOR_LINKS)
+    by_borrower = model.links_by_borrower(pd.DataFrame.from_records(edges))
+    for record in records:
+        try:
+            own = by_borrower.get(record.get(id_column), [])
+        except TypeError:  # an unhashable id names no borrower
+            own = []
+        record[LINKS_FIELD] = links_field(own)
 
 
 def _register_input(path: Path, id_column: str, folder: Path, db: Database) -> None:

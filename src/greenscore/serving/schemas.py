@@ -11,6 +11,7 @@ model. Field names are the column names themselves (as aliases), so a column cal
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -77,7 +78,9 @@ def links_row(links: list[dict[str, Any]] | None) -> list[tuple[Any, str | None]
     return [(link["id"], link.get("kind")) for link in links] if links else None
 
 
-def links_field(pairs: list[tuple[Any, str | None]] | None) -> list[dict[str, Any]] | None:
+def links_field(
+    pairs: Sequence[tuple[Any, str | None]] | None,
+) -> list[dict[str, Any]] | None:
     """:func:`links_row` undone: the pairs as the ``links`` field sends them."""
     return [{"id": node, "kind": kind} for node, kind in pairs] if pairs else None
 

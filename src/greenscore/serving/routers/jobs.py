@@ -29,6 +29,7 @@ class _JobBody(Protocol):
 
     records: list[BaseModel] | None
     file: str | None
+    relations_file: str | None
     callback_url: AnyHttpUrl | None
 
 
@@ -54,6 +55,18 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
                 # No control characters (a NUL byte cannot be in a path).
                 pattern=r"^[^\x00-\x1f\x7f]+$",
                 description="a stored file (CSV, JSON, Parquet) in the job input folder",
+            ),
+        ),
+        relations_file=(
+            str | None,
+            Field(
+                None,
+                min_length=1,
+                max_length=1024,
+                pattern=r"^[^\x00-\x1f\x7f]+$",
+                description="with 'file', a stored edge table of the applicants' borrower "
+                "links (the relations file the model was trained with, for the new "
+                "applicants): each applicant is scored with every link touching it",
             ),
         ),
         callback_url=(
@@ -94,6 +107,8 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
             id_column=service.store.deployment.primary.model.id_name,
             records=records,
             file=body.file,
+            relations_file=body.relations_file,
+            model=service.store.deployment.primary.model.bundle,
             callback_url=str(body.callback_url) if body.callback_url else None,
         )
         worker = getattr(request.app.state, "job_worker", None)
