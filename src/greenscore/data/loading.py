@@ -131,14 +131,19 @@ def resolve_spec(
 
 
 def load_relations(spec: DatasetSpec, location: str) -> pd.DataFrame | None:
-    """Read the spec's borrower relations next to the applications file, if declared."""
+    """Read the spec's borrower relations next to the applications (a file, or a folder of
+    parts), if declared: the file the spec names, or the folder of parts of that name
+    (``relations/`` for ``relations.parquet``, as ``greenscore generate --chunk-rows``
+    writes them beside ``applications/``)."""
     if spec.relations is None:
         return None
     path = Path(spec.relations.path)
     if not path.is_absolute():
         path = Path(location).parent / path
     if not path.exists():
-        return None
+        path = path.parent / path.stem
+        if not path.is_dir():
+            return None
     edges = read_table(path)
     missing = {spec.relations.source, spec.relations.target} - set(edges.columns)
     if missing:
@@ -176,7 +181,7 @@ def load_dataset(
     frame = clean_frame(raw, spec, strict=False)
     path = Path(str(location))
     digest = sha256_file(path) if path.is_file() else hash_frame(frame)
-    relations = load_relations(spec, str(location)) if path.is_file() else None
+    relations = load_relations(spec, str(location)) if path.exists() else None
     return Dataset(
         frame=frame, spec=spec, location=str(location), sha256=digest, relations=relations
     )
