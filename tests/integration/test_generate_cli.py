@@ -68,3 +68,32 @@ def test_same_seed_writes_byte_identical_files(tmp_path: Path) -> None:
         assert path.read_bytes() == second[key].read_bytes(), key
     other = write_synthetic(tmp_path / "c", rows=800, seed=22, default_rate=0.15)
     assert other["applications"].read_bytes() != first["applications"].read_bytes()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["one-file", "parts"])
+def test_first_id_gives_a_later_file_ids_of_its_own(tmp_path: Path, chunked: bool) -> None:
+    """Applicants generated to be scored by a model trained on another generated file
+    must not reuse its ids (each would be scored with a training borrower's links): with
+    ``--first-id`` the ids, and the relations' ids, run on from it; the data is the same."""
+    import pandas as pd
+
+    parts = ["--chunk-rows", "150"] if chunked else []
+    for name, first in (("default", None), ("later", "200001")):
+        args = ["generate", "--rows", "300", "--seed", "5", "--out", str(tmp_path / name)]
+        result = CliRunner().invoke(app, args + parts + (["--first-id", first] if first else []))
+        assert result.exit_code == 0, result.output
+    read = {n: load_dataset(tmp_path / n, preset="synthetic") for n in ("default", "later")}
+    base, later = (read[n].frame for n in ("default", "later"))
+    assert base["applicant_id"].tolist() == list(range(100_001, 100_301))
+    assert later["applicant_id"].tolist() == list(range(200_001, 200_301))
+    shift = 100_000
+    pd.testing.assert_frame_equal(
+        later.drop(columns="applicant_id"), base.drop(columns="applicant_id")
+    )
+    links = {n: read[n].relations for n in ("default", "later")}
+    for column in ("source_id", "target_id"):
+        assert (links["later"][column] - links["default"][column] == shift).all()
+    result = CliRunner().invoke(
+        app, ["generate", "--rows", "100", "--first-id", "0", "--out", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 2 and "--first-id" in result.output

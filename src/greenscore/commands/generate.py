@@ -42,12 +42,22 @@ def generate_command(
             min=0,
         ),
     ] = 0,
+    first_id: Annotated[
+        int,
+        typer.Option(
+            "--first-id",
+            min=1,
+            help="The first applicant id; the others follow. Give applicants made to be "
+            "scored by a model trained on another generated file ids of their own (e.g. "
+            "200001): an id its borrower graph knows is scored with that borrower's links.",
+        ),
+    ] = 100_001,
     engine: EngineOpt = "pandas",
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Generate synthetic credit applications, borrower relations and their datasheet."""
     if chunk_rows or engine != "pandas":
-        _generate_parts(out, rows, seed, default_rate, chunk_rows, engine, scheduler)
+        _generate_parts(out, rows, seed, default_rate, chunk_rows, engine, scheduler, first_id)
         return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -68,7 +78,7 @@ def generate_command(
         transient=True,
     ) as progress:
         task = progress.add_task(f"generating {rows:,} applications", total=2)
-        data = generate(rows, seed=seed, default_rate=default_rate)
+        data = generate(rows, seed=seed, default_rate=default_rate, first_id=first_id)
         progress.update(task, advance=1, description=f"writing to {out}")
         paths = data.write(out)
         progress.update(task, advance=1)
@@ -92,6 +102,7 @@ def _generate_parts(
     chunk_rows: int,
     engine: str,
     scheduler: str | None,
+    first_id: int,
 ) -> None:
     from greenscore.commands.progress import run_with_progress
     from greenscore.config import get_settings
@@ -127,6 +138,7 @@ def _generate_parts(
             chunk_rows=chunk_rows,
             mapper=mapper,
             progress=tick,
+            first_id=first_id,
         )
 
     parts = len(chunk_sizes(rows, chunk_rows))  # a small remainder joins the last part

@@ -59,6 +59,9 @@ MIN_ROWS = 20
 MIN_DEFAULT_RATE, MAX_DEFAULT_RATE = 0.01, 0.5
 ERR_ROWS = "rows must be an integer of at least {minimum}, got {value!r}"
 ERR_SEED = "seed must be a non-negative integer, got {value!r}"
+ERR_FIRST_ID = "first_id must be a positive integer, got {value!r}"
+#: The first applicant id of a generated file, unless told otherwise.
+FIRST_ID = 100_001
 ERR_RATE = "default_rate must be between {low} and {high}, got {value!r}"
 
 
@@ -121,7 +124,7 @@ def _top_k(score: np.ndarray, k: int) -> np.ndarray:
     return flags
 
 
-def _validate(rows: int, seed: int, default_rate: float) -> None:
+def _validate(rows: int, seed: int, default_rate: float, first_id: int = FIRST_ID) -> None:
     if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < MIN_ROWS:
         raise ConfigError(ERR_ROWS.format(minimum=MIN_ROWS, value=rows))
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -130,6 +133,8 @@ def _validate(rows: int, seed: int, default_rate: float) -> None:
         raise ConfigError(
             ERR_RATE.format(low=MIN_DEFAULT_RATE, high=MAX_DEFAULT_RATE, value=default_rate)
         )
+    if isinstance(first_id, bool) or not isinstance(first_id, int | np.integer) or first_id < 1:
+        raise ConfigError(ERR_FIRST_ID.format(value=first_id))
 
 
 # --------------------------------------------------------------------------- people
@@ -558,7 +563,9 @@ def _missing(rng: np.random.Generator, values: np.ndarray, share: float) -> np.n
     return out
 
 
-def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> SyntheticData:
+def generate(
+    rows: int, *, seed: int = 42, default_rate: float = 0.15, first_id: int = FIRST_ID
+) -> SyntheticData:
     """Generate synthetic credit applications, borrower relations and their datasheet.
 
     Parameters
@@ -570,6 +577,10 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
     default_rate : float, default 0.15
         Share of applicants who default; met exactly: ``round(rate * rows)`` defaults
         (at least one).
+    first_id : int, default 100001
+        The first applicant id; the others follow it. Applicants generated to be scored
+        by a model trained on another generated file need ids of their own: an id the
+        model's borrower graph knows would be scored with that training borrower's links.
 
     Returns
     -------
@@ -580,7 +591,7 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
     Raises
     ------
     ConfigError
-        If ``rows``, ``seed`` or ``default_rate`` is out of range.
+        If ``rows``, ``seed``, ``default_rate`` or ``first_id`` is out of range.
 
     Examples
     --------
@@ -588,7 +599,7 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
     >>> float(data.applications["default"].mean())
     0.15
     """
-    _validate(rows, seed, default_rate)
+    _validate(rows, seed, default_rate, first_id)
     n = int(rows)
     rng = np.random.default_rng(int(seed))
 
@@ -621,7 +632,7 @@ def generate(rows: int, *, seed: int = 42, default_rate: float = 0.15) -> Synthe
     )
     pii = _pii(int(seed), rng, female=people["female"], region=people["region"], pairs=pairs)
 
-    ids = np.arange(100_001, 100_001 + n, dtype=np.int64)
+    ids = np.arange(int(first_id), int(first_id) + n, dtype=np.int64)
     region_names = np.array(list(REGIONS), dtype=object)
     employer_ids = np.where(
         employer >= 0,

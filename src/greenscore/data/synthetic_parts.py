@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from greenscore.data._synthetic_params import APPLICATIONS_DIR, DATASHEET_FILE, RELATIONS_DIR
-from greenscore.data.synthetic import MIN_ROWS, generate
+from greenscore.data.synthetic import FIRST_ID, MIN_ROWS, generate
 from greenscore.errors import ConfigError
 
 PART_NAME = "part-{index:05d}.parquet"
@@ -77,6 +77,7 @@ def write_part(
     seed: int,
     default_rate: float,
     resume: bool = True,
+    first_id: int = FIRST_ID,
 ) -> int:
     """Generate and write chunk ``index``; the number of applicants it holds.
 
@@ -87,19 +88,20 @@ def write_part(
     sizes : every chunk's size (:func:`chunk_sizes`), for the ids' offset.
     seed, default_rate : as :func:`~greenscore.data.synthetic.generate`.
     resume : skip a chunk whose parts are already written.
+    first_id : the portfolio's first applicant id (chunk ``index`` follows the ones before).
     """
     out = Path(out_dir)
     apps = out / APPLICATIONS_DIR / PART_NAME.format(index=index)
     rels = out / RELATIONS_DIR / PART_NAME.format(index=index)
     if resume and apps.exists() and rels.exists():
         return sizes[index]
-    data = generate(sizes[index], seed=chunk_seed(seed, index), default_rate=default_rate)
-    shift = int(sum(sizes[:index]))
-    applications = data.applications
-    applications["applicant_id"] += shift
-    relations = data.relations
-    relations["source_id"] += shift
-    relations["target_id"] += shift
+    data = generate(
+        sizes[index],
+        seed=chunk_seed(seed, index),
+        default_rate=default_rate,
+        first_id=first_id + int(sum(sizes[:index])),
+    )
+    applications, relations = data.applications, data.relations
     apps.parent.mkdir(parents=True, exist_ok=True)
     rels.parent.mkdir(parents=True, exist_ok=True)
     _atomic_parquet(applications, apps)
@@ -124,6 +126,7 @@ def write_synthetic_parts(
     resume: bool = True,
     mapper: Mapper | None = None,
     progress: Callable[[int], Any] | None = None,
+    first_id: int = FIRST_ID,
 ) -> dict[str, Path]:
     """Write a portfolio of ``rows`` applicants as partitioned Parquet under ``out_dir``.
 
@@ -136,6 +139,7 @@ def write_synthetic_parts(
     mapper : ``mapper(fn, indices)`` runs ``fn`` over chunk numbers and yields their row
         counts as they finish (e.g. on Dask workers); in this process, one by one, if None.
     progress : called with each finished chunk's row count.
+    first_id : the first applicant id, as :func:`~greenscore.data.synthetic.generate`'s.
 
     Returns
     -------
@@ -155,7 +159,13 @@ def write_synthetic_parts(
 
     def one(index: int) -> int:
         return write_part(
-            out, index, sizes=sizes, seed=seed, default_rate=default_rate, resume=resume
+            out,
+            index,
+            sizes=sizes,
+            seed=seed,
+            default_rate=default_rate,
+            resume=resume,
+            first_id=first_id,
         )
 
     run = mapper or (lambda fn, items: map(fn, items))
