@@ -24,7 +24,7 @@ from greenscore.config import Settings, get_settings, use_settings
 from greenscore.data.loading import Dataset
 from greenscore.data.presets import load_preset
 from greenscore.data.synthetic import generate
-from greenscore.features.relational import RelationalFeatures
+from greenscore.features.relational import LINKS_KEY, RelationalFeatures
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.calibration import CalibratedClassifier
 from greenscore.models.runtime import ScoringRuntime
@@ -290,6 +290,23 @@ def test_a_graph_net_attaches_new_applicants_by_their_links(world, tmp_path, cap
         len(n.relations) == len(step.relations) + len(links)
         for n in linked_bundle.estimator.estimator_.estimators_
     )
+    # Applicants sent with their own links (the service's 'links') get the PDs the file
+    # gives them when every link goes to a training borrower: the net reads their
+    # messages row by row (a link to another new applicant joins it from a file only).
+    ids = rows["applicant_id"].tolist()
+    own = _links_of(ids, links)
+    trained = set(step.nodes_[step.known_ > 0].tolist())
+    to_trained = np.array([bool(o) and all(x["id"] in trained for x in o) for o in own])
+    assert to_trained.sum() > 20
+    records = [
+        {**r, LINKS_KEY: [(x["id"], x["kind"]) for x in o]}
+        for r, o in zip(rows.to_dict("records"), own, strict=True)
+    ]
+    sent = ScoringRuntime(bundle).score(records, ids).probability
+    # (The runtime scores values as sent; predict_pd holds them to the training range.)
+    file = linked_bundle.pipeline.predict_proba(X)[:, 1]
+    np.testing.assert_allclose(sent[to_trained], file[to_trained], rtol=1e-5)
+    assert (np.abs(sent - alone) > 1e-9)[to_trained].all()
     # score, reading the relations file beside the applications, gives the linked PDs
     # (of a few applicants: the net's sampled reason codes cost a graph pass per sample).
     few = tmp_path / "few"

@@ -141,8 +141,9 @@ class ScoringBundle:
         """This bundle for scoring rows that came with their own links: the ``i``-th row of
         the next frame its pipeline scores also has the links ``links[i]`` (``(borrower
         id, kind)`` pairs; see
-        :meth:`~greenscore.features.relational.RelationalFeatures.with_row_links`). A
-        bundle without a relational step is returned as it is.
+        :meth:`~greenscore.features.relational.RelationalFeatures.with_row_links` and
+        :meth:`~greenscore.models.torch.gnn.GNNClassifier.with_row_links`). A bundle
+        without a part that reads links is returned as it is.
 
         Raises
         ------
@@ -346,10 +347,9 @@ def _each_relational(part: Any, change: Callable[[Any], Any]) -> Any:
     return copied
 
 
-def _row_linked(step: Any, links: Sequence[Sequence[Link] | None]) -> Any:
-    """A relational step with row links; any other part (the graph net: its applicants are
-    attached by the links file only) as it is."""
-    return step.with_row_links(links) if isinstance(step, RelationalFeatures) else step
+def _row_linked(part: Any, links: Sequence[Sequence[Link] | None]) -> Any:
+    """A part that reads borrower links (a relational step, a graph net), with row links."""
+    return part.with_row_links(links)
 
 
 def _relational_steps(step: Any) -> list[RelationalFeatures]:

@@ -541,8 +541,16 @@ class ScoringRuntime:
         if self._trees and encoded.matrix is not None:
             assert self.trees is not None  # _trees is set only with them
             return self.trees.predict(encoded.matrix)
-        proba = self.bundle.estimator.predict_proba(self.model_frame(encoded))
+        proba = self._estimator(encoded).predict_proba(self.model_frame(encoded))
         return np.asarray(proba, dtype=float)[:, 1]
+
+    def _estimator(self, encoded: Encoded) -> Any:
+        """The classifier for these rows: given their own links when they came with some
+        (a graph net reads them itself; features already hold theirs)."""
+        links = links_of_rows(encoded.raw) if isinstance(encoded.raw, list) else None
+        return (
+            self.bundle.estimator if links is None else self.bundle.with_row_links(links).estimator
+        )
 
     def score(
         self,

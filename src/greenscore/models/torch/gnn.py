@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -323,6 +323,35 @@ random_state, n_jobs
         )
         return step
 
+    def with_row_links(self, links: Sequence[Sequence[tuple[Any, Any]] | None]) -> GNNClassifier:
+        """A copy whose next scoring gives its ``i``-th row the links ``links[i]`` as well
+        (``(borrower id, kind)`` pairs, as an applicant sends them): each link to a
+        training borrower sends that borrower's messages into the row, and only into it,
+        so applicants scored together never change each other's logits. A link to a
+        borrower the training graph does not hold (another new applicant) is not used:
+        such links join a net's graph from a relations file only (:meth:`with_links`).
+        """
+        check_is_fitted(self, "module_")
+        if not self.uses_relations:
+            return self
+        step = copy.copy(self)
+        step.row_links_ = list(links)
+        return step
+
+    def _row_links_in(self, X: pd.DataFrame) -> np.ndarray:  # noqa: N803
+        """Pairs (training node, new row) of the rows' own links (:meth:`with_row_links`)."""
+        row_links = getattr(self, "row_links_", None)
+        if row_links is None:
+            return np.zeros((0, 2), dtype=np.int64)
+        if len(row_links) != len(X):
+            raise ValueError(f"links were given for {len(row_links)} rows, X has {len(X)}")
+        rows = [j for j, own in enumerate(row_links) for _ in own or ()]
+        nodes = [node for own in row_links for node, _ in own or ()]
+        at = pd.Index(self.graph_ids_).get_indexer(pd.Index(nodes, dtype=object))
+        own_ids = X.index.to_numpy()[np.asarray(rows, dtype=np.intp)]
+        keep = (at >= 0) & (np.asarray(nodes, dtype=object) != own_ids)
+        return np.column_stack([at[keep], np.asarray(rows, dtype=np.int64)[keep]])
+
     def _fingerprint(self, X: pd.DataFrame, y: np.ndarray) -> str:  # noqa: N803
         base = super()._fingerprint(X, y)
         if self.relations is None:
@@ -423,6 +452,7 @@ random_state, n_jobs
             links_new = relation_pairs(
                 self.relations, source=source, target=target, left=new_ids, right=new_ids
             )
+            links_in = np.concatenate([links_in, self._row_links_in(X)]).astype(np.int64)
         else:
             k = min(self.k_neighbors, n_train)
             assert self.knn_ is not None  # fitted without relations: a k-NN graph
