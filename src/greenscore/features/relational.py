@@ -15,8 +15,12 @@ rows are never in the target table, because ``fit`` only ever sees training rows
 
 Applicants scored later. Their ids are new to the graph, so alone they have no links;
 :meth:`RelationalFeatures.with_links` adds the links that come with them (the relations
-file beside a scored file) and computes their features from the training outcomes the
-step keeps per node (``known_``, ``defaulted_``). Those outcomes are personal data held
+file beside a scored file, each link counting for both its borrowers) and
+:meth:`RelationalFeatures.with_row_links` the links each applicant sent (counting for that
+applicant only: the service scores callers together). Either way a linked row's features
+are worked out, when it is scored, from its training neighbours and its links against the
+training outcomes the step keeps per node (``known_``, ``defaulted_``): the sums of the
+fit, neighbour by neighbour, without rebuilding the graph. Those outcomes are personal data held
 in the bundle: a subject's erasure means retraining the models trained on them (their
 lineage names them), as it always did for the neighbour sums the step held before.
 """
@@ -100,6 +104,10 @@ class RelationalFeatures(FrameTransformer):
     known_, defaulted_ : ndarray of shape (n_nodes,)
         1 where the node is a training row, and its outcome: what :meth:`with_links` needs
         to give applicants scored later the features of their own links.
+    added_links_ : dict of id to list of (id, kind)
+        Only on a copy made by :meth:`with_links`: each borrower's added links.
+    row_links_ : list
+        Only on a copy made by :meth:`with_row_links`: each row's own links.
     derived_names_ : list of str
         ``relational_links``, ``relational_links_<kind>`` for each kind,
         ``relational_known_neighbours``, ``relational_neighbour_defaults`` and

@@ -33,6 +33,15 @@ class _JobBody(Protocol):
     callback_url: AnyHttpUrl | None
 
 
+def _stored_file(description: str) -> tuple[Any, Any]:
+    """A request field naming a file in the job input folder (optional)."""
+    # No control characters (a NUL byte cannot be in a path).
+    field = Field(
+        None, min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$", description=description
+    )
+    return (str | None, field)
+
+
 def build_router(applicant: type[BaseModel]) -> APIRouter:
     """The job routes for an applicant model."""
     router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -46,28 +55,11 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
             records_type,
             Field(None, description="applicants to score (or give 'file')"),
         ),
-        file=(
-            str | None,
-            Field(
-                None,
-                min_length=1,
-                max_length=1024,
-                # No control characters (a NUL byte cannot be in a path).
-                pattern=r"^[^\x00-\x1f\x7f]+$",
-                description="a stored file (CSV, JSON, Parquet) in the job input folder",
-            ),
-        ),
-        relations_file=(
-            str | None,
-            Field(
-                None,
-                min_length=1,
-                max_length=1024,
-                pattern=r"^[^\x00-\x1f\x7f]+$",
-                description="with 'file', a stored edge table of the applicants' borrower "
-                "links (the relations file the model was trained with, for the new "
-                "applicants): each applicant is scored with every link touching it",
-            ),
+        file=_stored_file("a stored file (CSV, JSON, Parquet) in the job input folder"),
+        relations_file=_stored_file(
+            "with 'file', a stored edge table of the applicants' borrower links (the "
+            "relations file the model was trained with, for the new applicants): each "
+            "applicant is scored with every link touching it"
         ),
         callback_url=(
             AnyHttpUrl | None,
