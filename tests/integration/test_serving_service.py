@@ -233,3 +233,28 @@ def test_each_decision_records_what_it_cost(settings, models) -> None:
     assert cached[0].to_dict()["energy"]["method"].startswith("answer cache")
     counted = svc.monitor.energy.labels(served.name, served.version)._value.get()
     assert counted == pytest.approx(5 * row.kwh + call.kwh)
+
+
+def test_a_linked_applicant_kept_for_replay_is_replayed_with_its_links(settings, models) -> None:
+    """A request the model could not answer keeps the applicant's own borrower links (the
+    ``links`` field, as sent); replayed, it gets the PD it would have got with them."""
+    ds, bundles = models
+    payload = applicant(ds, 5) | {"applicant_id": 99_999_001}  # a new applicant
+    defaulted = ds.frame.loc[ds.frame["default"] == 1, "applicant_id"].head(2).tolist()
+    links = [{"id": i, "kind": "household"} for i in defaulted]
+    linked = payload | {"links": links}
+    outcome = service(settings, bundles, "bad").decide_payloads([linked], actor="k", route="r")
+    assert isinstance(outcome[0], ServiceUnavailableError)
+    (letter,) = dlq.list_dead_letters(db=database(get_settings()))
+    kept = dlq.get_dead_letter(letter["id"], db=database(get_settings()))["payload"]
+    assert kept["applicants"][0]["links"] == links
+    bundles["good"].save(settings.home / "good")
+    (report,) = replay(settings, model=str(settings.home / "good"))
+    assert report["status"] == "replayed", report
+    good = service(settings, bundles, "good")
+    with_links, alone = (
+        good.decide_payloads([p], actor="k", route="r")[0].result.probability_of_default
+        for p in (linked, payload)
+    )
+    assert report["decisions"][0]["probability_of_default"] == pytest.approx(with_links)
+    assert with_links != pytest.approx(alone)
