@@ -346,3 +346,50 @@ def test_the_python_api_reads_the_links_as_the_cli_does(world, tmp_path, capsys)
     )  # fmt: skip
     (explained,) = report["rows"]
     assert explained["probability_of_default"] == pytest.approx(cli[row], abs=1e-9)
+
+
+def test_an_ensembles_graph_net_gets_the_links_too(world) -> None:
+    """``--models auto`` puts a GNN into the ensemble on related data: the links of a
+    relations file, and those sent with an applicant, reach that member as well."""
+    from greenscore.models.ensemble import EnsembleClassifier
+    from greenscore.models.gbm import LightGBMCreditClassifier
+
+    folder, new, links = world
+    training = ScoringBundle.load(folder)
+    step = next(
+        s for _, s in training.features.steps[0][1].steps if isinstance(s, RelationalFeatures)
+    )
+    data = generate(TRAIN_ROWS + NEW_ROWS, seed=5).applications
+    train = Dataset(
+        frame=data.iloc[:TRAIN_ROWS].reset_index(drop=True),
+        spec=training.spec,
+        location="synthetic",
+        sha256="test",
+        relations=step.relations,
+    )
+    net = GNNClassifier(
+        spec=training.spec, relations=step.relations, max_epochs=3, random_state=0, n_jobs=1
+    )
+    booster = LightGBMCreditClassifier(n_estimators=30, early_stopping_rounds=None, n_jobs=1)
+    members = [("lightgbm", booster), ("gnn", net)]
+    bundle = fit_bundle(train, EnsembleClassifier(members, method="weighted", cv=2), name="auto")
+    rows = pd.read_parquet(new / "applications.parquet")
+    X = bundle.features.transform(bundle.model_input(rows))
+    member = bundle.estimator.members_["gnn"]
+    for linked in (
+        bundle.with_relations(links),
+        bundle.with_row_links(
+            [
+                [(x["id"], x["kind"]) for x in o]
+                for o in _links_of(rows["applicant_id"].tolist(), links)
+            ]
+        ),
+    ):
+        moved = linked.estimator.members_["gnn"]
+        assert (
+            moved is not member
+            and linked.estimator.members_["lightgbm"] is bundle.estimator.members_["lightgbm"]
+        )
+        touched = np.abs(moved.decision_function(X) - member.decision_function(X)) > 1e-9
+        assert touched.mean() > 0.2
+    assert bundle.estimator.members_["gnn"] is member  # the bundle itself is untouched

@@ -319,7 +319,8 @@ def _warn_on_version(bundle: ScoringBundle) -> None:
 def _each_relational(part: Any, change: Callable[[Any], Any]) -> Any:
     """``part`` with ``change`` made to every part inside it that reads borrower links (a
     relational step, a graph net), looking inside pipelines (``steps``), calibration
-    wrappers (``estimator_``) and bags of fold models (``estimators_``): the containers
+    wrappers (``estimator_``), bags of fold models (``estimators_``) and ensembles
+    (``members_``, where ``--models auto`` puts a GNN on related data): the containers
     on the way are copied, everything else shared, and ``part`` itself returned when
     nothing changes. A part reads links when it has ``with_links`` (the graph net is not
     imported here: that would load torch for every bundle)."""
@@ -334,11 +335,16 @@ def _each_relational(part: Any, change: Callable[[Any], Any]) -> Any:
     inner = getattr(part, "estimator_", None)
     if inner is not None and (new := _each_relational(inner, change)) is not inner:
         changes["estimator_"] = new
-    members = getattr(part, "estimators_", None)
-    if isinstance(members, list):
-        bag = [_each_relational(member, change) for member in members]
-        if any(new is not old for new, old in zip(bag, members, strict=True)):
-            changes["estimators_"] = bag
+    bag = getattr(part, "estimators_", None)
+    if isinstance(bag, list):
+        fold_models = [_each_relational(model, change) for model in bag]
+        if any(new is not old for new, old in zip(fold_models, bag, strict=True)):
+            changes["estimators_"] = fold_models
+    members = getattr(part, "members_", None)
+    if isinstance(members, dict):
+        replaced_members = {name: _each_relational(m, change) for name, m in members.items()}
+        if any(replaced_members[name] is not m for name, m in members.items()):
+            changes["members_"] = replaced_members
     if not changes:
         return part
     copied = copy.copy(part)
