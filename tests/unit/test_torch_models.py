@@ -425,6 +425,25 @@ def test_rows_no_training_borrower_reaches_score_without_the_training_graph(arch
     assert len(model.relations) == inside.sum() and model.with_links(pairs) is not model
 
 
+def test_sampled_shap_rows_are_strangers_to_the_graph():
+    """Sampled SHAP scores rows it makes up; with ids 0, 1, 2... they were attached to the
+    training borrowers holding those ids. They carry ids no borrower has: a row's values
+    add up to its logit scored unlinked."""
+    from greenscore.explain.shap_values import AgnosticBackend
+
+    X, y, spec, relations = make_data()
+    X = X.set_axis(pd.Index(np.arange(len(X)), name="id"), axis=0)  # ids 0..n-1
+    relations = relations - 5000
+    X_fit, y_fit, X_new = split(X, y)
+    inside = relations["source_id"].isin(X_fit.index) & relations["target_id"].isin(X_fit.index)
+    model = build("gnn-gcn-rel-labels", spec, relations[inside], max_epochs=3).fit(X_fit, y_fit)
+    backend = AgnosticBackend(model, X_fit.head(10), evaluations=64)
+    rows = X_new.head(3)
+    values, base = backend.contributions(rows)
+    alone = model.decision_function(rows.set_axis(pd.Index(["a", "b", "c"]), axis=0))
+    np.testing.assert_allclose(base + values.sum(axis=1), alone, atol=1e-4)
+
+
 def test_gat_attention_coefficients():
     X, y, spec, relations = make_data()
     X_fit, y_fit, X_new = split(X, y)

@@ -185,7 +185,11 @@ class AgnosticBackend:
         return out
 
     def _decode(self, z: np.ndarray) -> pd.DataFrame:
-        frame = pd.DataFrame(z, columns=self.columns)
+        # The rows sampled SHAP makes up carry ids no borrower has: a model that looks
+        # applicants up by id (a GNN's graph) must score them as strangers, not as the
+        # borrowers who hold ids 0, 1, 2...
+        index = pd.Index([f"{_SAMPLE_ID}{k}" for k in range(len(z))], dtype=object)
+        frame = pd.DataFrame(z, columns=self.columns, index=index)
         for column, labels in self.labels.items():
             codes = frame[column].to_numpy(dtype=float)
             missing = np.isnan(codes)
@@ -195,7 +199,7 @@ class AgnosticBackend:
             # A fixed CategoricalDtype would turn labels unseen in the background into
             # NaN; a fresh "category" keeps them and the model maps them itself.
             dtype = self.dtypes[column]
-            frame[column] = pd.Series(decoded).astype(
+            frame[column] = pd.Series(decoded, index=frame.index).astype(
                 "category" if isinstance(dtype, pd.CategoricalDtype) else dtype
             )
         return frame
@@ -226,6 +230,10 @@ class AgnosticBackend:
         values = np.asarray(values, dtype=float).reshape(len(x), n_features)
         base = np.full(len(x), float(np.asarray(self.explainer.expected_value).reshape(-1)[0]))
         return values, base
+
+
+#: The prefix of the made-up rows' ids (see ``AgnosticBackend._decode``).
+_SAMPLE_ID = "greenscore-shap-sample-"
 
 
 def _is_plain_numeric(dtype: Any) -> bool:
