@@ -24,9 +24,11 @@ from greenscore.config import Settings, get_settings, use_settings
 from greenscore.data.loading import Dataset
 from greenscore.data.presets import load_preset
 from greenscore.data.synthetic import generate
+from greenscore.explain.shap_values import AgnosticBackend
 from greenscore.features.relational import LINKS_KEY, RelationalFeatures
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.calibration import CalibratedClassifier
+from greenscore.models.graph_part import as_strangers
 from greenscore.models.runtime import ScoringRuntime
 from greenscore.models.torch import GNNClassifier
 from greenscore.privacy.registry import list_datasets
@@ -307,6 +309,18 @@ def test_a_graph_net_attaches_new_applicants_by_their_links(world, tmp_path, cap
     file = linked_bundle.pipeline.predict_proba(X)[:, 1]
     np.testing.assert_allclose(sent[to_trained], file[to_trained], rtol=1e-5)
     assert (np.abs(sent - alone) > 1e-9)[to_trained].all()
+    # Its sampled explanations add up to the PD it serves: what an applicant's links make
+    # of its log-odds goes to the link count (reasons can name them).
+    frame = linked_bundle.features.transform(X)
+    served = _logit(linked_bundle.estimator.predict_proba(frame)[:, 1])
+    stranger = _logit(linked_bundle.estimator.predict_proba(as_strangers(frame))[:, 1])
+    most = np.argsort(-np.abs(served - stranger))[:3]
+    assert np.abs(served - stranger)[most].min() > 0.01
+    backend = AgnosticBackend(linked_bundle.estimator, frame.iloc[:20])
+    values, base = backend.contributions(frame.iloc[most])
+    # (served as these rows alone: links between new applicants join from the batch)
+    alone_served = _logit(linked_bundle.estimator.predict_proba(frame.iloc[most])[:, 1])
+    np.testing.assert_allclose(base + values.sum(axis=1), alone_served, atol=1e-4)
     # score, reading the relations file beside the applications, gives the linked PDs
     # (of a few applicants: the net's sampled reason codes cost a graph pass per sample).
     few = tmp_path / "few"
@@ -352,6 +366,7 @@ def test_an_ensembles_graph_net_gets_the_links_too(world) -> None:
     """``--models auto`` puts a GNN into the ensemble on related data: the links of a
     relations file, and those sent with an applicant, reach that member as well."""
     from greenscore.models.ensemble import EnsembleClassifier
+    from greenscore.models.ensemble_contrib import contributions_of, raw_log_odds, reference_row
     from greenscore.models.gbm import LightGBMCreditClassifier
 
     folder, new, links = world
@@ -392,4 +407,16 @@ def test_an_ensembles_graph_net_gets_the_links_too(world) -> None:
         )
         touched = np.abs(moved.decision_function(X) - member.decision_function(X)) > 1e-9
         assert touched.mean() > 0.2
+    # The member's approximate contributions add up to the log-odds it serves, links
+    # included (their part on the link count).
+    linked = bundle.with_relations(links).estimator.members_["gnn"]
+    rows_linked = X[touched][:5]
+    parts = contributions_of(linked, rows_linked, reference=reference_row(X))
+    np.testing.assert_allclose(
+        parts.base + parts.values.sum(axis=1), raw_log_odds(linked, rows_linked), atol=1e-5
+    )
     assert bundle.estimator.members_["gnn"] is member  # the bundle itself is untouched
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p / (1 - p))

@@ -27,6 +27,7 @@ import pandas as pd
 from greenscore.errors import DataError, ModelError
 from greenscore.explain.feature_map import model_feature_names, model_frame, select_model_input
 from greenscore.models.bundle import ScoringBundle
+from greenscore.models.graph_part import add_graph_part, as_strangers
 from greenscore.models.runtime import ScoringRuntime
 
 _EPS = 1e-9
@@ -185,11 +186,8 @@ class AgnosticBackend:
         return out
 
     def _decode(self, z: np.ndarray) -> pd.DataFrame:
-        # The rows sampled SHAP makes up carry ids no borrower has: a model that looks
-        # applicants up by id (a GNN's graph) must score them as strangers, not as the
-        # borrowers who hold ids 0, 1, 2...
-        index = pd.Index([f"{_SAMPLE_ID}{k}" for k in range(len(z))], dtype=object)
-        frame = pd.DataFrame(z, columns=self.columns, index=index)
+        # Made-up rows carry ids no borrower has (a GNN finds applicants by id).
+        frame = as_strangers(pd.DataFrame(z, columns=self.columns))
         for column, labels in self.labels.items():
             codes = frame[column].to_numpy(dtype=float)
             missing = np.isnan(codes)
@@ -205,11 +203,22 @@ class AgnosticBackend:
         return frame
 
     def _logit(self, z: np.ndarray) -> np.ndarray:
-        p = np.clip(self.estimator.predict_proba(self._decode(z))[:, 1], _EPS, 1 - _EPS)
+        return self._log_odds(self._decode(z))
+
+    def _log_odds(self, frame: pd.DataFrame) -> np.ndarray:
+        p = np.clip(self.estimator.predict_proba(frame)[:, 1], _EPS, 1 - _EPS)
         return np.log(p / (1 - p))
 
     def contributions(self, transformed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """SHAP values of each row and the expected log-odds over the background."""
+        """SHAP values of each row and the expected log-odds over the background; what
+        the row's borrower links make of its log-odds (a graph net's) is added to the link
+        count's (:mod:`greenscore.models.graph_part`)."""
+        values, base = self._sampled(transformed)
+        served = self._log_odds(transformed)
+        stranger = self._log_odds(as_strangers(transformed))
+        return add_graph_part(values, transformed.columns, served, stranger), base
+
+    def _sampled(self, transformed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         n_features = transformed.shape[1]
         x = self._encode(transformed)
         if self.algorithm == "permutation":
@@ -230,10 +239,6 @@ class AgnosticBackend:
         values = np.asarray(values, dtype=float).reshape(len(x), n_features)
         base = np.full(len(x), float(np.asarray(self.explainer.expected_value).reshape(-1)[0]))
         return values, base
-
-
-#: The prefix of the made-up rows' ids (see ``AgnosticBackend._decode``).
-_SAMPLE_ID = "greenscore-shap-sample-"
 
 
 def _is_plain_numeric(dtype: Any) -> bool:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from greenscore.errors import ModelError
+from greenscore.models.graph_part import add_graph_part, as_strangers
 
 _EPS = 1e-6
 #: Rows predicted at once by the occlusion approximation (rows x (features + 1)).
@@ -161,14 +162,17 @@ def occlusion_contributions(
     n, p = X.shape
     if n == 0:
         return np.zeros((0, p)), np.zeros(0)
-    base_value = float(raw_log_odds(estimator, reference[list(X.columns)])[0])
-    full = raw_log_odds(estimator, X)
+    # Rows made up here carry ids no borrower has; what the rows' own links make of their
+    # log-odds (a graph net's) goes to the link count (models.graph_part).
+    base_value = float(raw_log_odds(estimator, as_strangers(reference[list(X.columns)]))[0])
+    served = raw_log_odds(estimator, X)
+    full = raw_log_odds(estimator, as_strangers(X))
     effects = np.empty((n, p))
     per_chunk = max(1, _CHUNK_ROWS // max(p, 1))
     for start in range(0, n, per_chunk):
         block = X.iloc[start : start + per_chunk]
         m = len(block)
-        stacked = pd.concat([block] * p, ignore_index=True)
+        stacked = as_strangers(pd.concat([block] * p, ignore_index=True))
         for j, column in enumerate(X.columns):
             # Block j of the stack has column j set to the reference value.
             stacked.iloc[j * m : (j + 1) * m, j] = reference[column].iloc[0]
@@ -176,4 +180,4 @@ def occlusion_contributions(
         effects[start : start + m] = full[start : start + m, None] - occluded
     residual = full - base_value - effects.sum(axis=1)
     values = effects + residual[:, None] / max(p, 1)
-    return values, np.full(n, base_value)
+    return add_graph_part(values, X.columns, served, full), np.full(n, base_value)
