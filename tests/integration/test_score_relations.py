@@ -260,21 +260,7 @@ def test_a_graph_net_attaches_new_applicants_by_their_links(world, tmp_path, cap
     fold nets), so a linked applicant's PD moves and an unlinked one's does not."""
 
     folder, new, links = world
-    training = ScoringBundle.load(folder)  # for its training relations and spec
-    step = next(
-        s for _, s in training.features.steps[0][1].steps if isinstance(s, RelationalFeatures)
-    )
-    net = GNNClassifier(
-        spec=training.spec, relations=step.relations, max_epochs=3, random_state=0, n_jobs=1
-    )
-    data = generate(TRAIN_ROWS + NEW_ROWS, seed=5).applications
-    train = Dataset(
-        frame=data.iloc[:TRAIN_ROWS].reset_index(drop=True),
-        spec=training.spec,
-        location="synthetic",
-        sha256="test",
-        relations=step.relations,
-    )
+    train, step, net = _graph_net_training(folder)
     bundle = fit_bundle(train, CalibratedClassifier(net, cv=2), name="gnn")
     rows = pd.read_parquet(new / "applications.parquet")
     X = bundle.model_input(rows)
@@ -370,21 +356,7 @@ def test_an_ensembles_graph_net_gets_the_links_too(world) -> None:
     from greenscore.models.gbm import LightGBMCreditClassifier
 
     folder, new, links = world
-    training = ScoringBundle.load(folder)
-    step = next(
-        s for _, s in training.features.steps[0][1].steps if isinstance(s, RelationalFeatures)
-    )
-    data = generate(TRAIN_ROWS + NEW_ROWS, seed=5).applications
-    train = Dataset(
-        frame=data.iloc[:TRAIN_ROWS].reset_index(drop=True),
-        spec=training.spec,
-        location="synthetic",
-        sha256="test",
-        relations=step.relations,
-    )
-    net = GNNClassifier(
-        spec=training.spec, relations=step.relations, max_epochs=3, random_state=0, n_jobs=1
-    )
+    train, _, net = _graph_net_training(folder)
     booster = LightGBMCreditClassifier(n_estimators=30, early_stopping_rounds=None, n_jobs=1)
     members = [("lightgbm", booster), ("gnn", net)]
     bundle = fit_bundle(train, EnsembleClassifier(members, method="weighted", cv=2), name="auto")
@@ -420,3 +392,26 @@ def test_an_ensembles_graph_net_gets_the_links_too(world) -> None:
 
 def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
+
+
+def _graph_net_training(
+    folder: Path,
+) -> tuple[Dataset, RelationalFeatures, GNNClassifier]:
+    """The world's training applicants with their relations (as the LightGBM bundle in
+    ``folder`` was trained on them), its relational step, and a small unfitted GNN."""
+    training = ScoringBundle.load(folder)
+    step = next(
+        s for _, s in training.features.steps[0][1].steps if isinstance(s, RelationalFeatures)
+    )
+    data = generate(TRAIN_ROWS + NEW_ROWS, seed=5).applications
+    train = Dataset(
+        frame=data.iloc[:TRAIN_ROWS].reset_index(drop=True),
+        spec=training.spec,
+        location="synthetic",
+        sha256="test",
+        relations=step.relations,
+    )
+    net = GNNClassifier(
+        spec=training.spec, relations=step.relations, max_epochs=3, random_state=0, n_jobs=1
+    )
+    return train, step, net
