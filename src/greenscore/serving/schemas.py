@@ -66,7 +66,8 @@ class BorrowerLink(BaseModel):
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=False)
 
     id: int | Annotated[str, Field(min_length=1, max_length=128)] = Field(
-        description="the other borrower's id, as in the id column"
+        description="the other borrower's id, as in the id column and of its type (a number "
+        'for numeric ids: the text "100234" names no borrower 100234)'
     )
     kind: Annotated[str, Field(max_length=64)] | None = Field(
         None, description="the kind of link, e.g. household, guarantor, employer"
