@@ -150,7 +150,7 @@ class ScoringBundle:
         ModelError
             If its relational step was saved by a release that kept no training outcomes.
         """
-        pipeline = _each_relational(self.pipeline, lambda step: _row_linked(step, links))
+        pipeline = _each_relational(self.pipeline, lambda part: part.with_row_links(links))
         return self if pipeline is self.pipeline else dataclasses.replace(self, pipeline=pipeline)
 
     def links_by_borrower(self, links: pd.DataFrame) -> dict[Any, list[Link]]:
@@ -162,27 +162,49 @@ class ScoringBundle:
         DataError
             If the model reads no borrower links, or ``links`` is not an edge table.
         """
-        steps = [s for s in _relational_steps(self.pipeline) if s.derived_names_]
-        if not steps:
-            raise DataError(f"model '{self.name}' reads no borrower links (no relational step)")
-        return steps[0].links_by_borrower(links)
+        return self._link_step().links_by_borrower(links)
 
     @property
     def link_columns(self) -> tuple[str, str]:
-        """The borrower-id columns of its relations (source, target)."""
-        steps = _relational_steps(self.pipeline)
-        if steps:
-            return steps[0].source, steps[0].target
-        relations = self.spec.relations
-        return (relations.source, relations.target) if relations else ("source_id", "target_id")
+        """The borrower-id columns of its relations (source, target).
+
+        Raises
+        ------
+        DataError
+            If the model reads no borrower links.
+        """
+        step = self._link_step()
+        return step.source, step.target
 
     @property
     def takes_links(self) -> bool:
         """Whether applicants' own links change its scores: it has a relational step that
         derives features and kept the training outcomes links are scored against."""
-        return any(
-            s.derived_names_ and hasattr(s, "known_") for s in _relational_steps(self.pipeline)
-        )
+        return any(hasattr(s, "known_") for s in self._relational_steps())
+
+    @property
+    def estimator_reads_links(self) -> bool:
+        """Whether its classifier itself reads applicants' links (a graph net)."""
+        return bool(_link_readers(self.estimator))
+
+    def estimator_with_row_links(self, links: Sequence[Sequence[Link] | None]) -> Any:
+        """Its classifier for rows that came with their own links (see
+        :meth:`with_row_links`); the classifier itself when it reads no links."""
+        return _each_relational(self.estimator, lambda part: part.with_row_links(links))
+
+    def _relational_steps(self) -> list[RelationalFeatures]:
+        """Its fitted relational steps that derive features."""
+        return [
+            r
+            for r in _link_readers(self.pipeline)
+            if isinstance(r, RelationalFeatures) and getattr(r, "derived_names_", None)
+        ]
+
+    def _link_step(self) -> RelationalFeatures:
+        steps = self._relational_steps()
+        if not steps:
+            raise DataError(f"model '{self.name}' reads no borrower links (no relational step)")
+        return steps[0]
 
     # ------------------------------------------------------------ scoring
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -353,13 +375,14 @@ def _each_relational(part: Any, change: Callable[[Any], Any]) -> Any:
     return copied
 
 
-def _row_linked(part: Any, links: Sequence[Sequence[Link] | None]) -> Any:
-    """A part that reads borrower links (a relational step, a graph net), with row links."""
-    return part.with_row_links(links)
+def _link_readers(part: Any) -> list[Any]:
+    """The parts inside ``part`` that read borrower links, found as
+    :func:`_each_relational` finds them (nothing is copied)."""
+    found: list[Any] = []
 
+    def note(reader: Any) -> Any:
+        found.append(reader)
+        return reader  # unchanged: nothing is copied
 
-def _relational_steps(step: Any) -> list[RelationalFeatures]:
-    """The fitted relational steps inside ``step`` (a pipeline, nested or not)."""
-    if isinstance(step, RelationalFeatures):
-        return [step] if hasattr(step, "derived_names_") else []
-    return [r for _, inner in getattr(step, "steps", None) or [] for r in _relational_steps(inner)]
+    _each_relational(part, note)
+    return found

@@ -166,7 +166,7 @@ def occlusion_contributions(
     # log-odds (a graph net's) goes to the link count (models.graph_part).
     base_value = float(raw_log_odds(estimator, as_strangers(reference[list(X.columns)]))[0])
     served = raw_log_odds(estimator, X)
-    full = raw_log_odds(estimator, as_strangers(X))
+    stranger = raw_log_odds(estimator, as_strangers(X))
     effects = np.empty((n, p))
     per_chunk = max(1, _CHUNK_ROWS // max(p, 1))
     for start in range(0, n, per_chunk):
@@ -177,7 +177,7 @@ def occlusion_contributions(
             # Block j of the stack has column j set to the reference value.
             stacked.iloc[j * m : (j + 1) * m, j] = reference[column].iloc[0]
         occluded = raw_log_odds(estimator, stacked).reshape(p, m).T
-        effects[start : start + m] = full[start : start + m, None] - occluded
-    residual = full - base_value - effects.sum(axis=1)
+        effects[start : start + m] = stranger[start : start + m, None] - occluded
+    residual = stranger - base_value - effects.sum(axis=1)
     values = effects + residual[:, None] / max(p, 1)
-    return add_graph_part(values, X.columns, served, full), np.full(n, base_value)
+    return add_graph_part(values, X.columns, served, stranger), np.full(n, base_value)

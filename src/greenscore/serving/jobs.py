@@ -120,16 +120,27 @@ def read_file(path: Path) -> list[dict[str, Any]]:
     DataError
         If the file cannot be read as a table.
     """
+    frame = read_frame(path)
+    frame = frame.astype(object).where(frame.notna(), None)
+    return frame.to_dict("records")
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    """A stored table as read from its file.
+
+    Raises
+    ------
+    DataError
+        If the file cannot be read as a table.
+    """
     from greenscore.data.io import read_table
 
     try:
-        frame = read_table(path)
+        return read_table(path)
     except DataError:
         raise
     except Exception as exc:  # each reader fails in its own way on a bad file
         raise DataError(UNREADABLE_FILE.format(name=path.name, error=type(exc).__name__)) from exc
-    frame = frame.astype(object).where(frame.notna(), None)
-    return frame.to_dict("records")
 
 
 def part_ref(job_id: str, side: str, k: int) -> str:
@@ -197,7 +208,7 @@ def create_job(
     links_path = None
     if relations_file is not None:
         links_path = resolve_input_file(settings, relations_file)
-        _add_links(records, read_file(links_path), id_column, model)
+        _add_links(records, read_frame(links_path), id_column, model)
     if len(records) > s.job_max_records:
         raise PayloadTooLargeError(TOO_MANY.format(n=len(records), limit=s.job_max_records))
     db = database(settings)
@@ -262,7 +273,7 @@ def create_job(
 
 def _add_links(
     records: list[dict[str, Any]],
-    edges: list[dict[str, Any]],
+    edges: pd.DataFrame,
     id_column: str | None,
     model: ScoringBundle | None,
 ) -> None:
@@ -271,7 +282,7 @@ def _add_links(
         raise DataError(NO_LINKS)
     if not id_column:
         raise DataError(NO_ID_FOR_LINKS)
-    by_borrower = model.links_by_borrower(pd.DataFrame.from_records(edges))
+    by_borrower = model.links_by_borrower(edges)
     for record in records:
         try:
             own = by_borrower.get(record.get(id_column), [])

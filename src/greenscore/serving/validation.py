@@ -78,8 +78,9 @@ class InputGuard:
 
 def input_hash(row: Mapping[str, Any], columns: list[str], applicant_id: Any) -> str:
     """SHA-256 of what the model saw: the input fields (and the id and the applicant's
-    own links, which relational features read), plus the values sent for fields that were changed, so that two
-    requests share a cached answer only when their reasons would read the same."""
+    own links, which relational features read), plus the values sent for fields that were
+    changed, so that two requests share a cached answer only when their reasons would read
+    the same."""
     payload: dict[str, Any] = {"id": applicant_id, "fields": {c: row.get(c) for c in columns}}
     if row.get(SENT_KEY):
         payload["sent"] = row[SENT_KEY]

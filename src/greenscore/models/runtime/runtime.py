@@ -194,6 +194,8 @@ class ScoringRuntime:
         background: pd.DataFrame | None = None,
     ) -> None:
         self.bundle = bundle
+        # Looked up once: rows with links then cost a copy only for a graph net.
+        self._estimator_reads_links = bundle.estimator_reads_links
         self.spec = bundle.spec
         self.raw_columns = raw_input_columns(bundle)
         self.id_name = bundle.spec.id_column
@@ -546,11 +548,13 @@ class ScoringRuntime:
 
     def _estimator(self, encoded: Encoded) -> Any:
         """The classifier for these rows: given their own links when they came with some
-        (a graph net reads them itself; features already hold theirs)."""
-        links = links_of_rows(encoded.raw) if isinstance(encoded.raw, list) else None
-        return (
-            self.bundle.estimator if links is None else self.bundle.with_row_links(links).estimator
-        )
+        and it reads them itself (a graph net; features already hold theirs)."""
+        if not self._estimator_reads_links or not isinstance(encoded.raw, list):
+            return self.bundle.estimator
+        links = links_of_rows(encoded.raw)
+        if links is None:
+            return self.bundle.estimator
+        return self.bundle.estimator_with_row_links(links)
 
     def score(
         self,
