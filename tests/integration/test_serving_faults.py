@@ -174,12 +174,21 @@ def test_a_batch_whose_model_fails_answers_503_per_applicant_each_kept(api, monk
 def test_a_job_that_cannot_be_stored_is_503_with_a_dead_letter(api, monkeypatch) -> None:
     client, ds, key, settings = api
     monkeypatch.setattr("greenscore.serving.jobs.subject_hashes", _raise(ConfigError(NO_PEPPER)))
-    r = client.post("/v1/jobs", json={"records": [applicant(ds, 6)]}, headers=key)
+    linked = applicant(ds, 7) | {"links": [{"id": applicant(ds, 6)[ds.spec.id_column]}]}
+    r = client.post("/v1/jobs", json={"records": [applicant(ds, 6), linked]}, headers=key)
     letter = _answered_503_and_kept(r, settings)  # was 400
     assert letter["kind"] == "http" and letter["route"] == "/v1/jobs"
-    (record,) = letter["payload"]["records"]
+    record, _ = letter["payload"]["records"]
     assert record[ds.spec.id_column] == applicant(ds, 6)[ds.spec.id_column]
     assert "email" not in record  # only what the model reads, and the id, is kept
+    # The body is one letter row holding every record: erasing an applicant finds it
+    # inside, as a record and as another record's link, and takes out both, no more.
+    subject = subject_hash(applicant(ds, 6)[ds.spec.id_column], settings=settings)
+    assert sealed.erase_mentions(subject, db=database(settings)) == {dlq.SEALED_KIND: 2}
+    (letter,) = _letters(settings)
+    erased, other = letter["payload"]["records"]
+    assert erased == sealed.ERASED and other["links"] == [sealed.ERASED]
+    assert other[ds.spec.id_column] == linked[ds.spec.id_column]
 
 
 def test_the_callers_own_mistakes_stay_4xx_and_keep_nothing(api) -> None:

@@ -19,15 +19,20 @@ from greenscore.cli import app as cli_app  # noqa: E402
 from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.errors import DataError  # noqa: E402
 from greenscore.models.bundle import ScoringBundle  # noqa: E402
+from greenscore.privacy import sealed  # noqa: E402
+from greenscore.privacy.gdpr import erase  # noqa: E402
 from greenscore.security.audit import find_events, verify_chain  # noqa: E402
-from greenscore.serving import dlq  # noqa: E402
+from greenscore.serving import dlq, jobs  # noqa: E402
+from greenscore.serving.app import applicant_schema  # noqa: E402
 from greenscore.serving.errors import ServiceUnavailableError  # noqa: E402
+from greenscore.serving.job_worker import JobWorker  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
 from greenscore.serving.replay import replay  # noqa: E402
 from greenscore.serving.review import list_items  # noqa: E402
 from greenscore.serving.service import ScoringService  # noqa: E402
 from greenscore.store import database  # noqa: E402
 from greenscore.store.predictions import get_prediction  # noqa: E402
+from greenscore.store.tables.privacy import SealedMention  # noqa: E402
 
 
 class BrokenModel(ClassifierMixin, BaseEstimator):
@@ -258,3 +263,68 @@ def test_a_linked_applicant_kept_for_replay_is_replayed_with_its_links(settings,
     )
     assert report["decisions"][0]["probability_of_default"] == pytest.approx(with_links)
     assert with_links != pytest.approx(alone)
+
+
+def test_erasing_a_linked_borrower_takes_their_links_out_of_every_kept_request(
+    settings, models
+) -> None:
+    """A dead letter and a job's input keep each applicant's links, and a link names
+    another borrower. Erasing that borrower replaces their link in every kept row with
+    ``{"erased": true}`` (the row and its other links stay); a replay and a job still
+    queued score the applicant without it and say so. Erasing the applicant afterwards
+    leaves no index of whom its links named."""
+    ds, bundles = models
+    db = database(get_settings())
+    id_column = ds.spec.id_column
+    erased_id, kept_id = (int(i) for i in ds.frame[id_column].iloc[[3, 4]])
+    links = [{"id": erased_id, "kind": "household"}, {"id": kept_id, "kind": "employer"}]
+    newcomer = applicant(ds, 5) | {id_column: 99_999_001, "links": links}
+    outcome = service(settings, bundles, "bad").decide_payloads([newcomer], actor="k", route="r")
+    assert isinstance(outcome[0], ServiceUnavailableError)
+    good = service(settings, bundles, "good")
+    schema = applicant_schema(good.store)
+    job = jobs.create_job(
+        settings,
+        actor="k",
+        keep=[f.alias or n for n, f in schema.model_fields.items()],
+        id_column=id_column,
+        records=[applicant(ds, 0), newcomer],
+    )
+
+    report = erase(str(erased_id), actor="dpo", settings=get_settings())
+    assert report.mentions == {"dead_letters": 1, "jobs": 1}, report.as_dict()
+    assert report.sealed == {}  # the borrower had no kept request of their own
+    (letter,) = dlq.list_dead_letters(db=db)
+    kept_letter = dlq.get_dead_letter(letter["id"], db=db)["payload"]["applicants"][0]
+    job_input = sealed.unseal(jobs.SEALED_KIND, jobs.part_ref(job["id"], "in", 0), db=db)
+    for row in (kept_letter, job_input[1]):
+        assert row["links"] == [sealed.ERASED, links[1]]
+        assert row[id_column] == 99_999_001
+    assert str(erased_id) not in json.dumps([kept_letter, job_input])
+
+    # Scored again, the applicant has the one link left, and the answer says one went.
+    alone = newcomer | {"links": links[1:]}
+    expected = good.decide_payloads([alone], actor="k", route="r")[0].result
+    bundles["good"].save(settings.home / "good")
+    (replayed,) = replay(settings, model=str(settings.home / "good"))
+    assert replayed["status"] == "replayed" and replayed["links_erased"] == 1, replayed
+    assert replayed["decisions"][0]["probability_of_default"] == pytest.approx(
+        expected.probability_of_default
+    )
+    worker = JobWorker(
+        settings,
+        decide=good.decide_payloads,
+        validate=lambda r: schema.model_validate(r).model_dump(by_alias=True),
+    )
+    assert worker.run_once()
+    first, second = jobs.job_results(settings, job["id"])["rows"]
+    assert "links_erased" not in first and second["links_erased"] == 1
+    assert second["probability_of_default"] == pytest.approx(expected.probability_of_default)
+
+    # The applicant's own erasure takes its rows, and the index of whom they named.
+    assert erase("99999001", actor="dpo", settings=get_settings()).sealed == {
+        "dead_letters": 1,
+        "jobs": 2,  # its input row and its result row
+    }
+    with db.session() as session:
+        assert session.query(SealedMention).count() == 0

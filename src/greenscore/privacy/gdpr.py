@@ -4,7 +4,8 @@
 each registered dataset file (rewritten, and re-encrypted if it was encrypted; ``score``'s
 outputs and stored-file jobs' inputs register themselves), consent
 history, lineage, the prediction cache, observed outcomes, the token vault and the
-scoring service's sealed rows (job inputs and results, dead letters) — all in the one
+scoring service's sealed rows (job inputs and results, dead letters; and where another
+applicant's sealed row names the subject, as a borrower link, that link) — all in the one
 database of the settings it is given, and writes exactly **one** audit event there,
 which names the subject only by its pseudonym (hashed once). Model bundles are not
 rewritten: erasure reports which models were trained on the subject (from lineage) so
@@ -39,7 +40,7 @@ from greenscore.privacy.registry import (
     unregister_dataset,
 )
 from greenscore.privacy.retention import purge, set_retention
-from greenscore.privacy.sealed import erase_subject
+from greenscore.privacy.sealed import erase_mentions, erase_subject
 from greenscore.privacy.tokens import forget_value
 from greenscore.security.audit import record_event
 from greenscore.security.mfa import authenticate_user
@@ -81,6 +82,8 @@ class ErasureReport:
     consent, lineage, predictions, outcomes, token_vault : rows removed from each table.
     sealed : rows erased per sealed kind (``jobs``: job inputs and results,
         ``dead_letters``: kept requests), replaced by an ``erased`` marker.
+    mentions : places per sealed kind where *another* applicant's row named the subject
+        (a borrower link to them), each replaced by an ``erased`` marker; the row stays.
     models : model name and version the subject's data trained (retrain candidates).
     audit_event_id : the id of the single audit event recorded.
     """
@@ -92,6 +95,7 @@ class ErasureReport:
     outcomes: int = 0
     token_vault: int = 0
     sealed: dict[str, int] = field(default_factory=dict)
+    mentions: dict[str, int] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
     audit_event_id: int = 0
 
@@ -106,6 +110,7 @@ class ErasureReport:
             + self.outcomes
             + self.token_vault
             + sum(self.sealed.values())
+            + sum(self.mentions.values())
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -118,6 +123,7 @@ class ErasureReport:
             "outcomes": self.outcomes,
             "token_vault": self.token_vault,
             "sealed": dict(self.sealed),
+            "mentions": dict(self.mentions),
             "models": list(self.models),
         }
 
@@ -190,6 +196,7 @@ def erase(subject: str, *, actor: str, settings: Settings) -> ErasureReport:
     report.outcomes = delete_outcomes_for_subject(hashed, db=db)
     report.token_vault = _erase_from_vault(subject, db)
     report.sealed = erase_subject(hashed, db=db)
+    report.mentions = erase_mentions(hashed, db=db)
     report.audit_event_id = record_event(
         "gdpr.erase",
         actor=actor,

@@ -10,7 +10,11 @@ may name its subject, kept only as its keyed hash (the caller's
 :func:`~greenscore.security.pseudonym.subject_hash`) in a separate index, so
 :func:`erase_subject` finds the units to rewrite without decrypting anything else, and
 replaces that subject's rows with :data:`ERASED` (the other rows and their positions
-stay, so a job still has one result per input). :func:`purge` drops units older than a
+stay, so a job still has one result per input). A row may also *name* other subjects — an
+applicant's borrower links name the linked borrowers — kept as :class:`Mention` s (where in
+the row, and the named subject's hash); :func:`erase_mentions` replaces each place naming
+the erased subject with :data:`ERASED` in the same way (a list keeps its length, so the
+other mentions' places stay valid). :func:`purge` drops units older than a
 cut-off for retention. Units are database rows, not files the keyring tracks: before a
 KEK is retired, :func:`rewrap` moves them to the current one and
 :func:`kek_versions_in_use` says which versions they still need.
@@ -24,14 +28,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select
+import sqlalchemy as sa
+from sqlalchemy import Connection, Table, delete, func, select
 
 from greenscore.errors import NotFoundError
 from greenscore.privacy.crypto import decrypt_bytes, encrypt_bytes
 from greenscore.privacy.keys import Keyring
 from greenscore.privacy.object_format import parse_header
 from greenscore.store import Database, affected_rows
-from greenscore.store.tables.privacy import SealedSubject, SealedUnit
+from greenscore.store.tables.privacy import SealedMention, SealedSubject, SealedUnit
 
 ERASED: dict[str, Any] = {"erased": True}
 NO_UNIT = "no sealed {kind} data under '{ref}' (never stored, or deleted by retention)"
@@ -39,15 +44,28 @@ NO_UNIT = "no sealed {kind} data under '{ref}' (never stored, or deleted by rete
 
 _UNITS = SealedUnit.__table__
 _SUBJECTS = SealedSubject.__table__
+_MENTIONS = SealedMention.__table__
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Another subject named inside row ``position``, at ``path`` (a JSON pointer, RFC 6901,
+    such as ``/links/0``), by that subject's keyed hash."""
+
+    position: int
+    path: str
+    subject_hash: str
 
 
 @dataclass(frozen=True)
 class Unit:
-    """Rows to seal under one reference, with each row's subject hash (or None)."""
+    """Rows to seal under one reference, with each row's subject hash (or None) and the
+    other subjects the rows name."""
 
     ref: str
     rows: Sequence[Any]
     subject_hashes: Sequence[str | None] | None = None
+    mentions: Sequence[Mention] = ()
 
 
 def _name(kind: str, ref: str) -> str:
@@ -75,6 +93,7 @@ class Prepared:
     refs: list[str]
     units: list[dict[str, Any]]
     index: list[dict[str, Any]]
+    mentions: list[dict[str, Any]]
     rows: int
 
 
@@ -107,6 +126,11 @@ def prepare(kind: str, units: Sequence[Unit]) -> Prepared:
             for u, blob in zip(units, blobs, strict=True)
         ],
         index=[entry for u in units for entry in _index(kind, u.ref, u.subject_hashes)],
+        mentions=[
+            {"kind": kind, "ref": u.ref, **vars(m)}
+            for u in units
+            for m in {(m.position, m.path): m for m in u.mentions}.values()
+        ],
         rows=sum(len(u.rows) for u in units),
     )
 
@@ -123,11 +147,14 @@ def write(conn: Connection, prepared: Prepared) -> int:
     kind, refs = prepared.kind, prepared.refs
     # Core statements, not ORM objects: a 100,000-row job has as many index rows.
     conn.execute(_UNITS.delete().where(_UNITS.c.kind == kind, _UNITS.c.ref.in_(refs)))
-    conn.execute(_SUBJECTS.delete().where(_SUBJECTS.c.kind == kind, _SUBJECTS.c.ref.in_(refs)))
+    for table in (_SUBJECTS, _MENTIONS):
+        conn.execute(table.delete().where(table.c.kind == kind, table.c.ref.in_(refs)))
     if prepared.units:
         conn.execute(_UNITS.insert(), prepared.units)
     if prepared.index:
         conn.execute(_SUBJECTS.insert(), prepared.index)
+    if prepared.mentions:
+        conn.execute(_MENTIONS.insert(), prepared.mentions)
     return prepared.rows
 
 
@@ -196,11 +223,10 @@ def drop(kind: str, prefix: str, *, db: Database) -> int:
     """Delete every unit whose ref starts with ``prefix``; returns how many."""
     like = _like(prefix)
     with db.session() as session:
-        session.execute(
-            delete(SealedSubject).where(
-                SealedSubject.kind == kind, SealedSubject.ref.like(like, escape="\\")
+        for table in (_SUBJECTS, _MENTIONS):
+            session.execute(
+                table.delete().where(table.c.kind == kind, table.c.ref.like(like, escape="\\"))
             )
-        )
         return affected_rows(
             session.execute(
                 delete(SealedUnit).where(
@@ -214,41 +240,82 @@ def erase_subject(subject_hash: str, *, db: Database) -> dict[str, int]:
     """Replace every row about a subject (by hash) with :data:`ERASED`; rows erased per kind.
 
     Each affected unit is decrypted, rewritten and encrypted again under a fresh data key;
-    its subject index loses the erased rows.
+    its subject index loses the erased rows, and its mention index what those rows named.
     """
-    wanted = subject_hash
+    return _erase(_SUBJECTS, subject_hash, db)
+
+
+def erase_mentions(subject_hash: str, *, db: Database) -> dict[str, int]:
+    """Replace every place a row names the subject (by hash) with :data:`ERASED`, leaving
+    the row itself; places erased per kind (a place whose whole row was erased already
+    counts for nothing)."""
+    return _erase(_MENTIONS, subject_hash, db)
+
+
+def _replace(document: Any, path: str, value: Any) -> bool:
+    """Put ``value`` at ``path`` (a JSON pointer) inside ``document``, if the place exists."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+    parent, node = None, document
+    for part in parts:
+        parent = node
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    if parent is None:
+        return False
+    parent[int(parts[-1]) if isinstance(parent, list) else parts[-1]] = value
+    return True
+
+
+def _erase(index: Table, subject_hash: str, db: Database) -> dict[str, int]:
+    """Erase each place ``index`` (:data:`_SUBJECTS`: whole rows; :data:`_MENTIONS`: places
+    inside rows) holds for the subject, unit by unit, and drop those index entries (and,
+    for whole rows, what the rows named); places erased per kind."""
+    rows_erased = index is _SUBJECTS
+    place = sa.literal("") if rows_erased else index.c.path
     with db.session() as session:
         hits = session.execute(
-            select(SealedSubject.kind, SealedSubject.ref, SealedSubject.position).where(
-                SealedSubject.subject_hash == wanted
+            select(index.c.kind, index.c.ref, index.c.position, place).where(
+                index.c.subject_hash == subject_hash
             )
         ).all()
-    by_unit: dict[tuple[str, str], list[int]] = {}
-    for kind, ref, position in hits:
-        by_unit.setdefault((kind, ref), []).append(position)
+    by_unit: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for kind, ref, position, path in hits:
+        by_unit.setdefault((kind, ref), []).append((position, path))
     erased: dict[str, int] = {}
-    for (kind, ref), positions in by_unit.items():
+    for (kind, ref), places in by_unit.items():
         try:
             rows = unseal(kind, ref, db=db)
         except NotFoundError:
             continue  # purged meanwhile: nothing left to erase
-        for position in positions:
-            rows[position] = ERASED
+        changed = 0
+        for position, path in places:
+            if rows_erased:
+                rows[position] = ERASED
+                changed += 1
+            else:
+                changed += _replace(rows[position], path, ERASED)
         blob = _encrypt(kind, ref, rows)
+        unit_of = (index.c.kind == kind) & (index.c.ref == ref)
         with db.session() as session:
             unit = session.get(SealedUnit, (kind, ref))
             if unit is None:
                 continue
             unit.blob = blob
             unit.kek_version = parse_header(blob).kek_version
-            session.execute(
-                delete(SealedSubject).where(
-                    SealedSubject.kind == kind,
-                    SealedSubject.ref == ref,
-                    SealedSubject.subject_hash == wanted,
+            session.execute(index.delete().where(unit_of, index.c.subject_hash == subject_hash))
+            if rows_erased:
+                session.execute(
+                    _MENTIONS.delete().where(
+                        _MENTIONS.c.kind == kind,
+                        _MENTIONS.c.ref == ref,
+                        _MENTIONS.c.position.in_([p for p, _ in places]),
+                    )
                 )
-            )
-        erased[kind] = erased.get(kind, 0) + len(positions)
+        erased[kind] = erased.get(kind, 0) + changed
     return erased
 
 
@@ -263,9 +330,8 @@ def purge(kind: str, before: datetime, *, dry_run: bool = False, db: Database) -
             ).scalar_one()
         )
         if not dry_run:
-            session.execute(
-                delete(SealedSubject).where(SealedSubject.kind == kind, SealedSubject.ref.in_(refs))
-            )
+            for table in (_SUBJECTS, _MENTIONS):
+                session.execute(table.delete().where(table.c.kind == kind, table.c.ref.in_(refs)))
             session.execute(delete(SealedUnit).where(old))
     return rows
 

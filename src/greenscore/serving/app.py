@@ -33,6 +33,7 @@ import math
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -57,6 +58,7 @@ from greenscore.serving.job_worker import JobWorker
 from greenscore.serving.json_guard import NOT_JSON, json_safe
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
+from greenscore.serving.named_subjects import named_subjects
 from greenscore.serving.ratelimit import make_rate_limiter
 from greenscore.serving.request_guard import BODY_KEY, RequestGuard
 from greenscore.serving.routers import admin, audit, decisions, health, outcomes, review
@@ -157,6 +159,8 @@ async def _service_fault(request: Request, exc: Exception, *, tag: bool = False)
 
     def keep() -> None:
         model, subjects = _letter_context(request, payload)
+        store: ModelStore = request.app.state.store
+        id_name = store.deployment.primary.model.id_name if store.ready else None
         record_dead_letter(
             request_id=request_id,
             kind="http",
@@ -166,6 +170,8 @@ async def _service_fault(request: Request, exc: Exception, *, tag: bool = False)
             actor=getattr(principal, "id", None),
             model=model,
             subject_hashes=subjects,
+            # Links name other borrowers, and a job's body many applicants in one row.
+            mentions=partial(named_subjects, id_name=id_name, settings=request.app.state.settings),
             keep=keep_fields,
             db=request.app.state.db,
         )

@@ -18,13 +18,14 @@ model never reads are dropped first when the caller says which to keep (``keep``
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
-from greenscore.errors import NotFoundError
+from greenscore.errors import GreenScoreError, NotFoundError
+from greenscore.logging import get_logger
 from greenscore.privacy import sealed
 from greenscore.store import Database
 from greenscore.store.tables.serving import DeadLetter
@@ -34,10 +35,12 @@ NO_LETTER = "no dead letter with id {id}"
 SEALED_KIND = "dead_letters"
 # The payload column says how the sealed rows make the payload back (no applicant data).
 _APPLICANTS, _RAW = "sealed:applicants", "sealed:raw"
-_LISTS = ("applicants", "records")
+#: The lists of applicants a request body may hold (a batch's, a job's).
+APPLICANT_LISTS = ("applicants", "records")
 
 
 _TABLE = DeadLetter.__table__
+log = get_logger(__name__)
 
 
 def minimise(payload: Any, keep: Collection[str]) -> Any:
@@ -49,7 +52,7 @@ def minimise(payload: Any, keep: Collection[str]) -> Any:
         return {k: v for k, v in item.items() if k in fields} if isinstance(item, dict) else item
 
     if isinstance(payload, dict):
-        lists = {k: payload[k] for k in _LISTS if isinstance(payload.get(k), list)}
+        lists = {k: payload[k] for k in APPLICANT_LISTS if isinstance(payload.get(k), list)}
         if lists:
             return {**payload, **{k: [cut(x) for x in v] for k, v in lists.items()}}
         return cut(payload)
@@ -66,6 +69,7 @@ def record_dead_letter(
     actor: str | None = None,
     model: str | None = None,
     subject_hashes: Sequence[str | None] | None = None,
+    mentions: Callable[[Sequence[Any]], Sequence[sealed.Mention]] | None = None,
     keep: Collection[str] | None = None,
     db: Database,
 ) -> int:
@@ -84,6 +88,11 @@ def record_dead_letter(
     subject_hashes : sequence, optional
         The subject hash of each of ``payload["applicants"]`` (None where there is no id),
         so erasure finds them.
+    mentions : callable, optional
+        Given the rows to keep, the places in them naming other borrowers (their links;
+        :func:`~greenscore.serving.named_subjects.named_subjects`), so erasing one of those
+        borrowers reaches this letter too. If it fails for want of a pepper, the letter is
+        kept all the same, unindexed: losing the request would be worse.
     keep : collection of str, optional
         Fields to keep of each applicant (the model's inputs and the id); the rest are
         dropped before anything is stored.
@@ -116,13 +125,35 @@ def record_dead_letter(
         assert key is not None
         letter_id = int(key[0])
     try:
-        unit = sealed.Unit(ref=str(letter_id), rows=rows, subject_hashes=subject_hashes)
+        unit = sealed.Unit(
+            ref=str(letter_id),
+            rows=rows,
+            subject_hashes=subject_hashes,
+            mentions=_named(mentions, rows, request_id),
+        )
         sealed.seal(SEALED_KIND, [unit], db=db)
     except Exception:
         with db.begin() as conn:  # no letter without its payload
             conn.execute(_TABLE.delete().where(_TABLE.c.id == letter_id))
         raise
     return letter_id
+
+
+def _named(
+    mentions: Callable[[Sequence[Any]], Sequence[sealed.Mention]] | None,
+    rows: Sequence[Any],
+    request_id: str,
+) -> Sequence[sealed.Mention]:
+    if mentions is None:
+        return ()
+    try:
+        return mentions(rows)
+    except GreenScoreError as exc:
+        log.error(
+            "dead letter kept without its link index",
+            extra={"request_id": request_id, "error": str(exc)},
+        )
+        return ()
 
 
 def _out(row: Any) -> dict[str, Any]:

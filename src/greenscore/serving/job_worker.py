@@ -55,6 +55,7 @@ from greenscore.serving.jobs import (
     part_ref,
     row,
 )
+from greenscore.serving.named_subjects import without_erased_links
 from greenscore.serving.recorder import Withdrawn
 from greenscore.store import database
 
@@ -212,7 +213,7 @@ class JobWorker:
             If another worker holds the job now (nothing of the chunk is stored).
         """
         start = k * size
-        results, valid, where = self._validated(rows, start)
+        results, valid, where, notes = self._validated(rows, start)
         hashes = (
             subject_hashes(
                 [r.get(job.id_column) if isinstance(r, dict) else None for r in rows],
@@ -226,7 +227,7 @@ class JobWorker:
         def save(answers: list[Any]) -> Callable[[Connection], None]:
             # Called before the decisions' transaction (encrypting here, not under its lock);
             # the function returned runs inside it.
-            filled = _filled(results, where, answers, start)
+            filled = _filled(results, where, answers, start, notes)
             bad.append(_errors(filled))
             return self._saver(job, k, size, filled, hashes, errors + bad[-1])
 
@@ -239,7 +240,7 @@ class JobWorker:
             return errors + bad[-1]
         # No decision was written (none to write, or their transaction failed and they
         # became dead letters): the results and progress are saved on their own.
-        filled = _filled(results, where, answers, start)
+        filled = _filled(results, where, answers, start, notes)
         with self.db.begin() as conn:
             self._saver(job, k, size, filled, hashes, errors + _errors(filled))(conn)
         return errors + _errors(filled)
@@ -284,22 +285,30 @@ class JobWorker:
 
     def _validated(
         self, chunk: list[Any], start: int
-    ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any]], list[int]]:
+    ) -> tuple[
+        list[dict[str, Any] | None], list[dict[str, Any]], list[int], dict[int, dict[str, Any]]
+    ]:
         """The chunk's result rows known before deciding (erased, refused by validation),
-        the valid records to decide and where each one's result goes."""
+        the valid records to decide, where each one's result goes, and what to add to a
+        result (``links_erased``: the record's links to borrowers erased since it came,
+        scored without them)."""
         results: list[dict[str, Any] | None] = [None] * len(chunk)
         valid: list[dict[str, Any]] = []
         where: list[int] = []
+        notes: dict[int, dict[str, Any]] = {}
         for i, record in enumerate(chunk):
             if record == sealed.ERASED:
                 results[i] = {"row": start + i, **sealed.ERASED}
                 continue
+            record, erased = without_erased_links(record)
+            if erased:
+                notes[i] = {"links_erased": erased}
             try:
                 valid.append(self._validate(record))
                 where.append(i)
             except Exception as exc:  # noqa: BLE001 - pydantic names the field; kept per row
                 results[i] = {"row": start + i, "error": _validation_message(exc)}
-        return results, valid, where
+        return results, valid, where, notes
 
     def _update(self, job_id: str, **values: Any) -> bool:
         """Set ``values`` on the job if this worker still holds it (a worker whose lease
@@ -332,18 +341,21 @@ class JobWorker:
 
 
 def _filled(
-    known: list[dict[str, Any] | None], where: list[int], answers: list[Any], start: int
+    known: list[dict[str, Any] | None],
+    where: list[int],
+    answers: list[Any],
+    start: int,
+    notes: dict[int, dict[str, Any]],
 ) -> list[dict[str, Any] | None]:
-    """The chunk's result rows: the known ones, and each decided record's answer."""
+    """The chunk's result rows: the known ones, and each decided record's answer (with
+    its notes)."""
     results = list(known)
     for i, outcome in zip(where, answers, strict=True):
         if isinstance(outcome, BaseException):
-            results[i] = {
-                "row": start + i,
-                "error": {"error": type(outcome).__name__, "detail": str(outcome)},
-            }
+            answer = {"error": {"error": type(outcome).__name__, "detail": str(outcome)}}
         else:
-            results[i] = {"row": start + i, **outcome.to_dict()}
+            answer = outcome.to_dict()
+        results[i] = {"row": start + i, **answer, **notes.get(i, {})}
     return results
 
 

@@ -42,6 +42,7 @@ from greenscore.serving.errors import (
     RateLimitedError,
     ServiceUnavailableError,
 )
+from greenscore.serving.named_subjects import named_subjects
 from greenscore.serving.schemas import LINKS_FIELD, links_field
 from greenscore.store import Database, database
 from greenscore.store.tables.serving import Job
@@ -220,19 +221,22 @@ def create_job(
     rows = [{f: record.get(f) for f in fields} for record in records]
     job_id = uuid.uuid4().hex
     size = s.job_chunk_rows
-    units = [
-        sealed.Unit(
-            ref=part_ref(job_id, "in", k // size),
-            rows=rows[k : k + size],
-            subject_hashes=(
-                subject_hashes([r.get(id_column) for r in rows[k : k + size]], settings=settings)
-                if id_column
-                else None
-            ),
-        )
-        for k in range(0, len(rows), size)
-    ]
     try:
+        units = [
+            sealed.Unit(
+                ref=part_ref(job_id, "in", k // size),
+                rows=part,
+                subject_hashes=(
+                    subject_hashes([r.get(id_column) for r in part], settings=settings)
+                    if id_column
+                    else None
+                ),
+                # Each link names another borrower: erasing them reaches this row too.
+                mentions=named_subjects(part, id_name=id_column, settings=settings),
+            )
+            for k in range(0, len(rows), size)
+            for part in [rows[k : k + size]]
+        ]
         sealed.seal(SEALED_KIND, units, db=db)
     except PrivacyError as exc:
         log.error("job input not stored", extra={"error": str(exc)})

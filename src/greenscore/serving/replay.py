@@ -4,7 +4,9 @@ Used by ``greenscore dlq replay``. Each pending letter's applicants are validate
 the model's input schema and decided by the same service code as live traffic (audited,
 stored, counted), with the model recorded in the letter or the one given. A letter
 holding one applicant keeps its original request id, so the caller who was answered 503
-can look its decision up under the id it was given.
+can look its decision up under the id it was given. A link to a borrower erased since the
+letter was kept is gone from it (``{"erased": true}`` in its place); the applicant is
+scored without it, and the report says how many went (``links_erased``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from greenscore.errors import DataError
 from greenscore.privacy import sealed
 from greenscore.serving import dlq
 from greenscore.serving.model_store import ModelStore
+from greenscore.serving.named_subjects import without_erased_links
 from greenscore.serving.service import ScoringService, new_request_id
 from greenscore.store import Database, database
 
@@ -93,9 +96,10 @@ def _replay_one(
             stores[uri] = (store, ScoringService(settings, store))
         store, service = stores[uri]
         schema = applicant_schema(store)
-        applicants = [
-            schema.model_validate(a).model_dump(by_alias=True) for a in _applicants(letter)
-        ]
+        kept = [without_erased_links(a) for a in _applicants(letter)]
+        applicants = [schema.model_validate(a).model_dump(by_alias=True) for a, _ in kept]
+        if erased := sum(n for _, n in kept):
+            out["links_erased"] = erased
         request_ids = (
             [letter["request_id"]]
             if len(applicants) == 1

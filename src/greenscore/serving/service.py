@@ -28,6 +28,7 @@ import weakref
 from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,7 @@ from greenscore.serving.dlq import record_dead_letter
 from greenscore.serving.errors import ServiceUnavailableError
 from greenscore.serving.model_store import ModelStore
 from greenscore.serving.monitoring import Monitor
+from greenscore.serving.named_subjects import named_subjects
 from greenscore.serving.recorder import (
     Withdrawn,
     WriteBehind,
@@ -773,6 +775,11 @@ class ScoringService:
                 error=f"{type(error).__name__}: {error}",
                 payload={"applicants": [self._applicant(item)]},
                 subject_hashes=self._subject_hashes(item),
+                mentions=partial(
+                    named_subjects,
+                    id_name=self.store.deployment.primary.model.id_name,
+                    settings=self.settings,
+                ),
                 route=item.route,
                 actor=item.actor,
                 model=model_uri,

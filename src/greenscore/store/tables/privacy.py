@@ -124,3 +124,17 @@ class SealedSubject(Base):
     ref: Mapped[str] = mapped_column(String(200), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_hash: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class SealedMention(Base):
+    """Where a row of a unit names another subject (a borrower link: the linked borrower's
+    id inside an applicant's row), by the named subject's keyed hash only."""
+
+    __tablename__ = "privacy_sealed_mentions"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # A JSON pointer (RFC 6901) into the row: "/links/0", "/records/3/links/1".
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
