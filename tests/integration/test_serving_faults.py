@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -26,7 +27,7 @@ from greenscore.errors import ConfigError, ModelError  # noqa: E402
 from greenscore.privacy import sealed  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
 from greenscore.security.pseudonym import subject_hash  # noqa: E402
-from greenscore.serving import dlq  # noqa: E402
+from greenscore.serving import dlq, jobs  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
 from greenscore.store import database  # noqa: E402
@@ -194,6 +195,12 @@ def test_a_job_that_cannot_be_stored_is_503_with_a_dead_letter(api, monkeypatch)
 def test_the_callers_own_mistakes_stay_4xx_and_keep_nothing(api) -> None:
     client, ds, key, settings = api
     assert client.get("/v1/jobs/no-such-job", headers=key).status_code == 404
+    folder = jobs.input_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([applicant(ds, 7)]).drop(columns="income").to_csv(folder / "x.csv", index=False)
+    r = client.post("/v1/jobs", json={"file": "x.csv"}, headers=key)
+    assert r.status_code == 422 and "['income']" in r.json()["detail"], r.text
+    assert client.post("/v1/jobs", json={"records": []}, headers=key).status_code == 422
     bad = applicant(ds, 7) | {"income": "lots"}
     assert client.post("/v1/score", json=bad, headers=key).status_code == 422
     assert client.post("/v1/score", json=applicant(ds, 7)).status_code == 401

@@ -64,9 +64,19 @@ def keep(schema) -> list[str]:
     return [f.alias or name for name, f in schema.model_fields.items()]
 
 
+def required(schema) -> list[str]:
+    return [f.alias or name for name, f in schema.model_fields.items() if f.is_required()]
+
+
 def create(settings, ds, schema, **kwargs) -> dict:
     kwargs.setdefault("actor", "k")
-    return jobs.create_job(settings, keep=keep(schema), id_column=ds.spec.id_column, **kwargs)
+    return jobs.create_job(
+        settings,
+        keep=keep(schema),
+        required=required(schema),
+        id_column=ds.spec.id_column,
+        **kwargs,
+    )
 
 
 def with_pii(ds, i: int) -> dict:
@@ -257,8 +267,9 @@ def test_refused_jobs_store_nothing(env) -> None:
     settings.serving.job_max_active_per_key = 1
     with pytest.raises(DataError, match="callback_url"):
         create(settings, ds, schema, records=[with_pii(ds, 0)], callback_url="http://127.0.0.1/")
-    with pytest.raises(DataError, match="inside the job input folder"):
+    with pytest.raises(DataError, match="inside the job input folder") as refused:
         create(settings, ds, schema, file="../greenscore.db")
+    assert str(settings.home) not in str(refused.value)  # where the files are is not said
     with pytest.raises(DataError, match="inside the job input folder"):
         create(settings, ds, schema, file="a\x00b.csv")
     jobs.input_dir(settings).mkdir(parents=True)
@@ -269,6 +280,23 @@ def test_refused_jobs_store_nothing(env) -> None:
     with pytest.raises(PayloadTooLargeError, match="serving.job_max_records"):
         create(settings, ds, schema, file="big.csv")
     settings.serving.job_max_records = 100
+    # A file without a model column is not a file of missing values: it was scored as one
+    # (an edge table of links passed as applications: every row "approve", no flag).
+    pd.DataFrame([applicant(ds, i) for i in range(4)]).drop(columns="income").to_csv(
+        jobs.input_dir(settings) / "no-income.csv", index=False
+    )
+    with pytest.raises(DataError, match=r"'no-income.csv' lacks .*\['income'\]"):
+        create(settings, ds, schema, file="no-income.csv")
+    ds.relations.to_csv(jobs.input_dir(settings) / "links.csv", index=False)
+    with pytest.raises(DataError, match="'links.csv' lacks the served model's input column"):
+        create(settings, ds, schema, file="links.csv")
+    pd.DataFrame(columns=list(applicant(ds, 0))).to_csv(
+        jobs.input_dir(settings) / "empty.csv", index=False
+    )
+    with pytest.raises(DataError, match="^job file 'empty.csv' has column names but no data"):
+        create(settings, ds, schema, file="empty.csv")  # named as sent, not by server path
+    with pytest.raises(DataError, match="at least one record"):
+        create(settings, ds, schema, records=[])
     create(settings, ds, schema, records=[applicant(ds, 0)])
     with pytest.raises(RateLimitedError, match="job_max_active_per_key"):
         create(settings, ds, schema, records=[with_pii(ds, 1)])

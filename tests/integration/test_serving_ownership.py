@@ -15,6 +15,7 @@ from serving_bundle import applicant, shared  # noqa: E402
 
 from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
+from greenscore.security.tokens import issue_token  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.model_store import ModelStore  # noqa: E402
 from greenscore.store import database  # noqa: E402
@@ -142,3 +143,24 @@ def test_another_tenants_job_is_not_found(api) -> None:
         assert theirs.status_code == unknown.status_code == 404
         assert _without_id(theirs.json())["error"] == _without_id(unknown.json())["error"]
         assert theirs.json()["detail"] == unknown.json()["detail"].replace("0" * len(job), job)
+
+
+def test_a_token_named_like_a_key_is_not_that_keys_tenant(api) -> None:
+    """A token's subject is chosen by whoever issues it (an admin, an identity provider);
+    one equal to an API key's id made its bearer that key's tenant: it read the key's jobs
+    and contested its decisions. Tenants of tokens are marked as such (``jwt:<subject>``)."""
+    client, ds, keys = api
+    a_id, a = keys["a"]
+    token = issue_token(subject=a_id, role="scorer", settings=get_settings())
+    namesake = {"Authorization": f"Bearer {token}"}
+    decision = client.post("/v1/score", json=applicant(ds, 2), headers=a).json()["request_id"]
+    job = client.post("/v1/jobs", json={"records": [applicant(ds, 3)]}, headers=a).json()["id"]
+    assert _contest(client, decision, namesake, "mine?").status_code == 404
+    assert client.get(f"/v1/jobs/{job}", headers=namesake).status_code == 404
+    # The token's own requests are its own, and the key cannot reach them either.
+    own = client.post("/v1/score", json=applicant(ds, 4), headers=namesake)
+    assert own.status_code == 200, own.text
+    stored = get_prediction(own.json()["request_id"], db=database(get_settings()))
+    assert stored.tenant == f"jwt:{a_id}"
+    assert _contest(client, own.json()["request_id"], a, "mine?").status_code == 404
+    assert _contest(client, own.json()["request_id"], namesake, "mine").status_code == 202

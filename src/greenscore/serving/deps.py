@@ -26,6 +26,7 @@ from greenscore.security.tokens import verify_token
 from greenscore.serving.batch_gate import BatchGate
 from greenscore.serving.errors import RateLimitedError
 from greenscore.serving.model_store import ModelStore
+from greenscore.serving.ownership import tenant_of
 from greenscore.serving.service import ScoringService
 from greenscore.store import Database
 
@@ -83,7 +84,8 @@ async def take_tokens(request: Request, principal: Principal, cost: int = 1) -> 
         If the bucket holds fewer; ``retry_after`` says when it will hold enough.
     """
     state = request.app.state
-    decision = await state.rate_limiter.hit(principal.id, cost)
+    # One bucket per tenant: a token named like a key does not share the key's.
+    decision = await state.rate_limiter.hit(tenant_of(principal), cost)
     if not decision.allowed:
         state.monitor.rate_limited.inc()
         raise RateLimitedError(

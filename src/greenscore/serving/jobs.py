@@ -53,9 +53,15 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 SEALED_KIND = "jobs"
 NO_JOB = "no job with id '{id}'"
 NOT_FINISHED = "job '{id}' is {status}: results are ready when it is done"
-BAD_FILE = "job file '{name}' must be a file inside the job input folder {folder}"
+BAD_FILE = "job file '{name}' must be a file inside the job input folder (serving.job_input_dir)"
 UNREADABLE_FILE = "job file '{name}' cannot be read as a table: {error}"
 ONE_SOURCE = "a job needs exactly one of 'records' and 'file'"
+NO_RECORDS = "a job needs at least one record"
+EMPTY_FILE = "a job needs at least one record: job file '{name}' has no rows"
+MISSING_COLUMNS = (
+    "job file '{name}' lacks the served model's input column(s) {missing}: a missing column "
+    "is not a missing value (send the column, empty where unknown)"
+)
 LINKS_NEED_FILE = "'relations_file' goes with 'file' (records send each applicant's own 'links')"
 NO_LINKS = "the served model reads no borrower links: drop 'relations_file'"
 NO_ID_FOR_LINKS = "the served model has no id column, so a relations file names no applicant"
@@ -107,23 +113,15 @@ def resolve_input_file(settings: Settings, name: str) -> Path:
     try:
         path = (folder / name).resolve()
     except (OSError, ValueError) as exc:  # e.g. an embedded NUL byte
-        raise DataError(BAD_FILE.format(name=name, folder=folder)) from exc
+        raise DataError(BAD_FILE.format(name=name)) from exc
     if not path.is_relative_to(folder) or not path.is_file():
-        raise DataError(BAD_FILE.format(name=name, folder=folder))
+        raise DataError(BAD_FILE.format(name=name))
     return path
 
 
-def read_file(path: Path) -> list[dict[str, Any]]:
-    """A stored table's rows as dicts (missing values as None).
-
-    Raises
-    ------
-    DataError
-        If the file cannot be read as a table.
-    """
-    frame = read_frame(path)
-    frame = frame.astype(object).where(frame.notna(), None)
-    return frame.to_dict("records")
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table's rows as dicts (missing values as None)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def read_frame(path: Path) -> pd.DataFrame:
@@ -138,8 +136,9 @@ def read_frame(path: Path) -> pd.DataFrame:
 
     try:
         return read_table(path)
-    except DataError:
-        raise
+    except DataError as exc:
+        # Named as the caller named it: where the service keeps its files is not theirs.
+        raise DataError(exc.message.replace(str(path), f"job file '{path.name}'")) from exc
     except Exception as exc:  # each reader fails in its own way on a bad file
         raise DataError(UNREADABLE_FILE.format(name=path.name, error=type(exc).__name__)) from exc
 
@@ -155,6 +154,7 @@ def create_job(
     *,
     actor: str,
     keep: Sequence[str],
+    required: Sequence[str] = (),
     id_column: str | None = None,
     records: list[dict[str, Any]] | None = None,
     file: str | None = None,
@@ -171,6 +171,9 @@ def create_job(
         Who creates it (owner of the job).
     keep : sequence of str
         The fields kept from each record: the model's inputs and the applicant id.
+    required : sequence of str
+        The fields a record must have (as the request schema has them): a stored file
+        without one of these columns is refused, not scored as if every value were missing.
     id_column : str, optional
         The applicant-id field (the subject of each row, for erasure).
     records, file : optional
@@ -203,9 +206,17 @@ def create_job(
     path = None
     if relations_file is not None and file is None:
         raise DataError(LINKS_NEED_FILE)
+    if records is not None and not records:
+        raise DataError(NO_RECORDS)
     if records is None:
         path = resolve_input_file(settings, file or "")
-        records = read_file(path)
+        frame = read_frame(path)
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise DataError(MISSING_COLUMNS.format(name=file, missing=missing))
+        if frame.empty:
+            raise DataError(EMPTY_FILE.format(name=file))
+        records = frame_records(frame)
     links_path = None
     if relations_file is not None:
         links_path = resolve_input_file(settings, relations_file)

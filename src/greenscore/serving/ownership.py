@@ -1,7 +1,9 @@
 """Who owns what the scoring service stores, and who may act on it (object-level authorisation).
 
 A request belongs to its *tenant*: today the principal that made it (an API key's id, or
-a token's subject; :func:`tenant_of`). The tenant is written on the stored prediction and
+a token's subject marked as one, ``jwt:<subject>``; :func:`tenant_of`) — the mark keeps a
+token whose subject happens to equal a key id (an admin chose it, or an identity provider
+names its users so) out of that key's tenant. The tenant is written on the stored prediction and
 on any review item made from it, so a later model with several keys per tenant only has
 to change :func:`tenant_of`. With the roles of :mod:`greenscore.security.rbac`:
 
@@ -34,8 +36,10 @@ UNOWNED_ROLE = "admin"
 
 
 def tenant_of(principal: Principal) -> str:
-    """The tenant whose requests ``principal`` makes (its principal id)."""
-    return principal.id
+    """The tenant whose requests ``principal`` makes: an API key's id, else the principal's
+    kind and id (``jwt:svc-1``), so that no two kinds of caller share a tenant (key ids are
+    hex: no colon)."""
+    return principal.id if principal.kind == "api_key" else f"{principal.kind}:{principal.id}"
 
 
 def may_act_on(principal: Principal, tenant: str | None) -> bool:

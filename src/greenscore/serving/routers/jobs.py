@@ -17,6 +17,7 @@ from pydantic import AnyHttpUrl, BaseModel, Field, create_model
 
 from greenscore.serving import jobs
 from greenscore.serving.deps import Db, JobCreator, JobReader, Service
+from greenscore.serving.ownership import tenant_of
 from greenscore.serving.routers.common import ERRORS, NOT_FOUND, body_model
 from greenscore.serving.schemas import JobResults, JobStatus
 
@@ -47,6 +48,10 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
     router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
     # What a job keeps of each record: the model's inputs and the applicant id, by name.
     keep = [field.alias or name for name, field in applicant.model_fields.items()]
+    # ... and what each must have: a stored file must have these columns.
+    required = [
+        field.alias or name for name, field in applicant.model_fields.items() if field.is_required()
+    ]
     # A type built from a class made at run time, which a type checker cannot follow.
     records_type: Any = list[applicant] | None  # type: ignore[valid-type]
     job_request = create_model(
@@ -94,8 +99,9 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
             records = [r.model_dump(by_alias=True) for r in body.records]
         created = jobs.create_job(
             settings,
-            actor=principal.id,
+            actor=tenant_of(principal),
             keep=keep,
+            required=required,
             id_column=service.store.deployment.primary.model.id_name,
             records=records,
             file=body.file,
@@ -117,7 +123,7 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
     )
     def get_job(job_id: str, principal: JobReader, db: Db) -> Any:
         """Status, progress (rows done of total), errors and callback delivery."""
-        reader = None if principal.role in _READ_ALL else principal.id
+        reader = None if principal.role in _READ_ALL else tenant_of(principal)
         return jobs.get_job(job_id, reader=reader, db=db)
 
     @router.get(
@@ -135,7 +141,7 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         limit: int = Query(1000, ge=1, le=10_000),
     ) -> Any:
         """One row per input record, in order: the decision, or the error that stopped it."""
-        reader = None if principal.role in _READ_ALL else principal.id
+        reader = None if principal.role in _READ_ALL else tenant_of(principal)
         return jobs.job_results(service.settings, job_id, offset=offset, limit=limit, reader=reader)
 
     return router

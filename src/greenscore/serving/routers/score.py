@@ -5,6 +5,7 @@ by a function. (No postponed annotations in this module: FastAPI must see the bu
 model class itself in the endpoint signatures.)
 """
 
+import functools
 import json
 from typing import Any, Protocol
 
@@ -134,11 +135,12 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         await take_tokens(request, principal, len(applicants))
         checked = [_validated(applicant, a) for a in applicants]
         valid = [c for c in checked if not isinstance(c, DataError)]
+        tenant = tenant_of(principal)
         decided = await gate.run(
-            tenant_of(principal),
-            service.decide_payloads,
+            tenant,
+            functools.partial(service.decide_payloads, tenant=tenant),
             valid,
-            actor=principal.id,  # the decisions' tenant too (ScoringService.item's default)
+            actor=principal.id,
             route="/v1/score/batch",
         )
         it = iter(decided)
