@@ -435,7 +435,27 @@ def test_greenscore_score_writes_the_same_rows_and_reasons_on_either_engine(
         cluster = _dask_scores(tmp_path / "scores").drop(columns="row").reset_index(drop=True)
         assert local["reason_1_code"].notna().all()
         pd.testing.assert_frame_equal(local, cluster, check_exact=True)
-        without = score_file(bundle, small, tmp_path / "q.parquet", reasons=False).scored
+        without = score_file(bundle, small, tmp_path / "q.parquet", reasons="none").scored
         assert not any(c.startswith("reason_") for c in without.columns)
+        # Reasons for the adverse decisions only: the same as above on those rows, the
+        # approvals' left empty, on either engine.
+        adverse = score_file(bundle, small, tmp_path / "a.parquet", reasons="adverse").scored
+        score_on_cluster(
+            bundle, read_lazy(small), tmp_path / "a", client.scheduler.address, reasons="adverse"
+        )
+        on_cluster = _dask_scores(tmp_path / "a").drop(columns="row").reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "a.parquet"), on_cluster, check_exact=True
+        )
+        approved = (local["decision"] == "approve").to_numpy()
+        assert 0 < approved.sum() < len(local)
+        reasons = [c for c in local.columns if c.startswith("reason_")]
+        assert list(adverse.columns) == list(local.columns)
+        assert adverse.loc[approved, reasons].isna().all().all()
+        pd.testing.assert_frame_equal(
+            adverse.loc[~approved].reset_index(drop=True),
+            local.loc[~approved].reset_index(drop=True),
+            check_exact=True,
+        )
     finally:
         use_settings(None)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from greenscore.commands.engine import EngineOpt, SchedulerOpt, scheduler_for
 from greenscore.errors import ConfigError
+
+if TYPE_CHECKING:  # the CLI starts fast: explain is imported when a command runs
+    from greenscore.explain.reason_codes import ReasonRows
 
 DataOpt = Annotated[
     str,
@@ -231,12 +234,15 @@ def score_command(
     engine: EngineOpt = "pandas",
     scheduler: SchedulerOpt = None,
     reasons: Annotated[
-        bool,
+        str,
         typer.Option(
-            help="Add every row's top reasons (reason_K_code, _feature, _contribution, "
-            "_text), on either engine."
+            "--reasons",
+            help="Which rows get their top reasons (reason_K_code, _feature, _contribution, "
+            "_text), on either engine: all, adverse (reviews and declines, which Regulation B "
+            "owes reasons; approvals' columns empty: far faster for a model explained by "
+            "sampling, such as a net) or none.",
         ),
-    ] = True,
+    ] = "all",
     force: Annotated[
         bool,
         typer.Option("--force", "-f", help="With --engine dask: restart a folder of another run."),
@@ -250,10 +256,15 @@ def score_command(
     and model scores only the parts not yet written.
     """
     from greenscore.config import get_settings
+    from greenscore.explain.reason_codes import check_reason_rows
     from greenscore.tracking.registry import load_bundle
     from greenscore.workflows.cutoffs import override_cutoffs
     from greenscore.workflows.score import check_options, score_file, summary_line
 
+    try:
+        rows = check_reason_rows(reasons)
+    except ConfigError as exc:  # a usage mistake: the usage line, exit 2
+        raise typer.BadParameter(exc.message, param_hint="'--reasons'") from exc
     cluster = scheduler_for(engine, scheduler)
     if cluster is None:
         check_options(out, on_error)
@@ -270,7 +281,7 @@ def score_command(
         typer.secho(f"warning: {cutoff_warning}", fg="yellow", err=True)
     serving = get_settings().serving
     if cluster is not None:
-        _score_on_cluster(bundle, data, out, cluster, reasons=reasons, force=force)
+        _score_on_cluster(bundle, data, out, cluster, reasons=rows, force=force)
         return
     summary = score_file(
         bundle,
@@ -280,13 +291,13 @@ def score_command(
         on_error=on_error,
         refuse_implausible=serving.refuse_implausible,
         margin=serving.range_margin,
-        reasons=reasons,
+        reasons=rows,
     )
     typer.echo(summary_line(summary, model=bundle.name, out=out))
 
 
 def _score_on_cluster(
-    bundle: Any, data: str, out: Path, scheduler: str, *, reasons: bool, force: bool
+    bundle: Any, data: str, out: Path, scheduler: str, *, reasons: ReasonRows, force: bool
 ) -> None:
     from greenscore.commands.progress import run_with_progress
     from greenscore.config import get_settings

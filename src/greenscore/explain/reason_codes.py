@@ -25,12 +25,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, TypeGuard
+from typing import Any, Literal, TypeGuard, get_args
 
 import numpy as np
 import pandas as pd
 
-from greenscore.errors import DataError, ModelError
+from greenscore.errors import ConfigError, DataError, ModelError
 from greenscore.explain.feature_map import (
     is_protected_feature,
     model_feature_names,
@@ -50,6 +50,11 @@ from greenscore.models.runtime import Encoded, ScoredFrame, ScoringRuntime, prob
 TABLE_VERSION = 2
 TARGET_LENGTH = "target has {n_target} values but the reference has {n_reference} rows"
 SHOWN_LENGTH = "shown has {n_shown} entries but X has {n_rows} rows"
+#: Which scored rows get reasons: every row, the adverse decisions only (review and
+#: decline, which Regulation B owes reasons; approvals left blank), or none.
+ReasonRows = Literal["all", "adverse", "none"]
+REASON_ROWS: tuple[str, ...] = get_args(ReasonRows)
+BAD_REASON_ROWS = "reasons are for one of {choices} rows, not '{value}'"
 _CODE_PREFIX = "GS"
 #: Distinct values per feature whose side verdict and sentence a coder remembers.
 _REMEMBERED = 4096
@@ -675,19 +680,23 @@ class ReasonCoder:
         encoded, changed = self.encode(X)
         return self.explain(encoded, shown if shown is not None else changed)
 
-    def explain_scored(self, scored: ScoredFrame) -> list[list[ReasonCode]]:
-        """Reasons for every row of a frame the runtime scored
-        (:meth:`~greenscore.models.runtime.ScoringRuntime.scored_frame`), from the very
-        encoding, and the contributions when it has them, that its PD came from; they
-        quote the values the input rules changed. Same order.
+    def explain_scored(
+        self, scored: ScoredFrame, positions: Sequence[int] | None = None
+    ) -> list[list[ReasonCode]]:
+        """Reasons for the rows of a frame the runtime scored
+        (:meth:`~greenscore.models.runtime.ScoringRuntime.scored_frame`) — all of them, or
+        those at ``positions`` — from the very encoding, and the contributions when it has
+        them, that its PD came from; they quote the values the input rules changed. Same
+        order.
         """
         encoded = scored.scored.encoded
-        computed = scored.scored.contributions
-        return self.explain(
-            encoded,
-            _changed(scored.inputs, scored.repaired),
-            contributions=None if computed is None else computed[0],
-        )
+        computed = None if scored.scored.contributions is None else scored.scored.contributions[0]
+        shown = _changed(scored.inputs, scored.repaired)
+        if positions is not None:
+            encoded = encoded.take(positions)
+            shown = [shown[i] for i in positions]
+            computed = None if computed is None else computed[np.asarray(positions, dtype=int)]
+        return self.explain(encoded, shown, contributions=computed)
 
     def explain_one(
         self,
@@ -754,7 +763,10 @@ class ReasonCoder:
 def reason_table(
     reasons: Sequence[Sequence[ReasonCode]], max_reasons: int, *, index: pd.Index
 ) -> pd.DataFrame:
-    """Reasons as a flat table: ``reason_1_code``, ``reason_1_feature``, … per row."""
+    """Reasons as a flat table: ``reason_1_code``, ``reason_1_feature``, … per row (the
+    same columns when there are no rows)."""
+    parts = ("code", "feature", "contribution", "text")
+    columns = [f"reason_{k + 1}_{part}" for k in range(max_reasons) for part in parts]
     records = []
     for row in reasons:
         record: dict[str, Any] = {}
@@ -765,7 +777,7 @@ def reason_table(
             record[f"reason_{k + 1}_contribution"] = reason.contribution if reason else None
             record[f"reason_{k + 1}_text"] = reason.text if reason else None
         records.append(record)
-    return pd.DataFrame.from_records(records, index=index)
+    return pd.DataFrame.from_records(records, index=index, columns=columns)
 
 
 def scored_with_reasons(
@@ -775,18 +787,42 @@ def scored_with_reasons(
     *,
     refuse_implausible: bool = True,
     margin: float = 0.0,
+    rows: ReasonRows = "all",
 ) -> pd.DataFrame:
-    """The runtime's scored table of raw ``frame``, with each row's top reasons
-    (:func:`reason_table`) when a coder is given: what ``greenscore score`` writes, on one
+    """The runtime's scored table of raw ``frame``, with the top reasons (:func:`reason_table`)
+    of the ``rows`` asked for when a coder is given: what ``greenscore score`` writes, on one
     machine or partition by partition on a cluster. The reasons come from the encoding (and
-    for compiled trees the pass over the trees) the PD came from."""
+    for compiled trees the pass over the trees) the PD came from. ``rows="adverse"`` leaves
+    approvals' reason columns empty, and spares a model explained by sampling (a net) the
+    bulk of its cost: most rows of a book are approvals."""
+    wanted = coder is not None and check_reason_rows(rows) != "none"
     done = runtime.scored_frame(
-        frame, refuse_implausible=refuse_implausible, margin=margin, contributions=coder is not None
+        frame, refuse_implausible=refuse_implausible, margin=margin, contributions=wanted
     )
-    if coder is None:
+    if coder is None or not wanted:
         return done.table
-    table = reason_table(coder.explain_scored(done), coder.max_reasons, index=done.table.index)
+    index = done.table.index
+    if rows == "adverse":
+        positions = np.flatnonzero(done.table["decision"].to_numpy() != "approve").tolist()
+        reasons = coder.explain_scored(done, positions)
+        table = reason_table(reasons, coder.max_reasons, index=index[positions])
+        table = table.reindex(index)
+    else:
+        table = reason_table(coder.explain_scored(done), coder.max_reasons, index=index)
     return pd.concat([done.table, table], axis=1)
+
+
+def check_reason_rows(value: str) -> ReasonRows:
+    """``value`` as :data:`ReasonRows`.
+
+    Raises
+    ------
+    ConfigError
+        Naming the choices, when it is none of them.
+    """
+    if value not in REASON_ROWS:
+        raise ConfigError(BAD_REASON_ROWS.format(choices=", ".join(REASON_ROWS), value=value))
+    return value  # type: ignore[return-value]  # checked against the Literal's values
 
 
 def _one_row(row: Mapping[str, Any] | pd.DataFrame | pd.Series) -> pd.DataFrame:

@@ -219,26 +219,51 @@ class AgnosticBackend:
         return add_graph_part(values, transformed.columns, served, stranger), base
 
     def _sampled(self, transformed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Sampled SHAP values of each row, and the base they add to.
+
+        Each row is explained on its own, with the coalitions (or permutations) drawn from
+        a seed made of the explainer's seed and the row's own values: an applicant gets the
+        same reasons whichever rows it is scored with (one request, a micro-batch, a file,
+        its declines only). Drawn for the whole batch in one pass, a row's draws depended
+        on the rows before it.
+        """
         n_features = transformed.shape[1]
         x = self._encode(transformed)
+        seeds = _row_seeds(transformed, self.seed)
+        values = np.empty((len(x), n_features))
+        base = np.empty(len(x))
+        state = np.random.get_state()  # both explainers draw from numpy's global RNG
+        try:
+            for i in range(len(x)):
+                np.random.seed(seeds[i])
+                values[i], base[i] = self._sampled_row(x[i : i + 1], n_features)
+        finally:
+            np.random.set_state(state)
+        return values, base
+
+    def _sampled_row(self, x: np.ndarray, n_features: int) -> tuple[np.ndarray, float]:
         if self.algorithm == "permutation":
             # Each permutation costs 2 * p + 1 evaluations of the model on the background.
             max_evals = self.evaluations or 4 * (2 * n_features + 1) + 1
             result = self.explainer(x, max_evals=max_evals, silent=True)
-            return np.asarray(result.values, dtype=float), np.asarray(
-                result.base_values, dtype=float
+            return (
+                np.asarray(result.values, dtype=float).reshape(n_features),
+                float(np.asarray(result.base_values, dtype=float).reshape(-1)[0]),
             )
-        state = np.random.get_state()
-        np.random.seed(self.seed)  # KernelExplainer samples coalitions from numpy's global RNG
-        try:
-            values = self.explainer.shap_values(
-                x, nsamples=self.evaluations or 2 * n_features + 256, l1_reg=False, silent=True
-            )
-        finally:
-            np.random.set_state(state)
-        values = np.asarray(values, dtype=float).reshape(len(x), n_features)
-        base = np.full(len(x), float(np.asarray(self.explainer.expected_value).reshape(-1)[0]))
-        return values, base
+        values = self.explainer.shap_values(
+            x, nsamples=self.evaluations or 2 * n_features + 256, l1_reg=False, silent=True
+        )
+        return (
+            np.asarray(values, dtype=float).reshape(n_features),
+            float(np.asarray(self.explainer.expected_value).reshape(-1)[0]),
+        )
+
+
+def _row_seeds(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """One 32-bit seed per row from its values (not its index, not its neighbours)."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    mixed = hashes ^ np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
+    return (mixed % np.uint64(2**32)).astype(np.int64)
 
 
 def _is_plain_numeric(dtype: Any) -> bool:

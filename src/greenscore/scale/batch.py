@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from greenscore.errors import ConfigError
-from greenscore.explain.reason_codes import ReasonCoder, scored_with_reasons
+from greenscore.explain.reason_codes import ReasonCoder, ReasonRows, scored_with_reasons
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import ScoringRuntime
 from greenscore.scale.frames import LazyTable, read_lazy
@@ -92,7 +92,7 @@ def score_partition(
     frame: pd.DataFrame,
     bundle: ScoringBundle,
     *,
-    reasons: bool = True,
+    reasons: ReasonRows = "all",
     refuse_implausible: bool = True,
     margin: float = 0.0,
 ) -> pd.DataFrame:
@@ -103,9 +103,10 @@ def score_partition(
     frame : DataFrame
         Raw applications; their index (the data row) becomes the ``row`` column.
     bundle : ScoringBundle
-    reasons : bool
-        Add ``reason_K_code``, ``reason_K_feature``, ``reason_K_contribution`` and
-        ``reason_K_text`` for K up to ``settings.scoring.reason_codes``.
+    reasons : {"all", "adverse", "none"}
+        Which rows get ``reason_K_code``, ``reason_K_feature``, ``reason_K_contribution``
+        and ``reason_K_text`` for K up to ``settings.scoring.reason_codes``: every row, the
+        reviews and declines only (approvals' columns empty), or none (no columns).
     refuse_implausible, margin : as :meth:`ScoringRuntime.score_frame`.
 
     Raises
@@ -116,10 +117,11 @@ def score_partition(
     runtime, coder = prepared(bundle)
     scored = scored_with_reasons(
         runtime,
-        coder if reasons else None,
+        coder,
         frame,
         refuse_implausible=refuse_implausible,
         margin=margin,
+        rows=reasons,
     )
     scored.insert(0, ROW_COLUMN, frame.index.to_numpy())
     return scored.reset_index(drop=True)
@@ -149,7 +151,7 @@ def _score_and_write(
     return len(result)
 
 
-def _manifest(table: LazyTable, bundle: ScoringBundle, reasons: bool) -> dict[str, Any]:
+def _manifest(table: LazyTable, bundle: ScoringBundle, reasons: ReasonRows) -> dict[str, Any]:
     return {
         "input": table.location,
         "parts": list(table.parts),
@@ -206,7 +208,7 @@ def score_partitioned(
     data: str | Path | LazyTable,
     out: str | Path,
     *,
-    reasons: bool = True,
+    reasons: ReasonRows = "all",
     refuse_implausible: bool = True,
     margin: float = 0.0,
     force: bool = False,

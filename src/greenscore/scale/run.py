@@ -16,6 +16,7 @@ from greenscore.data.loading import resolve_spec
 from greenscore.data.spec import DatasetSpec
 from greenscore.data.validation import ValidationReport
 from greenscore.errors import ConfigError
+from greenscore.explain.reason_codes import ReasonRows
 from greenscore.models.bundle import ScoringBundle
 from greenscore.scale.batch import BatchSummary, score_partitioned
 from greenscore.scale.cluster import dask_client
@@ -92,7 +93,7 @@ def score_source(
     out: Path,
     scheduler: str,
     *,
-    reasons: bool = True,
+    reasons: ReasonRows = "all",
     refuse_implausible: bool = True,
     margin: float = 0.0,
     force: bool = False,

@@ -29,7 +29,7 @@ from greenscore.data.cleaning import RowProblem, rows_without
 from greenscore.data.io import local_path, read_table
 from greenscore.data.loading import load_relations
 from greenscore.errors import ConfigError, DataError
-from greenscore.explain.reason_codes import ReasonCoder, scored_with_reasons
+from greenscore.explain.reason_codes import ReasonCoder, ReasonRows, scored_with_reasons
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import ScoringRuntime
 from greenscore.privacy.at_rest import install_dataset_reader
@@ -214,7 +214,7 @@ def score_file(
     on_error: str = "raise",
     refuse_implausible: bool = True,
     margin: float = 0.0,
-    reasons: bool = True,
+    reasons: ReasonRows = "all",
 ) -> ScoreSummary:
     """Score every row of a file and write the predictions (and rejects) to ``out``.
 
@@ -230,9 +230,11 @@ def score_file(
         Treat values outside the spec's domain rules as unscorable (else flag them).
     margin : float
         Share of a training range a value may pass it by before it is flagged.
-    reasons : bool
-        Add every row's top reasons (``reason_K_code``, ``_feature``, ``_contribution``,
-        ``_text``), as the cluster engine does and every decline needs.
+    reasons : {"all", "adverse", "none"}
+        Which rows get their top reasons (``reason_K_code``, ``_feature``,
+        ``_contribution``, ``_text``), as the cluster engine does: every row, the reviews
+        and declines only (which Regulation B owes reasons; approvals' columns empty), or
+        none (no reason columns).
 
     Raises
     ------
@@ -260,10 +262,15 @@ def score_file(
             CANNOT_SCORE.format(first=problems[0].message, count=count, s="s" * (count != 1))
         )
     rest = rows_without(frame, problems)
-    coder = ReasonCoder.from_bundle(bundle, runtime=runtime) if reasons else None
+    coder = ReasonCoder.from_bundle(bundle, runtime=runtime) if reasons != "none" else None
     with measure_energy("predict:batch") as reading:
         scored = scored_with_reasons(
-            runtime, coder, rest, refuse_implausible=refuse_implausible, margin=margin
+            runtime,
+            coder,
+            rest,
+            refuse_implausible=refuse_implausible,
+            margin=margin,
+            rows=reasons,
         )
     write_table(scored, out)
     register_output(out, bundle.spec.id_column, scored.columns, settings=settings)

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from greenscore.config import Settings, get_settings
+from greenscore.explain.reason_codes import ReasonRows
 from greenscore.models.bundle import ScoringBundle
 from greenscore.scale.batch import BatchSummary
 from greenscore.scale.frames import LazyTable, column_slices
@@ -75,7 +76,7 @@ def score_on_cluster(
     out: Path,
     scheduler: str,
     *,
-    reasons: bool = True,
+    reasons: ReasonRows = "all",
     refuse_implausible: bool = True,
     margin: float = 0.0,
     force: bool = False,
