@@ -285,6 +285,16 @@ class ServingSettings(BaseModel):
         "answered 408 and its connection closed",
     )
     route_grey_band_to_review: bool = False
+    training_outcomes: Literal["hidden", "visible"] = Field(
+        "hidden",
+        description="whether an applicant's id and the borrower links it is sent with reach "
+        "the training borrowers' outcomes and places in the graph: 'hidden' scores every "
+        "applicant as new to the training graph and each link as a link to a borrower the "
+        "model never saw (it still counts, by kind), so no caller can learn from a score "
+        "whether a named borrower defaulted; 'visible' reads them, as 'greenscore score' "
+        "with a relations file does, for a service whose every caller may see the "
+        "training data",
+    )
     reasons: Literal["adverse", "all"] = Field(
         "adverse",
         description="which decisions carry reason codes: 'adverse' (reviews and declines, "

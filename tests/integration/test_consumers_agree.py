@@ -192,9 +192,10 @@ def _records(path: Path) -> list[dict[str, Any]]:
 class Api:
     """The scoring API in-process, serving one bundle."""
 
-    def __init__(self, bundle: ScoringBundle) -> None:
+    def __init__(self, bundle: ScoringBundle, *, training_outcomes: str = "hidden") -> None:
         self.settings = Settings(environment="test")
         s = self.settings.serving
+        s.training_outcomes = training_outcomes  # type: ignore[assignment]
         s.max_batch = s.rate_limit_burst = 1000
         s.rate_limit_per_minute = 100_000
         s.energy_calibration = False

@@ -202,7 +202,8 @@ def test_the_api_scores_applicants_with_their_own_links_as_score_does(
     head = tmp_path / "applications.csv"
     rows.to_csv(head, index=False)
     home = get_settings()  # the module's, which the service replaces while it runs
-    api = Api(ScoringBundle.load(folder))
+    # A service whose callers may see the training data reads links as score does.
+    api = Api(ScoringBundle.load(folder), training_outcomes="visible")
     try:
         schema = api.client.get("/openapi.json").json()["components"]["schemas"]
         assert "links" in schema["Applicant"]["properties"]
@@ -415,3 +416,41 @@ def _graph_net_training(
         spec=training.spec, relations=step.relations, max_epochs=3, random_state=0, n_jobs=1
     )
     return train, step, net
+
+
+def test_a_caller_cannot_learn_a_training_borrowers_outcome_from_a_score(world) -> None:
+    """A penetration test: one applicant sent once linked to a training borrower who
+    defaulted and once to one who repaid got PDs 0.35 and 0.11 (and the reason "default
+    rate among linked borrowers is high"): 60 probes read 60 training outcomes. By default
+    (``serving.training_outcomes: hidden``) the service scores applicants as strangers to
+    the training graph: the link counts as a link, the borrower it names not at all, and
+    an applicant sent under a training borrower's id is scored as new."""
+    folder, new, _ = world
+    bundle = ScoringBundle.load(folder)
+    (step,) = bundle._relational_steps()
+    known = step.known_ > 0
+    defaulter = step.nodes_[np.flatnonzero(known & (step.defaulted_ > 0))[0]]
+    repaid = step.nodes_[np.flatnonzero(known & (step.defaulted_ == 0))[0]]
+    first = json.loads(
+        pd.read_parquet(new / "applications.parquet").head(1).to_json(orient="records")
+    )[0]
+    probes = [
+        first | {"links": [{"id": int(defaulter), "kind": "household"}]},
+        first | {"links": [{"id": int(repaid), "kind": "household"}]},
+        first | {"applicant_id": int(defaulter)},
+        first,
+    ]
+    home = get_settings()
+    try:
+        for outcomes in ("hidden", "visible"):
+            api = Api(bundle, training_outcomes=outcomes)
+            try:
+                bad, good, as_defaulter, as_new = api.single(probes)
+            finally:
+                api.close()
+            if outcomes == "hidden":
+                assert bad == good and as_defaulter == as_new
+            else:  # what the probe read before (and still reads where callers may)
+                assert bad > good + 0.01 and as_defaulter != as_new
+    finally:
+        use_settings(home)

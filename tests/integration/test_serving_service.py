@@ -244,6 +244,7 @@ def test_a_linked_applicant_kept_for_replay_is_replayed_with_its_links(settings,
     """A request the model could not answer keeps the applicant's own borrower links (the
     ``links`` field, as sent); replayed, it gets the PD it would have got with them."""
     ds, bundles = models
+    settings.serving.training_outcomes = "visible"  # links reach training outcomes
     payload = applicant(ds, 5) | {"applicant_id": 99_999_001}  # a new applicant
     defaulted = ds.frame.loc[ds.frame["default"] == 1, "applicant_id"].head(2).tolist()
     links = [{"id": i, "kind": "household"} for i in defaulted]

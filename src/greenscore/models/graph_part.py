@@ -15,12 +15,13 @@ the index alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from greenscore.features.relational import PREFIX
+from greenscore.features.relational import LINKS_KEY, PREFIX
 
 #: The model feature the graph part is added to (the relational step's link count).
 LINKS_FEATURE = f"{PREFIX}_links"
@@ -33,6 +34,35 @@ def as_strangers(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy(deep=False)
     out.index = pd.Index([f"{_MADE_UP}{k}" for k in range(len(frame))], dtype=object)
     return out
+
+
+def as_stranger_rows(
+    rows: Sequence[Mapping[str, Any]], ids: Sequence[Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Raw applicant rows, and their ids, as strangers to the training graph would send them.
+
+    Each row gets a made-up id no borrower has, and each of its links (:data:`LINKS_KEY`)
+    a made-up borrower in place of the one it names (one per distinct borrower of the row,
+    kinds kept; a link to the row's own id ``ids[i]`` dropped, as a graph drops self-links):
+    a link still counts as a link, by kind, but reaches no training borrower —
+    neither its outcome (a relational step's neighbour defaults) nor its place in a graph
+    net's graph. What a service scores when its callers may not learn training outcomes
+    (``serving.training_outcomes``): a score of an applicant "linked" to a borrower who
+    defaulted in training told the caller that the borrower defaulted.
+    """
+    out: list[dict[str, Any]] = []
+    for i, (row, own) in enumerate(zip(rows, ids, strict=True)):
+        blind = dict(row)
+        links = row.get(LINKS_KEY)
+        if links:
+            stand_in: dict[str, str] = {}
+            blind[LINKS_KEY] = [
+                (stand_in.setdefault(repr(node), f"{_MADE_UP}{i}-link-{len(stand_in)}"), kind)
+                for node, kind in links
+                if own is None or str(node) != str(own)
+            ]
+        out.append(blind)
+    return out, [f"{_MADE_UP}{i}" for i in range(len(rows))]
 
 
 def add_graph_part(

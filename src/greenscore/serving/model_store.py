@@ -176,7 +176,11 @@ class ModelStore:
                 raise ModelError(REFUSED.format(uri=uri)) from exc
             raise
         model = ServedModel(
-            bundle, uri=uri, max_reasons=self.max_reasons, reasons=self.settings.reasons
+            bundle,
+            uri=uri,
+            max_reasons=self.max_reasons,
+            reasons=self.settings.reasons,
+            training_outcomes=self.settings.training_outcomes,
         )
         if key:
             self._cache[key] = model

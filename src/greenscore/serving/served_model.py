@@ -24,6 +24,7 @@ from greenscore.explain.reason_codes import ReasonCode, ReasonCoder
 from greenscore.json_document import plain
 from greenscore.logging import get_logger
 from greenscore.models.bundle import BUNDLE_FILE, ScoringBundle
+from greenscore.models.graph_part import as_stranger_rows
 from greenscore.models.metadata import UNSAVED, BundleMetadata
 from greenscore.models.runtime import Scored, ScoringRuntime, probe_rows
 
@@ -124,6 +125,7 @@ class ServedModel:
         uri: str,
         max_reasons: int,
         reasons: Reasons = "adverse",
+        training_outcomes: Literal["hidden", "visible"] = "hidden",
     ) -> None:
         self.bundle = bundle
         self.uri = uri
@@ -134,6 +136,11 @@ class ServedModel:
         self.id_name = bundle.spec.id_column
         #: Whether applicants' own links (the ``links`` field) change its scores.
         self.takes_links = bundle.takes_links
+        #: Whether applicants are scored as strangers to the training graph (their ids and
+        #: links reach no training borrower: ``serving.training_outcomes``).
+        self.as_strangers = training_outcomes == "hidden" and (
+            bundle.takes_links or bundle.estimator_reads_links
+        )
         self.training_ranges: dict[str, Any] = dict(bundle.metadata.training_ranges)
         quantiles = bundle.metadata.training_pd
         self.training_pd = [float(q) for q in quantiles] if quantiles else None
@@ -185,6 +192,8 @@ class ServedModel:
             Whatever the model raises; the caller's circuit breaker counts it.
         """
         started = time.time_ns() if timings is not None else 0
+        if self.as_strangers:
+            rows, ids = as_stranger_rows(rows, ids)
         every = self.reasons == "all"
         # Reasons owed to every row whatever its decision: the contributions come with the
         # PD, from the same pass over the trees (where the runtime walks them).
