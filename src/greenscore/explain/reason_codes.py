@@ -42,6 +42,7 @@ from greenscore.explain.feature_map import (
 )
 from greenscore.explain.reason_sides import RiskSides, build_sides
 from greenscore.explain.wording import SentenceParts, feature_phrase
+from greenscore.features.relational import PREFIX as RELATIONAL_PREFIX
 from greenscore.json_document import plain
 from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import Encoded, ScoredFrame, ScoringRuntime, probe_rows
@@ -281,6 +282,7 @@ class ReasonCoder:
         index = {g: i for i, g in enumerate(self.features)}
         self._group_of = np.array([index[g] for g in groups], dtype=np.intp)
         self._grouped = len(self.features) != len(self.model_features)
+        self._outcome_rate = _outcome_rate_columns(self.features)
         self.codes = [table["codes"].get(g) or reason_code(g) for g in self.features]
         self._phrases = [
             table["phrases"].get(g) or feature_phrase(g, bundle.spec) for g in self.features
@@ -381,11 +383,37 @@ class ReasonCoder:
             raw, _ = self.runtime.contributions(encoded)
         else:
             raw, _ = self._backend.contributions(self.runtime.model_frame(encoded))
-        if not self._grouped:
-            return raw
-        grouped = np.zeros((len(raw), len(self.features)))
-        np.add.at(grouped.T, self._group_of, raw.T)
-        return grouped
+        if self._grouped:
+            grouped = np.zeros((len(raw), len(self.features)))
+            np.add.at(grouped.T, self._group_of, raw.T)
+            raw = grouped
+        return self._with_unknown_outcomes_folded(encoded, raw)
+
+    def _with_unknown_outcomes_folded(self, encoded: Encoded, values: np.ndarray) -> np.ndarray:
+        """``values`` with, in each row that has no linked borrower of known outcome, the
+        neighbour default rate's and count's contributions moved to the count of linked
+        borrowers with a known outcome (0).
+
+        Why: with none known, the rate a relational step gives is its prior (the training
+        base rate), not a rate anyone observed; a reason "default rate among linked
+        borrowers is high (0.15)" told a new applicant something false (346 of 500 new
+        applicants' first reason under an auto ensemble). What that value does to the
+        log-odds is real, and it is the doing of having no known linked borrower: so it is
+        cited, when the count's side of typical is the risky one, as that count. Sums are
+        unchanged (contributions still add up to the log-odds).
+        """
+        if self._outcome_rate is None or not len(values):
+            return values
+        known, made = self._outcome_rate
+        moved = np.asarray(made, dtype=np.intp)
+        counts = self._values(encoded, np.arange(len(values)), known)
+        none = np.array([c is not None and c == 0 for c in counts], dtype=bool)
+        if not none.any():
+            return values
+        out = np.array(values, dtype=float, copy=True)
+        out[none, known] += out[np.ix_(none, moved)].sum(axis=1)
+        out[np.ix_(none, moved)] = 0.0
+        return out
 
     def explain(
         self,
@@ -823,6 +851,20 @@ def check_reason_rows(value: str) -> ReasonRows:
     if value not in REASON_ROWS:
         raise ConfigError(BAD_REASON_ROWS.format(choices=", ".join(REASON_ROWS), value=value))
     return value  # type: ignore[return-value]  # checked against the Literal's values
+
+
+def _outcome_rate_columns(features: Sequence[str]) -> tuple[int, list[int]] | None:
+    """Where the relational step's known-neighbour count is among reported ``features``,
+    and where the features made from those neighbours' outcomes are (None without them)."""
+    known = f"{RELATIONAL_PREFIX}_known_neighbours"
+    made = [
+        f"{RELATIONAL_PREFIX}_neighbour_defaults",
+        f"{RELATIONAL_PREFIX}_neighbour_default_rate",
+    ]
+    if known not in features:
+        return None
+    moved = [features.index(f) for f in made if f in features]
+    return (features.index(known), moved) if moved else None
 
 
 def _one_row(row: Mapping[str, Any] | pd.DataFrame | pd.Series) -> pd.DataFrame:
