@@ -35,7 +35,7 @@ from greenscore.models.bundle import ScoringBundle
 from greenscore.models.runtime import ScoringRuntime
 from greenscore.tracking.registry import load_bundle
 from greenscore.workflows.cutoffs import override_cutoffs
-from greenscore.workflows.score import with_relations_beside
+from greenscore.workflows.score import unlinked_warning, with_relations_beside
 from greenscore.workflows.train import TrainResult
 from greenscore.workflows.train import train as run_training
 from greenscore.workflows.train_plan import DEFAULT_MODELS, plan_training
@@ -258,13 +258,22 @@ def _linked(
     bundle: ScoringBundle, data: Data, query: str | None, relations: Data | None
 ) -> ScoringBundle:
     """The bundle with the applicants' borrower links: ``relations`` when given, else the
-    relations file beside a file or folder of applications (as ``greenscore score``)."""
+    relations file beside a file or folder of applications (as ``greenscore score``).
+
+    Warns
+    -----
+    UserWarning
+        When the model reads links and none came (:func:`unlinked_warning`).
+    """
     if relations is not None:
         links = relations if isinstance(relations, pd.DataFrame) else read_table(relations)
         return bundle.with_relations(links)
-    if isinstance(data, pd.DataFrame):
-        return bundle
-    return with_relations_beside(bundle, data, query=query)[0]
+    found = 0
+    if not isinstance(data, pd.DataFrame):
+        bundle, found = with_relations_beside(bundle, data, query=query)
+    if warning := unlinked_warning(bundle, found):
+        warnings.warn(f"{warning}; pass relations=", UserWarning, stacklevel=3)
+    return bundle
 
 
 def member_contributions(model: Model, data: Data, *, query: str | None = None) -> pd.DataFrame:

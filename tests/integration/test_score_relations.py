@@ -75,7 +75,8 @@ def _score(folder: Path, data: Path, out: Path, capsys) -> str:
         cli_module.main(["score", "-m", str(folder), "-d", str(data), "-o", str(out)])
     except SystemExit as stopped:
         assert not stopped.code, capsys.readouterr().err
-    return capsys.readouterr().out
+    said = capsys.readouterr()
+    return said.out + said.err
 
 
 def test_score_reads_the_new_applicants_links_and_ranks_better(world, tmp_path, capsys) -> None:
@@ -86,7 +87,9 @@ def test_score_reads_the_new_applicants_links_and_ranks_better(world, tmp_path, 
     alone.mkdir()
     (alone / "applications.parquet").write_bytes((new / "applications.parquet").read_bytes())
     without = _score(folder, alone, tmp_path / "without.parquet", capsys)
-    assert "borrower links" not in without
+    assert "borrower links read" not in without and "warning" not in with_links
+    # Scored without them, the user is told the model reads links and none came.
+    assert "warning: the model reads borrower links and none came" in without
     outcome = pd.read_parquet(new / "applications.parquet")["default"]
     scored = {name: pd.read_parquet(tmp_path / f"{name}.parquet") for name in ("with", "without")}
     auc = {k: roc_auc_score(outcome, v["probability_of_default"]) for k, v in scored.items()}
@@ -354,7 +357,8 @@ def test_the_python_api_reads_the_links_as_the_cli_does(world, tmp_path, capsys)
     frame = pd.read_parquet(new / "applications.parquet")
     from_folder = gs.score(folder, new)["probability_of_default"].to_numpy()
     given = gs.score(folder, frame, relations=links)["probability_of_default"].to_numpy()
-    alone = gs.score(folder, frame)["probability_of_default"].to_numpy()
+    with pytest.warns(UserWarning, match="reads borrower links and none came.*relations="):
+        alone = gs.score(folder, frame)["probability_of_default"].to_numpy()
     np.testing.assert_allclose(from_folder, cli, rtol=0, atol=1e-9)
     np.testing.assert_allclose(given, cli, rtol=0, atol=1e-9)
     assert (np.abs(alone - cli) > 1e-9).mean() > 0.3

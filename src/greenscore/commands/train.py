@@ -293,6 +293,8 @@ def score_command(
         margin=serving.range_margin,
         reasons=rows,
     )
+    if summary.warning:
+        typer.secho(f"warning: {summary.warning}", fg="yellow", err=True)
     typer.echo(summary_line(summary, model=bundle.name, out=out))
 
 
@@ -302,12 +304,14 @@ def _score_on_cluster(
     from greenscore.commands.progress import run_with_progress
     from greenscore.config import get_settings
     from greenscore.scale.run import open_lazy
-    from greenscore.workflows.score import with_relations_beside
+    from greenscore.workflows.score import unlinked_warning, with_relations_beside
     from greenscore.workflows.score_parts import score_on_cluster
 
     serving = get_settings().serving
     table = open_lazy(data)
-    bundle, _ = with_relations_beside(bundle, data)  # new applicants' links, as with pandas
+    bundle, links = with_relations_beside(bundle, data)  # new applicants' links, as with pandas
+    if warning := unlinked_warning(bundle, links):
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
     summary = run_with_progress(
         "scoring partitions",
         table.npartitions,

@@ -68,6 +68,7 @@ class ScoreSummary:
     kwh, method : energy of the scoring and how it was measured.
     links : borrower links read with the applications (their relations file) and added
         to the model's graph; 0 when none were.
+    warning : :func:`unlinked_warning`'s, when the model reads links and none came.
     """
 
     rows: int
@@ -78,6 +79,7 @@ class ScoreSummary:
     kwh: float
     method: str
     links: int = 0
+    warning: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -189,6 +191,22 @@ def register_output(out: Path, id_column: str | None, columns: Any, *, settings:
         )
 
 
+NO_LINKS_READ = (
+    "the model reads borrower links and none came with these applicants (no '{file}' "
+    "beside them): each is scored as if it had no links, which changes the PD of any "
+    "applicant who has some"
+)
+
+
+def unlinked_warning(bundle: ScoringBundle, links: int) -> str | None:
+    """What to tell the user when a model that reads borrower links scores applicants
+    none of whose links came with them (None when it reads none, or some came)."""
+    if links or not (bundle.takes_links or bundle.estimator_reads_links):
+        return None
+    relations = bundle.spec.relations
+    return NO_LINKS_READ.format(file=relations.path if relations else "relations file")
+
+
 def with_relations_beside(
     bundle: ScoringBundle, data: str | Path, *, query: str | None = None
 ) -> tuple[ScoringBundle, int]:
@@ -295,6 +313,7 @@ def score_file(
         kwh=reading.kwh,
         method=reading.method,
         links=links,
+        warning=unlinked_warning(bundle, links),
     )
 
 
