@@ -227,3 +227,28 @@ def test_serve_in_production_without_secrets_refuses_in_one_line(
     assert "security.audit_pepper (GREENSCORE_SECURITY__AUDIT_PEPPER)" in line
     assert "GREENSCORE_MASTER_KEY" in line and "jwt_secret" not in line
     assert not home.exists()  # refused before the database was opened
+
+
+def test_serve_names_a_relative_model_folder_absolutely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead letter names the model the service ran, for ``greenscore dlq replay``, which
+    runs from anywhere: a folder given relative to where ``serve`` started failed there
+    ("no model bundle at train1/model")."""
+    _, bundle = shared()
+    bundle.save(tmp_path / "runs" / "model")
+    monkeypatch.chdir(tmp_path)
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(
+        "greenscore.serving.app.create_app", lambda settings, **kw: seen.update(kw) or object()
+    )
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: None)
+    use_settings(Settings(home=tmp_path / "home", environment="test"))
+    try:
+        cli_module.main(["serve", "--model", "runs/model", "--fallback", "runs/model"])
+    except SystemExit as stopped:
+        assert not stopped.code
+    finally:
+        use_settings(None)
+    where = str((tmp_path / "runs" / "model").resolve())
+    assert seen["model"] == seen["fallback"] == where

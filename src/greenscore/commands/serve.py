@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 dlq_app = typer.Typer(help="Requests no model could answer, kept for replay.", no_args_is_help=True)
+
+
+def _absolute(uri: str | None) -> str | None:
+    """A model folder given relative to where ``serve`` started, as an absolute path: the
+    service records it with each dead letter, and ``greenscore dlq replay`` runs from
+    anywhere (a relative one failed there: "no model bundle at train1/model")."""
+    if uri is None or not Path(uri).exists():  # a registry URI is no path
+        return uri
+    return str(Path(uri).resolve())
 
 
 def serve(
@@ -56,8 +66,13 @@ def serve(
     # newer than this release, and one upgrade (workers then find the schema current).
     database(settings)
     s = settings.serving
-    model = model or s.model
+    model = _absolute(model or s.model)
+    fallback = _absolute(fallback)
     ab = ab or s.ab
+    if ab:
+        from greenscore.serving.deployment import parse_split
+
+        ab = ",".join(f"{_absolute(uri)}:{weight:g}" for uri, weight in parse_split(ab))
     if not model and not ab:
         raise ConfigError("no model to serve: pass --model (or --ab), or set serving.model")
     n_workers = workers or s.workers
