@@ -205,9 +205,8 @@ class Api:
         store.load("served")
         self.client = TestClient(create_app(self.settings, store=store))
         self.client.__enter__()
-        self.key = {
-            "X-API-Key": create_key(name="consumers", role="scorer", settings=get_settings())[1]
-        }
+        key_id, secret = create_key(name="consumers", role="scorer", settings=get_settings())
+        self.key, self.tenant = {"X-API-Key": secret}, key_id
 
     def close(self) -> None:
         self.client.__exit__(None, None, None)
@@ -230,7 +229,7 @@ class Api:
 
     def job(self, path: Path, relations: Path | None = None) -> np.ndarray:
         """A job of a stored file (and its relations file), its PDs in order."""
-        folder = jobs.input_dir(self.settings)
+        folder = jobs.input_dir(self.settings, self.tenant)
         folder.mkdir(parents=True, exist_ok=True)
         body = {}
         for field, source in (("file", path), ("relations_file", relations)):

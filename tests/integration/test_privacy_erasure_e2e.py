@@ -168,13 +168,14 @@ def test_erasure_after_training_and_serving_names_the_models_and_leaves_no_trace
     spec = load_preset("synthetic")
     fields = [*spec.feature_columns(list(apps.columns)), "applicant_id"]
     body = _applicant(apps, row, fields)
-    key = {"X-API-Key": create_key(name="lender", role="scorer", settings=settings)[1]}
+    key_id, secret = create_key(name="lender", role="scorer", settings=settings)
+    key = {"X-API-Key": secret}
     with TestClient(create_app(settings, model=str(model))) as client:
         answer = client.post("/v1/score", json=body, headers=key)
         assert answer.status_code == 200, answer.text
         others = [_applicant(apps, i, fields) for i in (row - 1, row + 1)]
-        inputs = home / "inputs"
-        inputs.mkdir()
+        inputs = home / "inputs" / key_id  # the lender's own job input folder
+        inputs.mkdir(parents=True)
         apps.iloc[row - 2 : row + 2].to_csv(inputs / "batch.csv", index=False)
         job_ids = []
         for request in ({"records": [others[0], body, others[1]]}, {"file": "batch.csv"}):
@@ -202,7 +203,7 @@ def test_erasure_after_training_and_serving_names_the_models_and_leaves_no_trace
     assert trained in report.models
     assert report.datasets["applications"] == 1
     assert report.datasets[f"scored:{scored.resolve()}"] == 1
-    assert report.datasets["job-file:batch.csv"] == 1
+    assert report.datasets[f"job-file:{key_id}/batch.csv"] == 1
     assert report.consent == 1 and report.lineage >= 3
     assert report.predictions == 3  # the request and the subject's row in each job
     assert report.sealed["jobs"] == 4 and report.sealed["dead_letters"] == 1

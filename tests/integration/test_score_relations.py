@@ -236,8 +236,9 @@ def test_the_api_scores_applicants_with_their_own_links_as_score_does(
         }
         # Erasure reaches both stored files: the relations file by either id column.
         registered = {e.name: e for e in list_datasets(db=database(get_settings()))}
-        assert registered["job-file:relations.parquet"].id_columns == ("source_id", "target_id")
-        assert "job-file:applications.csv" in registered
+        where = f"job-file:{api.tenant}"
+        assert registered[f"{where}/relations.parquet"].id_columns == ("source_id", "target_id")
+        assert f"{where}/applications.csv" in registered
         for consumer, pds in got.items():
             np.testing.assert_allclose(
                 pds, expected[: len(pds)], rtol=0, atol=1e-9, err_msg=consumer

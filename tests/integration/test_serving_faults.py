@@ -26,6 +26,7 @@ from greenscore.config import Settings, use_settings  # noqa: E402
 from greenscore.errors import ConfigError, ModelError  # noqa: E402
 from greenscore.privacy import sealed  # noqa: E402
 from greenscore.security import create_key  # noqa: E402
+from greenscore.security.api_keys import verify_key  # noqa: E402
 from greenscore.security.pseudonym import subject_hash  # noqa: E402
 from greenscore.serving import dlq, jobs  # noqa: E402
 from greenscore.serving.app import create_app  # noqa: E402
@@ -195,7 +196,7 @@ def test_a_job_that_cannot_be_stored_is_503_with_a_dead_letter(api, monkeypatch)
 def test_the_callers_own_mistakes_stay_4xx_and_keep_nothing(api) -> None:
     client, ds, key, settings = api
     assert client.get("/v1/jobs/no-such-job", headers=key).status_code == 404
-    folder = jobs.input_dir(settings)
+    folder = jobs.input_dir(settings, verify_key(key["X-API-Key"], settings=settings).id)
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([applicant(ds, 7)]).drop(columns="income").to_csv(folder / "x.csv", index=False)
     r = client.post("/v1/jobs", json={"file": "x.csv"}, headers=key)

@@ -267,14 +267,14 @@ def test_refused_jobs_store_nothing(env) -> None:
     settings.serving.job_max_active_per_key = 1
     with pytest.raises(DataError, match="callback_url"):
         create(settings, ds, schema, records=[with_pii(ds, 0)], callback_url="http://127.0.0.1/")
-    with pytest.raises(DataError, match="inside the job input folder") as refused:
+    with pytest.raises(DataError, match="inside your job input folder") as refused:
         create(settings, ds, schema, file="../greenscore.db")
     assert str(settings.home) not in str(refused.value)  # where the files are is not said
-    with pytest.raises(DataError, match="inside the job input folder"):
+    with pytest.raises(DataError, match="inside your job input folder"):
         create(settings, ds, schema, file="a\x00b.csv")
-    jobs.input_dir(settings).mkdir(parents=True)
+    jobs.input_dir(settings, "k").mkdir(parents=True)
     pd.DataFrame([applicant(ds, i) for i in range(4)]).to_csv(
-        jobs.input_dir(settings) / "big.csv", index=False
+        jobs.input_dir(settings, "k") / "big.csv", index=False
     )
     settings.serving.job_max_records = 3
     with pytest.raises(PayloadTooLargeError, match="serving.job_max_records"):
@@ -283,15 +283,15 @@ def test_refused_jobs_store_nothing(env) -> None:
     # A file without a model column is not a file of missing values: it was scored as one
     # (an edge table of links passed as applications: every row "approve", no flag).
     pd.DataFrame([applicant(ds, i) for i in range(4)]).drop(columns="income").to_csv(
-        jobs.input_dir(settings) / "no-income.csv", index=False
+        jobs.input_dir(settings, "k") / "no-income.csv", index=False
     )
     with pytest.raises(DataError, match=r"'no-income.csv' lacks .*\['income'\]"):
         create(settings, ds, schema, file="no-income.csv")
-    ds.relations.to_csv(jobs.input_dir(settings) / "links.csv", index=False)
+    ds.relations.to_csv(jobs.input_dir(settings, "k") / "links.csv", index=False)
     with pytest.raises(DataError, match="'links.csv' lacks the served model's input column"):
         create(settings, ds, schema, file="links.csv")
     pd.DataFrame(columns=list(applicant(ds, 0))).to_csv(
-        jobs.input_dir(settings) / "empty.csv", index=False
+        jobs.input_dir(settings, "k") / "empty.csv", index=False
     )
     with pytest.raises(DataError, match="^job file 'empty.csv' has column names but no data"):
         create(settings, ds, schema, file="empty.csv")  # named as sent, not by server path
@@ -308,7 +308,7 @@ def test_refused_jobs_store_nothing(env) -> None:
 
 def test_file_job_reports_bad_rows(env) -> None:
     settings, ds, service, schema = env
-    folder = jobs.input_dir(settings)
+    folder = jobs.input_dir(settings, "k")
     folder.mkdir(parents=True)
     frame = pd.DataFrame([with_pii(ds, i) for i in range(6)])
     frame["income"] = frame["income"].astype(object)
@@ -600,10 +600,25 @@ def test_input_files_of_one_name_in_two_subfolders_are_both_registered(env) -> N
 
     settings, ds, service, schema = env
     for sub, first in (("north", 0), ("south", 3)):
-        (jobs.input_dir(settings) / sub).mkdir(parents=True)
+        (jobs.input_dir(settings, "k") / sub).mkdir(parents=True)
         rows = pd.DataFrame([applicant(ds, i) for i in range(first, first + 3)])
-        rows.to_csv(jobs.input_dir(settings) / sub / "apps.csv", index=False)
+        rows.to_csv(jobs.input_dir(settings, "k") / sub / "apps.csv", index=False)
         create(settings, ds, schema, file=f"{sub}/apps.csv")
     names = {e.name: e.path for e in list_datasets(db=database(settings))}
-    assert names.keys() >= {"job-file:north/apps.csv", "job-file:south/apps.csv"}, names
-    assert names["job-file:north/apps.csv"] != names["job-file:south/apps.csv"]
+    assert names.keys() >= {"job-file:k/north/apps.csv", "job-file:k/south/apps.csv"}, names
+    assert names["job-file:k/north/apps.csv"] != names["job-file:k/south/apps.csv"]
+
+
+def test_a_tenant_scores_only_the_files_staged_for_it(env) -> None:
+    """Each tenant's job files sit in its own folder under the input root: another
+    lender's staged file was any caller's to score (its PDs, and in the reasons its
+    applicants' values, came back). A tenant's folder name is its id, percent-encoded."""
+    settings, ds, service, schema = env
+    mine = jobs.input_dir(settings, "k")
+    mine.mkdir(parents=True)
+    pd.DataFrame([applicant(ds, i) for i in range(3)]).to_csv(mine / "apps.csv", index=False)
+    assert create(settings, ds, schema, actor="k", file="apps.csv")["total"] == 3
+    for name in ("apps.csv", "../k/apps.csv", str(mine / "apps.csv")):
+        with pytest.raises(DataError, match="inside your job input folder"):
+            create(settings, ds, schema, actor="other", file=name)
+    assert jobs.input_dir(settings, "jwt:a/b").name == "jwt%3Aa%2Fb"  # a token's tenant

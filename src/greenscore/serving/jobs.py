@@ -1,6 +1,9 @@
 """Asynchronous batch jobs: the job table, creating a job, and reading its status and results.
 
-A job scores records sent with it or a stored file under ``serving.job_input_dir``.
+A job scores records sent with it or a stored file in the caller's own job input folder,
+``<serving.job_input_dir>/<tenant>/`` (:func:`input_dir`): one tenant's staged files are
+no other tenant's to score (a job of another lender's file handed back its PDs and, in
+the reasons, its applicants' values).
 Everything about a job is checked before anything is stored (one of records and file,
 the file inside its folder and readable, the callback URL allowed, the caller's quota of
 active jobs): a refused job leaves nothing behind. The input is then cut to the columns
@@ -25,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
+from urllib.parse import quote
 
 import pandas as pd
 from sqlalchemy import Connection, func, select
@@ -53,7 +57,7 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 SEALED_KIND = "jobs"
 NO_JOB = "no job with id '{id}'"
 NOT_FINISHED = "job '{id}' is {status}: results are ready when it is done"
-BAD_FILE = "job file '{name}' must be a file inside the job input folder (serving.job_input_dir)"
+BAD_FILE = "job file '{name}' must be a file inside your job input folder"
 UNREADABLE_FILE = "job file '{name}' cannot be read as a table: {error}"
 ONE_SOURCE = "a job needs exactly one of 'records' and 'file'"
 NO_RECORDS = "a job needs at least one record"
@@ -96,20 +100,27 @@ def _aware(when: datetime | None) -> datetime | None:
     return when.replace(tzinfo=UTC)
 
 
-def input_dir(settings: Settings) -> Path:
-    """The folder stored-file jobs may read from."""
+def input_root(settings: Settings) -> Path:
+    """The folder holding every tenant's job input folder."""
     return settings.serving.job_input_dir or settings.home / "inputs"
 
 
-def resolve_input_file(settings: Settings, name: str) -> Path:
-    """The stored file a job names, refused unless it lies inside :func:`input_dir`.
+def input_dir(settings: Settings, tenant: str) -> Path:
+    """The folder ``tenant``'s stored-file jobs read from: its id, percent-encoded (a
+    token's tenant ``jwt:a/b`` is the folder ``jwt%3Aa%2Fb``), under :func:`input_root`."""
+    return input_root(settings) / quote(tenant, safe="")
+
+
+def resolve_input_file(settings: Settings, name: str, tenant: str) -> Path:
+    """The stored file a job of ``tenant`` names, refused unless it lies inside the
+    tenant's :func:`input_dir`.
 
     Raises
     ------
     DataError
         If the path leaves the folder or is not a file.
     """
-    folder = input_dir(settings).resolve()
+    folder = input_dir(settings, tenant).resolve()
     try:
         path = (folder / name).resolve()
     except (OSError, ValueError) as exc:  # e.g. an embedded NUL byte
@@ -209,7 +220,7 @@ def create_job(
     if records is not None and not records:
         raise DataError(NO_RECORDS)
     if records is None:
-        path = resolve_input_file(settings, file or "")
+        path = resolve_input_file(settings, file or "", actor)
         frame = read_frame(path)
         missing = [c for c in required if c not in frame.columns]
         if missing:
@@ -219,7 +230,7 @@ def create_job(
         records = frame_records(frame)
     links_path = None
     if relations_file is not None:
-        links_path = resolve_input_file(settings, relations_file)
+        links_path = resolve_input_file(settings, relations_file, actor)
         _add_links(records, read_frame(links_path), id_column, model)
     if len(records) > s.job_max_records:
         raise PayloadTooLargeError(TOO_MANY.format(n=len(records), limit=s.job_max_records))
@@ -278,7 +289,7 @@ def create_job(
     except Exception:
         sealed.drop(SEALED_KIND, f"{job_id}/", db=db)
         raise
-    folder = input_dir(settings).resolve()
+    folder = input_root(settings).resolve()
     if path is not None and id_column:
         _register_input(path, id_column, folder, db)
     if links_path is not None and model is not None:
@@ -309,7 +320,8 @@ def _add_links(
 def _register_input(path: Path, id_column: str, folder: Path, db: Database) -> None:
     """Register a job's input file with the privacy registry, so that erasure and retention
     reach the subjects in it too (the file stays where the caller put it). It is named by
-    its path in the input folder: two files of one name in two subfolders are two entries."""
+    its path under the input root (its tenant's folder first): two files of one name in two
+    folders are two entries."""
     from greenscore.privacy.registry import register_dataset
 
     name = f"job-file:{path.relative_to(folder).as_posix()}"

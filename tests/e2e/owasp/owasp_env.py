@@ -93,12 +93,22 @@ class Owasp:
     settings: Settings
     receiver: HTTPServer
     keys: dict[str, str] = field(default_factory=dict)
+    key_ids: dict[str, str] = field(default_factory=dict)
 
     def key(self, name: str, role: str = "scorer") -> str:
         """An API key (made once per name) of ``role``."""
         if name not in self.keys:
-            self.keys[name] = create_key(name=name, role=role, settings=self.settings)[1]
+            self.key_ids[name], self.keys[name] = create_key(
+                name=name, role=role, settings=self.settings
+            )
         return self.keys[name]
+
+    def input_folder(self, name: str) -> Path:
+        """The job input folder of key ``name``'s tenant (made, with the key, if need be)."""
+        self.key(name)
+        folder = self.home / "inputs" / self.key_ids[name]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def token(self, subject: str, role: str, *, mfa: bool = False, ttl: int = 3600) -> str:
         return issue_token(

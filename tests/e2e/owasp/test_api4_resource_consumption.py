@@ -55,10 +55,9 @@ def _one_response(s: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def _input_file(owasp: Owasp, rows: int) -> str:
-    """A CSV of ``rows`` applicants in the server's job input folder; its name."""
-    folder = owasp.home / "inputs"
-    folder.mkdir(exist_ok=True)
+def _input_file(owasp: Owasp, rows: int, key: str) -> str:
+    """A CSV of ``rows`` applicants in key ``key``'s job input folder; its name."""
+    folder = owasp.input_folder(key)
     name = f"applicants-{rows}.csv"
     columns = list(owasp.applicant(0))
     frame = owasp.ds.frame[columns]
@@ -102,7 +101,7 @@ def test_batches_and_jobs_over_their_limits_are_refused_before_scoring(owasp: Ow
         assert ok.status_code == 200 and ok.json()["count"] == MAX_BATCH
     with owasp.client(owasp.key("api4-job")) as c:
         # A stored file, so the body stays under the byte limit and the record limit speaks.
-        r = c.post("/v1/jobs", json={"file": _input_file(owasp, MAX_JOB_RECORDS + 1)})
+        r = c.post("/v1/jobs", json={"file": _input_file(owasp, MAX_JOB_RECORDS + 1, "api4-job")})
         assert r.status_code == 413, r.text[:300]
         assert "serving.job_max_records" in r.json()["detail"]
 
@@ -235,7 +234,7 @@ def test_the_active_job_quota_is_per_tenant(owasp: Owasp) -> None:
 def test_a_long_job_takes_turns_with_another_tenants_short_one(owasp: Owasp) -> None:
     records = [owasp.applicant(i) for i in range(2)]
     with owasp.client(owasp.key("api4-long")) as a, owasp.client(owasp.key("api4-short")) as b:
-        r = a.post("/v1/jobs", json={"file": _input_file(owasp, MAX_JOB_RECORDS)})
+        r = a.post("/v1/jobs", json={"file": _input_file(owasp, MAX_JOB_RECORDS, "api4-long")})
         assert r.status_code == 202, r.text[:300]
         long_job = r.json()["id"]
         # At once, while the long job's ten chunks run (waiting to see it started raced a

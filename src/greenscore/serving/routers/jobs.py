@@ -35,7 +35,7 @@ class _JobBody(Protocol):
 
 
 def _stored_file(description: str) -> tuple[Any, Any]:
-    """A request field naming a file in the job input folder (optional)."""
+    """A request field naming a file in the caller's job input folder (optional)."""
     # No control characters (a NUL byte cannot be in a path).
     field = Field(
         None, min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$", description=description
@@ -60,7 +60,10 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
             records_type,
             Field(None, description="applicants to score (or give 'file')"),
         ),
-        file=_stored_file("a stored file (CSV, JSON, Parquet) in the job input folder"),
+        file=_stored_file(
+            "a stored file (CSV, JSON, Parquet) in your job input folder (the operator "
+            "stages it in HOME/inputs/<your key id>/; no other caller's)"
+        ),
         relations_file=_stored_file(
             "with 'file', a stored edge table of the applicants' borrower links (the "
             "relations file the model was trained with, for the new applicants): each "
