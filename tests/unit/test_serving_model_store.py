@@ -25,7 +25,9 @@ def data():
 
 def test_reasons_match_the_full_bundle_coder(data) -> None:
     ds, bundle, rows, ids = data
-    served = ServedModel(bundle, uri="memory", max_reasons=4)
+    # Training applicants, read in the graph as the coder reads them (by default a service
+    # scores every applicant as new to it: serving.training_outcomes).
+    served = ServedModel(bundle, uri="memory", max_reasons=4, training_outcomes="visible")
     assert served.runtime.mode == "lightgbm" and served.coder is not None
     results = served.score(rows[:40], ids[:40], explain=[True] * 40)
     expected = ReasonCoder.from_bundle(bundle, max_reasons=4).explain_batch(ds.X.iloc[:40])

@@ -64,7 +64,7 @@ from greenscore.serving.request_guard import BODY_KEY, RequestGuard
 from greenscore.serving.routers import admin, audit, decisions, health, outcomes, review
 from greenscore.serving.routers import jobs as jobs_router
 from greenscore.serving.routers import score as score_router
-from greenscore.serving.schemas import applicant_model
+from greenscore.serving.schemas import FILE_ROWS, applicant_model
 from greenscore.serving.service import ScoringService, new_request_id
 from greenscore.serving.tracing import Tracing, TracingMiddleware
 from greenscore.store import database
@@ -324,7 +324,11 @@ def create_app(
         JobWorker(
             settings,
             decide=service.decide_payloads,
-            validate=lambda record: applicant.model_validate(record).model_dump(by_alias=True),
+            # A job's rows are read as a file's are ("?" is missing); records sent as JSON
+            # were already validated strictly when the job was created.
+            validate=lambda record: applicant.model_validate(record, context=FILE_ROWS).model_dump(
+                by_alias=True
+            ),
         )
         if serving.job_worker
         else None

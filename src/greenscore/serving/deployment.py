@@ -9,7 +9,9 @@ the split stands (sticky assignment).
 from __future__ import annotations
 
 import hashlib
+import math
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +21,16 @@ from greenscore.serving.resilience import CircuitBreaker
 from greenscore.serving.served_model import ServedModel
 
 BAD_SPLIT = "cannot read A/B split '{text}': expected MODEL:WEIGHT,MODEL:WEIGHT with weights > 0"
+BAD_WEIGHT = (
+    "cannot read A/B split '{text}': the weight '{weight}' of {uri} must be a finite number "
+    "> 0 in decimal digits"
+)
+# float() also reads "1_0", full-width digits, "inf" and "nan": not weights an admin means.
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+WEIGHTS_OVERFLOW = (
+    "cannot read A/B split '{text}': the weights add up to more than a float holds; "
+    "use smaller ones (only their ratio counts)"
+)
 
 
 def _now() -> str:
@@ -86,21 +98,32 @@ class Deployment:
 def parse_split(text: str) -> list[tuple[str, float]]:
     """``"M1:0.9,M2:0.1"`` as ``[("M1", 0.9), ("M2", 0.1)]`` (the last ``:`` splits).
 
+    Weights are relative: an arm's share is its weight over their sum (0.5 and 0.7 split
+    5:7), so they need not add up to 1.
+
     Raises
     ------
     ConfigError
-        If an item has no weight or a weight is not a positive number.
+        If an item has no weight, a weight is not a finite positive number, or the
+        weights' sum is not finite.
     """
     out = []
     for item in (p.strip() for p in text.split(",")):
         uri, sep, weight = item.rpartition(":")
+        weight = weight.strip()
         try:
             value = float(weight)
         except ValueError:
-            value = -1.0
-        if not sep or not uri or not value > 0:
+            raise ConfigError(BAD_SPLIT.format(text=text)) from None
+        if not sep or not uri:
             raise ConfigError(BAD_SPLIT.format(text=text))
+        # "inf" passes "> 0", and NaN fails every comparison: both would skew choose().
+        if not (_DECIMAL.fullmatch(weight) and math.isfinite(value) and value > 0):
+            raise ConfigError(BAD_WEIGHT.format(text=text, weight=weight, uri=uri))
         out.append((uri, value))
     if not out:
         raise ConfigError(BAD_SPLIT.format(text=text))
+    # Two weights of 1e308 add up to inf, and every share of inf sends all to the last arm.
+    if not math.isfinite(sum(v for _, v in out)):
+        raise ConfigError(WEIGHTS_OVERFLOW.format(text=text))
     return out

@@ -6,11 +6,17 @@ required (send ``null`` for a value that is not known), described from the datas
 Other fields (the applicant id, names, contact details) are accepted and never reach the
 model. Field names are the column names themselves (as aliases), so a column called
 ``model_config`` or ``PAY_0`` is as valid as ``income``.
+
+A number field takes a JSON number, ``null`` or numeric text in plain decimal notation
+(``"50000"``, ``"1e3"``); not a JSON boolean, and not text a file's column would read as
+missing (``"?"``, ``"nan"``): the API's *missing* is ``null``, as its NaN literal is
+refused. Text fields (categories, the applicant id) are at most :data:`MAX_TEXT` long.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -22,13 +28,17 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
 
-from greenscore.data.cleaning import missing_tokens, read_number
+from greenscore.data.cleaning import missing_tokens, read_number, unquote
 from greenscore.data.spec import DatasetSpec
+from greenscore.errors import ConfigError
+from greenscore.serving.deployment import parse_split
 
 Decision = Literal["approve", "review", "decline"]
 FlagIssue = Literal[
@@ -40,18 +50,76 @@ FlagIssue = Literal[
 ]
 
 
+#: Longest text an applicant's category or id may be (longer training levels raise it for
+#: their field): a value is echoed in flags and reasons, so an unbounded one amplifies the
+#: answer.
+MAX_TEXT = 200
+#: Validation context under which number fields read text by a data file's rules (a job's
+#: file rows): ``model_validate(row, context=FILE_ROWS)``.
+FILE_ROWS: dict[str, Any] = {"rows": "file"}
+
+NUMBER_NOT_BOOLEAN = "must be a number, not true or false"
+NUMBER_TEXT = (
+    "{value} is not a number: send a JSON number or decimal digits as text "
+    "(null for a value that is not known)"
+)
+TEXT_TOO_LONG = "must be at most {limit} characters, not {length}"
+ID_NOT_BOOLEAN = "must be a number or text, not true or false"
+
+# Plain ASCII decimal notation. Python's float() also reads "1_000" as 1000, full-width or
+# Arabic-Indic digits as their values and "infinity", none of which a lender's system
+# means to send as a number.
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """A sent text for a message, cut short (the 422's ``input`` has it whole)."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
 def _number_reader(spec: DatasetSpec, column: str) -> BeforeValidator:
-    """Read a number field as a file's column is read: ``"?"``/``"n/a"`` as null, numeric
-    text (quoted too, where the spec strips quotes) as the number; other text refused."""
+    """Read a number field: a JSON number or null, or numeric text (quoted too, where the
+    spec strips quotes) as the number; booleans and other text refused.
+
+    Under the :data:`FILE_ROWS` context, text is read as the file's column is read instead:
+    ``"?"``/``"n/a"`` (and the spec's missing values) as null.
+    """
     missing = missing_tokens(spec, column)
 
-    def read(value: Any) -> Any:
+    def read(value: Any, info: ValidationInfo) -> Any:
+        if info.context is not None and info.context.get("rows") == FILE_ROWS["rows"]:
+            if isinstance(value, str):
+                number = read_number(value, strip_quotes=spec.strip_quotes, missing=missing)
+                return None if math.isnan(number) else number
+            return value
+        # A JSON true would otherwise be read as 1.0 (pydantic's lax float) and scored.
+        if isinstance(value, bool):
+            raise ValueError(NUMBER_NOT_BOOLEAN)
         if isinstance(value, str):
-            number = read_number(value, strip_quotes=spec.strip_quotes, missing=missing)
-            return None if math.isnan(number) else number
+            # Numeric text stays accepted (lenders' systems send "50000"; a job's file rows
+            # are text), but "nan", "?" or "missing" do not mean missing here: that is null,
+            # as the NaN literal is refused. A file's rules are the CLI's, not the API's.
+            text = unquote(value.strip(), strip_quotes=spec.strip_quotes).strip()
+            if not _DECIMAL.fullmatch(text):
+                raise ValueError(NUMBER_TEXT.format(value=_shown(value)))
+            return float(text)  # 1e400 is inf, refused as not finite by the field itself
         return value
 
     return BeforeValidator(read)
+
+
+def _id_reader(limit: int) -> BeforeValidator:
+    """Refuse a boolean id (the union would read true as 1) and text longer than
+    ``limit`` (checked first: the union would read long numeric text as a number)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(ID_NOT_BOOLEAN)
+        if isinstance(value, str) and len(value) > limit:
+            raise ValueError(TEXT_TOO_LONG.format(limit=limit, length=len(value)))
+        return value
+
+    return BeforeValidator(check)
 
 
 #: The applicant field holding its links (see :class:`BorrowerLink`).
@@ -117,9 +185,10 @@ def applicant_model(
     Returns
     -------
     type[BaseModel]
-        Validates JSON objects: numbers finite, categories as text (numbers sent for a
-        category are read as text), extra fields allowed; ``model_dump(by_alias=True)``
-        gives column -> value.
+        Validates JSON objects: numbers finite (numeric text read as the number; no
+        booleans), categories as text of at most :data:`MAX_TEXT` characters (numbers sent
+        for a category are read as text), extra fields allowed;
+        ``model_dump(by_alias=True)`` gives column -> value.
     """
     levels = levels or {}
     fields: dict[str, Any] = {}
@@ -128,8 +197,11 @@ def applicant_model(
         if column in categorical:
             known = levels.get(column)
             extra: dict[str, Any] = {"examples": [str(known[0])]} if known else {}
+            # A training level is never refused for its length.
+            limit = max([MAX_TEXT, *(len(str(level)) for level in known or [])])
+            text = Annotated[str, Field(max_length=limit)]
             fields[f"f{i}"] = (
-                str | None,
+                text | None,
                 Field(..., alias=column, description=description, **extra),
             )
         else:
@@ -137,7 +209,7 @@ def applicant_model(
             fields[f"f{i}"] = (number, Field(..., alias=column, description=description))
     if spec.id_column and spec.id_column not in columns:
         fields["applicant_id"] = (
-            int | str | None,
+            Annotated[int | str | None, _id_reader(MAX_TEXT)],
             Field(
                 None,
                 alias=spec.id_column,
@@ -302,6 +374,10 @@ class ContestRequest(BaseModel):
 MAX_OUTCOMES = 5000
 #: Years an outcome's dates may fall in.
 OUTCOME_YEARS = (1900, 2999)
+LOAN_AFTER_OUTCOME = (
+    "loan_date {loan_date} is after observed_at {observed_at}: a loan's outcome is observed "
+    "after it was granted"
+)
 
 
 class OutcomeItem(BaseModel):
@@ -312,11 +388,14 @@ class OutcomeItem(BaseModel):
     request_id: str | None = Field(
         None, min_length=1, max_length=64, description="the decision's request id"
     )
-    applicant_id: str | None = Field(
-        None,
-        min_length=1,
-        max_length=200,
-        description="or the applicant's id: their latest decision before observed_at",
+    # A number or text, as /v1/score takes it: an id names its subject by its text (the
+    # pseudonym of 200001 is that of "200001"), so either finds the decision.
+    applicant_id: StrictInt | Annotated[str, Field(min_length=1, max_length=MAX_TEXT)] | None = (
+        Field(
+            None,
+            description="or the applicant's id (a number or text, as sent to /v1/score): "
+            "their latest decision before observed_at",
+        )
     )
     defaulted: StrictBool = Field(description="whether the loan defaulted")
     observed_at: AwareDatetime = Field(description="when the outcome was observed (with offset)")
@@ -335,9 +414,15 @@ class OutcomeItem(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _one_id(self) -> OutcomeItem:
+    def _consistent(self) -> OutcomeItem:
         if (self.request_id is None) == (self.applicant_id is None):
             raise ValueError("give exactly one of request_id and applicant_id")
+        if self.loan_date is not None and self.loan_date > self.observed_at:
+            raise ValueError(
+                LOAN_AFTER_OUTCOME.format(
+                    loan_date=self.loan_date.isoformat(), observed_at=self.observed_at.isoformat()
+                )
+            )
         return self
 
 
@@ -400,7 +485,24 @@ class ReloadRequest(BaseModel):
         None, min_length=1, description="folder, models:/NAME/VERSION or models:/NAME@ALIAS"
     )
     fallback: str | None = Field(None, min_length=1)
-    ab: str | None = Field(None, min_length=1, description="A/B split 'MODEL:WEIGHT,MODEL:WEIGHT'")
+    ab: str | None = Field(
+        None,
+        min_length=1,
+        description="A/B split 'MODEL:WEIGHT,MODEL:WEIGHT': finite weights > 0, relative "
+        "(each arm's share is its weight over their sum)",
+    )
+
+    @field_validator("ab")
+    @classmethod
+    def _readable_split(cls, value: str | None) -> str | None:
+        # Read here too, so an unreadable split is a 422 naming the field (and the weight)
+        # before any load starts; the store reads it again for the CLI and settings.
+        if value is not None:
+            try:
+                parse_split(value)
+            except ConfigError as exc:
+                raise ValueError(exc.message) from None
+        return value
 
 
 class ReloadStatus(BaseModel):

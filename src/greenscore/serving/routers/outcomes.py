@@ -43,13 +43,16 @@ def post_outcomes(
 ) -> Any:
     """Record each item's outcome against the caller's decision, all or none. A 422 names
     the first item (``row``: its position in ``items``) whose decision is unknown (or not
-    the caller's), that was observed before its decision, or that repeats another's."""
+    the caller's), that was observed before its decision, or that repeats another's; a
+    ``loan_date`` after its ``observed_at`` is a 422 naming both."""
     outcomes = [
         Outcome(
             defaulted=item.defaulted,
             observed_at=item.observed_at,
             request_id=item.request_id,
-            applicant_id=item.applicant_id,
+            # An id is matched by its pseudonym, which reads it as text (as scoring's audit
+            # does): 200001 and "200001" name the same applicant.
+            applicant_id=None if item.applicant_id is None else str(item.applicant_id),
             loan_date=item.loan_date,
         )
         for item in body.items
