@@ -81,3 +81,29 @@ def test_a_budget_set_below_its_use_says_so(capsys) -> None:
         capsys, "budget", "set", "--scope", "model", "--name", "dnn", "--limit-kg", "5"
     )
     assert "model dnn: 0 of 5 kg CO2e used in" in err and "(0%)\n" in err
+
+
+def test_a_misspelt_region_is_refused_with_the_close_match(capsys) -> None:
+    code, out, err = _carbon(
+        capsys, "intensity", "--country", "USA", "--region", "californa", "--hours", "1"
+    )
+    assert code == 2 and out == ""
+    assert "region 'californa' of USA" in err and "did you mean 'california'?" in err
+    code, out, err = _carbon(
+        capsys, "intensity", "--country", "USA", "--region", "california", "--hours", "1"
+    )
+    assert code == 0 and out.startswith("179.1 gCO2e/kWh, California (US state)")
+
+
+def test_a_configured_region_not_in_the_table_falls_back_with_a_warning(capsys) -> None:
+    from greenscore.config import EnergySettings, get_settings
+
+    settings = get_settings()
+    use_settings(
+        settings.model_copy(
+            update={"energy": EnergySettings(country_iso_code="USA", region="atlantis")}
+        )
+    )
+    code, out, err = _carbon(capsys, "intensity", "--hours", "1")
+    assert code == 0 and out.startswith("369.5 gCO2e/kWh, United States")
+    assert "warning: region 'atlantis' (energy.region) is not in the grid table" in err

@@ -105,11 +105,19 @@ def test_metrics_json_describes_the_dataset_and_folds(metrics: dict, dataset: Da
     assert metrics["cv"]["folds"] == 3 and metrics["cv"]["strategy"] == "stratified"
 
 
-def test_comparisons_hold_a_delong_p_value(metrics: dict) -> None:
+def test_comparisons_hold_a_delong_p_value(
+    metrics: dict, trained: TrainResult, dataset: Dataset
+) -> None:
+    from sklearn.metrics import roc_auc_score
+
     comparison = metrics["comparisons"]["scorecard_vs_lightgbm"]
     assert 0.0 <= comparison["delong_p"] <= 1.0
     assert np.isfinite(comparison["delong_z"])
-    assert comparison["auc_a"] == metrics["models"]["scorecard"]["auc"]
+    # Beside the test, the AUCs it compared: the pooled out-of-fold ones, not fold means.
+    for key, name in (("pooled_auc_a", "scorecard"), ("pooled_auc_b", "lightgbm")):
+        pooled = roc_auc_score(dataset.y, trained.results[name].oof)
+        assert comparison[key] == pytest.approx(pooled, abs=1e-12)
+    assert comparison["rows"] == ROWS and "auc_a" not in comparison
 
 
 def test_energy_figures_are_positive_and_say_how_they_were_measured(metrics: dict) -> None:

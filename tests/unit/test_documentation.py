@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from greenscore.data.spec import DatasetSpec
+from greenscore.documentation import card
 from greenscore.documentation.card import fold_interval
 from greenscore.documentation.document import Document
 from greenscore.documentation.performance import (
@@ -14,6 +18,7 @@ from greenscore.documentation.performance import (
     calibration_table,
     model_performance,
 )
+from greenscore.documentation.run_files import RunFiles
 
 
 def _scores(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +70,53 @@ def test_fold_interval_widens_with_spread_and_needs_two_folds() -> None:
     low, high = fold_interval(0.75, 0.02, 5)  # type: ignore[misc]
     assert low < 0.75 < high and abs((high - low) / 2 - 2.776 * 0.02 / 5**0.5) < 1e-9
     assert fold_interval(0.75, 0.0, 1) is None
+
+
+def test_fold_interval_stays_in_the_metrics_range() -> None:
+    # Two folds (t = 12.7): the ECE of the tester's run went to [-0.153, 0.259].
+    low, high = fold_interval(0.05266, 0.02, 2, metric="ece")  # type: ignore[misc]
+    assert low == 0.0 and high == pytest.approx(0.05266 + 12.706 * 0.02 / 2**0.5)
+    assert fold_interval(0.97, 0.02, 2, metric="auc")[1] == 1.0  # type: ignore[index]
+    assert fold_interval(-0.9, 0.1, 2, metric="gini")[0] == -1.0  # type: ignore[index]
+    for metric in ("ks", "brier", "pr_auc"):
+        low, high = fold_interval(0.02, 0.05, 2, metric=metric)  # type: ignore[misc]
+        assert low == 0.0 and high < 1.0
+    # A figure with no known range keeps the plain interval.
+    assert fold_interval(0.05, 0.02, 2)[0] < 0  # type: ignore[index]
+
+
+def _run_files(tmp_path: Path, comparison: dict[str, float]) -> RunFiles:
+    summary = {"n_folds": 2, "auc": 0.86, "auc_std": 0.01, "ece": 0.05266, "ece_std": 0.02}
+    return RunFiles(
+        run_dir=tmp_path,
+        model_dir=tmp_path / "model",
+        model="lightgbm",
+        metrics={
+            "models": {"scorecard": summary, "lightgbm": summary},
+            "cv": {"folds": 2},
+            "comparisons": {"scorecard_vs_lightgbm": comparison},
+        },
+        metadata={},
+        spec=DatasetSpec(target="t"),
+        performance=None,
+        lineage=None,
+    )
+
+
+def test_performance_section_shows_the_pooled_aucs_beside_delong(tmp_path: Path) -> None:
+    comparison = {"pooled_auc_a": 0.8591, "pooled_auc_b": 0.8599, "delong_z": -0.17}
+    doc = Document("card")
+    card._performance(doc, _run_files(tmp_path, {**comparison, "delong_p": 0.86}))
+    md = doc.to_markdown()
+    assert "| comparison | pooled OOF AUC a | pooled OOF AUC b | DeLong z | p |" in md
+    assert "| scorecard_vs_lightgbm | 0.8591 | 0.8599 | -0.17 | 0.86 |" in md
+    assert "| lightgbm | ece | 0.05266 | 0.02 | [0, 0.2323] |" in md
+    # A run written before the pooled AUCs were kept had fold means there: not shown as
+    # what the test compared.
+    old = {"auc_a": 0.8596, "auc_b": 0.8637, "delong_z": -0.17, "delong_p": 0.86}
+    doc = Document("card")
+    card._performance(doc, _run_files(tmp_path, old))
+    assert "| scorecard_vs_lightgbm | n/a | n/a | -0.17 | 0.86 |" in doc.to_markdown()
 
 
 def test_document_renders_the_same_content_as_markdown_and_html() -> None:

@@ -63,6 +63,24 @@ def test_unknown_region_falls_back_to_country_and_says_so() -> None:
     assert factor.region is None and factor.name == "United States"
 
 
+def test_a_region_asked_for_by_name_is_never_answered_with_the_country() -> None:
+    assert it.region_factor("usa", "California").name == "California (US state)"
+    with pytest.raises(ConfigError) as err:
+        it.region_factor("USA", "californa")
+    assert err.value.message == it.UNKNOWN_REGION.format(
+        region="californa",
+        country="USA",
+        file=it.TABLE_FILE,
+        hint=it.REGION_CLOSE.format(names="'california'"),
+    )
+    with pytest.raises(ConfigError, match=r"region 'XX' of GBR .*table has no regions for GBR"):
+        it.region_factor("GBR", "XX")
+    with pytest.raises(ConfigError, match="its regions are SE1, SE2, SE3, SE4"):
+        it.region_factor("SWE", "north")
+    with pytest.raises(ConfigError, match="country 'XYZ'"):
+        it.region_factor("XYZ", "california")
+
+
 def test_unknown_country_is_refused_with_the_code() -> None:
     with pytest.raises(ConfigError) as err:
         it.grid_factor("XXX")

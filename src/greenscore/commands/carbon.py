@@ -92,12 +92,28 @@ def intensity_command(
     from rich.table import Table
 
     from greenscore.config import get_settings
-    from greenscore.sustainability.intensity import grid_factor, provider_from_settings
+    from greenscore.sustainability.intensity import (
+        grid_factor,
+        provider_from_settings,
+        region_factor,
+    )
 
     settings = get_settings()
+    typed = region
     if country is None:
         country, region = settings.energy.country_iso_code, region or settings.energy.region
-    factor = grid_factor(country, region)
+    if typed:
+        # A region typed here must be in the table: a misspelt one (californa) is refused
+        # with the close matches, not answered with the country's figure.
+        factor = region_factor(country, typed)
+    else:
+        factor = grid_factor(country, region)
+        if region and factor.region is None:
+            Console(stderr=True).print(
+                f"warning: region '{region}' (energy.region) is not in the grid table; "
+                f"showing the {factor.name} figure",
+                highlight=False,
+            )
     provider = provider_from_settings(settings)
     points = provider.forecast(country=country, region=region, start=datetime.now(UTC), hours=hours)
     console = Console()

@@ -21,6 +21,16 @@ from greenscore.documentation.run_files import FACTS_FILE, RunFiles, open_run
 CARD_STEM = "model_card"
 #: Metrics of the performance table, in metrics.json's names.
 PERFORMANCE_KEYS = ("auc", "gini", "ks", "brier", "pr_auc", "ece")
+#: The values each performance metric can take (Gini = 2 AUC - 1; KS, Brier, ECE and PR
+#: AUC are probabilities or differences of them): its interval is clamped to this.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "auc": (0.0, 1.0),
+    "gini": (-1.0, 1.0),
+    "ks": (0.0, 1.0),
+    "brier": (0.0, 1.0),
+    "pr_auc": (0.0, 1.0),
+    "ece": (0.0, 1.0),
+}
 #: Groups smaller than this are named as a limitation.
 SMALL_GROUP = 50
 #: Two-sided 97.5 % Student-t quantiles by degrees of freedom (folds - 1).
@@ -61,12 +71,21 @@ DEFAULT_OUT_OF_SCOPE = [
 ]
 
 
-def fold_interval(mean: float, std: float, folds: int) -> tuple[float, float] | None:
-    """95 % Student-t interval of a cross-validated mean from its fold spread."""
+def fold_interval(
+    mean: float, std: float, folds: int, *, metric: str | None = None
+) -> tuple[float, float] | None:
+    """95 % Student-t interval of a cross-validated mean from its fold spread.
+
+    With few folds the t quantile is large (12.7 for two), so ``mean ± half`` can leave
+    the values the metric can take: an ECE below 0, an AUC above 1. Such an end says
+    nothing the metric's bound does not, and reads as an error in a model document, so
+    the interval of a metric named in :data:`METRIC_RANGES` is clamped to its range.
+    """
     if folds < 2 or not (math.isfinite(mean) and math.isfinite(std)):
         return None
     half = _T975.get(folds - 1, 1.96) * std / math.sqrt(folds)
-    return mean - half, mean + half
+    low, high = METRIC_RANGES.get(metric or "", (-math.inf, math.inf))
+    return max(low, mean - half), min(high, mean + half)
 
 
 def _ci(pair: Any) -> str:
@@ -161,8 +180,8 @@ def _performance(doc: Document, run: RunFiles) -> None:
     cv = run.metrics.get("cv", {})
     doc.para(
         f"Cross-validated means over {cv.get('folds')} folds (metrics.json) with the fold "
-        "standard deviation and a 95 % Student-t interval of the mean. Lower is better for "
-        "Brier and ECE."
+        "standard deviation and a 95 % Student-t interval of the mean, cut to the values "
+        "the metric can take. Lower is better for Brier and ECE."
     )
     rows = []
     for name, summary in models.items():
@@ -171,16 +190,21 @@ def _performance(doc: Document, run: RunFiles) -> None:
             if key not in summary:
                 continue
             std = summary.get(f"{key}_std", float("nan"))
-            rows.append(
-                [name, key, summary[key], std, _ci(fold_interval(summary[key], std, folds))]
-            )
+            interval = fold_interval(summary[key], std, folds, metric=key)
+            rows.append([name, key, summary[key], std, _ci(interval)])
     doc.table(["model", "metric", "mean", "std", "95 % interval"], rows)
     comparisons = run.metrics.get("comparisons") or {}
     if comparisons:
+        doc.para(
+            "DeLong test of each pair of models on the pooled out-of-fold predictions, beside "
+            "the pooled out-of-fold AUCs it compared (they differ from the fold means above)."
+        )
+        # Runs written before the pooled AUCs were recorded held the fold means here, which
+        # the test did not compare: shown as n/a rather than under the wrong label.
         doc.table(
-            ["comparison", "AUC a", "AUC b", "DeLong z", "p"],
+            ["comparison", "pooled OOF AUC a", "pooled OOF AUC b", "DeLong z", "p"],
             [
-                [k, v["auc_a"], v["auc_b"], v["delong_z"], v["delong_p"]]
+                [k, v.get("pooled_auc_a"), v.get("pooled_auc_b"), v["delong_z"], v["delong_p"]]
                 for k, v in comparisons.items()
             ],
         )

@@ -45,6 +45,32 @@ from greenscore.version import __version__
 BUNDLE_FILE = "bundle.joblib"
 METADATA_FILE = "metadata.json"
 SPEC_FILE = "spec.yaml"
+NO_BUNDLE = "no model bundle at {folder}"
+#: A train run folder holds its served model in ``model/`` (and the others in ``models/``).
+RUN_FOLDER_HINT = "no model bundle at {folder}: it is a training run folder; did you mean {model}?"
+
+
+class NoBundleError(NotFoundError):
+    """A path the caller gave that holds no model bundle.
+
+    A mistyped folder, or a train run folder instead of its ``model/``, is the caller's
+    mistake like a missing data file, so the CLI exits 2 for it (not 4, which is for a
+    named model, version or alias missing from a registry); it is still a
+    :class:`NotFoundError` (HTTP 404) for code that catches that. A bundle that is there
+    but unsigned, changed or unreadable stays a :class:`ModelError`.
+    """
+
+    exit_code = 2
+
+
+def _no_bundle(folder: Path | str) -> NoBundleError:
+    """The error for a path without a bundle, pointing a run folder at its ``model/``."""
+    from greenscore.privacy.at_rest import ENCRYPTED_BUNDLE_FILE
+
+    served = Path(folder) / "model"
+    if any((served / name).is_file() for name in (BUNDLE_FILE, ENCRYPTED_BUNDLE_FILE)):
+        return NoBundleError(RUN_FOLDER_HINT.format(folder=folder, model=served))
+    return NoBundleError(NO_BUNDLE.format(folder=folder))
 
 
 log = get_logger(__name__)
@@ -291,8 +317,9 @@ class ScoringBundle:
 
         Raises
         ------
-        NotFoundError
-            If there is no bundle there.
+        NoBundleError
+            If there is no bundle there (a :class:`NotFoundError` the CLI exits 2 for;
+            a train run folder is pointed at its ``model/``).
         ModelError
             If the bundle is unsigned, its signature or a signed file does not match
             (nothing is unpickled then), or the file is not a GreenScore bundle.
@@ -307,7 +334,7 @@ class ScoringBundle:
         else:
             target = path / BUNDLE_FILE if path.is_dir() else path
             if not target.exists():
-                raise NotFoundError(f"no model bundle at {folder}")
+                raise _no_bundle(folder)
             data = read_signed(target.parent, target.name, signed_manifest(target.parent))
         try:
             bundle = joblib.load(io.BytesIO(data))

@@ -17,6 +17,7 @@ none, so nothing calls out unless you add one.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import math
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ from greenscore.sustainability.hourly_profiles import hourly_intensity
 
 TABLE_FILE = "grid_intensity.csv"
 UNKNOWN_COUNTRY = "no grid carbon intensity for country '{country}' in {file}; use an ISO alpha-3 code such as GBR, FRA or USA"
+UNKNOWN_REGION = "no grid carbon intensity for region '{region}' of {country} in {file}; {hint}"
+REGION_CLOSE = "did you mean {names}?"
+REGION_KNOWN = "its regions are {names}"
+NO_REGIONS = "the table has no regions for {country}: leave the region out for the country figure"
 BAD_PROVIDER = (
     "sustainability.intensity_provider '{spec}' must be 'offline' or 'package.module:Class'"
 )
@@ -98,6 +103,43 @@ def grid_factor(country: str, region: str | None = None) -> GridFactor:
     if found is None:
         raise ConfigError(UNKNOWN_COUNTRY.format(country=country, file=TABLE_FILE))
     return found
+
+
+def regions(country: str) -> list[str]:
+    """The regions of ``country`` the table lists, sorted (none for most countries)."""
+    code = str(country).upper()
+    return sorted(region for c, region in _table() if c == code and region is not None)
+
+
+def region_factor(country: str, region: str) -> GridFactor:
+    """The annual factor of exactly this region, never its country's instead.
+
+    :func:`grid_factor` falls back to the country for a region it does not list, which
+    suits a configured location; a region someone just typed and misspelt
+    (``californa``) would then be answered with the country figure and no word about it.
+    This lookup refuses it and names the close matches.
+
+    Raises
+    ------
+    ConfigError
+        If the country is not in the table, or the region is not one of its regions.
+    """
+    factor = grid_factor(country, region)
+    if factor.region is not None:
+        return factor
+    code = str(country).upper()
+    known = regions(code)
+    by_lower = {name.lower(): name for name in known}
+    close = difflib.get_close_matches(str(region).lower(), list(by_lower), n=3, cutoff=0.6)
+    if close:
+        hint = REGION_CLOSE.format(names=" or ".join(f"'{by_lower[c]}'" for c in close))
+    elif known:
+        hint = REGION_KNOWN.format(names=", ".join(known))
+    else:
+        hint = NO_REGIONS.format(country=code)
+    raise ConfigError(
+        UNKNOWN_REGION.format(region=region, country=code, file=TABLE_FILE, hint=hint)
+    )
 
 
 def configured_factor(settings: Settings | None = None) -> GridFactor:

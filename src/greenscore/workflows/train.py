@@ -8,6 +8,7 @@ touch the feature pipeline, the sampler, the tuner or the model that scores them
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -391,25 +392,54 @@ def _summary(
     return summary
 
 
+def _charge_plan_probes(summary: dict[str, Any], plan: Any) -> None:
+    """Add the auto plan's probe fits to the ensemble's totals, once.
+
+    The probes were fitted only to plan this ensemble, so they are part of what training
+    it cost. Every reader of a run's energy (the carbon ledger, the MLflow run behind the
+    ESG report and dashboard, the ledger's estimates of later trainings) sums the models'
+    ``total_energy_kwh``: charged here, they are counted by all of them and by none twice.
+    A plan whose probes were not metered (NaN) adds nothing.
+    """
+    kwh = float(getattr(plan, "probe_kwh", math.nan))
+    if plan is None or not math.isfinite(kwh):
+        return
+    co2 = float(getattr(plan, "probe_co2_kg", math.nan))
+    summary["plan_probe_kwh"] = kwh
+    summary["total_energy_kwh"] = float(summary["total_energy_kwh"] + kwh)
+    if math.isfinite(co2):
+        summary["plan_probe_co2_kg"] = co2
+        summary["total_co2_kg"] = float(summary["total_co2_kg"] + co2)
+
+
 def scored_rows(results: dict[str, ModelResult]) -> np.ndarray:
     """Rows with an out-of-fold prediction (time-series CV never validates its first block)."""
     return np.logical_and.reduce([np.isfinite(r.oof) for r in results.values()])
 
 
 def _comparisons(results: dict[str, ModelResult], y: np.ndarray) -> dict[str, Any]:
-    from greenscore.evaluation.stats import delong_test
+    """DeLong test of each pair of models, with the AUCs it compared.
+
+    The test runs on the pooled out-of-fold predictions (every row every model scored),
+    so the AUCs beside it are the pooled ones: the mean fold AUCs (``models``) differ,
+    and showing those next to the z would show a gap the test never measured.
+    """
+    from greenscore.evaluation.stats import delong_covariance, delong_test
 
     names = list(results)
     out: dict[str, Any] = {}
     scored = scored_rows(results)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            z, p = delong_test(y[scored], results[a].oof[scored], results[b].oof[scored])
+            y_s, p_a, p_b = y[scored], results[a].oof[scored], results[b].oof[scored]
+            aucs, _ = delong_covariance(y_s, p_a, p_b)
+            z, p = delong_test(y_s, p_a, p_b)
             out[f"{a}_vs_{b}"] = {
-                "auc_a": float(results[a].summary["auc"]),
-                "auc_b": float(results[b].summary["auc"]),
+                "pooled_auc_a": float(aucs[0]),
+                "pooled_auc_b": float(aucs[1]),
                 "delong_z": float(z),
                 "delong_p": float(p),
+                "rows": int(scored.sum()),
                 "test": "DeLong on pooled out-of-fold predictions",
             }
     return out
@@ -483,6 +513,8 @@ def train(
         bundle, final_energy, final_params = _final_bundle(name, dataset, options)
         progress(f"{name}: final fit done", 1.0)
         summary = _summary(fold_metrics, fold_energy, final_energy)
+        if name == "ensemble":
+            _charge_plan_probes(summary, options.plan)
         meta = bundle.metadata
         meta.metrics = summary
         meta.params = _plain_params(bundle.estimator)
@@ -538,9 +570,10 @@ def train(
     metrics["calibration"] = _calibrations(results)
     probe_kwh = float(getattr(options.plan, "probe_kwh", 0.0) or 0.0)
     metrics["energy"] = {
+        # The plan's probe fits are in the ensemble's total_energy_kwh (_charge_plan_probes):
+        # summing the models' totals counts them once.
         "total_kwh": float(
             np.nansum([r.summary.get("total_energy_kwh", np.nan) for r in results.values()])
-            + (probe_kwh if np.isfinite(probe_kwh) else 0.0)
         ),
         "tuning_kwh": float(
             np.nansum([r.summary.get("tuning_kwh", np.nan) for r in results.values()])
@@ -548,7 +581,7 @@ def train(
         "plan_probe_kwh": probe_kwh,
         "includes": (
             "every cross-validation fit, final fit and tuning search of every model, and "
-            "the auto plan's probe fits"
+            "the auto plan's probe fits (in the ensemble's total)"
         ),
     }
     metrics["fairness"] = _fairness(results[best], dataset, options.seed)
