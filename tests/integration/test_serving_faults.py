@@ -120,6 +120,8 @@ def test_a_failing_pseudonym_or_audit_writer_is_503_with_a_dead_letter(
     letter = _answered_503_and_kept(r, settings)
     assert type(error).__name__ in letter["error"]
     _holds(letter, ds, 2)
+    if target == "record_decisions":  # scored, then not written: not the model's fault
+        assert "could not be recorded" in r.json()["detail"], r.text
 
 
 def test_a_fault_in_a_route_after_validation_is_503_with_a_dead_letter(api, monkeypatch) -> None:

@@ -72,6 +72,10 @@ from greenscore.store import database
 log = get_logger(__name__)
 
 UNAVAILABLE = "no model could score request '{request_id}': it is kept for replay"
+NOT_RECORDED = (
+    "the decision on request '{request_id}' could not be recorded (the service's database "
+    "failed): the request is kept for replay"
+)
 #: The route that scores one applicant per call. Its answers cost a call (the model's
 #: measured single-call figure); the rows of a batch or a job share their calls' fixed
 #: costs, so each costs the bundle's per-row batch figure.
@@ -621,7 +625,10 @@ class ScoringService:
         out: list[BaseException] = []
         for outcome in decided:
             if isinstance(outcome, Outcome) and outcome.item is not None:
-                out.append(self._dead_letter(outcome.item, error, outcome.model.uri))
+                # Scored, but not written: the model was not the trouble.
+                out.append(
+                    self._dead_letter(outcome.item, error, outcome.model.uri, why=NOT_RECORDED)
+                )
             elif isinstance(outcome, Unanswered):
                 out.append(self._dead_letter(outcome.item, outcome.error, outcome.model_uri))
             elif isinstance(outcome, BaseException):
@@ -765,7 +772,9 @@ class ScoringService:
             self.monitor.errors.labels("monitor_sample").inc()
             log.error("monitor samples not sealed", extra={"error": repr(exc)})
 
-    def _dead_letter(self, item: Item, error: BaseException, model_uri: str) -> BaseException:
+    def _dead_letter(
+        self, item: Item, error: BaseException, model_uri: str, *, why: str = UNAVAILABLE
+    ) -> BaseException:
         """Keep an unanswerable request in the dead-letter table; the caller gets 503."""
         self.monitor.errors.labels("unanswered").inc()
         try:
@@ -792,7 +801,7 @@ class ScoringService:
                 "dead letter not stored", extra={"request_id": item.request_id, "error": repr(exc)}
             )
             kept = False
-        return ServiceUnavailableError(UNAVAILABLE.format(request_id=item.request_id), kept=kept)
+        return ServiceUnavailableError(why.format(request_id=item.request_id), kept=kept)
 
     def _subject_hashes(self, item: Item) -> list[str | None] | None:
         """The letter's subject index; without a pepper (the fault itself) the letter is
