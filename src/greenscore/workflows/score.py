@@ -40,6 +40,7 @@ from greenscore.privacy.consent import (
     without_consent,
 )
 from greenscore.privacy.registry import register_dataset
+from greenscore.scale.batch import ROW_COLUMN
 from greenscore.security.pseudonym import subject_hashes
 from greenscore.store import database
 from greenscore.sustainability.energy import measure_energy
@@ -130,7 +131,7 @@ def _rejects(frame: pd.DataFrame, problems: list[RowProblem]) -> pd.DataFrame:
     rows = frame.iloc[positions].reset_index(drop=True)
     labels: list[Any] = [frame.index[p] for p in positions]
     rows.insert(0, "error", ["; ".join(why[p]) for p in positions])
-    rows.insert(0, "row", labels)
+    rows.insert(0, ROW_COLUMN, labels)
     return rows
 
 
@@ -290,6 +291,10 @@ def score_file(
             margin=margin,
             rows=reasons,
         )
+    if bundle.spec.id_column not in scored.columns:
+        # No id names a score's applicant: its input row does (as in the rejects file and
+        # the cluster engine's parts); with rows skipped, position alone would mislead.
+        scored.insert(0, ROW_COLUMN, rest.index.to_numpy())
     write_table(scored, out)
     register_output(out, bundle.spec.id_column, scored.columns, settings=settings)
     record_scoring(
