@@ -213,3 +213,26 @@ def test_the_hash_tells_apart_requests_whose_reasons_would_differ() -> None:
 def test_flag_issues_and_actions_are_the_api_schemas() -> None:
     assert set(get_args(FlagIssue)) == set(ISSUES)
     assert set(get_args(InputFlag.model_fields["action"].annotation)) == set(ACTIONS)
+
+
+def test_a_monthly_history_keeps_its_direction_when_clipped() -> None:
+    """Each month clipped to its own training range turned a falling balance into a rising
+    one (``balance_recent_change`` -4444 scored as +907); the months of a history share one
+    range, the widest of theirs, so clipping can flatten a history but never turn it."""
+    spec = DatasetSpec.model_validate(
+        {
+            "target": "default",
+            "sequences": [{"name": "balance", "kind": "balance", "columns": ["b3", "b2", "b1"]}],
+        }
+    )
+    ranges = {
+        "b3": {"min": 0.0, "max": 9000.0},
+        "b2": {"min": 0.0, "max": 6000.0},
+        "b1": {"min": 0.0, "max": 3000.0},  # the latest month, oldest first
+    }
+    rules = InputRules(ranges, ["b3", "b2", "b1"], spec=spec)
+    falling = pd.DataFrame({"b3": [8000.0], "b2": [7000.0], "b1": [5000.0]})
+    out = rules.repair(falling)
+    assert out.iloc[0].tolist() == [8000.0, 7000.0, 5000.0]  # inside the history's range
+    steep = pd.DataFrame({"b3": [20000.0], "b2": [12000.0], "b1": [10000.0]})
+    assert rules.repair(steep).iloc[0].tolist() == [9000.0, 9000.0, 9000.0]  # flat, not up

@@ -165,6 +165,8 @@ class InputRules:
                 low, high = float(info["min"]), float(info["max"])
                 slack = margin * (high - low)
                 self._ranges[column] = (low, high, low - slack, high + slack)
+        if spec is not None:
+            self._share_sequence_ranges(spec, margin)
         self._strip_quotes = bool(spec and spec.strip_quotes)
         numeric = set(self._ranges)
         self._domain: dict[str, tuple[float | None, float | None]] = {}
@@ -183,6 +185,24 @@ class InputRules:
                     self._watched[column] = (floor, ceiling)
             self._missing = {c: missing_tokens(spec, c) for c in [*numeric, *self._watched]}
         self._numeric = [c for c in self.columns if c in numeric]
+
+    def _share_sequence_ranges(self, spec: DatasetSpec, margin: float) -> None:
+        """Give the months of each monthly history one range: the widest of theirs.
+
+        Why: each month clipped to its own training range changed the history's shape
+        (an applicant's falling balance became a rising one, flipping its derived trend:
+        ``balance_recent_change`` -4444 scored as +907). Clipped to one range, months keep
+        their order, so a history's direction survives (it may flatten, never turn).
+        """
+        for group in spec.sequences:
+            months = [c for c in group.columns if c in self._ranges]
+            if len(months) < 2:
+                continue
+            low = min(self._ranges[c][0] for c in months)
+            high = max(self._ranges[c][1] for c in months)
+            slack = margin * (high - low)
+            for column in months:
+                self._ranges[column] = (low, high, low - slack, high + slack)
 
     def _widened(
         self, column: str, low: float | None, high: float | None
