@@ -303,7 +303,13 @@ def test_utf8_bodies_are_read_and_others_named_by_their_first_bad_byte(api) -> N
     r = client.post(
         "/v1/score", content=b'{"a": "\xff"}', headers=headers | {"content-type": "text/plain"}
     )
-    assert r.status_code == 422, r.text  # not read as JSON at all: the schema refuses it
+    assert r.status_code == 415, r.text  # not JSON at all: said so, not a schema puzzle
+    assert "Content-Type: application/json, not 'text/plain'" in r.json()["detail"]
+    body = json.dumps(applicant(ds, 0)).encode()
+    r = client.post("/v1/score", content=body, headers=headers | {"content-encoding": "gzip"})
+    assert r.status_code == 415 and "uncompressed" in r.json()["detail"], r.text
+    r = client.post("/v1/score", content=body, headers=headers | {"content-encoding": "identity"})
+    assert r.status_code == 200, r.text
 
 
 def test_starlettes_own_answers_have_the_one_error_shape(api) -> None:

@@ -7,6 +7,9 @@ For each HTTP request, before any route sees it:
   get past ``serving.max_body_bytes``: 413) and within ``serving.body_timeout_seconds``
   of the headers (a client that trickles its body is answered 408 and its connection
   closed), then kept for the dead-letter table;
+- a body that is not JSON (another ``Content-Type``) or is compressed (a
+  ``Content-Encoding``) refused with 415 saying so: read as JSON it was a puzzling 422
+  ("input should be a valid dictionary"), or garbage;
 - a JSON body holding a non-finite number or a NUL character refused with 422 naming the
   field, and one whose bytes are not UTF-8 refused with 400 as a syntax error is
   (:mod:`greenscore.serving.json_guard` says why one rule), so nothing of it is stored;
@@ -30,6 +33,8 @@ from greenscore.serving.service import new_request_id
 
 BODY_TOO_LARGE = "request body is over {limit} bytes (serving.max_body_bytes)"
 BODY_TOO_SLOW = "request body not received within {seconds:g} s (serving.body_timeout_seconds)"
+NOT_JSON_TYPE = "the body must be JSON: send Content-Type: application/json, not '{media}'"
+ENCODED = "Content-Encoding '{encoding}' is not accepted: send the body uncompressed"
 #: Where the body read by the guard is kept in the ASGI scope (for the dead-letter table).
 BODY_KEY = "greenscore.body"
 
@@ -96,6 +101,16 @@ class RequestGuard:
             self._observe(scope, 408, started)
             return
         raw = b"".join(chunks)
+        unsupported = _unsupported(scope) if raw else None
+        if unsupported is not None:
+            answer = {
+                "error": "UnsupportedMediaTypeError",
+                "detail": unsupported,
+                "request_id": request_id,
+            }
+            await self._refuse(send, request_id, 415, answer, close=False)
+            self._observe(scope, 415, started)
+            return
         unreadable = unreadable_json(raw) if _json_body(scope) else None
         if unreadable is not None:
             answer = {"error": "BadRequestError", "detail": unreadable, "request_id": request_id}
@@ -140,7 +155,7 @@ class RequestGuard:
     async def _refuse(
         self, send: Any, request_id: str, status: int, body: dict, *, close: bool = True
     ) -> None:
-        """Answer before the app: 413, 408 (closing the connection), 400 or 422."""
+        """Answer before the app: 413, 408 (closing the connection), 415, 400 or 422."""
         data = json.dumps(body, separators=(",", ":")).encode()
         headers = [
             (b"content-type", b"application/json"),
@@ -174,6 +189,24 @@ def _content_length(scope: dict) -> int | None:
                 return int(value)
             except ValueError:
                 return None
+    return None
+
+
+def _header(scope: dict, wanted: bytes) -> bytes | None:
+    for name, value in scope.get("headers", ()):
+        if name == wanted:
+            return bytes(value)
+    return None
+
+
+def _unsupported(scope: dict) -> str | None:
+    """Why a request's body cannot be read (not JSON, or compressed), or None."""
+    if not _json_body(scope):
+        media = (_header(scope, b"content-type") or b"").split(b";", 1)[0].strip()
+        return NOT_JSON_TYPE.format(media=media.decode("latin-1")[:100])
+    encoding = (_header(scope, b"content-encoding") or b"identity").strip().lower()
+    if encoding != b"identity":
+        return ENCODED.format(encoding=encoding.decode("latin-1")[:100])
     return None
 
 

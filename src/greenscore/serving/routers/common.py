@@ -27,6 +27,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     },
     408: {**_SHAPE, "description": "the body did not arrive within serving.body_timeout_seconds"},
     413: {**_SHAPE, "description": "body or batch over the configured limit"},
+    415: {
+        **_SHAPE,
+        "description": "the body is not JSON (Content-Type) or is compressed (Content-Encoding)",
+    },
     422: {
         "model": ValidationErrorResponse | ErrorResponse,
         "description": "a field is missing or invalid, or an input cannot be used",
