@@ -68,3 +68,16 @@ def test_an_unsigned_bundle_keeps_its_exit_code(run_cli: Cli, data: Path) -> Non
     (folder / BUNDLE_FILE).write_bytes(pickle.dumps({"not": "a bundle"}))
     code, _, err = _score(run_cli, folder, data)
     assert code == 3 and "is not signed" in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("card", "-m"), ("model", "sign", "--user", "nobody", "--totp", "000000", "-m")],
+    ids=["card", "model sign"],
+)
+def test_other_commands_given_no_model_exit_2_too(
+    run_cli: Cli, data: Path, command: tuple[str, ...]
+) -> None:
+    code, _, err = run_cli(*command, data.parent / "nosuch")
+    assert code == 2, err
+    assert "nosuch" in err

@@ -468,15 +468,14 @@ def model_sign(
     Loading refuses unsigned bundles because a bundle is a pickle: sign only bundles whose
     origin you know. Nothing in the folder is unpickled here.
     """
-    from greenscore.errors import NotFoundError
-    from greenscore.models.bundle import BUNDLE_FILE
+    from greenscore.models.bundle import BUNDLE_FILE, NO_BUNDLE, NoBundleError
     from greenscore.privacy.at_rest import ENCRYPTED_BUNDLE_FILE
     from greenscore.privacy.signing import sign_folder, signed_manifest
     from greenscore.security import record_event
 
     folder = Path(model)
     if not any((folder / name).is_file() for name in (BUNDLE_FILE, ENCRYPTED_BUNDLE_FILE)):
-        raise NotFoundError(f"no model bundle at {folder}")
+        raise NoBundleError(NO_BUNDLE.format(folder=folder))  # the caller's typo: exit 2
     actor = _admin(user, totp, "models:manage", "model sign")
     sign_folder(folder)
     files = signed_manifest(folder)

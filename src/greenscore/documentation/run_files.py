@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from greenscore.data.spec import DatasetSpec
-from greenscore.errors import ConfigError, NotFoundError
+from greenscore.errors import ConfigError
+from greenscore.models.bundle import NoBundleError
 
 FACTS_FILE = "card.yaml"
 NOT_A_RUN = (
@@ -63,7 +64,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def _locate(path: Path) -> tuple[Path, Path]:
     """(run folder, bundle folder) for a run, its model/ or one of its models/NAME."""
     if not path.exists():
-        raise NotFoundError(f"--model {path}: no such folder")
+        raise NoBundleError(f"--model {path}: no such folder")  # the caller's typo: exit 2
     if (path / "metrics.json").is_file():
         return path, path / "model"
     for run in (path.parent, path.parent.parent):
