@@ -77,6 +77,8 @@ def test_a_failing_member_is_dropped_with_a_logged_reason(workdir: Path, small_f
     section = report[report.index("<h2>Ensemble</h2>") :]
     comparison = metrics["ensemble"]["comparison"]
     assert f"DeLong z {comparison['delong_z']:.2f}" in section
+    # Beside the z, the AUCs the test compared: the pooled ones, not the fold means.
+    assert f"pooled AUC {comparison['pooled_ensemble_auc']:.4f} against" in section
     assert f"against its best member ({comparison['best_member']})" in section
     assert "Members dropped" in section and "sequence" in section
     for name in ("scorecard", "logistic"):

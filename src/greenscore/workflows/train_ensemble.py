@@ -258,7 +258,7 @@ def ensemble_summary(
     of the rows both scored, and the ensemble's energy (its members' sum) per 0.001 AUC
     gained.
     """
-    from greenscore.evaluation.stats import delong_test
+    from greenscore.evaluation.stats import delong_covariance, delong_test
 
     pooled = member_oof(folds, outputs, len(y))
     scaled = member_oof(folds, outputs, len(y), key="scaled_log_odds")
@@ -306,6 +306,8 @@ def ensemble_summary(
     if complete:
         best = max(complete, key=lambda n: members[n]["auc"] or 0.0)
         z_stat, p_value = delong_test(y[scored], ensemble_oof[scored], pooled[best][scored])
+        # The test compares the pooled out-of-fold AUCs, not the fold means beside them.
+        tested, _ = delong_covariance(y[scored], ensemble_oof[scored], pooled[best][scored])
         gain = ensemble_auc - members[best]["auc"]
         total_kwh = sum(m["energy_kwh"] for m in members.values())
         comparison.update(
@@ -315,6 +317,8 @@ def ensemble_summary(
                 "auc_gain": gain,
                 "delong_z": float(z_stat),
                 "delong_p": float(p_value),
+                "pooled_ensemble_auc": float(tested[0]),
+                "pooled_best_member_auc": float(tested[1]),
                 "test": "DeLong on pooled out-of-fold predictions, same folds and rows",
                 "ensemble_energy_kwh": total_kwh,
                 "best_member_energy_kwh": members[best]["energy_kwh"],

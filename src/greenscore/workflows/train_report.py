@@ -20,6 +20,17 @@ if TYPE_CHECKING:
     from greenscore.workflows.train import ModelResult
 
 
+def _pooled(comparison: dict[str, Any]) -> str:
+    """The AUCs a DeLong test compared, for the sentence that gives its z (older runs
+    recorded none)."""
+    if "pooled_ensemble_auc" not in comparison:
+        return ""
+    return (
+        f" (pooled AUC {comparison['pooled_ensemble_auc']:.4f} against "
+        f"{comparison['pooled_best_member_auc']:.4f})"
+    )
+
+
 def _comparison_table(metrics: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for name, m in metrics["models"].items():
@@ -281,9 +292,10 @@ def _ensemble_section(report: HtmlReport, section: dict[str, Any]) -> None:
         report.add_text(
             f"Ensemble AUC {comparison['ensemble_auc']:.4f} against its best member "
             f"({comparison['best_member']}) {comparison['best_member_auc']:.4f}: a gain of "
-            f"{comparison['auc_gain']:+.4f}, DeLong z {comparison['delong_z']:.2f}, p "
-            f"{comparison['delong_p']:.3g} (pooled out-of-fold predictions, same folds and "
-            f"rows). Energy: {comparison['ensemble_energy_kwh']:.3g} kWh for all the "
+            f"{comparison['auc_gain']:+.4f} (means over the folds); DeLong z "
+            f"{comparison['delong_z']:.2f}, p {comparison['delong_p']:.3g} on the pooled "
+            f"out-of-fold predictions, same folds and rows{_pooled(comparison)}. Energy: "
+            f"{comparison['ensemble_energy_kwh']:.3g} kWh for all the "
             f"ensemble's fits against {comparison['best_member_energy_kwh']:.3g} kWh for its "
             "best member's"
             + (
