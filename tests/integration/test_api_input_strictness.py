@@ -225,3 +225,17 @@ def test_a_loan_granted_after_its_outcome_is_a_422_naming_both_dates(api) -> Non
     )
     assert error["loc"] == ["body", "items", 0]
     assert "loan_date 2027-01-01" in error["msg"] and "observed_at 2026-12-06" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("dpd_m01", -30), ("payment_m04", -1.0), ("credit_utilization", 1e6)]
+)
+def test_an_impossible_history_or_utilisation_is_refused_naming_it(
+    api, field: str, value: float
+) -> None:
+    """Negative days past due and a utilisation a million times the limit were clipped
+    and scored, where an employment of 500 years was refused: the synthetic preset's
+    domain rules cover them now."""
+    client, ds, headers = api
+    r = client.post("/v1/score", json=applicant(ds, 3) | {field: value}, headers=headers["scorer"])
+    assert r.status_code == 422 and field in r.text, r.text
