@@ -84,7 +84,13 @@ def test_an_ensemble_serves_with_exact_reason_codes(served) -> None:
     assert len(weighted) >= 2, ensemble.weights_  # a real combination, not one member
 
     rows = range(40)
-    server = Server(home, ["--model", str(home / "ensemble")])
+    # The training applicants, read in the graph as the bundle reads them (by default a
+    # service scores every applicant as new to it: serving.training_outcomes).
+    server = Server(
+        home,
+        ["--model", str(home / "ensemble")],
+        env={"GREENSCORE_SERVING__TRAINING_OUTCOMES": "visible"},
+    )
     server.start()
     try:
         with server.client(**{"X-API-Key": key}) as c:

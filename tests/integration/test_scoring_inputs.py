@@ -47,6 +47,7 @@ def env(tmp_path_factory: pytest.TempPathFactory):
     s = settings.serving
     s.max_batch = s.rate_limit_burst = 100
     s.energy_calibration = False
+    s.training_outcomes = "visible"  # as greenscore score reads the training applicants
     use_settings(settings)
     store = ModelStore(s, loader=lambda uri: bundle)
     store.load("served")

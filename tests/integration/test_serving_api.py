@@ -28,6 +28,9 @@ def api(tmp_path_factory):
     settings.serving.rate_limit_burst = 40
     settings.serving.energy_calibration = False
     settings.serving.route_grey_band_to_review = True
+    # Training applicants, read in the graph (some are grey-band so): see
+    # serving.training_outcomes.
+    settings.serving.training_outcomes = "visible"
     use_settings(settings)
     ds, bundle = shared()
     store = ModelStore(settings.serving, loader=lambda uri: bundle)

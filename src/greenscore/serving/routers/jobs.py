@@ -58,7 +58,7 @@ def build_router(applicant: type[BaseModel]) -> APIRouter:
         "JobRequest",
         records=(
             records_type,
-            Field(None, description="applicants to score (or give 'file')"),
+            Field(None, min_length=1, description="applicants to score (or give 'file')"),
         ),
         file=_stored_file(
             "a stored file (CSV, JSON, Parquet) in your job input folder (the operator "
