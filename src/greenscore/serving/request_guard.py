@@ -7,9 +7,10 @@ For each HTTP request, before any route sees it:
   get past ``serving.max_body_bytes``: 413) and within ``serving.body_timeout_seconds``
   of the headers (a client that trickles its body is answered 408 and its connection
   closed), then kept for the dead-letter table;
-- a body that is not JSON (another ``Content-Type``) or is compressed (a
-  ``Content-Encoding``) refused with 415 saying so: read as JSON it was a puzzling 422
-  ("input should be a valid dictionary"), or garbage;
+- a body sent to the API (``/v1/``) that is not JSON (another ``Content-Type``) or is
+  compressed (a ``Content-Encoding``) refused with 415 saying so: read as JSON it was a
+  puzzling 422 ("input should be a valid dictionary"), or garbage (the dashboard's login
+  form is not the API's);
 - a JSON body holding a non-finite number or a NUL character refused with 422 naming the
   field, and one whose bytes are not UTF-8 refused with 400 as a syntax error is
   (:mod:`greenscore.serving.json_guard` says why one rule), so nothing of it is stored;
@@ -35,6 +36,8 @@ BODY_TOO_LARGE = "request body is over {limit} bytes (serving.max_body_bytes)"
 BODY_TOO_SLOW = "request body not received within {seconds:g} s (serving.body_timeout_seconds)"
 NOT_JSON_TYPE = "the body must be JSON: send Content-Type: application/json, not '{media}'"
 ENCODED = "Content-Encoding '{encoding}' is not accepted: send the body uncompressed"
+#: Routes whose bodies must be (uncompressed) JSON.
+API_PREFIX = "/v1/"
 #: Where the body read by the guard is kept in the ASGI scope (for the dead-letter table).
 BODY_KEY = "greenscore.body"
 
@@ -101,7 +104,9 @@ class RequestGuard:
             self._observe(scope, 408, started)
             return
         raw = b"".join(chunks)
-        unsupported = _unsupported(scope) if raw else None
+        # The API's routes read JSON only (the dashboard's login is a form).
+        api = str(scope.get("path", "")).startswith(API_PREFIX)
+        unsupported = _unsupported(scope) if raw and api else None
         if unsupported is not None:
             answer = {
                 "error": "UnsupportedMediaTypeError",
