@@ -19,15 +19,13 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-from serving_bundle import applicant, shared  # noqa: E402
+from serving_bundle import applicant, quiet_app, shared  # noqa: E402
 
 from greenscore.config import Settings, get_settings, use_settings  # noqa: E402
 from greenscore.data.spec import DatasetSpec  # noqa: E402
 from greenscore.errors import ConfigError  # noqa: E402
 from greenscore.security import create_key, issue_token  # noqa: E402
-from greenscore.serving.app import create_app  # noqa: E402
 from greenscore.serving.deployment import parse_split  # noqa: E402
-from greenscore.serving.model_store import ModelStore  # noqa: E402
 from greenscore.serving.schemas import (  # noqa: E402
     FILE_ROWS,
     MAX_TEXT,
@@ -41,14 +39,9 @@ LATER = "2030-01-31T00:00:00+00:00"
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Any, dict]]:
     settings = Settings(home=tmp_path_factory.mktemp("strict"), environment="test")
-    settings.serving.energy_calibration = False
-    settings.serving.job_worker = False
-    settings.serving.cache_size = 0
     use_settings(settings)
     ds, bundle = shared()
-    store = ModelStore(settings.serving, loader=lambda uri: bundle)
-    store.load("good")
-    app = create_app(settings, store=store)
+    app = quiet_app(settings, bundle)
     admin = issue_token(subject="ops", role="admin", mfa=True, settings=get_settings())
     headers = {
         "scorer": {"X-API-Key": create_key(name="lender", role="scorer", settings=settings)[1]},

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-from serving_bundle import applicant, shared  # noqa: E402
+from serving_bundle import applicant, quiet_app, shared  # noqa: E402
 
 from greenscore import cli as cli_module  # noqa: E402
 from greenscore.config import Settings, use_settings  # noqa: E402
@@ -29,8 +29,6 @@ from greenscore.security import create_key  # noqa: E402
 from greenscore.security.api_keys import verify_key  # noqa: E402
 from greenscore.security.pseudonym import subject_hash  # noqa: E402
 from greenscore.serving import dlq, jobs  # noqa: E402
-from greenscore.serving.app import create_app  # noqa: E402
-from greenscore.serving.model_store import ModelStore  # noqa: E402
 from greenscore.store import database  # noqa: E402
 
 NO_PEPPER = (
@@ -49,14 +47,9 @@ def _raise(error: BaseException) -> Any:
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[TestClient, Any, dict[str, str], Settings]]:
     settings = Settings(home=tmp_path, environment="test")
-    settings.serving.energy_calibration = False
-    settings.serving.job_worker = False
-    settings.serving.cache_size = 0
     use_settings(settings)
     ds, bundle = shared()
-    store = ModelStore(settings.serving, loader=lambda uri: bundle)
-    store.load("good")
-    app = create_app(settings, store=store)
+    app = quiet_app(settings, bundle)
     key = {"X-API-Key": create_key(name="lender", role="scorer", settings=settings)[1]}
     with TestClient(app) as client:
         yield client, ds, key, settings

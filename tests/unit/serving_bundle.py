@@ -117,3 +117,18 @@ def shared(rows: int = 1500, seed: int = 1) -> tuple[Dataset, ScoringBundle]:
     """One dataset and bundle per test process (fitting takes a second or two)."""
     ds = dataset(rows, seed)
     return ds, build_bundle(ds)
+
+
+def quiet_app(settings: Any, bundle: ScoringBundle) -> Any:
+    """The scoring app in-process serving ``bundle`` as ``good``: no energy calibration, no
+    job worker, no answer cache (each request reaches the service), for tests of faults and
+    refusals."""
+    from greenscore.serving.app import create_app
+    from greenscore.serving.model_store import ModelStore
+
+    settings.serving.energy_calibration = False
+    settings.serving.job_worker = False
+    settings.serving.cache_size = 0
+    store = ModelStore(settings.serving, loader=lambda uri: bundle)
+    store.load("good")
+    return create_app(settings, store=store)

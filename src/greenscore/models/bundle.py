@@ -209,6 +209,12 @@ class ScoringBundle:
         return any(hasattr(s, "known_") for s in self._relational_steps())
 
     @property
+    def reads_links(self) -> bool:
+        """Whether applicants' links (and ids) reach its scores at all: through a relational
+        step or a graph net."""
+        return self.takes_links or self.estimator_reads_links
+
+    @property
     def estimator_reads_links(self) -> bool:
         """Whether its classifier itself reads applicants' links (a graph net)."""
         return bool(_link_readers(self.estimator))

@@ -38,7 +38,7 @@ def as_strangers(frame: pd.DataFrame) -> pd.DataFrame:
 
 def as_stranger_rows(
     rows: Sequence[Mapping[str, Any]], ids: Sequence[Any]
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[Mapping[str, Any]], list[str]]:
     """Raw applicant rows, and their ids, as strangers to the training graph would send them.
 
     Each row gets a made-up id no borrower has, and each of its links (:data:`LINKS_KEY`)
@@ -50,18 +50,23 @@ def as_stranger_rows(
     (``serving.training_outcomes``): a score of an applicant "linked" to a borrower who
     defaulted in training told the caller that the borrower defaulted.
     """
-    out: list[dict[str, Any]] = []
+    out: list[Mapping[str, Any]] = []
     for i, (row, own) in enumerate(zip(rows, ids, strict=True)):
-        blind = dict(row)
         links = row.get(LINKS_KEY)
-        if links:
-            stand_in: dict[str, str] = {}
-            blind[LINKS_KEY] = [
-                (stand_in.setdefault(repr(node), f"{_MADE_UP}{i}-link-{len(stand_in)}"), kind)
-                for node, kind in links
-                if own is None or str(node) != str(own)
-            ]
-        out.append(blind)
+        if not links:
+            out.append(row)  # nothing to hide but the id (a service's hot path: no copy)
+            continue
+        stand_in: dict[str, str] = {}
+        out.append(
+            {
+                **row,
+                LINKS_KEY: [
+                    (stand_in.setdefault(repr(node), f"{_MADE_UP}{i}-link-{len(stand_in)}"), kind)
+                    for node, kind in links
+                    if own is None or str(node) != str(own)
+                ],
+            }
+        )
     return out, [f"{_MADE_UP}{i}" for i in range(len(rows))]
 
 

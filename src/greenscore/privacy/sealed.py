@@ -252,10 +252,14 @@ def erase_mentions(subject_hash: str, *, db: Database) -> dict[str, int]:
     return _erase(_MENTIONS, subject_hash, db)
 
 
-def _replace(document: Any, path: str, value: Any) -> bool:
-    """Put ``value`` at ``path`` (a JSON pointer) inside ``document``, if the place exists."""
+def _replace(rows: list[Any], position: int, path: str, value: Any) -> bool:
+    """Put ``value`` at ``path`` (a JSON pointer; ``""``: the whole row) inside row
+    ``position``, if the place exists."""
+    if not path:
+        rows[position] = value
+        return True
     parts = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
-    parent, node = None, document
+    parent, node = None, rows[position]
     for part in parts:
         parent = node
         if isinstance(node, dict) and part in node:
@@ -275,7 +279,7 @@ def _erase(index: Table, subject_hash: str, db: Database) -> dict[str, int]:
     inside rows) holds for the subject, unit by unit, and drop those index entries (and,
     for whole rows, what the rows named); places erased per kind."""
     rows_erased = index is _SUBJECTS
-    place = sa.literal("") if rows_erased else index.c.path
+    place = sa.literal("") if rows_erased else index.c.path  # "": the whole row
     with db.session() as session:
         hits = session.execute(
             select(index.c.kind, index.c.ref, index.c.position, place).where(
@@ -291,13 +295,7 @@ def _erase(index: Table, subject_hash: str, db: Database) -> dict[str, int]:
             rows = unseal(kind, ref, db=db)
         except NotFoundError:
             continue  # purged meanwhile: nothing left to erase
-        changed = 0
-        for position, path in places:
-            if rows_erased:
-                rows[position] = ERASED
-                changed += 1
-            else:
-                changed += _replace(rows[position], path, ERASED)
+        changed = sum(_replace(rows, position, path, ERASED) for position, path in places)
         blob = _encrypt(kind, ref, rows)
         unit_of = (index.c.kind == kind) & (index.c.ref == ref)
         with db.session() as session:

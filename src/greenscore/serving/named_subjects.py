@@ -66,11 +66,12 @@ def named_subjects(
     ]
 
 
-def without_erased_links(applicant: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-    """The applicant with the links erased since it was kept taken out, and how many."""
+def without_erased_links(applicant: Mapping[str, Any]) -> tuple[Mapping[str, Any], int]:
+    """The applicant with the links erased since it was kept taken out, and how many (the
+    applicant itself, not a copy, when none were: every record of a job passes here)."""
     links = applicant.get(LINKS_FIELD)
     if not isinstance(links, list) or ERASED not in links:
-        return dict(applicant), 0
+        return applicant, 0
     kept = [link for link in links if link != ERASED]
     out = {k: v for k, v in applicant.items() if k != LINKS_FIELD}
     if kept:

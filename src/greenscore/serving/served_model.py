@@ -138,9 +138,7 @@ class ServedModel:
         self.takes_links = bundle.takes_links
         #: Whether applicants are scored as strangers to the training graph (their ids and
         #: links reach no training borrower: ``serving.training_outcomes``).
-        self.as_strangers = training_outcomes == "hidden" and (
-            bundle.takes_links or bundle.estimator_reads_links
-        )
+        self.as_strangers = training_outcomes == "hidden" and bundle.reads_links
         self.training_ranges: dict[str, Any] = dict(bundle.metadata.training_ranges)
         quantiles = bundle.metadata.training_pd
         self.training_pd = [float(q) for q in quantiles] if quantiles else None

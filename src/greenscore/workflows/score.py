@@ -202,7 +202,7 @@ NO_LINKS_READ = (
 def unlinked_warning(bundle: ScoringBundle, links: int) -> str | None:
     """What to tell the user when a model that reads borrower links scores applicants
     none of whose links came with them (None when it reads none, or some came)."""
-    if links or not (bundle.takes_links or bundle.estimator_reads_links):
+    if links or not bundle.reads_links:
         return None
     relations = bundle.spec.relations
     return NO_LINKS_READ.format(file=relations.path if relations else "relations file")
